@@ -1,0 +1,36 @@
+"""ppca_stability: stationary points of the pPCA likelihood and their stability in sigma^2.
+
+The pipeline is covariance -> spectrum -> stationary points -> Hessian -> stability -> maps and
+phase diagrams, with the linear VAE beside it and :mod:`ppca_stability.symbolic` (sympy, imported
+explicitly) as an independent oracle. Heavy optional pieces (sympy, matplotlib) load only when used.
+"""
+
+from .exceptions import ConvergenceWarning, DegeneracyWarning
+from .hessian import hessian_vector_product, log_likelihood_hessian
+from .likelihood import log_likelihood, log_likelihood_gradient
+from .mle import PPCAResult, ppca_mle
+from .results import PointClassification, StabilityMap, StationaryPoint
+from .spectrum import Spectrum, covariance, spectrum
+from .stability import Stability, classify_point, stability_map
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvergenceWarning",
+    "DegeneracyWarning",
+    "PPCAResult",
+    "PointClassification",
+    "Spectrum",
+    "Stability",
+    "StabilityMap",
+    "StationaryPoint",
+    "classify_point",
+    "covariance",
+    "hessian_vector_product",
+    "log_likelihood",
+    "log_likelihood_gradient",
+    "log_likelihood_hessian",
+    "ppca_mle",
+    "spectrum",
+    "stability_map",
+]

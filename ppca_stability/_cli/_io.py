@@ -1,0 +1,84 @@
+"""File input and output shared by the sub-commands: loading DATA, writing files atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..spectrum import covariance
+
+__all__ = ["CliError", "load_matrix", "load_covariance", "write_atomic", "dump_json"]
+
+
+class CliError(Exception):
+    """A problem with the command line or its files, reported as one line with exit code 2."""
+
+
+def load_matrix(path: str, name: str = "DATA") -> np.ndarray:
+    """Read a 2-D float array from a ``.npy`` or ``.csv``/``.txt`` file."""
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"{name}: no such file: {path}")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npy":
+            arr = np.load(p, mmap_mode="r", allow_pickle=False)
+        elif suffix in {".csv", ".txt", ".tsv"}:
+            delimiter = "\t" if suffix == ".tsv" else ","
+            arr = np.loadtxt(p, delimiter=delimiter, ndmin=2, dtype=np.float64)
+        else:
+            raise CliError(f"{name}: unsupported file type {suffix!r}; use .npy or .csv.")
+    except CliError:
+        raise
+    except Exception as exc:  # numpy's parse errors come in many classes
+        raise CliError(f"{name}: cannot read {path}: {exc}".splitlines()[0]) from exc
+    if arr.ndim != 2 or arr.size == 0:
+        raise CliError(f"{name}: expected a non-empty 2-D array in {path}; got shape {arr.shape}.")
+    if arr.dtype.kind not in "biuf":
+        raise CliError(f"{name}: expected numbers in {path}; got dtype {arr.dtype}.")
+    return arr
+
+
+def load_covariance(path: str, *, is_cov: bool) -> np.ndarray:
+    """The ddof=0 covariance from a data file, or the file itself with ``--cov``."""
+    arr = load_matrix(path)
+    if is_cov:
+        return np.asarray(arr, dtype=np.float64)
+    return covariance(arr)
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
+    """Call ``write(tmp_path)`` then move the file into place: written whole or not at all."""
+    target = Path(path)
+    if target.parent and not target.parent.exists():
+        raise CliError(f"cannot write {target}: directory {target.parent} does not exist.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent or ".")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if hasattr(obj, "value"):  # enums
+        return obj.value
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def dump_json(payload: Any) -> str:
+    """JSON text for CLI output (numpy arrays and enums converted)."""
+    return json.dumps(payload, indent=2, default=_default, allow_nan=False)

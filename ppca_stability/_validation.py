@@ -1,0 +1,174 @@
+"""Input validation shared by every public entry point.
+
+Public functions validate their arguments here, once; internals trust what they receive.
+Messages name the parameter, say what was wrong and, where a mistake is likely, how to fix it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "check_cov",
+    "check_loadings",
+    "check_sigma2",
+    "check_latent_dim",
+    "check_rtol",
+    "check_rng",
+    "check_positive_int",
+    "check_choice",
+]
+
+# Relative asymmetry tolerated in a covariance before it is rejected (round-off from X.T @ X / n
+# is far below this; a genuinely non-symmetric matrix is far above it).
+SYMMETRY_RTOL = 1e-10
+# Negative eigenvalues down to -PSD_SLACK * n * eps * max|lambda| are round-off and are clipped to 0.
+PSD_SLACK = 100.0
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _as_real_array(value: Any, name: str) -> np.ndarray:
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"`{name}` must be an array of real numbers; got a string {_describe(value)}.")
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and other objects numpy refuses
+        raise TypeError(f"`{name}` must be an array of real numbers; got {type(value).__name__}.") from exc
+    if arr.dtype == object:
+        raise TypeError(
+            f"`{name}` must be an array of real numbers; got an object array "
+            "(ragged nested lists or non-numeric entries?)."
+        )
+    if np.iscomplexobj(arr):
+        raise TypeError(f"`{name}` must be real; got complex dtype {arr.dtype}.")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must be an array of real numbers; got dtype {arr.dtype}.")
+    arr = arr.astype(np.float64, copy=False)
+    if arr.size and not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` must contain only finite values; it contains NaN or inf.")
+    return arr
+
+
+def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
+    """Return `cov` as a symmetric float64 (d, d) array, or raise.
+
+    Positive semi-definiteness is checked where the eigenvalues are computed
+    (:func:`ppca_stability.spectrum.spectrum`), so that it costs no extra factorisation.
+    """
+    arr = _as_real_array(cov, name)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        hint = " Pass a data matrix to `covariance(data)` first." if arr.ndim == 2 else ""
+        raise ValueError(f"`{name}` must be a square 2-D array; got shape {arr.shape}.{hint}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"`{name}` must not be empty; got shape {arr.shape}.")
+    scale = np.max(np.abs(arr))
+    if np.max(np.abs(arr - arr.T)) > SYMMETRY_RTOL * scale:
+        raise ValueError(
+            f"`{name}` must be symmetric; max |cov - cov.T| = {np.max(np.abs(arr - arr.T)):.3g} "
+            f"exceeds {SYMMETRY_RTOL:g} x max|cov|. Is it a data matrix rather than a covariance?"
+        )
+    return (arr + arr.T) / 2.0
+
+
+def check_psd_eigenvalues(eigenvalues: np.ndarray, name: str = "cov") -> np.ndarray:
+    """Clip round-off negatives of descending eigenvalues to 0; raise for real negatives."""
+    d = eigenvalues.shape[0]
+    top = max(abs(eigenvalues[0]), abs(eigenvalues[-1]))
+    slack = PSD_SLACK * d * np.finfo(np.float64).eps * top
+    if eigenvalues[-1] < -slack:
+        raise ValueError(
+            f"`{name}` must be positive semi-definite; its smallest eigenvalue is "
+            f"{eigenvalues[-1]:.6g} (largest {eigenvalues[0]:.6g})."
+        )
+    return np.maximum(eigenvalues, 0.0)
+
+
+def check_sigma2(sigma2: Any, name: str = "sigma2", *, allow_learned: bool = False) -> float | str:
+    """Return `sigma2` as a positive finite float, or the string ``"learned"`` where allowed."""
+    if isinstance(sigma2, str):
+        if allow_learned and sigma2 == "learned":
+            return "learned"
+        allowed = 'a positive float or "learned"' if allow_learned else "a positive float"
+        raise ValueError(f"`{name}` must be {allowed}; got the string {sigma2!r}.")
+    if isinstance(sigma2, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be a positive float; got the bool {sigma2!r}.")
+    if isinstance(sigma2, np.ndarray) and sigma2.ndim == 0:
+        sigma2 = sigma2[()]
+    if not isinstance(sigma2, numbers.Real):
+        raise TypeError(f"`{name}` must be a positive float; got {type(sigma2).__name__} {_describe(sigma2)}.")
+    value = float(sigma2)
+    if not np.isfinite(value) or value <= 0.0:
+        raise ValueError(f"`{name}` must be positive and finite; got {value!r}.")
+    return value
+
+
+def check_positive_int(value: Any, name: str, *, upper: int | None = None, upper_name: str = "") -> int:
+    """Return `value` as a Python int in ``[1, upper]``, or raise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be a positive integer; got {type(value).__name__} {_describe(value)}.")
+    value = int(value)
+    if value < 1:
+        raise ValueError(f"`{name}` must be a positive integer; got {value}.")
+    if upper is not None and value > upper:
+        raise ValueError(f"`{name}` must be at most {upper_name or upper} ({upper}); got {value}.")
+    return value
+
+
+def check_latent_dim(latent_dim: Any, n_features: int, name: str = "latent_dim") -> int:
+    """Return `latent_dim` as an int in ``[1, n_features]``; ``None`` means ``n_features``."""
+    if latent_dim is None:
+        return n_features
+    return check_positive_int(latent_dim, name, upper=n_features, upper_name="the number of features")
+
+
+def check_loadings(loadings: Any, n_features: int, latent_dim: int | None = None,
+                   name: str = "loadings") -> np.ndarray:
+    """Return `loadings` as a float64 (d, q) array matching a d-dimensional covariance."""
+    arr = _as_real_array(loadings, name)
+    if arr.ndim != 2:
+        raise ValueError(f"`{name}` must be a 2-D (n_features, latent_dim) array; got shape {arr.shape}.")
+    if arr.shape[0] != n_features:
+        raise ValueError(
+            f"`{name}` must have n_features = {n_features} rows to match `cov`; got shape {arr.shape}."
+            + (" Did you pass its transpose?" if arr.shape[1] == n_features else "")
+        )
+    if arr.shape[1] == 0:
+        raise ValueError(f"`{name}` must have at least one column; got shape {arr.shape}.")
+    if latent_dim is not None and arr.shape[1] != latent_dim:
+        raise ValueError(f"`{name}` must have {latent_dim} columns; got shape {arr.shape}.")
+    return arr
+
+
+def check_rtol(rtol: Any, name: str = "rtol") -> float:
+    """Return `rtol` as a float in ``[0, 1)``."""
+    if isinstance(rtol, (bool, np.bool_)) or not isinstance(rtol, numbers.Real):
+        raise TypeError(f"`{name}` must be a float in [0, 1); got {type(rtol).__name__} {_describe(rtol)}.")
+    value = float(rtol)
+    if not (0.0 <= value < 1.0):
+        raise ValueError(f"`{name}` must be a float in [0, 1); got {value!r}.")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """Return `value` if it is one of `choices`, else raise naming the allowed values."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {_describe(value)}.")
+    return value
+
+
+def check_rng(rng: Any, name: str = "rng") -> np.random.Generator:
+    """Return a :class:`numpy.random.Generator` from a Generator, an int seed or None."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_))):
+        if rng is not None and int(rng) < 0:
+            raise ValueError(f"`{name}` seed must be non-negative; got {rng}.")
+        return np.random.default_rng(rng)
+    raise TypeError(f"`{name}` must be a numpy.random.Generator, an int seed or None; got {type(rng).__name__}.")

@@ -1,0 +1,21 @@
+"""Warning classes of ppca_stability.
+
+Both derive from :class:`UserWarning`, so ``warnings.simplefilter("error", DegeneracyWarning)``
+turns exactly our degeneracy announcements into errors without touching anything else.
+"""
+
+__all__ = ["ConvergenceWarning", "DegeneracyWarning"]
+
+
+class DegeneracyWarning(UserWarning):
+    """A stationary point's Hessian has zero eigenvalues beyond the symmetry modes.
+
+    Raised (as a warning) when eigenvalues of the covariance are tied within ``rtol`` or when
+    ``sigma2`` lies within ``rtol`` of an eigenvalue: second-order information then cannot settle
+    whether the point is a maximum, and the affected points are reported as
+    :attr:`~ppca_stability.Stability.DEGENERATE`.
+    """
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative method stopped before meeting its tolerance."""

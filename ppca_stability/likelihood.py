@@ -1,0 +1,131 @@
+"""The pPCA marginal log-likelihood and its gradient (theory.md §1).
+
+Model: ``p(z) = N(0, I_q)``, ``p(x | z) = N(W z + mu, s I_d)``, hence ``x ~ N(mu, C)`` with
+``C = W W^T + s I``. With ``S`` the ddof=0 covariance, the mean log-likelihood per sample is
+
+    l(W, s) = -1/2 [ d log(2 pi) + log det C + tr(C^{-1} S) ]            (Tipping & Bishop 1999)
+
+Everything is evaluated in the eigenbasis of ``C`` obtained from the thin SVD ``W = Q diag(w) R^T``:
+``C`` acts as ``c_i = w_i^2 + s`` on ``span(Q)`` and as ``s`` on its complement, so any function
+of ``C`` applied to a block of vectors costs O(d q^2) and no d x d inverse or determinant is formed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_cov, check_loadings, check_sigma2
+
+__all__ = ["log_likelihood", "log_likelihood_gradient"]
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+@dataclass(frozen=True, slots=True)
+class _Model:
+    """``C = W W^T + s I`` in its eigenbasis, with the products with ``S`` that every quantity needs."""
+
+    W: np.ndarray  # (d, q)
+    S: np.ndarray  # (d, d)
+    s: float
+    Q: np.ndarray  # (d, q) orthonormal left singular vectors of W
+    c: np.ndarray  # (q,) eigenvalues of C on span(Q): w_i^2 + s
+    SQ: np.ndarray  # (d, q) = S @ Q
+    trS: float
+
+    @classmethod
+    def build(cls, W: np.ndarray, S: np.ndarray, s: float) -> "_Model":
+        Q, w, _ = np.linalg.svd(W, full_matrices=False)
+        SQ = S @ Q
+        return cls(W, S, s, Q, w**2 + s, SQ, float(np.trace(S)))
+
+    @property
+    def d(self) -> int:
+        return self.W.shape[0]
+
+    def apply(self, power: int, X: np.ndarray) -> np.ndarray:
+        """``C^power @ X`` for a (d, n) block ``X``."""
+        QtX = self.Q.T @ X
+        return self.s**power * (X - self.Q @ QtX) + self.Q @ (self.c[:, None] ** power * QtX)
+
+    def trace_power(self, power: int) -> float:
+        """``tr(C^power)``."""
+        return (self.d - self.c.size) * self.s**power + float(np.sum(self.c**power))
+
+    def trace_power_S(self, power: int) -> float:
+        """``tr(C^power S)``."""
+        QtSQ_diag = np.einsum("ij,ij->j", self.Q, self.SQ)
+        return self.s**power * (self.trS - QtSQ_diag.sum()) + float(np.sum(self.c**power * QtSQ_diag))
+
+    def log_likelihood(self) -> float:
+        logdet = (self.d - self.c.size) * math.log(self.s) + float(np.sum(np.log(self.c)))
+        return -0.5 * (self.d * LOG_2PI + logdet + self.trace_power_S(-1))
+
+    def gradient(self) -> tuple[np.ndarray, float]:
+        # grad_W = C^-1 S C^-1 W - C^-1 W ;  dl/ds = 1/2 tr(C^-1 S C^-1 - C^-1)   (theory.md §1)
+        Y = self.apply(-1, self.W)
+        grad_W = self.apply(-1, self.S @ Y) - Y
+        grad_s = 0.5 * (self.trace_power_S(-2) - self.trace_power(-1))
+        return grad_W, grad_s
+
+
+def _validate(loadings: Any, cov: Any, sigma2: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    S = check_cov(cov)
+    W = check_loadings(loadings, S.shape[0])
+    return W, S, check_sigma2(sigma2)
+
+
+def log_likelihood(loadings: Any, cov: Any, sigma2: float) -> float:
+    """Mean per-sample pPCA log-likelihood ``l(W, sigma2)`` for a ddof=0 covariance.
+
+    Parameters
+    ----------
+    loadings : array_like, shape (d, q)
+        Decoder matrix ``W``.
+    cov : array_like, shape (d, d)
+        Data covariance (ddof=0).
+    sigma2 : float
+        Observation-noise variance, positive.
+
+    Returns
+    -------
+    float
+        ``-1/2 [d log 2 pi + log det C + tr(C^-1 S)]`` with ``C = W W^T + sigma2 I``; this is the
+        quantity scikit-learn's ``PCA.score`` reports (theory.md §8).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import log_likelihood
+    >>> cov = np.diag([4.0, 1.0])
+    >>> round(log_likelihood(np.array([[np.sqrt(3.0)], [0.0]]), cov, 1.0), 6)
+    -2.531024
+    """
+    W, S, s = _validate(loadings, cov, sigma2)
+    return _Model.build(W, S, s).log_likelihood()
+
+
+def log_likelihood_gradient(loadings: Any, cov: Any, sigma2: float) -> tuple[np.ndarray, float]:
+    """Gradient of :func:`log_likelihood` with respect to the loadings and to ``sigma2``.
+
+    Returns
+    -------
+    grad_loadings : ndarray, shape (d, q)
+        ``C^-1 S C^-1 W - C^-1 W``.
+    grad_sigma2 : float
+        ``1/2 tr(C^-1 S C^-1 - C^-1)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import log_likelihood_gradient
+    >>> g_W, g_s = log_likelihood_gradient(np.array([[np.sqrt(3.0)], [0.0]]), np.diag([4.0, 1.0]), 1.0)
+    >>> bool(np.allclose(g_W, 0.0)), round(g_s, 12)
+    (True, 0.0)
+    """
+    W, S, s = _validate(loadings, cov, sigma2)
+    return _Model.build(W, S, s).gradient()

@@ -1,0 +1,116 @@
+"""The covariance and its eigen-decomposition: the first step of the pipeline.
+
+Conventions, stated once for the whole package:
+
+* covariances are the ddof=0 (maximum-likelihood) estimate ``X_c.T @ X_c / n``;
+* eigenvalues are sorted in descending order, ``lam[0] >= lam[1] >= ... >= lam[d-1] >= 0``;
+  round-off negatives are clipped to 0;
+* each eigenvector's sign is fixed so that its entry of largest magnitude is positive (the
+  convention of scikit-learn's ``svd_flip``), so results are reproducible across LAPACK builds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from ._validation import _as_real_array, check_cov, check_psd_eigenvalues
+
+__all__ = ["Spectrum", "spectrum", "covariance"]
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Spectrum:
+    """Eigen-decomposition ``cov = U diag(eigenvalues) U.T`` with descending eigenvalues.
+
+    Attributes
+    ----------
+    eigenvalues : ndarray, shape (d,)
+        Descending, non-negative.
+    eigenvectors : ndarray, shape (d, d) or None
+        Columns are the matching unit eigenvectors (sign-fixed), or None when only the values
+        were computed.
+    """
+
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray | None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.eigenvalues.shape[0])
+
+    def __repr__(self) -> str:
+        lam = self.eigenvalues
+        shown = ", ".join(f"{v:.4g}" for v in lam[:6]) + (", ..." if lam.size > 6 else "")
+        return f"Spectrum(n_features={lam.size}, eigenvalues=[{shown}])"
+
+
+def _eigh_descending(cov: np.ndarray, *, vectors: bool) -> Spectrum:
+    # LAPACK's divide-and-conquer driver ("evd") is the fastest for full decompositions.
+    if vectors:
+        lam, U = scipy.linalg.eigh(cov, driver="evd", check_finite=False)
+        lam, U = lam[::-1], U[:, ::-1]
+        rows = np.argmax(np.abs(U), axis=0)
+        signs = np.sign(U[rows, np.arange(U.shape[1])])
+        U = U * np.where(signs == 0, 1.0, signs)
+    else:
+        lam = scipy.linalg.eigh(cov, eigvals_only=True, driver="evd", check_finite=False)[::-1]
+        U = None
+    lam = check_psd_eigenvalues(np.ascontiguousarray(lam))
+    return Spectrum(lam, None if U is None else np.ascontiguousarray(U))
+
+
+def spectrum(cov: Any, *, vectors: bool = True) -> Spectrum:
+    """Eigen-decompose a covariance matrix (descending eigenvalues, sign-fixed eigenvectors).
+
+    Parameters
+    ----------
+    cov : array_like, shape (d, d)
+        Symmetric positive semi-definite covariance.
+    vectors : bool, default True
+        Also compute the eigenvectors.
+
+    Returns
+    -------
+    Spectrum
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import spectrum
+    >>> spectrum(np.diag([1.0, 3.0, 2.0])).eigenvalues
+    array([3., 2., 1.])
+    """
+    return _eigh_descending(check_cov(cov), vectors=bool(vectors))
+
+
+def covariance(data: Any) -> np.ndarray:
+    """The ddof=0 (maximum-likelihood) covariance of a data matrix whose rows are samples.
+
+    Parameters
+    ----------
+    data : array_like, shape (n_samples, n_features)
+
+    Returns
+    -------
+    ndarray, shape (n_features, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import covariance
+    >>> covariance(np.array([[0.0, 1.0], [2.0, 3.0]]))
+    array([[1., 1.],
+           [1., 1.]])
+    """
+    X = _as_real_array(data, "data")
+    if X.ndim != 2:
+        raise ValueError(f"`data` must be a 2-D (n_samples, n_features) array; got shape {X.shape}.")
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"`data` must have at least one sample and one feature; got shape {X.shape}.")
+    Xc = X - X.mean(axis=0)
+    cov = Xc.T @ Xc / X.shape[0]
+    return (cov + cov.T) / 2.0
