@@ -63,13 +63,13 @@ class _Model:
 
     def log_likelihood(self) -> float:
         logdet = (self.d - self.c.size) * math.log(self.s) + float(np.sum(np.log(self.c)))
-        return -0.5 * (self.d * LOG_2PI + logdet + self.trace_power_S(-1))
+        return float(-0.5 * (self.d * LOG_2PI + logdet + self.trace_power_S(-1)))
 
     def gradient(self) -> tuple[np.ndarray, float]:
         # grad_W = C^-1 S C^-1 W - C^-1 W ;  dl/ds = 1/2 tr(C^-1 S C^-1 - C^-1)   (theory.md §1)
         Y = self.apply(-1, self.W)
         grad_W = self.apply(-1, self.S @ Y) - Y
-        grad_s = 0.5 * (self.trace_power_S(-2) - self.trace_power(-1))
+        grad_s = float(0.5 * (self.trace_power_S(-2) - self.trace_power(-1)))
         return grad_W, grad_s
 
 
@@ -103,7 +103,7 @@ def log_likelihood(loadings: Any, cov: Any, sigma2: float) -> float:
     >>> from ppca_stability import log_likelihood
     >>> cov = np.diag([4.0, 1.0])
     >>> round(log_likelihood(np.array([[np.sqrt(3.0)], [0.0]]), cov, 1.0), 6)
-    -2.531024
+    -3.531024
     """
     W, S, s = _validate(loadings, cov, sigma2)
     return _Model.build(W, S, s).log_likelihood()

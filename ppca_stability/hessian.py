@@ -1,0 +1,225 @@
+"""Second derivatives of the pPCA log-likelihood (theory.md §3 and §5).
+
+Two routes, kept separate on purpose so that each checks the other:
+
+* numeric: the dense Hessian and Hessian-vector products of :func:`log_likelihood` at any
+  ``W`` (and ``s``), by differentiating the gradient ``G = K S K W - K W`` with ``K = C^{-1}``;
+* closed form: the full spectrum at a stationary point ``W_I`` from the covariance's eigenvalues
+  alone (Tipping & Bishop's stationary points; the table of theory.md §3), returned compressed
+  as ``(value, multiplicity, sign)`` groups so that classification never sorts ``d q`` numbers.
+
+Coordinates: the Hessian is taken with respect to ``loadings.ravel()`` (C order, index
+``a * q + c`` for row ``a``, column ``c``); ``wrt="joint"`` appends ``sigma2`` as the last coordinate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._validation import _as_real_array, check_choice, check_cov, check_loadings, check_sigma2
+from .likelihood import _Model
+
+__all__ = ["log_likelihood_hessian", "hessian_vector_product"]
+
+_WRT = ("loadings", "joint")
+
+
+# ----------------------------------------------------------------------------- numeric route
+def _hvp(model: _Model, E: np.ndarray, e_s: float, joint: bool) -> tuple[np.ndarray, float]:
+    """Directional derivative of the gradient along ``(E, e_s)``.
+
+    With ``Y = K W``, ``Z = K S K W``, ``P0 = W^T Y``, ``P1 = W^T Z`` (all symmetric q x q):
+    ``dG = K E (P0 - P1 - I) + K S K E (I - P0) + (Y - Z)(E^T Y) - Y (E^T Z)``, plus, along ``s``,
+    ``e_s K (Y - Z - S K Y)``; ``d^2 l / ds^2 = -tr(K^3 S) + tr(K^2) / 2``.
+    """
+    W, S = model.W, model.S
+    q = W.shape[1]
+    Y = model.apply(-1, W)
+    Z = model.apply(-1, S @ Y)
+    P0, P1 = W.T @ Y, W.T @ Z
+    I = np.eye(q)
+    KE = model.apply(-1, E)
+    BE = model.apply(-1, S @ KE)
+    dW = KE @ (P0 - P1 - I) + BE @ (I - P0) + (Y - Z) @ (E.T @ Y) - Y @ (E.T @ Z)
+    if not joint:
+        return dW, 0.0
+    mixed = model.apply(-1, Y - Z - S @ model.apply(-1, Y))
+    d_ss = -model.trace_power_S(-3) + 0.5 * model.trace_power(-2)
+    return dW + e_s * mixed, float(np.sum(mixed * E)) + e_s * d_ss
+
+
+def _dense_hessian(model: _Model, joint: bool) -> np.ndarray:
+    W, S = model.W, model.S
+    d, q = W.shape
+    K = model.apply(-1, np.eye(d))
+    B = K @ S @ K
+    Y = K @ W
+    Z = B @ W
+    P0, P1 = W.T @ Y, W.T @ Z
+    I = np.eye(q)
+    # Row (a, c), column (e, b): K[a,e] X[c,b] are Kronecker terms; X[a,b] V[e,c] are the
+    # transposition terms from (Y - Z)(E^T Y) - Y (E^T Z).
+    H = np.kron(K, P0 - P1 - I) + np.kron(B, I - P0)
+    H += (np.einsum("ab,ec->aceb", Y - Z, Y) - np.einsum("ab,ec->aceb", Y, Z)).reshape(d * q, d * q)
+    H = (H + H.T) / 2.0
+    if not joint:
+        return H
+    mixed = (K @ (Y - Z) - B @ Y).ravel()
+    d_ss = -model.trace_power_S(-3) + 0.5 * model.trace_power(-2)
+    return np.block([[H, mixed[:, None]], [mixed[None, :], np.array([[d_ss]])]])
+
+
+def _validate(loadings: Any, cov: Any, sigma2: Any, wrt: Any) -> tuple[np.ndarray, np.ndarray, float, bool]:
+    S = check_cov(cov)
+    W = check_loadings(loadings, S.shape[0])
+    return W, S, check_sigma2(sigma2), check_choice(wrt, "wrt", _WRT) == "joint"
+
+
+def log_likelihood_hessian(loadings: Any, cov: Any, sigma2: float, *, wrt: str = "loadings") -> np.ndarray:
+    """Dense Hessian of :func:`log_likelihood`.
+
+    Parameters
+    ----------
+    loadings : array_like, shape (d, q)
+    cov : array_like, shape (d, d)
+    sigma2 : float
+    wrt : {"loadings", "joint"}
+        ``"loadings"``: with respect to ``loadings.ravel()`` (C order), shape ``(d q, d q)``;
+        ``"joint"``: ``sigma2`` appended as the last coordinate, shape ``(d q + 1, d q + 1)``.
+
+    Returns
+    -------
+    ndarray
+        Symmetric Hessian. It has ``(d q)^2`` entries: for large models use
+        :func:`hessian_vector_product` instead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import log_likelihood_hessian
+    >>> H = log_likelihood_hessian(np.array([[np.sqrt(3.0)], [0.0]]), np.diag([4.0, 1.0]), 1.0)
+    >>> np.round(np.linalg.eigvalsh(H), 6)  # radial -2(4-1)/16, and (1-4)/(1*4)
+    array([-0.75 , -0.375])
+    """
+    W, S, s, joint = _validate(loadings, cov, sigma2, wrt)
+    return _dense_hessian(_Model.build(W, S, s), joint)
+
+
+def hessian_vector_product(loadings: Any, cov: Any, sigma2: float, direction: Any, *,
+                           wrt: str = "loadings") -> np.ndarray:
+    """Hessian of :func:`log_likelihood` times a vector, without forming the Hessian.
+
+    Costs two products with ``cov`` (O(d^2 q)) and O(d q^2) more.
+
+    Parameters
+    ----------
+    loadings : array_like, shape (d, q)
+    cov : array_like, shape (d, d)
+    sigma2 : float
+    direction : array_like, shape (d q,) or (d q + 1,)
+        A flat vector in the coordinates of :func:`log_likelihood_hessian` (``E.ravel()`` for a
+        loadings direction ``E``; with ``wrt="joint"`` the ``sigma2`` component last).
+    wrt : {"loadings", "joint"}
+
+    Returns
+    -------
+    ndarray, same shape as `direction`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import hessian_vector_product, log_likelihood_hessian
+    >>> rng = np.random.default_rng(0)
+    >>> W, cov, v = rng.normal(size=(3, 2)), np.diag([3.0, 2.0, 1.0]), rng.normal(size=6)
+    >>> bool(np.allclose(hessian_vector_product(W, cov, 0.5, v), log_likelihood_hessian(W, cov, 0.5) @ v))
+    True
+    """
+    W, S, s, joint = _validate(loadings, cov, sigma2, wrt)
+    v = _as_real_array(direction, "direction")
+    n = W.size + joint
+    if v.shape != (n,):
+        raise ValueError(
+            f"`direction` must be a flat vector of length {n} (loadings.size{' + 1' if joint else ''}); "
+            f"got shape {v.shape}. For a (d, q) direction E pass E.ravel()."
+        )
+    dW, ds = _hvp(_Model.build(W, S, s), v[: W.size].reshape(W.shape), float(v[-1]) if joint else 0.0, joint)
+    return np.append(dW.ravel(), ds) if joint else dW.ravel()
+
+
+# ----------------------------------------------------------------------------- closed form
+def tie_sign(a: np.ndarray, b: np.ndarray | float, rtol: float, floor: float) -> np.ndarray:
+    """Sign of ``a - b`` with ties: 0 where ``|a - b| <= rtol * max(|a|, |b|) + floor``.
+
+    ``floor`` absorbs the eigensolver's absolute error (about ``d * eps * lam_max``), so that
+    eigenvalues at round-off level are never told apart by noise.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    diff = a - b
+    tol = rtol * np.maximum(np.abs(a), np.abs(b)) + floor
+    return np.where(np.abs(diff) <= tol, 0, np.sign(diff)).astype(np.int8)
+
+
+@dataclass(frozen=True, slots=True)
+class HessianSpectrum:
+    """A Hessian spectrum as groups: ``values[g]`` repeated ``multiplicity[g]`` times, with the
+    tie-aware ``signs[g]`` used for classification. The symmetry (rotation) zero modes are kept
+    apart in ``symmetry_dim`` and are not among the groups."""
+
+    values: np.ndarray
+    multiplicity: np.ndarray
+    signs: np.ndarray
+    symmetry_dim: int
+
+    def count(self, sign: int) -> int:
+        return int(self.multiplicity[self.signs == sign].sum())
+
+    def eigenvalues(self) -> np.ndarray:
+        """All eigenvalues, ascending, including the symmetry zeros."""
+        values = np.repeat(self.values, self.multiplicity)
+        return np.sort(np.concatenate([values, np.zeros(self.symmetry_dim)]))
+
+
+def closed_form_spectrum(lam: np.ndarray, active: np.ndarray, s: float, latent_dim: int, *,
+                         joint: bool, rtol: float, floor: float) -> HessianSpectrum:
+    """Hessian spectrum of ``l`` at the stationary point ``W_I`` (theory.md §3, §5).
+
+    ``lam`` descending eigenvalues of ``S``; ``active`` the index set ``I`` (ascending); ``s`` the
+    noise variance (for ``joint``, ``s_I``, the mean of the discarded eigenvalues).
+    """
+    d, q, k = lam.size, latent_dim, active.size
+    mask = np.ones(d, dtype=bool)
+    mask[active] = False
+    lam_I, lam_J = lam[active], lam[mask]
+    # dead column x excluded j: (lam_j - s) / s^2, multiplicity q - k each.
+    dead_v = (lam_J - s) / s**2
+    dead_s = tie_sign(lam_J, s, rtol, floor)
+    dead_m = np.full(lam_J.size, q - k)
+    # live column i x excluded j: (lam_j - lam_i) / (s lam_i).
+    cross_v = ((lam_J[None, :] - lam_I[:, None]) / (s * lam_I[:, None])).ravel()
+    cross_s = tie_sign(np.broadcast_to(lam_J[None, :], (k, lam_J.size)), lam_I[:, None], rtol, floor).ravel()
+    # live pair {i, i'}: -(lam_i + lam_i' - 2 s) / (lam_i lam_i').
+    iu = np.triu_indices(k, 1)
+    pair_v = -(lam_I[iu[0]] + lam_I[iu[1]] - 2 * s) / (lam_I[iu[0]] * lam_I[iu[1]])
+    pair_s = -tie_sign(lam_I[iu[0]] + lam_I[iu[1]], 2 * s, rtol, floor)
+    # radial: -2 (lam_i - s) / lam_i^2; in the joint problem coupled with s (arrowhead block).
+    radial = -2.0 * (lam_I - s) / lam_I**2
+    if joint:
+        a = -0.5 * (np.sum(lam_I**-2.0) + (d - k) / s**2)
+        b = -np.sqrt(lam_I - s) / lam_I**2
+        arrow = np.zeros((k + 1, k + 1))
+        arrow[np.arange(k), np.arange(k)] = radial
+        arrow[:k, k] = arrow[k, :k] = b
+        arrow[k, k] = a
+        rad_v = np.linalg.eigvalsh(arrow)
+        rad_s = tie_sign(rad_v, 0.0, 0.0, rtol * np.max(np.abs(arrow)))
+    else:
+        rad_v = radial
+        rad_s = -tie_sign(lam_I, s, rtol, floor)
+    values = np.concatenate([dead_v, cross_v, pair_v, rad_v])
+    signs = np.concatenate([dead_s, cross_s, pair_s, rad_s])
+    mult = np.concatenate([dead_m, np.ones(values.size - dead_m.size, dtype=np.int64)])
+    keep = mult > 0
+    return HessianSpectrum(values[keep], mult[keep], signs[keep], k * (k - 1) // 2 + k * (q - k))

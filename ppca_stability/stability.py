@@ -1,0 +1,253 @@
+"""Stability of stationary points: the closed-form map and numeric classification.
+
+:func:`stability_map` classifies every stationary point from the covariance's eigenvalues alone
+(theory.md §3, §5), at the cost of one eigendecomposition. :func:`classify_point` classifies an
+arbitrary ``W`` numerically from its gradient and Hessian: densely for small ``d q``, and
+Hessian-free (Lanczos on Hessian-vector products) for large ones, so it serves both as an
+independent check of the closed form and for points no formula describes.
+
+Symmetry: ``l(W R) = l(W)`` for ``R`` in O(q), so at a stationary point the tangent space of the
+orbit, ``{W A : A = -A^T}`` of dimension ``k (k - 1) / 2 + k (q - k)`` (``k = rank W``), lies in
+the Hessian's kernel. These zero modes are not degeneracies and are excluded from classification.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import scipy.sparse.linalg
+
+from ._validation import check_choice, check_cov, check_latent_dim, check_loadings, check_rtol, check_sigma2
+from .exceptions import DegeneracyWarning
+from .hessian import _dense_hessian, _hvp
+from .likelihood import _Model
+from .results import PointClassification, Stability, StabilityMap
+from .spectrum import _eigh_descending
+
+__all__ = ["Stability", "stability_map", "classify_point"]
+
+DEFAULT_RTOL = 1e-9
+# classify_point: relative zero test on numeric Hessian eigenvalues and the stationarity test.
+DEFAULT_HESSIAN_RTOL = 1e-8
+DEFAULT_GTOL = 1e-7
+# classify_point(method="auto") forms the dense Hessian up to this many coordinates.
+DENSE_MAX = 4096
+
+
+def _stability_map_iv(cov: Any, sigma2: Any, latent_dim: Any, rtol: Any) -> tuple[np.ndarray, float | str, Any, float]:
+    S = check_cov(cov)
+    s = check_sigma2(sigma2, allow_learned=True)
+    d = S.shape[0]
+    if s == "learned":
+        if d < 2:
+            raise ValueError("`sigma2`='learned' needs at least 2 features: with d = 1 sigma2 is not identified.")
+        q = d - 1 if latent_dim is None else check_latent_dim(latent_dim, d)
+        if q >= d:
+            raise ValueError(
+                f"`latent_dim` must be below n_features = {d} when sigma2='learned' (got {q}): with "
+                "latent_dim = n_features the model fits cov exactly and sigma2 is not identified."
+            )
+    else:
+        q = check_latent_dim(latent_dim, d)
+    return S, s, q, check_rtol(rtol)
+
+
+def stability_map(cov: Any, sigma2: float | str, *, latent_dim: int | None = None,
+                  rtol: float = DEFAULT_RTOL) -> StabilityMap:
+    """Every stationary point of the pPCA log-likelihood, classified in closed form.
+
+    Parameters
+    ----------
+    cov : array_like, shape (d, d)
+        Data covariance (ddof=0), symmetric positive semi-definite.
+    sigma2 : float or "learned"
+        Fixed observation-noise variance, or ``"learned"`` for the joint ``(W, sigma2)``
+        problem in which each point carries its own ``s_I`` (the mean of the discarded
+        eigenvalues).
+    latent_dim : int, optional
+        ``q``. Defaults to ``d`` (``d - 1`` when ``sigma2="learned"``).
+    rtol : float, default 1e-9
+        Relative tolerance under which two eigenvalues, or an eigenvalue and ``sigma2``, count
+        as equal; such points are reported as ``DEGENERATE`` and a
+        :class:`~ppca_stability.DegeneracyWarning` is issued.
+
+    Returns
+    -------
+    StabilityMap
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import stability_map
+    >>> smap = stability_map(np.diag([5.0, 3.0, 2.0, 1.0]), 1.5, latent_dim=2)
+    >>> smap.n_points, smap.census()
+    (7, {0: 1, 1: 1, 2: 2, 3: 1, 4: 1, 6: 1})
+    >>> smap.global_maximum.active
+    (0, 1)
+    >>> [(p.active, p.morse_index, p.stability.name) for p in smap.points][:3]
+    [((), 6, 'SADDLE'), ((0,), 2, 'SADDLE'), ((1,), 3, 'SADDLE')]
+    """
+    S, s, q, rtol = _stability_map_iv(cov, sigma2, latent_dim, rtol)
+    smap = StabilityMap(_eigh_descending(S, vectors=True), s, q, rtol)
+    if smap.has_degeneracy:
+        where = "ties among the eigenvalues" + ("" if smap.is_learned else " or sigma2 within rtol of an eigenvalue")
+        warnings.warn(
+            f"degenerate stationary points: {where}; affected points are reported as DEGENERATE.",
+            DegeneracyWarning,
+            stacklevel=2,
+        )
+    return smap
+
+
+# ----------------------------------------------------------------------------- numeric route
+class _Symmetry:
+    """The orbit tangent space ``{W A : A = -A^T}`` with an orthonormal basis known in closed form.
+
+    With the SVD ``W = P diag(w) R^T``, the vectors ``(w_a p_a r_b^T - w_b p_b r_a^T) / sqrt(w_a^2 +
+    w_b^2)`` for ``a < b`` and ``w_a > 0`` are orthonormal and span it.
+    """
+
+    def __init__(self, W: np.ndarray, rank_rtol: float) -> None:
+        P, w, Rt = np.linalg.svd(W, full_matrices=False)
+        q = W.shape[1]
+        w = np.where(w > rank_rtol * (w[0] if w.size else 0.0), w, 0.0)
+        a, b = np.triu_indices(q, 1)
+        keep = w[a] > 0
+        self.P, self.R = P, Rt.T
+        self.a, self.b = a[keep], b[keep]
+        norm = np.sqrt(w[self.a] ** 2 + w[self.b] ** 2)
+        self.ca, self.cb = w[self.a] / norm, w[self.b] / norm
+        self.dim = int(keep.sum())
+
+    def project(self, E: np.ndarray) -> np.ndarray:
+        """Orthogonal projection of a (d, q) direction onto the tangent space, O(d q^2)."""
+        X = self.P.T @ E @ self.R
+        coef = self.ca * X[self.a, self.b] - self.cb * X[self.b, self.a]
+        Y = np.zeros_like(X)
+        np.add.at(Y, (self.a, self.b), coef * self.ca)
+        np.add.at(Y, (self.b, self.a), -coef * self.cb)
+        return self.P @ Y @ self.R.T
+
+    def basis(self, n: int) -> np.ndarray:
+        """The orthonormal basis as columns of an (n, dim) array (n >= d q; extra rows zero)."""
+        d, q = self.P.shape[0], self.R.shape[0]
+        B = np.zeros((n, self.dim))
+        for j, (a, b, ca, cb) in enumerate(zip(self.a, self.b, self.ca, self.cb)):
+            B[: d * q, j] = (ca * np.outer(self.P[:, a], self.R[:, b]) - cb * np.outer(self.P[:, b], self.R[:, a])).ravel()
+        return B
+
+
+def _classify_point_iv(loadings, cov, sigma2, method, rtol, gtol, n_eigenvalues):  # noqa: ANN001
+    S = check_cov(cov)
+    W = check_loadings(loadings, S.shape[0])
+    return (W, S, check_sigma2(sigma2), check_choice(method, "method", ("auto", "dense", "lanczos")),
+            check_rtol(rtol), check_rtol(gtol, "gtol"), check_latent_dim(n_eigenvalues, 10**9, "n_eigenvalues"))
+
+
+def classify_point(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bool = False,
+                   method: str = "auto", rtol: float = DEFAULT_HESSIAN_RTOL, gtol: float = DEFAULT_GTOL,
+                   n_eigenvalues: int = 6) -> PointClassification:
+    """Numerically classify an arbitrary ``W`` from its gradient and Hessian.
+
+    Parameters
+    ----------
+    loadings : array_like, shape (d, q)
+    cov : array_like, shape (d, d)
+    sigma2 : float
+    sigma2_learned : bool, default False
+        Classify in the joint ``(W, sigma2)`` problem (Hessian of size ``d q + 1``).
+    method : {"auto", "dense", "lanczos"}
+        ``"dense"`` forms the Hessian; ``"lanczos"`` never does (ARPACK on Hessian-vector
+        products, O(d^2 q) each) and computes only extreme eigenvalues; ``"auto"`` is dense up
+        to 4096 coordinates.
+    rtol : float, default 1e-8
+        A Hessian eigenvalue counts as zero when ``|h| <= rtol * ||H||``.
+    gtol : float, default 1e-7
+        Stationary when the relative gradient norm (see :class:`PointClassification`) is below.
+    n_eigenvalues : int, default 6
+        Lanczos only: how many of the largest eigenvalues to compute.
+
+    Returns
+    -------
+    PointClassification
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import classify_point
+    >>> W = np.array([[2.0, 0.0], [0.0, 0.0], [0.0, 0.0]])      # top eigenvector, 4 = 5 - 1
+    >>> c = classify_point(W, np.diag([5.0, 3.0, 2.0]), 1.0)
+    >>> c.is_stationary, c.stability.name, c.morse_index, c.symmetry_dim
+    (True, 'SADDLE', 2, 1)
+    """
+    W, S, s, method, rtol, gtol, n_eig = _classify_point_iv(loadings, cov, sigma2, method, rtol, gtol, n_eigenvalues)
+    joint = bool(sigma2_learned)
+    model = _Model.build(W, S, s)
+    gW, gs = model.gradient()
+    gnorm = float(np.sqrt(np.sum(gW**2) + (gs**2 if joint else 0.0)))
+    w2 = float(np.linalg.norm(W, 2) ** 2) if W.size else 0.0
+    rel = float(np.hypot(np.linalg.norm(gW) * np.sqrt(s + w2), s * gs if joint else 0.0))
+    sym = _Symmetry(W, rank_rtol=np.sqrt(np.finfo(float).eps))
+    n = W.size + joint
+    if method == "auto":
+        method = "dense" if n <= DENSE_MAX else "lanczos"
+    if method == "dense":
+        H = _dense_hessian(model, joint)
+        scale = float(np.max(np.abs(np.linalg.eigvalsh(H)))) if n else 0.0
+        B = sym.basis(n)
+        Pp = np.eye(n) - B @ B.T
+        # Push the symmetry directions to -shift, below everything else, then drop them.
+        shift = 2.0 * scale + 1.0
+        h = np.linalg.eigvalsh(Pp @ H @ Pp - shift * (B @ B.T))[sym.dim :]
+        tol = rtol * max(scale, np.finfo(float).tiny)
+        n_pos, n_neg = int(np.sum(h > tol)), int(np.sum(h < -tol))
+        n_zero = h.size - n_pos - n_neg
+        eig = np.sort(np.concatenate([h, np.zeros(sym.dim)]))
+        exact = True
+    else:
+        eig, n_pos, n_neg, n_zero, exact = _lanczos_inertia(model, sym, joint, rtol, n_eig)
+    if rel > gtol:
+        stability = Stability.NOT_STATIONARY
+    else:
+        stability = Stability.from_counts(n_pos, n_neg, n_zero)
+        if stability is Stability.DEGENERATE:
+            warnings.warn("the Hessian has zero modes beyond the symmetry orbit; second order does not settle "
+                          "this point.", DegeneracyWarning, stacklevel=2)
+    return PointClassification(gnorm, rel, rel <= gtol, eig, n_pos, exact, sym.dim, n_zero, stability, method)
+
+
+def _lanczos_inertia(model: _Model, sym: _Symmetry, joint: bool, rtol: float,
+                     n_eig: int) -> tuple[np.ndarray, int, int, int, bool]:
+    """Extreme eigenvalues of the Hessian on the complement of the symmetry modes, Hessian-free."""
+    d, q = model.W.shape
+    n = d * q + joint
+
+    def restricted(v: np.ndarray, shift: float) -> np.ndarray:
+        E = v[: d * q].reshape(d, q)
+        ET = sym.project(E)
+        dW, ds = _hvp(model, E - ET, float(v[-1]) if joint else 0.0, joint)
+        dW = dW - sym.project(dW) + shift * ET
+        return np.append(dW.ravel(), ds) if joint else dW.ravel()
+
+    def operator(shift: float) -> scipy.sparse.linalg.LinearOperator:
+        return scipy.sparse.linalg.LinearOperator((n, n), matvec=lambda v: restricted(np.ravel(v), shift),
+                                                  dtype=np.float64)
+
+    rng = np.random.default_rng(0)  # a fixed start vector: the result must not depend on chance
+    v0 = rng.standard_normal(n)
+    scale = float(abs(scipy.sparse.linalg.eigsh(operator(0.0), k=1, which="LM", v0=v0, tol=1e-6,
+                                                return_eigenvectors=False)[0]))
+    shift = 2.0 * scale + 1.0
+    k = min(n_eig, n - 1)
+    top = scipy.sparse.linalg.eigsh(operator(-shift), k=k, which="LA", v0=v0, tol=1e-10,
+                                    return_eigenvectors=False)
+    bottom = scipy.sparse.linalg.eigsh(operator(shift), k=1, which="SA", v0=v0, tol=1e-10,
+                                       return_eigenvectors=False)
+    tol = rtol * max(scale, np.finfo(float).tiny)
+    n_pos = int(np.sum(top > tol))
+    n_zero = int(np.sum(np.abs(top) <= tol))
+    n_neg = int(bottom[0] < -tol) or int(np.sum(top < -tol))
+    exact = n_pos < k or n == k
+    return np.sort(np.concatenate([bottom, top])), n_pos, n_neg, n_zero, exact

@@ -1,0 +1,181 @@
+"""Stationary points of the pPCA likelihood, enumerated from the covariance's eigenpairs.
+
+At fixed ``s`` (theory.md §2, Tipping & Bishop 1999) every stationary point is, up to a rotation
+``R`` in O(q), ``W_I = U_I (Lam_I - s I)^{1/2} [I_k 0]`` for an index set ``I`` of eigenvalues
+strictly above ``s`` with ``|I| = k <= q``: ``k`` live columns, ``q - k`` dead (zero) ones. With
+``s`` learned jointly (§5) ``s`` is replaced by ``s_I``, the mean of the discarded eigenvalues,
+and the set is admissible when every kept eigenvalue exceeds it.
+
+Active sets are 0-based, ascending index tuples into the descending eigenvalues, ordered by size
+``k`` and then lexicographically. Nothing here builds a result object: these are the array-level
+primitives that :class:`~ppca_stability.StabilityMap` and the phase diagrams share.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from .likelihood import LOG_2PI
+
+__all__ = [
+    "n_above",
+    "count_fixed",
+    "unrank_fixed",
+    "iter_fixed",
+    "joint_sigma2",
+    "is_joint_admissible",
+    "iter_joint",
+    "count_joint",
+    "stationary_loadings",
+    "stationary_log_likelihood",
+]
+
+
+# ----------------------------------------------------------------------------- fixed s
+def n_above(lam: np.ndarray, s: float | np.ndarray) -> np.ndarray | int:
+    """``m(s) = #{i : lam_i > s}`` for descending ``lam`` (vectorised over ``s``)."""
+    m = lam.size - np.searchsorted(lam[::-1], s, side="right")
+    return int(m) if np.ndim(m) == 0 else m
+
+
+def _k_range(m: int, q: int) -> range:
+    return range(min(q, m) + 1)
+
+
+def count_fixed(m: int, q: int) -> int:
+    """Number of stationary orbits at fixed ``s``: ``sum_{k <= min(q, m)} C(m, k)``, exact."""
+    return sum(math.comb(m, k) for k in _k_range(m, q))
+
+
+def unrank_fixed(index: int, m: int, q: int) -> tuple[int, ...]:
+    """The ``index``-th active set (0-based) in the order k ascending, then lexicographic."""
+    for k in _k_range(m, q):
+        size = math.comb(m, k)
+        if index < size:
+            break
+        index -= size
+    combo, start = [], 0
+    for remaining in range(k, 0, -1):  # combinatorial number system, lexicographic
+        for i in range(start, m):
+            block = math.comb(m - i - 1, remaining - 1)
+            if index < block:
+                combo.append(i)
+                start = i + 1
+                break
+            index -= block
+    return tuple(combo)
+
+
+def iter_fixed(m: int, q: int) -> Iterator[tuple[int, ...]]:
+    """Active sets at fixed ``s`` in order (k ascending, then lexicographic)."""
+    for k in _k_range(m, q):
+        yield from itertools.combinations(range(m), k)
+
+
+# ----------------------------------------------------------------------------- joint (W, s)
+def joint_sigma2(lam: np.ndarray, active: tuple[int, ...]) -> float:
+    """``s_I``: the mean of the discarded eigenvalues (theory.md §5)."""
+    mask = np.ones(lam.size, dtype=bool)
+    mask[list(active)] = False
+    return float(lam[mask].mean())
+
+
+def _relaxed(lam_min: float, kept_sum: float, k: int, total: float, d: int) -> bool:
+    # lam_min(I) > s_I, written without division: lam_min (d - k) > tr S - sum_I lam.
+    # This relaxed test is monotone (a set stays admissible when an index is swapped for a
+    # smaller one, i.e. a larger eigenvalue), which is what makes pruning exact.
+    return lam_min * (d - k) > total - kept_sum
+
+
+def is_joint_admissible(lam: np.ndarray, active: tuple[int, ...], latent_dim: int) -> bool:
+    """Whether ``active`` defines a joint stationary point: ``k <= q``, ``k < d``, ``s_I > 0``
+    and ``lam_i > s_I`` for every kept ``i``."""
+    d, k = lam.size, len(active)
+    if k > latent_dim or k >= d:
+        return False
+    s_I = joint_sigma2(lam, active)
+    return s_I > 0 and all(lam[i] > s_I for i in active)
+
+
+def _joint_k_max(d: int, q: int) -> int:
+    return min(q, d - 1)
+
+
+def iter_joint(lam: np.ndarray, q: int) -> Iterator[tuple[int, ...]]:
+    """Joint active sets in order (k ascending, then lexicographic), pruned by monotonicity."""
+    d, total = lam.size, float(lam.sum())
+    for k in range(_joint_k_max(d, q) + 1):
+        if k == 0:
+            if total > 0:
+                yield ()
+            continue
+        # Depth-first in lexicographic order; a prefix is abandoned once even its best completion
+        # (the next consecutive indices) fails the monotone test, and so do all later prefixes.
+        def walk(prefix: tuple[int, ...], kept: float) -> Iterator[tuple[int, ...]]:
+            r = k - len(prefix)
+            start = prefix[-1] + 1 if prefix else 0
+            for i in range(start, d - r + 1):
+                best = kept + float(lam[i : i + r].sum())
+                if not _relaxed(lam[i + r - 1], best, k, total, d):
+                    return
+                if r == 1:
+                    if total - best > 0:
+                        yield prefix + (i,)
+                else:
+                    yield from walk(prefix + (i,), kept + float(lam[i]))
+        yield from walk((), 0.0)
+
+
+def count_joint(lam: np.ndarray, q: int) -> int:
+    """Exact number of joint stationary orbits, by branch and bound on the monotone test."""
+    d, total = lam.size, float(lam.sum())
+    prefix_sums = np.concatenate([[0.0], np.cumsum(lam)])
+    count = int(total > 0)  # W = 0 with s = tr S / d
+    for k in range(1, _joint_k_max(d, q) + 1):
+        # Items: (start, r, kept_sum, kept_min) — choose r more indices from [start, d).
+        todo = [(0, k, 0.0, math.inf)]
+        while todo:
+            start, r, kept, kmin = todo.pop()
+            if r == 0:
+                count += _relaxed(kmin, kept, k, total, d)
+                continue
+            n_left = d - start
+            if n_left < r:
+                continue
+            worst = kept + prefix_sums[d] - prefix_sums[d - r]
+            if _relaxed(min(kmin, lam[d - 1]), worst, k, total, d):
+                count += math.comb(n_left, r)
+                continue
+            best = kept + prefix_sums[start + r] - prefix_sums[start]
+            if not _relaxed(min(kmin, lam[start + r - 1]), best, k, total, d):
+                continue
+            todo.append((start + 1, r - 1, kept + lam[start], min(kmin, lam[start])))
+            todo.append((start + 1, r, kept, kmin))
+    # The relaxed test admits the one set with s_I = 0: all positive eigenvalues kept (rank r).
+    rank = int(np.count_nonzero(lam > 0))
+    if 1 <= rank <= _joint_k_max(d, q) and rank < d:
+        count -= 1
+    return count
+
+
+# ----------------------------------------------------------------------------- the points
+def stationary_loadings(U: np.ndarray, lam: np.ndarray, active: tuple[int, ...], s: float,
+                        latent_dim: int) -> np.ndarray:
+    """``W_I`` with live columns ``sqrt(lam_i - s) u_i`` first, then ``q - k`` zero columns."""
+    W = np.zeros((U.shape[0], latent_dim))
+    idx = list(active)
+    W[:, : len(idx)] = U[:, idx] * np.sqrt(lam[idx] - s)
+    return W
+
+
+def stationary_log_likelihood(lam: np.ndarray, active: tuple[int, ...], s: float) -> float:
+    """``l(W_I, s)``: ``C`` has eigenvalues ``lam_i`` on ``I`` and ``s`` elsewhere, so
+    ``-1/2 [d log 2 pi + sum_I (log lam_i + 1) + (d - k) log s + sum_{j not in I} lam_j / s]``."""
+    d, idx = lam.size, list(active)
+    kept = lam[idx]
+    rest = float(lam.sum() - kept.sum()) if idx else float(lam.sum())
+    return -0.5 * (d * LOG_2PI + float(np.sum(np.log(kept))) + len(idx) + (d - len(idx)) * math.log(s) + rest / s)
