@@ -1,0 +1,80 @@
+"""``ppca-stability map``: every stationary point at one sigma^2, classified."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+
+from ..stability import stability_map
+from ._io import dump_json, load_covariance
+
+# How many stationary points the table lists (the rest are counted, not printed).
+N_SHOWN = 20
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "map",
+        help="classify every stationary point at one sigma^2",
+        description="Classify every stationary point of the pPCA likelihood at one sigma^2 "
+        "(maximum, saddle, minimum, degenerate) from the eigenvalues of the data covariance.",
+    )
+    p.add_argument("data", metavar="DATA", help=".npy or .csv data matrix (rows are samples), or a covariance with --cov")
+    p.add_argument("--cov", action="store_true", help="DATA is already a (d, d) covariance")
+    p.add_argument("--sigma2", required=True, help='observation-noise variance, or "learned"')
+    p.add_argument("--latent-dim", type=int, default=None, help="latent dimension q (default: d, or d-1 if learned)")
+    p.add_argument("--show", type=int, default=N_SHOWN, help=f"how many points to list (default {N_SHOWN})")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(handler=run)
+
+
+def _parse_sigma2(text: str) -> float | str:
+    if text == "learned":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f'`--sigma2` must be a positive number or "learned"; got {text!r}.') from None
+
+
+def _row(p) -> dict:  # noqa: ANN001
+    return {
+        "active": list(p.active),
+        "sigma2": p.sigma2,
+        "log_likelihood": p.log_likelihood,
+        "morse_index": p.morse_index,
+        "n_collapsed": p.n_collapsed,
+        "stability": p.stability.value,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    cov = load_covariance(args.data, is_cov=args.cov)
+    smap = stability_map(cov, _parse_sigma2(args.sigma2), latent_dim=args.latent_dim)
+    shown = list(itertools.islice(smap.points, max(args.show, 0)))
+    census = smap.census()
+    counts = {k.value: v for k, v in smap.stability_counts().items()}
+    top = smap.global_maximum
+    if args.json:
+        print(dump_json({
+            "n_features": smap.n_features,
+            "latent_dim": smap.latent_dim,
+            "sigma2": smap.sigma2,
+            "eigenvalues": smap.eigenvalues,
+            "n_points": smap.n_points,
+            "global_maximum": _row(top),
+            "stability_counts": counts,
+            "census": {str(k): v for k, v in census.items()},
+            "points": [_row(p) for p in shown],
+        }))
+        return 0
+    print(repr(smap))
+    print(f"\nglobal maximum: active {list(top.active)}; {top.n_collapsed} of {smap.latent_dim} latents collapsed")
+    print("census (Morse index: count): " + ", ".join(f"{k}: {v}" for k, v in census.items()))
+    print("by stability: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    print(f"\nfirst {len(shown)} of {smap.n_points} stationary points:")
+    print(f"{'active':<24} {'sigma2':>11} {'log-lik':>13} {'morse':>6}  stability")
+    for p in shown:
+        act = ",".join(map(str, p.active)) or "-"
+        print(f"{act[:24]:<24} {p.sigma2:>11.5g} {p.log_likelihood:>13.6g} {p.morse_index:>6}  {p.stability.value}")
+    return 0

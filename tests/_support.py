@@ -1,0 +1,59 @@
+"""Shared test helpers: reference data and independent (deliberately naive) oracles."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Tolerances, named by what they absorb.
+EXACT_RTOL = 1e-12  # two float64 routes through the same closed form
+NUMERIC_RTOL = 1e-9  # closed form vs a dense numeric computation (eigh, inverse)
+FD_RTOL = 1e-6  # central finite differences, step ~1e-5 relative
+FD_STEP = 1e-5
+
+
+def random_orthogonal(rng: np.random.Generator, d: int) -> np.ndarray:
+    Q, R = np.linalg.qr(rng.standard_normal((d, d)))
+    return Q * np.sign(np.diag(R))
+
+
+def cov_from_eigenvalues(eigenvalues, rng: np.random.Generator) -> np.ndarray:
+    lam = np.asarray(eigenvalues, dtype=float)
+    U = random_orthogonal(rng, lam.size)
+    S = (U * lam) @ U.T
+    return (S + S.T) / 2
+
+
+def digits_data() -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    return load_digits().data.astype(np.float64)
+
+
+def naive_log_likelihood(W: np.ndarray, S: np.ndarray, s: float) -> float:
+    """Oracle: forms C and its inverse explicitly (what the library must never do)."""
+    d = S.shape[0]
+    C = W @ W.T + s * np.eye(d)
+    return -0.5 * (d * np.log(2 * np.pi) + np.linalg.slogdet(C)[1] + np.trace(np.linalg.solve(C, S)))
+
+
+def naive_gradient(W: np.ndarray, S: np.ndarray, s: float) -> tuple[np.ndarray, float]:
+    d = S.shape[0]
+    Ci = np.linalg.inv(W @ W.T + s * np.eye(d))
+    return Ci @ S @ Ci @ W - Ci @ W, 0.5 * np.trace(Ci @ S @ Ci - Ci)
+
+
+def fd_gradient(f, x: np.ndarray, step: float = FD_STEP) -> np.ndarray:
+    """Central differences of a scalar or vector function along every coordinate of x."""
+    x = np.asarray(x, dtype=float)
+    cols = []
+    for i in range(x.size):
+        h = step * max(1.0, abs(x.flat[i]))
+        e = np.zeros_like(x)
+        e.flat[i] = h
+        cols.append((np.asarray(f(x + e)) - np.asarray(f(x - e))) / (2 * h))
+    return np.array(cols).T
+
+
+def rel_err(a, b) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), np.finfo(float).tiny))

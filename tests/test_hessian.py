@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+
+from ppca_stability import (hessian_vector_product, log_likelihood_gradient, log_likelihood_hessian,
+                            stability_map)
+
+from _support import FD_RTOL, NUMERIC_RTOL, cov_from_eigenvalues, fd_gradient, rel_err
+
+
+def _grad_flat(W, S, s, joint):
+    gW, gs = log_likelihood_gradient(W, S, s)
+    return np.append(gW.ravel(), gs) if joint else gW.ravel()
+
+
+@pytest.mark.parametrize("joint", [False, True])
+@pytest.mark.parametrize("d,q", [(3, 1), (4, 2), (5, 5)])
+def test_dense_hessian_matches_finite_differences_and_hvp(d, q, joint):
+    rng = np.random.default_rng(d + 7 * q)
+    S = cov_from_eigenvalues(rng.exponential(size=d) + 0.1, rng)
+    W, s = rng.normal(size=(d, q)), 0.7
+    H = log_likelihood_hessian(W, S, s, wrt="joint" if joint else "loadings")
+    n = d * q + joint
+    assert H.shape == (n, n) and np.allclose(H, H.T)
+
+    def g(x):
+        return _grad_flat(x[: d * q].reshape(d, q), S, x[-1] if joint else s, joint)
+
+    x0 = np.append(W.ravel(), s) if joint else W.ravel()
+    assert rel_err(H, fd_gradient(g, x0)) < FD_RTOL
+    v = rng.normal(size=n)
+    hv = hessian_vector_product(W, S, s, v, wrt="joint" if joint else "loadings")
+    assert rel_err(hv, H @ v) < NUMERIC_RTOL
+
+
+@pytest.mark.parametrize("sigma2", [0.05, 0.9, 2.5, "learned"])
+def test_closed_form_spectrum_equals_numeric_at_every_point(sigma2):
+    """theory.md §3 table (and §5 arrowhead block): closed form vs dense eigvalsh and vs the
+    finite-difference Hessian, at every enumerated point."""
+    rng = np.random.default_rng(11)
+    lam = np.array([4.0, 2.6, 1.7, 1.1, 0.6, 0.3])
+    S = cov_from_eigenvalues(lam, rng)
+    q = 3
+    smap = stability_map(S, sigma2, latent_dim=q)
+    joint = smap.is_learned
+    assert smap.n_points > 3
+    for p in smap.points:
+        wrt = "joint" if joint else "loadings"
+        H = log_likelihood_hessian(p.loadings, S, p.sigma2, wrt=wrt)
+        numeric = np.linalg.eigvalsh(H)
+        closed = p.hessian_eigenvalues
+        assert closed.shape == (S.shape[0] * q + joint,)
+        scale = np.max(np.abs(closed))
+        assert np.max(np.abs(numeric - closed)) <= NUMERIC_RTOL * scale
+        x0 = np.append(p.loadings.ravel(), p.sigma2) if joint else p.loadings.ravel()
+        Hfd = fd_gradient(lambda x: _grad_flat(x[: 6 * q].reshape(6, q), S, x[-1] if joint else p.sigma2, joint), x0)
+        assert np.max(np.abs(np.linalg.eigvalsh((Hfd + Hfd.T) / 2) - closed)) <= FD_RTOL * scale
+
+
+def test_joint_second_derivative_and_schur_complement():
+    """theory.md §5: d2l/ds2 = -1/2 [sum_I lam_i^-2 + (d - k) s^-2]; Schur complement of the
+    arrowhead block is -(d - k) / (2 s^2)."""
+    rng = np.random.default_rng(5)
+    lam = np.array([5.0, 3.0, 1.0, 0.5, 0.2])
+    S = cov_from_eigenvalues(lam, rng)
+    smap = stability_map(S, "learned", latent_dim=2)
+    for p in smap.points:
+        H = log_likelihood_hessian(p.loadings, S, p.sigma2, wrt="joint")
+        k = p.n_active
+        expected = -0.5 * (np.sum(lam[list(p.active)] ** -2.0) + (5 - k) / p.sigma2**2)
+        assert H[-1, -1] == pytest.approx(expected, rel=NUMERIC_RTOL)
+        # restrict to the radial directions u_i e_c^T and s: the arrowhead block, all negative
+        V = np.zeros((H.shape[0], k + 1))
+        for c in range(k):
+            E = np.zeros((5, 2))
+            E[:, c] = p.loadings[:, c] / np.linalg.norm(p.loadings[:, c])
+            V[:10, c] = E.ravel()
+        V[10, k] = 1.0
+        block = V.T @ H @ V
+        assert np.all(np.linalg.eigvalsh(block) < 0)
+        A, b, c = block[:k, :k], block[:k, k], block[k, k]
+        schur = c - b @ np.linalg.solve(A, b) if k else c
+        assert schur == pytest.approx(-(5 - k) / (2 * p.sigma2**2), rel=NUMERIC_RTOL)
+
+
+def test_hvp_direction_shape_errors():
+    W, S = np.ones((3, 2)), np.eye(3)
+    with pytest.raises(ValueError, match="`direction`.*length 6"):
+        hessian_vector_product(W, S, 1.0, np.ones((3, 2)))
+    with pytest.raises(ValueError, match="`direction`.*length 7"):
+        hessian_vector_product(W, S, 1.0, np.ones(6), wrt="joint")
+    with pytest.raises(ValueError, match="`wrt`"):
+        log_likelihood_hessian(W, S, 1.0, wrt="sigma2")
