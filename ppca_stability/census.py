@@ -35,7 +35,7 @@ def _divide_one_minus_t_pow(poly: np.ndarray, a: int) -> np.ndarray:
     n = poly.size
     pad = (-n) % a
     blocks = np.concatenate([poly, np.zeros(pad, dtype=poly.dtype)]).reshape(-1, a)
-    return np.cumsum(blocks, axis=0).ravel()[:n - a + 1]
+    return np.cumsum(blocks, axis=0).ravel()[: n - a]
 
 
 @lru_cache(maxsize=256)

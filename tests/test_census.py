@@ -1,0 +1,41 @@
+"""The Morse-index census (theory.md §3): Gaussian binomials vs enumeration."""
+
+import collections
+
+import numpy as np
+import pytest
+
+from ppca_stability import stability_map
+from ppca_stability.census import census_dict, gaussian_binomials
+
+from _support import cov_from_eigenvalues
+
+
+@pytest.mark.parametrize("d,q,sigma2", [(5, 2, 0.5), (6, 6, 0.05), (7, 3, 2.2), (6, 4, 10.0), (1, 1, 0.5)])
+def test_census_equals_enumerated_morse_indices(d, q, sigma2):
+    rng = np.random.default_rng(d * q)
+    lam = np.sort(rng.uniform(0.1, 5.0, size=d))[::-1]
+    smap = stability_map(cov_from_eigenvalues(lam, rng), sigma2, latent_dim=q)
+    enumerated = collections.Counter(p.morse_index for p in smap.points)
+    census = smap.census()
+    assert census == dict(sorted(enumerated.items()))
+    assert sum(census.values()) == smap.n_points
+    # no spurious local maxima at fixed sigma2: exactly one orbit of Morse index 0
+    assert census.get(0) == 1
+
+
+def test_census_is_exact_beyond_int64():
+    c = census_dict(64, 64)
+    assert sum(c.values()) == 2**64
+    assert all(type(v) is int for v in c.values())
+    assert sum(census_dict(100, 50).values()) == sum(__import__("math").comb(100, k) for k in range(51))
+
+
+def test_gaussian_binomial_symmetry_and_value_at_one():
+    import math
+
+    for m in range(0, 12):
+        for k, poly in enumerate(gaussian_binomials(m, m)):
+            assert int(poly.sum()) == math.comb(m, k)  # [m k]_1 = C(m, k)
+            assert list(poly) == list(poly[::-1])  # palindromic
+            assert poly.size == k * (m - k) + 1

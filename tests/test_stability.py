@@ -1,0 +1,241 @@
+"""stability_map and classify_point: closed form, numeric agreement, degeneracies, API."""
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as hs
+
+from ppca_stability import (DegeneracyWarning, Stability, classify_point, ppca_mle, stability_map)
+
+from _support import NUMERIC_RTOL, cov_from_eigenvalues, digits_data
+
+LAM = np.array([5.0, 3.0, 2.0, 1.0])
+
+
+def _morse_formula(active, m, q):
+    """theory.md §3: n+ = (q - k)(m - k) + sum_c (i_c - c), 1-based i_c sorted, distinct eigenvalues."""
+    k = len(active)
+    return (q - k) * (m - k) + sum(i - c for c, i in enumerate(active))
+
+
+# ----------------------------------------------------------------------------- closed form
+@given(
+    lam=hs.lists(hs.floats(0.05, 50.0), min_size=1, max_size=6, unique=True),
+    q=hs.integers(1, 6),
+    s_frac=hs.floats(0.01, 1.5),
+)
+@settings(deadline=None, max_examples=60)
+def test_morse_index_formula_and_single_maximum(lam, q, s_frac):
+    lam = np.sort(np.array(lam))[::-1]
+    assume(np.min(np.diff(lam[::-1]) / lam[:-1][::-1], initial=1.0) > 1e-6)
+    q = min(q, lam.size)
+    s = float(s_frac * lam[0])
+    assume(np.min(np.abs(lam - s) / np.maximum(lam, s)) > 1e-6)
+    smap = stability_map(np.diag(lam), s, latent_dim=q)
+    m = smap.n_above
+    maxima = []
+    for p in smap.points:
+        assert p.morse_index == _morse_formula(p.active, m, q)
+        assert p.symmetry_dim == p.n_active * (p.n_active - 1) // 2 + p.n_active * (q - p.n_active)
+        assert p.n_degenerate == 0
+        if p.stability is Stability.MAXIMUM:
+            maxima.append(p.active)
+    assert maxima == [tuple(range(min(q, m)))] == [smap.global_maximum.active]
+    # W = 0 is a minimum iff sigma2 < lam_min
+    assert (smap.points[0].stability is Stability.MINIMUM) == (s < lam[-1])
+
+
+def test_zero_loadings_is_maximum_iff_sigma2_above_top_eigenvalue():
+    above = stability_map(np.diag(LAM), 6.0, latent_dim=2)
+    assert above.n_points == 1 and above.global_maximum.active == ()
+    assert above.global_maximum.stability is Stability.MAXIMUM
+    with pytest.warns(DegeneracyWarning):
+        at = stability_map(np.diag(LAM), 5.0, latent_dim=2)
+    assert at.global_maximum.active == () and at.global_maximum.stability is Stability.DEGENERATE
+
+
+@pytest.mark.parametrize("sigma2", [0.4, 1.5, 2.5, "learned"])
+def test_classify_point_agrees_with_map_on_every_point(sigma2):
+    rng = np.random.default_rng(3)
+    lam = np.array([4.0, 3.1, 2.0, 1.2, 0.5])
+    S = cov_from_eigenvalues(lam, rng)
+    smap = stability_map(S, sigma2, latent_dim=3)
+    for p in smap.points:
+        c = classify_point(p.loadings, S, p.sigma2, sigma2_learned=smap.is_learned)
+        assert c.is_stationary
+        assert (c.stability, c.morse_index, c.symmetry_dim) == (p.stability, p.morse_index, p.symmetry_dim)
+        assert np.max(np.abs(c.hessian_eigenvalues - p.hessian_eigenvalues)) <= NUMERIC_RTOL * np.max(
+            np.abs(p.hessian_eigenvalues))
+
+
+def test_classify_point_rotation_invariance_and_non_stationary():
+    rng = np.random.default_rng(4)
+    S = cov_from_eigenvalues([4.0, 3.0, 2.0, 1.0, 0.5], rng)
+    p = stability_map(S, 0.8, latent_dim=3).point((0, 2))
+    Q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    c = classify_point(p.loadings @ Q, S, 0.8)
+    assert c.is_stationary and c.stability is p.stability and c.morse_index == p.morse_index
+    moved = classify_point(p.loadings + 0.1 * rng.normal(size=p.loadings.shape), S, 0.8)
+    assert not moved.is_stationary and moved.stability is Stability.NOT_STATIONARY
+
+
+@pytest.mark.parametrize("active,expected", [((0, 1, 2, 3), Stability.MAXIMUM), ((0, 2, 3), Stability.SADDLE)])
+def test_lanczos_decides_maximum_vs_saddle_without_dense_hessian(active, expected, monkeypatch):
+    import ppca_stability.stability as mod
+
+    rng = np.random.default_rng(6)
+    lam = np.linspace(6.0, 0.5, 12)
+    S = cov_from_eigenvalues(lam, rng)
+    p = stability_map(S, 0.3, latent_dim=4).point(active)
+    Q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+
+    def no_dense(*a, **k):
+        raise AssertionError("dense Hessian formed")
+
+    monkeypatch.setattr(mod, "_dense_hessian", no_dense)
+    c = classify_point(p.loadings @ Q, S, 0.3, method="lanczos")
+    assert c.method == "lanczos" and c.stability is expected
+    assert c.morse_index == min(p.morse_index, 6) and c.morse_index_exact == (p.morse_index < 6)
+    top = np.sort(p.hessian_eigenvalues[p.hessian_eigenvalues != 0])[-6:]
+    assert np.allclose(np.sort(c.hessian_eigenvalues)[-6:], top, rtol=1e-6, atol=1e-8)
+
+
+# ----------------------------------------------------------------------------- degeneracies
+def test_ties_and_sigma2_at_eigenvalue_are_degenerate_and_warn():
+    with pytest.warns(DegeneracyWarning, match="degenerate"):
+        smap = stability_map(np.diag([3.0, 3.0, 1.0]), 0.5, latent_dim=1)
+    by = {p.active: p for p in smap.points}
+    assert by[(0,)].stability is Stability.DEGENERATE and by[(0,)].n_degenerate == 1
+    assert smap.global_maximum.active == (0,)
+    # W = 0: q m = 3 ascent directions; (0,), (1,): none (a zero mode instead); (2,): two
+    assert smap.census() == {0: 2, 2: 1, 3: 1}
+    with pytest.warns(DegeneracyWarning):
+        at = stability_map(np.diag([3.0, 2.0, 1.0]), 2.0, latent_dim=2)
+    assert at.n_above == 1 and all(not np.any(np.isnan(p.hessian_eigenvalues)) for p in at.points)
+    assert Stability.DEGENERATE in at.stability_counts()
+
+
+def test_no_warning_when_nothing_is_degenerate():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stability_map(np.diag(LAM), 1.5)
+
+
+def test_singular_digits_covariance():
+    X = digits_data()
+    S = np.cov(X.T, bias=True)
+    smap = stability_map(S, 1.0, latent_dim=10)
+    lam = smap.eigenvalues
+    assert lam.shape == (64,) and np.all(lam >= 0) and np.sum(lam < 1e-9 * lam[0]) == 3
+    g = smap.global_maximum
+    assert g.stability is Stability.MAXIMUM and g.active == tuple(range(10))
+    assert np.all(np.isfinite(g.hessian_eigenvalues))
+    assert smap.census()[0] == 1 and sum(smap.census().values()) == smap.n_points
+    learned = stability_map(S, "learned", latent_dim=10).global_maximum
+    fit = ppca_mle(S, 10)
+    assert learned.sigma2 == pytest.approx(fit.sigma2) and learned.stability is Stability.MAXIMUM
+
+
+def test_learned_unbounded_when_rank_at_most_latent_dim():
+    smap = stability_map(np.diag([3.0, 1.0, 0.0, 0.0]), "learned", latent_dim=2)
+    with pytest.raises(ValueError, match="unbounded"):
+        smap.global_maximum
+    with pytest.raises(ValueError, match="unbounded"):
+        ppca_mle(np.diag([3.0, 1.0, 0.0, 0.0]), 2)
+    assert "none" in repr(smap)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_tiny_dimensions_and_latent_dim_equal_d(d):
+    S = np.diag(np.arange(d, 0, -1.0))
+    smap = stability_map(S, 0.5)
+    assert smap.latent_dim == d and smap.global_maximum.active == tuple(range(d))
+    assert smap.n_points == 2**d
+    assert classify_point(smap.global_maximum.loadings, S, 0.5).stability is Stability.MAXIMUM
+
+
+# ----------------------------------------------------------------------------- API
+def test_points_are_lazy_and_counts_exact_when_huge():
+    lam = np.linspace(10.0, 1.0, 200)
+    smap = stability_map(np.diag(lam), 0.5, latent_dim=150)
+    n = smap.n_points
+    assert n == sum(__import__("math").comb(200, k) for k in range(151)) and n > sys.maxsize
+    with pytest.raises(OverflowError, match="n_points"):
+        len(smap.points)
+    assert smap.points[0].active == () and smap.points[-1].active == tuple(range(50, 200))
+    assert smap.points[1].active == (0,)
+    assert sum(smap.census().values()) == n
+
+
+def test_sequence_protocol_and_point_lookup():
+    smap = stability_map(np.diag(LAM), 1.5, latent_dim=2)
+    pts = list(smap.points)
+    assert len(smap.points) == len(pts) == 7
+    assert [p.active for p in smap.points[2:5]] == [p.active for p in pts[2:5]]
+    assert smap.points[-1].active == pts[-1].active == (1, 2)
+    assert smap.point([2, 0]).active == (0, 2)
+    with pytest.raises(ValueError, match="do not exceed sigma2"):
+        smap.point((3,))
+    with pytest.raises(ValueError, match="latent_dim"):
+        smap.point((0, 1, 2))
+    with pytest.raises(ValueError, match="repeat"):
+        smap.point((0, 0))
+    with pytest.raises(ValueError, match=r"\[0, 3\]"):
+        smap.point((7,))
+    with pytest.raises(TypeError, match="integer"):
+        smap.point(("a",))
+    with pytest.raises(IndexError):
+        smap.points[7]
+    learned = stability_map(np.diag(LAM), "learned", latent_dim=2)
+    assert [p.active for p in learned.points] == [(), (0,), (1,), (0, 1)]  # s_(1,) = 8/3 < 3
+    assert learned.points[-1].active == (0, 1)
+    with pytest.raises(ValueError, match="s_I"):
+        learned.point((2,))
+
+
+def test_reprs_are_short_tables():
+    smap = stability_map(np.diag(LAM), 1.5, latent_dim=2)
+    text = repr(smap)
+    assert "StabilityMap" in text and "n_points        7" in text and "maximum: 1, saddle: 6" in text
+    assert len(text.splitlines()) <= 8
+    assert "StationaryPoint(active=(0, 1)" in repr(smap.global_maximum)
+    assert "MAXIMUM" in repr(classify_point(smap.global_maximum.loadings, np.diag(LAM), 1.5))
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(cov=np.ones((2, 3)), sigma2=1.0), ValueError, "`cov` must be a square"),
+    (dict(cov=np.array([[1.0, 2.0], [0.0, 1.0]]), sigma2=1.0), ValueError, "`cov` must be symmetric"),
+    (dict(cov=np.diag([1.0, -1.0]), sigma2=1.0), ValueError, "positive semi-definite"),
+    (dict(cov=np.diag([1.0, np.nan]), sigma2=1.0), ValueError, "`cov` must contain only finite"),
+    (dict(cov=np.eye(2) * 1j, sigma2=1.0), TypeError, "`cov` must be real"),
+    (dict(cov=np.zeros((0, 0)), sigma2=1.0), ValueError, "`cov` must not be empty"),
+    (dict(cov=[["a"]], sigma2=1.0), TypeError, "`cov`"),
+    (dict(cov=np.eye(2), sigma2=0.0), ValueError, "`sigma2` must be positive"),
+    (dict(cov=np.eye(2), sigma2=-1.0), ValueError, "`sigma2` must be positive"),
+    (dict(cov=np.eye(2), sigma2=np.nan), ValueError, "`sigma2` must be positive"),
+    (dict(cov=np.eye(2), sigma2=True), TypeError, "`sigma2`.*bool"),
+    (dict(cov=np.eye(2), sigma2="learnt"), ValueError, "`sigma2`.*'learnt'"),
+    (dict(cov=np.eye(2), sigma2=1.0, latent_dim=0), ValueError, "`latent_dim` must be a positive"),
+    (dict(cov=np.eye(2), sigma2=1.0, latent_dim=3), ValueError, "`latent_dim` must be at most"),
+    (dict(cov=np.eye(2), sigma2=1.0, latent_dim=1.5), TypeError, "`latent_dim`"),
+    (dict(cov=np.eye(2), sigma2="learned", latent_dim=2), ValueError, "`latent_dim` must be below"),
+    (dict(cov=np.eye(1), sigma2="learned"), ValueError, "`sigma2`='learned' needs at least 2"),
+    (dict(cov=np.eye(2), sigma2=1.0, rtol=-1), ValueError, "`rtol`"),
+])
+def test_stability_map_errors_name_the_parameter(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        stability_map(**kwargs)
+
+
+@pytest.mark.parametrize("args,kwargs,exc,match", [
+    ((np.ones((3, 2)), np.eye(2), 1.0), {}, ValueError, "`loadings` must have n_features = 2 rows"),
+    ((np.ones(2), np.eye(2), 1.0), {}, ValueError, "`loadings` must be a 2-D"),
+    ((np.ones((2, 1)), np.eye(2), 1.0), dict(method="svd"), ValueError, "`method`"),
+    ((np.ones((2, 1)), np.eye(2), "learned"), {}, ValueError, "`sigma2`"),
+])
+def test_classify_point_errors_name_the_parameter(args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        classify_point(*args, **kwargs)

@@ -1,0 +1,66 @@
+"""Stationary points: enumeration, counts, gradient, likelihood (theory.md §2, §5)."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from ppca_stability import log_likelihood, log_likelihood_gradient, stability_map
+from ppca_stability import stationary as st
+
+from _support import EXACT_RTOL, NUMERIC_RTOL, cov_from_eigenvalues
+
+# The gradient at a stationary point is round-off: relative to the gradient's natural scale.
+GRAD_ATOL_REL = 1e-10
+
+
+def _brute_joint(lam, q):
+    d = lam.size
+    out = []
+    for k in range(min(q, d - 1) + 1):
+        for c in itertools.combinations(range(d), k):
+            rest = np.delete(lam, list(c))
+            s = rest.mean()
+            if s > 0 and all(lam[i] > s for i in c):
+                out.append(c)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_joint_enumeration_and_count_match_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(2, 9))
+    q = int(rng.integers(1, d))
+    lam = np.sort(rng.exponential(size=d) * (rng.random(d) > 0.25))[::-1]
+    brute = _brute_joint(lam, q)
+    assert list(st.iter_joint(lam, q)) == brute
+    assert st.count_joint(lam, q) == len(brute)
+
+
+@pytest.mark.parametrize("m,q", [(0, 3), (1, 1), (5, 2), (7, 7), (9, 4)])
+def test_fixed_count_order_and_unranking(m, q):
+    sets = list(st.iter_fixed(m, q))
+    assert len(sets) == st.count_fixed(m, q) == sum(math.comb(m, k) for k in range(min(q, m) + 1))
+    assert sets == sorted(sets, key=lambda a: (len(a), a))
+    assert [st.unrank_fixed(i, m, q) for i in range(len(sets))] == sets
+
+
+@pytest.mark.parametrize("sigma2", [0.2, 1.3, "learned"])
+def test_gradient_vanishes_and_likelihood_closed_form(sigma2):
+    rng = np.random.default_rng(2)
+    lam = np.array([6.0, 3.5, 2.0, 1.2, 0.7, 0.0])  # singular, like the digits covariance
+    S = cov_from_eigenvalues(lam, rng)
+    smap = stability_map(S, sigma2, latent_dim=4)
+    for p in smap.points:
+        gW, gs = log_likelihood_gradient(p.loadings, S, p.sigma2)
+        scale = np.sqrt(np.max(lam)) / p.sigma2
+        assert np.max(np.abs(gW)) <= GRAD_ATOL_REL * scale
+        if smap.is_learned:
+            assert abs(gs) <= GRAD_ATOL_REL / p.sigma2
+        assert p.log_likelihood == pytest.approx(log_likelihood(p.loadings, S, p.sigma2), rel=NUMERIC_RTOL)
+        # live columns first, orthogonal, with norms sqrt(lam_i - s)
+        k = p.n_active
+        norms = np.linalg.norm(p.loadings, axis=0)
+        assert np.allclose(norms[:k], np.sqrt(lam[list(p.active)] - p.sigma2), rtol=EXACT_RTOL * 10)
+        assert np.all(norms[k:] == 0)
