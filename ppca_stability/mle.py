@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_cov, check_latent_dim, check_sigma2
+from ._validation import check_cov, check_positive_int, check_sigma2
 from . import stationary as st
 from .spectrum import _eigh_descending
 
@@ -58,7 +58,7 @@ class PPCAResult:
 
 def _ppca_mle_iv(cov: Any, latent_dim: Any, sigma2: Any) -> tuple[np.ndarray, int, float | str]:
     S = check_cov(cov)
-    q = check_latent_dim(latent_dim, S.shape[0])
+    q = check_positive_int(latent_dim, "latent_dim", upper=S.shape[0], upper_name="the number of features")
     s = check_sigma2(sigma2, allow_learned=True)
     if s == "learned" and q >= S.shape[0]:
         raise ValueError(

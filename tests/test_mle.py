@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from ppca_stability import log_likelihood, ppca_mle, spectrum, stability_map
+
+from _support import NUMERIC_RTOL, cov_from_eigenvalues, digits_data
+
+
+def test_learned_sigma2_is_mean_of_discarded_eigenvalues_and_beats_neighbours():
+    rng = np.random.default_rng(0)
+    lam = np.array([6.0, 4.0, 2.5, 1.0, 0.4, 0.1])
+    S = cov_from_eigenvalues(lam, rng)
+    fit = ppca_mle(S, 2)
+    assert fit.sigma2 == pytest.approx(lam[2:].mean(), rel=NUMERIC_RTOL)
+    assert fit.log_likelihood == pytest.approx(log_likelihood(fit.loadings, S, fit.sigma2), rel=NUMERIC_RTOL)
+    # a local check of optimality: random perturbations never improve the likelihood
+    for _ in range(20):
+        dW = 1e-3 * rng.normal(size=fit.loadings.shape)
+        ds = 1e-3 * rng.normal()
+        assert log_likelihood(fit.loadings + dW, S, fit.sigma2 + ds) < fit.log_likelihood
+    assert "learned" in repr(fit) and fit.n_active == 2 and fit.sigma2_learned
+
+
+def test_fixed_sigma2_collapses_columns_below_it():
+    lam = np.array([6.0, 4.0, 2.5, 1.0])
+    fit = ppca_mle(np.diag(lam), 3, sigma2=3.0)
+    assert fit.n_active == 2 and fit.n_collapsed == 1
+    assert np.allclose(fit.loadings.T @ fit.loadings, np.diag([3.0, 1.0, 0.0]))
+    assert fit.log_likelihood == pytest.approx(stability_map(np.diag(lam), 3.0, latent_dim=3).global_maximum.log_likelihood)
+
+
+def test_flat_tail_keeps_fewer_columns():
+    """If lam_q equals the mean of the tail, that column cannot live (theory.md §5)."""
+    fit = ppca_mle(np.diag([5.0, 1.0, 1.0, 1.0]), 2)
+    assert fit.sigma2 == pytest.approx(1.0) and fit.n_active == 1
+
+
+def test_digits_subspace_matches_sklearn():
+    from sklearn.decomposition import PCA
+
+    X = digits_data()
+    S = np.cov(X.T, bias=True)
+    fit = ppca_mle(S, 10)
+    pca = PCA(10, svd_solver="full").fit(X)
+    # compare subspaces, never raw loadings (rotation and sign freedom; theory.md §8)
+    P_ours = fit.loadings @ np.linalg.pinv(fit.loadings)
+    P_sk = pca.components_.T @ pca.components_
+    assert np.max(np.abs(P_ours - P_sk)) < 1e-8
+    n = X.shape[0]
+    assert np.allclose(spectrum(S).eigenvalues[:10] * n / (n - 1), pca.explained_variance_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(cov=np.eye(3), latent_dim=3), ValueError, "`latent_dim` must be below"),
+    (dict(cov=np.eye(3), latent_dim=0), ValueError, "`latent_dim`"),
+    (dict(cov=np.eye(3), latent_dim=None), TypeError, "`latent_dim`"),
+    (dict(cov=np.eye(3), latent_dim=1, sigma2=-2.0), ValueError, "`sigma2`"),
+    (dict(cov=np.ones((3, 2)), latent_dim=1), ValueError, "`cov`"),
+])
+def test_errors_name_the_parameter(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        ppca_mle(**kwargs)
