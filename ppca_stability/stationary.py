@@ -32,6 +32,8 @@ __all__ = [
     "count_joint",
     "stationary_loadings",
     "stationary_log_likelihood",
+    "count_fixed_upto",
+    "top_log_likelihood",
 ]
 
 
@@ -48,7 +50,13 @@ def _k_range(m: int, q: int) -> range:
 
 def count_fixed(m: int, q: int) -> int:
     """Number of stationary orbits at fixed ``s``: ``sum_{k <= min(q, m)} C(m, k)``, exact."""
-    return sum(math.comb(m, k) for k in _k_range(m, q))
+    if q >= m:
+        return 2**m
+    total = term = 1
+    for k in range(q):  # C(m, k + 1) = C(m, k) (m - k) / (k + 1), exact in integers
+        term = term * (m - k) // (k + 1)
+        total += term
+    return total
 
 
 def unrank_fixed(index: int, m: int, q: int) -> tuple[int, ...]:
@@ -179,3 +187,26 @@ def stationary_log_likelihood(lam: np.ndarray, active: tuple[int, ...], s: float
     kept = lam[idx]
     rest = float(lam.sum() - kept.sum()) if idx else float(lam.sum())
     return -0.5 * (d * LOG_2PI + float(np.sum(np.log(kept))) + len(idx) + (d - len(idx)) * math.log(s) + rest / s)
+
+
+# ----------------------------------------------------------------------------- over a grid of s
+# Vectorised variants for phase diagrams: one call serves every grid value.
+def count_fixed_upto(m_max: int, q: int) -> list[int]:
+    """``[count_fixed(m, q) for m in range(m_max + 1)]`` in O(m_max) big-int steps, by Pascal's
+    rule ``sum_{k<=q} C(m+1, k) = 2 sum_{k<=q} C(m, k) - C(m, q)``."""
+    counts = [1]
+    for m in range(m_max):
+        counts.append(2 * counts[-1] - math.comb(m, q))
+    return counts
+
+
+def top_log_likelihood(lam: np.ndarray, k: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``stationary_log_likelihood(lam, tuple(range(k_g)), s_g)`` for paired arrays ``k``, ``s``.
+
+    Needs ``lam_i > 0`` for ``i < k_g``. Both sums are prefix sums; the discarded one is
+    accumulated from the smallest eigenvalue up, so a small tail keeps its relative accuracy.
+    """
+    d = lam.size
+    kept = np.concatenate([[0.0], np.cumsum(np.log(lam, out=np.zeros(d), where=lam > 0) + 1.0)])
+    rest = np.concatenate([np.cumsum(lam[::-1])[::-1], [0.0]])
+    return -0.5 * (d * LOG_2PI + kept[k] + (d - k) * np.log(s) + rest[k] / s)

@@ -1,0 +1,44 @@
+"""Timing helpers shared by the benchmarks: best-of-n wall time and peak traced memory."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from typing import Any, Callable
+
+import numpy as np
+
+
+def best_time(fn: Callable[[], Any], *, repeat: int = 5, min_total: float = 0.0) -> float:
+    """Best wall time of `repeat` calls (more calls while their total is below `min_total` s)."""
+    times: list[float] = []
+    while len(times) < repeat or sum(times) < min_total:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def peak_memory_mib(fn: Callable[[], Any]) -> float:
+    """Peak memory traced by tracemalloc during one call (numpy registers its buffers), MiB."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def random_covariance(d: int, rng: np.random.Generator, *, decades: float = 4.0) -> np.ndarray:
+    """A dense covariance with a spectrum spread log-uniformly over `decades` orders of magnitude."""
+    lam = np.logspace(0.0, -decades, d)
+    Q, R = np.linalg.qr(rng.standard_normal((d, d)))
+    Q *= np.sign(np.diag(R))
+    S = (Q * lam) @ Q.T
+    return (S + S.T) / 2
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A Markdown table."""
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    return head + "".join("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |\n" for r in rows)
