@@ -25,7 +25,7 @@ __all__ = [
 # Relative asymmetry tolerated in a covariance before it is rejected (round-off from X.T @ X / n
 # is far below this; a genuinely non-symmetric matrix is far above it).
 SYMMETRY_RTOL = 1e-10
-# Negative eigenvalues down to -PSD_SLACK * n * eps * max|lambda| are round-off and are clipped to 0.
+# Eigenvalues within PSD_SLACK * n * eps * max|lambda| of 0 are round-off and are set to 0.
 PSD_SLACK = 100.0
 
 
@@ -82,7 +82,7 @@ def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
 
 
 def check_psd_eigenvalues(eigenvalues: np.ndarray, name: str = "cov") -> np.ndarray:
-    """Clip round-off negatives of descending eigenvalues to 0; raise for real negatives."""
+    """Set eigenvalues within round-off of 0 to exactly 0; raise for genuinely negative ones."""
     d = eigenvalues.shape[0]
     top = max(abs(eigenvalues[0]), abs(eigenvalues[-1]))
     slack = PSD_SLACK * d * np.finfo(np.float64).eps * top
@@ -91,7 +91,9 @@ def check_psd_eigenvalues(eigenvalues: np.ndarray, name: str = "cov") -> np.ndar
             f"`{name}` must be positive semi-definite; its smallest eigenvalue is "
             f"{eigenvalues[-1]:.6g} (largest {eigenvalues[0]:.6g})."
         )
-    return np.maximum(eigenvalues, 0.0)
+    # Below the eigensolver's accuracy an eigenvalue is indistinguishable from 0: make it exactly 0
+    # so that ranks, ties and "eigenvalue > sigma2" tests do not depend on round-off.
+    return np.where(eigenvalues > slack, eigenvalues, 0.0)
 
 
 def check_sigma2(sigma2: Any, name: str = "sigma2", *, allow_learned: bool = False) -> float | str:
