@@ -163,7 +163,8 @@ def classify_point(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bo
         products, O(d^2 q) each) and computes only extreme eigenvalues; ``"auto"`` is dense up
         to 4096 coordinates.
     rtol : float, default 1e-8
-        A Hessian eigenvalue counts as zero when ``|h| <= rtol * ||H||``.
+        A Hessian eigenvalue counts as zero when ``|h| <= rtol * max(||H||, 1 / (sigma2 +
+        ||W||_2^2))``; the second term is the Hessian's natural scale, for when it is all zero.
     gtol : float, default 1e-7
         Stationary when the relative gradient norm (see :class:`PointClassification`) is below.
     n_eigenvalues : int, default 6
@@ -201,13 +202,13 @@ def classify_point(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bo
         # Push the symmetry directions to -shift, below everything else, then drop them.
         shift = 2.0 * scale + 1.0
         h = np.linalg.eigvalsh(Pp @ H @ Pp - shift * (B @ B.T))[sym.dim :]
-        tol = rtol * max(scale, np.finfo(float).tiny)
+        tol = rtol * max(scale, 1.0 / (s + w2))
         n_pos, n_neg = int(np.sum(h > tol)), int(np.sum(h < -tol))
         n_zero = h.size - n_pos - n_neg
         eig = np.sort(np.concatenate([h, np.zeros(sym.dim)]))
         exact = True
     else:
-        eig, n_pos, n_neg, n_zero, exact = _lanczos_inertia(model, sym, joint, rtol, n_eig)
+        eig, n_pos, n_neg, n_zero, exact = _lanczos_inertia(model, sym, joint, rtol, n_eig, 1.0 / (s + w2))
     if rel > gtol:
         stability = Stability.NOT_STATIONARY
     else:
@@ -218,8 +219,8 @@ def classify_point(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bo
     return PointClassification(gnorm, rel, rel <= gtol, eig, n_pos, exact, sym.dim, n_zero, stability, method)
 
 
-def _lanczos_inertia(model: _Model, sym: _Symmetry, joint: bool, rtol: float,
-                     n_eig: int) -> tuple[np.ndarray, int, int, int, bool]:
+def _lanczos_inertia(model: _Model, sym: _Symmetry, joint: bool, rtol: float, n_eig: int,
+                     natural_scale: float) -> tuple[np.ndarray, int, int, int, bool]:
     """Extreme eigenvalues of the Hessian on the complement of the symmetry modes, Hessian-free."""
     d, q = model.W.shape
     n = d * q + joint
@@ -245,7 +246,7 @@ def _lanczos_inertia(model: _Model, sym: _Symmetry, joint: bool, rtol: float,
                                     return_eigenvectors=False)
     bottom = scipy.sparse.linalg.eigsh(operator(shift), k=1, which="SA", v0=v0, tol=1e-10,
                                        return_eigenvectors=False)
-    tol = rtol * max(scale, np.finfo(float).tiny)
+    tol = rtol * max(scale, natural_scale)
     n_pos = int(np.sum(top > tol))
     n_zero = int(np.sum(np.abs(top) <= tol))
     n_neg = int(bottom[0] < -tol) or int(np.sum(top < -tol))

@@ -239,3 +239,34 @@ def test_stability_map_errors_name_the_parameter(kwargs, exc, match):
 def test_classify_point_errors_name_the_parameter(args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         classify_point(*args, **kwargs)
+
+
+@given(
+    lam=hs.lists(hs.sampled_from([0.0, 1.0, 2.0, 3.0, 5.0]), min_size=1, max_size=4),
+    q=hs.integers(1, 4),
+    s=hs.sampled_from([0.5, 1.0, 1.5, 2.0, 4.0, 6.0]),
+    learned=hs.booleans(),
+)
+@settings(deadline=None, max_examples=60)
+def test_ties_and_zeros_numeric_agrees_with_closed_form(lam, q, s, learned):
+    """Spectra with exact ties, zeros and sigma2 on an eigenvalue: the closed-form map and the
+    numeric classification agree point by point, nothing is NaN, warnings are ours and only
+    when the map is degenerate."""
+    lam = np.sort(np.array(lam))[::-1]
+    d = lam.size
+    q = min(q, d - 1 if learned else d)
+    assume(q >= 1 and lam[0] > 0)
+    S = cov_from_eigenvalues(lam, np.random.default_rng(d))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        smap = stability_map(S, "learned" if learned else s, latent_dim=q)
+        assert bool(caught) == smap.has_degeneracy
+        counted = 0
+        for p in smap.points:
+            counted += 1
+            assert np.all(np.isfinite(p.hessian_eigenvalues)) and np.isfinite(p.log_likelihood)
+            c = classify_point(p.loadings, S, p.sigma2, sigma2_learned=learned)
+            assert c.is_stationary
+            assert (c.stability, c.morse_index, c.n_degenerate) == (p.stability, p.morse_index, p.n_degenerate)
+        assert counted == smap.n_points == sum(smap.census().values())
+    assert all(issubclass(w.category, DegeneracyWarning) for w in caught)
