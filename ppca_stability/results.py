@@ -190,7 +190,7 @@ class StabilityMap:
         """``m(sigma2)``: eigenvalues strictly above ``sigma2`` (fixed ``sigma2`` only)."""
         if self.is_learned:
             raise ValueError("`n_above` is defined for a fixed sigma2; each point has its own with sigma2='learned'.")
-        return st.n_above(self.eigenvalues, self.sigma2)
+        return st.n_above(self.eigenvalues, self.sigma2, self.rtol, self.floor)
 
     @property
     def has_degeneracy(self) -> bool:
@@ -205,14 +205,14 @@ class StabilityMap:
     # ------------------------------------------------------------------ enumeration
     def _active_sets(self) -> Iterator[tuple[int, ...]]:
         if self.is_learned:
-            return st.iter_joint(self.eigenvalues, self.latent_dim)
+            return st.iter_joint(self.eigenvalues, self.latent_dim, self.rtol, self.floor)
         return st.iter_fixed(self.n_above, self.latent_dim)
 
     @property
     def n_points(self) -> int:
         """Exact number of stationary orbits (a Python int, however large)."""
         if self.is_learned:
-            return st.count_joint(self.eigenvalues, self.latent_dim)
+            return st.count_joint(self.eigenvalues, self.latent_dim, self.rtol, self.floor)
         return st.count_fixed(self.n_above, self.latent_dim)
 
     @property
@@ -249,17 +249,17 @@ class StabilityMap:
         idx = _check_active(active, self.n_features, self.latent_dim)
         lam = self.eigenvalues
         if self.is_learned:
-            if not st.is_joint_admissible(lam, idx, self.latent_dim):
+            if not st.is_joint_admissible(lam, idx, self.latent_dim, self.rtol, self.floor):
                 raise ValueError(
                     f"`active` = {idx} is not a joint stationary point: every kept eigenvalue must exceed "
                     "s_I, the mean of the discarded ones, and s_I must be positive."
                 )
         else:
-            below = [i for i in idx if not lam[i] > self.sigma2]
+            below = [i for i in idx if i >= self.n_above]
             if below:
                 raise ValueError(
                     f"`active` = {idx} is not a stationary point at sigma2 = {self.sigma2:g}: eigenvalue(s) "
-                    f"{', '.join(f'#{i} = {lam[i]:.6g}' for i in below)} do not exceed sigma2."
+                    f"{', '.join(f'#{i} = {lam[i]:.6g}' for i in below)} do not exceed sigma2 (beyond rtol)."
                 )
         return self._build(idx)
 
@@ -276,7 +276,7 @@ class StabilityMap:
                 f"latent_dim = {q}, so W can span its support while sigma2 -> 0. Use latent_dim < {rank}."
             )
         tops = [tuple(range(k)) for k in range(min(q, self.n_features - 1) + 1)]
-        admissible = [a for a in tops if st.is_joint_admissible(lam, a, q)]
+        admissible = [a for a in tops if st.is_joint_admissible(lam, a, q, self.rtol, self.floor)]
         return self._build(max(admissible, key=lambda a: st.stationary_log_likelihood(lam, a, st.joint_sigma2(lam, a))))
 
     # ------------------------------------------------------------------ counts
@@ -349,6 +349,20 @@ class StabilityMap:
             by = ", ".join(f"{k.name.lower()}: {v}" for k, v in self.stability_counts().items())
             rows.append(f"  by stability    {by}")
         return "\n".join(r for r in rows if r)
+
+
+# ----------------------------------------------------------------------------- over a grid of sigma2
+def fixed_degeneracy(lam: np.ndarray, sigma2: np.ndarray, rtol: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """:attr:`StabilityMap.has_degeneracy` for fixed ``sigma2``, vectorised over an array of values.
+
+    Returns ``(n_near, tied_above)``: how many eigenvalues lie within tolerance of each value, and
+    whether eigenvalues tied within tolerance lie above it. A map is degenerate iff
+    ``n_near > 0 or tied_above``.
+    """
+    n_near = np.count_nonzero(tie_sign(lam[None, :], sigma2[:, None], rtol, floor) == 0, axis=1)
+    ties = tie_sign(lam[:-1], lam[1:], rtol, floor) == 0
+    highest_tie = float(lam[:-1][ties].max()) if ties.any() else -np.inf
+    return n_near, sigma2 < highest_tie
 
 
 def _check_active(active: Any, d: int, q: int) -> tuple[int, ...]:

@@ -38,9 +38,14 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- fixed s
-def n_above(lam: np.ndarray, s: float | np.ndarray) -> np.ndarray | int:
-    """``m(s) = #{i : lam_i > s}`` for descending ``lam`` (vectorised over ``s``)."""
-    m = lam.size - np.searchsorted(lam[::-1], s, side="right")
+def n_above(lam: np.ndarray, s: float | np.ndarray, rtol: float = 0.0, floor: float = 0.0) -> np.ndarray | int:
+    """``m(s) = #{i : lam_i > s}`` for descending ``lam`` (vectorised over ``s``).
+
+    With a tolerance, an eigenvalue counts as above ``s`` only if ``lam - s > rtol lam + floor``:
+    one tied with ``s`` would give a live column of round-off size, a duplicate of the point
+    without it.
+    """
+    m = lam.size - np.searchsorted(lam[::-1], (np.asarray(s) + floor) / (1.0 - rtol), side="right")
     return int(m) if np.ndim(m) == 0 else m
 
 
@@ -92,28 +97,30 @@ def joint_sigma2(lam: np.ndarray, active: tuple[int, ...]) -> float:
     return float(lam[mask].mean())
 
 
-def _relaxed(lam_min: float, kept_sum: float, k: int, total: float, d: int) -> bool:
-    # lam_min(I) > s_I, written without division: lam_min (d - k) > tr S - sum_I lam.
-    # This relaxed test is monotone (a set stays admissible when an index is swapped for a
-    # smaller one, i.e. a larger eigenvalue), which is what makes pruning exact.
-    return lam_min * (d - k) > total - kept_sum
+def _relaxed(lam_min: float, kept_sum: float, k: int, total: float, d: int, rtol: float, floor: float) -> bool:
+    # lam_min(I) > s_I beyond tolerance (lam - s > rtol lam + floor), written without division:
+    # (lam_min (1 - rtol) - floor)(d - k) > tr S - sum_I lam. This relaxed test is monotone (a set
+    # stays admissible when an index is swapped for a smaller one, i.e. a larger eigenvalue),
+    # which is what makes pruning exact.
+    return (lam_min * (1.0 - rtol) - floor) * (d - k) > total - kept_sum
 
 
-def is_joint_admissible(lam: np.ndarray, active: tuple[int, ...], latent_dim: int) -> bool:
+def is_joint_admissible(lam: np.ndarray, active: tuple[int, ...], latent_dim: int,
+                        rtol: float = 0.0, floor: float = 0.0) -> bool:
     """Whether ``active`` defines a joint stationary point: ``k <= q``, ``k < d``, ``s_I > 0``
-    and ``lam_i > s_I`` for every kept ``i``."""
+    and ``lam_i > s_I`` (beyond tolerance) for every kept ``i``."""
     d, k = lam.size, len(active)
     if k > latent_dim or k >= d:
         return False
     s_I = joint_sigma2(lam, active)
-    return s_I > 0 and all(lam[i] > s_I for i in active)
+    return s_I > 0 and all(lam[i] * (1.0 - rtol) - floor > s_I for i in active)
 
 
 def _joint_k_max(d: int, q: int) -> int:
     return min(q, d - 1)
 
 
-def iter_joint(lam: np.ndarray, q: int) -> Iterator[tuple[int, ...]]:
+def iter_joint(lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0) -> Iterator[tuple[int, ...]]:
     """Joint active sets in order (k ascending, then lexicographic), pruned by monotonicity."""
     d, total = lam.size, float(lam.sum())
     for k in range(_joint_k_max(d, q) + 1):
@@ -128,7 +135,7 @@ def iter_joint(lam: np.ndarray, q: int) -> Iterator[tuple[int, ...]]:
             start = prefix[-1] + 1 if prefix else 0
             for i in range(start, d - r + 1):
                 best = kept + float(lam[i : i + r].sum())
-                if not _relaxed(lam[i + r - 1], best, k, total, d):
+                if not _relaxed(lam[i + r - 1], best, k, total, d, rtol, floor):
                     return
                 if r == 1:
                     if total - best > 0:
@@ -138,7 +145,7 @@ def iter_joint(lam: np.ndarray, q: int) -> Iterator[tuple[int, ...]]:
         yield from walk((), 0.0)
 
 
-def count_joint(lam: np.ndarray, q: int) -> int:
+def count_joint(lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0) -> int:
     """Exact number of joint stationary orbits, by branch and bound on the monotone test."""
     d, total = lam.size, float(lam.sum())
     prefix_sums = np.concatenate([[0.0], np.cumsum(lam)])
@@ -149,23 +156,23 @@ def count_joint(lam: np.ndarray, q: int) -> int:
         while todo:
             start, r, kept, kmin = todo.pop()
             if r == 0:
-                count += _relaxed(kmin, kept, k, total, d)
+                count += _relaxed(kmin, kept, k, total, d, rtol, floor)
                 continue
             n_left = d - start
             if n_left < r:
                 continue
             worst = kept + prefix_sums[d] - prefix_sums[d - r]
-            if _relaxed(min(kmin, lam[d - 1]), worst, k, total, d):
+            if _relaxed(min(kmin, lam[d - 1]), worst, k, total, d, rtol, floor):
                 count += math.comb(n_left, r)
                 continue
             best = kept + prefix_sums[start + r] - prefix_sums[start]
-            if not _relaxed(min(kmin, lam[start + r - 1]), best, k, total, d):
+            if not _relaxed(min(kmin, lam[start + r - 1]), best, k, total, d, rtol, floor):
                 continue
             todo.append((start + 1, r - 1, kept + lam[start], min(kmin, lam[start])))
             todo.append((start + 1, r, kept, kmin))
     # The relaxed test admits the one set with s_I = 0: all positive eigenvalues kept (rank r).
     rank = int(np.count_nonzero(lam > 0))
-    if 1 <= rank <= _joint_k_max(d, q) and rank < d:
+    if 1 <= rank <= _joint_k_max(d, q) and rank < d and lam[rank - 1] * (1.0 - rtol) - floor > 0:
         count -= 1
     return count
 
