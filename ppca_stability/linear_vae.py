@@ -1,0 +1,806 @@
+"""The linear VAE: its ELBO, gradients, optimal encoder and a gradient trainer (theory.md §6).
+
+Model (Lucas et al. 2019): encoder ``q(z | x) = N(V (x - mu), D)`` with ``D`` diagonal and shared
+across ``x``; decoder ``p(x | z) = N(W z + mu, s I_d)``; prior ``N(0, I_q)``. ``mu`` is fixed at the
+data mean (its maximum-likelihood value), so with the ddof=0 covariance ``S`` the data-averaged
+ELBO is, in closed form,
+
+    L = -(d/2) log(2 pi s) - Rec / (2 s) - KL,
+    Rec = tr S - 2 tr(W V S) + tr(W (V S V^T + D) W^T),
+    KL  = 1/2 [tr D + tr(V S V^T) - q - log det D].
+
+The encoder variances are parametrised by their logarithms. With ``M = W^T W + s I`` the optimal
+encoder is ``V* = M^-1 W^T``, ``D* = s / diag(M)`` (not ``s diag(M^-1)``: ``D`` is diagonal and the
+``D``-gradient ``1/2 [1/D_cc - M_cc / s]`` vanishes at ``s / M_cc``), and
+``l - L(V*, D*) = 1/2 log(prod_c M_cc / det M) >= 0``.
+
+Training design (why the default is fast)
+-----------------------------------------
+Plain Adam on all of ``(V, log D, W, s)`` is slow for two reasons. (1) The problem is badly
+scaled: curvatures range from ``1/s^2`` (dead columns, ``s``) to ``1/lam^2`` (live columns) and, for
+the encoder, from ``lam_1 M / s`` down to ``lam_d M / s`` (zero for a singular covariance), so a
+fixed per-coordinate step is either unstable in the stiff directions or crawls in the flat ones
+and leaves a noise floor. (2) The ELBO's only handle on the column rotation is the gap
+``1/2 log(prod M_cc / det M)``, whose curvature ``(lam_i - lam_j)^2 / (lam_i lam_j)`` is tiny for
+close eigenvalues, while the reconstruction error does not depend on the rotation at all.
+
+The default trainer therefore (a) maximises over the encoder exactly at every step - the
+closed-form ``(V*, D*)``, a variable projection that removes the encoder's ill-conditioned block
+and leaves ``f(W, s) = max_{V, D} L``, whose gradient is ``dL/dW`` and ``dL/ds`` at ``(V*, D*)``
+by the envelope theorem; (b) works in scale-free coordinates ``W = sqrt(c) W_hat``,
+``s = c exp(t)`` with ``c = tr S / d``, so the decoder and ``log s`` blocks are balanced; and
+(c) runs L-BFGS (memory :data:`LBFGS_MEMORY`) with a backtracking Armijo line search, which builds
+the curvature of the slow rotation modes from gradient differences. It stays a pure gradient
+method: no Hessian and no eigendecomposition of ``S`` is used. Plain Adam and gradient descent on
+all four blocks remain available (``optimizer="adam"`` / ``"gd"``) to study what practitioners see;
+the stochastic objective (reparameterised Monte-Carlo ELBO on minibatches) uses Adam with an
+exponentially decaying learning rate.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._validation import (
+    _as_real_array,
+    check_choice,
+    check_cov,
+    check_latent_dim,
+    check_positive_int,
+    check_rng,
+    check_sigma2,
+)
+from .exceptions import ConvergenceWarning
+from .likelihood import LOG_2PI
+from .mle import ppca_mle
+from .spectrum import covariance
+
+__all__ = [
+    "LinearVAEParams",
+    "LinearVAEFit",
+    "TrainingHistory",
+    "linear_vae_elbo",
+    "linear_vae_elbo_gradient",
+    "optimal_encoder",
+    "fit_linear_vae",
+]
+
+# A latent is collapsed when its data-averaged KL (nats) is at most this: it carries no information.
+COLLAPSED_KL = 1e-3
+# L-BFGS: number of stored gradient-difference pairs, Armijo constant, smallest step tried.
+LBFGS_MEMORY = 30
+ARMIJO_C1 = 1e-4
+MIN_STEP = 1e-12
+# Objective changes this small (relative) are round-off: the line search treats them as ties.
+ROUNDOFF_RTOL = 64 * np.finfo(np.float64).eps
+# Adam's moment decay rates and denominator guard (Kingma & Ba's defaults).
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+# The stochastic schedule decays the learning rate exponentially to this fraction of `lr`.
+FINAL_LR_FRACTION = 1e-3
+# Scale of the random start (in the scale-free units of the module docstring).
+INIT_SCALE = 0.1
+
+# Defaults per (objective, optimizer): learning rate, step budget, stationarity tolerance.
+_DEFAULT_LR = {("analytic", "adam"): 1e-3, ("analytic", "gd"): 1e-2, ("stochastic", "adam"): 1e-2,
+               ("stochastic", "gd"): 1e-2}
+_DEFAULT_MAX_STEPS = {"lbfgs": 5_000, "adam": 100_000, "gd": 100_000}
+_DEFAULT_STOCHASTIC_STEPS = 20_000
+_DEFAULT_TOL = {"analytic": 1e-10, "stochastic": 1e-2}
+_DEFAULT_BATCH_SIZE = 128
+
+
+# --------------------------------------------------------------------------- parameters
+
+@dataclass(frozen=True, eq=False, slots=True)
+class LinearVAEParams:
+    """Parameters of a linear VAE (or a gradient with respect to them, block by block).
+
+    Attributes
+    ----------
+    encoder_weights : ndarray, shape (q, d)
+        ``V``: the encoder mean is ``V (x - mu)``.
+    encoder_log_variances : ndarray, shape (q,)
+        ``log D``: log-variances of the diagonal encoder covariance.
+    loadings : ndarray, shape (d, q)
+        ``W``: the decoder.
+    """
+
+    encoder_weights: np.ndarray
+    encoder_log_variances: np.ndarray
+    loadings: np.ndarray
+
+    @property
+    def encoder_variances(self) -> np.ndarray:
+        """``D = exp(log D)``."""
+        return np.exp(self.encoder_log_variances)
+
+    def __repr__(self) -> str:
+        d, q = self.loadings.shape
+        return (f"LinearVAEParams(n_features={d}, latent_dim={q}, "
+                f"|V|={np.linalg.norm(self.encoder_weights):.4g}, "
+                f"|log D|={np.linalg.norm(self.encoder_log_variances):.4g}, "
+                f"|W|={np.linalg.norm(self.loadings):.4g})")
+
+
+# --------------------------------------------------------------------------- closed forms
+
+def _elbo(V: np.ndarray, logD: np.ndarray, W: np.ndarray, S: np.ndarray, s: float,
+          trS: float) -> tuple[float, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
+    """Closed-form ELBO, KL per latent and gradients (V, log D, W, s); theory.md §6."""
+    d, q = W.shape
+    D = np.exp(logD)
+    VS = V @ S
+    A = VS @ V.T  # V S V^T
+    A[np.diag_indices(q)] += D
+    WtW = W.T @ W
+    rec = trS - 2.0 * np.sum(W.T * VS) + np.sum(WtW * A)
+    kl = 0.5 * (np.diag(A) - 1.0 - logD)  # per latent: D_cc + (V S V^T)_cc - 1 - log D_cc
+    elbo = -0.5 * d * (LOG_2PI + math.log(s)) - rec / (2.0 * s) - float(np.sum(kl))
+    M_diag = np.diag(WtW) + s
+    grad_W = (VS.T - W @ A) / s  # (1/s)[S V^T - W (V S V^T + D)]
+    grad_V = (W.T @ S - (WtW @ VS + s * VS)) / s  # (1/s)(W^T - M V) S
+    grad_logD = 0.5 * (1.0 - D * M_diag / s)  # D * dL/dD, dL/dD = 1/2 [1/D - M_cc/s]
+    grad_s = -d / (2.0 * s) + rec / (2.0 * s * s)
+    return float(elbo), kl, (grad_V, grad_logD, grad_W, float(grad_s))
+
+
+def _stochastic_elbo(V: np.ndarray, logD: np.ndarray, W: np.ndarray, X: np.ndarray, eps: np.ndarray,
+                     s: float) -> tuple[float, tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
+    """Reparameterised one-sample ELBO estimate on a centred batch ``X`` (rows) and its gradients.
+
+    ``z = V x + D^{1/2} eps``; the reconstruction term is Monte Carlo, the Gaussian KL closed form,
+    as in ordinary VAE training. Its expectation over ``eps`` is :func:`_elbo` at ``X^T X / B``.
+    """
+    B, d = X.shape
+    sqrtD = np.exp(0.5 * logD)
+    mean = X @ V.T  # (B, q)
+    z = mean + eps * sqrtD
+    r = X - z @ W.T
+    rec = float(np.sum(r * r)) / B
+    D = sqrtD * sqrtD
+    kl = 0.5 * (float(np.sum(D)) + float(np.sum(mean * mean)) / B - V.shape[0] - float(np.sum(logD)))
+    elbo = -0.5 * d * (LOG_2PI + math.log(s)) - rec / (2.0 * s) - kl
+    g_z = (r @ W) / s  # dL/dz per sample
+    grad_W = (r.T @ z) / (B * s)
+    grad_V = ((g_z - mean).T @ X) / B
+    grad_logD = 0.5 * sqrtD * np.mean(g_z * eps, axis=0) + 0.5 * (1.0 - D)
+    grad_s = -d / (2.0 * s) + rec / (2.0 * s * s)
+    return elbo, (grad_V, grad_logD, grad_W, grad_s)
+
+
+def _optimal_encoder(W: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
+    M = W.T @ W
+    M[np.diag_indices_from(M)] += s
+    return np.linalg.solve(M, W.T), s / np.diag(M)
+
+
+# --------------------------------------------------------------------------- validation
+
+def _resolve_cov(cov: Any, data: Any) -> np.ndarray:
+    """The covariance from exactly one of `cov` and `data` (ddof=0, data centred at its mean)."""
+    if (cov is None) == (data is None):
+        raise ValueError("pass exactly one of `cov` and `data`; "
+                         + ("got both." if cov is not None else "got neither."))
+    return check_cov(cov) if cov is not None else covariance(data)
+
+
+def _check_params(params: Any, n_features: int) -> LinearVAEParams:
+    if not isinstance(params, LinearVAEParams):
+        if not (isinstance(params, (tuple, list)) and len(params) == 3):
+            raise TypeError("`params` must be a LinearVAEParams or a tuple (encoder_weights, "
+                            f"encoder_log_variances, loadings); got {type(params).__name__}.")
+        params = LinearVAEParams(*params)
+    V = _as_real_array(params.encoder_weights, "params.encoder_weights")
+    logD = _as_real_array(params.encoder_log_variances, "params.encoder_log_variances")
+    W = _as_real_array(params.loadings, "params.loadings")
+    if W.ndim != 2 or W.shape[0] != n_features or W.shape[1] < 1:
+        raise ValueError(f"`params.loadings` must have shape (n_features={n_features}, latent_dim); "
+                         f"got {W.shape}.")
+    q = W.shape[1]
+    if V.shape != (q, n_features):
+        hint = " Did you pass its transpose?" if V.shape == (n_features, q) else ""
+        raise ValueError(f"`params.encoder_weights` must have shape (latent_dim, n_features) = "
+                         f"{(q, n_features)}; got {V.shape}.{hint}")
+    if logD.shape != (q,):
+        raise ValueError(f"`params.encoder_log_variances` must have shape (latent_dim,) = ({q},); "
+                         f"got {logD.shape}.")
+    return LinearVAEParams(V, logD, W)
+
+
+def _linear_vae_elbo_iv(params: Any, cov: Any, data: Any, sigma2: Any
+                        ) -> tuple[LinearVAEParams, np.ndarray, float]:
+    S = _resolve_cov(cov, data)
+    return _check_params(params, S.shape[0]), S, check_sigma2(sigma2)
+
+
+# --------------------------------------------------------------------------- public closed forms
+
+def linear_vae_elbo(params: LinearVAEParams | tuple, *, cov: Any = None, data: Any = None,
+                    sigma2: float) -> float:
+    """Closed-form data-averaged ELBO of a linear VAE (theory.md §6).
+
+    Parameters
+    ----------
+    params : LinearVAEParams or tuple (encoder_weights, encoder_log_variances, loadings)
+        ``V`` (q, d), ``log D`` (q,) and ``W`` (d, q).
+    cov : array_like, shape (d, d), optional
+        Data covariance (ddof=0). Give exactly one of `cov` and `data`.
+    data : array_like, shape (n, d), optional
+        Data matrix; its ddof=0 covariance is used (the model mean is the data mean).
+    sigma2 : float
+        Decoder noise variance ``s``, positive.
+
+    Returns
+    -------
+    float
+        Mean ELBO per sample; never above :func:`~ppca_stability.log_likelihood`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import linear_vae_elbo, log_likelihood, optimal_encoder
+    >>> cov = np.diag([4.0, 1.0])
+    >>> W = np.array([[np.sqrt(3.0)], [0.0]])
+    >>> V, D = optimal_encoder(W, 1.0)
+    >>> elbo = linear_vae_elbo((V, np.log(D), W), cov=cov, sigma2=1.0)
+    >>> round(elbo, 6), round(log_likelihood(W, cov, 1.0), 6)     # one column: no gap
+    (-3.531024, -3.531024)
+    """
+    p, S, s = _linear_vae_elbo_iv(params, cov, data, sigma2)
+    return _elbo(p.encoder_weights, p.encoder_log_variances, p.loadings, S, s, float(np.trace(S)))[0]
+
+
+def linear_vae_elbo_gradient(params: LinearVAEParams | tuple, *, cov: Any = None, data: Any = None,
+                             sigma2: float) -> tuple[LinearVAEParams, float]:
+    """Gradient of :func:`linear_vae_elbo` in ``V``, ``log D``, ``W`` and ``sigma2``.
+
+    Parameters are as for :func:`linear_vae_elbo`.
+
+    Returns
+    -------
+    grad_params : LinearVAEParams
+        ``(1/s)(W^T - M V) S``; ``1/2 [1 - D_cc M_cc / s]`` (with respect to ``log D``);
+        ``(1/s)[S V^T - W (V S V^T + D)]``.
+    grad_sigma2 : float
+        ``-d / (2 s) + Rec / (2 s^2)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import linear_vae_elbo_gradient, optimal_encoder
+    >>> W = np.array([[np.sqrt(3.0)], [0.0]])
+    >>> V, D = optimal_encoder(W, 1.0)
+    >>> g, g_s = linear_vae_elbo_gradient((V, np.log(D), W), cov=np.diag([4.0, 1.0]), sigma2=1.0)
+    >>> bool(np.allclose(g.loadings, 0) and np.allclose(g.encoder_weights, 0)), round(g_s, 12)
+    (True, 0.0)
+    """
+    p, S, s = _linear_vae_elbo_iv(params, cov, data, sigma2)
+    _, _, (gV, glogD, gW, gs) = _elbo(p.encoder_weights, p.encoder_log_variances, p.loadings, S, s,
+                                      float(np.trace(S)))
+    return LinearVAEParams(gV, glogD, gW), gs
+
+
+def optimal_encoder(loadings: Any, sigma2: float) -> tuple[np.ndarray, np.ndarray]:
+    """The encoder maximising the ELBO for a given decoder: ``V* = M^-1 W^T``, ``D* = s / diag(M)``.
+
+    Parameters
+    ----------
+    loadings : array_like, shape (d, q)
+        Decoder ``W``.
+    sigma2 : float
+        Decoder noise variance ``s``.
+
+    Returns
+    -------
+    encoder_weights : ndarray, shape (q, d)
+    encoder_variances : ndarray, shape (q,)
+        ``s / (||w_c||^2 + s)``; this is *not* ``s diag(M^-1)``, the posterior variances.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import optimal_encoder
+    >>> V, D = optimal_encoder(np.array([[1.0, 1.0], [0.0, 1.0]]), 1.0)
+    >>> D                       # s / (||w_c||^2 + s)
+    array([0.5       , 0.33333333])
+    """
+    W = _as_real_array(loadings, "loadings")
+    if W.ndim != 2 or min(W.shape) < 1:
+        raise ValueError(f"`loadings` must be a non-empty 2-D (n_features, latent_dim) array; got shape {W.shape}.")
+    return _optimal_encoder(W, check_sigma2(sigma2))
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass(frozen=True, eq=False, slots=True)
+class TrainingHistory:
+    """Per-step record of a fit: closed-form (full-data) ELBO, KL per latent and ``sigma2``.
+
+    Attributes
+    ----------
+    elbo : ndarray, shape (n_iter + 1,)
+        Row 0 is the random start.
+    kl : ndarray, shape (n_iter + 1, q)
+    sigma2 : ndarray, shape (n_iter + 1,)
+    """
+
+    elbo: np.ndarray
+    kl: np.ndarray
+    sigma2: np.ndarray
+
+    def __repr__(self) -> str:
+        return f"TrainingHistory(n_steps={self.elbo.size - 1}, elbo {self.elbo[0]:.6g} -> {self.elbo[-1]:.6g})"
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class LinearVAEFit:
+    """A trained linear VAE (see :func:`fit_linear_vae`).
+
+    Attributes
+    ----------
+    loadings : ndarray, shape (d, q)
+        Decoder ``W``.
+    encoder_weights : ndarray, shape (q, d)
+        ``V``.
+    encoder_variances : ndarray, shape (q,)
+        ``D``.
+    sigma2 : float
+    sigma2_learned : bool
+    elbo : float
+        Closed-form data-averaged ELBO at the end.
+    elbo_optimum : float
+        Its analytic maximum: the pPCA maximum log-likelihood (theory.md §6).
+    kl_optimum : ndarray, shape (q,)
+        Predicted KL per latent at the optimum, ``1/2 log max(1, lam_c / sigma2)``, descending.
+    history : TrainingHistory
+    converged : bool
+    n_iter : int
+    message : str
+    objective, optimizer : str
+    """
+
+    loadings: np.ndarray
+    encoder_weights: np.ndarray
+    encoder_variances: np.ndarray
+    sigma2: float
+    sigma2_learned: bool
+    elbo: float
+    elbo_optimum: float
+    kl_optimum: np.ndarray
+    history: TrainingHistory
+    converged: bool
+    n_iter: int
+    message: str
+    objective: str
+    optimizer: str
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.loadings.shape[1])
+
+    @property
+    def params(self) -> LinearVAEParams:
+        return LinearVAEParams(self.encoder_weights, np.log(self.encoder_variances), self.loadings)
+
+    @property
+    def kl_per_latent(self) -> np.ndarray:
+        """Data-averaged KL of each latent at the end (nats)."""
+        return self.history.kl[-1]
+
+    @property
+    def collapsed(self) -> tuple[int, ...]:
+        """Indices of the latents whose KL is at most :data:`COLLAPSED_KL` (they carry no information)."""
+        return tuple(int(c) for c in np.flatnonzero(self.kl_per_latent <= COLLAPSED_KL))
+
+    def __repr__(self) -> str:
+        how = "learned" if self.sigma2_learned else "fixed"
+        kl = ", ".join(f"{k:.3g}" for k in np.sort(self.kl_per_latent)[::-1])
+        return "\n".join([
+            f"LinearVAEFit({self.objective} ELBO, {self.optimizer}, n_features={self.loadings.shape[0]}, "
+            f"latent_dim={self.latent_dim})",
+            f"  elbo          {self.elbo:.10g}  (optimum {self.elbo_optimum:.10g}, "
+            f"gap {self.elbo_optimum - self.elbo:.3g})",
+            f"  sigma2        {self.sigma2:.6g} ({how})",
+            f"  KL per latent [{kl}]",
+            f"  collapsed     {len(self.collapsed)} of {self.latent_dim}",
+            f"  steps         {self.n_iter}: {self.message}",
+        ])
+
+    def plot(self, ax: Any = None) -> Any:
+        """Training curves: ELBO shortfall from its analytic optimum, and KL per latent.
+
+        Parameters
+        ----------
+        ax : sequence of two matplotlib Axes, optional
+            Where to draw; a new figure with two panels by default.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+        ax_elbo, ax_kl = ax
+        steps = np.arange(self.history.elbo.size)
+        shortfall = np.maximum(self.elbo_optimum - self.history.elbo, np.finfo(float).tiny)
+        ax_elbo.semilogy(steps, shortfall)
+        ax_elbo.set(xlabel="step", ylabel="optimum - ELBO (nats)", title=f"{self.objective} ELBO, {self.optimizer}")
+        ax_kl.plot(steps, self.history.kl, lw=1)
+        for level in self.kl_optimum:
+            ax_kl.axhline(level, color="0.5", ls="--", lw=0.7)
+        ax_kl.set(xlabel="step", ylabel="KL per latent (nats)", title="KL per latent (dashed: optimum)")
+        return ax_elbo.figure
+
+
+# --------------------------------------------------------------------------- training problem
+
+@dataclass(frozen=True, eq=False, slots=True)
+class _Evaluation:
+    x: np.ndarray
+    V: np.ndarray
+    logD: np.ndarray
+    W: np.ndarray
+    s: float
+    elbo: float
+    kl: np.ndarray
+    grad: np.ndarray  # of the ELBO in the optimiser's coordinates
+
+
+class _Problem:
+    """The optimiser's coordinates and the ELBO in them (module docstring, "Training design").
+
+    ``x = [V_hat, log D, W_hat, t]`` with ``V = V_hat / sqrt(c)``, ``W = sqrt(c) W_hat``,
+    ``s = c exp(t)``, ``c = tr S / d``; ``V_hat`` and ``log D`` are absent when the encoder is the
+    closed form, ``t`` when ``sigma2`` is fixed.
+    """
+
+    def __init__(self, S: np.ndarray, q: int, sigma2: float | str, closed_form: bool,
+                 X: np.ndarray | None) -> None:
+        d = S.shape[0]
+        self.S, self.trS, self.q, self.X = S, float(np.trace(S)), q, X
+        self.c = self.trS / d
+        self.root_c = math.sqrt(self.c)
+        self.learned = sigma2 == "learned"
+        self.s_fixed = None if self.learned else float(sigma2)
+        self.closed_form = closed_form
+        self.n_encoder = 0 if closed_form else q * d + q
+        self._cache: _Evaluation | None = None
+
+    def initial(self, rng: np.random.Generator) -> np.ndarray:
+        """A small random start (and ``s = tr S / d`` when learned)."""
+        d, q = self.S.shape[0], self.q
+        parts = [] if self.closed_form else [INIT_SCALE * rng.standard_normal(q * d) / math.sqrt(d), np.zeros(q)]
+        parts.append(INIT_SCALE * rng.standard_normal(d * q))
+        if self.learned:
+            parts.append(np.zeros(1))
+        return np.concatenate(parts)
+
+    def unpack(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        d, q = self.S.shape[0], self.q
+        W = self.root_c * x[self.n_encoder:self.n_encoder + d * q].reshape(d, q)
+        s = self.c * math.exp(x[-1]) if self.learned else self.s_fixed
+        if self.closed_form:
+            V, D = _optimal_encoder(W, s)
+            return V, np.log(D), W, s
+        return x[:q * d].reshape(q, d) / self.root_c, x[q * d:self.n_encoder], W, s
+
+    def pack_gradient(self, grads: tuple[np.ndarray, np.ndarray, np.ndarray, float], s: float) -> np.ndarray:
+        gV, glogD, gW, gs = grads
+        parts = [] if self.closed_form else [gV.ravel() / self.root_c, glogD]
+        parts.append(self.root_c * gW.ravel())
+        if self.learned:
+            parts.append(np.array([s * gs]))
+        return np.concatenate(parts)
+
+    def evaluate(self, x: np.ndarray) -> _Evaluation:
+        """Closed-form ELBO and its gradient at ``x`` (one-entry cache: optimisers re-ask)."""
+        if self._cache is not None and np.array_equal(self._cache.x, x):
+            return self._cache
+        V, logD, W, s = self.unpack(x)
+        elbo, kl, grads = _elbo(V, logD, W, self.S, s, self.trS)
+        self._cache = _Evaluation(x.copy(), V, logD, W, s, elbo, kl, self.pack_gradient(grads, s))
+        return self._cache
+
+    def loss(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """``-ELBO`` and its gradient (optimisers minimise)."""
+        ev = self.evaluate(x)
+        return -ev.elbo, -ev.grad
+
+    def stochastic_loss(self, x: np.ndarray, rng: np.random.Generator, batch_size: int
+                        ) -> tuple[float, np.ndarray]:
+        """Minus a reparameterised one-sample ELBO estimate on a random minibatch, and its gradient."""
+        V, logD, W, s = self.unpack(x)
+        batch = self.X[rng.choice(self.X.shape[0], size=batch_size, replace=False)]
+        eps = rng.standard_normal((batch_size, self.q))
+        elbo, grads = _stochastic_elbo(V, logD, W, batch, eps, s)
+        return -elbo, -self.pack_gradient(grads, s)
+
+    @staticmethod
+    def stationarity(ev: _Evaluation) -> float:
+        """Largest ELBO-gradient entry in the scale-free coordinates (invariant to scaling the data)."""
+        return float(np.max(np.abs(ev.grad)))
+
+
+# --------------------------------------------------------------------------- optimisers
+
+class _LBFGS:
+    """Limited-memory BFGS with a backtracking Armijo line search (Nocedal & Wright, Alg. 7.4)."""
+
+    def __init__(self, loss: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> None:
+        self.loss = loss
+        self.pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
+
+    def _direction(self, g: np.ndarray) -> np.ndarray:
+        r = g.copy()
+        alphas = []
+        for s, y, rho in reversed(self.pairs):
+            a = rho * (s @ r)
+            r -= a * y
+            alphas.append(a)
+        if self.pairs:
+            s, y, _ = self.pairs[-1]
+            r *= (s @ y) / (y @ y)
+        else:
+            r /= max(1.0, float(np.max(np.abs(g))))
+        for (s, y, rho), a in zip(self.pairs, reversed(alphas)):
+            r += s * (a - rho * (y @ r))
+        return -r
+
+    def step(self, x: np.ndarray) -> np.ndarray | None:
+        f, g = self.loss(x)
+        p = self._direction(g)
+        slope = float(g @ p)
+        if slope >= 0.0:  # the memory lost positive definiteness: restart from steepest descent
+            self.pairs.clear()
+            p = self._direction(g)
+            slope = float(g @ p)
+        t, tie = 1.0, ROUNDOFF_RTOL * max(abs(f), 1.0)
+        while t >= MIN_STEP:
+            x_new = x + t * p
+            f_new, g_new = self.loss(x_new)
+            if f_new <= f + ARMIJO_C1 * t * slope + tie:
+                break
+            t *= 0.5
+        else:
+            if not self.pairs:
+                return None
+            self.pairs.clear()
+            return x
+        s, y = x_new - x, g_new - g
+        sy = float(s @ y)
+        if sy > 0.0:
+            self.pairs.append((s, y, 1.0 / sy))
+            del self.pairs[:-LBFGS_MEMORY]
+        return x_new
+
+
+class _Adam:
+    """Adam (Kingma & Ba 2015) on a gradient oracle, with a learning rate per step."""
+
+    def __init__(self, grad: Callable[[np.ndarray], np.ndarray], lr: Callable[[int], float]) -> None:
+        self.grad, self.lr = grad, lr
+        self.m = self.v = 0.0
+        self.k = 0
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        b1, b2 = ADAM_BETAS
+        g = self.grad(x)
+        self.k += 1
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * g * g
+        m_hat = self.m / (1 - b1**self.k)
+        v_hat = self.v / (1 - b2**self.k)
+        return x - self.lr(self.k) * m_hat / (np.sqrt(v_hat) + ADAM_EPS)
+
+
+class _GD:
+    """Plain gradient descent with a learning rate per step."""
+
+    def __init__(self, grad: Callable[[np.ndarray], np.ndarray], lr: Callable[[int], float]) -> None:
+        self.grad, self.lr = grad, lr
+        self.k = 0
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        self.k += 1
+        return x - self.lr(self.k) * self.grad(x)
+
+
+# --------------------------------------------------------------------------- trainer
+
+@dataclass(frozen=True, eq=False, slots=True)
+class _FitConfig:
+    S: np.ndarray
+    X: np.ndarray | None
+    q: int
+    sigma2: float | str
+    objective: str
+    optimizer: str
+    lr: float | None
+    max_steps: int
+    tol: float
+    batch_size: int | None
+    rng: np.random.Generator
+
+
+def _fit_linear_vae_iv(data: Any, cov: Any, latent_dim: Any, sigma2: Any, objective: Any, optimizer: Any,
+                       lr: Any, max_steps: Any, tol: Any, batch_size: Any, rng: Any, callback: Any
+                       ) -> _FitConfig:
+    objective = check_choice(objective, "objective", ("analytic", "stochastic"))
+    optimizer = check_choice(optimizer, "optimizer", ("auto", "lbfgs", "adam", "gd"))
+    if optimizer == "auto":
+        optimizer = "lbfgs" if objective == "analytic" else "adam"
+    X = None
+    if data is not None and cov is None:
+        X = _as_real_array(data, "data")
+    S = _resolve_cov(cov, X)
+    if objective == "stochastic":
+        if X is None:
+            raise ValueError("objective='stochastic' needs `data` (it trains on minibatches of samples); "
+                             "got only `cov`. Use objective='analytic' with a covariance.")
+        if optimizer == "lbfgs":
+            raise ValueError("`optimizer`='lbfgs' needs a deterministic objective; use objective='analytic', "
+                             "or optimizer='adam' with objective='stochastic'.")
+        X = X - X.mean(axis=0)
+    if not np.trace(S) > 0.0:
+        raise ValueError("`cov` (or the covariance of `data`) is zero: there is nothing to fit.")
+    q = check_latent_dim(latent_dim, S.shape[0])
+    sigma2 = check_sigma2(sigma2, allow_learned=True)
+    if lr is not None:
+        if optimizer == "lbfgs":
+            raise ValueError("`lr` is not used by optimizer='lbfgs', which chooses each step by a line "
+                             "search; omit it or pick optimizer='adam' or 'gd'.")
+        lr = check_sigma2(lr, "lr")
+    if max_steps is None:
+        max_steps = _DEFAULT_STOCHASTIC_STEPS if objective == "stochastic" else _DEFAULT_MAX_STEPS[optimizer]
+    max_steps = check_positive_int(max_steps, "max_steps")
+    tol = _DEFAULT_TOL[objective] if tol is None else check_sigma2(tol, "tol")
+    if batch_size is not None:
+        if objective == "analytic":
+            raise ValueError("`batch_size` is only used with objective='stochastic'; the analytic ELBO "
+                             "averages over all the data.")
+        batch_size = check_positive_int(batch_size, "batch_size", upper=X.shape[0],
+                                        upper_name="the number of samples in `data`")
+    elif objective == "stochastic":
+        batch_size = min(_DEFAULT_BATCH_SIZE, X.shape[0])
+    if callback is not None and not callable(callback):
+        raise TypeError(f"`callback` must be callable or None; got {type(callback).__name__}.")
+    return _FitConfig(S, X, q, sigma2, objective, optimizer, lr, max_steps, tol, batch_size,
+                      check_rng(rng))
+
+
+def _make_optimizer(cfg: _FitConfig, problem: _Problem) -> _LBFGS | _Adam | _GD:
+    if cfg.optimizer == "lbfgs":
+        return _LBFGS(problem.loss)
+    lr0 = cfg.lr if cfg.lr is not None else _DEFAULT_LR[cfg.objective, cfg.optimizer]
+    if cfg.objective == "stochastic":
+        decay = FINAL_LR_FRACTION ** (1.0 / cfg.max_steps)
+
+        def lr(k: int) -> float:
+            return lr0 * decay**k
+
+        def grad(x: np.ndarray) -> np.ndarray:
+            return problem.stochastic_loss(x, cfg.rng, cfg.batch_size)[1]
+    else:
+        def lr(k: int) -> float:
+            return lr0
+
+        def grad(x: np.ndarray) -> np.ndarray:
+            return problem.loss(x)[1]
+    return (_Adam if cfg.optimizer == "adam" else _GD)(grad, lr)
+
+
+def fit_linear_vae(data: Any = None, *, cov: Any = None, latent_dim: int, sigma2: float | str = "learned",
+                   objective: str = "analytic", optimizer: str = "auto", lr: float | None = None,
+                   max_steps: int | None = None, tol: float | None = None, batch_size: int | None = None,
+                   rng: np.random.Generator | int | None = None, progress: bool = False,
+                   callback: Callable[[int, LinearVAEParams, float, float], Any] | None = None
+                   ) -> LinearVAEFit:
+    """Train a linear VAE by gradient ascent on its ELBO, from a small random start.
+
+    Parameters
+    ----------
+    data : array_like, shape (n, d), optional
+        Samples (rows). Required for ``objective="stochastic"``.
+    cov : array_like, shape (d, d), optional
+        Covariance (ddof=0) instead of `data`, for the analytic objective.
+    latent_dim : int
+        ``q``, between 1 and ``d``.
+    sigma2 : float or "learned", default "learned"
+        Decoder noise variance, fixed or trained jointly.
+    objective : {"analytic", "stochastic"}, default "analytic"
+        The closed-form data-averaged ELBO, or the reparameterised one-sample Monte-Carlo ELBO on
+        random minibatches of `data` (closed-form Gaussian KL, as in ordinary VAE training).
+    optimizer : {"auto", "lbfgs", "adam", "gd"}, default "auto"
+        ``"lbfgs"``: L-BFGS with the closed-form optimal encoder (see the module docstring; the
+        default for the analytic objective). ``"adam"`` (the default for the stochastic objective)
+        and ``"gd"`` train all of ``V``, ``log D``, ``W`` and ``sigma2``.
+    lr : float, optional
+        Learning rate for Adam and GD, in the scale-free coordinates of the module docstring
+        (``W / sqrt(tr S / d)``, ``log sigma2``). Default 1e-3 (Adam, analytic: constant, as
+        practitioners use it), 1e-2 (GD; and the stochastic objective, decaying exponentially to
+        ``1e-3 lr`` over `max_steps`). Not accepted by L-BFGS, which uses a line search.
+    max_steps : int, optional
+        Step budget: 5 000 (L-BFGS), 100 000 (Adam, GD), 20 000 (stochastic).
+    tol : float, optional
+        Converged when the largest entry of the closed-form ELBO gradient in the scale-free
+        coordinates is at most `tol` (default 1e-10 analytic; 1e-2 stochastic, checked after the
+        learning-rate schedule has run).
+    batch_size : int, optional
+        Minibatch size of the stochastic objective (default 128), at most ``n``.
+    rng : numpy.random.Generator or int or None
+        Random start, minibatches and reparameterisation noise.
+    progress : bool, default False
+        Show a tqdm progress bar with the current ELBO.
+    callback : callable, optional
+        Called after every step as ``callback(step, params, sigma2, elbo)``.
+
+    Returns
+    -------
+    LinearVAEFit
+        Warns :class:`~ppca_stability.ConvergenceWarning` (and says so in ``message``) when the
+        tolerance was not met.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import fit_linear_vae, ppca_mle
+    >>> cov = np.diag([5.0, 3.0, 2.0, 1.0])
+    >>> fit = fit_linear_vae(cov=cov, latent_dim=2, sigma2=4.0, rng=0)     # lam_2 = 3 < 4: collapses
+    >>> fit.converged, len(fit.collapsed), round(fit.elbo - ppca_mle(cov, 2, sigma2=4.0).log_likelihood, 9)
+    (True, 1, 0.0)
+    """
+    cfg = _fit_linear_vae_iv(data, cov, latent_dim, sigma2, objective, optimizer, lr, max_steps, tol,
+                             batch_size, rng, callback)
+    reference = ppca_mle(cfg.S, cfg.q, sigma2=cfg.sigma2)
+    problem = _Problem(cfg.S, cfg.q, cfg.sigma2, cfg.optimizer == "lbfgs", cfg.X)
+    opt = _make_optimizer(cfg, problem)
+    x = problem.initial(cfg.rng)
+    ev = problem.evaluate(x)
+    elbos, kls, sigma2s = [ev.elbo], [ev.kl], [ev.s]
+    message = f"reached max_steps={cfg.max_steps} before the gradient fell below tol={cfg.tol:g}"
+    n_iter = 0
+    from tqdm.auto import tqdm
+
+    with tqdm(total=cfg.max_steps, disable=not progress, desc="linear VAE", leave=False) as bar:
+        for n_iter in range(1, cfg.max_steps + 1):
+            x_new = opt.step(x)
+            if x_new is None:
+                n_iter -= 1
+                message = "the line search cannot improve the ELBO any more (round-off level)"
+                break
+            x = x_new
+            ev = problem.evaluate(x)
+            elbos.append(ev.elbo)
+            kls.append(ev.kl)
+            sigma2s.append(ev.s)
+            if callback is not None:
+                callback(n_iter, LinearVAEParams(ev.V, ev.logD, ev.W), ev.s, ev.elbo)
+            bar.update()
+            bar.set_postfix(elbo=f"{ev.elbo:.8g}", refresh=False)
+            if cfg.objective == "analytic" and problem.stationarity(ev) <= cfg.tol:
+                break
+    measure = problem.stationarity(ev)
+    converged = measure <= cfg.tol
+    if converged:
+        message = f"converged: gradient {measure:.2g} <= tol={cfg.tol:g} after {n_iter} steps"
+    else:
+        message = f"not converged: {message} (gradient {measure:.2g})"
+        warnings.warn(f"fit_linear_vae: {message}", ConvergenceWarning, stacklevel=2)
+    lam = reference.eigenvalues[:cfg.q]
+    return LinearVAEFit(
+        loadings=ev.W, encoder_weights=ev.V, encoder_variances=np.exp(ev.logD), sigma2=ev.s,
+        sigma2_learned=cfg.sigma2 == "learned", elbo=ev.elbo, elbo_optimum=reference.log_likelihood,
+        kl_optimum=0.5 * np.log(np.maximum(1.0, lam / reference.sigma2)),
+        history=TrainingHistory(np.array(elbos), np.array(kls), np.array(sigma2s)),
+        converged=bool(converged), n_iter=n_iter, message=message, objective=cfg.objective,
+        optimizer=cfg.optimizer,
+    )
