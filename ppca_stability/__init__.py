@@ -9,6 +9,7 @@ from .exceptions import ConvergenceWarning, DegeneracyWarning
 from .hessian import hessian_vector_product, log_likelihood_hessian
 from .likelihood import log_likelihood, log_likelihood_gradient
 from .mle import PPCAResult, ppca_mle
+from .phase import PhaseDiagram, phase_diagram
 from .results import PointClassification, StabilityMap, StationaryPoint
 from .spectrum import Spectrum, covariance, spectrum
 from .stability import Stability, classify_point, stability_map
@@ -19,6 +20,7 @@ __all__ = [
     "ConvergenceWarning",
     "DegeneracyWarning",
     "PPCAResult",
+    "PhaseDiagram",
     "PointClassification",
     "Spectrum",
     "Stability",
@@ -30,6 +32,7 @@ __all__ = [
     "log_likelihood",
     "log_likelihood_gradient",
     "log_likelihood_hessian",
+    "phase_diagram",
     "ppca_mle",
     "spectrum",
     "stability_map",

@@ -15,7 +15,7 @@ import warnings
 from ._io import CliError
 
 # Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["map"]
+COMMANDS = ["map", "phase", "demo", "beta"]
 
 
 def build_parser() -> argparse.ArgumentParser:

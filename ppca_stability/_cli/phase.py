@@ -1,0 +1,81 @@
+"""``ppca-stability phase``: the landscape over a grid of sigma^2, as a table, JSON or a figure."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..phase import PhaseDiagram, phase_diagram
+from ._io import CliError, dump_json, load_covariance, write_atomic
+
+FIGURE_FORMATS = (".png", ".svg", ".pdf")
+# Resolution of raster figures.
+FIGURE_DPI = 150
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "phase",
+        help="phase diagram over sigma^2: collapsed latents, stationary points, optimum",
+        description="How the pPCA landscape changes with the noise variance sigma^2: which latents are "
+        "live at the optimum (the rest collapse), how many stationary points there are and of what "
+        "stability, and the optimum's log-likelihood, on a log grid containing every eigenvalue.",
+    )
+    p.add_argument("data", metavar="DATA", help=".npy or .csv data matrix (rows are samples), or a covariance with --cov")
+    p.add_argument("--cov", action="store_true", help="DATA is already a (d, d) covariance")
+    p.add_argument("--latent-dim", type=int, default=None, help="latent dimension q (default: d)")
+    p.add_argument("--out", metavar="FIG", default=None, help="write the figure to FIG (.png, .svg or .pdf)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON (without the census)")
+    p.set_defaults(handler=run)
+
+
+def check_figure_path(path: str) -> Path:
+    """The figure path, if its suffix names a format we write."""
+    target = Path(path)
+    if target.suffix.lower() not in FIGURE_FORMATS:
+        raise CliError(f"--out: the figure must end in {', '.join(FIGURE_FORMATS)}; got {path!r}.")
+    return target
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Save a matplotlib Figure whole or not at all; errors become one-line CLI errors."""
+    try:
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=FIGURE_DPI))
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _payload(pd: PhaseDiagram) -> dict:
+    return {
+        "n_features": pd.n_features,
+        "latent_dim": pd.latent_dim,
+        "eigenvalues": pd.eigenvalues,
+        "breakpoints": pd.breakpoints,
+        "sigma2_learned": pd.sigma2_learned,
+        "sigma2": pd.sigma2,
+        "n_above": pd.n_above,
+        "n_active": pd.n_active,
+        "max_log_likelihood": pd.max_log_likelihood,
+        "kl_per_latent": pd.kl_per_latent,
+        "n_points": list(pd.n_points),
+        "stability_counts": [{k.value: v for k, v in c.items()} for c in pd.stability_counts],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    out = None if args.out is None else check_figure_path(args.out)
+    cov = load_covariance(args.data, is_cov=args.cov)
+    pd = phase_diagram(cov, latent_dim=args.latent_dim)
+    if args.json:
+        print(dump_json(_payload(pd)))
+    else:
+        print(repr(pd))
+        q = pd.latent_dim
+        print(f"\nlatent c is live at the optimum while sigma2 < lambda_c and collapses beyond (q = {q}):")
+        print("  " + ", ".join(f"{c + 1}: {lam:.4g}" for c, lam in enumerate(pd.eigenvalues[:q])))
+    if out is not None:
+        path = save_figure(pd.plot(), out)
+        if not args.json:
+            print(f"\nfigure written to {path}")
+    return 0

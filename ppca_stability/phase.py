@@ -1,0 +1,300 @@
+"""Phase diagrams: how the pPCA landscape changes with the noise variance sigma^2 (theory.md §4).
+
+Everything on the diagram depends on the covariance only through its eigenvalues, so one
+eigenvalue decomposition serves the whole grid. With ``m(s)`` the number of eigenvalues above ``s``
+(beyond the tie tolerance), the global maximum keeps ``k*(s) = min(q, m(s))`` latents; latent ``c`` collapses
+once ``s >= lam_c`` (posterior collapse). The landscape changes only where ``s`` crosses an
+eigenvalue — the breakpoints — which the default grid contains exactly.
+
+Stability at a breakpoint. At ``s = lam_j`` (or within the tie tolerance of it: that eigenvalue
+then does not count as above ``s``, as in :attr:`StabilityMap.n_above`) the dead-column direction
+along ``u_j`` is flat (Hessian eigenvalue ``(lam_j - s) / s^2 = 0``, theory.md §3): a pitchfork
+where a dead column can switch on. The Morse indices are unchanged (a flat direction is not an
+ascent direction), so the census is still the Gaussian-binomial polynomial, but the stability of
+two points changes: the
+top set is ``DEGENERATE`` when it has a dead column (``m < q``) and ``W = 0`` is ``DEGENERATE``
+when ``lam_j`` is the smallest eigenvalue (the minimum turning into a saddle). Every other point
+keeps both ascent and descent directions and is a ``SADDLE``. These counts agree with the
+core's point-by-point classification (:meth:`StabilityMap.stability_counts`), which the tests
+check; grid values that are degenerate in any other way (tied eigenvalues above ``s``, or several
+eigenvalues within tolerance of ``s``) are classified by that enumeration itself, which the core
+refuses beyond ``MAX_ENUMERATED_CENSUS`` points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from . import stationary as st
+from ._validation import _as_real_array, check_cov, check_latent_dim
+from .census import census_dict
+from .mle import joint_mle_active
+from .results import Stability, StabilityMap, fixed_degeneracy
+from .spectrum import Spectrum, _eigh_descending
+from .stability import DEFAULT_RTOL
+
+__all__ = ["PhaseDiagram", "phase_diagram"]
+
+# Log-spaced values in the default grid, before the eigenvalues themselves are added.
+DEFAULT_GRID_POINTS = 200
+# The default grid spans [lam_min_positive / GRID_MARGIN, GRID_MARGIN * lam_max].
+GRID_MARGIN = 10.0
+# Rows of the grid that ``repr`` shows.
+REPR_ROWS = 6
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class PhaseDiagram:
+    """The global maximum and the count of stationary points on a grid of ``sigma2`` values.
+
+    Build it with :func:`phase_diagram`. Entry ``g`` of every per-grid field refers to
+    ``sigma2[g]``.
+
+    Attributes
+    ----------
+    sigma2 : ndarray, shape (G,)
+        The grid, strictly increasing.
+    n_above : ndarray of int, shape (G,)
+        ``m(sigma2)``: eigenvalues above ``sigma2`` beyond the tie tolerance, as
+        :attr:`StabilityMap.n_above` counts them.
+    n_active : ndarray of int, shape (G,)
+        Live latents at the global maximum, ``min(latent_dim, n_above)``.
+    kl_per_latent : ndarray, shape (G, latent_dim)
+        KL divergence of each latent at the linear-VAE optimum, ``1/2 log max(1, lam_c / sigma2)``
+        (theory.md §4); exactly 0 for a collapsed latent.
+    max_log_likelihood : ndarray, shape (G,)
+        Mean per-sample log-likelihood at the global maximum; C^1 in ``sigma2``, with jumps of
+        its second derivative at the first ``latent_dim`` eigenvalues.
+    n_points : tuple of int
+        Exact number of stationary orbits (Python ints: they exceed int64 for large models).
+    breakpoints : ndarray, shape (B,)
+        The distinct positive eigenvalues, ascending: where ``n_above`` and the landscape change
+        (eigenvalues at round-off level are exact zeros, see :mod:`ppca_stability.spectrum`).
+        Latent ``c`` collapses at ``eigenvalues[c]``.
+    sigma2_learned : float or None
+        Tipping & Bishop's ``sigma2_ML`` for this ``latent_dim`` (the joint maximum), or None
+        when it does not exist: ``latent_dim = n_features``, or ``rank(cov) <= latent_dim``
+        (the likelihood is then unbounded as ``sigma2 -> 0``).
+    eigenvalues : ndarray, shape (d,)
+        Of the covariance, descending.
+    latent_dim : int
+    """
+
+    sigma2: np.ndarray
+    n_above: np.ndarray
+    n_active: np.ndarray
+    kl_per_latent: np.ndarray
+    max_log_likelihood: np.ndarray
+    n_points: tuple[int, ...]
+    breakpoints: np.ndarray
+    sigma2_learned: float | None
+    eigenvalues: np.ndarray
+    latent_dim: int
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.eigenvalues.size)
+
+    @property
+    def n_collapsed(self) -> np.ndarray:
+        """Collapsed latents at the global maximum: the last ``latent_dim - n_active``."""
+        return self.latent_dim - self.n_active
+
+    @property
+    def census(self) -> Sequence[Mapping[int, int]]:
+        """Per grid value, ``{morse_index: count}`` over all stationary orbits (exact ints).
+
+        Computed on first access (Gaussian-binomial arithmetic, once per distinct ``n_above``)
+        and cached; the mappings are read-only.
+        """
+        return self._landscape()[0]
+
+    @property
+    def stability_counts(self) -> Sequence[Mapping[Stability, int]]:
+        """Per grid value, the number of stationary orbits of each :class:`Stability`.
+
+        Zero counts are omitted, as in :meth:`StabilityMap.stability_counts`. At a breakpoint
+        some points are ``DEGENERATE`` (see the module notes). Computed on first access.
+        """
+        return self._landscape()[1]
+
+    @property
+    def degenerate(self) -> np.ndarray:
+        """Grid values at which the landscape is degenerate (a breakpoint, or tied eigenvalues)."""
+        return self._landscape()[2]
+
+    def _landscape(self) -> tuple[tuple[Mapping[int, int], ...], tuple[Mapping[Stability, int], ...], np.ndarray]:
+        if "landscape" not in self._cache:
+            self._cache["landscape"] = _classify_grid(self)
+        return self._cache["landscape"]
+
+    def plot(self, ax: Any = None) -> Any:
+        """Collapse map, landscape and optimum log-likelihood against ``sigma2``.
+
+        See :func:`ppca_stability.plotting.plot_phase_diagram`; returns a matplotlib Figure.
+        """
+        from .plotting import plot_phase_diagram
+
+        return plot_phase_diagram(self, ax=ax)
+
+    def __repr__(self) -> str:
+        s = self.sigma2
+        learned = "none (latent_dim >= rank)" if self.sigma2_learned is None else f"{self.sigma2_learned:.6g}"
+        rows = [
+            f"PhaseDiagram(n_features={self.n_features}, latent_dim={self.latent_dim}, "
+            f"{s.size} sigma2 values in [{s[0]:.4g}, {s[-1]:.4g}])",
+            f"  breakpoints     {self.breakpoints.size} eigenvalues in "
+            f"[{self.breakpoints[0]:.4g}, {self.breakpoints[-1]:.4g}]" if self.breakpoints.size else
+            "  breakpoints     none (cov = 0)",
+            f"  sigma2_learned  {learned}",
+            f"  {'sigma2':>12} {'n_active':>9} {'max log-lik':>13} {'n_points':>11}",
+        ]
+        for g in np.unique(np.linspace(0, s.size - 1, min(REPR_ROWS, s.size)).round().astype(int)):
+            n = self.n_points[g]
+            rows.append(f"  {s[g]:>12.5g} {self.n_active[g]:>9} {self.max_log_likelihood[g]:>13.6g} "
+                        f"{n if n < 10**10 else format(float(n), '.3e'):>11}")
+        return "\n".join(rows)
+
+
+def _classify_grid(pd: PhaseDiagram) -> tuple[tuple, tuple, np.ndarray]:
+    """Census and counts by stability at every grid value, computed once per distinct case."""
+    lam, q, d = pd.eigenvalues, pd.latent_dim, pd.n_features
+    spec = Spectrum(lam, None)
+    maps = [StabilityMap(spec, float(v), q, DEFAULT_RTOL) for v in pd.sigma2]  # cheap: no enumeration
+    n_near, tied_above = fixed_degeneracy(lam, pd.sigma2, DEFAULT_RTOL, maps[0].floor)
+    m = pd.n_above
+    regular = (n_near == 0) & ~tied_above
+    breakpoint = (n_near == 1) & ~tied_above
+
+    census: list[Mapping[int, int]] = []
+    counts: list[Mapping[Stability, int]] = []
+    memo: dict[tuple[str, int], Mapping] = {}
+    for g, smap in enumerate(maps):
+        mg = int(m[g])
+        if regular[g] or breakpoint[g]:
+            if ("census", mg) not in memo:
+                memo["census", mg] = MappingProxyType(census_dict(mg, q))
+            kind = "regular" if regular[g] else "breakpoint"
+            if (kind, mg) not in memo:
+                by = smap.stability_counts() if regular[g] else _breakpoint_counts(mg, q, d, pd.n_points[g])
+                memo[kind, mg] = MappingProxyType(by)
+            census.append(memo["census", mg])
+            counts.append(memo[kind, mg])
+        else:
+            # The landscape depends on cov only through its spectrum: enumerate the map of diag(lam).
+            full = StabilityMap(Spectrum(lam, np.eye(d)), smap.sigma2, q, DEFAULT_RTOL)
+            census.append(MappingProxyType(full.census()))
+            counts.append(MappingProxyType(full.stability_counts()))
+    return tuple(census), tuple(counts), ~regular
+
+
+def _breakpoint_counts(m: int, q: int, d: int, n_points: int) -> dict[Stability, int]:
+    # sigma2 equals the eigenvalue just below the m above it (see the module notes).
+    n_max = int(m >= q)
+    n_deg = int(m < q) + int(1 <= m == d - 1)
+    counts = {Stability.MAXIMUM: n_max, Stability.SADDLE: n_points - n_max - n_deg, Stability.DEGENERATE: n_deg}
+    return {k: v for k, v in counts.items() if v}
+
+
+def _phase_diagram_iv(cov: Any, latent_dim: Any, sigma2: Any) -> tuple[np.ndarray, int, np.ndarray | None]:
+    S = check_cov(cov)
+    q = check_latent_dim(latent_dim, S.shape[0])
+    if sigma2 is None:
+        return S, q, None
+    grid = np.atleast_1d(_as_real_array(sigma2, "sigma2"))
+    if grid.ndim != 1 or grid.size == 0:
+        raise ValueError(f"`sigma2` must be a non-empty 1-D grid of values; got shape {np.shape(sigma2)}.")
+    if grid.min() <= 0.0:
+        raise ValueError(f"`sigma2` must contain only positive values; its smallest is {grid.min()!r}.")
+    if grid.size > 1 and np.any(np.diff(grid) <= 0):
+        raise ValueError("`sigma2` must be strictly increasing; sort it and drop repeats with numpy.unique(sigma2).")
+    return S, q, grid
+
+
+def _default_grid(lam: np.ndarray, breakpoints: np.ndarray, floor: float) -> np.ndarray:
+    if breakpoints.size == 0:
+        raise ValueError("`cov` has no positive eigenvalue, so there is no scale for a default grid; pass `sigma2`.")
+    log_grid = np.geomspace(breakpoints[0] / GRID_MARGIN, breakpoints[-1] * GRID_MARGIN, DEFAULT_GRID_POINTS)
+    # A log point within tie tolerance of an eigenvalue would be a degenerate value that is not
+    # the breakpoint itself: drop it, the eigenvalue is in the grid anyway.
+    n_near, _ = fixed_degeneracy(lam, log_grid, DEFAULT_RTOL, floor)
+    return np.union1d(log_grid[n_near == 0], breakpoints)
+
+
+def phase_diagram(cov: Any, *, latent_dim: int | None = None, sigma2: Any = None) -> PhaseDiagram:
+    """The pPCA landscape as a function of the noise variance ``sigma2``.
+
+    Parameters
+    ----------
+    cov : array_like, shape (d, d)
+        Data covariance (ddof=0), symmetric positive semi-definite.
+    latent_dim : int, optional
+        ``q``. Defaults to ``d``.
+    sigma2 : array_like, optional
+        Strictly increasing positive grid. By default, 200 log-spaced values covering
+        ``[lam_min_positive / 10, 10 lam_max]`` together with every positive eigenvalue exactly.
+
+    Returns
+    -------
+    PhaseDiagram
+        ``census`` and ``stability_counts`` are computed only when first accessed.
+
+    Notes
+    -----
+    One eigenvalue decomposition (no eigenvectors) serves the whole grid; every per-grid field
+    is a vectorised closed form (theory.md §2-§4), and the exact counts are computed once per
+    distinct ``n_above``. Grid values equal to an eigenvalue are legitimate breakpoints: no
+    :class:`~ppca_stability.DegeneracyWarning` is issued, and the points that are degenerate
+    there are reported in ``stability_counts``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import phase_diagram
+    >>> pd = phase_diagram(np.diag([4.0, 2.0, 1.0]), latent_dim=2, sigma2=[0.5, 1.0, 1.5, 3.0, 5.0])
+    >>> pd.n_active, pd.n_points
+    (array([2, 2, 2, 1, 0]), (7, 4, 4, 2, 1))
+    >>> pd.kl_per_latent[3].round(4)   # latent 2 has collapsed at sigma2 = 3 > lam_2 = 2
+    array([0.1438, 0.    ])
+    >>> pd.sigma2_learned              # mean of the discarded eigenvalue
+    1.0
+    >>> [dict(c) for c in pd.census[:2]]
+    [{0: 1, 1: 1, 2: 2, 3: 1, 4: 1, 6: 1}, {0: 1, 1: 1, 2: 1, 4: 1}]
+    >>> {k.name: v for k, v in pd.stability_counts[1].items()}   # sigma2 = lam_3: W = 0 flat
+    {'MAXIMUM': 1, 'SADDLE': 2, 'DEGENERATE': 1}
+    """
+    S, q, grid = _phase_diagram_iv(cov, latent_dim, sigma2)
+    spec = _eigh_descending(S, vectors=False)
+    lam = spec.eigenvalues
+    floor = StabilityMap(spec, 1.0, q, DEFAULT_RTOL).floor
+    breakpoints = np.unique(lam[lam > 0])
+    if grid is None:
+        grid = _default_grid(lam, breakpoints, floor)
+    # m(s) as the core counts it: an eigenvalue within tolerance of s is not above it.
+    m = np.asarray(st.n_above(lam, grid, DEFAULT_RTOL, floor))
+    k = np.minimum(q, m)
+    # KL of latent c at the linear-VAE optimum: 1/2 log max(1, lam_c / s) (theory.md §4); exactly
+    # 0 for every collapsed latent, including one whose eigenvalue is within tolerance above s.
+    live = np.arange(q)[None, :] < k[:, None]
+    kl = np.where(live, 0.5 * np.log(np.maximum(lam[None, :q] / grid[:, None], 1.0)), 0.0)
+    counts = st.count_fixed_upto(int(m.max()), q)
+    active = joint_mle_active(lam, q)
+    return PhaseDiagram(
+        sigma2=grid,
+        n_above=m,
+        n_active=k,
+        kl_per_latent=kl,
+        max_log_likelihood=st.top_log_likelihood(lam, k, grid),
+        n_points=tuple(counts[i] for i in m),
+        breakpoints=breakpoints,
+        sigma2_learned=None if active is None else st.joint_sigma2(lam, active),
+        eigenvalues=lam,
+        latent_dim=q,
+        _cache={},
+    )

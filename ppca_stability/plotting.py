@@ -1,0 +1,249 @@
+"""Figures for phase diagrams and stability maps (matplotlib, imported only with this module).
+
+Figures are built from :class:`matplotlib.figure.Figure` directly, never through pyplot, so no GUI
+backend is ever needed: save them with ``fig.savefig(path)``. Each function draws into the axes it
+is given (or into a new figure) and returns the figure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from ._validation import check_choice
+from .phase import PhaseDiagram
+from .results import Stability, StabilityMap
+
+__all__ = ["plot_phase_diagram", "plot_stability_map", "PANELS"]
+
+PANELS = ("collapse", "landscape", "likelihood")
+# A stability map is drawn point by point; beyond this many points the figure is refused.
+MAX_PLOTTED_POINTS = 20_000
+
+# The likelihood panel's y range covers sigma2 >= FOCUS_FACTOR * (smallest kink).
+FOCUS_FACTOR = 0.1
+
+STABILITY_STYLE = {
+    Stability.MAXIMUM: dict(color="#1b9e77", marker="*", s=160, zorder=4),
+    Stability.MINIMUM: dict(color="#7570b3", marker="v", s=70, zorder=3),
+    Stability.SADDLE: dict(color="#d95f02", marker="o", s=22, zorder=2),
+    Stability.DEGENERATE: dict(color="#e7298a", marker="X", s=60, zorder=3),
+}
+STABILITY_LABEL = {
+    Stability.MAXIMUM: "maximum (global)",
+    Stability.MINIMUM: "minimum ($W = 0$)",
+    Stability.SADDLE: "saddles",
+    Stability.DEGENERATE: "degenerate (at breakpoints)",
+}
+LEARNED_STYLE = dict(color="#c0392b", linestyle="--", linewidth=1.3)
+COLLAPSED_COLOR = "#e6e6e6"
+
+
+def _axes_for(ax: Any, n: int, figsize: tuple[float, float]) -> tuple[Figure, list[Axes]]:
+    if ax is None:
+        fig = Figure(figsize=figsize, layout="constrained")
+        axes = fig.subplots(n, 1, sharex=n > 1, squeeze=False)[:, 0]
+        return fig, list(axes)
+    axes = [ax] if isinstance(ax, Axes) else list(np.ravel(np.asarray(ax, dtype=object)))
+    if len(axes) != n or not all(isinstance(a, Axes) for a in axes):
+        raise ValueError(f"`ax` must be None or {n} matplotlib Axes (one per panel); got {ax!r}.")
+    return axes[0].figure, axes
+
+
+def _log_count(n: int) -> float:
+    # Exact counts exceed the float range for large models; their log10 never does.
+    return math.log10(n) if n > 0 else -np.inf
+
+
+def _power_of_ten(value: float, _pos: Any) -> str:
+    return f"$10^{{{value:g}}}$"
+
+
+def _mark_learned(ax: Axes, pd: PhaseDiagram, label: bool) -> None:
+    if pd.sigma2_learned is not None:
+        ax.axvline(pd.sigma2_learned, **LEARNED_STYLE,
+                   label=f"learned $\\sigma^2_{{ML}}$ = {pd.sigma2_learned:.3g}" if label else None)
+
+
+def _collapse_panel(ax: Axes, pd: PhaseDiagram) -> None:
+    s, q = pd.sigma2, pd.latent_dim
+    # Cell edges halfway (geometrically) between grid values.
+    mid = np.sqrt(s[1:] * s[:-1])
+    x_edges = np.concatenate([[s[0] ** 2 / mid[0] if mid.size else s[0] / 1.5], mid,
+                              [s[-1] ** 2 / mid[-1] if mid.size else s[0] * 1.5]])
+    y_edges = np.arange(q + 1) + 0.5
+    kl = np.ma.masked_equal(pd.kl_per_latent.T, 0.0)
+    cmap = colormaps["viridis"].with_extremes(bad=COLLAPSED_COLOR)
+    mesh = ax.pcolormesh(x_edges, y_edges, kl, cmap=cmap, shading="flat", rasterized=True)
+    cbar = ax.figure.colorbar(mesh, ax=ax, pad=0.01)
+    cbar.set_label("KL per latent at the optimum (nats)")
+    live = pd.eigenvalues[:q]
+    shown = live > 0
+    ax.plot(live[shown], np.arange(1, q + 1)[shown], linestyle="none", marker="|", markersize=7,
+            color="black", label="breakpoint: latent $c$ collapses at $\\sigma^2 = \\lambda_c$")
+    ax.fill_between([], [], color=COLLAPSED_COLOR, label="collapsed (KL = 0)")
+    _mark_learned(ax, pd, label=True)
+    ax.set_xscale("log")
+    ax.set_xlim(x_edges[0], x_edges[-1])
+    ax.set_ylim(q + 0.5, 0.5)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=8))
+    ax.set_ylabel("latent index $c$")
+    ax.set_title("Posterior collapse: latents switch off as $\\sigma^2$ passes their eigenvalue", loc="left")
+    ax.legend(loc="lower left", fontsize="small", framealpha=0.9)
+
+
+def _landscape_panel(ax: Axes, pd: PhaseDiagram) -> None:
+    s = pd.sigma2
+    ax.step(s, [_log_count(n) for n in pd.n_points], where="post", color="black", linewidth=2.0,
+            alpha=0.35, label="all stationary points")
+    by = pd.stability_counts
+    for kind in (Stability.SADDLE, Stability.MAXIMUM, Stability.MINIMUM, Stability.DEGENERATE):
+        y = np.array([_log_count(c.get(kind, 0)) for c in by])
+        present = np.isfinite(y)
+        if not present.any():
+            continue
+        style = STABILITY_STYLE[kind]
+        if kind is Stability.SADDLE or kind is Stability.MAXIMUM:
+            ax.step(s, y, where="post", color=style["color"], linewidth=1.4, label=STABILITY_LABEL[kind])
+        else:
+            ax.plot(s[present], y[present], linestyle="none", marker=style["marker"], color=style["color"],
+                    markersize=6, label=STABILITY_LABEL[kind])
+    _mark_learned(ax, pd, label=False)
+    ax.set_xscale("log")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=7))
+    ax.yaxis.set_major_formatter(FuncFormatter(_power_of_ten))
+    ax.set_ylim(bottom=-0.5)
+    ax.set_ylabel("number of stationary points")
+    ax.set_title("Landscape: stationary points by stability (one maximum, the rest saddles)", loc="left")
+    ax.legend(loc="upper right", fontsize="small", framealpha=0.9)
+
+
+def _likelihood_panel(ax: Axes, pd: PhaseDiagram) -> None:
+    s, q = pd.sigma2, pd.latent_dim
+    ax.plot(s, pd.max_log_likelihood, color="#2c7fb8", linewidth=1.8, label="max log-likelihood $\\ell^*$")
+    kinks = pd.eigenvalues[:q]
+    kinks = kinks[np.isin(kinks, s)]
+    ax.plot(kinks, pd.max_log_likelihood[np.searchsorted(s, kinks)], linestyle="none", marker="o",
+            markersize=4, color="black", label="kink ($\\ell^{*\\prime\\prime}$ jumps) at $\\lambda_c$, $c \\leq q$")
+    _mark_learned(ax, pd, label=False)
+    # Far below the kept eigenvalues l* falls like -(discarded variance) / sigma2; frame the
+    # range where the latents matter and let the curve leave the axes to the left.
+    focus = s >= FOCUS_FACTOR * kinks.min() if kinks.size else np.ones(s.size, dtype=bool)
+    lo, hi = pd.max_log_likelihood[focus].min(), pd.max_log_likelihood.max()
+    pad = 0.05 * (hi - lo) or 1.0
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xscale("log")
+    ax.set_xlabel("observation-noise variance $\\sigma^2$")
+    ax.set_ylabel("mean log-likelihood per sample")
+    twin = ax.twinx()
+    twin.step(s, pd.n_active, where="post", color="#7f7f7f", linewidth=1.2, linestyle=":",
+              label="live latents $k^* = \\min(q, m)$")
+    twin.set_ylabel("live latents at the optimum")
+    twin.set_ylim(-0.5, q + 0.5)
+    twin.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+    lines = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize="small", framealpha=0.9)
+    ax.set_title("Optimum: continuous in $\\sigma^2$, $C^1$, kinks where a latent collapses", loc="left")
+
+
+_PANEL_DRAW = {"collapse": _collapse_panel, "landscape": _landscape_panel, "likelihood": _likelihood_panel}
+
+
+def plot_phase_diagram(pd: PhaseDiagram, ax: Any = None, *, panels: Sequence[str] = PANELS) -> Figure:
+    """Draw a :class:`~ppca_stability.PhaseDiagram` against ``sigma2`` (log axis).
+
+    Panels: ``"collapse"``, latent index against ``sigma2`` coloured by the KL of each latent at
+    the optimum (collapsed latents grey, breakpoints and the learned ``sigma2`` marked);
+    ``"landscape"``, the number of stationary points by stability; ``"likelihood"``, the
+    optimum's log-likelihood with its kinks and the number of live latents.
+
+    Parameters
+    ----------
+    pd : PhaseDiagram
+    ax : matplotlib Axes or sequence of Axes, optional
+        One per panel. By default a new figure with the panels stacked, sharing the x axis.
+    panels : sequence of {"collapse", "landscape", "likelihood"}
+        Which panels, in order. The landscape panel computes the census on first use.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import phase_diagram
+    >>> fig = phase_diagram(np.diag([4.0, 2.0, 1.0]), latent_dim=2).plot()
+    >>> [a.get_ylabel() for a in fig.axes][:3]
+    ['latent index $c$', 'number of stationary points', 'mean log-likelihood per sample']
+    """
+    if not isinstance(pd, PhaseDiagram):
+        raise TypeError(f"`pd` must be a PhaseDiagram (from phase_diagram); got {type(pd).__name__}.")
+    if isinstance(panels, str) or not isinstance(panels, Sequence) or not panels:
+        raise ValueError(f"`panels` must be a non-empty sequence of names from {PANELS}; got {panels!r}.")
+    names = [check_choice(p, "panels", PANELS) for p in panels]
+    fig, axes = _axes_for(ax, len(names), (8.0, 3.3 * len(names) + 0.4))
+    for name, a in zip(names, axes):
+        _PANEL_DRAW[name](a, pd)
+    return fig
+
+
+def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:
+    """Stationary points of a :class:`~ppca_stability.StabilityMap`: log-likelihood against Morse
+    index, coloured by stability.
+
+    Parameters
+    ----------
+    smap : StabilityMap
+    ax : matplotlib Axes, optional
+        By default a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If the map has more than 20 000 points (every point is drawn).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import stability_map
+    >>> fig = stability_map(np.diag([5.0, 3.0, 2.0, 1.0]), 1.5, latent_dim=2).plot()
+    >>> fig.axes[0].get_xlabel()
+    'Morse index (ascent directions)'
+    """
+    if not isinstance(smap, StabilityMap):
+        raise TypeError(f"`smap` must be a StabilityMap (from stability_map); got {type(smap).__name__}.")
+    if smap.n_points > MAX_PLOTTED_POINTS:
+        raise ValueError(
+            f"the map has {smap.n_points} stationary points and every one is drawn; at most "
+            f"{MAX_PLOTTED_POINTS} are. Use a smaller latent_dim or a larger sigma2."
+        )
+    fig, (ax,) = _axes_for(ax, 1, (6.4, 4.2))
+    groups: dict[Stability, list[tuple[int, float]]] = {}
+    for p in smap.points:
+        groups.setdefault(p.stability, []).append((p.morse_index, p.log_likelihood))
+    for kind in Stability:
+        if kind in groups:
+            x, y = np.array(groups[kind]).T
+            ax.scatter(x, y, **STABILITY_STYLE[kind], edgecolors="white", linewidths=0.5,
+                       label=f"{kind.value} ({len(x)})")
+    ax.set_xlabel("Morse index (ascent directions)")
+    ax.set_ylabel("mean log-likelihood per sample")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    s = "learned" if smap.is_learned else f"{smap.sigma2:.4g}"
+    ax.set_title(f"{smap.n_points} stationary points, $\\sigma^2$ = {s}, latent_dim = {smap.latent_dim}", loc="left")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small", framealpha=0.9)
+    return fig
