@@ -1,0 +1,194 @@
+"""What sigma^2 is in your loss: beta-VAE weights and MSE losses as Gaussian-VAE noise variances.
+
+For a fixed observation noise ``s = sigma^2`` the Gaussian-decoder ELBO is
+
+    ELBO = -(d/2) log(2 pi s) - E||x - f(z)||^2 / (2 s) - KL(q(z|x) || p(z)),
+
+so maximising it is the same as minimising ``E||x - f(z)||^2 + 2 s KL``. A beta-VAE loss
+``Rec + beta KL`` is therefore a Gaussian VAE whose noise variance depends on how ``Rec`` is
+written (theory.md §7):
+
+=====================  ==============================  ==================
+reconstruction         ``Rec``                         ``sigma^2``
+=====================  ==============================  ==================
+``"sse"``              ``sum_i (x_i - f_i)^2``         ``beta / 2``
+``"half_sse"``         ``1/2 sum_i (x_i - f_i)^2``     ``beta``
+``"mse"``              ``1/d sum_i (x_i - f_i)^2``     ``beta d / 2``
+=====================  ==============================  ==================
+
+For a linear VAE, latent ``c`` collapses exactly when ``lam_c <= sigma^2`` (Lucas et al. 2019;
+Wang & Ziyin 2022 state it as ``lam_c <= beta eta^2``): the equivalent sigma^2 is the threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_choice, check_cov, check_positive_int, check_sigma2
+from .spectrum import _eigh_descending
+
+__all__ = ["RECONSTRUCTIONS", "CollapsePrediction", "beta_from_sigma2", "predict_collapse", "sigma2_from_beta"]
+
+RECONSTRUCTIONS = ("sse", "half_sse", "mse")
+
+
+def _factor(reconstruction: Any, n_features: Any) -> float:
+    """``sigma^2 / beta`` for a reconstruction convention."""
+    rec = check_choice(reconstruction, "reconstruction", RECONSTRUCTIONS)
+    if rec == "mse":
+        if n_features is None:
+            raise ValueError('`n_features` is required when reconstruction="mse" (the mean divides by it).')
+        return check_positive_int(n_features, "n_features") / 2.0
+    return 0.5 if rec == "sse" else 1.0
+
+
+def sigma2_from_beta(beta: float, *, reconstruction: str = "mse", n_features: int | None = None) -> float:
+    """The Gaussian-VAE noise variance equivalent to a beta-VAE loss ``Rec + beta KL``.
+
+    Parameters
+    ----------
+    beta : float
+        Weight of the KL term, positive.
+    reconstruction : {"sse", "half_sse", "mse"}
+        How the reconstruction term is written: summed squared error, half of it, or the mean
+        over the ``n_features`` coordinates (``torch.nn.MSELoss()`` per sample).
+    n_features : int, optional
+        Data dimension ``d``; required for ``"mse"``.
+
+    Returns
+    -------
+    float
+        ``beta / 2``, ``beta`` or ``beta d / 2``.
+
+    Examples
+    --------
+    >>> from ppca_stability import sigma2_from_beta
+    >>> sigma2_from_beta(1.0, reconstruction="sse")
+    0.5
+    >>> sigma2_from_beta(1.0, reconstruction="mse", n_features=784)  # MNIST with MSELoss
+    392.0
+    """
+    return check_sigma2(beta, "beta") * _factor(reconstruction, n_features)
+
+
+def beta_from_sigma2(sigma2: float, *, reconstruction: str = "mse", n_features: int | None = None) -> float:
+    """The beta-VAE weight equivalent to a Gaussian VAE with noise variance ``sigma2``.
+
+    The inverse of :func:`sigma2_from_beta`.
+
+    Examples
+    --------
+    >>> from ppca_stability import beta_from_sigma2
+    >>> beta_from_sigma2(1.0, reconstruction="mse", n_features=64)
+    0.03125
+    """
+    return check_sigma2(sigma2) / _factor(reconstruction, n_features)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class CollapsePrediction:
+    """Which latents a linear VAE collapses at a given sigma^2 (or beta), and the KL each keeps.
+
+    Attributes
+    ----------
+    sigma2 : float
+        The noise variance (converted from ``beta`` when that was given).
+    beta : float or None
+        The beta it was converted from, if any.
+    reconstruction : str or None
+    eigenvalues : ndarray, shape (latent_dim,)
+        The top ``latent_dim`` eigenvalues of the covariance, descending.
+    kl_per_latent : ndarray, shape (latent_dim,)
+        ``1/2 log max(1, lam_c / sigma2)`` at the optimum (theory.md §4), in nats.
+    """
+
+    sigma2: float
+    beta: float | None
+    reconstruction: str | None
+    eigenvalues: np.ndarray
+
+    @property
+    def collapsed(self) -> np.ndarray:
+        """Boolean mask: latent ``c`` collapses (``lam_c <= sigma2``)."""
+        return self.eigenvalues <= self.sigma2
+
+    @property
+    def n_active(self) -> int:
+        return int(np.count_nonzero(~self.collapsed))
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.eigenvalues.size)
+
+    @property
+    def kl_per_latent(self) -> np.ndarray:
+        return 0.5 * np.log(np.maximum(1.0, self.eigenvalues / self.sigma2))
+
+    @property
+    def largest_sigma2_without_collapse(self) -> float:
+        """Collapse starts once sigma2 reaches the smallest of the top ``latent_dim`` eigenvalues."""
+        return float(self.eigenvalues[-1])
+
+    def __repr__(self) -> str:
+        src = f" (beta={self.beta:g}, {self.reconstruction})" if self.beta is not None else ""
+        rows = [
+            f"CollapsePrediction(sigma2={self.sigma2:.6g}{src}, latent_dim={self.latent_dim}, "
+            f"active={self.n_active}, collapsed={self.latent_dim - self.n_active})",
+            f"  {'latent':>6} {'eigenvalue':>12} {'KL [nats]':>10}  state",
+        ]
+        shown = min(self.latent_dim, 12)
+        for c in range(shown):
+            state = "collapsed" if self.collapsed[c] else "active"
+            rows.append(f"  {c:>6} {self.eigenvalues[c]:>12.5g} {self.kl_per_latent[c]:>10.4f}  {state}")
+        if shown < self.latent_dim:
+            rows.append(f"  ... {self.latent_dim - shown} more")
+        return "\n".join(rows)
+
+
+def _predict_collapse_iv(cov, latent_dim, sigma2, beta, reconstruction):  # noqa: ANN001
+    S = check_cov(cov)
+    q = check_positive_int(latent_dim, "latent_dim", upper=S.shape[0], upper_name="the number of features")
+    if (sigma2 is None) == (beta is None):
+        raise ValueError("give exactly one of `sigma2` and `beta`.")
+    if beta is not None:
+        return S, q, sigma2_from_beta(beta, reconstruction=reconstruction, n_features=S.shape[0]), float(beta)
+    return S, q, check_sigma2(sigma2), None
+
+
+def predict_collapse(cov: Any, *, latent_dim: int, sigma2: float | None = None, beta: float | None = None,
+                     reconstruction: str = "mse") -> CollapsePrediction:
+    """Predict which latents a linear VAE collapses, from ``sigma2`` or from a beta-VAE weight.
+
+    Parameters
+    ----------
+    cov : array_like, shape (d, d)
+        Data covariance (ddof=0).
+    latent_dim : int
+    sigma2 : float, optional
+        Gaussian-decoder noise variance. Give this or `beta`.
+    beta : float, optional
+        KL weight of a beta-VAE loss ``Rec + beta KL``, converted with :func:`sigma2_from_beta`
+        using `reconstruction` and ``n_features = d``.
+    reconstruction : {"sse", "half_sse", "mse"}, default "mse"
+
+    Returns
+    -------
+    CollapsePrediction
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import predict_collapse
+    >>> pred = predict_collapse(np.diag([4.0, 2.0, 1.0, 0.5]), latent_dim=3, beta=1.0)  # mse, d = 4: sigma2 = 2
+    >>> pred.sigma2, pred.collapsed.tolist()
+    (2.0, [False, True, True])
+    >>> np.round(pred.kl_per_latent, 4).tolist()
+    [0.3466, 0.0, 0.0]
+    """
+    S, q, s, b = _predict_collapse_iv(cov, latent_dim, sigma2, beta, reconstruction)
+    lam = _eigh_descending(S, vectors=False).eigenvalues[:q]
+    return CollapsePrediction(s, b, reconstruction if b is not None else None, lam)
