@@ -1,0 +1,275 @@
+"""phase_diagram against the core (stability_map, ppca_mle, log_likelihood) and theory.md §4."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from ppca_stability import (DegeneracyWarning, Stability, log_likelihood, phase_diagram, ppca_mle,
+                            stability_map)
+from ppca_stability import phase as phase_module
+from ppca_stability import stationary as st
+from ppca_stability.results import StabilityMap, fixed_degeneracy
+from ppca_stability.spectrum import Spectrum
+from ppca_stability.stability import DEFAULT_RTOL
+
+from _support import EXACT_RTOL, NUMERIC_RTOL, cov_from_eigenvalues, digits_data, rel_err
+
+SPECTRUM = np.array([6.0, 4.5, 3.0, 2.2, 1.1, 0.4])
+# One-sided finite differences of l*(s) across a breakpoint: step relative to the eigenvalue.
+FD_REL_STEP = 1e-4
+# Tolerances on those differences: O(h) for slopes, O(h) relative for the second-derivative jump.
+SLOPE_ATOL = 1e-5
+JUMP_RTOL = 1e-2
+
+
+@pytest.fixture(scope="module")
+def cov():
+    return cov_from_eigenvalues(SPECTRUM, np.random.default_rng(7))
+
+
+def _map(cov, s, q):
+    """The core's map; at an eigenvalue it announces the degeneracy, which is expected there."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegeneracyWarning)
+        return stability_map(cov, s, latent_dim=q)
+
+
+# ----------------------------------------------------------------------------- the grid
+def test_default_grid_covers_range_and_contains_every_eigenvalue(cov):
+    pd = phase_diagram(cov, latent_dim=3)
+    s = pd.sigma2
+    assert np.all(np.diff(s) > 0)
+    assert s[0] == pytest.approx(SPECTRUM.min() / 10, rel=EXACT_RTOL)
+    assert s[-1] == pytest.approx(SPECTRUM.max() * 10, rel=EXACT_RTOL)
+    assert np.all(np.isin(pd.eigenvalues, s))  # exactly, not approximately
+    np.testing.assert_array_equal(pd.breakpoints, np.sort(pd.eigenvalues))
+    assert s.size >= phase_module.DEFAULT_GRID_POINTS
+
+
+def test_zero_eigenvalues_are_not_breakpoints():
+    cov = cov_from_eigenvalues([3.0, 1.0, 0.0, 0.0], np.random.default_rng(1))
+    pd = phase_diagram(cov, latent_dim=2)
+    assert pd.breakpoints.size == 2
+    assert pd.sigma2[0] == pytest.approx(pd.breakpoints[0] / 10, rel=EXACT_RTOL)
+
+
+def test_one_eigendecomposition_without_vectors(cov, monkeypatch):
+    calls = []
+    real = phase_module._eigh_descending
+
+    def counting(S, *, vectors):
+        calls.append(vectors)
+        return real(S, vectors=vectors)
+
+    monkeypatch.setattr(phase_module, "_eigh_descending", counting)
+    pd = phase_diagram(cov, latent_dim=4)
+    pd.census, pd.stability_counts
+    assert calls == [False]
+
+
+# ----------------------------------------------------------------------------- against the core
+@pytest.mark.parametrize("q", [1, 3, 6])
+def test_matches_core_at_grid_values(cov, q):
+    grid = np.sort(np.concatenate([[0.2, 0.9, 1.5, 2.5, 5.0, 7.0, 70.0], SPECTRUM]))
+    pd = phase_diagram(cov, latent_dim=q, sigma2=grid)
+    for g, s in enumerate(grid):
+        smap = _map(cov, s, q)
+        fit = ppca_mle(cov, q, sigma2=float(s))
+        assert pd.n_above[g] == smap.n_above
+        assert pd.n_points[g] == smap.n_points and type(pd.n_points[g]) is int
+        assert dict(pd.census[g]) == smap.census()
+        assert dict(pd.stability_counts[g]) == smap.stability_counts()
+        assert pd.degenerate[g] == smap.has_degeneracy
+        assert pd.n_active[g] == smap.global_maximum.n_active
+        if not smap.has_degeneracy:
+            # ppca_mle compares eigenvalues with sigma2 exactly: at an eigenvalue (up to round-off)
+            # it may keep a column of round-off size that the map's tolerance drops.
+            assert pd.n_active[g] == fit.n_active
+        assert pd.max_log_likelihood[g] == pytest.approx(fit.log_likelihood, rel=EXACT_RTOL)
+        assert pd.max_log_likelihood[g] == pytest.approx(log_likelihood(fit.loadings, cov, s), rel=NUMERIC_RTOL)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_breakpoint_stability_matches_core_enumeration(seed):
+    # At sigma2 equal to an eigenvalue the phase diagram counts in closed form; the core
+    # enumerates and classifies every point. Spectra with and without zero eigenvalues.
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(2, 7))
+    lam = np.sort(rng.uniform(0.5, 10.0, d))[::-1]
+    if seed % 2:
+        lam[-1] = 0.0
+    cov = cov_from_eigenvalues(lam, rng)
+    for q in range(1, d + 1):
+        pd = phase_diagram(cov, latent_dim=q)
+        for g in np.flatnonzero(pd.degenerate):
+            smap = _map(cov, pd.sigma2[g], q)
+            assert dict(pd.stability_counts[g]) == smap.stability_counts()
+            assert dict(pd.census[g]) == smap.census()
+
+
+def test_tied_eigenvalues_use_the_core_enumeration():
+    cov = cov_from_eigenvalues([3.0, 1.0, 1.0, 0.5], np.random.default_rng(2))
+    grid = np.array([0.3, 0.7, 2.0])
+    pd = phase_diagram(cov, latent_dim=2, sigma2=grid)
+    for g, s in enumerate(grid):
+        smap = _map(cov, s, 2)
+        assert pd.degenerate[g] == smap.has_degeneracy
+        assert dict(pd.census[g]) == smap.census()
+        assert dict(pd.stability_counts[g]) == smap.stability_counts()
+    assert Stability.DEGENERATE in pd.stability_counts[1]  # the tie above sigma2 = 0.7
+
+
+def test_sigma2_learned_is_the_joint_mle(cov):
+    assert phase_diagram(cov, latent_dim=2).sigma2_learned == pytest.approx(ppca_mle(cov, 2).sigma2, rel=EXACT_RTOL)
+    assert phase_diagram(cov).sigma2_learned is None  # latent_dim = d: sigma2 not identified
+    low_rank = cov_from_eigenvalues([3.0, 2.0, 0.0, 0.0], np.random.default_rng(3))
+    assert phase_diagram(low_rank, latent_dim=2).sigma2_learned is None  # rank <= latent_dim
+    assert phase_diagram(low_rank, latent_dim=1).sigma2_learned == pytest.approx(ppca_mle(low_rank, 1).sigma2)
+
+
+# ----------------------------------------------------------------------------- theory.md §4
+def test_kl_per_latent_closed_form_and_linear_vae_encoder(cov):
+    q = 4
+    pd = phase_diagram(cov, latent_dim=q)
+    expected = 0.5 * np.log(np.maximum(1.0, SPECTRUM[None, :q] / pd.sigma2[:, None]))
+    assert rel_err(pd.kl_per_latent, expected) < EXACT_RTOL
+    assert np.all(pd.kl_per_latent[pd.sigma2 >= SPECTRUM[0]] == 0.0)
+    # Independent oracle (theory.md §6): the optimal encoder V = M^-1 W^T, D = s / diag(M) of the
+    # pPCA maximum, and KL_c = 1/2 [D_c + (V S V^T)_cc - 1 - log D_c], averaged over the data.
+    for s in (0.3, 2.0, 5.0):
+        W = ppca_mle(cov, q, sigma2=s).loadings
+        M = W.T @ W + s * np.eye(q)
+        V = np.linalg.solve(M, W.T)
+        D = s / np.diag(M)
+        kl = 0.5 * (D + np.diag(V @ cov @ V.T) - 1.0 - np.log(D))
+        row = phase_diagram(cov, latent_dim=q, sigma2=[s]).kl_per_latent[0]
+        np.testing.assert_allclose(np.sort(row)[::-1], np.sort(kl)[::-1], rtol=NUMERIC_RTOL, atol=1e-12)
+
+
+def test_n_active_staircase(cov):
+    pd = phase_diagram(cov, latent_dim=3)
+    np.testing.assert_array_equal(pd.n_active, np.minimum(3, (pd.eigenvalues[None, :] > pd.sigma2[:, None]).sum(1)))
+    np.testing.assert_array_equal(pd.n_collapsed, 3 - pd.n_active)
+
+
+@pytest.mark.parametrize("c", [0, 1, 2])
+def test_max_log_likelihood_is_c1_with_a_second_derivative_jump(cov, c):
+    lam = SPECTRUM[c]
+    h = FD_REL_STEP * lam
+    grid = lam + h * np.arange(-2, 3)
+    ell = phase_diagram(cov, latent_dim=3, sigma2=grid).max_log_likelihood
+    left, right = (ell[2] - ell[1]) / h, (ell[3] - ell[2]) / h
+    assert abs(right - left) < SLOPE_ATOL  # C^1: one-sided slopes agree to O(h)
+    second_left = (ell[2] - 2 * ell[1] + ell[0]) / h**2
+    second_right = (ell[4] - 2 * ell[3] + ell[2]) / h**2
+    # l*'' jumps by -1 / (2 lam_c^2) where latent c collapses (differentiate §4's formula).
+    assert second_right - second_left == pytest.approx(-0.5 / lam**2, rel=JUMP_RTOL)
+
+
+def test_no_kink_at_eigenvalues_beyond_latent_dim(cov):
+    lam = SPECTRUM[4]  # latent_dim 2: k* = 2 on both sides of lam_5
+    h = FD_REL_STEP * lam
+    ell = phase_diagram(cov, latent_dim=2, sigma2=lam + h * np.arange(-2, 3)).max_log_likelihood
+    second = np.diff(ell, 2) / h**2
+    assert second[0] == pytest.approx(second[2], rel=JUMP_RTOL)
+
+
+# ----------------------------------------------------------------------------- exact counts
+def test_census_is_exact_and_sums_to_n_points_on_digits():
+    from ppca_stability import covariance
+
+    pd = phase_diagram(covariance(digits_data()), latent_dim=64)
+    assert pd.n_points[0] == 2 ** pd.n_above[0] > np.iinfo(np.int64).max // 2**3
+    for census, counts, n in zip(pd.census, pd.stability_counts, pd.n_points):
+        assert sum(census.values()) == n
+        assert sum(counts.values()) == n
+        assert all(type(v) is int for v in census.values())
+
+
+def test_census_is_lazy(cov, monkeypatch):
+    def refuse(*args):
+        raise AssertionError("census computed eagerly")
+
+    monkeypatch.setattr(phase_module, "census_dict", refuse)
+    pd = phase_diagram(cov, latent_dim=3)
+    pd.n_points, pd.kl_per_latent, repr(pd)
+    with pytest.raises(AssertionError, match="eagerly"):
+        pd.census
+
+
+def test_results_are_read_only(cov):
+    pd = phase_diagram(cov, latent_dim=2)
+    with pytest.raises(TypeError):
+        pd.census[0][0] = 5
+    with pytest.raises(AttributeError):
+        pd.sigma2 = None
+
+
+def test_no_degeneracy_warning_at_breakpoints(cov):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pd = phase_diagram(cov, latent_dim=3)
+        pd.census, pd.stability_counts
+    assert pd.degenerate.sum() == SPECTRUM.size
+
+
+def test_repr_is_a_table(cov):
+    text = repr(phase_diagram(cov, latent_dim=2))
+    assert text.startswith("PhaseDiagram(n_features=6, latent_dim=2")
+    assert "sigma2_learned" in text and "n_points" in text and len(text.splitlines()) <= 12
+
+
+# ----------------------------------------------------------------------------- core additions
+def test_grid_primitives_match_their_scalar_versions(cov):
+    lam = SPECTRUM
+    for q in (1, 3, 6):
+        assert st.count_fixed_upto(8, q) == [st.count_fixed(m, q) for m in range(9)]
+    k = np.array([0, 1, 3, 6])
+    s = np.array([7.0, 5.0, 1.5, 0.1])
+    expected = [st.stationary_log_likelihood(lam, tuple(range(a)), b) for a, b in zip(k, s)]
+    assert rel_err(st.top_log_likelihood(lam, k, s), expected) < EXACT_RTOL
+    grid = np.concatenate([lam, lam * (1 + 1e-12), [0.05, 2.0, 9.0]])
+    tied = np.array([3.0, 1.0, 1.0, 0.5])
+    for spectrum_ in (lam, tied):
+        smap = StabilityMap(Spectrum(spectrum_, None), 1.0, 2, DEFAULT_RTOL)
+        n_near, tied_above = fixed_degeneracy(spectrum_, grid, DEFAULT_RTOL, smap.floor)
+        for g, s_ in enumerate(grid):
+            one = StabilityMap(Spectrum(spectrum_, None), float(s_), 2, DEFAULT_RTOL)
+            assert bool(n_near[g] > 0 or tied_above[g]) == one.has_degeneracy
+
+
+# ----------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("sigma2, exc, match", [
+    ([1.0, 0.5], ValueError, "strictly increasing"),
+    ([1.0, 1.0], ValueError, "strictly increasing"),
+    ([-1.0, 1.0], ValueError, "positive"),
+    ([], ValueError, "non-empty"),
+    ([[1.0, 2.0]], ValueError, "1-D"),
+    ([1.0, np.nan], ValueError, "finite"),
+    ("1.0", TypeError, "sigma2"),
+])
+def test_bad_sigma2(cov, sigma2, exc, match):
+    with pytest.raises(exc, match=match):
+        phase_diagram(cov, sigma2=sigma2)
+
+
+def test_bad_latent_dim_and_cov(cov):
+    with pytest.raises(ValueError, match="latent_dim"):
+        phase_diagram(cov, latent_dim=7)
+    with pytest.raises(TypeError, match="latent_dim"):
+        phase_diagram(cov, latent_dim=1.5)
+    with pytest.raises(ValueError, match="cov"):
+        phase_diagram(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="pass `sigma2`"):
+        phase_diagram(np.zeros((3, 3)))
+    assert phase_diagram(np.zeros((3, 3)), sigma2=[1.0]).n_points == (1,)
+
+
+def test_scalar_sigma2_is_a_grid_of_one(cov):
+    pd = phase_diagram(cov, latent_dim=2, sigma2=2.0)
+    assert pd.sigma2.shape == (1,) and pd.kl_per_latent.shape == (1, 2)
+    assert math.isfinite(pd.max_log_likelihood[0])
