@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import itertools
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -13,6 +14,7 @@ import numpy as np
 
 from . import stationary as st
 from .census import census_dict
+from .exceptions import DegeneracyWarning
 from .hessian import HessianSpectrum, closed_form_spectrum, tie_sign
 from .spectrum import Spectrum
 
@@ -226,6 +228,11 @@ class StabilityMap:
         spec = closed_form_spectrum(lam, np.asarray(active, dtype=np.intp), s, q,
                                     joint=self.is_learned, rtol=self.rtol, floor=self.floor)
         n_pos, n_neg, n_zero = spec.count(1), spec.count(-1), spec.count(0)
+        if n_zero and self.is_learned:
+            # Each joint point has its own s_I, so a tie of s_I with a discarded eigenvalue is only
+            # found here (a fixed-sigma2 map announces all its degeneracies when it is built).
+            warnings.warn(f"the joint stationary point {tuple(active)} is degenerate: s_I = {s:.6g} ties "
+                          "with an eigenvalue.", DegeneracyWarning, stacklevel=3)
         return StationaryPoint(
             active=tuple(int(i) for i in active),
             loadings=st.stationary_loadings(self.spectrum.eigenvectors, lam, active, s, q),

@@ -190,7 +190,8 @@ def test_sequence_protocol_and_point_lookup():
     with pytest.raises(IndexError):
         smap.points[7]
     learned = stability_map(np.diag(LAM), "learned", latent_dim=2)
-    assert [p.active for p in learned.points] == [(), (0,), (1,), (0, 1)]  # s_(1,) = 8/3 < 3
+    with pytest.warns(DegeneracyWarning):  # s_(0,) = 2 = lam_2
+        assert [p.active for p in learned.points] == [(), (0,), (1,), (0, 1)]  # s_(1,) = 8/3 < 3
     assert learned.points[-1].active == (0, 1)
     with pytest.raises(ValueError, match="s_I"):
         learned.point((2,))
@@ -261,8 +262,9 @@ def test_ties_and_zeros_numeric_agrees_with_closed_form(lam, q, s, learned):
         warnings.simplefilter("always")
         smap = stability_map(S, "learned" if learned else s, latent_dim=q)
         assert bool(caught) == smap.has_degeneracy
-        counted = 0
+        counted, degenerate = 0, smap.has_degeneracy
         for p in smap.points:
+            degenerate |= p.n_degenerate > 0
             counted += 1
             assert np.all(np.isfinite(p.hessian_eigenvalues)) and np.isfinite(p.log_likelihood)
             c = classify_point(p.loadings, S, p.sigma2, sigma2_learned=learned)
@@ -270,3 +272,11 @@ def test_ties_and_zeros_numeric_agrees_with_closed_form(lam, q, s, learned):
             assert (c.stability, c.morse_index, c.n_degenerate) == (p.stability, p.morse_index, p.n_degenerate)
         assert counted == smap.n_points == sum(smap.census().values())
     assert all(issubclass(w.category, DegeneracyWarning) for w in caught)
+    assert bool(caught) == degenerate
+
+
+def test_learned_point_with_s_tied_to_a_discarded_eigenvalue_warns():
+    smap = stability_map(np.diag([5.0, 3.0, 2.0, 1.0]), "learned", latent_dim=2)
+    with pytest.warns(DegeneracyWarning, match=r"\(0,\) is degenerate"):
+        p = smap.point((0,))  # s_I = mean(3, 2, 1) = 2 = lam_2, with a dead column
+    assert p.stability is Stability.SADDLE and p.n_degenerate == 1
