@@ -638,9 +638,7 @@ def _fit_linear_vae_iv(data: Any, cov: Any, latent_dim: Any, sigma2: Any, object
     optimizer = check_choice(optimizer, "optimizer", ("auto", "lbfgs", "adam", "gd"))
     if optimizer == "auto":
         optimizer = "lbfgs" if objective == "analytic" else "adam"
-    X = None
-    if data is not None and cov is None:
-        X = _as_real_array(data, "data")
+    X = None if data is None else _as_real_array(data, "data")
     S = _resolve_cov(cov, X)
     if objective == "stochastic":
         if X is None:
