@@ -77,3 +77,27 @@ def test_matches_sklearn_pca_score_on_digits(q):
     assert ours == pytest.approx(pca.score(X), rel=SKLEARN_RTOL)
     # and our own MLE on the ddof=0 covariance is at least as good on the training data
     assert ppca_mle(S0, q).log_likelihood >= ours - 1e-12 * abs(ours)
+
+
+@pytest.mark.parametrize("args,exc,match", [
+    ((np.ones((2, 1)), np.eye(3), 1.0), ValueError, "`loadings` must have n_features = 3 rows"),
+    ((np.ones((3, 0)), np.eye(3), 1.0), ValueError, "`loadings` must have at least one column"),
+    ((np.ones((3, 1)) * np.nan, np.eye(3), 1.0), ValueError, "`loadings` must contain only finite"),
+    ((np.ones((3, 1)), np.eye(3), 0.0), ValueError, "`sigma2` must be positive"),
+    ((np.ones((3, 1)), np.eye(3), "learned"), ValueError, "`sigma2` must be a positive float"),
+    ((np.ones((3, 1)), np.eye(3), None), TypeError, "`sigma2`"),
+    ((np.ones((3, 1)), np.eye(3), [1.0]), TypeError, "`sigma2`"),
+    ((np.ones((3, 1), dtype=complex), np.eye(3), 1.0), TypeError, "`loadings` must be real"),
+    (("abc", np.eye(3), 1.0), TypeError, "`loadings`"),
+    ((np.ones((3, 1)), np.eye(3)[:, :2], 1.0), ValueError, "`cov` must be a square"),
+])
+@pytest.mark.parametrize("fn", [log_likelihood, log_likelihood_gradient])
+def test_errors_name_the_parameter(fn, args, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args)
+
+
+def test_numpy_scalar_and_integer_inputs_are_accepted():
+    W = np.array([[1], [0]])  # integer loadings
+    assert log_likelihood(W, np.eye(2, dtype=int), np.float32(0.5)) == pytest.approx(
+        naive_log_likelihood(W.astype(float), np.eye(2), 0.5), rel=NUMERIC_RTOL)
