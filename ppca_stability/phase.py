@@ -1,9 +1,9 @@
 """Phase diagrams: how the pPCA landscape changes with the noise variance sigma^2 (theory.md §4).
 
 Everything on the diagram depends on the covariance only through its eigenvalues, so one
-eigenvalue decomposition serves the whole grid. With ``m(s)`` the number of eigenvalues above ``s``
-(beyond the tie tolerance), the global maximum keeps ``k*(s) = min(q, m(s))`` latents; latent ``c`` collapses
-once ``s >= lam_c`` (posterior collapse). The landscape changes only where ``s`` crosses an
+eigenvalue decomposition serves the whole grid. With ``m(s)`` the number of eigenvalues above
+``s`` (beyond the tie tolerance), the global maximum keeps ``k*(s) = min(q, m(s))`` latents;
+latent ``c`` collapses once ``s >= lam_c`` (posterior collapse). The landscape changes only where ``s`` crosses an
 eigenvalue — the breakpoints — which the default grid contains exactly.
 
 Stability at a breakpoint. At ``s = lam_j`` (or within the tie tolerance of it: that eigenvalue
