@@ -99,7 +99,7 @@ def ppca_mle(cov: Any, latent_dim: int, *, sigma2: float | str = "learned") -> P
     spec = _eigh_descending(S, vectors=True)
     lam = spec.eigenvalues
     if s == "learned":
-        active = joint_mle_active(lam, q)
+        active = st.joint_mle_active(lam, q, st.DEFAULT_RTOL, st.eigen_floor(lam))
         if active is None:
             rank = int(np.count_nonzero(lam > 0))
             raise ValueError(
@@ -108,19 +108,8 @@ def ppca_mle(cov: Any, latent_dim: int, *, sigma2: float | str = "learned") -> P
             )
         s_val = st.joint_sigma2(lam, active)
     else:
-        active = tuple(range(min(q, st.n_above(lam, s))))
+        active = tuple(range(min(q, st.n_above(lam, s, st.DEFAULT_RTOL, st.eigen_floor(lam)))))
         s_val = float(s)
     W = st.stationary_loadings(spec.eigenvectors, lam, active, s_val, q)
     return PPCAResult(W, s_val, st.stationary_log_likelihood(lam, active, s_val), lam, s == "learned")
 
-
-def joint_mle_active(lam: np.ndarray, q: int) -> tuple[int, ...] | None:
-    """Active set of the joint (W, sigma2) maximum for descending ``lam``, or None when there is
-    none: ``q >= d`` or ``rank <= q`` (the likelihood is unbounded as sigma2 -> 0)."""
-    if q >= lam.size or int(np.count_nonzero(lam > 0)) <= q:
-        return None
-    k = q
-    # Top-k is admissible unless the tail from k-1 on is flat; then fewer columns live.
-    while k > 0 and not st.is_joint_admissible(lam, tuple(range(k)), q):
-        k -= 1
-    return tuple(range(k))

@@ -31,12 +31,11 @@ from typing import Any
 import numpy as np
 
 from . import stationary as st
+from .stationary import DEFAULT_RTOL
 from ._validation import _as_real_array, check_cov, check_latent_dim
 from .census import census_dict
-from .mle import joint_mle_active
 from .results import Stability, StabilityMap, fixed_degeneracy
 from .spectrum import Spectrum, _eigh_descending
-from .stability import DEFAULT_RTOL
 
 __all__ = ["PhaseDiagram", "phase_diagram"]
 
@@ -167,7 +166,7 @@ def _classify_grid(pd: PhaseDiagram) -> tuple[tuple, tuple, np.ndarray]:
     lam, q, d = pd.eigenvalues, pd.latent_dim, pd.n_features
     spec = Spectrum(lam, None)
     maps = [StabilityMap(spec, float(v), q, DEFAULT_RTOL) for v in pd.sigma2]  # cheap: no enumeration
-    n_near, tied_above = fixed_degeneracy(lam, pd.sigma2, DEFAULT_RTOL, maps[0].floor)
+    n_near, tied_above = fixed_degeneracy(lam, pd.sigma2, DEFAULT_RTOL, st.eigen_floor(lam))
     m = pd.n_above
     regular = (n_near == 0) & ~tied_above
     breakpoint = (n_near == 1) & ~tied_above
@@ -272,7 +271,7 @@ def phase_diagram(cov: Any, *, latent_dim: int | None = None, sigma2: Any = None
     S, q, grid = _phase_diagram_iv(cov, latent_dim, sigma2)
     spec = _eigh_descending(S, vectors=False)
     lam = spec.eigenvalues
-    floor = StabilityMap(spec, 1.0, q, DEFAULT_RTOL).floor
+    floor = st.eigen_floor(lam)
     breakpoints = np.unique(lam[lam > 0])
     if grid is None:
         grid = _default_grid(lam, breakpoints, floor)
@@ -284,7 +283,7 @@ def phase_diagram(cov: Any, *, latent_dim: int | None = None, sigma2: Any = None
     live = np.arange(q)[None, :] < k[:, None]
     kl = np.where(live, 0.5 * np.log(np.maximum(lam[None, :q] / grid[:, None], 1.0)), 0.0)
     counts = st.count_fixed_upto(int(m.max()), q)
-    active = joint_mle_active(lam, q)
+    active = st.joint_mle_active(lam, q, DEFAULT_RTOL, floor)
     return PhaseDiagram(
         sigma2=grid,
         n_above=m,

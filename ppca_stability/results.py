@@ -185,7 +185,7 @@ class StabilityMap:
     @property
     def floor(self) -> float:
         """Absolute tie tolerance: the eigensolver's error scale ``d * eps * lam_max``."""
-        return self.n_features * np.finfo(np.float64).eps * float(self.eigenvalues[0])
+        return st.eigen_floor(self.eigenvalues)
 
     @property
     def n_above(self) -> int:
@@ -198,11 +198,11 @@ class StabilityMap:
     def has_degeneracy(self) -> bool:
         """Ties among eigenvalues that matter, or ``sigma2`` within ``rtol`` of an eigenvalue."""
         lam = self.eigenvalues
-        ties = tie_sign(lam[:-1], lam[1:], self.rtol, self.floor) == 0
         if self.is_learned:
+            ties = tie_sign(lam[:-1], lam[1:], self.rtol, self.floor) == 0
             return bool(np.any(ties & (lam[:-1] > 0)))
-        near = tie_sign(lam, self.sigma2, self.rtol, self.floor) == 0
-        return bool(np.any(near) or np.any(ties & (lam[:-1] > self.sigma2)))
+        n_near, tied_above = fixed_degeneracy(lam, np.array([self.sigma2]), self.rtol, self.floor)
+        return bool(n_near[0] or tied_above[0])
 
     # ------------------------------------------------------------------ enumeration
     def _active_sets(self) -> Iterator[tuple[int, ...]]:
@@ -276,15 +276,14 @@ class StabilityMap:
         lam, q = self.eigenvalues, self.latent_dim
         if not self.is_learned:
             return self._build(tuple(range(min(q, self.n_above))))
-        rank = int(np.count_nonzero(lam > 0))
-        if rank <= min(q, self.n_features - 1):
+        active = st.joint_mle_active(lam, q, self.rtol, self.floor)
+        if active is None:
+            rank = int(np.count_nonzero(lam > 0))
             raise ValueError(
                 f"with sigma2='learned' the likelihood is unbounded: the covariance has rank {rank} <= "
                 f"latent_dim = {q}, so W can span its support while sigma2 -> 0. Use latent_dim < {rank}."
             )
-        tops = [tuple(range(k)) for k in range(min(q, self.n_features - 1) + 1)]
-        admissible = [a for a in tops if st.is_joint_admissible(lam, a, q, self.rtol, self.floor)]
-        return self._build(max(admissible, key=lambda a: st.stationary_log_likelihood(lam, a, st.joint_sigma2(lam, a))))
+        return self._build(active)
 
     # ------------------------------------------------------------------ counts
     def census(self) -> dict[int, int]:

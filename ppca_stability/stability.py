@@ -25,10 +25,10 @@ from .hessian import _dense_hessian, _hvp
 from .likelihood import _Model
 from .results import PointClassification, Stability, StabilityMap
 from .spectrum import _eigh_descending
+from .stationary import DEFAULT_RTOL
 
 __all__ = ["Stability", "stability_map", "classify_point"]
 
-DEFAULT_RTOL = 1e-9
 # classify_point: relative zero test on numeric Hessian eigenvalues and the stationarity test.
 DEFAULT_HESSIAN_RTOL = 1e-8
 DEFAULT_GTOL = 1e-7

@@ -21,13 +21,19 @@ import numpy as np
 
 from .likelihood import LOG_2PI
 
+# Default relative tolerance under which two eigenvalues, or an eigenvalue and sigma2, are tied.
+DEFAULT_RTOL = 1e-9
+
 __all__ = [
+    "DEFAULT_RTOL",
+    "eigen_floor",
     "n_above",
     "count_fixed",
     "unrank_fixed",
     "iter_fixed",
     "joint_sigma2",
     "is_joint_admissible",
+    "joint_mle_active",
     "iter_joint",
     "count_joint",
     "stationary_loadings",
@@ -35,6 +41,11 @@ __all__ = [
     "count_fixed_upto",
     "top_log_likelihood",
 ]
+
+
+def eigen_floor(lam: np.ndarray) -> float:
+    """Absolute tie tolerance: the eigensolver's error scale ``d * eps * lam_max``."""
+    return lam.size * np.finfo(np.float64).eps * float(lam[0])
 
 
 # ----------------------------------------------------------------------------- fixed s
@@ -114,6 +125,18 @@ def is_joint_admissible(lam: np.ndarray, active: tuple[int, ...], latent_dim: in
         return False
     s_I = joint_sigma2(lam, active)
     return s_I > 0 and all(lam[i] * (1.0 - rtol) - floor > s_I for i in active)
+
+
+def joint_mle_active(lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0) -> tuple[int, ...] | None:
+    """Active set of the joint (W, sigma2) maximum for descending ``lam``, or None when there is
+    none: ``q >= d`` or ``rank <= q`` (the likelihood is unbounded as sigma2 -> 0)."""
+    if q >= lam.size or int(np.count_nonzero(lam > 0)) <= q:
+        return None
+    k = q
+    # Top-k is admissible unless the tail from k-1 on is flat; then fewer columns live.
+    while k > 0 and not is_joint_admissible(lam, tuple(range(k)), q, rtol, floor):
+        k -= 1
+    return tuple(range(k))
 
 
 def _joint_k_max(d: int, q: int) -> int:

@@ -60,3 +60,19 @@ def test_digits_subspace_matches_sklearn():
 def test_errors_name_the_parameter(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         ppca_mle(**kwargs)
+
+
+def test_fixed_sigma2_at_an_eigenvalue_agrees_with_stability_map():
+    """An eigenvalue tied with sigma2 (round-off apart, after a rotation) is not kept: a live
+    column of round-off size would be a duplicate of the point without it."""
+    import warnings
+
+    from ppca_stability import DegeneracyWarning
+
+    cov = cov_from_eigenvalues([6, 4.5, 3, 2.2, 1.1, 0.4], np.random.default_rng(7))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegeneracyWarning)
+        expected = stability_map(cov, 3.0, latent_dim=3).global_maximum
+    fit = ppca_mle(cov, 3, sigma2=3.0)
+    assert fit.n_active == expected.n_active == 2
+    assert np.allclose(fit.loadings, expected.loadings)
