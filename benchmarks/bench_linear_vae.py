@@ -1,0 +1,117 @@
+"""Benchmark: the default linear-VAE trainer against plain PyTorch Adam on digits (issue 5).
+
+Problem: scikit-learn's digits (d = 64), latent_dim 10, sigma2 learned, closed-form ELBO, from a
+small random start. Reports steps and wall time until the relative W W^T error against
+``ppca_mle`` first falls below 1e-2, 1e-4 and 1e-6, for ``fit_linear_vae`` (default settings:
+L-BFGS with the closed-form encoder) and for Adam as practitioners write it in PyTorch (float64,
+lr 1e-3, all of V, log D, W, log sigma2 trained). torch is optional: without it the reference is
+skipped with a message.
+
+Run: ``python benchmarks/bench_linear_vae.py [--adam-steps 60000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from sklearn.datasets import load_digits
+
+from ppca_stability import covariance, fit_linear_vae, ppca_mle
+
+TARGETS = (1e-2, 1e-4, 1e-6)
+LATENT_DIM = 10
+ADAM_LR = 1e-3
+# PyTorch reference: W W^T error measured every this many steps (cheap next to a step).
+MEASURE_EVERY = 50
+
+
+def first_hits(errors, steps, times) -> dict[float, tuple[int, float] | None]:
+    hits = {}
+    for tol in TARGETS:
+        idx = np.flatnonzero(np.asarray(errors) <= tol)
+        hits[tol] = (int(steps[idx[0]]), float(times[idx[0]])) if idx.size else None
+    return hits
+
+
+def bench_ours(S: np.ndarray, target: np.ndarray, seed: int) -> tuple[dict, float]:
+    snapshots: list[tuple[float, np.ndarray]] = []
+    t0 = time.perf_counter()
+    fit = fit_linear_vae(cov=S, latent_dim=LATENT_DIM, sigma2="learned", rng=seed,
+                         callback=lambda k, p, s, e: snapshots.append((time.perf_counter(), p.loadings)))
+    total = time.perf_counter() - t0
+    norm = np.linalg.norm(target)
+    errors = [np.linalg.norm(W @ W.T - target) / norm for _, W in snapshots]
+    times = [t - t0 for t, _ in snapshots]
+    print(f"ours: {fit.n_iter} L-BFGS steps, {total:.3f} s in total, final error {errors[-1]:.2e}; {fit.message}")
+    return first_hits(errors, np.arange(1, len(errors) + 1), times), total
+
+
+def bench_torch_adam(S: np.ndarray, target: np.ndarray, seed: int, max_steps: int) -> dict | None:
+    try:
+        import torch
+    except ImportError:
+        print("PyTorch reference skipped: torch is not installed (pip install torch==2.13.0).")
+        return None
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    dt = torch.float64
+    d, q = S.shape[0], LATENT_DIM
+    St = torch.tensor(S, dtype=dt)
+    trS = torch.trace(St)
+    # The practitioner's start: small random weights, unit encoder variances, sigma2 = 1.
+    V = (0.01 * torch.randn(q, d, dtype=dt)).requires_grad_()
+    logD = torch.zeros(q, dtype=dt, requires_grad=True)
+    W = (0.01 * torch.randn(d, q, dtype=dt)).requires_grad_()
+    log_s = torch.zeros((), dtype=dt, requires_grad=True)
+    opt = torch.optim.Adam([V, logD, W, log_s], lr=ADAM_LR)
+    target_t = torch.tensor(target, dtype=dt)
+    norm = torch.linalg.norm(target_t)
+    errors, steps, times = [], [], []
+    t0 = time.perf_counter()
+    for step in range(1, max_steps + 1):
+        opt.zero_grad()
+        s = torch.exp(log_s)
+        D = torch.exp(logD)
+        VS = V @ St
+        A = VS @ V.T + torch.diag(D)
+        rec = trS - 2 * torch.sum(W.T * VS) + torch.sum((W.T @ W) * A)
+        kl = 0.5 * (torch.trace(A) - q - torch.sum(logD))
+        elbo = -0.5 * d * torch.log(2 * torch.pi * s) - rec / (2 * s) - kl
+        (-elbo).backward()
+        opt.step()
+        if step % MEASURE_EVERY == 0:
+            with torch.no_grad():
+                errors.append(float(torch.linalg.norm(W @ W.T - target_t) / norm))
+            steps.append(step)
+            times.append(time.perf_counter() - t0)
+    print(f"torch Adam (lr {ADAM_LR:g}, float64): {max_steps} steps in {times[-1]:.2f} s, "
+          f"final error {errors[-1]:.2e}, best {min(errors):.2e}")
+    return first_hits(errors, steps, times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--adam-steps", type=int, default=60_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    S = covariance(load_digits().data)
+    ref = ppca_mle(S, LATENT_DIM, sigma2="learned")
+    target = ref.loadings @ ref.loadings.T
+    ours, _ = bench_ours(S, target, args.seed)
+    adam = bench_torch_adam(S, target, args.seed, args.adam_steps)
+
+    def cell(hit):
+        return "not reached" if hit is None else f"{hit[0]:>7} steps {hit[1]:>9.3f} s"
+
+    print(f"\n{'W W^T error':<12} {'fit_linear_vae (L-BFGS)':<28} {'torch Adam lr 1e-3':<28} wall-time ratio")
+    for tol in TARGETS:
+        ratio = ""
+        if adam is not None and adam[tol] is not None and ours[tol] is not None:
+            ratio = f"{adam[tol][1] / ours[tol][1]:.0f}x"
+        print(f"{tol:<12.0e} {cell(ours[tol]):<28} {cell(adam[tol]) if adam else 'skipped':<28} {ratio}")
+
+
+if __name__ == "__main__":
+    main()
