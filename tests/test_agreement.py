@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
-from ppca_stability import Stability, compare_with_ppca, fit_linear_vae, ppca_mle, spectrum
+from ppca_stability import ConvergenceWarning, Stability, compare_with_ppca, fit_linear_vae, ppca_mle, spectrum
 from ppca_stability.agreement import ANALYTIC_RTOL, STOCHASTIC_RTOL
 
 from _support import cov_from_eigenvalues
@@ -58,7 +60,8 @@ def test_rotated_decoder_has_zero_wwt_error_but_poor_alignment(cov):
 def test_default_tolerance_follows_the_objective(cov):
     rng = np.random.default_rng(0)
     X = rng.multivariate_normal(np.zeros(LAM.size), cov, size=400)
-    with pytest.warns(Warning):  # a short stochastic run does not converge
+    with warnings.catch_warnings():  # a short stochastic run may stop before converging
+        warnings.simplefilter("ignore", ConvergenceWarning)
         fit = fit_linear_vae(X, latent_dim=2, objective="stochastic", max_steps=50, rng=0)
     assert compare_with_ppca(fit, np.cov(X.T, ddof=0)).rtol == STOCHASTIC_RTOL
     assert compare_with_ppca(fit, np.cov(X.T, ddof=0), rtol=0.5).rtol == 0.5
