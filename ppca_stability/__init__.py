@@ -13,6 +13,7 @@ from .phase import PhaseDiagram, phase_diagram
 from .results import PointClassification, StabilityMap, StationaryPoint
 from .spectrum import Spectrum, covariance, spectrum
 from .stability import Stability, classify_point, stability_map
+from .verify import VerificationReport, verify
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,7 @@ __all__ = [
     "Stability",
     "StabilityMap",
     "StationaryPoint",
+    "VerificationReport",
     "classify_point",
     "covariance",
     "hessian_vector_product",
@@ -36,4 +38,5 @@ __all__ = [
     "ppca_mle",
     "spectrum",
     "stability_map",
+    "verify",
 ]
