@@ -11,7 +11,8 @@ from .likelihood import log_likelihood, log_likelihood_gradient
 from .mle import PPCAResult, ppca_mle
 from .phase import PhaseDiagram, phase_diagram
 from .results import PointClassification, StabilityMap, StationaryPoint
-from .spectrum import Spectrum, covariance, spectrum
+from .covariance import SampleMoments, covariance, sample_moments
+from .spectrum import Spectrum, spectrum
 from .stability import Stability, classify_point, stability_map
 from .verify import VerificationReport, verify
 
@@ -22,6 +23,7 @@ __all__ = [
     "DegeneracyWarning",
     "PPCAResult",
     "PhaseDiagram",
+    "SampleMoments",
     "PointClassification",
     "Spectrum",
     "Stability",
@@ -36,6 +38,7 @@ __all__ = [
     "log_likelihood_hessian",
     "phase_diagram",
     "ppca_mle",
+    "sample_moments",
     "spectrum",
     "stability_map",
     "verify",

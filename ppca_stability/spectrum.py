@@ -1,8 +1,9 @@
-"""The covariance and its eigen-decomposition: the first step of the pipeline.
+"""The eigen-decomposition of the covariance: the second step of the pipeline.
 
 Conventions, stated once for the whole package:
 
-* covariances are the ddof=0 (maximum-likelihood) estimate ``X_c.T @ X_c / n``;
+* covariances are the ddof=0 (maximum-likelihood) estimate ``X_c.T @ X_c / n``
+  (:mod:`ppca_stability.covariance`);
 * eigenvalues are sorted in descending order, ``lam[0] >= lam[1] >= ... >= lam[d-1] >= 0``;
   eigenvalues within round-off of 0 (|lam| <= 100 d eps lam_max) are set to exactly 0;
 * each eigenvector's sign is fixed so that its entry of largest magnitude is positive (the
@@ -16,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import _as_real_array, check_cov, check_psd_eigenvalues
+from ._validation import check_cov, check_psd_eigenvalues
+from .covariance import covariance  # re-exported: the step before the spectrum
 
 __all__ = ["Spectrum", "spectrum", "covariance"]
 
@@ -84,32 +86,3 @@ def spectrum(cov: Any, *, vectors: bool = True) -> Spectrum:
     array([3., 2., 1.])
     """
     return _eigh_descending(check_cov(cov), vectors=bool(vectors))
-
-
-def covariance(data: Any) -> np.ndarray:
-    """The ddof=0 (maximum-likelihood) covariance of a data matrix whose rows are samples.
-
-    Parameters
-    ----------
-    data : array_like, shape (n_samples, n_features)
-
-    Returns
-    -------
-    ndarray, shape (n_features, n_features)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from ppca_stability import covariance
-    >>> covariance(np.array([[0.0, 1.0], [2.0, 3.0]]))
-    array([[1., 1.],
-           [1., 1.]])
-    """
-    X = _as_real_array(data, "data")
-    if X.ndim != 2:
-        raise ValueError(f"`data` must be a 2-D (n_samples, n_features) array; got shape {X.shape}.")
-    if X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"`data` must have at least one sample and one feature; got shape {X.shape}.")
-    Xc = X - X.mean(axis=0)
-    cov = Xc.T @ Xc / X.shape[0]
-    return (cov + cov.T) / 2.0

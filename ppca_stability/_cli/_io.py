@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..spectrum import covariance
+from ..covariance import covariance
 
 __all__ = ["CliError", "load_matrix", "load_covariance", "write_atomic", "dump_json"]
 
@@ -45,7 +45,10 @@ def load_matrix(path: str, name: str = "DATA") -> np.ndarray:
 
 
 def load_covariance(path: str, *, is_cov: bool) -> np.ndarray:
-    """The ddof=0 covariance from a data file, or the file itself with ``--cov``."""
+    """The ddof=0 covariance from a data file, or the file itself with ``--cov``.
+
+    A ``.npy`` is memory-mapped and reduced chunk by chunk, so DATA may be larger than memory.
+    """
     arr = load_matrix(path)
     if is_cov:
         return np.asarray(arr, dtype=np.float64)
