@@ -16,6 +16,12 @@ settings.register_profile("dev", max_examples=100, deadline=None, print_blob=Tru
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+def pytest_configure(config):
+    # Hypothesis formats a failure with a lazy import that warns on some installs; under
+    # filterwarnings=error that turns every falsifying example into a pytest INTERNALERROR.
+    config.addinivalue_line("filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+
+
 def pytest_terminal_summary(terminalreporter):
     """Report how many inputs the robustness suite tried (issue 6)."""
     import sys

@@ -1,0 +1,119 @@
+"""verify(): passes on the package, catches deliberately broken formulas, reports them; the CLI."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import ppca_stability.results as results_module
+from ppca_stability import VerificationReport, verify
+from ppca_stability._cli import main
+from ppca_stability.hessian import HessianSpectrum
+from ppca_stability.verify import theorem_names
+
+# Examples per theorem in the quick runs (the 200-example run lives in benchmarks/bench_verify.py).
+QUICK = 10
+
+
+def test_every_theorem_passes_with_a_small_budget():
+    report = verify(max_examples=QUICK)
+    assert isinstance(report, VerificationReport)
+    assert report.passed, repr(report)
+    assert [r.name for r in report.results] == list(theorem_names())
+    assert all(r.status == "passed" and 1 <= r.examples <= QUICK + 1 for r in report.results)
+    table = repr(report)
+    assert table.startswith("VerificationReport: PASSED") and "census_gaussian_binomial" in table
+    assert "theory.md §3" in report["morse_index_formula"].source
+
+
+def test_the_issue_theorems_are_all_there():
+    expected = {"gradient_vanishes", "hessian_closed_form", "morse_index_formula", "no_spurious_maxima",
+                "zero_is_minimum_iff", "orbit_count", "census_gaussian_binomial", "joint_stationary_points",
+                "elbo_bound_and_gap", "optimal_encoder", "stochastic_elbo_unbiased", "scale_equivariance",
+                "rotation_invariance"}
+    assert expected <= set(theorem_names())
+
+
+def _off_by_one_percent(original):
+    def broken(*args, **kwargs):
+        h = original(*args, **kwargs)
+        return HessianSpectrum(h.values * 1.01, h.multiplicity, h.signs, h.symmetry_dim)
+    return broken
+
+
+def test_a_broken_hessian_closed_form_is_caught(monkeypatch):
+    monkeypatch.setattr(results_module, "closed_form_spectrum", _off_by_one_percent(results_module.closed_form_spectrum))
+    report = verify(max_examples=50, theorems=["hessian_closed_form"])
+    result = report["hessian_closed_form"]
+    assert not report.passed and result.status == "failed"
+    assert "Problem" in result.counterexample and "closed form" in result.counterexample
+    assert "FAILED" in repr(report) and "counterexample (shrunk)" in repr(report)
+
+
+def test_a_broken_census_is_caught(monkeypatch):
+    original = results_module.census_dict
+    monkeypatch.setattr(results_module, "census_dict", lambda m, q: {**original(m, q), 0: 2} if m >= 2 else original(m, q))
+    result = verify(max_examples=50, theorems=["census_gaussian_binomial"])["census_gaussian_binomial"]
+    assert result.status == "failed" and "census() {0: 2" in result.counterexample
+
+
+def test_the_classic_wrong_optimal_encoder_is_caught(monkeypatch):
+    import ppca_stability.linear_vae as vae
+
+    def posterior_variances(W, s):  # s diag(M^-1): the posterior's, not the ELBO-optimal D
+        M = W.T @ W + s * np.eye(W.shape[1])
+        return np.linalg.solve(M, W.T), s * np.diag(np.linalg.inv(M))
+
+    monkeypatch.setattr(vae, "_optimal_encoder", posterior_variances)
+    result = verify(max_examples=50, theorems=["optimal_encoder"])["optimal_encoder"]
+    assert result.status == "failed" and "VAEExample" in result.counterexample
+
+
+def test_a_theorem_whose_module_is_missing_is_skipped(monkeypatch):
+    import ppca_stability._theorems as theorems
+
+    changed = dataclasses.replace(theorems.THEOREMS["optimal_encoder"], requires="ppca_stability.no_such_module")
+    monkeypatch.setitem(theorems.THEOREMS, "optimal_encoder", changed)
+    report = verify(max_examples=2, theorems=["optimal_encoder", "orbit_count"])
+    assert report.passed and report["optimal_encoder"].status == "skipped" and report["optimal_encoder"].examples == 0
+
+
+def test_seeded_runs_are_reproducible():
+    a = verify(max_examples=5, seed=3, theorems=["orbit_count"])
+    b = verify(max_examples=5, seed=3, theorems="orbit_count")
+    assert a.passed and a.seed == 3 and a.results[0].examples == b.results[0].examples
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"max_examples": 0}, ValueError, "max_examples"),
+    ({"max_examples": 2.5}, TypeError, "max_examples"),
+    ({"seed": -1}, ValueError, "seed"),
+    ({"seed": "1"}, TypeError, "seed"),
+    ({"theorems": ["nope"]}, ValueError, "theorems"),
+    ({"theorems": []}, TypeError, "theorems"),
+    ({"theorems": 3}, TypeError, "theorems"),
+])
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        verify(**kwargs)
+
+
+def test_report_lookup_of_an_unknown_theorem():
+    with pytest.raises(KeyError, match="no theorem named"):
+        verify(max_examples=1, theorems=["orbit_count"])["nope"]
+
+
+def test_cli_prints_the_table_and_exits_1_on_failure(capsys, monkeypatch):
+    assert main(["verify", "--examples", "3", "--theorem", "orbit_count", "--no-progress"]) == 0
+    assert "orbit_count" in capsys.readouterr().out
+    monkeypatch.setattr(results_module, "closed_form_spectrum", _off_by_one_percent(results_module.closed_form_spectrum))
+    assert main(["verify", "--examples", "20", "--theorem", "hessian_closed_form", "--seed", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "counterexample (shrunk)" in captured.out and "Traceback" not in captured.err
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known core issue: the joint arrowhead zero test is not scale-free "
+                   "(tests/test_robustness.py KNOWN_ISSUES)")
+def test_scale_equivariance_with_a_random_seed():
+    assert verify(max_examples=100, seed=8, theorems=["scale_equivariance"]).passed
