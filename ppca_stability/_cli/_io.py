@@ -12,11 +12,20 @@ import numpy as np
 
 from ..covariance import covariance
 
-__all__ = ["CliError", "load_matrix", "load_covariance", "write_atomic", "dump_json"]
+__all__ = ["CliError", "add_data_arguments", "load_matrix", "load_covariance", "write_atomic", "dump_json"]
 
 
 class CliError(Exception):
     """A problem with the command line or its files, reported as one line with exit code 2."""
+
+
+def add_data_arguments(parser: Any, *, optional: bool = False, cov_note: str = "") -> None:
+    """The DATA positional and the --cov flag, shared by every sub-command that reads data."""
+    parser.add_argument(
+        "data", metavar="DATA", nargs="?" if optional else None,
+        help=("optional: " if optional else "") + ".npy or .csv data matrix (rows are samples), or a covariance with --cov",
+    )
+    parser.add_argument("--cov", action="store_true", help="DATA is already a (d, d) covariance" + cov_note)
 
 
 def load_matrix(path: str, name: str = "DATA") -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..beta import RECONSTRUCTIONS, predict_collapse, sigma2_from_beta
-from ._io import CliError, load_covariance
+from ._io import CliError, add_data_arguments, load_covariance
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,12 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="A loss Rec + beta*KL is a Gaussian VAE with noise variance sigma^2 = beta/2 (sse), "
         "beta (half_sse) or beta*d/2 (mse). With DATA, list which latents a linear VAE collapses.",
     )
-    p.add_argument("data", metavar="DATA", nargs="?", help="optional .npy/.csv data (or covariance with --cov)")
+    add_data_arguments(p, optional=True)
     p.add_argument("--beta", type=float, required=True, help="weight of the KL term")
     p.add_argument("--reconstruction", choices=RECONSTRUCTIONS, default="mse",
                    help="how the reconstruction term is written (default: mse, the per-coordinate mean)")
     p.add_argument("--n-features", type=int, default=None, help="data dimension d (taken from DATA if given)")
-    p.add_argument("--cov", action="store_true", help="DATA is already a covariance")
     p.add_argument("--latent-dim", type=int, default=None, help="latent dimension (default: min(d, 10))")
     p.set_defaults(handler=run)
 

@@ -6,7 +6,7 @@ import argparse
 import itertools
 
 from ..stability import stability_map
-from ._io import dump_json, load_covariance
+from ._io import add_data_arguments, dump_json, load_covariance
 
 # How many stationary points the table lists (the rest are counted, not printed).
 N_SHOWN = 20
@@ -19,8 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Classify every stationary point of the pPCA likelihood at one sigma^2 "
         "(maximum, saddle, minimum, degenerate) from the eigenvalues of the data covariance.",
     )
-    p.add_argument("data", metavar="DATA", help=".npy or .csv data matrix (rows are samples), or a covariance with --cov")
-    p.add_argument("--cov", action="store_true", help="DATA is already a (d, d) covariance")
+    add_data_arguments(p)
     p.add_argument("--sigma2", required=True, help='observation-noise variance, or "learned"')
     p.add_argument("--latent-dim", type=int, default=None, help="latent dimension q (default: d, or d-1 if learned)")
     p.add_argument("--show", type=int, default=N_SHOWN, help=f"how many points to list (default {N_SHOWN})")

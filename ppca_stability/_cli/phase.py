@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..phase import PhaseDiagram, phase_diagram
-from ._io import CliError, dump_json, load_covariance, write_atomic
+from ._io import CliError, add_data_arguments, dump_json, load_covariance, write_atomic
 
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
 # Resolution of raster figures.
@@ -22,8 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "live at the optimum (the rest collapse), how many stationary points there are and of what "
         "stability, and the optimum's log-likelihood, on a log grid containing every eigenvalue.",
     )
-    p.add_argument("data", metavar="DATA", help=".npy or .csv data matrix (rows are samples), or a covariance with --cov")
-    p.add_argument("--cov", action="store_true", help="DATA is already a (d, d) covariance")
+    add_data_arguments(p)
     p.add_argument("--latent-dim", type=int, default=None, help="latent dimension q (default: d)")
     p.add_argument("--out", metavar="FIG", default=None, help="write the figure to FIG (.png, .svg or .pdf)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON (without the census)")

@@ -7,7 +7,7 @@ import argparse
 from ..agreement import compare_with_ppca
 from ..linear_vae import fit_linear_vae
 from ..spectrum import covariance
-from ._io import load_matrix, write_atomic
+from ._io import add_data_arguments, load_matrix, write_atomic
 from .map import _parse_sigma2
 
 
@@ -19,8 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "minibatches) and print how closely it matches the analytic pPCA maximum likelihood; the "
         "exit code is 1 when the agreement check fails.",
     )
-    p.add_argument("data", metavar="DATA", help=".npy or .csv data matrix (rows are samples), or a covariance with --cov")
-    p.add_argument("--cov", action="store_true", help="DATA is already a (d, d) covariance (analytic objective only)")
+    add_data_arguments(p, cov_note=" (analytic objective only)")
     p.add_argument("--latent-dim", type=int, required=True, help="latent dimension q")
     p.add_argument("--sigma2", default="learned", help='decoder noise variance, or "learned" (default)')
     p.add_argument("--objective", choices=("analytic", "stochastic"), default="analytic",
