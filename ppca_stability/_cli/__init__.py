@@ -15,7 +15,7 @@ import warnings
 from ._io import CliError
 
 # Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["map", "phase", "demo", "beta", "verify", "vae"]
+COMMANDS = ["map", "phase", "demo", "beta", "verify", "vae", "exact"]
 
 
 def build_parser() -> argparse.ArgumentParser:
