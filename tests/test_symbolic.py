@@ -301,6 +301,25 @@ def test_closed_form_hessian_is_proved(d, q):
     assert all(c.gradient_vanishes and c.charpoly_matches for c in report.cases)
 
 
+def test_the_proof_detects_a_wrong_closed_form(monkeypatch):
+    from ppca_stability._symbolic import _exact, _proof
+
+    def off_by_factor(lam, active, s, q):
+        (value, mult), *rest = _exact._groups(lam, active, s, q)
+        return [(2 * value, mult), *rest]
+
+    monkeypatch.setattr(_proof, "_groups", off_by_factor)
+    report = verify_hessian_closed_form(2, 1)
+    assert not report.passed
+    assert all(c.gradient_vanishes and not c.charpoly_matches for c in report.cases)
+
+
+def test_proof_report():
+    report = verify_hessian_closed_form(1, 1)
+    assert "characteristic polynomial" in report.statement
+    assert repr(report).splitlines()[0].startswith("ClosedFormProof(n_features=1, latent_dim=1, passed=True")
+
+
 # ----------------------------------------------------------------------------- inputs
 def test_exact_inputs_are_accepted():
     a = exact_stability_map([Fraction(5), sympy.Rational(3), "2.0", np.int64(1)], "1.5", latent_dim=2)

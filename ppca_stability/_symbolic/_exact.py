@@ -494,8 +494,9 @@ def exact_stability_map(eigenvalues: Any, sigma2: Any, *, latent_dim: int | None
     >>> smap = exact_stability_map([5, 3, 2, 1], sympy.Symbol("s"), latent_dim=2)
     >>> [p.label for p in smap.intervals][:3]
     ['(0, 1)', '1', '(1, 2)']
-    >>> smap.intervals[-1].points[0].hessian_eigenvalues
-    (-1/s, (1 - s)/s**2, (1 - s)/s**2, (2 - s)/s**2, (2 - s)/s**2, (3 - s)/s**2, (3 - s)/s**2, (5 - s)/s**2, (5 - s)/s**2)
+    >>> w0 = smap.intervals[-1].points[0]                 # W = 0 for s > 5: the only point
+    >>> w0.stability.name, w0.grouped_eigenvalues
+    ('MAXIMUM', (((1 - s)/s**2, 2), ((2 - s)/s**2, 2), ((3 - s)/s**2, 2), ((5 - s)/s**2, 2)))
     """
     lam, s, q = _map_iv(eigenvalues, sigma2, latent_dim)
     lam_sym = tuple(map(_to_sympy, lam))
