@@ -6,11 +6,11 @@ arithmetic (the closed form itself is proved symbolically by
 :func:`~ppca_stability.symbolic.verify_hessian_closed_form`). Signs are decided exactly, with no
 tolerance: a tie ``lam_i = lam_j`` (``i`` kept, ``j`` not) or ``sigma2 = lam_j`` gives a true zero.
 
-For a symbolic ``sigma2`` every eigenvalue is a rational function of it, so the classification of
-every point can change only at a real root of some numerator or denominator, or where the set of
-points changes (``sigma2`` crossing an eigenvalue). Those candidates are found by sympy; a
-candidate is *critical* when the classification there, or just left or right of it, differs from
-its neighbours (sampled exactly at midpoints). Between critical values the classification is
+For a symbolic ``sigma2`` every eigenvalue is a rational function of it, so the classification can
+change only where the set of points changes (``sigma2`` crossing an eigenvalue) or at a positive
+real root of a numerator or denominator of some point's eigenvalue, below the eigenvalues that
+point keeps (where it exists). Those candidates are found by sympy; a candidate is *critical* when
+the classification at it differs from that on either side (sampled exactly at midpoints). Between critical values the classification is
 constant and is decided at one rational sample.
 """
 
@@ -75,9 +75,14 @@ def _active_sets(lam: tuple[Fraction, ...], s: Fraction, q: int) -> Iterator[tup
         yield from itertools.combinations(range(m), k)
 
 
-def _signature(lam: tuple[Fraction, ...], s: Fraction, q: int) -> tuple:
-    """What a classification at ``s`` consists of: each point's active set and inertia."""
-    return tuple((a, _inertia(_groups(lam, a, s, q))) for a in _active_sets(lam, s, q))
+def _changes_at(lam: tuple[Fraction, ...], q: int, values: tuple[Fraction, Fraction, Fraction]) -> bool:
+    """Whether the classification (active sets, then each point's inertia) differs between the
+    three sigma2 values (left of a candidate, at it, right of it). The cheap part goes first."""
+    sets = [tuple(_active_sets(lam, x, q)) for x in values]
+    if not sets[0] == sets[1] == sets[2]:
+        return True
+    inertias = [tuple(_inertia(_groups(lam, a, x, q)) for a in sets[0]) for x in values]
+    return not inertias[0] == inertias[1] == inertias[2]
 
 
 # ----------------------------------------------------------------------------- results
@@ -390,20 +395,19 @@ def _critical(lam: tuple[Fraction, ...], q: int) -> tuple[Fraction, ...]:
     lam_sym = tuple(map(_to_sympy, lam))
     positive = [i for i, v in enumerate(lam) if v > 0]
     candidates = {v for v in lam if v > 0}  # where the set of points changes
-    exprs = set()
+    roots: dict[sympy.Expr, list[Fraction]] = {}
     for k in range(min(q, len(positive)) + 1):
         for active in itertools.combinations(positive, k):
-            exprs.update(v for v, _ in _groups(lam_sym, active, s, q))
-    for e in exprs:  # where some eigenvalue of some point can change sign
-        for part in sympy.fraction(sympy.together(e)):
-            if part.has(s):
-                candidates.update(Fraction(int(r.p), int(r.q)) for r in sympy.Poly(part, s).real_roots()
-                                  if r.is_Rational and r > 0)
+            # Where some eigenvalue of this point changes sign, while the point exists (s < lam_I).
+            exists_below = min((lam[i] for i in active), default=None)
+            for e, _ in _groups(lam_sym, active, s, q):
+                if e not in roots:  # numerators and denominators are linear in s: rational roots
+                    roots[e] = [Fraction(int(r.p), int(r.q)) for part in sympy.fraction(sympy.together(e))
+                                if part.has(s) for r in sympy.Poly(part, s).real_roots() if r > 0]
+                candidates.update(r for r in roots[e] if exists_below is None or r < exists_below)
     cand = sorted(candidates)
     samples = _interval_samples(cand)
-    sig_open = [_signature(lam, x, q) for x in samples]
-    return tuple(c for i, c in enumerate(cand)
-                 if not sig_open[i] == _signature(lam, c, q) == sig_open[i + 1])
+    return tuple(c for i, c in enumerate(cand) if _changes_at(lam, q, (samples[i], c, samples[i + 1])))
 
 
 def _interval_samples(critical: list[Fraction]) -> list[Fraction]:
@@ -427,9 +431,9 @@ def critical_sigma2(eigenvalues: Any, *, latent_dim: int | None = None) -> tuple
     Returns
     -------
     tuple of sympy.Rational
-        Ascending. Derived, not assumed: every positive root of every closed-form Hessian
-        eigenvalue and every eigenvalue (where points appear or vanish) is a candidate, kept
-        when the classification there or on either side differs.
+        Ascending. Derived, not assumed: every eigenvalue (where points appear or vanish) and
+        every positive root of a closed-form Hessian eigenvalue of a point, where that point
+        exists, is a candidate, kept when the classification at it and on either side differ.
 
     Examples
     --------
