@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import _as_real_array, check_choice, check_cov, check_loadings, check_sigma2
-from .likelihood import _Model
+from .likelihood import _finite, _Model
 
 __all__ = ["log_likelihood_hessian", "hessian_vector_product"]
 
@@ -28,8 +28,8 @@ _WRT = ("loadings", "joint")
 
 
 # ----------------------------------------------------------------------------- numeric route
-def _hvp(model: _Model, E: np.ndarray, e_s: float, joint: bool) -> tuple[np.ndarray, float]:
-    """Directional derivative of the gradient along ``(E, e_s)``.
+def _hvp_scaled(model: _Model, E: np.ndarray, e_s: float, joint: bool) -> tuple[np.ndarray, float]:
+    """Hessian-vector product in the model's scaled units (``W / sqrt(c)``, ``s / c``).
 
     With ``Y = K W``, ``Z = K S K W``, ``P0 = W^T Y``, ``P1 = W^T Z`` (all symmetric q x q):
     ``dG = K E (P0 - P1 - I) + K S K E (I - P0) + (Y - Z)(E^T Y) - Y (E^T Z)``, plus, along ``s``,
@@ -51,7 +51,17 @@ def _hvp(model: _Model, E: np.ndarray, e_s: float, joint: bool) -> tuple[np.ndar
     return dW + e_s * mixed, float(np.sum(mixed * E)) + e_s * d_ss
 
 
-def _dense_hessian(model: _Model, joint: bool) -> np.ndarray:
+def _hvp(model: _Model, E: np.ndarray, e_s: float, joint: bool) -> tuple[np.ndarray, float]:
+    """Hessian times ``(E, e_s)`` in the caller's units: ``H = D H_n D`` with
+    ``D = diag(c^-1/2 on the loadings, c^-1 on sigma2)`` and ``H_n`` the scaled Hessian."""
+    root = np.sqrt(model.scale)
+    dW, ds = _hvp_scaled(model, E / root, e_s / model.scale, joint)
+    with np.errstate(over="ignore"):
+        return _finite(dW / root, "the Hessian"), _finite(ds / model.scale, "the Hessian")
+
+
+def _dense_hessian_scaled(model: _Model, joint: bool) -> np.ndarray:
+    """The dense Hessian in the model's scaled units (dimensionless: scale-free)."""
     W, S = model.W, model.S
     d, q = W.shape
     K = model.apply(-1, np.eye(d))
@@ -70,6 +80,19 @@ def _dense_hessian(model: _Model, joint: bool) -> np.ndarray:
     mixed = (K @ (Y - Z) - B @ Y).ravel()
     d_ss = -model.trace_power_S(-3) + 0.5 * model.trace_power(-2)
     return np.block([[H, mixed[:, None]], [mixed[None, :], np.array([[d_ss]])]])
+
+
+def _unscale(model: _Model, H: np.ndarray, joint: bool) -> np.ndarray:
+    """``D H D``: a scaled Hessian (or any matrix in its coordinates) in the caller's units."""
+    D = np.full(H.shape[0], 1.0 / np.sqrt(model.scale))
+    if joint:
+        D[-1] = 1.0 / model.scale
+    with np.errstate(over="ignore"):
+        return _finite(D[:, None] * H * D[None, :], "the Hessian")
+
+
+def _dense_hessian(model: _Model, joint: bool) -> np.ndarray:
+    return _unscale(model, _dense_hessian_scaled(model, joint), joint)
 
 
 def _validate(loadings: Any, cov: Any, sigma2: Any, wrt: Any) -> tuple[np.ndarray, np.ndarray, float, bool]:
@@ -193,28 +216,35 @@ def closed_form_spectrum(lam: np.ndarray, active: np.ndarray, s: float, latent_d
     mask = np.ones(d, dtype=bool)
     mask[active] = False
     lam_I, lam_J = lam[active], lam[mask]
+    # Each formula is written as a dimensionless ratio divided by one scale, so no intermediate
+    # (like s**2) overflows when the result itself is representable.
     # dead column x excluded j: (lam_j - s) / s^2, multiplicity q - k each.
-    dead_v = (lam_J - s) / s**2
+    dead_v = (lam_J / s - 1.0) / s
     dead_s = tie_sign(lam_J, s, rtol, floor)
     dead_m = np.full(lam_J.size, q - k)
     # live column i x excluded j: (lam_j - lam_i) / (s lam_i).
-    cross_v = ((lam_J[None, :] - lam_I[:, None]) / (s * lam_I[:, None])).ravel()
+    cross_v = ((lam_J[None, :] / lam_I[:, None] - 1.0) / s).ravel()
     cross_s = tie_sign(np.broadcast_to(lam_J[None, :], (k, lam_J.size)), lam_I[:, None], rtol, floor).ravel()
     # live pair {i, i'}: -(lam_i + lam_i' - 2 s) / (lam_i lam_i').
     iu = np.triu_indices(k, 1)
-    pair_v = -(lam_I[iu[0]] + lam_I[iu[1]] - 2 * s) / (lam_I[iu[0]] * lam_I[iu[1]])
-    pair_s = -tie_sign(lam_I[iu[0]] + lam_I[iu[1]], 2 * s, rtol, floor)
+    li, lj = lam_I[iu[0]], lam_I[iu[1]]
+    pair_v = -((li - s) / li + (lj - s) / li) / lj
+    pair_s = -tie_sign(li + lj, 2 * s, rtol, floor)
     # radial: -2 (lam_i - s) / lam_i^2; in the joint problem coupled with s (arrowhead block).
-    radial = -2.0 * (lam_I - s) / lam_I**2
+    radial = -2.0 * ((lam_I - s) / lam_I) / lam_I
     if joint:
-        a = -0.5 * (np.sum(lam_I**-2.0) + (d - k) / s**2)
-        b = -np.sqrt(lam_I - s) / lam_I**2
+        # In units of s (coordinates W / sqrt(s), s / s) the block is dimensionless; its signs,
+        # which are what classification needs, are those of the block in the caller's units
+        # (Sylvester's law of inertia), and its zero test is then scale-free.
+        r = lam_I / s
         arrow = np.zeros((k + 1, k + 1))
-        arrow[np.arange(k), np.arange(k)] = radial
-        arrow[:k, k] = arrow[k, :k] = b
-        arrow[k, k] = a
-        rad_v = np.linalg.eigvalsh(arrow)
-        rad_s = tie_sign(rad_v, 0.0, 0.0, rtol * np.max(np.abs(arrow)))
+        arrow[np.arange(k), np.arange(k)] = -2.0 * (r - 1.0) / r**2
+        arrow[:k, k] = arrow[k, :k] = -np.sqrt(r - 1.0) / r**2
+        arrow[k, k] = -0.5 * (np.sum(r**-2.0) + (d - k))
+        scaled = np.linalg.eigvalsh(arrow)
+        rad_s = tie_sign(scaled, 0.0, 0.0, rtol * np.max(np.abs(arrow)))
+        units = np.concatenate([np.full(k, 1.0 / np.sqrt(s)), [1.0 / s]])
+        rad_v = np.linalg.eigvalsh(arrow * units[:, None] * units[None, :])
     else:
         rad_v = radial
         rad_s = -tie_sign(lam_I, s, rtol, floor)
@@ -222,4 +252,6 @@ def closed_form_spectrum(lam: np.ndarray, active: np.ndarray, s: float, latent_d
     signs = np.concatenate([dead_s, cross_s, pair_s, rad_s])
     mult = np.concatenate([dead_m, np.ones(values.size - dead_m.size, dtype=np.int64)])
     keep = mult > 0
-    return HessianSpectrum(values[keep], mult[keep], signs[keep], k * (k - 1) // 2 + k * (q - k))
+    with np.errstate(over="ignore"):
+        values = _finite(values[keep], "the Hessian spectrum")
+    return HessianSpectrum(values, mult[keep], signs[keep], k * (k - 1) // 2 + k * (q - k))

@@ -27,50 +27,76 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 @dataclass(frozen=True, slots=True)
 class _Model:
-    """``C = W W^T + s I`` in its eigenbasis, with the products with ``S`` that every quantity needs."""
+    """``C = W W^T + s I`` in its eigenbasis, with the products with ``S`` that every quantity needs.
 
-    W: np.ndarray  # (d, q)
-    S: np.ndarray  # (d, d)
-    s: float
+    Everything is stored in units of ``scale`` (the caller's ``s``): ``W / sqrt(scale)``,
+    ``S / scale`` and ``s = 1``. The likelihood is invariant under this rescaling up to
+    ``-(d/2) log(scale)``, and with ``s = 1`` no power of ``s`` can overflow, so sigma2 from 1e-300
+    to 1e300 is handled; only results that float64 cannot represent raise (see ``_finite``).
+    """
+
+    W: np.ndarray  # (d, q), in units of sqrt(scale)
+    S: np.ndarray  # (d, d), in units of scale
+    s: float  # always 1.0: the noise variance in units of scale
     Q: np.ndarray  # (d, q) orthonormal left singular vectors of W
     c: np.ndarray  # (q,) eigenvalues of C on span(Q): w_i^2 + s
     SQ: np.ndarray  # (d, q) = S @ Q
     trS: float
+    scale: float
 
     @classmethod
     def build(cls, W: np.ndarray, S: np.ndarray, s: float) -> "_Model":
-        Q, w, _ = np.linalg.svd(W, full_matrices=False)
-        SQ = S @ Q
-        return cls(W, S, s, Q, w**2 + s, SQ, float(np.trace(S)))
+        Wn, Sn = W / math.sqrt(s), S / s
+        Q, w, _ = np.linalg.svd(Wn, full_matrices=False)
+        return cls(Wn, Sn, 1.0, Q, w**2 + 1.0, Sn @ Q, float(np.trace(Sn)), float(s))
 
     @property
     def d(self) -> int:
         return self.W.shape[0]
 
     def apply(self, power: int, X: np.ndarray) -> np.ndarray:
-        """``C^power @ X`` for a (d, n) block ``X``."""
+        """``C^power @ X`` for a (d, n) block ``X`` (scaled units)."""
         QtX = self.Q.T @ X
         return self.s**power * (X - self.Q @ QtX) + self.Q @ (self.c[:, None] ** power * QtX)
 
     def trace_power(self, power: int) -> float:
-        """``tr(C^power)``."""
+        """``tr(C^power)`` (scaled units)."""
         return (self.d - self.c.size) * self.s**power + float(np.sum(self.c**power))
 
     def trace_power_S(self, power: int) -> float:
-        """``tr(C^power S)``."""
+        """``tr(C^power S)`` (scaled units)."""
         QtSQ_diag = np.einsum("ij,ij->j", self.Q, self.SQ)
         return self.s**power * (self.trS - QtSQ_diag.sum()) + float(np.sum(self.c**power * QtSQ_diag))
 
     def log_likelihood(self) -> float:
+        """``l`` in the caller's units."""
         logdet = (self.d - self.c.size) * math.log(self.s) + float(np.sum(np.log(self.c)))
-        return float(-0.5 * (self.d * LOG_2PI + logdet + self.trace_power_S(-1)))
+        scaled = -0.5 * (self.d * LOG_2PI + logdet + self.trace_power_S(-1))
+        return _finite(scaled - 0.5 * self.d * math.log(self.scale), "the log-likelihood")
 
-    def gradient(self) -> tuple[np.ndarray, float]:
+    def scaled_gradient(self) -> tuple[np.ndarray, float]:
         # grad_W = C^-1 S C^-1 W - C^-1 W ;  dl/ds = 1/2 tr(C^-1 S C^-1 - C^-1)   (theory.md §1)
         Y = self.apply(-1, self.W)
         grad_W = self.apply(-1, self.S @ Y) - Y
-        grad_s = float(0.5 * (self.trace_power_S(-2) - self.trace_power(-1)))
-        return grad_W, grad_s
+        return grad_W, float(0.5 * (self.trace_power_S(-2) - self.trace_power(-1)))
+
+    def gradient(self) -> tuple[np.ndarray, float]:
+        """The gradient in the caller's units: ``dl/dW`` scales as ``scale^-1/2``, ``dl/ds`` as ``1/scale``."""
+        gW, gs = self.scaled_gradient()
+        with np.errstate(over="ignore"):
+            out_W, out_s = gW / math.sqrt(self.scale), gs / self.scale
+        return _finite(out_W, "the gradient"), _finite(out_s, "the gradient")
+
+
+def _finite(value: Any, what: str) -> Any:
+    """Return `value` if every entry is finite; otherwise explain that float64 cannot hold it."""
+    if not np.all(np.isfinite(value)):
+        raise ValueError(
+            f"{what} is not representable in float64 for this `sigma2` and `cov`: their ratio is too "
+            "extreme. Rescale cov and sigma2 together (stability is invariant under S -> cS, "
+            "sigma2 -> c sigma2, W -> sqrt(c) W)."
+        )
+    return float(value) if np.ndim(value) == 0 else value
 
 
 def _validate(loadings: Any, cov: Any, sigma2: Any) -> tuple[np.ndarray, np.ndarray, float]:

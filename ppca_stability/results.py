@@ -403,7 +403,8 @@ class PointClassification:
     hessian_eigenvalues : ndarray
         Dense method: all eigenvalues of the Hessian compressed onto the complement of the
         symmetry orbit's tangent space (the symmetry modes appear as exact zeros), ascending.
-        Lanczos method: only the extreme eigenvalues computed, ascending.
+        Lanczos method: only the extreme eigenvalues computed, ascending (for ``sigma2_learned``,
+        of the Hessian in the coordinates ``(W, sigma2 / sqrt(sigma2))``, which have the same signs).
     morse_index : int
         Positive eigenvalues outside the symmetry modes (a lower bound when
         ``morse_index_exact`` is False).

@@ -21,7 +21,7 @@ import scipy.sparse.linalg
 
 from ._validation import check_choice, check_cov, check_latent_dim, check_loadings, check_rtol, check_sigma2
 from .exceptions import DegeneracyWarning
-from .hessian import _dense_hessian, _hvp
+from .hessian import _dense_hessian_scaled, _hvp_scaled, _unscale
 from .likelihood import _Model
 from .results import PointClassification, Stability, StabilityMap
 from .spectrum import _eigh_descending
@@ -188,27 +188,36 @@ def classify_point(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bo
     model = _Model.build(W, S, s)
     gW, gs = model.gradient()
     gnorm = float(np.sqrt(np.sum(gW**2) + (gs**2 if joint else 0.0)))
-    w2 = float(np.linalg.norm(W, 2) ** 2) if W.size else 0.0
-    rel = float(np.hypot(np.linalg.norm(gW) * np.sqrt(s + w2), s * gs if joint else 0.0))
-    sym = _Symmetry(W, rank_rtol=np.sqrt(np.finfo(float).eps))
+    # Everything below is in the model's scaled units (W / sqrt(s), S / s, s = 1), so tolerances
+    # are scale-free and classification is invariant under S -> cS, sigma2 -> c sigma2.
+    gW_n, gs_n = model.scaled_gradient()
+    w2 = float(np.linalg.norm(model.W, 2) ** 2) if W.size else 0.0
+    rel = float(np.hypot(np.linalg.norm(gW_n) * np.sqrt(1.0 + w2), gs_n if joint else 0.0))
+    natural = 1.0 / (1.0 + w2)  # the Hessian's natural scale, for when it is all (near) zero
+    sym = _Symmetry(model.W, rank_rtol=np.sqrt(np.finfo(float).eps))
     n = W.size + joint
     if method == "auto":
         method = "dense" if n <= DENSE_MAX else "lanczos"
     if method == "dense":
-        H = _dense_hessian(model, joint)
+        H = _dense_hessian_scaled(model, joint)
         scale = float(np.max(np.abs(np.linalg.eigvalsh(H)))) if n else 0.0
         B = sym.basis(n)
         Pp = np.eye(n) - B @ B.T
+        compressed = Pp @ H @ Pp
         # Push the symmetry directions to -shift, below everything else, then drop them.
         shift = 2.0 * scale + 1.0
-        h = np.linalg.eigvalsh(Pp @ H @ Pp - shift * (B @ B.T))[sym.dim :]
-        tol = rtol * max(scale, 1.0 / (s + w2))
+        h = np.linalg.eigvalsh(compressed - shift * (B @ B.T))[sym.dim :]
+        tol = rtol * max(scale, natural)
         n_pos, n_neg = int(np.sum(h > tol)), int(np.sum(h < -tol))
         n_zero = h.size - n_pos - n_neg
-        eig = np.sort(np.concatenate([h, np.zeros(sym.dim)]))
+        if joint:  # a congruence, not a similarity: the caller's eigenvalues need their own solve
+            eig = np.linalg.eigvalsh(_unscale(model, compressed, joint))
+        else:
+            eig = np.sort(np.concatenate([h, np.zeros(sym.dim)])) / s
         exact = True
     else:
-        eig, n_pos, n_neg, n_zero, exact = _lanczos_inertia(model, sym, joint, rtol, n_eig, 1.0 / (s + w2))
+        eig, n_pos, n_neg, n_zero, exact = _lanczos_inertia(model, sym, joint, rtol, n_eig, natural)
+        eig = eig / s
     if rel > gtol:
         stability = Stability.NOT_STATIONARY
     else:
@@ -221,14 +230,15 @@ def classify_point(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bo
 
 def _lanczos_inertia(model: _Model, sym: _Symmetry, joint: bool, rtol: float, n_eig: int,
                      natural_scale: float) -> tuple[np.ndarray, int, int, int, bool]:
-    """Extreme eigenvalues of the Hessian on the complement of the symmetry modes, Hessian-free."""
+    """Extreme eigenvalues of the scaled Hessian on the complement of the symmetry modes,
+    Hessian-free (ARPACK on Hessian-vector products)."""
     d, q = model.W.shape
     n = d * q + joint
 
     def restricted(v: np.ndarray, shift: float) -> np.ndarray:
         E = v[: d * q].reshape(d, q)
         ET = sym.project(E)
-        dW, ds = _hvp(model, E - ET, float(v[-1]) if joint else 0.0, joint)
+        dW, ds = _hvp_scaled(model, E - ET, float(v[-1]) if joint else 0.0, joint)
         dW = dW - sym.project(dW) + shift * ET
         return np.append(dW.ravel(), ds) if joint else dW.ravel()
 

@@ -95,7 +95,7 @@ def test_lanczos_decides_maximum_vs_saddle_without_dense_hessian(active, expecte
     def no_dense(*a, **k):
         raise AssertionError("dense Hessian formed")
 
-    monkeypatch.setattr(mod, "_dense_hessian", no_dense)
+    monkeypatch.setattr(mod, "_dense_hessian_scaled", no_dense)
     c = classify_point(p.loadings @ Q, S, 0.3, method="lanczos")
     assert c.method == "lanczos" and c.stability is expected
     assert c.morse_index == min(p.morse_index, 6) and c.morse_index_exact == (p.morse_index < 6)
