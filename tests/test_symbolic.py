@@ -208,13 +208,19 @@ def test_a_point_needs_its_eigenvalues_strictly_above_sigma2():
         smap.point([2])
 
 
-def test_morse_index_formula():
-    # theory.md §3: n+ = (q - k)(m - k) + sum_c (i_c - c) for distinct eigenvalues (1-based i_c).
-    smap = exact_stability_map([9, 7, 6, 4, 3, 2], "5/2", latent_dim=3)
-    m = 5
+@settings(deadline=None, max_examples=40)
+@given(st.lists(rationals, min_size=1, max_size=6, unique=True), st.data())
+def test_morse_index_formula(lam, data):
+    # theory.md §3: n+ = (q - k)(m - k) + sum_c (i_c - c) for distinct eigenvalues (1-based i_c,
+    # here 0-based i and c alike), sigma2 off the eigenvalues; the only n+ = 0 point is the top set.
+    q = data.draw(st.integers(1, len(lam)))
+    s = data.draw(positive_rationals.filter(lambda x: x not in lam))
+    smap = exact_stability_map(lam, s, latent_dim=q)
+    m = sum(v > s for v in lam)
     for p in smap.points:
         k = p.n_active
-        assert p.morse_index == (3 - k) * (m - k) + sum(i - c for c, i in enumerate(p.active))
+        assert p.morse_index == (q - k) * (m - k) + sum(i - c for c, i in enumerate(p.active))
+        assert (p.morse_index == 0) == (p.active == smap.global_maximum.active)
 
 
 def test_results_are_frozen_and_have_table_reprs():

@@ -151,7 +151,7 @@ def _point(lam: tuple[Fraction, ...], lam_sym: tuple[sympy.Rational, ...], activ
     k, sym_dim = len(active), _symmetry_dim(len(active), q)
     keyed = [(v, sympy.Rational(x.numerator, x.denominator), m) for (x, m), (v, _) in zip(signs, values)]
     keyed.append((sympy.S.Zero, sympy.S.Zero, sym_dim))
-    keyed.sort(key=lambda t: t[1])
+    keyed.sort(key=lambda t: (t[1], str(t[0])))  # equal expressions stay adjacent for grouping
     eigenvalues = tuple(v for v, _, m in keyed for _ in range(m))
     dropped = [lam_sym[j] for j in range(len(lam)) if j not in active]
     ell = -_HALF * (len(lam) * _LOG_2PI + sum(sympy.log(lam_sym[i]) for i in active)
@@ -195,7 +195,7 @@ class Sigma2Interval:
 
     def contains(self, sigma2: Any) -> bool:
         """Whether the rational ``sigma2`` lies in this piece."""
-        s = sympy.Rational(str(exact_sigma2(sigma2, allow_symbol=False)))
+        s = _to_sympy(exact_sigma2(sigma2, allow_symbol=False))
         return s == self.lower if self.is_critical else bool(self.lower < s < self.upper)
 
     def census(self) -> dict[int, int]:
