@@ -10,8 +10,8 @@ For a symbolic ``sigma2`` every eigenvalue is a rational function of it, so the 
 change only where the set of points changes (``sigma2`` crossing an eigenvalue) or at a positive
 real root of a numerator or denominator of some point's eigenvalue, below the eigenvalues that
 point keeps (where it exists). Those candidates are found by sympy; a candidate is *critical* when
-the classification at it differs from that on either side (sampled exactly at midpoints). Between critical values the classification is
-constant and is decided at one rational sample.
+the classification at it differs from that on either side (sampled exactly at midpoints). Between
+critical values the classification is constant and is decided at one rational sample.
 """
 
 from __future__ import annotations
@@ -334,7 +334,8 @@ class ExactStabilityMap:
         head.append(f"  n_points         {piece.n_points} ({_format_counts(piece)})")
         rows = [(str(p.active), str(p.morse_index), p.stability.value, _format_groups(p.grouped_eigenvalues))
                 for p in piece.points]
-        return "\n".join(head + _table(("active", "morse", "stability", "hessian eigenvalues (xN: multiplicity)"), rows))
+        header = ("active", "morse", "stability", "hessian eigenvalues (xN: multiplicity)")
+        return "\n".join(head + _table(header, rows))
 
 
 # ----------------------------------------------------------------------------- display helpers

@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import sympy
 from sympy.polys.domains import QQ
