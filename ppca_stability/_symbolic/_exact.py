@@ -149,8 +149,8 @@ def _point(lam: tuple[Fraction, ...], lam_sym: tuple[sympy.Rational, ...], activ
     values = _groups(lam_sym, active, s, q)
     n_pos, n_neg, n_zero = _inertia(signs)
     k, sym_dim = len(active), _symmetry_dim(len(active), q)
-    keyed = [(v, sympy.Rational(x.numerator, x.denominator), m) for (x, m), (v, _) in zip(signs, values)]
-    keyed.append((sympy.S.Zero, sympy.S.Zero, sym_dim))
+    keyed = [(v, x, m) for (x, m), (v, _) in zip(signs, values)]
+    keyed.append((sympy.S.Zero, Fraction(0), sym_dim))
     keyed.sort(key=lambda t: (t[1], str(t[0])))  # equal expressions stay adjacent for grouping
     eigenvalues = tuple(v for v, _, m in keyed for _ in range(m))
     dropped = [lam_sym[j] for j in range(len(lam)) if j not in active]

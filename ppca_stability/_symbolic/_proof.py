@@ -160,8 +160,8 @@ def verify_hessian_closed_form(n_features: int, latent_dim: int) -> ClosedFormPr
     Parameters
     ----------
     n_features : int
-        ``d``. The cost grows fast: (3, 2) takes seconds, (4, 2) about a minute (see
-        ``benchmarks/bench_symbolic.py``).
+        ``d``. The cost grows fast: on two cores (3, 2) takes about 4 s, (4, 2) 13 s and (3, 3)
+        18 s (``benchmarks/bench_symbolic.py``).
     latent_dim : int
         ``q``, at most ``d``.
 
