@@ -176,7 +176,8 @@ def test_exact_eigenvalues_are_those_of_the_dense_hessian(problem):
     for e, n in zip(exact_stability_map(lam, s, latent_dim=q).points, points):
         dense = np.linalg.eigvalsh(log_likelihood_hessian(n.loadings, cov, float(s)))
         ex = _floats(e.hessian_eigenvalues)
-        np.testing.assert_allclose(dense, ex, rtol=0, atol=DENSE_RTOL * max(np.abs(ex).max(), 1.0))
+        scale = max(np.abs(ex).max(), 1.0 / float(s) ** 2)  # 1/s^2: the natural scale if all are zero
+        np.testing.assert_allclose(dense, ex, rtol=0, atol=DENSE_RTOL * scale)
 
 
 def test_ties_and_sigma2_at_an_eigenvalue_are_exact_zeros():
