@@ -244,7 +244,8 @@ def closed_form_spectrum(lam: np.ndarray, active: np.ndarray, s: float, latent_d
         scaled = np.linalg.eigvalsh(arrow)
         rad_s = tie_sign(scaled, 0.0, 0.0, rtol * np.max(np.abs(arrow)))
         units = np.concatenate([np.full(k, 1.0 / np.sqrt(s)), [1.0 / s]])
-        rad_v = np.linalg.eigvalsh(arrow * units[:, None] * units[None, :])
+        with np.errstate(over="ignore"):  # a non-representable block is caught by _finite below
+            rad_v = np.linalg.eigvalsh(_finite(arrow * units[:, None] * units[None, :], "the Hessian spectrum"))
     else:
         rad_v = radial
         rad_s = -tie_sign(lam_I, s, rtol, floor)

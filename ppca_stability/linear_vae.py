@@ -58,7 +58,7 @@ from ._validation import (
     check_sigma2,
 )
 from .exceptions import ConvergenceWarning
-from .likelihood import LOG_2PI
+from .likelihood import LOG_2PI, _finite
 from .mle import ppca_mle
 from .spectrum import covariance
 
@@ -179,9 +179,12 @@ def _stochastic_elbo(V: np.ndarray, logD: np.ndarray, W: np.ndarray, X: np.ndarr
 
 
 def _optimal_encoder(W: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
-    M = W.T @ W
-    M[np.diag_indices_from(M)] += s
-    return np.linalg.solve(M, W.T), s / np.diag(M)
+    # V* = M^-1 W^T with M = W^T W + s I, through the thin SVD W = P diag(w) R^T:
+    # V* = R diag(w / (w^2 + s)) P^T, which stays accurate when ||W||^2 >> s makes M singular
+    # in floating point; D* = s / diag(M) = s / (||w_c||^2 + s).
+    P, w, Rt = np.linalg.svd(W, full_matrices=False)
+    V = (Rt.T * (w / (w**2 + s))) @ P.T
+    return V, s / (np.einsum("ij,ij->j", W, W) + s)
 
 
 # --------------------------------------------------------------------------- validation
@@ -225,6 +228,14 @@ def _linear_vae_elbo_iv(params: Any, cov: Any, data: Any, sigma2: Any
 
 # --------------------------------------------------------------------------- public closed forms
 
+def _representable_elbo(p: LinearVAEParams, S: np.ndarray, s: float) -> tuple:
+    """:func:`_elbo` for user-supplied parameters, refusing results float64 cannot hold."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        elbo, kl, grads = _elbo(p.encoder_weights, p.encoder_log_variances, p.loadings, S, s, float(np.trace(S)))
+        _finite(np.array([elbo, *(np.sum(np.abs(g)) for g in grads)]), "the ELBO or its gradient")
+    return elbo, kl, grads
+
+
 def linear_vae_elbo(params: LinearVAEParams | tuple, *, cov: Any = None, data: Any = None,
                     sigma2: float) -> float:
     """Closed-form data-averaged ELBO of a linear VAE (theory.md §6).
@@ -257,7 +268,7 @@ def linear_vae_elbo(params: LinearVAEParams | tuple, *, cov: Any = None, data: A
     (-3.531024, -3.531024)
     """
     p, S, s = _linear_vae_elbo_iv(params, cov, data, sigma2)
-    return _elbo(p.encoder_weights, p.encoder_log_variances, p.loadings, S, s, float(np.trace(S)))[0]
+    return _representable_elbo(p, S, s)[0]
 
 
 def linear_vae_elbo_gradient(params: LinearVAEParams | tuple, *, cov: Any = None, data: Any = None,
@@ -285,8 +296,7 @@ def linear_vae_elbo_gradient(params: LinearVAEParams | tuple, *, cov: Any = None
     (True, 0.0)
     """
     p, S, s = _linear_vae_elbo_iv(params, cov, data, sigma2)
-    _, _, (gV, glogD, gW, gs) = _elbo(p.encoder_weights, p.encoder_log_variances, p.loadings, S, s,
-                                      float(np.trace(S)))
+    _, _, (gV, glogD, gW, gs) = _representable_elbo(p, S, s)
     return LinearVAEParams(gV, glogD, gW), gs
 
 
