@@ -65,3 +65,26 @@ def test_map_bad_files(tmp_path, capsys, content, name):
 def test_map_missing_file(capsys):
     assert main(["map", "/nonexistent/file.npy", "--sigma2", "1"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_argparse_errors_are_one_line_and_help_exits_0(capsys):
+    assert main(["map"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "required" in err and "usage" not in err
+    assert main(["no-such-command"]) == 2
+    assert main(["--help"]) == 0
+    assert "map" in capsys.readouterr().out
+
+
+def test_closed_pipe_ends_quietly(data_file, tmp_path):
+    import subprocess
+    import sys
+
+    path, _ = data_file
+    code = ("import sys; from ppca_stability._cli import main; "
+            f"sys.exit(main(['map', {str(path)!r}, '--sigma2', '0.1', '--show', '100000']))")
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        proc.stdout.readline()
+        proc.stdout.close()  # like `| head -1`
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in err

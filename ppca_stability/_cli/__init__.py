@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 
@@ -18,8 +19,15 @@ from ._io import CliError
 COMMANDS = ["map", "phase", "demo", "beta", "verify", "vae", "exact"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block), reported by :func:`main`."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CliError(f"{message} (see '{self.prog} --help')")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ppca-stability",
         description="Stationary points of the pPCA likelihood and their stability in sigma^2.",
     )
@@ -29,22 +37,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ppca-stability`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except CliError as exc:
+        print(f"ppca-stability: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
     try:
         with warnings.catch_warnings():
             # Our warnings are printed as one line each, not with a source excerpt.
             warnings.showwarning = _show_warning
             return int(args.handler(args) or 0)
-    except CliError as exc:
+    except (CliError, ValueError, TypeError) as exc:
         print(f"ppca-stability {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError) as exc:
-        print(f"ppca-stability {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, and keep Python's exit-time flush of
+        # stdout from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
