@@ -233,16 +233,16 @@ def closed_form_spectrum(lam: np.ndarray, active: np.ndarray, s: float, latent_d
     # radial: -2 (lam_i - s) / lam_i^2; in the joint problem coupled with s (arrowhead block).
     radial = -2.0 * ((lam_I - s) / lam_I) / lam_I
     if joint:
-        # In units of s (coordinates W / sqrt(s), s / s) the block is dimensionless; its signs,
-        # which are what classification needs, are those of the block in the caller's units
-        # (Sylvester's law of inertia), and its zero test is then scale-free.
+        # Built in units of s (coordinates W / sqrt(s), s / s), then D A D back to the caller's.
+        # The block is negative definite at every admissible point: its radial diagonal is
+        # negative (lam_i > s) and its Schur complement is -(d - k) / (2 s^2) (theory.md §5;
+        # tests compare it with the dense Hessian), so its signs are -1 without a zero test.
         r = lam_I / s
         arrow = np.zeros((k + 1, k + 1))
         arrow[np.arange(k), np.arange(k)] = -2.0 * (r - 1.0) / r**2
         arrow[:k, k] = arrow[k, :k] = -np.sqrt(r - 1.0) / r**2
         arrow[k, k] = -0.5 * (np.sum(r**-2.0) + (d - k))
-        scaled = np.linalg.eigvalsh(arrow)
-        rad_s = tie_sign(scaled, 0.0, 0.0, rtol * np.max(np.abs(arrow)))
+        rad_s = np.full(k + 1, -1, dtype=np.int8)
         units = np.concatenate([np.full(k, 1.0 / np.sqrt(s)), [1.0 / s]])
         with np.errstate(over="ignore"):  # a non-representable block is caught by _finite below
             rad_v = np.linalg.eigvalsh(_finite(arrow * units[:, None] * units[None, :], "the Hessian spectrum"))

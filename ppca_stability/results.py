@@ -296,8 +296,8 @@ class StabilityMap:
         if not self.is_learned and not self.has_degeneracy:
             return census_dict(self.n_above, self.latent_dim)
         counts: dict[int, int] = {}
-        for p in self._enumerated("census"):
-            counts[p.morse_index] = counts.get(p.morse_index, 0) + 1
+        for n_pos, _, _ in self._inertias("census"):
+            counts[n_pos] = counts.get(n_pos, 0) + 1
         return dict(sorted(counts.items()))
 
     def stability_counts(self) -> dict[Stability, int]:
@@ -309,11 +309,13 @@ class StabilityMap:
             counts = {Stability.MAXIMUM: 1, Stability.MINIMUM: n_min, Stability.SADDLE: self.n_points - 1 - n_min}
             return {k: v for k, v in counts.items() if v}
         counts = {}
-        for p in self._enumerated("stability_counts"):
-            counts[p.stability] = counts.get(p.stability, 0) + 1
+        for inertia in self._inertias("stability_counts"):
+            kind = Stability.from_counts(*inertia)
+            counts[kind] = counts.get(kind, 0) + 1
         return {s: counts[s] for s in Stability if s in counts}
 
-    def _enumerated(self, what: str) -> Iterator[StationaryPoint]:
+    def _inertias(self, what: str) -> Iterator[tuple[int, int, int]]:
+        """``(n_positive, n_negative, n_zero)`` of every point, by counting (no point is built)."""
         n = self.n_points
         if n > MAX_ENUMERATED_CENSUS:
             reason = "sigma2 is learned" if self.is_learned else "the spectrum is degenerate (ties or sigma2 at an eigenvalue)"
@@ -321,7 +323,10 @@ class StabilityMap:
                 f"`{what}` must enumerate the {n} stationary points because {reason}; that exceeds "
                 f"{MAX_ENUMERATED_CENSUS}. Reduce latent_dim or move sigma2 off the eigenvalues."
             )
-        return iter(self.points)
+        lam = self.eigenvalues
+        count = st.inertia_counter(lam, self.latent_dim, self.rtol, self.floor, joint=self.is_learned)
+        for active in self._active_sets():
+            yield count(active, st.joint_sigma2(lam, active) if self.is_learned else self.sigma2)
 
     # ------------------------------------------------------------------ display
     def plot(self, ax: Any = None) -> Any:

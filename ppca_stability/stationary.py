@@ -13,9 +13,10 @@ primitives that :class:`~ppca_stability.StabilityMap` and the phase diagrams sha
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -36,6 +37,7 @@ __all__ = [
     "joint_mle_active",
     "iter_joint",
     "count_joint",
+    "inertia_counter",
     "stationary_loadings",
     "stationary_log_likelihood",
     "count_fixed_upto",
@@ -240,3 +242,45 @@ def top_log_likelihood(lam: np.ndarray, k: np.ndarray, s: np.ndarray) -> np.ndar
     kept = np.concatenate([[0.0], np.cumsum(np.log(lam, out=np.zeros(d), where=lam > 0) + 1.0)])
     rest = np.concatenate([np.cumsum(lam[::-1])[::-1], [0.0]])
     return -0.5 * (d * LOG_2PI + kept[k] + (d - k) * np.log(s) + rest[k] / s)
+
+
+# ----------------------------------------------------------------------------- inertia by counting
+def inertia_counter(lam: np.ndarray, latent_dim: int, rtol: float, floor: float, *,
+                    joint: bool) -> Callable[[tuple[int, ...], float], tuple[int, int, int]]:
+    """A function ``(active, s) -> (n_positive, n_negative, n_zero)`` of the Hessian at ``W_I``,
+    outside the symmetry modes, from counts alone (no spectrum is built).
+
+    From the table of theory.md §3: positive and zero eigenvalues only come from the directions
+    "dead column x excluded j" (sign of ``lam_j - s``, multiplicity ``q - k``) and "live column i x
+    excluded j" (sign of ``lam_j - lam_i``); the live-pair, radial and (joint) arrowhead directions
+    are negative at every admissible point. With ties decided as in
+    :func:`~ppca_stability.hessian.tie_sign`, this is exactly the inertia of
+    :func:`~ppca_stability.hessian.closed_form_spectrum` (a test checks it point by point), at
+    O(k log d) per point instead of O(d q).
+    """
+    d, q = lam.size, latent_dim
+    desc = lam.tolist()
+    neg = (-lam).tolist()  # ascending, for bisect
+
+    def above(x: float) -> int:  # #{j : lam_j - x > rtol lam_j + floor}: a prefix of the indices
+        return bisect.bisect_left(neg, -(x + floor) / (1.0 - rtol))
+
+    def not_below(x: float) -> int:  # #{j : x - lam_j <= rtol x + floor}: the prefix up to the ties
+        return bisect.bisect_right(neg, -(x * (1.0 - rtol) - floor))
+
+    def outside(active: tuple[int, ...], lo: int, hi: int) -> int:  # #{j not in I : lo <= j < hi}
+        return (hi - lo) - (bisect.bisect_left(active, hi) - bisect.bisect_left(active, lo))
+
+    def count(active: tuple[int, ...], s: float) -> tuple[int, int, int]:
+        k = len(active)
+        a_s, t_s = above(s), not_below(s)
+        pos = (q - k) * outside(active, 0, a_s)
+        zero = (q - k) * outside(active, a_s, t_s)
+        for i in active:
+            a_i, t_i = above(desc[i]), not_below(desc[i])
+            pos += outside(active, 0, a_i)
+            zero += outside(active, a_i, t_i)
+        size = d * q + joint - (k * (k - 1) // 2 + k * (q - k))
+        return pos, size - pos - zero, zero
+
+    return count

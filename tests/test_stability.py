@@ -280,3 +280,28 @@ def test_learned_point_with_s_tied_to_a_discarded_eigenvalue_warns():
     with pytest.warns(DegeneracyWarning, match=r"\(0,\) is degenerate"):
         p = smap.point((0,))  # s_I = mean(3, 2, 1) = 2 = lam_2, with a dead column
     assert p.stability is Stability.SADDLE and p.n_degenerate == 1
+
+
+@given(
+    lam=hs.lists(hs.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0, 5.0]), min_size=2, max_size=6),
+    q=hs.integers(1, 5),
+    s=hs.sampled_from([0.25, 0.5, 1.0, 1.5, 2.0, 4.0]),
+    learned=hs.booleans(),
+)
+@settings(deadline=None, max_examples=80)
+def test_counted_inertia_equals_the_closed_form_spectrum(lam, q, s, learned):
+    """census() and stability_counts() count signs without building spectra; they must agree
+    with the closed-form spectrum of every built point, ties included."""
+    lam = np.sort(np.array(lam))[::-1]
+    q = min(q, lam.size - 1 if learned else lam.size)
+    assume(lam[0] > 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegeneracyWarning)
+        smap = stability_map(np.diag(lam), "learned" if learned else s, latent_dim=q)
+        points = list(smap.points)
+    by_index, by_kind = {}, {}
+    for p in points:
+        by_index[p.morse_index] = by_index.get(p.morse_index, 0) + 1
+        by_kind[p.stability] = by_kind.get(p.stability, 0) + 1
+    assert smap.census() == dict(sorted(by_index.items()))
+    assert smap.stability_counts() == {k: by_kind[k] for k in Stability if k in by_kind}
