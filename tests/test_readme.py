@@ -13,8 +13,15 @@ def _blocks(lang: str) -> list[str]:
 
 
 @pytest.mark.parametrize("index", range(len(_blocks("python"))))
-def test_python_examples_run(index, capsys):
-    exec(compile(_blocks("python")[index], f"README.md[python {index}]", "exec"), {})
+def test_python_examples_run_and_print_what_they_say(index, capsys):
+    block = _blocks("python")[index]
+    exec(compile(block, f"README.md[python {index}]", "exec"), {})
+    printed = capsys.readouterr().out.strip().splitlines()
+    # A final `print(...)  # value` line promises its output: hold the README to it.
+    last = [line for line in block.strip().splitlines() if line.startswith("print(")][-1]
+    claim = last.partition("#")[2].strip()
+    if claim[:1] in "({[0123456789":
+        assert printed[-1] == claim
 
 
 def test_two_commands_are_present():
