@@ -113,7 +113,7 @@ def test_cli_prints_the_table_and_exits_1_on_failure(capsys, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known core issue: the joint arrowhead zero test is not scale-free "
-                   "(tests/test_robustness.py KNOWN_ISSUES)")
-def test_scale_equivariance_with_a_random_seed():
-    assert verify(max_examples=100, seed=8, theorems=["scale_equivariance"]).passed
+@pytest.mark.parametrize("seed", [8, 9, 10])
+def test_scale_equivariance_with_random_seeds(seed):
+    # seed 8 once found a joint classification that changed under S -> 0.1 S (since fixed)
+    assert verify(max_examples=100, seed=seed, theorems=["scale_equivariance"]).passed
