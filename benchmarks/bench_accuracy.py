@@ -60,9 +60,9 @@ def run() -> list[dict]:
     t0 = time.perf_counter()
     top = np.sort(sla.eigsh(operator(-shift), k=k_top, which="LA", tol=1e-12, v0=v0, return_eigenvectors=False))
     # The bottom is a cluster of ~10^4 eigenvalues within 1e-6 of -1/sigma2 (the cross modes with
-    # tiny lam_j), where ARPACK's residual test at 1e-12 does not converge in minutes; at 1e-8
-    # each Ritz value is within 1e-8 relative of some eigenvalue (residual bound).
-    bottom = np.sort(sla.eigsh(operator(shift), k=3, which="SA", tol=1e-8, v0=v0, return_eigenvectors=False))
+    # tiny lam_j), where ARPACK's residual test at 1e-8 or tighter does not converge in 10 minutes;
+    # at 1e-4 it does, and the measured error of the Ritz values is what is reported.
+    bottom = np.sort(sla.eigsh(operator(shift), k=3, which="SA", tol=1e-4, v0=v0, return_eigenvectors=False))
     elapsed = time.perf_counter() - t0
     err_top = float(np.max(np.abs(top - closed[-k_top:]) / np.abs(closed[-k_top:])))
     err_bottom = float(np.max(np.abs(bottom - closed[:3]) / np.abs(closed[:3])))
