@@ -35,18 +35,18 @@ def _hvp_scaled(model: _Model, E: np.ndarray, e_s: float, joint: bool) -> tuple[
     ``dG = K E (P0 - P1 - I) + K S K E (I - P0) + (Y - Z)(E^T Y) - Y (E^T Z)``, plus, along ``s``,
     ``e_s K (Y - Z - S K Y)``; ``d^2 l / ds^2 = -tr(K^3 S) + tr(K^2) / 2``.
     """
-    W, S = model.W, model.S
+    W = model.W
     q = W.shape[1]
     Y = model.apply(-1, W)
-    Z = model.apply(-1, S @ Y)
+    Z = model.apply(-1, model.S_mul(Y))
     P0, P1 = W.T @ Y, W.T @ Z
     I = np.eye(q)
     KE = model.apply(-1, E)
-    BE = model.apply(-1, S @ KE)
+    BE = model.apply(-1, model.S_mul(KE))
     dW = KE @ (P0 - P1 - I) + BE @ (I - P0) + (Y - Z) @ (E.T @ Y) - Y @ (E.T @ Z)
     if not joint:
         return dW, 0.0
-    mixed = model.apply(-1, Y - Z - S @ model.apply(-1, Y))
+    mixed = model.apply(-1, Y - Z - model.S_mul(model.apply(-1, Y)))
     d_ss = -model.trace_power_S(-3) + 0.5 * model.trace_power(-2)
     return dW + e_s * mixed, float(np.sum(mixed * E)) + e_s * d_ss
 
@@ -62,10 +62,10 @@ def _hvp(model: _Model, E: np.ndarray, e_s: float, joint: bool) -> tuple[np.ndar
 
 def _dense_hessian_scaled(model: _Model, joint: bool) -> np.ndarray:
     """The dense Hessian in the model's scaled units (dimensionless: scale-free)."""
-    W, S = model.W, model.S
+    W = model.W
     d, q = W.shape
     K = model.apply(-1, np.eye(d))
-    B = K @ S @ K
+    B = K @ model.S_mul(K)
     Y = K @ W
     Z = B @ W
     P0, P1 = W.T @ Y, W.T @ Z

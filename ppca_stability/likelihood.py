@@ -36,19 +36,25 @@ class _Model:
     """
 
     W: np.ndarray  # (d, q), in units of sqrt(scale)
-    S: np.ndarray  # (d, d), in units of scale
+    S: np.ndarray  # (d, d), in the caller's units: use S_mul for products in scaled units
     s: float  # always 1.0: the noise variance in units of scale
     Q: np.ndarray  # (d, q) orthonormal left singular vectors of W
+    w: np.ndarray  # (q,) singular values of W
+    Rt: np.ndarray  # (q, q) right singular vectors of W, transposed
     c: np.ndarray  # (q,) eigenvalues of C on span(Q): w_i^2 + s
-    SQ: np.ndarray  # (d, q) = S @ Q
-    trS: float
+    SQ: np.ndarray  # (d, q) = S Q in scaled units
+    trS: float  # in scaled units
     scale: float
 
     @classmethod
     def build(cls, W: np.ndarray, S: np.ndarray, s: float) -> "_Model":
-        Wn, Sn = W / math.sqrt(s), S / s
-        Q, w, _ = np.linalg.svd(Wn, full_matrices=False)
-        return cls(Wn, Sn, 1.0, Q, w**2 + 1.0, Sn @ Q, float(np.trace(Sn)), float(s))
+        Wn = W / math.sqrt(s)
+        Q, w, Rt = np.linalg.svd(Wn, full_matrices=False)
+        return cls(Wn, S, 1.0, Q, w, Rt, w**2 + 1.0, (S @ Q) / s, float(np.trace(S)) / s, float(s))
+
+    def S_mul(self, X: np.ndarray) -> np.ndarray:
+        """``S @ X`` in scaled units (``S / scale``), without forming ``S / scale``."""
+        return (self.S @ X) / self.scale
 
     @property
     def d(self) -> int:
@@ -76,8 +82,10 @@ class _Model:
 
     def scaled_gradient(self) -> tuple[np.ndarray, float]:
         # grad_W = C^-1 S C^-1 W - C^-1 W ;  dl/ds = 1/2 tr(C^-1 S C^-1 - C^-1)   (theory.md §1)
-        Y = self.apply(-1, self.W)
-        grad_W = self.apply(-1, self.S @ Y) - Y
+        # Y = C^-1 W = Q diag(w / c) R^T lies in span(Q), so S Y reuses S Q: no second O(d^2 q) product.
+        coef = (self.w / self.c)[:, None] * self.Rt
+        Y = self.Q @ coef
+        grad_W = self.apply(-1, self.SQ @ coef) - Y
         return grad_W, float(0.5 * (self.trace_power_S(-2) - self.trace_power(-1)))
 
     def gradient(self) -> tuple[np.ndarray, float]:
