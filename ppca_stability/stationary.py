@@ -207,8 +207,10 @@ def stationary_loadings(U: np.ndarray, lam: np.ndarray, active: tuple[int, ...],
                         latent_dim: int) -> np.ndarray:
     """``W_I`` with live columns ``sqrt(lam_i - s) u_i`` first, then ``q - k`` zero columns."""
     W = np.zeros((U.shape[0], latent_dim))
-    idx = list(active)
-    W[:, : len(idx)] = U[:, idx] * np.sqrt(lam[idx] - s)
+    k = len(active)
+    # The top set (every global maximum) is a slice: no fancy-indexing gather of d x k entries.
+    cols = slice(0, k) if active == tuple(range(k)) else list(active)
+    np.multiply(U[:, cols], np.sqrt(lam[cols] - s), out=W[:, :k])
     return W
 
 
