@@ -179,6 +179,10 @@ def main() -> None:
                             "peak MiB": next((v for k, v in row.items() if k.startswith("peak")), "")})
         columns = list(dict.fromkeys(k for row in rows for k in row))
         doc = (importlib.import_module(name).__doc__ or "").strip() if name in sys.modules else ""
+        # Command lines like "[--d 2000]" would read as Markdown reference links: escape brackets
+        # outside inline code.
+        parts = re.split(r"(`+[^`]*`+)", doc)
+        doc = "".join(p if i % 2 else p.replace("[", "\\[").replace("]", "\\]") for i, p in enumerate(parts))
         sections.append(f"## {title}\n\n`benchmarks/{name}.py`, {time.perf_counter() - t:.0f} s.\n\n"
                         + (f"{doc}\n\n" if doc else "") + table(rows, columns))
         print(table(rows, columns), flush=True)
