@@ -200,16 +200,17 @@ def classify_point(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bo
         method = "dense" if n <= DENSE_MAX else "lanczos"
     if method == "dense":
         H = _dense_hessian_scaled(model, joint)
-        scale = float(np.max(np.abs(np.linalg.eigvalsh(H)))) if n else 0.0
         B = sym.basis(n)
         # (I - B B^T) H (I - B B^T) as a rank-2m update of H, O(n^2 m) instead of two n^3 products:
         # with G = H B and M = B^T G, it is H - B F^T - F B^T where F = G - B M / 2.
         G = H @ B
         F = G - 0.5 * (B @ (B.T @ G))
         compressed = H - B @ F.T - F @ B.T
-        # Push the symmetry directions to -shift, below everything else, then drop them.
-        shift = 2.0 * scale + 1.0
+        # Push the symmetry directions to -shift, below everything else (the Frobenius norm bounds
+        # the spectral norm), then drop them: one eigendecomposition in all.
+        shift = 2.0 * float(np.linalg.norm(H)) + 1.0
         h = np.linalg.eigvalsh(compressed - shift * (B @ B.T))[sym.dim :]
+        scale = float(np.max(np.abs(h), initial=0.0))
         tol = rtol * max(scale, natural)
         n_pos, n_neg = int(np.sum(h > tol)), int(np.sum(h < -tol))
         n_zero = h.size - n_pos - n_neg
