@@ -39,11 +39,10 @@ def _hvp_scaled(model: _Model, E: np.ndarray, e_s: float, joint: bool) -> tuple[
     q = W.shape[1]
     Y = model.apply(-1, W)
     Z = model.apply(-1, model.S_mul(Y))
-    P0, P1 = W.T @ Y, W.T @ Z
-    I = np.eye(q)
+    IP0, P1 = model.one_minus_P0(), W.T @ Z
     KE = model.apply(-1, E)
     BE = model.apply(-1, model.S_mul(KE))
-    dW = KE @ (P0 - P1 - I) + BE @ (I - P0) + (Y - Z) @ (E.T @ Y) - Y @ (E.T @ Z)
+    dW = BE @ IP0 - KE @ (IP0 + P1) + (Y - Z) @ (E.T @ Y) - Y @ (E.T @ Z)
     if not joint:
         return dW, 0.0
     mixed = model.apply(-1, Y - Z - model.S_mul(model.apply(-1, Y)))
@@ -68,11 +67,10 @@ def _dense_hessian_scaled(model: _Model, joint: bool) -> np.ndarray:
     B = K @ model.S_mul(K)
     Y = K @ W
     Z = B @ W
-    P0, P1 = W.T @ Y, W.T @ Z
-    I = np.eye(q)
+    IP0, P1 = model.one_minus_P0(), W.T @ Z
     # Row (a, c), column (e, b): K[a,e] X[c,b] are Kronecker terms; X[a,b] V[e,c] are the
     # transposition terms from (Y - Z)(E^T Y) - Y (E^T Z).
-    H = np.kron(K, P0 - P1 - I) + np.kron(B, I - P0)
+    H = np.kron(B, IP0) - np.kron(K, IP0 + P1)
     H += (np.einsum("ab,ec->aceb", Y - Z, Y) - np.einsum("ab,ec->aceb", Y, Z)).reshape(d * q, d * q)
     H = (H + H.T) / 2.0
     if not joint:

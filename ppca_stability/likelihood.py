@@ -52,6 +52,11 @@ class _Model:
         Q, w, Rt = np.linalg.svd(Wn, full_matrices=False)
         return cls(Wn, S, 1.0, Q, w, Rt, w**2 + 1.0, (S @ Q) / s, float(np.trace(S)) / s, float(s))
 
+    def one_minus_P0(self) -> np.ndarray:
+        """``I - W^T C^-1 W = s M^-1 = R diag(s / c) R^T``, in closed form: computing it as a
+        difference cancels catastrophically when ``||W||^2 >> s``."""
+        return (self.Rt.T * (self.s / self.c)) @ self.Rt
+
     def S_mul(self, X: np.ndarray) -> np.ndarray:
         """``S @ X`` in scaled units (``S / scale``), without forming ``S / scale``."""
         return (self.S @ X) / self.scale
