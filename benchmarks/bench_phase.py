@@ -51,12 +51,17 @@ def large_rows(d: int, n_grid: int) -> list[dict]:
     return rows
 
 
+def run(d: int = 2000, n_grid: int = 1000) -> list[dict]:
+    """All rows: the digits grid with census, then the large grids without."""
+    return [digits_row(), *large_rows(d, n_grid)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--d", type=int, default=2000)
     parser.add_argument("--grid", type=int, default=1000)
     args = parser.parse_args()
-    rows = [digits_row(), *large_rows(args.d, args.grid)]
+    rows = run(args.d, args.grid)
     print(table(rows, list(rows[0])))
 
 

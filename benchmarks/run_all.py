@@ -25,7 +25,6 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -35,51 +34,14 @@ import numpy as np  # noqa: E402
 from _timing import table  # noqa: E402
 
 
-def _phase_legacy(m: Any) -> list[dict]:
-    return [m.digits_row(), *m.large_rows(2000, 1000)]
-
-
-def _linear_vae_legacy(m: Any) -> list[dict]:
-    from sklearn.datasets import load_digits
-
-    from ppca_stability import covariance, ppca_mle
-
-    S = covariance(load_digits().data)
-    ref = ppca_mle(S, m.LATENT_DIM, sigma2="learned")
-    target = ref.loadings @ ref.loadings.T
-    ours, _ = m.bench_ours(S, target, 0)
-    adam = m.bench_torch_adam(S, target, 0, 60_000)
-    rows = []
-    for tol in m.TARGETS:
-        o = ours[tol]
-        a = None if adam is None else adam[tol]
-        row = {"case": f"digits q={m.LATENT_DIM}, W W^T error {tol:g}",
-               "ours [s]": "not reached" if o is None else f"{o[1]:.3f} ({o[0]} steps)",
-               "reference": "torch Adam lr 1e-3", "goal": "<= 0.1 at 1e-2; reach 1e-6" if tol == 1e-2 else
-               ("reach" if tol == 1e-6 else "reported")}
-        if adam is None:
-            row["met"] = "skipped: torch is not installed (pip install torch==2.13.0)"
-        else:
-            row["reference [s]"] = "not reached" if a is None else f"{a[1]:.2f} ({a[0]} steps)"
-            if o is not None and a is not None:
-                row["ratio"] = f"{o[1] / a[1]:.4f}"
-            if tol == 1e-2:
-                row["met"] = "yes" if o is not None and a is not None and o[1] <= 0.1 * a[1] else (
-                    "yes (Adam never reached it)" if o is not None and a is None else "NO")
-        if tol == 1e-6:
-            row["met"] = "yes" if o is not None else "NO"
-        rows.append(row)
-    return rows
-
-
-# (title, module, keyword arguments for run(), fallback for a module without run())
-BENCHMARKS: list[tuple[str, str, dict, Callable[[Any], list[dict]] | None]] = [
-    ("stability_map vs numpy.linalg.eigh", "bench_stability_map", {"sizes": [256, 1024, 2000, 3072]}, None),
-    ("phase_diagram vs numpy.linalg.eigh", "bench_phase", {}, _phase_legacy),
-    ("log_likelihood + gradient", "bench_likelihood", {}, None),
-    ("classify_point on rotated stationary points", "bench_classify", {}, None),
-    ("Hessian accuracy at scale: closed form vs Lanczos", "bench_accuracy", {}, None),
-    ("fit_linear_vae time to agreement vs PyTorch Adam", "bench_linear_vae", {}, _linear_vae_legacy),
+# (title, module, keyword arguments for run())
+BENCHMARKS: list[tuple[str, str, dict]] = [
+    ("stability_map vs numpy.linalg.eigh", "bench_stability_map", {"sizes": [256, 1024, 2000, 3072]}),
+    ("phase_diagram vs numpy.linalg.eigh", "bench_phase", {}),
+    ("log_likelihood + gradient", "bench_likelihood", {}),
+    ("classify_point on rotated stationary points", "bench_classify", {}),
+    ("Hessian accuracy at scale: closed form vs Lanczos", "bench_accuracy", {}),
+    ("fit_linear_vae time to agreement vs PyTorch Adam", "bench_linear_vae", {}),
 ]
 
 
@@ -95,17 +57,15 @@ def _met(row: dict) -> str:
     return ("yes" if ratio <= float(goal.group(1)) else "NO") if goal else ""
 
 
-def run_one(module_name: str, kwargs: dict, fallback: Callable[[Any], list[dict]] | None) -> list[dict]:
+def run_one(module_name: str, kwargs: dict) -> list[dict]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         return [{"case": "-", "met": f"skipped: {module_name}.py cannot be imported ({exc})"}]
     try:
-        if hasattr(module, "run"):
-            return module.run(**kwargs)
-        if fallback is not None:
-            return fallback(module)
-        return [{"case": "-", "met": f"skipped: {module_name}.py has no run() entry point"}]
+        if not hasattr(module, "run"):
+            return [{"case": "-", "met": f"skipped: {module_name}.py has no run() entry point"}]
+        return module.run(**kwargs)
     except ImportError as exc:  # an optional dependency of the benchmark
         return [{"case": "-", "met": f"skipped: {exc}"}]
     except Exception as exc:  # report and go on: one broken benchmark must not hide the others
@@ -166,12 +126,12 @@ def main() -> None:
     load_before = _load()
     t0 = time.perf_counter()
     sections, summary = [], []
-    for title, name, kwargs, fallback in BENCHMARKS:
+    for title, name, kwargs in BENCHMARKS:
         if args.only and name not in args.only:
             continue
         print(f"== {title} ({name})", flush=True)
         t = time.perf_counter()
-        rows = run_one(name, kwargs, fallback)
+        rows = run_one(name, kwargs)
         for row in rows:
             row["met"] = _met(row)
             summary.append({"benchmark": title, "case": row.get("case", row.get("d", "")),
