@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -85,12 +86,15 @@ class StationaryPoint:
     symmetry_dim: int
     n_degenerate: int
     stability: Stability
-    _spectrum: HessianSpectrum = field(repr=False)
+    _spectrum: Callable[[], HessianSpectrum] = field(repr=False)
 
     @property
     def hessian_eigenvalues(self) -> np.ndarray:
-        """All Hessian eigenvalues in closed form, ascending (``d q``, or ``d q + 1`` joint)."""
-        return self._spectrum.eigenvalues()
+        """All Hessian eigenvalues in closed form, ascending (``d q``, or ``d q + 1`` joint).
+
+        Built on access (O(d q)): the classification above comes from counting signs alone.
+        """
+        return self._spectrum().eigenvalues()
 
     @property
     def latent_dim(self) -> int:
@@ -225,24 +229,26 @@ class StabilityMap:
     def _build(self, active: tuple[int, ...]) -> StationaryPoint:
         lam, q = self.eigenvalues, self.latent_dim
         s = st.joint_sigma2(lam, active) if self.is_learned else float(self.sigma2)
-        spec = closed_form_spectrum(lam, np.asarray(active, dtype=np.intp), s, q,
-                                    joint=self.is_learned, rtol=self.rtol, floor=self.floor)
-        n_pos, n_neg, n_zero = spec.count(1), spec.count(-1), spec.count(0)
+        # The inertia by counting (O(k log d), exactly the signs of the closed-form spectrum; a
+        # test checks both point by point); the O(d q) spectrum only when it is asked for.
+        n_pos, n_neg, n_zero = st.inertia_counter(lam, q, self.rtol, self.floor, joint=self.is_learned)(active, s)
         if n_zero and self.is_learned:
             # Each joint point has its own s_I, so a tie of s_I with a discarded eigenvalue is only
             # found here (a fixed-sigma2 map announces all its degeneracies when it is built).
             warnings.warn(f"the joint stationary point {tuple(active)} is degenerate: s_I = {s:.6g} ties "
                           "with an eigenvalue.", DegeneracyWarning, stacklevel=3)
+        index = np.asarray(active, dtype=np.intp)
         return StationaryPoint(
-            active=tuple(int(i) for i in active),
+            active=tuple(index.tolist()),
             loadings=st.stationary_loadings(self.spectrum.eigenvectors, lam, active, s, q),
             sigma2=s,
             log_likelihood=st.stationary_log_likelihood(lam, active, s),
             morse_index=n_pos,
-            symmetry_dim=spec.symmetry_dim,
+            symmetry_dim=len(active) * (len(active) - 1) // 2 + len(active) * (q - len(active)),
             n_degenerate=n_zero,
             stability=Stability.from_counts(n_pos, n_neg, n_zero),
-            _spectrum=spec,
+            _spectrum=functools.partial(closed_form_spectrum, lam, index, s, q, joint=self.is_learned,
+                                        rtol=self.rtol, floor=self.floor),
         )
 
     def point(self, active: Any) -> StationaryPoint:

@@ -247,6 +247,9 @@ def top_log_likelihood(lam: np.ndarray, k: np.ndarray, s: np.ndarray) -> np.ndar
 
 
 # ----------------------------------------------------------------------------- inertia by counting
+_VECTORISE_FROM = 16  # active-set size from which inertia_counter counts with NumPy
+
+
 def inertia_counter(lam: np.ndarray, latent_dim: int, rtol: float, floor: float, *,
                     joint: bool) -> Callable[[tuple[int, ...], float], tuple[int, int, int]]:
     """A function ``(active, s) -> (n_positive, n_negative, n_zero)`` of the Hessian at ``W_I``,
@@ -273,15 +276,26 @@ def inertia_counter(lam: np.ndarray, latent_dim: int, rtol: float, floor: float,
     def outside(active: tuple[int, ...], lo: int, hi: int) -> int:  # #{j not in I : lo <= j < hi}
         return (hi - lo) - (bisect.bisect_left(active, hi) - bisect.bisect_left(active, lo))
 
+    neg_arr = -lam
+
     def count(active: tuple[int, ...], s: float) -> tuple[int, int, int]:
         k = len(active)
         a_s, t_s = above(s), not_below(s)
         pos = (q - k) * outside(active, 0, a_s)
         zero = (q - k) * outside(active, a_s, t_s)
-        for i in active:
-            a_i, t_i = above(desc[i]), not_below(desc[i])
-            pos += outside(active, 0, a_i)
-            zero += outside(active, a_i, t_i)
+        if k <= _VECTORISE_FROM:
+            for i in active:
+                a_i, t_i = above(desc[i]), not_below(desc[i])
+                pos += outside(active, 0, a_i)
+                zero += outside(active, a_i, t_i)
+        else:  # the same counts with searchsorted: the same float operations, in bulk
+            act = np.asarray(active, dtype=np.intp)
+            x = lam[act]
+            a_i = np.searchsorted(neg_arr, -(x + floor) / (1.0 - rtol), side="left")
+            t_i = np.searchsorted(neg_arr, -(x * (1.0 - rtol) - floor), side="right")
+            before_a, before_t = np.searchsorted(act, a_i), np.searchsorted(act, t_i)
+            pos += int(np.sum(a_i - before_a))
+            zero += int(np.sum((t_i - a_i) - (before_t - before_a)))
         size = d * q + joint - (k * (k - 1) // 2 + k * (q - k))
         return pos, size - pos - zero, zero
 
