@@ -33,7 +33,8 @@ def digits_row() -> dict:
 
     t = best_time(ours, repeat=3)
     return {"case": "digits d=64, q=64, 400 values, census (cold)", "ours [s]": f"{t:.3f}",
-            "reference [s]": "", "ratio": "", "goal": "< 2 s", "met": "yes" if t < 2.0 else "NO",
+            "reference": "goal 2 s", "reference [s]": "2", "ratio": f"{t / 2.0:.3f}", "goal": "< 2 s",
+            "met": "yes" if t < 2.0 else "NO",
             "peak MiB": f"{peak_memory_mib(ours):.0f}"}
 
 
