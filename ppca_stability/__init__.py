@@ -1,7 +1,7 @@
 """ppca_stability: stationary points of the pPCA likelihood and their stability in sigma^2.
 
 The pipeline is covariance -> spectrum -> stationary points -> Hessian -> stability -> maps and
-phase diagrams, with the linear VAE beside it and :mod:`ppca_stability.symbolic` (sympy, imported
+phase diagrams, with the linear VAE beside it and `ppca_stability.symbolic` (sympy, imported
 explicitly) as an independent oracle. Heavy optional pieces (sympy, matplotlib) load only when used.
 """
 

@@ -1,10 +1,10 @@
-"""The theorems :func:`ppca_stability.verify` checks, each a hypothesis property.
+"""The theorems `ppca_stability.verify()` checks, each a hypothesis property.
 
 Every property compares two independent routes: the closed forms of theory.md (as the package
 implements them) against dense numeric linear algebra, brute-force enumeration, an independent
 polynomial recursion, or exact invariances. Each draws small problems (d <= 6) from
-:mod:`ppca_stability.strategies`; a failing check raises ``AssertionError`` with the numbers
-that disagree. This module imports hypothesis; :mod:`ppca_stability.verify` imports it only
+`ppca_stability.strategies`; a failing check raises ``AssertionError`` with the numbers
+that disagree. This module imports hypothesis; `ppca_stability.verify` imports it only
 when it runs.
 """
 

@@ -81,7 +81,7 @@ def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
     """Return `cov` as a symmetric float64 (d, d) array, or raise.
 
     Positive semi-definiteness is checked where the eigenvalues are computed
-    (:func:`ppca_stability.spectrum.spectrum`), so that it costs no extra factorisation.
+    (`ppca_stability.spectrum.spectrum()`), so that it costs no extra factorisation.
     """
     arr = _as_real_array(cov, name)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
@@ -192,7 +192,7 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
 
 
 def check_rng(rng: Any, name: str = "rng") -> np.random.Generator:
-    """Return a :class:`numpy.random.Generator` from a Generator, an int seed or None."""
+    """Return a `numpy.random.Generator` from a Generator, an int seed or None."""
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_))):

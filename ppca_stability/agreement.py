@@ -30,7 +30,7 @@ STOCHASTIC_RTOL = 2e-2
 
 @dataclass(frozen=True, eq=False, slots=True)
 class Agreement:
-    """How closely a :class:`~ppca_stability.LinearVAEFit` matches the pPCA maximum likelihood.
+    """How closely a `LinearVAEFit` matches the pPCA maximum likelihood.
 
     Attributes
     ----------
@@ -51,7 +51,7 @@ class Agreement:
         Fit latents with KL at most ``COLLAPSED_KL``.
     n_collapsed_predicted : int
     classification : PointClassification
-        :func:`~ppca_stability.classify_point` of the trained decoder (reported, not tested:
+        `classify_point()` of the trained decoder (reported, not tested:
         a stochastic fit is near, not at, a stationary point).
     rtol : float
         Tolerance for ``wwt_error``, ``1 - alignment``, ``sigma2_error``, ``elbo_gap`` and ``kl_error``.
@@ -123,8 +123,8 @@ def compare_with_ppca(fit: LinearVAEFit, cov: Any, *, rtol: float | None = None)
     cov : array_like, shape (d, d)
         The covariance (ddof=0) the VAE was trained on.
     rtol : float, optional
-        Tolerance of every check; default :data:`ANALYTIC_RTOL` (1e-6) for an analytic fit and
-        :data:`STOCHASTIC_RTOL` (2e-2) for a stochastic one.
+        Tolerance of every check; default `ANALYTIC_RTOL` (1e-6) for an analytic fit and
+        `STOCHASTIC_RTOL` (2e-2) for a stochastic one.
 
     Returns
     -------

@@ -78,7 +78,7 @@ def sigma2_from_beta(beta: float, *, reconstruction: str = "mse", n_features: in
 def beta_from_sigma2(sigma2: float, *, reconstruction: str = "mse", n_features: int | None = None) -> float:
     """The beta-VAE weight equivalent to a Gaussian VAE with noise variance ``sigma2``.
 
-    The inverse of :func:`sigma2_from_beta`.
+    The inverse of `sigma2_from_beta()`.
 
     Examples
     --------
@@ -171,7 +171,7 @@ def predict_collapse(cov: Any, *, latent_dim: int, sigma2: float | None = None, 
     sigma2 : float, optional
         Gaussian-decoder noise variance. Give this or `beta`.
     beta : float, optional
-        KL weight of a beta-VAE loss ``Rec + beta KL``, converted with :func:`sigma2_from_beta`
+        KL weight of a beta-VAE loss ``Rec + beta KL``, converted with `sigma2_from_beta()`
         using `reconstruction` and ``n_features = d``.
     reconstruction : {"sse", "half_sse", "mse"}, default "mse"
 

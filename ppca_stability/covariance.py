@@ -229,14 +229,14 @@ def covariance(data: Any, *, chunk_rows: int | None = None,
 
     ``sample_moments(data, ...).covariance``: accepts a NumPy array, a memory-mapped ``.npy``
     (streamed in chunks under `memory_budget`) or a Dask array (a chunked reduction on the active
-    Dask scheduler). Use :func:`sample_moments` for the mean as well.
+    Dask scheduler). Use `sample_moments()` for the mean as well.
 
     Parameters
     ----------
     data : array_like, numpy.memmap or dask.array.Array, shape (n_samples, n_features)
     chunk_rows : int, optional
     memory_budget : int, default 64 MiB
-        See :func:`sample_moments`.
+        See `sample_moments()`.
 
     Returns
     -------

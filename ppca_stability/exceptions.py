@@ -1,6 +1,6 @@
 """Warning classes of ppca_stability.
 
-Both derive from :class:`UserWarning`, so ``warnings.simplefilter("error", DegeneracyWarning)``
+Both derive from `UserWarning`, so ``warnings.simplefilter("error", DegeneracyWarning)``
 turns exactly our degeneracy announcements into errors without touching anything else.
 """
 
@@ -13,7 +13,7 @@ class DegeneracyWarning(UserWarning):
     Raised (as a warning) when eigenvalues of the covariance are tied within ``rtol`` or when
     ``sigma2`` lies within ``rtol`` of an eigenvalue: second-order information then cannot settle
     whether the point is a maximum, and the affected points are reported as
-    :attr:`~ppca_stability.Stability.DEGENERATE`.
+    `DEGENERATE`.
     """
 
 

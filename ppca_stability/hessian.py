@@ -2,7 +2,7 @@
 
 Two routes, kept separate on purpose so that each checks the other:
 
-* numeric: the dense Hessian and Hessian-vector products of :func:`log_likelihood` at any
+* numeric: the dense Hessian and Hessian-vector products of `log_likelihood()` at any
   ``W`` (and ``s``), by differentiating the gradient ``G = K S K W - K W`` with ``K = C^{-1}``;
 * closed form: the full spectrum at a stationary point ``W_I`` from the covariance's eigenvalues
   alone (Tipping & Bishop's stationary points; the table of theory.md §3), returned compressed
@@ -97,7 +97,7 @@ def _validate(loadings: Any, cov: Any, sigma2: Any, wrt: Any) -> tuple[np.ndarra
 
 
 def log_likelihood_hessian(loadings: Any, cov: Any, sigma2: float, *, wrt: str = "loadings") -> np.ndarray:
-    """Dense Hessian of :func:`log_likelihood`.
+    """Dense Hessian of `log_likelihood()`.
 
     Parameters
     ----------
@@ -112,7 +112,7 @@ def log_likelihood_hessian(loadings: Any, cov: Any, sigma2: float, *, wrt: str =
     -------
     ndarray
         Symmetric Hessian. It has ``(d q)^2`` entries: for large models use
-        :func:`hessian_vector_product` instead.
+        `hessian_vector_product()` instead.
 
     Examples
     --------
@@ -128,7 +128,7 @@ def log_likelihood_hessian(loadings: Any, cov: Any, sigma2: float, *, wrt: str =
 
 def hessian_vector_product(loadings: Any, cov: Any, sigma2: float, direction: Any, *,
                            wrt: str = "loadings") -> np.ndarray:
-    """Hessian of :func:`log_likelihood` times a vector, without forming the Hessian.
+    """Hessian of `log_likelihood()` times a vector, without forming the Hessian.
 
     Costs two products with ``cov`` (O(d^2 q)) and O(d q^2) more.
 
@@ -138,7 +138,7 @@ def hessian_vector_product(loadings: Any, cov: Any, sigma2: float, direction: An
     cov : array_like, shape (d, d)
     sigma2 : float
     direction : array_like, shape (d q,) or (d q + 1,)
-        A flat vector in the coordinates of :func:`log_likelihood_hessian` (``E.ravel()`` for a
+        A flat vector in the coordinates of `log_likelihood_hessian()` (``E.ravel()`` for a
         loadings direction ``E``; with ``wrt="joint"`` the ``sigma2`` component last).
     wrt : {"loadings", "joint"}
 

@@ -157,7 +157,7 @@ def log_likelihood(loadings: Any, cov: Any, sigma2: float) -> float:
 
 
 def log_likelihood_gradient(loadings: Any, cov: Any, sigma2: float) -> tuple[np.ndarray, float]:
-    """Gradient of :func:`log_likelihood` with respect to the loadings and to ``sigma2``.
+    """Gradient of `log_likelihood()` with respect to the loadings and to ``sigma2``.
 
     Returns
     -------

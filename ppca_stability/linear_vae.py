@@ -29,7 +29,7 @@ closed-form ``(V*, D*)``, a variable projection that removes the encoder's ill-c
 and leaves ``f(W, s) = max_{V, D} L``, whose gradient is ``dL/dW`` and ``dL/ds`` at ``(V*, D*)``
 by the envelope theorem; (b) works in scale-free coordinates ``W = sqrt(c) W_hat``,
 ``s = c exp(t)`` with ``c = tr S / d``, so the decoder and ``log s`` blocks are balanced; and
-(c) runs L-BFGS (memory :data:`LBFGS_MEMORY`) with a backtracking Armijo line search, which builds
+(c) runs L-BFGS (memory `LBFGS_MEMORY`) with a backtracking Armijo line search, which builds
 the curvature of the slow rotation modes from gradient differences. It stays a pure gradient
 method: no Hessian and no eigendecomposition of ``S`` is used. Plain Adam and gradient descent on
 all four blocks remain available (``optimizer="adam"`` / ``"gd"``) to study what practitioners see;
@@ -159,7 +159,7 @@ def _stochastic_elbo(V: np.ndarray, logD: np.ndarray, W: np.ndarray, X: np.ndarr
     """Reparameterised one-sample ELBO estimate on a centred batch ``X`` (rows) and its gradients.
 
     ``z = V x + D^{1/2} eps``; the reconstruction term is Monte Carlo, the Gaussian KL closed form,
-    as in ordinary VAE training. Its expectation over ``eps`` is :func:`_elbo` at ``X^T X / B``.
+    as in ordinary VAE training. Its expectation over ``eps`` is `_elbo()` at ``X^T X / B``.
     """
     B, d = X.shape
     sqrtD = np.exp(0.5 * logD)
@@ -229,7 +229,7 @@ def _linear_vae_elbo_iv(params: Any, cov: Any, data: Any, sigma2: Any
 # --------------------------------------------------------------------------- public closed forms
 
 def _representable_elbo(p: LinearVAEParams, S: np.ndarray, s: float) -> tuple:
-    """:func:`_elbo` for user-supplied parameters, refusing results float64 cannot hold."""
+    """`_elbo()` for user-supplied parameters, refusing results float64 cannot hold."""
     with np.errstate(over="ignore", invalid="ignore"):
         elbo, kl, grads = _elbo(p.encoder_weights, p.encoder_log_variances, p.loadings, S, s, float(np.trace(S)))
         _finite(np.array([elbo, *(np.sum(np.abs(g)) for g in grads)]), "the ELBO or its gradient")
@@ -254,7 +254,7 @@ def linear_vae_elbo(params: LinearVAEParams | tuple, *, cov: Any = None, data: A
     Returns
     -------
     float
-        Mean ELBO per sample; never above :func:`~ppca_stability.log_likelihood`.
+        Mean ELBO per sample; never above `log_likelihood()`.
 
     Examples
     --------
@@ -273,9 +273,9 @@ def linear_vae_elbo(params: LinearVAEParams | tuple, *, cov: Any = None, data: A
 
 def linear_vae_elbo_gradient(params: LinearVAEParams | tuple, *, cov: Any = None, data: Any = None,
                              sigma2: float) -> tuple[LinearVAEParams, float]:
-    """Gradient of :func:`linear_vae_elbo` in ``V``, ``log D``, ``W`` and ``sigma2``.
+    """Gradient of `linear_vae_elbo()` in ``V``, ``log D``, ``W`` and ``sigma2``.
 
-    Parameters are as for :func:`linear_vae_elbo`.
+    Parameters are as for `linear_vae_elbo()`.
 
     Returns
     -------
@@ -354,7 +354,7 @@ class TrainingHistory:
 
 @dataclass(frozen=True, eq=False, slots=True)
 class LinearVAEFit:
-    """A trained linear VAE (see :func:`fit_linear_vae`).
+    """A trained linear VAE (see `fit_linear_vae()`).
 
     Attributes
     ----------
@@ -409,7 +409,7 @@ class LinearVAEFit:
 
     @property
     def collapsed(self) -> tuple[int, ...]:
-        """Indices of the latents whose KL is at most :data:`COLLAPSED_KL` (they carry no information)."""
+        """Indices of the latents whose KL is at most `COLLAPSED_KL` (they carry no information)."""
         return tuple(int(c) for c in np.flatnonzero(self.kl_per_latent <= COLLAPSED_KL))
 
     def __repr__(self) -> str:
@@ -758,7 +758,7 @@ def fit_linear_vae(data: Any = None, *, cov: Any = None, latent_dim: int, sigma2
     Returns
     -------
     LinearVAEFit
-        Warns :class:`~ppca_stability.ConvergenceWarning` (and says so in ``message``) when the
+        Warns `ConvergenceWarning` (and says so in ``message``) when the
         tolerance was not met.
 
     Examples

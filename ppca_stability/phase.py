@@ -7,7 +7,7 @@ latent ``c`` collapses once ``s >= lam_c`` (posterior collapse). The landscape c
 eigenvalue — the breakpoints — which the default grid contains exactly.
 
 Stability at a breakpoint. At ``s = lam_j`` (or within the tie tolerance of it: that eigenvalue
-then does not count as above ``s``, as in :attr:`StabilityMap.n_above`) the dead-column direction
+then does not count as above ``s``, as in `StabilityMap.n_above`) the dead-column direction
 along ``u_j`` is flat (Hessian eigenvalue ``(lam_j - s) / s^2 = 0``, theory.md §3): a pitchfork
 where a dead column can switch on. The Morse indices are unchanged (a flat direction is not an
 ascent direction), so the census is still the Gaussian-binomial polynomial, but the stability of
@@ -15,7 +15,7 @@ two points changes: the
 top set is ``DEGENERATE`` when it has a dead column (``m < q``) and ``W = 0`` is ``DEGENERATE``
 when ``lam_j`` is the smallest eigenvalue (the minimum turning into a saddle). Every other point
 keeps both ascent and descent directions and is a ``SADDLE``. These counts agree with the
-core's point-by-point classification (:meth:`StabilityMap.stability_counts`), which the tests
+core's point-by-point classification (`StabilityMap.stability_counts()`), which the tests
 check; grid values that are degenerate in any other way (tied eigenvalues above ``s``, or several
 eigenvalues within tolerance of ``s``) are classified by that enumeration itself, which the core
 refuses beyond ``MAX_ENUMERATED_CENSUS`` points.
@@ -51,7 +51,7 @@ REPR_ROWS = 6
 class PhaseDiagram:
     """The global maximum and the count of stationary points on a grid of ``sigma2`` values.
 
-    Build it with :func:`phase_diagram`. Entry ``g`` of every per-grid field refers to
+    Build it with `phase_diagram()`. Entry ``g`` of every per-grid field refers to
     ``sigma2[g]``.
 
     Attributes
@@ -60,7 +60,7 @@ class PhaseDiagram:
         The grid, strictly increasing.
     n_above : ndarray of int, shape (G,)
         ``m(sigma2)``: eigenvalues above ``sigma2`` beyond the tie tolerance, as
-        :attr:`StabilityMap.n_above` counts them.
+        `StabilityMap.n_above` counts them.
     n_active : ndarray of int, shape (G,)
         Live latents at the global maximum, ``min(latent_dim, n_above)``.
     kl_per_latent : ndarray, shape (G, latent_dim)
@@ -73,7 +73,7 @@ class PhaseDiagram:
         Exact number of stationary orbits (Python ints: they exceed int64 for large models).
     breakpoints : ndarray, shape (B,)
         The distinct positive eigenvalues, ascending: where ``n_above`` and the landscape change
-        (eigenvalues at round-off level are exact zeros, see :mod:`ppca_stability.spectrum`).
+        (eigenvalues at round-off level are exact zeros, see `ppca_stability.spectrum`).
         Latent ``c`` collapses at ``eigenvalues[c]``.
     sigma2_learned : float or None
         Tipping & Bishop's ``sigma2_ML`` for this ``latent_dim`` (the joint maximum), or None
@@ -116,9 +116,9 @@ class PhaseDiagram:
 
     @property
     def stability_counts(self) -> Sequence[Mapping[Stability, int]]:
-        """Per grid value, the number of stationary orbits of each :class:`Stability`.
+        """Per grid value, the number of stationary orbits of each `Stability`.
 
-        Zero counts are omitted, as in :meth:`StabilityMap.stability_counts`. At a breakpoint
+        Zero counts are omitted, as in `StabilityMap.stability_counts()`. At a breakpoint
         some points are ``DEGENERATE`` (see the module notes). Computed on first access.
         """
         return self._landscape()[1]
@@ -136,7 +136,7 @@ class PhaseDiagram:
     def plot(self, ax: Any = None) -> Any:
         """Collapse map, landscape and optimum log-likelihood against ``sigma2``.
 
-        See :func:`ppca_stability.plotting.plot_phase_diagram`; returns a matplotlib Figure.
+        See `ppca_stability.plotting.plot_phase_diagram()`; returns a matplotlib Figure.
         """
         from .plotting import plot_phase_diagram
 
@@ -248,7 +248,7 @@ def phase_diagram(cov: Any, *, latent_dim: int | None = None, sigma2: Any = None
     One eigenvalue decomposition (no eigenvectors) serves the whole grid; every per-grid field
     is a vectorised closed form (theory.md §2-§4), and the exact counts are computed once per
     distinct ``n_above``. Grid values equal to an eigenvalue are legitimate breakpoints: no
-    :class:`~ppca_stability.DegeneracyWarning` is issued, and the points that are degenerate
+    `DegeneracyWarning` is issued, and the points that are degenerate
     there are reported in ``stability_counts``.
 
     Examples

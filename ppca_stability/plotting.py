@@ -1,6 +1,6 @@
 """Figures for phase diagrams and stability maps (matplotlib, imported only with this module).
 
-Figures are built from :class:`matplotlib.figure.Figure` directly, never through pyplot, so no GUI
+Figures are built from `matplotlib.figure.Figure` directly, never through pyplot, so no GUI
 backend is ever needed: save them with ``fig.savefig(path)``. Each function draws into the axes it
 is given (or into a new figure) and returns the figure.
 """
@@ -158,7 +158,7 @@ _PANEL_DRAW = {"collapse": _collapse_panel, "landscape": _landscape_panel, "like
 
 
 def plot_phase_diagram(pd: PhaseDiagram, ax: Any = None, *, panels: Sequence[str] = PANELS) -> Figure:
-    """Draw a :class:`~ppca_stability.PhaseDiagram` against ``sigma2`` (log axis).
+    """Draw a `PhaseDiagram` against ``sigma2`` (log axis).
 
     Panels: ``"collapse"``, latent index against ``sigma2`` coloured by the KL of each latent at
     the optimum (collapsed latents grey, breakpoints and the learned ``sigma2`` marked);
@@ -197,7 +197,7 @@ def plot_phase_diagram(pd: PhaseDiagram, ax: Any = None, *, panels: Sequence[str
 
 
 def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:
-    """Stationary points of a :class:`~ppca_stability.StabilityMap`: log-likelihood against Morse
+    """Stationary points of a `StabilityMap`: log-likelihood against Morse
     index, coloured by stability.
 
     Parameters

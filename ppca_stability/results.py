@@ -33,7 +33,7 @@ class Stability(enum.Enum):
     SADDLE: ascent and descent directions both exist (zero modes, if any, do not matter).
     DEGENERATE: zero eigenvalues beyond the symmetry modes and no sign that settles it
     (ties among eigenvalues, or ``sigma2`` within ``rtol`` of an eigenvalue).
-    NOT_STATIONARY: the gradient does not vanish (only from :func:`classify_point`).
+    NOT_STATIONARY: the gradient does not vanish (only from `classify_point()`).
     """
 
     MAXIMUM = "maximum"
@@ -161,7 +161,7 @@ class _Points(Sequence):
 class StabilityMap:
     """Every stationary point of the pPCA log-likelihood for one ``(cov, sigma2, latent_dim)``.
 
-    Build it with :func:`ppca_stability.stability_map`. Points are enumerated lazily: nothing is
+    Build it with `ppca_stability.stability_map()`. Points are enumerated lazily: nothing is
     built until ``.points`` is iterated or indexed, and ``.n_points`` and ``.census()`` are exact
     integers computed without enumeration (for a fixed ``sigma2`` and untied eigenvalues).
     """
@@ -307,7 +307,7 @@ class StabilityMap:
         return dict(sorted(counts.items()))
 
     def stability_counts(self) -> dict[Stability, int]:
-        """Number of stationary orbits of each :class:`Stability` (zero counts omitted)."""
+        """Number of stationary orbits of each `Stability` (zero counts omitted)."""
         if not self.is_learned and not self.has_degeneracy:
             m, d = self.n_above, self.n_features
             n_min = int(m == d)  # W = 0 is a minimum iff sigma2 is below every eigenvalue
@@ -370,7 +370,7 @@ class StabilityMap:
 
 # ----------------------------------------------------------------------------- over a grid of sigma2
 def fixed_degeneracy(lam: np.ndarray, sigma2: np.ndarray, rtol: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
-    """:attr:`StabilityMap.has_degeneracy` for fixed ``sigma2``, vectorised over an array of values.
+    """`StabilityMap.has_degeneracy` for fixed ``sigma2``, vectorised over an array of values.
 
     Returns ``(n_near, tied_above)``: how many eigenvalues lie within tolerance of each value, and
     whether eigenvalues tied within tolerance lie above it. A map is degenerate iff
@@ -401,7 +401,7 @@ def _check_active(active: Any, d: int, q: int) -> tuple[int, ...]:
 
 @dataclass(frozen=True, eq=False, slots=True)
 class PointClassification:
-    """Numeric second-order classification of an arbitrary ``W`` (see :func:`classify_point`).
+    """Numeric second-order classification of an arbitrary ``W`` (see `classify_point()`).
 
     Attributes
     ----------

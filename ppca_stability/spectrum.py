@@ -3,7 +3,7 @@
 Conventions, stated once for the whole package:
 
 * covariances are the ddof=0 (maximum-likelihood) estimate ``X_c.T @ X_c / n``
-  (:mod:`ppca_stability.covariance`);
+  (`ppca_stability.covariance`);
 * eigenvalues are sorted in descending order, ``lam[0] >= lam[1] >= ... >= lam[d-1] >= 0``;
   eigenvalues within round-off of 0 (|lam| <= 100 d eps lam_max) are set to exactly 0;
 * each eigenvector's sign is fixed so that its entry of largest magnitude is positive (the

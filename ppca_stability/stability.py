@@ -1,7 +1,7 @@
 """Stability of stationary points: the closed-form map and numeric classification.
 
-:func:`stability_map` classifies every stationary point from the covariance's eigenvalues alone
-(theory.md §3, §5), at the cost of one eigendecomposition. :func:`classify_point` classifies an
+`stability_map()` classifies every stationary point from the covariance's eigenvalues alone
+(theory.md §3, §5), at the cost of one eigendecomposition. `classify_point()` classifies an
 arbitrary ``W`` numerically from its gradient and Hessian: densely for small ``d q``, and
 Hessian-free (Lanczos on Hessian-vector products) for large ones, so it serves both as an
 independent check of the closed form and for points no formula describes.
@@ -71,7 +71,7 @@ def stability_map(cov: Any, sigma2: float | str, *, latent_dim: int | None = Non
     rtol : float, default 1e-9
         Relative tolerance under which two eigenvalues, or an eigenvalue and ``sigma2``, count
         as equal; such points are reported as ``DEGENERATE`` and a
-        :class:`~ppca_stability.DegeneracyWarning` is issued.
+        `DegeneracyWarning` is issued.
 
     Returns
     -------
@@ -166,7 +166,7 @@ def classify_point(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bo
         A Hessian eigenvalue counts as zero when ``|h| <= rtol * max(||H||, 1 / (sigma2 +
         ||W||_2^2))``; the second term is the Hessian's natural scale, for when it is all zero.
     gtol : float, default 1e-7
-        Stationary when the relative gradient norm (see :class:`PointClassification`) is below.
+        Stationary when the relative gradient norm (see `PointClassification`) is below.
     n_eigenvalues : int, default 6
         Lanczos only: how many of the largest eigenvalues to compute.
 

@@ -8,7 +8,7 @@ and the set is admissible when every kept eigenvalue exceeds it.
 
 Active sets are 0-based, ascending index tuples into the descending eigenvalues, ordered by size
 ``k`` and then lexicographically. Nothing here builds a result object: these are the array-level
-primitives that :class:`~ppca_stability.StabilityMap` and the phase diagrams share.
+primitives that `StabilityMap` and the phase diagrams share.
 """
 
 from __future__ import annotations
@@ -259,8 +259,8 @@ def inertia_counter(lam: np.ndarray, latent_dim: int, rtol: float, floor: float,
     "dead column x excluded j" (sign of ``lam_j - s``, multiplicity ``q - k``) and "live column i x
     excluded j" (sign of ``lam_j - lam_i``); the live-pair, radial and (joint) arrowhead directions
     are negative at every admissible point. With ties decided as in
-    :func:`~ppca_stability.hessian.tie_sign`, this is exactly the inertia of
-    :func:`~ppca_stability.hessian.closed_form_spectrum` (a test checks it point by point), at
+    `tie_sign()`, this is exactly the inertia of
+    `closed_form_spectrum()` (a test checks it point by point), at
     O(k log d) per point instead of O(d q).
     """
     d, q = lam.size, latent_dim

@@ -2,7 +2,7 @@
 
 Import this module explicitly (``from ppca_stability import strategies``): it imports
 `hypothesis`, which ``import ppca_stability`` never does. The strategies serve
-:func:`ppca_stability.verify` and any test suite that wants to state a property of the pPCA
+`ppca_stability.verify()` and any test suite that wants to state a property of the pPCA
 landscape "for every covariance": they draw small, well-conditioned problems by default and
 expose the hard cases (ties, zero eigenvalues, wide dynamic range, ``sigma2`` at or next to an
 eigenvalue) through arguments, and they shrink towards simple ones (few dimensions, no ties, the
@@ -410,10 +410,10 @@ def stationary_points(cov: Any = None, *, latent_dim: int | None = None, sigma2:
         ``q``; drawn from ``1..d`` (``1..d-1`` when learned) if omitted. Draws with ``d`` too small
         for it are rejected.
     sigma2 : {"fixed", "learned"}, default "fixed"
-        ``"fixed"``: the noise variance is drawn by :func:`sigma2_values`; ``"learned"``: the point
+        ``"fixed"``: the noise variance is drawn by `sigma2_values()`; ``"learned"``: the point
         is a joint ``(W, sigma2)`` stationary point with its own ``s_I``.
     sigma2_kinds : sequence of str, default ("between", "outside")
-        Passed to :func:`sigma2_values` as `kinds`; add ``"at"`` and ``"near"`` for degenerate and
+        Passed to `sigma2_values()` as `kinds`; add ``"at"`` and ``"near"`` for degenerate and
         nearly degenerate points.
 
     Returns

@@ -3,18 +3,18 @@
 Import it explicitly (``import ppca_stability.symbolic``): it loads sympy, which
 ``import ppca_stability`` never does.
 
-* :func:`log_likelihood_expr`, :func:`gradient_expr`, :func:`hessian_expr` — the mean
+* `log_likelihood_expr()`, `gradient_expr()`, `hessian_expr()` — the mean
   log-likelihood and its derivatives as sympy expressions in the symbols of
-  :func:`likelihood_symbols`; :func:`lambdify_expr` turns any of them into a numpy function
-  with the conventions of :func:`ppca_stability.log_likelihood`.
-* :func:`exact_stability_map` — every stationary point with its exact Hessian spectrum, Morse
+  `likelihood_symbols()`; `lambdify_expr()` turns any of them into a numpy function
+  with the conventions of `ppca_stability.log_likelihood()`.
+* `exact_stability_map()` — every stationary point with its exact Hessian spectrum, Morse
   index and stability, at a rational sigma2 or piecewise as a function of a symbolic one
-  (:meth:`ExactStabilityMap.to_latex` renders it); :func:`critical_sigma2` — where the
+  (`ExactStabilityMap.to_latex()` renders it); `critical_sigma2()` — where the
   classification changes.
-* :func:`verify_hessian_closed_form` — a symbolic proof, for small sizes, that the Hessian of the
+* `verify_hessian_closed_form()` — a symbolic proof, for small sizes, that the Hessian of the
   full likelihood at every stationary point has the closed-form spectrum of theory.md §3.
 
-Exact inputs: ints, :class:`~fractions.Fraction`, :class:`~decimal.Decimal`, sympy Rationals and
+Exact inputs: ints, `Fraction`, `Decimal`, sympy Rationals and
 decimal or fraction strings (``"0.1"``, ``"3/2"``). A float is accepted only when it is exactly the
 decimal it prints as (``0.5`` yes, ``0.1`` no: pass ``"0.1"``); nothing passes silently through a
 float.

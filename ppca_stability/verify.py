@@ -1,10 +1,10 @@
-"""Check the theory behind the package on generated examples: :func:`verify`.
+"""Check the theory behind the package on generated examples: `verify()`.
 
 Each theorem of theory.md that the package relies on (stationary points, Hessian closed forms,
 Morse indices, the census, the joint problem, the linear VAE's ELBO) is a hypothesis property
-comparing two independent routes; :func:`verify` runs them and returns a
-:class:`VerificationReport` with, for a failure, hypothesis's shrunk counterexample. Hypothesis is
-imported only when :func:`verify` runs, so ``import ppca_stability`` stays light.
+comparing two independent routes; `verify()` runs them and returns a
+`VerificationReport` with, for a failure, hypothesis's shrunk counterexample. Hypothesis is
+imported only when `verify()` runs, so ``import ppca_stability`` stays light.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class TheoremResult:
 
 @dataclass(frozen=True, eq=False, slots=True)
 class VerificationReport:
-    """Results of :func:`verify`, one row per theorem; ``repr`` is the table.
+    """Results of `verify()`, one row per theorem; ``repr`` is the table.
 
     Attributes
     ----------
@@ -108,7 +108,7 @@ class VerificationReport:
 
 
 def theorem_names() -> tuple[str, ...]:
-    """Names of the theorems :func:`verify` knows, in the order it checks them.
+    """Names of the theorems `verify()` knows, in the order it checks them.
 
     Examples
     --------
@@ -201,8 +201,8 @@ def verify(*, max_examples: int = DEFAULT_MAX_EXAMPLES, seed: int | None = None,
     seed : int, optional
         Random seed; by default hypothesis is derandomized, so every run checks the same examples.
     theorems : sequence of str, optional
-        Names to check (see :func:`theorem_names`); all by default. Theorems about the linear VAE
-        are reported as skipped when :mod:`ppca_stability.linear_vae` is not available.
+        Names to check (see `theorem_names()`); all by default. Theorems about the linear VAE
+        are reported as skipped when `ppca_stability.linear_vae` is not available.
     progress : bool, default False
         Show a progress bar (tqdm) over all examples.
 

@@ -20,7 +20,7 @@ COMMANDS = ["map", "phase", "demo", "beta", "verify", "vae", "exact"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (no usage block), reported by :func:`main`."""
+    """An argument parser whose errors are one line (no usage block), reported by `main()`."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise CliError(f"{message} (see '{self.prog} --help')")

@@ -1,4 +1,4 @@
-"""Private modules of :mod:`ppca_stability.symbolic` (which is the public import path).
+"""Private modules of `ppca_stability.symbolic` (which is the public import path).
 
 ``_exact``: exact inputs, the closed-form Hessian spectrum in exact arithmetic and the exact maps;
 ``_expressions``: the likelihood, gradient and Hessian as sympy expressions; ``_proof``: the

@@ -3,7 +3,7 @@ sigma^2 or as a function of a symbolic one.
 
 The Hessian eigenvalues at ``W_I`` are the closed form of theory.md §3, evaluated in exact
 arithmetic (the closed form itself is proved symbolically by
-:func:`~ppca_stability.symbolic.verify_hessian_closed_form`). Signs are decided exactly, with no
+`verify_hessian_closed_form()`). Signs are decided exactly, with no
 tolerance: a tie ``lam_i = lam_j`` (``i`` kept, ``j`` not) or ``sigma2 = lam_j`` gives a true zero.
 
 For a symbolic ``sigma2`` every eigenvalue is a rational function of it, so the classification can
@@ -90,14 +90,14 @@ def _changes_at(lam: tuple[Fraction, ...], q: int, values: tuple[Fraction, Fract
 class ExactStationaryPoint:
     """One stationary orbit ``{W_I R}`` with its exact Hessian spectrum.
 
-    The attribute names are those of :class:`ppca_stability.StationaryPoint`.
+    The attribute names are those of `ppca_stability.StationaryPoint`.
 
     Attributes
     ----------
     active : tuple of int
         0-based indices of the kept eigenvalues (descending order), ascending.
     sigma2 : sympy.Expr
-        The rational sigma2, or the Symbol for a point of a :class:`Sigma2Interval`.
+        The rational sigma2, or the Symbol for a point of a `Sigma2Interval`.
     latent_dim : int
     log_likelihood : sympy.Expr
         ``-1/2 [d log 2 pi + sum_I log lam_i + (d - k) log s + k + sum_{j not in I} lam_j / s]``.
@@ -206,7 +206,7 @@ class Sigma2Interval:
         return dict(sorted(counts.items()))
 
     def stability_counts(self) -> dict[Stability, int]:
-        """Number of points of each :class:`Stability` (zero counts omitted)."""
+        """Number of points of each `Stability` (zero counts omitted)."""
         counts = {s: sum(p.stability is s for p in self.points) for s in Stability}
         return {s: c for s, c in counts.items() if c}
 
@@ -229,7 +229,7 @@ class Sigma2Interval:
 class ExactStabilityMap:
     """The exact stability map for one spectrum and ``latent_dim``, at a rational or symbolic sigma2.
 
-    Build it with :func:`exact_stability_map`. With a rational ``sigma2``, ``.points`` lists every
+    Build it with `exact_stability_map()`. With a rational ``sigma2``, ``.points`` lists every
     stationary point; with a symbolic one, ``.intervals`` splits ``(0, oo)`` at the critical values
     into open intervals and the critical values themselves, each with its points.
 
@@ -241,7 +241,7 @@ class ExactStabilityMap:
         A positive Rational or a Symbol.
     latent_dim : int
     critical_values : tuple of sympy.Rational
-        As :func:`critical_sigma2` returns them.
+        As `critical_sigma2()` returns them.
     pieces : tuple of Sigma2Interval
         One critical-style piece ``[sigma2, sigma2]`` for a rational sigma2; the intervals and
         critical values, ascending, for a symbolic one.
@@ -281,7 +281,7 @@ class ExactStabilityMap:
         return self._fixed("census").census()
 
     def stability_counts(self) -> dict[Stability, int]:
-        """Number of points of each :class:`Stability` (rational sigma2)."""
+        """Number of points of each `Stability` (rational sigma2)."""
         return self._fixed("stability_counts").stability_counts()
 
     @property
@@ -459,10 +459,10 @@ def exact_stability_map(eigenvalues: Any, sigma2: Any, *, latent_dim: int | None
     ----------
     eigenvalues : sequence of rationals
         Covariance eigenvalues (any order; sorted descending). Exact input only: see
-        :func:`critical_sigma2`.
+        `critical_sigma2()`.
     sigma2 : rational or sympy.Symbol
         A positive rational gives the map at that value; a Symbol gives the map as a function
-        of sigma2 over ``(0, oo)``, split at :func:`critical_sigma2`.
+        of sigma2 over ``(0, oo)``, split at `critical_sigma2()`.
     latent_dim : int, optional
         ``q``; defaults to the number of eigenvalues.
 
@@ -472,7 +472,7 @@ def exact_stability_map(eigenvalues: Any, sigma2: Any, *, latent_dim: int | None
 
     Notes
     -----
-    Classification follows :func:`ppca_stability.stability_map` exactly, with no tolerance: the
+    Classification follows `ppca_stability.stability_map()` exactly, with no tolerance: the
     ``k (k - 1) / 2 + k (q - k)`` rotation zero modes are excluded; the Morse index is the
     number of positive eigenvalues; no zero and no positive is ``MAXIMUM``; no zero and no
     negative is ``MINIMUM``; both signs ``SADDLE``; otherwise ``DEGENERATE``.

@@ -116,7 +116,7 @@ def _hessian(d: int, q: int, wrt: str) -> sympy.ImmutableMatrix:
 
 
 def likelihood_symbols(n_features: int, latent_dim: int) -> LikelihoodSymbols:
-    """The symbols in which :func:`log_likelihood_expr` and its derivatives are written.
+    """The symbols in which `log_likelihood_expr()` and its derivatives are written.
 
     Parameters
     ----------
@@ -152,8 +152,8 @@ def log_likelihood_expr(n_features: int, latent_dim: int) -> sympy.Expr:
     Returns
     -------
     sympy.Expr
-        In the symbols of :func:`likelihood_symbols`; the same function as
-        :func:`ppca_stability.log_likelihood` (the mean per sample, ddof=0 covariance).
+        In the symbols of `likelihood_symbols()`; the same function as
+        `ppca_stability.log_likelihood()` (the mean per sample, ddof=0 covariance).
 
     Examples
     --------
@@ -167,7 +167,7 @@ def log_likelihood_expr(n_features: int, latent_dim: int) -> sympy.Expr:
 
 
 def gradient_expr(n_features: int, latent_dim: int) -> tuple[sympy.ImmutableMatrix, sympy.Expr]:
-    """The gradient of :func:`log_likelihood_expr`, derived by sympy.
+    """The gradient of `log_likelihood_expr()`, derived by sympy.
 
     Parameters
     ----------
@@ -178,7 +178,7 @@ def gradient_expr(n_features: int, latent_dim: int) -> tuple[sympy.ImmutableMatr
     -------
     grad_loadings : sympy.ImmutableMatrix, shape (d, q)
     grad_sigma2 : sympy.Expr
-        As :func:`ppca_stability.log_likelihood_gradient` returns them.
+        As `ppca_stability.log_likelihood_gradient()` returns them.
 
     Examples
     --------
@@ -193,14 +193,14 @@ def gradient_expr(n_features: int, latent_dim: int) -> tuple[sympy.ImmutableMatr
 
 
 def hessian_expr(n_features: int, latent_dim: int, *, wrt: str = "loadings") -> sympy.ImmutableMatrix:
-    """The Hessian of :func:`log_likelihood_expr`, derived by sympy.
+    """The Hessian of `log_likelihood_expr()`, derived by sympy.
 
     Parameters
     ----------
     n_features : int
     latent_dim : int
     wrt : {"loadings", "joint"}
-        As in :func:`ppca_stability.log_likelihood_hessian`: coordinates ``loadings.ravel()``
+        As in `ppca_stability.log_likelihood_hessian()`: coordinates ``loadings.ravel()``
         (C order), with ``"joint"`` ``sigma2`` appended last.
 
     Returns
@@ -240,8 +240,8 @@ def lambdify_expr(expr: Any, n_features: int, latent_dim: int) -> Callable[[Any,
     Parameters
     ----------
     expr : sympy.Expr, sympy.Matrix, or tuple of them
-        E.g. the output of :func:`log_likelihood_expr`, :func:`gradient_expr` or
-        :func:`hessian_expr` for the same sizes.
+        E.g. the output of `log_likelihood_expr()`, `gradient_expr()` or
+        `hessian_expr()` for the same sizes.
     n_features, latent_dim : int
         The sizes the expression was built for.
 
@@ -249,7 +249,7 @@ def lambdify_expr(expr: Any, n_features: int, latent_dim: int) -> Callable[[Any,
     -------
     callable
         ``f(loadings, cov, sigma2)`` with the argument conventions of
-        :func:`ppca_stability.log_likelihood`, returning a float for an expression, an ndarray
+        `ppca_stability.log_likelihood()`, returning a float for an expression, an ndarray
         for a matrix and a tuple for a tuple. Only the upper triangle of ``cov`` is read.
 
     Examples

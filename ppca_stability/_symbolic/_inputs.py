@@ -1,6 +1,6 @@
 """Exact inputs: eigenvalues and sigma^2 as rationals, never silently through a float.
 
-Accepted: ``int`` (and numpy integers), :class:`fractions.Fraction`, :class:`decimal.Decimal`,
+Accepted: ``int`` (and numpy integers), `fractions.Fraction`, `decimal.Decimal`,
 sympy ``Integer``/``Rational``, strings such as ``"3"``, ``"3/2"``, ``"0.1"`` or ``"1e-3"``, and
 floats **only when the float is exactly the decimal it prints as** (``0.5``, ``2.25``, ``3.0``):
 ``0.1`` is rejected, because the float nearest 0.1 is
@@ -25,7 +25,7 @@ __all__ = ["exact_rational", "exact_eigenvalues", "exact_sigma2"]
 
 
 def exact_rational(value: Any, name: str) -> Fraction:
-    """``value`` as an exact :class:`~fractions.Fraction`, or raise naming ``name``."""
+    """``value`` as an exact `Fraction`, or raise naming ``name``."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"`{name}` must be a rational number; got the bool {value!r}.")
     if isinstance(value, sympy.Basic):

@@ -4,11 +4,11 @@ For ``S = diag(lam_1, ..., lam_d)`` with symbolic ``lam_j > 0`` and symbolic ``s
 index set ``I`` with ``|I| = k <= q``, write ``lam_i = s + a_i^2`` (``a_i > 0``) for ``i`` in ``I``
 so that ``W_I`` (column ``c`` equal to ``a_{i_c} e_{i_c}``, the rest zero) has polynomial
 entries. Then, with the sympy gradient and Hessian of the full likelihood
-(:func:`~ppca_stability.symbolic.hessian_expr`):
+(`hessian_expr()`):
 
 1. the gradient in ``W`` vanishes identically at ``W_I``;
 2. the Hessian's characteristic polynomial equals ``prod (x - mu)`` over the closed-form
-   eigenvalues ``mu`` (the function :func:`~ppca_stability.symbolic.exact_stability_map` uses,
+   eigenvalues ``mu`` (the function `exact_stability_map()` uses,
    rotation zeros included), as an identity in the field ``Q(a, lam, s)(x)``.
 
 The Hessian is first split into the connected blocks of its nonzero pattern (a permutation
@@ -61,7 +61,7 @@ class ProofCase:
 
 @dataclass(frozen=True, eq=False, slots=True)
 class ClosedFormProof:
-    """What :func:`verify_hessian_closed_form` proved, case by case.
+    """What `verify_hessian_closed_form()` proved, case by case.
 
     Attributes
     ----------
@@ -168,7 +168,7 @@ def verify_hessian_closed_form(n_features: int, latent_dim: int) -> ClosedFormPr
     Returns
     -------
     ClosedFormProof
-        ``.passed``, ``.statement`` (what was proved) and one :class:`ProofCase` per index set.
+        ``.passed``, ``.statement`` (what was proved) and one `ProofCase` per index set.
 
     Examples
     --------
