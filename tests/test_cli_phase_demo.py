@@ -45,6 +45,24 @@ def test_phase_json_matches_api(data_file, capsys):
     assert payload["stability_counts"][0] == {k.value: v for k, v in pd.stability_counts[0].items()}
 
 
+def test_phase_json_census_matches_api(data_file, capsys):
+    path, X = data_file
+    assert main(["phase", str(path), "--latent-dim", "2", "--json"]) == 0
+    assert "census" not in json.loads(capsys.readouterr().out)
+    assert main(["phase", str(path), "--latent-dim", "2", "--json", "--census"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    pd = phase_diagram(covariance(X), latent_dim=2)
+    assert len(payload["census"]) == pd.sigma2.size
+    assert payload["census"] == [{str(k): v for k, v in c.items()} for c in pd.census]
+    assert [sum(c.values()) for c in payload["census"]] == list(pd.n_points)
+
+
+def test_phase_census_needs_json(data_file, capsys):
+    path, _ = data_file
+    assert main(["phase", str(path), "--census"]) == 2
+    assert "--census: only with --json" in capsys.readouterr().err
+
+
 def test_phase_json_without_learned_sigma2(tmp_path, capsys):
     path = tmp_path / "cov.csv"
     np.savetxt(path, np.diag([3.0, 2.0, 1.0]), delimiter=",")

@@ -25,7 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_arguments(p)
     p.add_argument("--latent-dim", type=int, default=None, help="latent dimension q (default: d)")
     p.add_argument("--out", metavar="FIG", default=None, help="write the figure to FIG (.png, .svg or .pdf)")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON (without the census)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--census", action="store_true",
+                   help="with --json, add the census per sigma2 value: {morse_index: count}, exact integers "
+                   "(they can exceed 2**53; up to q (d - q) + 1 entries per value)")
     p.set_defaults(handler=run)
 
 
@@ -45,8 +48,8 @@ def save_figure(fig: Any, path: Path) -> Path:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def _payload(pd: PhaseDiagram) -> dict:
-    return {
+def _payload(pd: PhaseDiagram, with_census: bool) -> dict:
+    payload = {
         "n_features": pd.n_features,
         "latent_dim": pd.latent_dim,
         "eigenvalues": pd.eigenvalues,
@@ -60,14 +63,19 @@ def _payload(pd: PhaseDiagram) -> dict:
         "n_points": list(pd.n_points),
         "stability_counts": [{k.value: v for k, v in c.items()} for c in pd.stability_counts],
     }
+    if with_census:
+        payload["census"] = [{str(index): count for index, count in c.items()} for c in pd.census]
+    return payload
 
 
 def run(args: argparse.Namespace) -> int:
     out = None if args.out is None else check_figure_path(args.out)
+    if args.census and not args.json:
+        raise CliError("--census: only with --json (the table shows the counts by stability).")
     cov = load_covariance(args.data, is_cov=args.cov)
     pd = phase_diagram(cov, latent_dim=args.latent_dim)
     if args.json:
-        print(dump_json(_payload(pd)))
+        print(dump_json(_payload(pd, args.census)))
     else:
         print(repr(pd))
         q = pd.latent_dim
