@@ -170,7 +170,8 @@ class StabilityMap:
     sigma2: float | str
     latent_dim: int
     rtol: float
-    # Results that cost an enumeration-sized search (the joint count); filled on first use.
+    # Results that cost an enumeration-sized search (the joint count, enumerated census and
+    # stability counts); filled on first use.
     _cache: dict = field(default_factory=dict, init=False, repr=False)
 
     # ------------------------------------------------------------------ basic facts
@@ -305,10 +306,7 @@ class StabilityMap:
         """
         if not self.is_learned and not self.has_degeneracy:
             return census_dict(self.n_above, self.latent_dim)
-        counts: dict[int, int] = {}
-        for n_pos, _, _ in self._inertias("census"):
-            counts[n_pos] = counts.get(n_pos, 0) + 1
-        return dict(sorted(counts.items()))
+        return dict(self._enumerated_counts("census")[0])
 
     def stability_counts(self) -> dict[Stability, int]:
         """Number of stationary orbits of each `Stability` (zero counts omitted)."""
@@ -318,11 +316,20 @@ class StabilityMap:
             # Without degeneracy the top set is the only maximum (theory.md §3; checked by the census).
             counts = {Stability.MAXIMUM: 1, Stability.MINIMUM: n_min, Stability.SADDLE: self.n_points - 1 - n_min}
             return {k: v for k, v in counts.items() if v}
-        counts = {}
-        for inertia in self._inertias("stability_counts"):
-            kind = Stability.from_counts(*inertia)
-            counts[kind] = counts.get(kind, 0) + 1
-        return {s: counts[s] for s in Stability if s in counts}
+        return dict(self._enumerated_counts("stability_counts")[1])
+
+    def _enumerated_counts(self, what: str) -> tuple[dict[int, int], dict[Stability, int]]:
+        """Census and stability counts from one pass over every point's inertia, cached."""
+        if "counts" not in self._cache:
+            by_index: dict[int, int] = {}
+            by_kind: dict[Stability, int] = {}
+            for inertia in self._inertias(what):
+                by_index[inertia[0]] = by_index.get(inertia[0], 0) + 1
+                kind = Stability.from_counts(*inertia)
+                by_kind[kind] = by_kind.get(kind, 0) + 1
+            self._cache["counts"] = (dict(sorted(by_index.items())),
+                                     {s: by_kind[s] for s in Stability if s in by_kind})
+        return self._cache["counts"]
 
     def _inertias(self, what: str) -> Iterator[tuple[int, int, int]]:
         """``(n_positive, n_negative, n_zero)`` of every point, by counting (no point is built)."""
