@@ -115,7 +115,9 @@ def _relaxed(lam_min: float, kept_sum: float, k: int, total: float, d: int, rtol
     # (lam_min (1 - rtol) - floor)(d - k) > tr S - sum_I lam. This relaxed test is monotone (a set
     # stays admissible when an index is swapped for a smaller one, i.e. a larger eigenvalue),
     # which is what makes pruning exact.
-    return (lam_min * (1.0 - rtol) - floor) * (d - k) > total - kept_sum
+    # A Python bool: count_joint adds these to a Python int, which NumPy's bool would turn into an
+    # int64 (and the big-int counts beyond 2**63 into an OverflowError).
+    return bool((lam_min * (1.0 - rtol) - floor) * (d - k) > total - kept_sum)
 
 
 def is_joint_admissible(lam: np.ndarray, active: tuple[int, ...], latent_dim: int,

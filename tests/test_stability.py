@@ -341,3 +341,12 @@ def test_counted_inertia_of_large_active_sets_with_ties(learned):
     assert max(p.n_active for p in points) > st._VECTORISE_FROM
     for p in points:
         _assert_point_counts_match_closed_form(smap, p)
+
+
+@pytest.mark.parametrize("sigma2", [0.5, "learned"])
+def test_n_points_is_a_python_int(sigma2):
+    # A NumPy bool added to the running count made the joint count an int64, which raises
+    # OverflowError on the big-int binomials that large maps add.
+    smap = stability_map(np.diag(np.arange(12.0, 0.0, -1.0)), sigma2, latent_dim=4)
+    assert type(smap.n_points) is int and smap.n_points > 1
+    assert type(st.count_joint(smap.eigenvalues, 4)) is int
