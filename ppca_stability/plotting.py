@@ -25,7 +25,9 @@ __all__ = ["plot_phase_diagram", "plot_stability_map", "PANELS"]
 
 PANELS = ("collapse", "landscape", "likelihood")
 # A stability map is drawn point by point; beyond this many points the figure is refused.
-MAX_PLOTTED_POINTS = 20_000
+MAX_PLOTTED_POINTS = 500_000
+# From this many points on, the stability map is drawn with small rasterised markers.
+DENSE_SCATTER_FROM = 5_000
 
 # The likelihood panel's y range covers sigma2 >= FOCUS_FACTOR * (smallest kink).
 FOCUS_FACTOR = 0.1
@@ -213,7 +215,8 @@ def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:
     Raises
     ------
     ValueError
-        If the map has more than 20 000 points (every point is drawn).
+        If the map has more than 500 000 points (every point is drawn; from 5 000 on, as small
+        rasterised markers).
 
     Examples
     --------
@@ -232,13 +235,16 @@ def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:
         )
     fig, (ax,) = _axes_for(ax, 1, (6.4, 4.2))
     groups: dict[Stability, list[tuple[int, float]]] = {}
-    for p in smap.points:
-        groups.setdefault(p.stability, []).append((p.morse_index, p.log_likelihood))
+    for morse, loglik, kind in smap._summaries():
+        groups.setdefault(kind, []).append((morse, loglik))
+    many = smap.n_points > DENSE_SCATTER_FROM
     for kind in Stability:
         if kind in groups:
             x, y = np.array(groups[kind]).T
-            ax.scatter(x, y, **STABILITY_STYLE[kind], edgecolors="white", linewidths=0.5,
-                       label=f"{kind.value} ({len(x)})")
+            crowd = many and kind in (Stability.SADDLE, Stability.DEGENERATE)  # the optimum stays a star
+            style = dict(STABILITY_STYLE[kind], s=4, linewidths=0, rasterized=True) if crowd else dict(
+                STABILITY_STYLE[kind], edgecolors="white", linewidths=0.5)
+            ax.scatter(x, y, **style, label=f"{kind.value} ({len(x)})")
     ax.set_xlabel("Morse index (ascent directions)")
     ax.set_ylabel("mean log-likelihood per sample")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

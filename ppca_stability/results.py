@@ -331,6 +331,16 @@ class StabilityMap:
                                      {s: by_kind[s] for s in Stability if s in by_kind})
         return self._cache["counts"]
 
+    def _summaries(self) -> Iterator[tuple[int, float, Stability]]:
+        """``(morse_index, log_likelihood, stability)`` of every point in order, without building
+        loadings or spectra (what a scatter of the whole map needs)."""
+        lam = self.eigenvalues
+        count = st.inertia_counter(lam, self.latent_dim, self.rtol, self.floor, joint=self.is_learned)
+        for active in self._active_sets():
+            s = st.joint_sigma2(lam, active) if self.is_learned else float(self.sigma2)
+            inertia = count(active, s)
+            yield inertia[0], st.stationary_log_likelihood(lam, active, s), Stability.from_counts(*inertia)
+
     def _inertias(self, what: str) -> Iterator[tuple[int, int, int]]:
         """``(n_positive, n_negative, n_zero)`` of every point, by counting (no point is built)."""
         n = self.n_points

@@ -11,7 +11,7 @@ from matplotlib.collections import PathCollection, QuadMesh
 from matplotlib.figure import Figure
 
 from ppca_stability import Stability, phase_diagram, stability_map
-from ppca_stability.plotting import MAX_PLOTTED_POINTS, plot_phase_diagram, plot_stability_map
+from ppca_stability.plotting import DENSE_SCATTER_FROM, MAX_PLOTTED_POINTS, plot_phase_diagram, plot_stability_map
 
 from _support import cov_from_eigenvalues
 
@@ -137,6 +137,22 @@ def test_stability_map_scatter_by_stability():
     assert ax.get_xlabel() == "Morse index (ascent directions)"
     assert ax.get_ylabel() == "mean log-likelihood per sample"
     assert str(smap.n_points) in ax.get_title(loc="left")
+
+
+@pytest.mark.parametrize("sigma2,d,latent_dim", [(0.5, 32, 3), ("learned", 60, 4)])
+def test_dense_stability_map_draws_every_point(sigma2, d, latent_dim):
+    # Beyond DENSE_SCATTER_FROM points saddles become small rasterised markers; the data are the
+    # same as the built points', the maximum stays a full-size star.
+    smap = stability_map(np.diag(np.geomspace(40.0, 1.0, d)), sigma2, latent_dim=latent_dim)
+    assert smap.n_points > DENSE_SCATTER_FROM
+    ax = smap.plot().axes[0]
+    scatters = {c.get_label().split(" ")[0]: c for c in ax.collections if isinstance(c, PathCollection)}
+    points = list(smap.points)
+    for kind in smap.stability_counts():
+        mine = [(p.morse_index, p.log_likelihood) for p in points if p.stability is kind]
+        np.testing.assert_allclose(scatters[kind.value].get_offsets(), mine)
+    assert scatters["saddle"].get_rasterized() and not scatters["maximum"].get_rasterized()
+    assert scatters["maximum"].get_sizes()[0] > scatters["saddle"].get_sizes()[0]
 
 
 def test_stability_map_refuses_too_many_points():
