@@ -150,6 +150,7 @@ def _joint_k_max(d: int, q: int) -> int:
 def iter_joint(lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0) -> Iterator[tuple[int, ...]]:
     """Joint active sets in order (k ascending, then lexicographic), pruned by monotonicity."""
     d, total = lam.size, float(lam.sum())
+    rank = int(np.count_nonzero(lam > 0))
     for k in range(_joint_k_max(d, q) + 1):
         if k == 0:
             if total > 0:
@@ -165,42 +166,54 @@ def iter_joint(lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0) -
                 if not _relaxed(lam[i + r - 1], best, k, total, d, rtol, floor):
                     return
                 if r == 1:
-                    if total - best > 0:
-                        yield prefix + (i,)
+                    # s_I = 0 exactly when I keeps every positive eigenvalue: decided on indices,
+                    # since tr S - sum_I lam can come out as +1 ulp instead of 0.
+                    active = prefix + (i,)
+                    if not (0 < rank <= k and active[rank - 1] == rank - 1):
+                        yield active
                 else:
                     yield from walk(prefix + (i,), kept + float(lam[i]))
         yield from walk((), 0.0)
 
 
 def count_joint(lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0) -> int:
-    """Exact number of joint stationary orbits, by branch and bound on the monotone test."""
+    """Exact number of joint stationary orbits, by branch and bound on the admissibility test.
+
+    Sets are split by their largest index ``m``: its eigenvalue is then the smallest kept one,
+    and admissibility becomes a pure sum condition on the other ``k - 1`` indices in ``[0, m)``.
+    A branch is counted whole (a binomial) once even its smallest completion, the ``r`` indices
+    just below ``m``, passes, and dropped once its largest, the next ``r`` indices, fails. The cost
+    follows the boundary of the admissible region, not its size (digits, q = 16: 5 million sets).
+    """
     d, total = lam.size, float(lam.sum())
-    prefix_sums = np.concatenate([[0.0], np.cumsum(lam)])
+    prefix = np.concatenate([[0.0], np.cumsum(lam)]).tolist()
+    values = lam.tolist()
     count = int(total > 0)  # W = 0 with s = tr S / d
-    for k in range(1, _joint_k_max(d, q) + 1):
-        # Items: (start, r, kept_sum, kept_min) — choose r more indices from [start, d).
-        todo = [(0, k, 0.0, math.inf)]
-        while todo:
-            start, r, kept, kmin = todo.pop()
-            if r == 0:
-                count += _relaxed(kmin, kept, k, total, d, rtol, floor)
-                continue
-            n_left = d - start
-            if n_left < r:
-                continue
-            worst = kept + prefix_sums[d] - prefix_sums[d - r]
-            if _relaxed(min(kmin, lam[d - 1]), worst, k, total, d, rtol, floor):
-                count += math.comb(n_left, r)
-                continue
-            best = kept + prefix_sums[start + r] - prefix_sums[start]
-            if not _relaxed(min(kmin, lam[start + r - 1]), best, k, total, d, rtol, floor):
-                continue
-            todo.append((start + 1, r - 1, kept + lam[start], min(kmin, lam[start])))
-            todo.append((start + 1, r, kept, kmin))
-    # The relaxed test admits the one set with s_I = 0: all positive eigenvalues kept (rank r).
     rank = int(np.count_nonzero(lam > 0))
-    if 1 <= rank <= _joint_k_max(d, q) and rank < d and lam[rank - 1] * (1.0 - rtol) - floor > 0:
-        count -= 1
+    for k in range(1, _joint_k_max(d, q) + 1):
+        # A zero eigenvalue is never above s_I >= 0, so m < rank; and with k = rank, m = rank - 1
+        # the only set keeps every positive eigenvalue, s_I = 0: no point (decided on indices,
+        # since tr S - sum_I lam may round to +-1 ulp instead of 0).
+        for m in range(k - 1, rank - (k == rank)):
+            lam_m = values[m]
+
+            def ok(others: float) -> bool:
+                return _relaxed(lam_m, lam_m + others, k, total, d, rtol, floor)
+
+            if not ok(prefix[k - 1]):
+                break  # the best sets for this m fail, and a larger m only lowers lam_m
+            todo = [(0, k - 1, 0.0)]  # choose r more indices from [start, m), with their sum so far
+            while todo:
+                start, r, kept = todo.pop()
+                n_left = m - start
+                if ok(kept + prefix[m] - prefix[m - r]):  # the smallest completion passes
+                    count += math.comb(n_left, r)
+                    continue
+                if r == 0 or not ok(kept + prefix[start + r] - prefix[start]):
+                    continue
+                if n_left > r:
+                    todo.append((start + 1, r, kept))
+                todo.append((start + 1, r - 1, kept + values[start]))
     return count
 
 

@@ -38,6 +38,30 @@ def test_joint_enumeration_and_count_match_brute_force(seed):
     assert st.count_joint(lam, q) == len(brute)
 
 
+def _brute_joint_tol(lam, q, rtol, floor):
+    return [c for k in range(min(q, lam.size - 1) + 1) for c in itertools.combinations(range(lam.size), k)
+            if st.is_joint_admissible(lam, c, q, rtol, floor)]
+
+
+def test_joint_enumeration_and_count_with_zeros_ties_and_tolerances():
+    # Singular spectra with latent_dim >= rank: the sets keeping every positive eigenvalue have
+    # s_I = 0, and tr S - sum_I lam rounded to -1 ulp once admitted them and every superset with
+    # zero eigenvalues (count 25 instead of 10 for one of these); ties and tolerances as in maps.
+    rng = np.random.default_rng(1)
+    draws = [lambda d: rng.exponential(size=d) * (rng.random(d) > 0.25),
+             lambda d: rng.choice([0.0, 0.5, 1.0, 2.0, 3.0, 5.0], size=d),
+             lambda d: rng.integers(0, 4, size=d).astype(float),
+             lambda d: rng.exponential(size=d) * 10.0 ** rng.integers(-5, 5)]
+    for trial in range(400):
+        d = int(rng.integers(1, 11))
+        q = int(rng.integers(1, d + 2))
+        lam = np.sort(draws[trial % 4](d))[::-1]
+        rtol, floor = float(rng.choice([0.0, 1e-9, 0.1])), float(rng.choice([0.0, 1e-12, 0.05]))
+        brute = _brute_joint_tol(lam, q, rtol, floor)
+        assert list(st.iter_joint(lam, q, rtol, floor)) == brute
+        assert st.count_joint(lam, q, rtol, floor) == len(brute)
+
+
 @pytest.mark.parametrize("m,q", [(0, 3), (1, 1), (5, 2), (7, 7), (9, 4)])
 def test_fixed_count_order_and_unranking(m, q):
     sets = list(st.iter_fixed(m, q))
