@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import itertools
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -150,7 +149,7 @@ class _Points(Sequence):
             raise IndexError(f"point index {index} out of range for {n} stationary points.")
         smap = self._map
         if smap.is_learned:
-            return smap._build(next(itertools.islice(smap._active_sets(), i, None)))
+            return smap._build(st.unrank_joint(i, smap.eigenvalues, smap.latent_dim, smap.rtol, smap.floor))
         return smap._build(st.unrank_fixed(i, smap.n_above, smap.latent_dim))
 
     def __repr__(self) -> str:

@@ -350,3 +350,12 @@ def test_n_points_is_a_python_int(sigma2):
     smap = stability_map(np.diag(np.arange(12.0, 0.0, -1.0)), sigma2, latent_dim=4)
     assert type(smap.n_points) is int and smap.n_points > 1
     assert type(st.count_joint(smap.eigenvalues, 4)) is int
+
+
+def test_learned_points_by_index_equal_the_enumeration():
+    # Indexing a learned map unranks (no walk over the enumeration): same points, same order.
+    smap = stability_map(np.diag(np.geomspace(10.0, 1.0, 24)), "learned", latent_dim=5)
+    walked = [p.active for p in smap.points]
+    assert len(walked) == smap.n_points > 100
+    assert [smap.points[i].active for i in range(len(walked))] == walked
+    assert [p.active for p in smap.points[-5:]] == walked[-5:]

@@ -43,7 +43,7 @@ def _brute_joint_tol(lam, q, rtol, floor):
             if st.is_joint_admissible(lam, c, q, rtol, floor)]
 
 
-def test_joint_enumeration_and_count_with_zeros_ties_and_tolerances():
+def test_joint_enumeration_count_and_unranking_with_zeros_ties_and_tolerances():
     # Singular spectra with latent_dim >= rank: the sets keeping every positive eigenvalue have
     # s_I = 0, and tr S - sum_I lam rounded to -1 ulp once admitted them and every superset with
     # zero eigenvalues (count 25 instead of 10 for one of these); ties and tolerances as in maps.
@@ -60,6 +60,9 @@ def test_joint_enumeration_and_count_with_zeros_ties_and_tolerances():
         brute = _brute_joint_tol(lam, q, rtol, floor)
         assert list(st.iter_joint(lam, q, rtol, floor)) == brute
         assert st.count_joint(lam, q, rtol, floor) == len(brute)
+        assert [st.unrank_joint(i, lam, q, rtol, floor) for i in range(len(brute))] == brute
+        with pytest.raises(IndexError):
+            st.unrank_joint(len(brute), lam, q, rtol, floor)
 
 
 @pytest.mark.parametrize("m,q", [(0, 3), (1, 1), (5, 2), (7, 7), (9, 4)])
