@@ -24,7 +24,7 @@ import math
 import numpy as np
 import scipy.linalg
 
-from _timing import best_time, peak_memory_mib, random_covariance, table
+from _timing import best_time, peak_memory_mib, table
 
 from ppca_stability import covariance, log_likelihood, log_likelihood_gradient
 

@@ -22,7 +22,6 @@ Wang & Ziyin 2022 state it as ``lam_c <= beta eta^2``): the equivalent sigma^2 i
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 

@@ -13,15 +13,13 @@ import contextlib
 import dataclasses
 import importlib
 import io
-import math
 import re
 import warnings
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from hypothesis.extra import numpy as hnp
 
