@@ -117,7 +117,7 @@ class _Symmetry:
         keep = w[a] > 0
         self.P, self.R = P, Rt.T
         self.a, self.b = a[keep], b[keep]
-        norm = np.sqrt(w[self.a] ** 2 + w[self.b] ** 2)
+        norm = np.hypot(w[self.a], w[self.b])  # not sqrt(w_a^2 + w_b^2): that underflows to 0 at 1e-162
         self.ca, self.cb = w[self.a] / norm, w[self.b] / norm
         self.dim = int(keep.sum())
 

@@ -359,3 +359,17 @@ def test_learned_points_by_index_equal_the_enumeration():
     assert len(walked) == smap.n_points > 100
     assert [smap.points[i].active for i in range(len(walked))] == walked
     assert [p.active for p in smap.points[-5:]] == walked[-5:]
+
+
+@pytest.mark.parametrize("method", ["dense", "lanczos"])
+def test_classify_point_with_loadings_near_underflow(method):
+    # The symmetry basis normalised by sqrt(w_a^2 + w_b^2), which underflowed to 0 for singular
+    # values below ~1e-162 (found by the robustness fuzzing): NaN in the basis, LinAlgError.
+    cov = np.diag([3.0, 2.0, 1.0])
+    tiny = classify_point(np.full((3, 3), 8.39e-263), cov, 0.5, method=method)
+    zero = classify_point(np.zeros((3, 3)), cov, 0.5, method=method)
+    assert tiny.stability is zero.stability is Stability.MINIMUM
+    # A rank-1 W has 2 orbit directions, set apart; at W = 0 they are ascent directions too.
+    assert (tiny.symmetry_dim, zero.symmetry_dim) == (2, 0)
+    if method == "dense":  # Lanczos computes 6 eigenvalues: its Morse index is a lower bound
+        assert tiny.morse_index + tiny.symmetry_dim == zero.morse_index == 9
