@@ -232,10 +232,10 @@ class StabilityMap:
 
     def _build(self, active: tuple[int, ...]) -> StationaryPoint:
         lam, q = self.eigenvalues, self.latent_dim
-        s = st.joint_sigma2(lam, active) if self.is_learned else float(self.sigma2)
+        s = self._sigma2_of(active)
         # The inertia by counting (O(k log d), exactly the signs of the closed-form spectrum; a
         # test checks both point by point); the O(d q) spectrum only when it is asked for.
-        n_pos, n_neg, n_zero = st.inertia_counter(lam, q, self.rtol, self.floor, joint=self.is_learned)(active, s)
+        n_pos, n_neg, n_zero = self._counter()(active, s)
         if n_zero and self.is_learned:
             # Each joint point has its own s_I, so a tie of s_I with a discarded eigenvalue is only
             # found here (a fixed-sigma2 map announces all its degeneracies when it is built).
@@ -330,18 +330,31 @@ class StabilityMap:
                                      {s: by_kind[s] for s in Stability if s in by_kind})
         return self._cache["counts"]
 
-    def _summaries(self) -> Iterator[tuple[int, float, Stability]]:
-        """``(morse_index, log_likelihood, stability)`` of every point in order, without building
-        loadings or spectra (what a scatter of the whole map needs)."""
-        lam = self.eigenvalues
-        count = st.inertia_counter(lam, self.latent_dim, self.rtol, self.floor, joint=self.is_learned)
+    def _sigma2_of(self, active: tuple[int, ...]) -> float:
+        """The noise variance of the point with this active set (its own ``s_I`` when learned)."""
+        return st.joint_sigma2(self.eigenvalues, active) if self.is_learned else float(self.sigma2)
+
+    def _counter(self) -> Any:
+        return st.inertia_counter(self.eigenvalues, self.latent_dim, self.rtol, self.floor, joint=self.is_learned)
+
+    def _walk(self) -> Iterator[tuple[tuple[int, ...], float, tuple[int, int, int]]]:
+        """``(active, sigma2, (n_positive, n_negative, n_zero))`` of every point in order, by
+        counting: no loadings or spectra are built."""
+        count = self._counter()
         for active in self._active_sets():
-            s = st.joint_sigma2(lam, active) if self.is_learned else float(self.sigma2)
-            inertia = count(active, s)
+            s = self._sigma2_of(active)
+            yield active, s, count(active, s)
+
+    def _summaries(self) -> Iterator[tuple[int, float, Stability]]:
+        """``(morse_index, log_likelihood, stability)`` of every point in order (what a scatter of
+        the whole map needs)."""
+        lam = self.eigenvalues
+        for active, s, inertia in self._walk():
             yield inertia[0], st.stationary_log_likelihood(lam, active, s), Stability.from_counts(*inertia)
 
     def _inertias(self, what: str) -> Iterator[tuple[int, int, int]]:
-        """``(n_positive, n_negative, n_zero)`` of every point, by counting (no point is built)."""
+        """``(n_positive, n_negative, n_zero)`` of every point, refused beyond
+        ``MAX_ENUMERATED_CENSUS`` points (`what` names the caller in the error)."""
         n = self.n_points
         if n > MAX_ENUMERATED_CENSUS:
             reason = "sigma2 is learned" if self.is_learned else "the spectrum is degenerate (ties or sigma2 at an eigenvalue)"
@@ -349,10 +362,7 @@ class StabilityMap:
                 f"`{what}` must enumerate the {n} stationary points because {reason}; that exceeds "
                 f"{MAX_ENUMERATED_CENSUS}. Reduce latent_dim or move sigma2 off the eigenvalues."
             )
-        lam = self.eigenvalues
-        count = st.inertia_counter(lam, self.latent_dim, self.rtol, self.floor, joint=self.is_learned)
-        for active in self._active_sets():
-            yield count(active, st.joint_sigma2(lam, active) if self.is_learned else self.sigma2)
+        return (inertia for _, _, inertia in self._walk())
 
     # ------------------------------------------------------------------ display
     def plot(self, ax: Any = None) -> Any:

@@ -116,8 +116,8 @@ def _relaxed(lam_min: float, kept_sum: float, k: int, total: float, d: int, rtol
     # (lam_min (1 - rtol) - floor)(d - k) > tr S - sum_I lam. This relaxed test is monotone (a set
     # stays admissible when an index is swapped for a smaller one, i.e. a larger eigenvalue),
     # which is what makes pruning exact.
-    # A Python bool: count_joint adds these to a Python int, which NumPy's bool would turn into an
-    # int64 (and the big-int counts beyond 2**63 into an OverflowError).
+    # A Python bool: a NumPy bool added to a Python int makes it an int64, and the joint counts'
+    # big-int binomials beyond 2**63 an OverflowError.
     return bool((lam_min * (1.0 - rtol) - floor) * (d - k) > total - kept_sum)
 
 
