@@ -247,6 +247,8 @@ def unrank_joint(index: int, lam: np.ndarray, q: int, rtol: float = 0.0, floor: 
     Walks the sets in order, skipping every block of them at once by its count: ``k`` first,
     then the smallest index, and so on.
     """
+    if index < 0:
+        raise IndexError(f"joint active-set index must be >= 0; got {index}")
     counter = _JointCounter(lam, q, rtol, floor)
     for k in range(counter.k_max + 1):
         n_k = counter.completions(k, 0, k, 0.0, None)

@@ -63,6 +63,8 @@ def test_joint_enumeration_count_and_unranking_with_zeros_ties_and_tolerances():
         assert [st.unrank_joint(i, lam, q, rtol, floor) for i in range(len(brute))] == brute
         with pytest.raises(IndexError):
             st.unrank_joint(len(brute), lam, q, rtol, floor)
+        with pytest.raises(IndexError):
+            st.unrank_joint(-1, lam, q, rtol, floor)
 
 
 @pytest.mark.parametrize("m,q", [(0, 3), (1, 1), (5, 2), (7, 7), (9, 4)])
