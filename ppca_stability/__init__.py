@@ -1,24 +1,37 @@
 """ppca_stability: stationary points of the pPCA likelihood and their stability in sigma^2.
 
-The pipeline is covariance -> spectrum -> stationary points -> Hessian -> stability -> maps and
-phase diagrams, with the linear VAE beside it and `ppca_stability.symbolic` (sympy, imported
-explicitly) as an independent oracle. Heavy optional pieces (sympy, matplotlib) load only when used.
+This module is the public face: every public name is imported here and listed in ``__all__``.
+The modules behind it are internal (underscored) and follow the pipeline
+
+    covariance -> spectrum -> stationary points -> Hessian -> stability -> maps, phase diagrams
+
+with the linear VAE beside it (docs/architecture.md says which module owns what). Three public
+submodules load only when imported: `ppca_stability.symbolic` (sympy, an independent oracle),
+`ppca_stability.strategies` (Hypothesis strategies for your own tests) and `ppca_stability.deep`
+(PyTorch, the ``deep`` extra). Figures need matplotlib (the ``plot`` extra).
 """
 
-from .agreement import Agreement, compare_with_ppca
-from .beta import CollapsePrediction, beta_from_sigma2, predict_collapse, sigma2_from_beta
+from ._agreement import Agreement, compare_with_ppca
+from ._beta import CollapsePrediction, beta_from_sigma2, predict_collapse, sigma2_from_beta
+from ._covariance import SampleMoments, covariance, sample_moments
+from ._hessian import hessian_vector_product, log_likelihood_hessian
+from ._likelihood import log_likelihood, log_likelihood_gradient
+from ._linear_vae import (
+    LinearVAEFit,
+    LinearVAEParams,
+    TrainingHistory,
+    fit_linear_vae,
+    linear_vae_elbo,
+    linear_vae_elbo_gradient,
+    optimal_encoder,
+)
+from ._mle import PPCAResult, ppca_mle
+from ._phase import PhaseDiagram, phase_diagram
+from ._results import PointClassification, Stability, StabilityMap, StationaryPoint
+from ._spectrum import Spectrum, spectrum
+from ._stability import classify_point, stability_map
+from ._verify import TheoremResult, VerificationReport, theorem_names, verify
 from .exceptions import ConvergenceWarning, DegeneracyWarning
-from .hessian import hessian_vector_product, log_likelihood_hessian
-from .likelihood import log_likelihood, log_likelihood_gradient
-from .linear_vae import (LinearVAEFit, LinearVAEParams, TrainingHistory, fit_linear_vae, linear_vae_elbo,
-                         linear_vae_elbo_gradient, optimal_encoder)
-from .mle import PPCAResult, ppca_mle
-from .phase import PhaseDiagram, phase_diagram
-from .results import PointClassification, StabilityMap, StationaryPoint
-from .covariance import SampleMoments, covariance, sample_moments
-from .spectrum import Spectrum, spectrum
-from .stability import Stability, classify_point, stability_map
-from .verify import VerificationReport, verify
 
 __version__ = "0.1.0"
 
@@ -31,12 +44,13 @@ __all__ = [
     "LinearVAEParams",
     "PPCAResult",
     "PhaseDiagram",
-    "SampleMoments",
     "PointClassification",
+    "SampleMoments",
     "Spectrum",
     "Stability",
     "StabilityMap",
     "StationaryPoint",
+    "TheoremResult",
     "TrainingHistory",
     "VerificationReport",
     "beta_from_sigma2",
@@ -58,5 +72,6 @@ __all__ = [
     "sigma2_from_beta",
     "spectrum",
     "stability_map",
+    "theorem_names",
     "verify",
 ]

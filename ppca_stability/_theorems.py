@@ -1,10 +1,10 @@
-"""The theorems `ppca_stability.verify()` checks, each a hypothesis property.
+"""The theorems `ppca_stability._verify()` checks, each a hypothesis property.
 
 Every property compares two independent routes: the closed forms of theory.md (as the package
 implements them) against dense numeric linear algebra, brute-force enumeration, an independent
 polynomial recursion, or exact invariances. Each draws small problems (d <= 6) from
 `ppca_stability.strategies`; a failing check raises ``AssertionError`` with the numbers
-that disagree. This module imports hypothesis; `ppca_stability.verify` imports it only
+that disagree. This module imports hypothesis; `ppca_stability._verify` imports it only
 when it runs.
 """
 
@@ -25,10 +25,10 @@ from hypothesis.extra import numpy as hnp
 from hypothesis.strategies import SearchStrategy
 
 from .exceptions import DegeneracyWarning
-from .hessian import log_likelihood_hessian
-from .likelihood import log_likelihood, log_likelihood_gradient
-from .results import Stability, StabilityMap
-from .stability import DEFAULT_RTOL, classify_point, stability_map
+from ._hessian import log_likelihood_hessian
+from ._likelihood import log_likelihood, log_likelihood_gradient
+from ._results import Stability, StabilityMap
+from ._stability import DEFAULT_RTOL, classify_point, stability_map
 from .strategies import SIGMA2_KINDS, _rotate, orthogonal_matrices, sigma2_values, spectra
 
 # Tolerances, named by what they absorb.
@@ -404,7 +404,7 @@ def _vae_examples(draw: Any) -> VAEExample:
 
 
 def _check_elbo_gap(ex: VAEExample) -> None:
-    from .linear_vae import linear_vae_elbo, optimal_encoder
+    from ._linear_vae import linear_vae_elbo, optimal_encoder
 
     cov, W, s = ex.cov, ex.loadings, ex.sigma2
     ll = log_likelihood(W, cov, s)
@@ -419,7 +419,7 @@ def _check_elbo_gap(ex: VAEExample) -> None:
 
 
 def _check_optimal_encoder(ex: VAEExample) -> None:
-    from .linear_vae import linear_vae_elbo, linear_vae_elbo_gradient, optimal_encoder
+    from ._linear_vae import linear_vae_elbo, linear_vae_elbo_gradient, optimal_encoder
 
     cov, W, s = ex.cov, ex.loadings, ex.sigma2
     V, D = optimal_encoder(W, s)
@@ -437,7 +437,7 @@ def _check_optimal_encoder(ex: VAEExample) -> None:
 
 
 def _check_stochastic(ex: VAEExample) -> None:
-    from .linear_vae import _stochastic_elbo, linear_vae_elbo
+    from ._linear_vae import _stochastic_elbo, linear_vae_elbo
 
     X, W, s = ex.data, ex.loadings, ex.sigma2
     V, logD = ex.encoder_weights, ex.encoder_log_variances
@@ -452,7 +452,7 @@ def _check_stochastic(ex: VAEExample) -> None:
 
 
 # ----------------------------------------------------------------------------- the registry
-_VAE = "ppca_stability.linear_vae"
+_VAE = "ppca_stability._linear_vae"
 
 THEOREMS: dict[str, Theorem] = {t.name: t for t in [
     Theorem("gradient_vanishes",

@@ -81,7 +81,7 @@ def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
     """Return `cov` as a symmetric float64 (d, d) array, or raise.
 
     Positive semi-definiteness is checked where the eigenvalues are computed
-    (`ppca_stability.spectrum.spectrum()`), so that it costs no extra factorisation.
+    (`ppca_stability._spectrum.spectrum()`), so that it costs no extra factorisation.
     """
     arr = _as_real_array(cov, name)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:

@@ -2,7 +2,7 @@
 
 Import this module explicitly (``from ppca_stability import strategies``): it imports
 `hypothesis`, which ``import ppca_stability`` never does. The strategies serve
-`ppca_stability.verify()` and any test suite that wants to state a property of the pPCA
+`ppca_stability._verify()` and any test suite that wants to state a property of the pPCA
 landscape "for every covariance": they draw small, well-conditioned problems by default and
 expose the hard cases (ties, zero eigenvalues, wide dynamic range, ``sigma2`` at or next to an
 eigenvalue) through arguments, and they shrink towards simple ones (few dimensions, no ties, the
@@ -45,8 +45,8 @@ from hypothesis.strategies import SearchStrategy
 
 from ._validation import _as_real_array, check_choice, check_cov, check_positive_int
 from .exceptions import DegeneracyWarning
-from .results import StabilityMap, StationaryPoint
-from .stability import stability_map
+from ._results import StabilityMap, StationaryPoint
+from ._stability import stability_map
 
 __all__ = [
     "SIGMA2_KINDS",

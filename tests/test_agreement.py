@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ppca_stability import ConvergenceWarning, Stability, compare_with_ppca, fit_linear_vae, ppca_mle, spectrum
-from ppca_stability.agreement import ANALYTIC_RTOL, STOCHASTIC_RTOL
+from ppca_stability._agreement import ANALYTIC_RTOL, STOCHASTIC_RTOL
 
 from _support import cov_from_eigenvalues
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ppca_stability import stability_map
-from ppca_stability.census import census_dict, gaussian_binomials
+from ppca_stability._census import census_dict, gaussian_binomials
 
 from _support import cov_from_eigenvalues
 

@@ -22,7 +22,7 @@ from ppca_stability import (
     ppca_mle,
     spectrum,
 )
-from ppca_stability.linear_vae import _stochastic_elbo
+from ppca_stability._linear_vae import _stochastic_elbo
 
 from _support import EXACT_RTOL, FD_RTOL, NUMERIC_RTOL, cov_from_eigenvalues, digits_data, fd_gradient, rel_err
 

@@ -10,11 +10,11 @@ import pytest
 
 from ppca_stability import (DegeneracyWarning, Stability, log_likelihood, phase_diagram, ppca_mle,
                             stability_map)
-from ppca_stability import phase as phase_module
-from ppca_stability import stationary as st
-from ppca_stability.results import StabilityMap, fixed_degeneracy
-from ppca_stability.spectrum import Spectrum
-from ppca_stability.stability import DEFAULT_RTOL
+from ppca_stability import _phase as phase_module
+from ppca_stability import _enumeration as st
+from ppca_stability._results import StabilityMap, fixed_degeneracy
+from ppca_stability._spectrum import Spectrum
+from ppca_stability._stability import DEFAULT_RTOL
 
 from _support import EXACT_RTOL, NUMERIC_RTOL, cov_from_eigenvalues, digits_data, rel_err
 

@@ -11,7 +11,7 @@ from matplotlib.collections import PathCollection, QuadMesh
 from matplotlib.figure import Figure
 
 from ppca_stability import Stability, phase_diagram, stability_map
-from ppca_stability.plotting import DENSE_SCATTER_FROM, MAX_PLOTTED_POINTS, plot_phase_diagram, plot_stability_map
+from ppca_stability._plotting import DENSE_SCATTER_FROM, MAX_PLOTTED_POINTS, plot_phase_diagram, plot_stability_map
 
 from _support import cov_from_eigenvalues
 

@@ -171,12 +171,12 @@ def _targets() -> dict:
                                      {"spectrum": [2.0, 1.0], "kinds": SIGMA2_KINDS},
                                      {"spectrum": BAD_ARRAYS, "kinds": BAD_SCALARS}),
     }
-    phase = _optional("phase")
+    phase = _optional("_phase")
     if phase is not None:
         t["phase_diagram"] = (lambda cov, latent_dim, sigma2: phase.phase_diagram(cov, latent_dim=latent_dim, sigma2=sigma2),
                               {"cov": S3, "latent_dim": 2, "sigma2": None},
                               {"cov": BAD_ARRAYS, "latent_dim": BAD_INTS, "sigma2": BAD_ARRAYS})
-    vae = _optional("linear_vae")
+    vae = _optional("_linear_vae")
     if vae is not None:
         t["linear_vae_elbo"] = (lambda params, cov, sigma2: vae.linear_vae_elbo(params, cov=cov, sigma2=sigma2),
                                 {"params": (V3, np.log(D3), W3), "cov": S3, "sigma2": 0.5},
@@ -192,7 +192,7 @@ def _targets() -> dict:
             cov=cov, latent_dim=latent_dim, sigma2=sigma2, lr=lr, max_steps=max_steps, rng=0),
             {"cov": S3, "latent_dim": 2, "sigma2": "learned", "lr": None, "max_steps": 3},
             {"cov": BAD_ARRAYS, "latent_dim": BAD_INTS, "sigma2": BAD_SCALARS, "lr": BAD_SCALARS, "max_steps": BAD_INTS})
-    beta = _optional("beta")
+    beta = _optional("_beta")
     if beta is not None:
         t["sigma2_from_beta"] = (lambda beta_, reconstruction, n_features: beta.sigma2_from_beta(
             beta_, reconstruction=reconstruction, n_features=n_features),
@@ -318,12 +318,12 @@ def _exercise_problem(cov, q, s) -> None:
     call("hessian_vector_product", ps.hessian_vector_product, W, cov, s, np.ones(W.size), names=names)
     for learned_flag in (False, True):
         call("classify_point", ps.classify_point, W, cov, s, sigma2_learned=learned_flag, method="dense", names=names)
-    phase = _optional("phase")
+    phase = _optional("_phase")
     if phase is not None:
         pd = call("phase_diagram", phase.phase_diagram, cov, latent_dim=q, names=names)
         if pd is not None:
             exercise("phase_diagram", pd, names)
-    vae = _optional("linear_vae")
+    vae = _optional("_linear_vae")
     if vae is not None:
         enc = call("optimal_encoder", vae.optimal_encoder, W, s, names=names)
         if enc is not None:
@@ -331,7 +331,7 @@ def _exercise_problem(cov, q, s) -> None:
             call("linear_vae_elbo", vae.linear_vae_elbo, (V, np.log(D), W), cov=cov, sigma2=s, names=names + ("params",))
             call("linear_vae_elbo_gradient", vae.linear_vae_elbo_gradient, (V, np.log(D), W), cov=cov, sigma2=s,
                  names=names + ("params",))
-    beta = _optional("beta")
+    beta = _optional("_beta")
     if beta is not None:
         call("predict_collapse", beta.predict_collapse, cov, latent_dim=q, sigma2=s, names=names)
         call("beta_from_sigma2", beta.beta_from_sigma2, s, reconstruction="mse", n_features=d,

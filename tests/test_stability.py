@@ -11,8 +11,8 @@ from hypothesis import strategies as hs
 
 from ppca_stability import (DegeneracyWarning, Stability, classify_point, ppca_mle, stability_map)
 
-from ppca_stability import stationary as st
-from ppca_stability.hessian import closed_form_spectrum
+from ppca_stability import _enumeration as st
+from ppca_stability._hessian import closed_form_spectrum
 
 from _support import NUMERIC_RTOL, cov_from_eigenvalues, digits_data
 
@@ -88,7 +88,7 @@ def test_classify_point_rotation_invariance_and_non_stationary():
 
 @pytest.mark.parametrize("active,expected", [((0, 1, 2, 3), Stability.MAXIMUM), ((0, 2, 3), Stability.SADDLE)])
 def test_lanczos_decides_maximum_vs_saddle_without_dense_hessian(active, expected, monkeypatch):
-    import ppca_stability.stability as mod
+    import ppca_stability._stability as mod
 
     rng = np.random.default_rng(6)
     lam = np.linspace(6.0, 0.5, 12)

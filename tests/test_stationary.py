@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ppca_stability import log_likelihood, log_likelihood_gradient, stability_map
-from ppca_stability import stationary as st
+from ppca_stability import _enumeration as st
 
 from _support import EXACT_RTOL, NUMERIC_RTOL, cov_from_eigenvalues
 

@@ -5,11 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-import ppca_stability.results as results_module
+import ppca_stability._results as results_module
 from ppca_stability import VerificationReport, verify
 from ppca_stability._cli import main
-from ppca_stability.hessian import HessianSpectrum
-from ppca_stability.verify import theorem_names
+from ppca_stability._hessian import HessianSpectrum
+from ppca_stability._verify import theorem_names
 
 # Examples per theorem in the quick runs (the 200-example run lives in benchmarks/bench_verify.py).
 QUICK = 10
@@ -58,7 +58,7 @@ def test_a_broken_census_is_caught(monkeypatch):
 
 
 def test_the_classic_wrong_optimal_encoder_is_caught(monkeypatch):
-    import ppca_stability.linear_vae as vae
+    import ppca_stability._linear_vae as vae
 
     def posterior_variances(W, s):  # s diag(M^-1): the posterior's, not the ELBO-optimal D
         M = W.T @ W + s * np.eye(W.shape[1])

@@ -10,9 +10,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..covariance import covariance
+from .._covariance import covariance
 
-__all__ = ["CliError", "add_data_arguments", "load_matrix", "load_covariance", "write_atomic", "dump_json"]
+__all__ = [
+    "CliError", "add_data_arguments", "check_figure_path", "dump_json", "load_covariance", "load_matrix",
+    "parse_sigma2", "save_figure", "write_atomic",
+]
+
+FIGURE_FORMATS = (".png", ".svg", ".pdf")
+# Resolution of raster figures.
+FIGURE_DPI = 150
 
 
 class CliError(Exception):
@@ -98,3 +105,28 @@ def _default(obj: Any) -> Any:
 def dump_json(payload: Any) -> str:
     """JSON text for CLI output (numpy arrays and enums converted)."""
     return json.dumps(payload, indent=2, default=_default, allow_nan=False)
+
+
+def parse_sigma2(text: str) -> float | str:
+    if text == "learned":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f'`--sigma2` must be a positive number or "learned"; got {text!r}.') from None
+
+
+def check_figure_path(path: str) -> Path:
+    """The figure path, if its suffix names a format we write."""
+    target = Path(path)
+    if target.suffix.lower() not in FIGURE_FORMATS:
+        raise CliError(f"--out: the figure must end in {', '.join(FIGURE_FORMATS)}; got {path!r}.")
+    return target
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Save a matplotlib Figure whole or not at all; errors become one-line CLI errors."""
+    try:
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=FIGURE_DPI))
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc

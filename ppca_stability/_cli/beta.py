@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..beta import RECONSTRUCTIONS, predict_collapse, sigma2_from_beta
+from .._beta import RECONSTRUCTIONS, predict_collapse, sigma2_from_beta
 from ._io import CliError, add_data_arguments, load_covariance
 
 

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..phase import phase_diagram
-from ..results import Stability
-from ..spectrum import covariance
-from ..stability import stability_map
-from ._io import CliError
-from .phase import save_figure
+from .._phase import phase_diagram
+from .._results import Stability
+from .._spectrum import covariance
+from .._stability import stability_map
+from ._io import CliError, save_figure
 
 DEFAULT_OUT = "ppca_stability_demo"
 DEFAULT_LATENT_DIM = 10

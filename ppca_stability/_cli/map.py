@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import itertools
 
-from ..stability import stability_map
-from ._io import add_data_arguments, dump_json, load_covariance
+from .._stability import stability_map
+from ._io import add_data_arguments, dump_json, load_covariance, parse_sigma2
 
 # How many stationary points the table lists (the rest are counted, not printed).
 N_SHOWN = 20
@@ -27,15 +27,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _parse_sigma2(text: str) -> float | str:
-    if text == "learned":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f'`--sigma2` must be a positive number or "learned"; got {text!r}.') from None
-
-
 def _row(p) -> dict:  # noqa: ANN001
     return {
         "active": list(p.active),
@@ -49,7 +40,7 @@ def _row(p) -> dict:  # noqa: ANN001
 
 def run(args: argparse.Namespace) -> int:
     cov = load_covariance(args.data, is_cov=args.cov)
-    smap = stability_map(cov, _parse_sigma2(args.sigma2), latent_dim=args.latent_dim)
+    smap = stability_map(cov, parse_sigma2(args.sigma2), latent_dim=args.latent_dim)
     shown = list(itertools.islice(smap.points, max(args.show, 0)))
     census = smap.census()
     counts = {k.value: v for k, v in smap.stability_counts().items()}

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any
 
-from ..phase import PhaseDiagram, phase_diagram
-from ._io import CliError, add_data_arguments, dump_json, load_covariance, write_atomic
-
-FIGURE_FORMATS = (".png", ".svg", ".pdf")
-# Resolution of raster figures.
-FIGURE_DPI = 150
-
+from .._phase import PhaseDiagram, phase_diagram
+from ._io import CliError, add_data_arguments, check_figure_path, dump_json, load_covariance, save_figure
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -30,22 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --json, add the census per sigma2 value: {morse_index: count}, exact integers "
                    "(they can exceed 2**53; up to q (d - q) + 1 entries per value)")
     p.set_defaults(handler=run)
-
-
-def check_figure_path(path: str) -> Path:
-    """The figure path, if its suffix names a format we write."""
-    target = Path(path)
-    if target.suffix.lower() not in FIGURE_FORMATS:
-        raise CliError(f"--out: the figure must end in {', '.join(FIGURE_FORMATS)}; got {path!r}.")
-    return target
-
-
-def save_figure(fig: Any, path: Path) -> Path:
-    """Save a matplotlib Figure whole or not at all; errors become one-line CLI errors."""
-    try:
-        return write_atomic(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=FIGURE_DPI))
-    except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _payload(pd: PhaseDiagram, with_census: bool) -> dict:

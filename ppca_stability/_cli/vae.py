@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..agreement import compare_with_ppca
-from ..linear_vae import fit_linear_vae
-from ..spectrum import covariance
-from ._io import add_data_arguments, load_matrix, write_atomic
-from .map import _parse_sigma2
+from .._agreement import compare_with_ppca
+from .._linear_vae import fit_linear_vae
+from .._spectrum import covariance
+from ._io import add_data_arguments, load_matrix, parse_sigma2, write_atomic
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     matrix = load_matrix(args.data)
     cov = matrix if args.cov else covariance(matrix)
     fit = fit_linear_vae(None if args.cov else matrix, cov=cov if args.cov else None,
-                         latent_dim=args.latent_dim, sigma2=_parse_sigma2(args.sigma2),
+                         latent_dim=args.latent_dim, sigma2=parse_sigma2(args.sigma2),
                          objective=args.objective, max_steps=args.max_steps, rng=args.seed)
     agreement = compare_with_ppca(fit, cov)
     print(repr(fit))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..verify import DEFAULT_MAX_EXAMPLES, theorem_names, verify
+from .._verify import DEFAULT_MAX_EXAMPLES, theorem_names, verify
 
 
 def _positive_int(text: str) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 import sympy
 
 from .._validation import check_latent_dim
-from ..stability import Stability
+from .._stability import Stability
 from ._inputs import exact_eigenvalues, exact_sigma2
 
 __all__ = [

@@ -58,9 +58,9 @@ from ._validation import (
     check_sigma2,
 )
 from .exceptions import ConvergenceWarning
-from .likelihood import LOG_2PI, _finite
-from .mle import ppca_mle
-from .spectrum import covariance
+from ._likelihood import LOG_2PI, _finite
+from ._mle import ppca_mle
+from ._spectrum import covariance
 
 __all__ = [
     "LinearVAEParams",

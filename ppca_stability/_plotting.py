@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ._validation import check_choice
-from .phase import PhaseDiagram
-from .results import Stability, StabilityMap
+from ._phase import PhaseDiagram
+from ._results import Stability, StabilityMap
 
 __all__ = ["plot_phase_diagram", "plot_stability_map", "PANELS"]
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from ._validation import check_cov, check_positive_int, check_sigma2
-from . import stationary as st
-from .spectrum import _eigh_descending
+from . import _enumeration as st
+from ._spectrum import _eigh_descending
 
 __all__ = ["PPCAResult", "ppca_mle"]
 

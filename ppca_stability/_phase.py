@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from . import stationary as st
-from .stationary import DEFAULT_RTOL
+from . import _enumeration as st
+from ._enumeration import DEFAULT_RTOL
 from ._validation import _as_real_array, check_cov, check_latent_dim
-from .census import census_dict
-from .results import Stability, StabilityMap, fixed_degeneracy
-from .spectrum import Spectrum, _eigh_descending
+from ._census import census_dict
+from ._results import Stability, StabilityMap, fixed_degeneracy
+from ._spectrum import Spectrum, _eigh_descending
 
 __all__ = ["PhaseDiagram", "phase_diagram"]
 
@@ -73,7 +73,7 @@ class PhaseDiagram:
         Exact number of stationary orbits (Python ints: they exceed int64 for large models).
     breakpoints : ndarray, shape (B,)
         The distinct positive eigenvalues, ascending: where ``n_above`` and the landscape change
-        (eigenvalues at round-off level are exact zeros, see `ppca_stability.spectrum`).
+        (eigenvalues at round-off level are exact zeros, see `ppca_stability._spectrum`).
         Latent ``c`` collapses at ``eigenvalues[c]``.
     sigma2_learned : float or None
         Tipping & Bishop's ``sigma2_ML`` for this ``latent_dim`` (the joint maximum), or None
@@ -136,9 +136,9 @@ class PhaseDiagram:
     def plot(self, ax: Any = None) -> Any:
         """Collapse map, landscape and optimum log-likelihood against ``sigma2``.
 
-        See `ppca_stability.plotting.plot_phase_diagram()`; returns a matplotlib Figure.
+        See `ppca_stability._plotting.plot_phase_diagram()`; returns a matplotlib Figure.
         """
-        from .plotting import plot_phase_diagram
+        from ._plotting import plot_phase_diagram
 
         return plot_phase_diagram(self, ax=ax)
 

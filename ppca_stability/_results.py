@@ -12,11 +12,11 @@ from typing import Any, overload
 
 import numpy as np
 
-from . import stationary as st
-from .census import census_dict
+from . import _enumeration as st
+from ._census import census_dict
 from .exceptions import DegeneracyWarning
-from .hessian import HessianSpectrum, closed_form_spectrum, tie_sign
-from .spectrum import Spectrum
+from ._hessian import HessianSpectrum, closed_form_spectrum, tie_sign
+from ._spectrum import Spectrum
 
 __all__ = ["Stability", "StationaryPoint", "StabilityMap", "PointClassification"]
 
@@ -367,7 +367,7 @@ class StabilityMap:
     # ------------------------------------------------------------------ display
     def plot(self, ax: Any = None) -> Any:
         """Stationary points: log-likelihood against Morse index, coloured by stability."""
-        from .plotting import plot_stability_map
+        from ._plotting import plot_stability_map
 
         return plot_stability_map(self, ax=ax)
 

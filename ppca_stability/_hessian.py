@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import _as_real_array, check_choice, check_cov, check_loadings, check_sigma2
-from .likelihood import _finite, _Model
+from ._likelihood import _finite, _Model
 
 __all__ = ["log_likelihood_hessian", "hessian_vector_product"]
 

@@ -3,7 +3,7 @@
 Conventions, stated once for the whole package:
 
 * covariances are the ddof=0 (maximum-likelihood) estimate ``X_c.T @ X_c / n``
-  (`ppca_stability.covariance`);
+  (`ppca_stability._covariance`);
 * eigenvalues are sorted in descending order, ``lam[0] >= lam[1] >= ... >= lam[d-1] >= 0``;
   eigenvalues within round-off of 0 (|lam| <= 100 d eps lam_max) are set to exactly 0;
 * each eigenvector's sign is fixed so that its entry of largest magnitude is positive (the
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import check_cov, check_psd_eigenvalues
-from .covariance import covariance  # re-exported: the step before the spectrum
+from ._covariance import covariance  # re-exported: the step before the spectrum
 
 __all__ = ["Spectrum", "spectrum", "covariance"]
 

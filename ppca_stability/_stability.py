@@ -21,11 +21,11 @@ import scipy.sparse.linalg
 
 from ._validation import check_choice, check_cov, check_latent_dim, check_loadings, check_rtol, check_sigma2
 from .exceptions import DegeneracyWarning
-from .hessian import _dense_hessian_scaled, _hvp_scaled, _unscale
-from .likelihood import _Model
-from .results import PointClassification, Stability, StabilityMap
-from .spectrum import _eigh_descending
-from .stationary import DEFAULT_RTOL
+from ._hessian import _dense_hessian_scaled, _hvp_scaled, _unscale
+from ._likelihood import _Model
+from ._results import PointClassification, Stability, StabilityMap
+from ._spectrum import _eigh_descending
+from ._enumeration import DEFAULT_RTOL
 
 __all__ = ["Stability", "stability_map", "classify_point"]
 

@@ -15,11 +15,11 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ._validation import check_cov, check_rtol
-from .linear_vae import LinearVAEFit
-from .mle import ppca_mle
-from .results import PointClassification
-from .spectrum import spectrum
-from .stability import classify_point
+from ._linear_vae import LinearVAEFit
+from ._mle import ppca_mle
+from ._results import PointClassification
+from ._spectrum import spectrum
+from ._stability import classify_point
 
 __all__ = ["Agreement", "compare_with_ppca", "ANALYTIC_RTOL", "STOCHASTIC_RTOL"]
 

@@ -112,7 +112,7 @@ def theorem_names() -> tuple[str, ...]:
 
     Examples
     --------
-    >>> from ppca_stability.verify import theorem_names
+    >>> from ppca_stability._verify import theorem_names
     >>> theorem_names()[:3]
     ('gradient_vanishes', 'hessian_closed_form', 'morse_index_formula')
     """
@@ -202,7 +202,7 @@ def verify(*, max_examples: int = DEFAULT_MAX_EXAMPLES, seed: int | None = None,
         Random seed; by default hypothesis is derandomized, so every run checks the same examples.
     theorems : sequence of str, optional
         Names to check (see `theorem_names()`); all by default. Theorems about the linear VAE
-        are reported as skipped when `ppca_stability.linear_vae` is not available.
+        are reported as skipped when `ppca_stability._linear_vae` is not available.
     progress : bool, default False
         Show a progress bar (tqdm) over all examples.
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import check_choice, check_cov, check_positive_int, check_sigma2
-from .spectrum import _eigh_descending
+from ._spectrum import _eigh_descending
 
 __all__ = ["RECONSTRUCTIONS", "CollapsePrediction", "beta_from_sigma2", "predict_collapse", "sigma2_from_beta"]
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .likelihood import LOG_2PI
+from ._likelihood import LOG_2PI
 
 # Default relative tolerance under which two eigenvalues, or an eigenvalue and sigma2, are tied.
 DEFAULT_RTOL = 1e-9
