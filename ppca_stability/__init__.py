@@ -13,6 +13,7 @@ submodules load only when imported: `ppca_stability.symbolic` (sympy, an indepen
 
 from ._agreement import Agreement, compare_with_ppca
 from ._beta import CollapsePrediction, beta_from_sigma2, predict_collapse, sigma2_from_beta
+from ._classify import PointClassification, classify_point
 from ._covariance import SampleMoments, covariance, sample_moments
 from ._hessian import hessian_vector_product, log_likelihood_hessian
 from ._likelihood import log_likelihood, log_likelihood_gradient
@@ -27,9 +28,8 @@ from ._linear_vae import (
 )
 from ._mle import PPCAResult, ppca_mle
 from ._phase import PhaseDiagram, phase_diagram
-from ._results import PointClassification, Stability, StabilityMap, StationaryPoint
 from ._spectrum import Spectrum, spectrum
-from ._stability import classify_point, stability_map
+from ._stability import Stability, StabilityMap, StationaryPoint, stability_map
 from ._verify import TheoremResult, VerificationReport, theorem_names, verify
 from .exceptions import ConvergenceWarning, DegeneracyWarning
 

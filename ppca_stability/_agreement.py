@@ -17,9 +17,9 @@ from scipy.optimize import linear_sum_assignment
 from ._validation import check_cov, check_rtol
 from ._linear_vae import LinearVAEFit
 from ._mle import ppca_mle
-from ._results import PointClassification
+from ._classify import PointClassification
 from ._spectrum import spectrum
-from ._stability import classify_point
+from ._classify import classify_point
 
 __all__ = ["Agreement", "compare_with_ppca", "ANALYTIC_RTOL", "STOCHASTIC_RTOL"]
 

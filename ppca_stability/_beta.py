@@ -27,8 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from ._mle import kl_at_optimum
+from ._spectrum import eigh_descending
+from ._tolerance import DEFAULT_RTOL, eigen_floor, n_above
 from ._validation import check_choice, check_cov, check_positive_int, check_sigma2
-from ._spectrum import _eigh_descending
 
 __all__ = ["RECONSTRUCTIONS", "CollapsePrediction", "beta_from_sigma2", "predict_collapse", "sigma2_from_beta"]
 
@@ -101,23 +103,24 @@ class CollapsePrediction:
     reconstruction : str or None
     eigenvalues : ndarray, shape (latent_dim,)
         The top ``latent_dim`` eigenvalues of the covariance, descending.
+    n_active : int
+        Latents that stay live: those with ``lam_c > sigma2`` beyond the tie tolerance of
+        `stability_map()` (an eigenvalue within ``rtol`` of ``sigma2`` collapses).
     kl_per_latent : ndarray, shape (latent_dim,)
-        ``1/2 log max(1, lam_c / sigma2)`` at the optimum (theory.md §4), in nats.
+        ``1/2 log(lam_c / sigma2)`` for live latents, 0 for collapsed ones, at the optimum
+        (theory.md §4), in nats.
     """
 
     sigma2: float
     beta: float | None
     reconstruction: str | None
     eigenvalues: np.ndarray
+    n_active: int
 
     @property
     def collapsed(self) -> np.ndarray:
         """Boolean mask: latent ``c`` collapses (``lam_c <= sigma2``)."""
-        return self.eigenvalues <= self.sigma2
-
-    @property
-    def n_active(self) -> int:
-        return int(np.count_nonzero(~self.collapsed))
+        return np.arange(self.latent_dim) >= self.n_active
 
     @property
     def latent_dim(self) -> int:
@@ -125,7 +128,7 @@ class CollapsePrediction:
 
     @property
     def kl_per_latent(self) -> np.ndarray:
-        return 0.5 * np.log(np.maximum(1.0, self.eigenvalues / self.sigma2))
+        return kl_at_optimum(self.eigenvalues, self.sigma2, self.n_active)
 
     @property
     def largest_sigma2_without_collapse(self) -> float:
@@ -189,5 +192,6 @@ def predict_collapse(cov: Any, *, latent_dim: int, sigma2: float | None = None, 
     [0.3466, 0.0, 0.0]
     """
     S, q, s, b = _predict_collapse_iv(cov, latent_dim, sigma2, beta, reconstruction)
-    lam = _eigh_descending(S, vectors=False).eigenvalues[:q]
-    return CollapsePrediction(s, b, reconstruction if b is not None else None, lam)
+    lam = eigh_descending(S, vectors=False).eigenvalues
+    k = min(q, n_above(lam, s, DEFAULT_RTOL, eigen_floor(lam)))
+    return CollapsePrediction(s, b, reconstruction if b is not None else None, lam[:q], k)

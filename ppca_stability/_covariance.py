@@ -18,12 +18,13 @@ precision, unlike ``E[x x^T] - mu mu^T`` (which loses all of it at an offset of 
 
 from __future__ import annotations
 
-import numbers
-from dataclasses import dataclass
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from ._validation import check_positive_int
 
 __all__ = ["SampleMoments", "covariance", "sample_moments"]
 
@@ -153,19 +154,9 @@ def _check_shape(shape: tuple) -> None:
         raise ValueError(f"`data` must have at least one sample and one feature; got shape {shape}.")
 
 
-def _check_count(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be a positive integer or None; got {type(value).__name__}.")
-    if int(value) < 1:
-        raise ValueError(f"`{name}` must be a positive integer or None; got {int(value)}.")
-    return int(value)
-
-
 def _sample_moments_iv(data: Any, chunk_rows: Any, memory_budget: Any) -> tuple[Any, int | None, int]:
-    chunk_rows = _check_count(chunk_rows, "chunk_rows")
-    budget = _check_count(memory_budget, "memory_budget")
+    chunk_rows = None if chunk_rows is None else check_positive_int(chunk_rows, "chunk_rows")
+    budget = None if memory_budget is None else check_positive_int(memory_budget, "memory_budget")
     if _is_dask_array(data):
         _check_dtype(np.dtype(data.dtype))
         _check_shape(tuple(data.shape))

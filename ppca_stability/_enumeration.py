@@ -8,59 +8,42 @@ and the set is admissible when every kept eigenvalue exceeds it.
 
 Active sets are 0-based, ascending index tuples into the descending eigenvalues, ordered by size
 ``k`` and then lexicographically. Nothing here builds a result object: these are the array-level
-primitives that `StabilityMap` and the phase diagrams share.
+primitives that `StabilityMap` and the phase diagrams share. ``sigma2`` is either a float or the
+string ``"learned"`` throughout.
 """
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
+from ._inertia import inertia_counter
 from ._likelihood import LOG_2PI
-
-# Default relative tolerance under which two eigenvalues, or an eigenvalue and sigma2, are tied.
-DEFAULT_RTOL = 1e-9
+from ._tolerance import n_above
 
 __all__ = [
-    "DEFAULT_RTOL",
-    "eigen_floor",
-    "n_above",
+    "active_sets",
+    "count_points",
+    "point_sigma2",
+    "walk",
     "count_fixed",
+    "count_fixed_upto",
     "unrank_fixed",
-    "unrank_joint",
     "iter_fixed",
     "joint_sigma2",
     "is_joint_admissible",
     "joint_mle_active",
+    "joint_maximum",
     "iter_joint",
     "count_joint",
-    "inertia_counter",
+    "unrank_joint",
     "stationary_loadings",
     "stationary_log_likelihood",
-    "count_fixed_upto",
     "top_log_likelihood",
 ]
-
-
-def eigen_floor(lam: np.ndarray) -> float:
-    """Absolute tie tolerance: the eigensolver's error scale ``d * eps * lam_max``."""
-    return lam.size * np.finfo(np.float64).eps * float(lam[0])
-
-
-# ----------------------------------------------------------------------------- fixed s
-def n_above(lam: np.ndarray, s: float | np.ndarray, rtol: float = 0.0, floor: float = 0.0) -> np.ndarray | int:
-    """``m(s) = #{i : lam_i > s}`` for descending ``lam`` (vectorised over ``s``).
-
-    With a tolerance, an eigenvalue counts as above ``s`` only if ``lam - s > rtol lam + floor``:
-    one tied with ``s`` would give a live column of round-off size, a duplicate of the point
-    without it.
-    """
-    m = lam.size - np.searchsorted(lam[::-1], (np.asarray(s) + floor) / (1.0 - rtol), side="right")
-    return int(m) if np.ndim(m) == 0 else m
 
 
 def _k_range(m: int, q: int) -> range:
@@ -142,6 +125,18 @@ def joint_mle_active(lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 
     while k > 0 and not is_joint_admissible(lam, tuple(range(k)), q, rtol, floor):
         k -= 1
     return tuple(range(k))
+
+
+def joint_maximum(lam: np.ndarray, q: int, rtol: float, floor: float) -> tuple[int, ...]:
+    """`joint_mle_active`, or a ValueError saying why the joint likelihood has no maximum."""
+    active = joint_mle_active(lam, q, rtol, floor)
+    if active is None:
+        rank = int(np.count_nonzero(lam > 0))
+        raise ValueError(
+            f"with sigma2='learned' the likelihood is unbounded: cov has rank {rank} <= latent_dim = {q}, so W can "
+            f"span its support while sigma2 -> 0. Use latent_dim < {rank} or a fixed sigma2."
+        )
+    return active
 
 
 def _joint_k_max(d: int, q: int) -> int:
@@ -317,57 +312,31 @@ def top_log_likelihood(lam: np.ndarray, k: np.ndarray, s: np.ndarray) -> np.ndar
     return -0.5 * (d * LOG_2PI + kept[k] + (d - k) * np.log(s) + rest[k] / s)
 
 
-# ----------------------------------------------------------------------------- inertia by counting
-_VECTORISE_FROM = 16  # active-set size from which inertia_counter counts with NumPy
+# ----------------------------------------------------------------------------- one sigma2, whole
+def active_sets(lam: np.ndarray, q: int, sigma2: float | str, rtol: float, floor: float) -> Iterator[tuple[int, ...]]:
+    """Every active set at ``sigma2`` (a float, or ``"learned"``), in order."""
+    if sigma2 == "learned":
+        return iter_joint(lam, q, rtol, floor)
+    return iter_fixed(n_above(lam, sigma2, rtol, floor), q)
 
 
-def inertia_counter(lam: np.ndarray, latent_dim: int, rtol: float, floor: float, *,
-                    joint: bool) -> Callable[[tuple[int, ...], float], tuple[int, int, int]]:
-    """A function ``(active, s) -> (n_positive, n_negative, n_zero)`` of the Hessian at ``W_I``,
-    outside the symmetry modes, from counts alone (no spectrum is built).
+def count_points(lam: np.ndarray, q: int, sigma2: float | str, rtol: float, floor: float) -> int:
+    """Exact number of stationary orbits at ``sigma2`` (a Python int)."""
+    if sigma2 == "learned":
+        return count_joint(lam, q, rtol, floor)
+    return count_fixed(n_above(lam, sigma2, rtol, floor), q)
 
-    From the table of theory.md §3: positive and zero eigenvalues only come from the directions
-    "dead column x excluded j" (sign of ``lam_j - s``, multiplicity ``q - k``) and "live column i x
-    excluded j" (sign of ``lam_j - lam_i``); the live-pair, radial and (joint) arrowhead directions
-    are negative at every admissible point. With ties decided as in
-    `tie_sign()`, this is exactly the inertia of
-    `closed_form_spectrum()` (a test checks it point by point), at
-    O(k log d) per point instead of O(d q).
-    """
-    d, q = lam.size, latent_dim
-    desc = lam.tolist()
-    neg = (-lam).tolist()  # ascending, for bisect
 
-    def above(x: float) -> int:  # #{j : lam_j - x > rtol lam_j + floor}: a prefix of the indices
-        return bisect.bisect_left(neg, -(x + floor) / (1.0 - rtol))
+def point_sigma2(lam: np.ndarray, active: tuple[int, ...], sigma2: float | str) -> float:
+    """The noise variance of the point with this active set (its own ``s_I`` when learned)."""
+    return joint_sigma2(lam, active) if sigma2 == "learned" else float(sigma2)
 
-    def not_below(x: float) -> int:  # #{j : x - lam_j <= rtol x + floor}: the prefix up to the ties
-        return bisect.bisect_right(neg, -(x * (1.0 - rtol) - floor))
 
-    def outside(active: tuple[int, ...], lo: int, hi: int) -> int:  # #{j not in I : lo <= j < hi}
-        return (hi - lo) - (bisect.bisect_left(active, hi) - bisect.bisect_left(active, lo))
-
-    neg_arr = -lam
-
-    def count(active: tuple[int, ...], s: float) -> tuple[int, int, int]:
-        k = len(active)
-        a_s, t_s = above(s), not_below(s)
-        pos = (q - k) * outside(active, 0, a_s)
-        zero = (q - k) * outside(active, a_s, t_s)
-        if k <= _VECTORISE_FROM:
-            for i in active:
-                a_i, t_i = above(desc[i]), not_below(desc[i])
-                pos += outside(active, 0, a_i)
-                zero += outside(active, a_i, t_i)
-        else:  # the same counts with searchsorted: the same float operations, in bulk
-            act = np.asarray(active, dtype=np.intp)
-            x = lam[act]
-            a_i = np.searchsorted(neg_arr, -(x + floor) / (1.0 - rtol), side="left")
-            t_i = np.searchsorted(neg_arr, -(x * (1.0 - rtol) - floor), side="right")
-            before_a, before_t = np.searchsorted(act, a_i), np.searchsorted(act, t_i)
-            pos += int(np.sum(a_i - before_a))
-            zero += int(np.sum((t_i - a_i) - (before_t - before_a)))
-        size = d * q + joint - (k * (k - 1) // 2 + k * (q - k))
-        return pos, size - pos - zero, zero
-
-    return count
+def walk(lam: np.ndarray, q: int, sigma2: float | str, rtol: float, floor: float
+         ) -> Iterator[tuple[tuple[int, ...], float, tuple[int, int, int]]]:
+    """``(active, s, (n_positive, n_negative, n_zero))`` of every point in order, by counting the
+    Hessian's signs: no loadings or spectra are built."""
+    count = inertia_counter(lam, q, rtol, floor, joint=sigma2 == "learned")
+    for active in active_sets(lam, q, sigma2, rtol, floor):
+        s = point_sigma2(lam, active, sigma2)
+        yield active, s, count(active, s)

@@ -14,13 +14,12 @@ Coordinates: the Hessian is taken with respect to ``loadings.ravel()`` (C order,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ._validation import _as_real_array, check_choice, check_cov, check_loadings, check_sigma2
-from ._likelihood import _finite, _Model
+from ._validation import as_real_array, check_choice, check_cov, check_loadings, check_sigma2
+from ._likelihood import finite, Model
 
 __all__ = ["log_likelihood_hessian", "hessian_vector_product"]
 
@@ -28,7 +27,7 @@ _WRT = ("loadings", "joint")
 
 
 # ----------------------------------------------------------------------------- numeric route
-def _hvp_scaled(model: _Model, E: np.ndarray, e_s: float, joint: bool) -> tuple[np.ndarray, float]:
+def hvp_scaled(model: Model, E: np.ndarray, e_s: float, joint: bool) -> tuple[np.ndarray, float]:
     """Hessian-vector product in the model's scaled units (``W / sqrt(c)``, ``s / c``).
 
     With ``Y = K W``, ``Z = K S K W``, ``P0 = W^T Y``, ``P1 = W^T Z`` (all symmetric q x q):
@@ -48,16 +47,16 @@ def _hvp_scaled(model: _Model, E: np.ndarray, e_s: float, joint: bool) -> tuple[
     return dW + e_s * mixed, float(np.sum(mixed * E)) + e_s * d_ss
 
 
-def _hvp(model: _Model, E: np.ndarray, e_s: float, joint: bool) -> tuple[np.ndarray, float]:
+def _hvp(model: Model, E: np.ndarray, e_s: float, joint: bool) -> tuple[np.ndarray, float]:
     """Hessian times ``(E, e_s)`` in the caller's units: ``H = D H_n D`` with
     ``D = diag(c^-1/2 on the loadings, c^-1 on sigma2)`` and ``H_n`` the scaled Hessian."""
     root = np.sqrt(model.scale)
-    dW, ds = _hvp_scaled(model, E / root, e_s / model.scale, joint)
+    dW, ds = hvp_scaled(model, E / root, e_s / model.scale, joint)
     with np.errstate(over="ignore"):
-        return _finite(dW / root, "the Hessian"), _finite(ds / model.scale, "the Hessian")
+        return finite(dW / root, "the Hessian"), finite(ds / model.scale, "the Hessian")
 
 
-def _dense_hessian_scaled(model: _Model, joint: bool) -> np.ndarray:
+def dense_hessian_scaled(model: Model, joint: bool) -> np.ndarray:
     """The dense Hessian in the model's scaled units (dimensionless: scale-free)."""
     W = model.W
     d, q = W.shape
@@ -77,17 +76,17 @@ def _dense_hessian_scaled(model: _Model, joint: bool) -> np.ndarray:
     return np.block([[H, mixed[:, None]], [mixed[None, :], np.array([[d_ss]])]])
 
 
-def _unscale(model: _Model, H: np.ndarray, joint: bool) -> np.ndarray:
+def unscale(model: Model, H: np.ndarray, joint: bool) -> np.ndarray:
     """``D H D``: a scaled Hessian (or any matrix in its coordinates) in the caller's units."""
     D = np.full(H.shape[0], 1.0 / np.sqrt(model.scale))
     if joint:
         D[-1] = 1.0 / model.scale
     with np.errstate(over="ignore"):
-        return _finite(D[:, None] * H * D[None, :], "the Hessian")
+        return finite(D[:, None] * H * D[None, :], "the Hessian")
 
 
-def _dense_hessian(model: _Model, joint: bool) -> np.ndarray:
-    return _unscale(model, _dense_hessian_scaled(model, joint), joint)
+def _dense_hessian(model: Model, joint: bool) -> np.ndarray:
+    return unscale(model, dense_hessian_scaled(model, joint), joint)
 
 
 def _validate(loadings: Any, cov: Any, sigma2: Any, wrt: Any) -> tuple[np.ndarray, np.ndarray, float, bool]:
@@ -123,7 +122,7 @@ def log_likelihood_hessian(loadings: Any, cov: Any, sigma2: float, *, wrt: str =
     array([-0.75 , -0.375])
     """
     W, S, s, joint = _validate(loadings, cov, sigma2, wrt)
-    return _dense_hessian(_Model.build(W, S, s), joint)
+    return _dense_hessian(Model.build(W, S, s), joint)
 
 
 def hessian_vector_product(loadings: Any, cov: Any, sigma2: float, direction: Any, *,
@@ -156,98 +155,12 @@ def hessian_vector_product(loadings: Any, cov: Any, sigma2: float, direction: An
     True
     """
     W, S, s, joint = _validate(loadings, cov, sigma2, wrt)
-    v = _as_real_array(direction, "direction")
+    v = as_real_array(direction, "direction")
     n = W.size + joint
     if v.shape != (n,):
         raise ValueError(
             f"`direction` must be a flat vector of length {n} (loadings.size{' + 1' if joint else ''}); "
             f"got shape {v.shape}. For a (d, q) direction E pass E.ravel()."
         )
-    dW, ds = _hvp(_Model.build(W, S, s), v[: W.size].reshape(W.shape), float(v[-1]) if joint else 0.0, joint)
+    dW, ds = _hvp(Model.build(W, S, s), v[: W.size].reshape(W.shape), float(v[-1]) if joint else 0.0, joint)
     return np.append(dW.ravel(), ds) if joint else dW.ravel()
-
-
-# ----------------------------------------------------------------------------- closed form
-def tie_sign(a: np.ndarray, b: np.ndarray | float, rtol: float, floor: float) -> np.ndarray:
-    """Sign of ``a - b`` with ties: 0 where ``|a - b| <= rtol * max(|a|, |b|) + floor``.
-
-    ``floor`` absorbs the eigensolver's absolute error (about ``d * eps * lam_max``), so that
-    eigenvalues at round-off level are never told apart by noise.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    diff = a - b
-    tol = rtol * np.maximum(np.abs(a), np.abs(b)) + floor
-    return np.where(np.abs(diff) <= tol, 0, np.sign(diff)).astype(np.int8)
-
-
-@dataclass(frozen=True, slots=True)
-class HessianSpectrum:
-    """A Hessian spectrum as groups: ``values[g]`` repeated ``multiplicity[g]`` times, with the
-    tie-aware ``signs[g]`` used for classification. The symmetry (rotation) zero modes are kept
-    apart in ``symmetry_dim`` and are not among the groups."""
-
-    values: np.ndarray
-    multiplicity: np.ndarray
-    signs: np.ndarray
-    symmetry_dim: int
-
-    def count(self, sign: int) -> int:
-        return int(self.multiplicity[self.signs == sign].sum())
-
-    def eigenvalues(self) -> np.ndarray:
-        """All eigenvalues, ascending, including the symmetry zeros."""
-        values = np.repeat(self.values, self.multiplicity)
-        return np.sort(np.concatenate([values, np.zeros(self.symmetry_dim)]))
-
-
-def closed_form_spectrum(lam: np.ndarray, active: np.ndarray, s: float, latent_dim: int, *,
-                         joint: bool, rtol: float, floor: float) -> HessianSpectrum:
-    """Hessian spectrum of ``l`` at the stationary point ``W_I`` (theory.md §3, §5).
-
-    ``lam`` descending eigenvalues of ``S``; ``active`` the index set ``I`` (ascending); ``s`` the
-    noise variance (for ``joint``, ``s_I``, the mean of the discarded eigenvalues).
-    """
-    d, q, k = lam.size, latent_dim, active.size
-    mask = np.ones(d, dtype=bool)
-    mask[active] = False
-    lam_I, lam_J = lam[active], lam[mask]
-    # Each formula is written as a dimensionless ratio divided by one scale, so no intermediate
-    # (like s**2) overflows when the result itself is representable.
-    # dead column x excluded j: (lam_j - s) / s^2, multiplicity q - k each.
-    dead_v = (lam_J / s - 1.0) / s
-    dead_s = tie_sign(lam_J, s, rtol, floor)
-    dead_m = np.full(lam_J.size, q - k)
-    # live column i x excluded j: (lam_j - lam_i) / (s lam_i).
-    cross_v = ((lam_J[None, :] / lam_I[:, None] - 1.0) / s).ravel()
-    cross_s = tie_sign(np.broadcast_to(lam_J[None, :], (k, lam_J.size)), lam_I[:, None], rtol, floor).ravel()
-    # live pair {i, i'}: -(lam_i + lam_i' - 2 s) / (lam_i lam_i').
-    iu = np.triu_indices(k, 1)
-    li, lj = lam_I[iu[0]], lam_I[iu[1]]
-    pair_v = -((li - s) / li + (lj - s) / li) / lj
-    pair_s = -tie_sign(li + lj, 2 * s, rtol, floor)
-    # radial: -2 (lam_i - s) / lam_i^2; in the joint problem coupled with s (arrowhead block).
-    radial = -2.0 * ((lam_I - s) / lam_I) / lam_I
-    if joint:
-        # Built in units of s (coordinates W / sqrt(s), s / s), then D A D back to the caller's.
-        # The block is negative definite at every admissible point: its radial diagonal is
-        # negative (lam_i > s) and its Schur complement is -(d - k) / (2 s^2) (theory.md §5;
-        # tests compare it with the dense Hessian), so its signs are -1 without a zero test.
-        r = lam_I / s
-        arrow = np.zeros((k + 1, k + 1))
-        arrow[np.arange(k), np.arange(k)] = -2.0 * (r - 1.0) / r**2
-        arrow[:k, k] = arrow[k, :k] = -np.sqrt(r - 1.0) / r**2
-        arrow[k, k] = -0.5 * (np.sum(r**-2.0) + (d - k))
-        rad_s = np.full(k + 1, -1, dtype=np.int8)
-        units = np.concatenate([np.full(k, 1.0 / np.sqrt(s)), [1.0 / s]])
-        with np.errstate(over="ignore"):  # a non-representable block is caught by _finite below
-            rad_v = np.linalg.eigvalsh(_finite(arrow * units[:, None] * units[None, :], "the Hessian spectrum"))
-    else:
-        rad_v = radial
-        rad_s = -tie_sign(lam_I, s, rtol, floor)
-    values = np.concatenate([dead_v, cross_v, pair_v, rad_v])
-    signs = np.concatenate([dead_s, cross_s, pair_s, rad_s])
-    mult = np.concatenate([dead_m, np.ones(values.size - dead_m.size, dtype=np.int64)])
-    keep = mult > 0
-    with np.errstate(over="ignore"):
-        values = _finite(values[keep], "the Hessian spectrum")
-    return HessianSpectrum(values, mult[keep], signs[keep], k * (k - 1) // 2 + k * (q - k))

@@ -26,13 +26,13 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 @dataclass(frozen=True, slots=True)
-class _Model:
+class Model:
     """``C = W W^T + s I`` in its eigenbasis, with the products with ``S`` that every quantity needs.
 
     Everything is stored in units of ``scale`` (the caller's ``s``): ``W / sqrt(scale)``,
     ``S / scale`` and ``s = 1``. The likelihood is invariant under this rescaling up to
     ``-(d/2) log(scale)``, and with ``s = 1`` no power of ``s`` can overflow, so sigma2 from 1e-300
-    to 1e300 is handled; only results that float64 cannot represent raise (see ``_finite``).
+    to 1e300 is handled; only results that float64 cannot represent raise (see ``finite``).
     """
 
     W: np.ndarray  # (d, q), in units of sqrt(scale)
@@ -47,7 +47,7 @@ class _Model:
     scale: float
 
     @classmethod
-    def build(cls, W: np.ndarray, S: np.ndarray, s: float) -> "_Model":
+    def build(cls, W: np.ndarray, S: np.ndarray, s: float) -> "Model":
         Wn = W / math.sqrt(s)
         Q, w, Rt = np.linalg.svd(Wn, full_matrices=False)
         return cls(Wn, S, 1.0, Q, w, Rt, w**2 + 1.0, (S @ Q) / s, float(np.trace(S)) / s, float(s))
@@ -83,7 +83,7 @@ class _Model:
         """``l`` in the caller's units."""
         logdet = (self.d - self.c.size) * math.log(self.s) + float(np.sum(np.log(self.c)))
         scaled = -0.5 * (self.d * LOG_2PI + logdet + self.trace_power_S(-1))
-        return _finite(scaled - 0.5 * self.d * math.log(self.scale), "the log-likelihood")
+        return finite(scaled - 0.5 * self.d * math.log(self.scale), "the log-likelihood")
 
     def span_products(self, power: int = -1) -> tuple[np.ndarray, np.ndarray]:
         """``(C^power W, C^-1 S C^power W)``, both built from span(Q) without a product with ``S``.
@@ -106,10 +106,10 @@ class _Model:
         gW, gs = self.scaled_gradient()
         with np.errstate(over="ignore"):
             out_W, out_s = gW / math.sqrt(self.scale), gs / self.scale
-        return _finite(out_W, "the gradient"), _finite(out_s, "the gradient")
+        return finite(out_W, "the gradient"), finite(out_s, "the gradient")
 
 
-def _finite(value: Any, what: str) -> Any:
+def finite(value: Any, what: str) -> Any:
     """Return `value` if every entry is finite; otherwise explain that float64 cannot hold it."""
     if not np.all(np.isfinite(value)):
         raise ValueError(
@@ -153,7 +153,7 @@ def log_likelihood(loadings: Any, cov: Any, sigma2: float) -> float:
     -3.531024
     """
     W, S, s = _validate(loadings, cov, sigma2)
-    return _Model.build(W, S, s).log_likelihood()
+    return Model.build(W, S, s).log_likelihood()
 
 
 def log_likelihood_gradient(loadings: Any, cov: Any, sigma2: float) -> tuple[np.ndarray, float]:
@@ -175,4 +175,4 @@ def log_likelihood_gradient(loadings: Any, cov: Any, sigma2: float) -> tuple[np.
     (True, 0.0)
     """
     W, S, s = _validate(loadings, cov, sigma2)
-    return _Model.build(W, S, s).gradient()
+    return Model.build(W, S, s).gradient()

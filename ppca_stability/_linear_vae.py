@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import (
-    _as_real_array,
+    as_real_array,
     check_choice,
     check_cov,
     check_latent_dim,
@@ -58,7 +58,7 @@ from ._validation import (
     check_sigma2,
 )
 from .exceptions import ConvergenceWarning
-from ._likelihood import LOG_2PI, _finite
+from ._likelihood import LOG_2PI, finite
 from ._mle import ppca_mle
 from ._spectrum import covariance
 
@@ -203,9 +203,9 @@ def _check_params(params: Any, n_features: int) -> LinearVAEParams:
             raise TypeError("`params` must be a LinearVAEParams or a tuple (encoder_weights, "
                             f"encoder_log_variances, loadings); got {type(params).__name__}.")
         params = LinearVAEParams(*params)
-    V = _as_real_array(params.encoder_weights, "params.encoder_weights")
-    logD = _as_real_array(params.encoder_log_variances, "params.encoder_log_variances")
-    W = _as_real_array(params.loadings, "params.loadings")
+    V = as_real_array(params.encoder_weights, "params.encoder_weights")
+    logD = as_real_array(params.encoder_log_variances, "params.encoder_log_variances")
+    W = as_real_array(params.loadings, "params.loadings")
     if W.ndim != 2 or W.shape[0] != n_features or W.shape[1] < 1:
         raise ValueError(f"`params.loadings` must have shape (n_features={n_features}, latent_dim); "
                          f"got {W.shape}.")
@@ -232,7 +232,7 @@ def _representable_elbo(p: LinearVAEParams, S: np.ndarray, s: float) -> tuple:
     """`_elbo()` for user-supplied parameters, refusing results float64 cannot hold."""
     with np.errstate(over="ignore", invalid="ignore"):
         elbo, kl, grads = _elbo(p.encoder_weights, p.encoder_log_variances, p.loadings, S, s, float(np.trace(S)))
-        _finite(np.array([elbo, *(np.sum(np.abs(g)) for g in grads)]), "the ELBO or its gradient")
+        finite(np.array([elbo, *(np.sum(np.abs(g)) for g in grads)]), "the ELBO or its gradient")
     return elbo, kl, grads
 
 
@@ -324,7 +324,7 @@ def optimal_encoder(loadings: Any, sigma2: float) -> tuple[np.ndarray, np.ndarra
     >>> D                       # s / (||w_c||^2 + s)
     array([0.5       , 0.33333333])
     """
-    W = _as_real_array(loadings, "loadings")
+    W = as_real_array(loadings, "loadings")
     if W.ndim != 2 or min(W.shape) < 1:
         raise ValueError(f"`loadings` must be a non-empty 2-D (n_features, latent_dim) array; got shape {W.shape}.")
     return _optimal_encoder(W, check_sigma2(sigma2))
@@ -651,7 +651,7 @@ def _fit_linear_vae_iv(data: Any, cov: Any, latent_dim: Any, sigma2: Any, object
     optimizer = check_choice(optimizer, "optimizer", ("auto", "lbfgs", "adam", "gd"))
     if optimizer == "auto":
         optimizer = "lbfgs" if objective == "analytic" else "adam"
-    X = None if data is None else _as_real_array(data, "data")
+    X = None if data is None else as_real_array(data, "data")
     S = _resolve_cov(cov, X)
     if objective == "stochastic":
         if X is None:

@@ -7,11 +7,30 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_cov, check_positive_int, check_sigma2
-from . import _enumeration as st
-from ._spectrum import _eigh_descending
+from . import _enumeration as en
+from ._spectrum import Spectrum, eigh_descending
+from ._tolerance import DEFAULT_RTOL, eigen_floor, n_above
+from ._validation import check_cov, check_learned_latent_dim, check_positive_int, check_rtol, check_sigma2
 
-__all__ = ["PPCAResult", "ppca_mle"]
+__all__ = ["PPCAResult", "ppca_mle", "mle_from_spectrum", "kl_at_optimum"]
+
+
+def kl_at_optimum(lam: np.ndarray, sigma2: float | np.ndarray, n_active: int | np.ndarray) -> np.ndarray:
+    """KL of each latent at the linear-VAE optimum (theory.md §4): ``1/2 log(lam_c / sigma2)`` for
+    the ``n_active`` live latents, exactly 0 for the collapsed ones.
+
+    ``lam`` holds the top ``latent_dim`` eigenvalues, descending. Vectorised: for an array of
+    ``sigma2`` values (with matching ``n_active``) the result has shape ``(G, latent_dim)``.
+    Which latents live is the caller's decision, made with the package's tie rule
+    (``_tolerance.n_above``), so a latent whose eigenvalue is within tolerance of ``sigma2`` has
+    KL 0 here too. The log of the ratio is a difference of logs, so no ``lam / sigma2`` overflows.
+    """
+    s = np.asarray(sigma2, dtype=np.float64)
+    live = np.arange(lam.size) < np.asarray(n_active)[..., None]
+    with np.errstate(divide="ignore"):  # collapsed latents may have lam = 0; they are masked
+        log_lam = np.log(lam)
+    kl = np.where(live, 0.5 * (log_lam - np.log(s)[..., None]), 0.0)
+    return kl
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -56,19 +75,32 @@ class PPCAResult:
                 f"log_likelihood={self.log_likelihood:.6g})")
 
 
-def _ppca_mle_iv(cov: Any, latent_dim: Any, sigma2: Any) -> tuple[np.ndarray, int, float | str]:
+def _ppca_mle_iv(cov: Any, latent_dim: Any, sigma2: Any, rtol: Any) -> tuple[np.ndarray, int, float | str, float]:
     S = check_cov(cov)
-    q = check_positive_int(latent_dim, "latent_dim", upper=S.shape[0], upper_name="the number of features")
+    d = S.shape[0]
     s = check_sigma2(sigma2, allow_learned=True)
-    if s == "learned" and q >= S.shape[0]:
-        raise ValueError(
-            f"`latent_dim` must be below n_features = {S.shape[0]} when sigma2='learned' (got {q}): "
-            "the model would fit cov exactly and sigma2 is not identified."
-        )
-    return S, q, s
+    if s == "learned":
+        q = check_learned_latent_dim(check_positive_int(latent_dim, "latent_dim"), d)
+    else:
+        q = check_positive_int(latent_dim, "latent_dim", upper=d, upper_name="the number of features")
+    return S, q, s, check_rtol(rtol)
 
 
-def ppca_mle(cov: Any, latent_dim: int, *, sigma2: float | str = "learned") -> PPCAResult:
+def mle_from_spectrum(spec: Spectrum, latent_dim: int, sigma2: float | str, rtol: float = DEFAULT_RTOL) -> PPCAResult:
+    """`ppca_mle` on a computed spectrum (with eigenvectors), for internal callers: no validation."""
+    lam = spec.eigenvalues
+    floor = eigen_floor(lam)
+    if sigma2 == "learned":
+        active = en.joint_maximum(lam, latent_dim, rtol, floor)
+        s = en.joint_sigma2(lam, active)
+    else:
+        active = tuple(range(min(latent_dim, n_above(lam, sigma2, rtol, floor))))
+        s = float(sigma2)
+    W = en.stationary_loadings(spec.eigenvectors, lam, active, s, latent_dim)
+    return PPCAResult(W, s, en.stationary_log_likelihood(lam, active, s), lam, sigma2 == "learned")
+
+
+def ppca_mle(cov: Any, latent_dim: int, *, sigma2: float | str = "learned", rtol: float = DEFAULT_RTOL) -> PPCAResult:
     """Maximum-likelihood pPCA: ``W = U_k (Lam_k - sigma2 I)^{1/2}``, collapsing ``lam_i <= sigma2``.
 
     Parameters
@@ -80,6 +112,9 @@ def ppca_mle(cov: Any, latent_dim: int, *, sigma2: float | str = "learned") -> P
     sigma2 : float or "learned", default "learned"
         Fixed noise variance, or learned: the mean of the ``d - q`` discarded eigenvalues
         (Tipping & Bishop's ``sigma2_ML``).
+    rtol : float, default 1e-9
+        Relative tolerance under which an eigenvalue counts as equal to ``sigma2`` (and so as
+        collapsed), as in `stability_map()`.
 
     Returns
     -------
@@ -95,21 +130,5 @@ def ppca_mle(cov: Any, latent_dim: int, *, sigma2: float | str = "learned") -> P
     >>> ppca_mle(np.diag([5.0, 3.0, 2.0, 1.0]), 2, sigma2=4.0).n_collapsed
     1
     """
-    S, q, s = _ppca_mle_iv(cov, latent_dim, sigma2)
-    spec = _eigh_descending(S, vectors=True)
-    lam = spec.eigenvalues
-    if s == "learned":
-        active = st.joint_mle_active(lam, q, st.DEFAULT_RTOL, st.eigen_floor(lam))
-        if active is None:
-            rank = int(np.count_nonzero(lam > 0))
-            raise ValueError(
-                f"the likelihood is unbounded with sigma2='learned': cov has rank {rank} <= latent_dim = {q}, "
-                f"so sigma2 -> 0. Use latent_dim < {rank} or a fixed sigma2."
-            )
-        s_val = st.joint_sigma2(lam, active)
-    else:
-        active = tuple(range(min(q, st.n_above(lam, s, st.DEFAULT_RTOL, st.eigen_floor(lam)))))
-        s_val = float(s)
-    W = st.stationary_loadings(spec.eigenvectors, lam, active, s_val, q)
-    return PPCAResult(W, s_val, st.stationary_log_likelihood(lam, active, s_val), lam, s == "learned")
-
+    S, q, s, rtol = _ppca_mle_iv(cov, latent_dim, sigma2, rtol)
+    return mle_from_spectrum(eigh_descending(S, vectors=True), q, s, rtol)

@@ -30,12 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from . import _enumeration as st
-from ._enumeration import DEFAULT_RTOL
-from ._validation import _as_real_array, check_cov, check_latent_dim
+from . import _enumeration as en
 from ._census import census_dict
-from ._results import Stability, StabilityMap, fixed_degeneracy
-from ._spectrum import Spectrum, _eigh_descending
+from ._mle import kl_at_optimum
+from ._spectrum import eigh_descending
+from ._stability import Stability, fixed_stability_counts, landscape_counts
+from ._tolerance import DEFAULT_RTOL, eigen_floor, fixed_degeneracy, n_above
+from ._validation import as_real_array, check_cov, check_latent_dim, check_rtol
 
 __all__ = ["PhaseDiagram", "phase_diagram"]
 
@@ -82,6 +83,8 @@ class PhaseDiagram:
     eigenvalues : ndarray, shape (d,)
         Of the covariance, descending.
     latent_dim : int
+    rtol : float
+        The tie tolerance the counts were made with (see `stability_map()`).
     """
 
     sigma2: np.ndarray
@@ -94,6 +97,7 @@ class PhaseDiagram:
     sigma2_learned: float | None
     eigenvalues: np.ndarray
     latent_dim: int
+    rtol: float = DEFAULT_RTOL
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -163,69 +167,60 @@ class PhaseDiagram:
 
 def _classify_grid(pd: PhaseDiagram) -> tuple[tuple, tuple, np.ndarray]:
     """Census and counts by stability at every grid value, computed once per distinct case."""
-    lam, q, d = pd.eigenvalues, pd.latent_dim, pd.n_features
-    spec = Spectrum(lam, None)
-    maps = [StabilityMap(spec, float(v), q, DEFAULT_RTOL) for v in pd.sigma2]  # cheap: no enumeration
-    n_near, tied_above = fixed_degeneracy(lam, pd.sigma2, DEFAULT_RTOL, st.eigen_floor(lam))
-    m = pd.n_above
+    lam, q, d, rtol = pd.eigenvalues, pd.latent_dim, pd.n_features, pd.rtol
+    n_near, tied_above = fixed_degeneracy(lam, pd.sigma2, rtol, eigen_floor(lam))
     regular = (n_near == 0) & ~tied_above
     breakpoint = (n_near == 1) & ~tied_above
-
     census: list[Mapping[int, int]] = []
     counts: list[Mapping[Stability, int]] = []
     memo: dict[tuple[str, int], Mapping] = {}
-    for g, smap in enumerate(maps):
-        mg = int(m[g])
+    for g, s in enumerate(pd.sigma2):
+        m, n = int(pd.n_above[g]), pd.n_points[g]
         if regular[g] or breakpoint[g]:
-            if ("census", mg) not in memo:
-                memo["census", mg] = MappingProxyType(census_dict(mg, q))
+            if ("census", m) not in memo:
+                memo["census", m] = MappingProxyType(census_dict(m, q))
             kind = "regular" if regular[g] else "breakpoint"
-            if (kind, mg) not in memo:
-                by = smap.stability_counts() if regular[g] else _breakpoint_counts(mg, q, d, pd.n_points[g])
-                memo[kind, mg] = MappingProxyType(by)
-            census.append(memo["census", mg])
-            counts.append(memo[kind, mg])
+            if (kind, m) not in memo:
+                memo[kind, m] = MappingProxyType(fixed_stability_counts(m, q, d, n, breakpoint=bool(breakpoint[g])))
+            census.append(memo["census", m])
+            counts.append(memo[kind, m])
         else:
             # Counted point by point from the eigenvalues alone (no eigenvectors are needed).
-            census.append(MappingProxyType(smap.census()))
-            counts.append(MappingProxyType(smap.stability_counts()))
+            by_index, by_kind = landscape_counts(lam, q, float(s), rtol, n, "stability_counts")
+            census.append(MappingProxyType(by_index))
+            counts.append(MappingProxyType(by_kind))
     return tuple(census), tuple(counts), ~regular
 
 
-def _breakpoint_counts(m: int, q: int, d: int, n_points: int) -> dict[Stability, int]:
-    # sigma2 equals the eigenvalue just below the m above it (see the module notes).
-    n_max = int(m >= q)
-    n_deg = int(m < q) + int(1 <= m == d - 1)
-    counts = {Stability.MAXIMUM: n_max, Stability.SADDLE: n_points - n_max - n_deg, Stability.DEGENERATE: n_deg}
-    return {k: v for k, v in counts.items() if v}
-
-
-def _phase_diagram_iv(cov: Any, latent_dim: Any, sigma2: Any) -> tuple[np.ndarray, int, np.ndarray | None]:
+def _phase_diagram_iv(cov: Any, latent_dim: Any, sigma2: Any, rtol: Any
+                      ) -> tuple[np.ndarray, int, np.ndarray | None, float]:
     S = check_cov(cov)
     q = check_latent_dim(latent_dim, S.shape[0])
+    rtol = check_rtol(rtol)
     if sigma2 is None:
-        return S, q, None
-    grid = np.atleast_1d(_as_real_array(sigma2, "sigma2"))
+        return S, q, None, rtol
+    grid = np.atleast_1d(as_real_array(sigma2, "sigma2"))
     if grid.ndim != 1 or grid.size == 0:
         raise ValueError(f"`sigma2` must be a non-empty 1-D grid of values; got shape {np.shape(sigma2)}.")
     if grid.min() <= 0.0:
         raise ValueError(f"`sigma2` must contain only positive values; its smallest is {grid.min()!r}.")
     if grid.size > 1 and np.any(np.diff(grid) <= 0):
         raise ValueError("`sigma2` must be strictly increasing; sort it and drop repeats with numpy.unique(sigma2).")
-    return S, q, grid
+    return S, q, grid, rtol
 
 
-def _default_grid(lam: np.ndarray, breakpoints: np.ndarray, floor: float) -> np.ndarray:
+def _default_grid(lam: np.ndarray, breakpoints: np.ndarray, rtol: float, floor: float) -> np.ndarray:
     if breakpoints.size == 0:
         raise ValueError("`cov` has no positive eigenvalue, so there is no scale for a default grid; pass `sigma2`.")
     log_grid = np.geomspace(breakpoints[0] / GRID_MARGIN, breakpoints[-1] * GRID_MARGIN, DEFAULT_GRID_POINTS)
     # A log point within tie tolerance of an eigenvalue would be a degenerate value that is not
     # the breakpoint itself: drop it, the eigenvalue is in the grid anyway.
-    n_near, _ = fixed_degeneracy(lam, log_grid, DEFAULT_RTOL, floor)
+    n_near, _ = fixed_degeneracy(lam, log_grid, rtol, floor)
     return np.union1d(log_grid[n_near == 0], breakpoints)
 
 
-def phase_diagram(cov: Any, *, latent_dim: int | None = None, sigma2: Any = None) -> PhaseDiagram:
+def phase_diagram(cov: Any, *, latent_dim: int | None = None, sigma2: Any = None,
+                  rtol: float = DEFAULT_RTOL) -> PhaseDiagram:
     """The pPCA landscape as a function of the noise variance ``sigma2``.
 
     Parameters
@@ -237,6 +232,9 @@ def phase_diagram(cov: Any, *, latent_dim: int | None = None, sigma2: Any = None
     sigma2 : array_like, optional
         Strictly increasing positive grid. By default, 200 log-spaced values covering
         ``[lam_min_positive / 10, 10 lam_max]`` together with every positive eigenvalue exactly.
+    rtol : float, default 1e-9
+        Relative tolerance under which two eigenvalues, or an eigenvalue and a grid value, count
+        as equal, as in `stability_map()`.
 
     Returns
     -------
@@ -267,32 +265,28 @@ def phase_diagram(cov: Any, *, latent_dim: int | None = None, sigma2: Any = None
     >>> {k.name: v for k, v in pd.stability_counts[1].items()}   # sigma2 = lam_3: W = 0 flat
     {'MAXIMUM': 1, 'SADDLE': 2, 'DEGENERATE': 1}
     """
-    S, q, grid = _phase_diagram_iv(cov, latent_dim, sigma2)
-    spec = _eigh_descending(S, vectors=False)
-    lam = spec.eigenvalues
-    floor = st.eigen_floor(lam)
+    S, q, grid, rtol = _phase_diagram_iv(cov, latent_dim, sigma2, rtol)
+    lam = eigh_descending(S, vectors=False).eigenvalues
+    floor = eigen_floor(lam)
     breakpoints = np.unique(lam[lam > 0])
     if grid is None:
-        grid = _default_grid(lam, breakpoints, floor)
+        grid = _default_grid(lam, breakpoints, rtol, floor)
     # m(s) as the core counts it: an eigenvalue within tolerance of s is not above it.
-    m = np.asarray(st.n_above(lam, grid, DEFAULT_RTOL, floor))
+    m = np.asarray(n_above(lam, grid, rtol, floor))
     k = np.minimum(q, m)
-    # KL of latent c at the linear-VAE optimum: 1/2 log max(1, lam_c / s) (theory.md §4); exactly
-    # 0 for every collapsed latent, including one whose eigenvalue is within tolerance above s.
-    live = np.arange(q)[None, :] < k[:, None]
-    kl = np.where(live, 0.5 * np.log(np.maximum(lam[None, :q] / grid[:, None], 1.0)), 0.0)
-    counts = st.count_fixed_upto(int(m.max()), q)
-    active = st.joint_mle_active(lam, q, DEFAULT_RTOL, floor)
+    counts = en.count_fixed_upto(int(m.max()), q)
+    active = en.joint_mle_active(lam, q, rtol, floor)
     return PhaseDiagram(
         sigma2=grid,
         n_above=m,
         n_active=k,
-        kl_per_latent=kl,
-        max_log_likelihood=st.top_log_likelihood(lam, k, grid),
+        kl_per_latent=kl_at_optimum(lam[:q], grid, k),
+        max_log_likelihood=en.top_log_likelihood(lam, k, grid),
         n_points=tuple(counts[i] for i in m),
         breakpoints=breakpoints,
-        sigma2_learned=None if active is None else st.joint_sigma2(lam, active),
+        sigma2_learned=None if active is None else en.joint_sigma2(lam, active),
         eigenvalues=lam,
         latent_dim=q,
+        rtol=rtol,
         _cache={},
     )

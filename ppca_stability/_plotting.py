@@ -19,7 +19,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ._validation import check_choice
 from ._phase import PhaseDiagram
-from ._results import Stability, StabilityMap
+from ._stability import Stability, StabilityMap, point_summaries
 
 __all__ = ["plot_phase_diagram", "plot_stability_map", "PANELS"]
 
@@ -235,7 +235,7 @@ def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:
         )
     fig, (ax,) = _axes_for(ax, 1, (6.4, 4.2))
     groups: dict[Stability, list[tuple[int, float]]] = {}
-    for morse, loglik, kind in smap._summaries():
+    for morse, loglik, kind in point_summaries(smap):
         groups.setdefault(kind, []).append((morse, loglik))
     many = smap.n_points > DENSE_SCATTER_FROM
     for kind in Stability:

@@ -65,7 +65,7 @@ def _argmax_abs_columns(U: np.ndarray) -> np.ndarray:
     return rows
 
 
-def _eigh_descending(cov: np.ndarray, *, vectors: bool) -> Spectrum:
+def eigh_descending(cov: np.ndarray, *, vectors: bool) -> Spectrum:
     # numpy's eigh/eigvalsh call LAPACK's divide-and-conquer driver (syevd), the fastest here.
     if vectors:
         lam, U = np.linalg.eigh(cov)
@@ -78,6 +78,12 @@ def _eigh_descending(cov: np.ndarray, *, vectors: bool) -> Spectrum:
         lam = np.linalg.eigvalsh(cov)[::-1]
         U = None
     return Spectrum(check_psd_eigenvalues(np.ascontiguousarray(lam)), U)
+
+
+def from_eigenpairs(lam: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """The covariance ``Q diag(lam) Q^T``, exactly symmetric."""
+    S = (Q * lam) @ Q.T
+    return (S + S.T) / 2.0
 
 
 def spectrum(cov: Any, *, vectors: bool = True) -> Spectrum:
@@ -101,4 +107,4 @@ def spectrum(cov: Any, *, vectors: bool = True) -> Spectrum:
     >>> spectrum(np.diag([1.0, 3.0, 2.0])).eigenvalues
     array([3., 2., 1.])
     """
-    return _eigh_descending(check_cov(cov), vectors=bool(vectors))
+    return eigh_descending(check_cov(cov), vectors=bool(vectors))

@@ -1,54 +1,429 @@
-"""Stability of stationary points: the closed-form map and numeric classification.
+"""Stability of the stationary points of the pPCA likelihood, in closed form: `stability_map`.
 
-`stability_map()` classifies every stationary point from the covariance's eigenvalues alone
-(theory.md §3, §5), at the cost of one eigendecomposition. `classify_point()` classifies an
-arbitrary ``W`` numerically from its gradient and Hessian: densely for small ``d q``, and
-Hessian-free (Lanczos on Hessian-vector products) for large ones, so it serves both as an
-independent check of the closed form and for points no formula describes.
-
-Symmetry: ``l(W R) = l(W)`` for ``R`` in O(q), so at a stationary point the tangent space of the
-orbit, ``{W A : A = -A^T}`` of dimension ``k (k - 1) / 2 + k (q - k)`` (``k = rank W``), lies in
-the Hessian's kernel. These zero modes are not degeneracies and are excluded from classification.
+`stability_map()` enumerates every stationary point from the covariance's eigenpairs (theory.md
+§2, §5; ``_enumeration``) and classifies each from the signs of its closed-form Hessian spectrum
+(§3; ``_inertia``), at the cost of one eigendecomposition. This module owns the `Stability`
+labels, the point and map result classes, and the counts of points by Morse index and by
+stability (census and stability counts), which the phase diagrams reuse value by value.
 """
 
 from __future__ import annotations
 
+import enum
+import functools
+import sys
 import warnings
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
 
 import numpy as np
-import scipy.sparse.linalg
 
-from ._validation import check_choice, check_cov, check_latent_dim, check_loadings, check_rtol, check_sigma2
+from . import _enumeration as en
+from ._census import census_dict
+from ._inertia import HessianSpectrum, closed_form_spectrum, inertia_counter, symmetry_dim
+from ._spectrum import Spectrum, eigh_descending
+from ._tolerance import DEFAULT_RTOL, eigen_floor, is_degenerate, n_above
+from ._validation import check_cov, check_latent_dim, check_learned_latent_dim, check_rtol, check_sigma2
 from .exceptions import DegeneracyWarning
-from ._hessian import _dense_hessian_scaled, _hvp_scaled, _unscale
-from ._likelihood import _Model
-from ._results import PointClassification, Stability, StabilityMap
-from ._spectrum import _eigh_descending
-from ._enumeration import DEFAULT_RTOL
 
-__all__ = ["Stability", "stability_map", "classify_point"]
+__all__ = ["Stability", "StationaryPoint", "StabilityMap", "stability_map"]
 
-# classify_point: relative zero test on numeric Hessian eigenvalues and the stationarity test.
-DEFAULT_HESSIAN_RTOL = 1e-8
-DEFAULT_GTOL = 1e-7
-# classify_point(method="auto") forms the dense Hessian up to this many coordinates.
-DENSE_MAX = 4096
+# A census that has to enumerate points (ties, or sigma2 learned) refuses beyond this many.
+MAX_ENUMERATED_CENSUS = 2_000_000
 
 
+class Stability(enum.Enum):
+    """Second-order classification of a stationary point of the log-likelihood (maximised).
+
+    MAXIMUM: no ascent direction and no zero mode beyond the symmetry orbit.
+    MINIMUM: no descent direction (only ``W = 0`` with ``sigma2`` below every eigenvalue).
+    SADDLE: ascent and descent directions both exist (zero modes, if any, do not matter).
+    DEGENERATE: zero eigenvalues beyond the symmetry modes and no sign that settles it
+    (ties among eigenvalues, or ``sigma2`` within ``rtol`` of an eigenvalue).
+    NOT_STATIONARY: the gradient does not vanish (only from `classify_point()`).
+    """
+
+    MAXIMUM = "maximum"
+    MINIMUM = "minimum"
+    SADDLE = "saddle"
+    DEGENERATE = "degenerate"
+    NOT_STATIONARY = "not stationary"
+
+    @classmethod
+    def from_counts(cls, n_positive: int, n_negative: int, n_zero: int) -> "Stability":
+        """Classify from the Hessian's inertia outside the symmetry modes."""
+        if n_positive and n_negative:
+            return cls.SADDLE
+        if n_zero:
+            return cls.DEGENERATE
+        return cls.MINIMUM if n_positive else cls.MAXIMUM
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class StationaryPoint:
+    """One stationary orbit ``{W_I R : R in O(q)}`` of the pPCA log-likelihood.
+
+    Attributes
+    ----------
+    active : tuple of int
+        0-based indices of the kept eigenvalues (descending order), ascending.
+    loadings : ndarray, shape (d, q)
+        The representative ``W_I``: live columns ``sqrt(lam_i - sigma2) u_i`` first, then zeros.
+    sigma2 : float
+        The noise variance of the point (``s_I`` when sigma2 is learned).
+    log_likelihood : float
+        Mean per-sample log-likelihood at the point.
+    morse_index : int
+        Number of positive Hessian eigenvalues: independent ascent directions.
+    symmetry_dim : int
+        Zero modes from ``W -> W R``: ``k (k - 1) / 2 + k (q - k)``.
+    n_degenerate : int
+        Zero Hessian eigenvalues beyond the symmetry modes.
+    stability : Stability
+    """
+
+    active: tuple[int, ...]
+    loadings: np.ndarray
+    sigma2: float
+    log_likelihood: float
+    morse_index: int
+    symmetry_dim: int
+    n_degenerate: int
+    stability: Stability
+    _spectrum: Callable[[], HessianSpectrum] = field(repr=False)
+
+    @property
+    def hessian_eigenvalues(self) -> np.ndarray:
+        """All Hessian eigenvalues in closed form, ascending (``d q``, or ``d q + 1`` joint).
+
+        Built on access (O(d q)): the classification above comes from counting signs alone.
+        """
+        return self._spectrum().eigenvalues()
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.loadings.shape[1])
+
+    @property
+    def n_active(self) -> int:
+        return len(self.active)
+
+    @property
+    def n_collapsed(self) -> int:
+        """Dead (collapsed) latent columns: ``q - k``."""
+        return self.latent_dim - self.n_active
+
+    def __repr__(self) -> str:
+        return (
+            f"StationaryPoint(active={self.active}, sigma2={self.sigma2:.6g}, "
+            f"log_likelihood={self.log_likelihood:.6g}, morse_index={self.morse_index}, "
+            f"stability={self.stability.name})"
+        )
+
+
+class _Points(Sequence):
+    """The stationary points of a map, built only when iterated or indexed."""
+
+    __slots__ = ("_map",)
+
+    def __init__(self, smap: "StabilityMap") -> None:
+        self._map = smap
+
+    def __iter__(self) -> Iterator[StationaryPoint]:
+        smap = self._map
+        return (smap._build(a) for a in en.active_sets(smap.eigenvalues, smap.latent_dim, smap.sigma2, smap.rtol,
+                                                       smap.floor))
+
+    def __len__(self) -> int:
+        n = self._map.n_points
+        if n > sys.maxsize:
+            raise OverflowError(f"{n} stationary points exceed sys.maxsize; use `.n_points` instead of len().")
+        return n
+
+    @overload
+    def __getitem__(self, index: int) -> StationaryPoint: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[StationaryPoint]: ...
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        n = self._map.n_points
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(n))]
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"point indices must be integers or slices; got {type(index).__name__}.")
+        i = int(index) + (n if index < 0 else 0)
+        if not 0 <= i < n:
+            raise IndexError(f"point index {index} out of range for {n} stationary points.")
+        smap = self._map
+        if smap.is_learned:
+            return smap._build(en.unrank_joint(i, smap.eigenvalues, smap.latent_dim, smap.rtol, smap.floor))
+        return smap._build(en.unrank_fixed(i, smap.n_above, smap.latent_dim))
+
+    def __repr__(self) -> str:
+        return f"<{self._map.n_points} stationary points, built lazily>"
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class StabilityMap:
+    """Every stationary point of the pPCA log-likelihood for one ``(cov, sigma2, latent_dim)``.
+
+    Build it with `ppca_stability.stability_map()`. Points are enumerated lazily: nothing is
+    built until ``.points`` is iterated or indexed, and ``.n_points`` and ``.census()`` are exact
+    integers computed without enumeration (for a fixed ``sigma2`` and untied eigenvalues).
+    """
+
+    spectrum: Spectrum
+    sigma2: float | str
+    latent_dim: int
+    rtol: float
+    # Results that cost an enumeration-sized search (the joint count, enumerated census and
+    # stability counts); filled on first use.
+    _cache: dict = field(default_factory=dict, init=False, repr=False)
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def eigenvalues(self) -> np.ndarray:
+        """Eigenvalues of the covariance, descending."""
+        return self.spectrum.eigenvalues
+
+    @property
+    def n_features(self) -> int:
+        return self.spectrum.n_features
+
+    @property
+    def is_learned(self) -> bool:
+        """Whether ``sigma2`` is learned jointly (each point carries its own ``s_I``)."""
+        return self.sigma2 == "learned"
+
+    @property
+    def floor(self) -> float:
+        """Absolute tie tolerance: the eigensolver's error scale ``d * eps * lam_max``."""
+        return eigen_floor(self.eigenvalues)
+
+    @property
+    def n_above(self) -> int:
+        """``m(sigma2)``: eigenvalues strictly above ``sigma2`` (fixed ``sigma2`` only)."""
+        if self.is_learned:
+            raise ValueError("`n_above` is defined for a fixed sigma2; each point has its own with sigma2='learned'.")
+        return n_above(self.eigenvalues, self.sigma2, self.rtol, self.floor)
+
+    @property
+    def has_degeneracy(self) -> bool:
+        """Ties among eigenvalues that matter, or ``sigma2`` within ``rtol`` of an eigenvalue."""
+        return is_degenerate(self.eigenvalues, self.sigma2, self.rtol, self.floor)
+
+    # ------------------------------------------------------------------ enumeration
+    @property
+    def n_points(self) -> int:
+        """Exact number of stationary orbits (a Python int, however large)."""
+        if "n_points" not in self._cache:  # learned: a branch-and-bound search (0.8 s for digits, q = 10)
+            self._cache["n_points"] = en.count_points(self.eigenvalues, self.latent_dim, self.sigma2, self.rtol,
+                                                      self.floor)
+        return self._cache["n_points"]
+
+    @property
+    def points(self) -> Sequence[StationaryPoint]:
+        """Lazily built stationary points, ordered by ``k`` then lexicographically."""
+        return _Points(self)
+
+    def _build(self, active: tuple[int, ...]) -> StationaryPoint:
+        lam, q = self.eigenvalues, self.latent_dim
+        s = en.point_sigma2(lam, active, self.sigma2)
+        # The inertia by counting (O(k log d), exactly the signs of the closed-form spectrum; a
+        # test checks both point by point); the O(d q) spectrum only when it is asked for.
+        if "counter" not in self._cache:
+            self._cache["counter"] = inertia_counter(lam, q, self.rtol, self.floor, joint=self.is_learned)
+        n_pos, n_neg, n_zero = self._cache["counter"](active, s)
+        if n_zero and self.is_learned:
+            # Each joint point has its own s_I, so a tie of s_I with a discarded eigenvalue is only
+            # found here (a fixed-sigma2 map announces all its degeneracies when it is built).
+            warnings.warn(f"the joint stationary point {tuple(active)} is degenerate: s_I = {s:.6g} ties "
+                          "with an eigenvalue.", DegeneracyWarning, stacklevel=3)
+        index = np.asarray(active, dtype=np.intp)
+        return StationaryPoint(
+            active=tuple(index.tolist()),
+            loadings=en.stationary_loadings(self.spectrum.eigenvectors, lam, active, s, q),
+            sigma2=s,
+            log_likelihood=en.stationary_log_likelihood(lam, active, s),
+            morse_index=n_pos,
+            symmetry_dim=symmetry_dim(len(active), q),
+            n_degenerate=n_zero,
+            stability=Stability.from_counts(n_pos, n_neg, n_zero),
+            _spectrum=functools.partial(closed_form_spectrum, lam, index, s, q, joint=self.is_learned,
+                                        rtol=self.rtol, floor=self.floor),
+        )
+
+    def point(self, active: Any) -> StationaryPoint:
+        """The stationary point with the given active set (any order of distinct indices).
+
+        Raises
+        ------
+        ValueError
+            If `active` does not define a stationary point of this map.
+        """
+        idx = check_active(active, self.n_features, self.latent_dim)
+        lam = self.eigenvalues
+        if self.is_learned:
+            if not en.is_joint_admissible(lam, idx, self.latent_dim, self.rtol, self.floor):
+                raise ValueError(
+                    f"`active` = {idx} is not a joint stationary point: every kept eigenvalue must exceed "
+                    "s_I, the mean of the discarded ones, and s_I must be positive."
+                )
+        else:
+            below = [i for i in idx if i >= self.n_above]
+            if below:
+                raise ValueError(
+                    f"`active` = {idx} is not a stationary point at sigma2 = {self.sigma2:g}: eigenvalue(s) "
+                    f"{', '.join(f'#{i} = {lam[i]:.6g}' for i in below)} do not exceed sigma2 (beyond rtol)."
+                )
+        return self._build(idx)
+
+    @property
+    def global_maximum(self) -> StationaryPoint:
+        """The global maximum (theory.md §2, §5): the top ``min(q, m)`` eigenvalues kept."""
+        lam, q = self.eigenvalues, self.latent_dim
+        if not self.is_learned:
+            return self._build(tuple(range(min(q, self.n_above))))
+        return self._build(en.joint_maximum(lam, q, self.rtol, self.floor))
+
+    # ------------------------------------------------------------------ counts
+    def census(self) -> dict[int, int]:
+        """``{morse_index: count}`` over all stationary orbits, exact.
+
+        For a fixed ``sigma2`` without degeneracy this is the Gaussian-binomial polynomial of
+        theory.md §3 and costs no enumeration; otherwise the points are enumerated (refused
+        beyond ``MAX_ENUMERATED_CENSUS`` points).
+        """
+        return dict(self._counts("census")[0])
+
+    def stability_counts(self) -> dict[Stability, int]:
+        """Number of stationary orbits of each `Stability` (zero counts omitted)."""
+        return dict(self._counts("stability_counts")[1])
+
+    def _counts(self, what: str) -> tuple[dict[int, int], dict[Stability, int]]:
+        if "counts" not in self._cache:
+            self._cache["counts"] = landscape_counts(self.eigenvalues, self.latent_dim, self.sigma2, self.rtol,
+                                                     self.n_points, what)
+        return self._cache["counts"]
+
+    # ------------------------------------------------------------------ display
+    def plot(self, ax: Any = None) -> Any:
+        """Stationary points: log-likelihood against Morse index, coloured by stability."""
+        from ._plotting import plot_stability_map
+
+        return plot_stability_map(self, ax=ax)
+
+    def __repr__(self) -> str:
+        lam = self.eigenvalues
+        shown = ", ".join(f"{v:.4g}" for v in lam[:5]) + (", ..." if lam.size > 5 else "")
+        s = "learned" if self.is_learned else f"{self.sigma2:.6g}"
+        rows = [
+            f"StabilityMap(n_features={self.n_features}, latent_dim={self.latent_dim}, sigma2={s})",
+            f"  eigenvalues     [{shown}]",
+        ]
+        if not self.is_learned:
+            rows.append(f"  above sigma2    {self.n_above} of {self.n_features}")
+        rows.append(f"  n_points        {self.n_points}")
+        try:
+            g = self.global_maximum
+            rows.append(
+                f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed, sigma2={g.sigma2:.6g}, "
+                f"log-lik={g.log_likelihood:.6g}, {g.stability.name}"
+            )
+        except ValueError as exc:
+            rows.append(f"  global maximum  none ({str(exc).split(':')[0]})")
+        if self.is_learned or self.has_degeneracy:
+            rows.append("  degenerate      yes (ties or sigma2 at an eigenvalue)" if self.has_degeneracy else "")
+        else:
+            by = ", ".join(f"{k.name.lower()}: {v}" for k, v in self.stability_counts().items())
+            rows.append(f"  by stability    {by}")
+        return "\n".join(r for r in rows if r)
+
+
+def check_active(active: Any, d: int, q: int) -> tuple[int, ...]:
+    try:
+        items = list(active)
+    except TypeError:
+        raise TypeError(f"`active` must be a sequence of eigenvalue indices; got {type(active).__name__}.") from None
+    if any(isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) for i in items):
+        raise TypeError(f"`active` must contain integer indices; got {items!r}.")
+    idx = sorted(int(i) for i in items)
+    if len(set(idx)) != len(idx):
+        raise ValueError(f"`active` must not repeat an index; got {items!r}.")
+    if idx and (idx[0] < 0 or idx[-1] >= d):
+        raise ValueError(f"`active` indices must lie in [0, {d - 1}] (0-based, eigenvalues descending); got {items!r}.")
+    if len(idx) > q:
+        raise ValueError(f"`active` has {len(idx)} indices but latent_dim = {q}.")
+    return tuple(idx)
+
+
+# ----------------------------------------------------------------------------- counts of points
+def fixed_stability_counts(m: int, q: int, d: int, n_points: int, *, breakpoint: bool = False) -> dict[Stability, int]:
+    """Stability counts at a fixed ``sigma2`` with ``m`` eigenvalues above it, without enumeration.
+
+    Regular ``sigma2`` (no eigenvalue within tolerance of it, no ties above it): the top set is
+    the only maximum and ``W = 0`` is a minimum iff ``sigma2`` lies below every eigenvalue
+    (theory.md §3; checked against the census). At a breakpoint (``sigma2`` at the eigenvalue just
+    below the ``m`` above it) the dead-column direction along that eigenvector is flat: the top
+    set is ``DEGENERATE`` when it has a dead column (``m < q``), and ``W = 0`` is ``DEGENERATE``
+    when that eigenvalue is the smallest (the minimum turning into a saddle); every other point
+    keeps ascent and descent directions. The tests compare both cases with enumeration.
+    """
+    if breakpoint:
+        n_max, n_min, n_deg = int(m >= q), 0, int(m < q) + int(1 <= m == d - 1)
+    else:
+        n_max, n_min, n_deg = 1, int(m == d), 0
+    counts = {Stability.MAXIMUM: n_max, Stability.MINIMUM: n_min, Stability.SADDLE: n_points - n_max - n_min - n_deg,
+              Stability.DEGENERATE: n_deg}
+    return {k: v for k, v in counts.items() if v}
+
+
+def landscape_counts(lam: np.ndarray, q: int, sigma2: float | str, rtol: float, n_points: int,
+                     what: str = "census") -> tuple[dict[int, int], dict[Stability, int]]:
+    """``(census, stability counts)`` of the landscape at ``sigma2``, exact.
+
+    Closed forms for a fixed ``sigma2`` without degeneracy (Gaussian binomials and
+    `fixed_stability_counts`); otherwise one counting walk over every point's inertia, refused
+    beyond ``MAX_ENUMERATED_CENSUS`` points (`what` names the caller in the error).
+    """
+    floor = eigen_floor(lam)
+    if sigma2 != "learned" and not is_degenerate(lam, sigma2, rtol, floor):
+        m = n_above(lam, sigma2, rtol, floor)
+        return census_dict(m, q), fixed_stability_counts(m, q, lam.size, n_points)
+    if n_points > MAX_ENUMERATED_CENSUS:
+        reason = "sigma2 is learned" if sigma2 == "learned" else "the spectrum is degenerate (ties or sigma2 at an eigenvalue)"
+        raise ValueError(
+            f"`{what}` must enumerate the {n_points} stationary points because {reason}; that exceeds "
+            f"{MAX_ENUMERATED_CENSUS}. Reduce latent_dim or move sigma2 off the eigenvalues."
+        )
+    by_index: dict[int, int] = {}
+    by_kind: dict[Stability, int] = {}
+    for _, _, inertia in en.walk(lam, q, sigma2, rtol, floor):
+        by_index[inertia[0]] = by_index.get(inertia[0], 0) + 1
+        kind = Stability.from_counts(*inertia)
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    return dict(sorted(by_index.items())), {s: by_kind[s] for s in Stability if s in by_kind}
+
+
+def point_summaries(smap: StabilityMap) -> Iterator[tuple[int, float, Stability]]:
+    """``(morse_index, log_likelihood, stability)`` of every point of `smap` in order (what a
+    scatter of the whole map needs), by counting: no loadings or spectra are built."""
+    lam = smap.eigenvalues
+    for active, s, inertia in en.walk(lam, smap.latent_dim, smap.sigma2, smap.rtol, smap.floor):
+        yield inertia[0], en.stationary_log_likelihood(lam, active, s), Stability.from_counts(*inertia)
+
+
+# ----------------------------------------------------------------------------- the public function
 def _stability_map_iv(cov: Any, sigma2: Any, latent_dim: Any, rtol: Any) -> tuple[np.ndarray, float | str, Any, float]:
     S = check_cov(cov)
     s = check_sigma2(sigma2, allow_learned=True)
     d = S.shape[0]
     if s == "learned":
-        if d < 2:
-            raise ValueError("`sigma2`='learned' needs at least 2 features: with d = 1 sigma2 is not identified.")
-        q = d - 1 if latent_dim is None else check_latent_dim(latent_dim, d)
-        if q >= d:
-            raise ValueError(
-                f"`latent_dim` must be below n_features = {d} when sigma2='learned' (got {q}): with "
-                "latent_dim = n_features the model fits cov exactly and sigma2 is not identified."
-            )
+        q = check_learned_latent_dim(latent_dim, d)
     else:
         q = check_latent_dim(latent_dim, d)
     return S, s, q, check_rtol(rtol)
@@ -90,7 +465,7 @@ def stability_map(cov: Any, sigma2: float | str, *, latent_dim: int | None = Non
     [((), 6, 'SADDLE'), ((0,), 2, 'SADDLE'), ((1,), 3, 'SADDLE')]
     """
     S, s, q, rtol = _stability_map_iv(cov, sigma2, latent_dim, rtol)
-    smap = StabilityMap(_eigh_descending(S, vectors=True), s, q, rtol)
+    smap = StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
     if smap.has_degeneracy:
         where = "ties among the eigenvalues" + ("" if smap.is_learned else " or sigma2 within rtol of an eigenvalue")
         warnings.warn(
@@ -99,179 +474,3 @@ def stability_map(cov: Any, sigma2: float | str, *, latent_dim: int | None = Non
             stacklevel=2,
         )
     return smap
-
-
-# ----------------------------------------------------------------------------- numeric route
-class _Symmetry:
-    """The orbit tangent space ``{W A : A = -A^T}`` with an orthonormal basis known in closed form.
-
-    With the SVD ``W = P diag(w) R^T``, the vectors ``(w_a p_a r_b^T - w_b p_b r_a^T) / sqrt(w_a^2 +
-    w_b^2)`` for ``a < b`` and ``w_a > 0`` are orthonormal and span it.
-    """
-
-    def __init__(self, W: np.ndarray, rank_rtol: float) -> None:
-        P, w, Rt = np.linalg.svd(W, full_matrices=False)
-        q = W.shape[1]
-        w = np.where(w > rank_rtol * (w[0] if w.size else 0.0), w, 0.0)
-        a, b = np.triu_indices(q, 1)
-        keep = w[a] > 0
-        self.P, self.R = P, Rt.T
-        self.a, self.b = a[keep], b[keep]
-        norm = np.hypot(w[self.a], w[self.b])  # not sqrt(w_a^2 + w_b^2): that underflows to 0 at 1e-162
-        self.ca, self.cb = w[self.a] / norm, w[self.b] / norm
-        self.dim = int(keep.sum())
-
-    def project(self, E: np.ndarray) -> np.ndarray:
-        """Orthogonal projection of a (d, q) direction onto the tangent space, O(d q^2)."""
-        X = self.P.T @ E @ self.R
-        coef = self.ca * X[self.a, self.b] - self.cb * X[self.b, self.a]
-        Y = np.zeros_like(X)
-        np.add.at(Y, (self.a, self.b), coef * self.ca)
-        np.add.at(Y, (self.b, self.a), -coef * self.cb)
-        return self.P @ Y @ self.R.T
-
-    def basis(self, n: int) -> np.ndarray:
-        """The orthonormal basis as columns of an (n, dim) array (n >= d q; extra rows zero)."""
-        d, q = self.P.shape[0], self.R.shape[0]
-        B = np.zeros((n, self.dim))
-        for j, (a, b, ca, cb) in enumerate(zip(self.a, self.b, self.ca, self.cb)):
-            B[: d * q, j] = (ca * np.outer(self.P[:, a], self.R[:, b]) - cb * np.outer(self.P[:, b], self.R[:, a])).ravel()
-        return B
-
-
-def _classify_point_iv(loadings, cov, sigma2, method, rtol, gtol, n_eigenvalues):  # noqa: ANN001
-    S = check_cov(cov)
-    W = check_loadings(loadings, S.shape[0])
-    return (W, S, check_sigma2(sigma2), check_choice(method, "method", ("auto", "dense", "lanczos")),
-            check_rtol(rtol), check_rtol(gtol, "gtol"), check_latent_dim(n_eigenvalues, 10**9, "n_eigenvalues"))
-
-
-def classify_point(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bool = False,
-                   method: str = "auto", rtol: float = DEFAULT_HESSIAN_RTOL, gtol: float = DEFAULT_GTOL,
-                   n_eigenvalues: int = 6) -> PointClassification:
-    """Numerically classify an arbitrary ``W`` from its gradient and Hessian.
-
-    Parameters
-    ----------
-    loadings : array_like, shape (d, q)
-    cov : array_like, shape (d, d)
-    sigma2 : float
-    sigma2_learned : bool, default False
-        Classify in the joint ``(W, sigma2)`` problem (Hessian of size ``d q + 1``).
-    method : {"auto", "dense", "lanczos"}
-        ``"dense"`` forms the Hessian; ``"lanczos"`` never does (ARPACK on Hessian-vector
-        products, O(d^2 q) each) and computes only extreme eigenvalues; ``"auto"`` is dense up
-        to 4096 coordinates.
-    rtol : float, default 1e-8
-        A Hessian eigenvalue counts as zero when ``|h| <= rtol * max(||H||, 1 / (sigma2 +
-        ||W||_2^2))``; the second term is the Hessian's natural scale, for when it is all zero.
-    gtol : float, default 1e-7
-        Stationary when the relative gradient norm (see `PointClassification`) is below.
-    n_eigenvalues : int, default 6
-        Lanczos only: how many of the largest eigenvalues to compute.
-
-    Returns
-    -------
-    PointClassification
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from ppca_stability import classify_point
-    >>> W = np.array([[2.0, 0.0], [0.0, 0.0], [0.0, 0.0]])      # top eigenvector, 4 = 5 - 1
-    >>> c = classify_point(W, np.diag([5.0, 3.0, 2.0]), 1.0)
-    >>> c.is_stationary, c.stability.name, c.morse_index, c.symmetry_dim
-    (True, 'SADDLE', 2, 1)
-    """
-    W, S, s, method, rtol, gtol, n_eig = _classify_point_iv(loadings, cov, sigma2, method, rtol, gtol, n_eigenvalues)
-    joint = bool(sigma2_learned)
-    model = _Model.build(W, S, s)
-    gW, gs = model.gradient()
-    gnorm = float(np.sqrt(np.sum(gW**2) + (gs**2 if joint else 0.0)))
-    # Everything below is in the model's scaled units (W / sqrt(s), S / s, s = 1), so tolerances
-    # are scale-free and classification is invariant under S -> cS, sigma2 -> c sigma2.
-    gW_n, gs_n = model.scaled_gradient()
-    w2 = float(np.linalg.norm(model.W, 2) ** 2) if W.size else 0.0
-    rel = float(np.hypot(np.linalg.norm(gW_n) * np.sqrt(1.0 + w2), gs_n if joint else 0.0))
-    natural = 1.0 / (1.0 + w2)  # the Hessian's natural scale, for when it is all (near) zero
-    sym = _Symmetry(model.W, rank_rtol=np.sqrt(np.finfo(float).eps))
-    n = W.size + joint
-    if method == "auto":
-        method = "dense" if n <= DENSE_MAX else "lanczos"
-    if method == "dense":
-        H = _dense_hessian_scaled(model, joint)
-        B = sym.basis(n)
-        # (I - B B^T) H (I - B B^T) as a rank-2m update of H, O(n^2 m) instead of two n^3 products:
-        # with G = H B and M = B^T G, it is H - B F^T - F B^T where F = G - B M / 2.
-        G = H @ B
-        F = G - 0.5 * (B @ (B.T @ G))
-        compressed = H - B @ F.T - F @ B.T
-        # Push the symmetry directions to -shift, below everything else (the Frobenius norm bounds
-        # the spectral norm), then drop them: one eigendecomposition in all.
-        shift = 2.0 * float(np.linalg.norm(H)) + 1.0
-        h = np.linalg.eigvalsh(compressed - shift * (B @ B.T))[sym.dim :]
-        scale = float(np.max(np.abs(h), initial=0.0))
-        tol = rtol * max(scale, natural)
-        n_pos, n_neg = int(np.sum(h > tol)), int(np.sum(h < -tol))
-        n_zero = h.size - n_pos - n_neg
-        if joint:  # a congruence, not a similarity: the caller's eigenvalues need their own solve
-            eig = np.linalg.eigvalsh(_unscale(model, compressed, joint))
-        else:
-            eig = np.sort(np.concatenate([h, np.zeros(sym.dim)])) / s
-        exact = True
-    else:
-        eig, n_pos, n_neg, n_zero, exact = _lanczos_inertia(model, sym, joint, rtol, n_eig, natural)
-        eig = eig / s
-    if rel > gtol:
-        stability = Stability.NOT_STATIONARY
-    else:
-        stability = Stability.from_counts(n_pos, n_neg, n_zero)
-        if stability is Stability.DEGENERATE:
-            warnings.warn("the Hessian has zero modes beyond the symmetry orbit; second order does not settle "
-                          "this point.", DegeneracyWarning, stacklevel=2)
-    return PointClassification(gnorm, rel, rel <= gtol, eig, n_pos, exact, sym.dim, n_zero, stability, method)
-
-
-def _lanczos_inertia(model: _Model, sym: _Symmetry, joint: bool, rtol: float, n_eig: int,
-                     natural_scale: float) -> tuple[np.ndarray, int, int, int, bool]:
-    """Extreme eigenvalues of the scaled Hessian on the complement of the symmetry modes,
-    Hessian-free (ARPACK on Hessian-vector products)."""
-    d, q = model.W.shape
-    n = d * q + joint
-
-    def restricted(v: np.ndarray, shift: float) -> np.ndarray:
-        E = v[: d * q].reshape(d, q)
-        ET = sym.project(E)
-        dW, ds = _hvp_scaled(model, E - ET, float(v[-1]) if joint else 0.0, joint)
-        dW = dW - sym.project(dW) + shift * ET
-        return np.append(dW.ravel(), ds) if joint else dW.ravel()
-
-    def operator(shift: float) -> scipy.sparse.linalg.LinearOperator:
-        return scipy.sparse.linalg.LinearOperator((n, n), matvec=lambda v: restricted(np.ravel(v), shift),
-                                                  dtype=np.float64)
-
-    rng = np.random.default_rng(0)  # a fixed start vector: the result must not depend on chance
-    v0 = rng.standard_normal(n)
-    # The largest-magnitude eigenvalue sits in a tight cluster for typical spectra (the -1/s(1 -
-    # lam_j/lam_i) of all small lam_j), where ARPACK's residual test converges very slowly (16 000
-    # products at d = 784, q = 64 for tol 1e-6). A Ritz value is within the residual of an
-    # eigenvalue, so tol 1e-3 gives the scale to 1e-3: ample for the shift (2 scale + 1) and the
-    # zero threshold (rtol scale), in ~70 products.
-    lm = float(scipy.sparse.linalg.eigsh(operator(0.0), k=1, which="LM", v0=v0, tol=1e-3,
-                                         return_eigenvectors=False)[0])
-    scale = abs(lm)
-    shift = 2.0 * scale + 1.0
-    k = min(n_eig, n - 1)
-    top = scipy.sparse.linalg.eigsh(operator(-shift), k=k, which="LA", v0=v0, tol=1e-10,
-                                    return_eigenvectors=False)
-    if lm < 0.0:  # the bottom of the spectrum is that eigenvalue (to 1e-3); its sign is certain
-        bottom = np.array([lm])
-    else:
-        bottom = scipy.sparse.linalg.eigsh(operator(shift), k=1, which="SA", v0=v0, tol=1e-10,
-                                           return_eigenvectors=False)
-    tol = rtol * max(scale, natural_scale)
-    n_pos = int(np.sum(top > tol))
-    n_zero = int(np.sum(np.abs(top) <= tol))
-    n_neg = int(bottom[0] < -tol) or int(np.sum(top < -tol))
-    exact = n_pos < k or n == k
-    return np.sort(np.concatenate([bottom, top])), n_pos, n_neg, n_zero, exact

@@ -24,12 +24,14 @@ from hypothesis import strategies as hs
 from hypothesis.extra import numpy as hnp
 from hypothesis.strategies import SearchStrategy
 
-from .exceptions import DegeneracyWarning
+from ._classify import classify_point
 from ._hessian import log_likelihood_hessian
 from ._likelihood import log_likelihood, log_likelihood_gradient
-from ._results import Stability, StabilityMap
-from ._stability import DEFAULT_RTOL, classify_point, stability_map
-from .strategies import SIGMA2_KINDS, _rotate, orthogonal_matrices, sigma2_values, spectra
+from ._spectrum import from_eigenpairs
+from ._stability import Stability, StabilityMap, stability_map
+from ._tolerance import DEFAULT_RTOL
+from .exceptions import DegeneracyWarning
+from .strategies import SIGMA2_KINDS, orthogonal_matrices, sigma2_values, spectra
 
 # Tolerances, named by what they absorb.
 # Gradient at an enumerated point, relative to the size of either of its terms C^-1 W and
@@ -74,7 +76,7 @@ class Problem:
 
     @property
     def cov(self) -> np.ndarray:
-        return _rotate(self.eigenvalues, self.basis)
+        return from_eigenpairs(self.eigenvalues, self.basis)
 
     @property
     def d(self) -> int:
@@ -348,7 +350,7 @@ def _rotated(draw: Any) -> Transformed:
 def _check_rotation(example: Transformed) -> None:
     problem, Q = example.problem, example.transform
     smap = problem.map()
-    rotated = problem.map(cov=_rotate(problem.eigenvalues, Q @ problem.basis))
+    rotated = problem.map(cov=from_eigenpairs(problem.eigenvalues, Q @ problem.basis))
     assert _classification(smap) == _classification(rotated), (
         f"rotating cov changes the classification:\n{_classification(smap)}\n{_classification(rotated)}")
     tied = np.any(np.abs(np.diff(problem.eigenvalues)) <= DEFAULT_RTOL * problem.eigenvalues[0])

@@ -12,9 +12,15 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "as_real_array",
+    "describe",
     "check_cov",
+    "check_learned_latent_dim",
     "check_loadings",
     "check_sigma2",
+    "check_positive_float",
+    "check_bool",
+    "check_seed",
     "check_latent_dim",
     "check_rtol",
     "check_rng",
@@ -29,14 +35,14 @@ SYMMETRY_RTOL = 1e-10
 PSD_SLACK = 100.0
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _as_real_array(value: Any, name: str) -> np.ndarray:
+def as_real_array(value: Any, name: str) -> np.ndarray:
     if isinstance(value, (str, bytes)):
-        raise TypeError(f"`{name}` must be an array of real numbers; got a string {_describe(value)}.")
+        raise TypeError(f"`{name}` must be an array of real numbers; got a string {describe(value)}.")
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and other objects numpy refuses
@@ -83,7 +89,7 @@ def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
     Positive semi-definiteness is checked where the eigenvalues are computed
     (`ppca_stability._spectrum.spectrum()`), so that it costs no extra factorisation.
     """
-    arr = _as_real_array(cov, name)
+    arr = as_real_array(cov, name)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         hint = " Pass a data matrix to `covariance(data)` first." if arr.ndim == 2 else ""
         raise ValueError(f"`{name}` must be a square 2-D array; got shape {arr.shape}.{hint}")
@@ -118,6 +124,19 @@ def check_psd_eigenvalues(eigenvalues: np.ndarray, name: str = "cov") -> np.ndar
     return np.where(eigenvalues > slack, eigenvalues, 0.0)
 
 
+def check_positive_float(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """Return `value` as a positive (or, with `allow_zero`, non-negative) finite float."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a positive float; got {type(value).__name__} {describe(value)}.")
+    out = float(value)
+    if not np.isfinite(out) or out < 0.0 or (out == 0.0 and not allow_zero):
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"`{name}` must be {kind} and finite; got {out!r}.")
+    return out
+
+
 def check_sigma2(sigma2: Any, name: str = "sigma2", *, allow_learned: bool = False) -> float | str:
     """Return `sigma2` as a positive finite float, or the string ``"learned"`` where allowed."""
     if isinstance(sigma2, str):
@@ -125,22 +144,31 @@ def check_sigma2(sigma2: Any, name: str = "sigma2", *, allow_learned: bool = Fal
             return "learned"
         allowed = 'a positive float or "learned"' if allow_learned else "a positive float"
         raise ValueError(f"`{name}` must be {allowed}; got the string {sigma2!r}.")
-    if isinstance(sigma2, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be a positive float; got the bool {sigma2!r}.")
-    if isinstance(sigma2, np.ndarray) and sigma2.ndim == 0:
-        sigma2 = sigma2[()]
-    if not isinstance(sigma2, numbers.Real):
-        raise TypeError(f"`{name}` must be a positive float; got {type(sigma2).__name__} {_describe(sigma2)}.")
-    value = float(sigma2)
-    if not np.isfinite(value) or value <= 0.0:
-        raise ValueError(f"`{name}` must be positive and finite; got {value!r}.")
-    return value
+    return check_positive_float(sigma2, name)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return `value` as a bool (Python or NumPy), or raise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be a bool; got {type(value).__name__} {describe(value)}.")
+    return bool(value)
+
+
+def check_seed(seed: Any, name: str = "seed") -> int | None:
+    """Return `seed` as a non-negative int, or None."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"`{name}` must be a non-negative int or None; got {type(seed).__name__} {describe(seed)}.")
+    if int(seed) < 0:
+        raise ValueError(f"`{name}` must be a non-negative int or None; got {int(seed)}.")
+    return int(seed)
 
 
 def check_positive_int(value: Any, name: str, *, upper: int | None = None, upper_name: str = "") -> int:
     """Return `value` as a Python int in ``[1, upper]``, or raise."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be a positive integer; got {type(value).__name__} {_describe(value)}.")
+        raise TypeError(f"`{name}` must be a positive integer; got {type(value).__name__} {describe(value)}.")
     value = int(value)
     if value < 1:
         raise ValueError(f"`{name}` must be a positive integer; got {value}.")
@@ -156,10 +184,24 @@ def check_latent_dim(latent_dim: Any, n_features: int, name: str = "latent_dim")
     return check_positive_int(latent_dim, name, upper=n_features, upper_name="the number of features")
 
 
+def check_learned_latent_dim(latent_dim: Any, n_features: int, name: str = "latent_dim") -> int:
+    """`check_latent_dim` for a learned ``sigma2``, which also needs ``latent_dim < n_features``;
+    ``None`` means ``n_features - 1``."""
+    if n_features < 2:
+        raise ValueError("`sigma2`='learned' needs at least 2 features: with d = 1 sigma2 is not identified.")
+    q = check_latent_dim(n_features - 1 if latent_dim is None else latent_dim, n_features, name)
+    if q >= n_features:
+        raise ValueError(
+            f"`{name}` must be below n_features = {n_features} when sigma2='learned' (got {q}): with "
+            f"{name} = n_features the model fits cov exactly and sigma2 is not identified."
+        )
+    return q
+
+
 def check_loadings(loadings: Any, n_features: int, latent_dim: int | None = None,
                    name: str = "loadings") -> np.ndarray:
     """Return `loadings` as a float64 (d, q) array matching a d-dimensional covariance."""
-    arr = _as_real_array(loadings, name)
+    arr = as_real_array(loadings, name)
     if arr.ndim != 2:
         raise ValueError(f"`{name}` must be a 2-D (n_features, latent_dim) array; got shape {arr.shape}.")
     if arr.shape[0] != n_features:
@@ -177,7 +219,7 @@ def check_loadings(loadings: Any, n_features: int, latent_dim: int | None = None
 def check_rtol(rtol: Any, name: str = "rtol") -> float:
     """Return `rtol` as a float in ``[0, 1)``."""
     if isinstance(rtol, (bool, np.bool_)) or not isinstance(rtol, numbers.Real):
-        raise TypeError(f"`{name}` must be a float in [0, 1); got {type(rtol).__name__} {_describe(rtol)}.")
+        raise TypeError(f"`{name}` must be a float in [0, 1); got {type(rtol).__name__} {describe(rtol)}.")
     value = float(rtol)
     if not (0.0 <= value < 1.0):
         raise ValueError(f"`{name}` must be a float in [0, 1); got {value!r}.")
@@ -187,7 +229,7 @@ def check_rtol(rtol: Any, name: str = "rtol") -> float:
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     """Return `value` if it is one of `choices`, else raise naming the allowed values."""
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {_describe(value)}.")
+        raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {describe(value)}.")
     return value
 
 
@@ -196,7 +238,5 @@ def check_rng(rng: Any, name: str = "rng") -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_))):
-        if rng is not None and int(rng) < 0:
-            raise ValueError(f"`{name}` seed must be non-negative; got {rng}.")
-        return np.random.default_rng(rng)
+        return np.random.default_rng(check_seed(rng, name))
     raise TypeError(f"`{name}` must be a numpy.random.Generator, an int seed or None; got {type(rng).__name__}.")

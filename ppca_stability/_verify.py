@@ -10,14 +10,13 @@ imported only when `verify()` runs, so ``import ppca_stability`` stays light.
 from __future__ import annotations
 
 import importlib.util
-import numbers
 import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._validation import check_positive_int
+from ._validation import check_positive_int, check_seed
 from .exceptions import DegeneracyWarning
 
 __all__ = ["TheoremResult", "VerificationReport", "theorem_names", "verify"]
@@ -123,12 +122,7 @@ def theorem_names() -> tuple[str, ...]:
 
 def _verify_iv(max_examples: Any, seed: Any, theorems: Any) -> tuple[int, int | None, list[str]]:
     max_examples = check_positive_int(max_examples, "max_examples")
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise TypeError(f"`seed` must be a non-negative int or None; got {type(seed).__name__} {seed!r}.")
-        if seed < 0:
-            raise ValueError(f"`seed` must be a non-negative int or None; got {seed}.")
-        seed = int(seed)
+    seed = check_seed(seed)
     names = theorem_names()
     if theorems is None:
         return max_examples, seed, list(names)

@@ -31,7 +31,6 @@ In your own test suite:
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,10 +42,17 @@ from hypothesis import strategies as hs
 from hypothesis.extra import numpy as hnp
 from hypothesis.strategies import SearchStrategy
 
-from ._validation import _as_real_array, check_choice, check_cov, check_positive_int
+from ._spectrum import from_eigenpairs
+from ._stability import StabilityMap, StationaryPoint, stability_map
+from ._validation import (
+    as_real_array,
+    check_bool,
+    check_choice,
+    check_cov,
+    check_positive_float,
+    check_positive_int,
+)
 from .exceptions import DegeneracyWarning
-from ._results import StabilityMap, StationaryPoint
-from ._stability import stability_map
 
 __all__ = [
     "SIGMA2_KINDS",
@@ -68,22 +74,6 @@ OUTSIDE_DECADES = (0.01, 3.0)
 # Largest index among the stationary points that `stationary_points` draws from (learned sigma2
 # enumerates up to it).
 MAX_POINT_INDEX = 4096
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be a bool; got {type(value).__name__} {value!r}.")
-    return bool(value)
-
-
-def _check_positive_float(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a float; got {type(value).__name__} {value!r}.")
-    value = float(value)
-    if not math.isfinite(value) or value < 0.0 or (value == 0.0 and not allow_zero):
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"`{name}` must be {kind} and finite; got {value!r}.")
-    return value
 
 
 # ----------------------------------------------------------------------------- spectra
@@ -149,17 +139,17 @@ def spectra(*, min_dim: int = 1, max_dim: int = 6, min_value: float = 1e-2, max_
     max_dim = check_positive_int(max_dim, "max_dim")
     if max_dim < min_dim:
         raise ValueError(f"`max_dim` must be at least `min_dim` = {min_dim}; got {max_dim}.")
-    lo = _check_positive_float(min_value, "min_value")
-    hi = _check_positive_float(max_value, "max_value")
+    lo = check_positive_float(min_value, "min_value")
+    hi = check_positive_float(max_value, "max_value")
     if hi <= lo:
         raise ValueError(f"`max_value` must exceed `min_value` = {lo!r}; got {hi!r}.")
-    gap = _check_positive_float(min_gap, "min_gap", allow_zero=True)
+    gap = check_positive_float(min_gap, "min_gap", allow_zero=True)
     if (max_dim - 1) * math.log10(1.0 + gap) > math.log10(hi / lo):
         raise ValueError(
             f"`min_gap` = {gap!r} is too large: {max_dim} eigenvalues with that relative gap do not fit "
             f"between min_value = {lo!r} and max_value = {hi!r}. Widen the range or lower `max_dim`."
         )
-    return _spectrum(min_dim, max_dim, lo, hi, gap, _check_bool(ties, "ties"), _check_bool(zeros, "zeros"))
+    return _spectrum(min_dim, max_dim, lo, hi, gap, check_bool(ties, "ties"), check_bool(zeros, "zeros"))
 
 
 # ----------------------------------------------------------------------------- bases, covariances
@@ -191,15 +181,10 @@ def orthogonal_matrices(dim: int) -> SearchStrategy[np.ndarray]:
     return hnp.arrays(np.float64, (dim, dim), elements=entries).map(_orthogonal_factor)
 
 
-def _rotate(lam: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    S = (Q * lam) @ Q.T
-    return (S + S.T) / 2.0
-
-
 def _check_spectrum(value: Any, name: str) -> np.ndarray:
     if hasattr(value, "eigenvalues"):  # a Spectrum
         value = value.eigenvalues
-    lam = _as_real_array(value, name)
+    lam = as_real_array(value, name)
     if lam.ndim != 1 or lam.size == 0:
         raise ValueError(f"`{name}` must be a non-empty 1-D array of eigenvalues; got shape {lam.shape}.")
     if np.any(lam < 0):
@@ -220,7 +205,7 @@ def _as_strategy(value: Any, name: str, default: SearchStrategy, check: Any) -> 
 @hs.composite
 def _covariance(draw: Any, eigenvalues: SearchStrategy) -> np.ndarray:
     lam = draw(eigenvalues)
-    return _rotate(lam, draw(orthogonal_matrices(lam.size)))
+    return from_eigenpairs(lam, draw(orthogonal_matrices(lam.size)))
 
 
 def covariances(eigenvalues: Any = None) -> SearchStrategy[np.ndarray]:
@@ -263,7 +248,7 @@ def _check_near_rtol(near_rtol: Any) -> tuple[float, float]:
         lo, hi = near_rtol
     except (TypeError, ValueError):
         raise TypeError(f"`near_rtol` must be a pair (low, high); got {near_rtol!r}.") from None
-    lo, hi = _check_positive_float(lo, "near_rtol"), _check_positive_float(hi, "near_rtol")
+    lo, hi = check_positive_float(lo, "near_rtol"), check_positive_float(hi, "near_rtol")
     if not lo <= hi < 1.0:
         raise ValueError(f"`near_rtol` must satisfy 0 < low <= high < 1; got {near_rtol!r}.")
     return lo, hi

@@ -11,8 +11,9 @@ from hypothesis import strategies as hs
 
 from ppca_stability import (DegeneracyWarning, Stability, classify_point, ppca_mle, stability_map)
 
-from ppca_stability import _enumeration as st
-from ppca_stability._hessian import closed_form_spectrum
+from ppca_stability import _enumeration as enumeration
+from ppca_stability import _inertia as inertia
+from ppca_stability._inertia import closed_form_spectrum
 
 from _support import NUMERIC_RTOL, cov_from_eigenvalues, digits_data
 
@@ -88,7 +89,7 @@ def test_classify_point_rotation_invariance_and_non_stationary():
 
 @pytest.mark.parametrize("active,expected", [((0, 1, 2, 3), Stability.MAXIMUM), ((0, 2, 3), Stability.SADDLE)])
 def test_lanczos_decides_maximum_vs_saddle_without_dense_hessian(active, expected, monkeypatch):
-    import ppca_stability._stability as mod
+    import ppca_stability._classify as mod
 
     rng = np.random.default_rng(6)
     lam = np.linspace(6.0, 0.5, 12)
@@ -99,7 +100,7 @@ def test_lanczos_decides_maximum_vs_saddle_without_dense_hessian(active, expecte
     def no_dense(*a, **k):
         raise AssertionError("dense Hessian formed")
 
-    monkeypatch.setattr(mod, "_dense_hessian_scaled", no_dense)
+    monkeypatch.setattr(mod, "dense_hessian_scaled", no_dense)
     c = classify_point(p.loadings @ Q, S, 0.3, method="lanczos")
     assert c.method == "lanczos" and c.stability is expected
     assert c.morse_index == min(p.morse_index, 6) and c.morse_index_exact == (p.morse_index < 6)
@@ -324,8 +325,8 @@ def _assert_point_counts_match_closed_form(smap, p):
     assert (p.morse_index, p.n_degenerate, p.symmetry_dim) == (expected[0], expected[2], spec.symmetry_dim)
     assert p.stability is Stability.from_counts(*expected)
     for threshold in (0, 10**9):  # the counter's vectorised branch for every k, then its scalar one
-        with mock.patch.object(st, "_VECTORISE_FROM", threshold):
-            count = st.inertia_counter(smap.eigenvalues, smap.latent_dim, smap.rtol, smap.floor,
+        with mock.patch.object(inertia, "_VECTORISE_FROM", threshold):
+            count = inertia.inertia_counter(smap.eigenvalues, smap.latent_dim, smap.rtol, smap.floor,
                                        joint=smap.is_learned)
             assert count(p.active, p.sigma2) == expected
 
@@ -338,7 +339,7 @@ def test_counted_inertia_of_large_active_sets_with_ties(learned):
         warnings.simplefilter("ignore", DegeneracyWarning)
         smap = stability_map(np.diag(lam), "learned" if learned else 1.0, latent_dim=30)
         points = [smap.global_maximum] if learned else [smap.point(tuple(range(k))) for k in (17, 20, 25)]
-    assert max(p.n_active for p in points) > st._VECTORISE_FROM
+    assert max(p.n_active for p in points) > inertia._VECTORISE_FROM
     for p in points:
         _assert_point_counts_match_closed_form(smap, p)
 
@@ -349,7 +350,7 @@ def test_n_points_is_a_python_int(sigma2):
     # OverflowError on the big-int binomials that large maps add.
     smap = stability_map(np.diag(np.arange(12.0, 0.0, -1.0)), sigma2, latent_dim=4)
     assert type(smap.n_points) is int and smap.n_points > 1
-    assert type(st.count_joint(smap.eigenvalues, 4)) is int
+    assert type(enumeration.count_joint(smap.eigenvalues, 4)) is int
 
 
 def test_learned_points_by_index_equal_the_enumeration():

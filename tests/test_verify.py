@@ -5,10 +5,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-import ppca_stability._results as results_module
+import ppca_stability._stability as results_module
 from ppca_stability import VerificationReport, verify
 from ppca_stability._cli import main
-from ppca_stability._hessian import HessianSpectrum
+from ppca_stability._inertia import HessianSpectrum
 from ppca_stability._verify import theorem_names
 
 # Examples per theorem in the quick runs (the 200-example run lives in benchmarks/bench_verify.py).

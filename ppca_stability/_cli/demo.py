@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .._phase import phase_diagram
-from .._results import Stability
+from .._stability import Stability
 from .._spectrum import covariance
 from .._stability import stability_map
 from ._io import CliError, save_figure

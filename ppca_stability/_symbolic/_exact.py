@@ -24,8 +24,9 @@ from typing import Any
 
 import sympy
 
-from .._validation import check_latent_dim
+from .._inertia import symmetry_dim
 from .._stability import Stability
+from .._validation import check_latent_dim
 from ._inputs import exact_eigenvalues, exact_sigma2
 
 __all__ = [
@@ -56,10 +57,6 @@ def _groups(lam: tuple[Any, ...], active: tuple[int, ...], s: Any, q: int) -> li
     out += [(-2 * (li - s) / li**2, 1) for li in kept]                      # live i, radial
     out += [(-(a + b - 2 * s) / (a * b), 1) for a, b in itertools.combinations(kept, 2)]  # live pair
     return out
-
-
-def _symmetry_dim(k: int, q: int) -> int:
-    return k * (k - 1) // 2 + k * (q - k)
 
 
 def _inertia(groups: list[tuple[Fraction, int]]) -> tuple[int, int, int]:
@@ -148,7 +145,7 @@ def _point(lam: tuple[Fraction, ...], lam_sym: tuple[sympy.Rational, ...], activ
     signs = _groups(lam, active, sample, q)
     values = _groups(lam_sym, active, s, q)
     n_pos, n_neg, n_zero = _inertia(signs)
-    k, sym_dim = len(active), _symmetry_dim(len(active), q)
+    k, sym_dim = len(active), symmetry_dim(len(active), q)
     keyed = [(v, x, m) for (x, m), (v, _) in zip(signs, values)]
     keyed.append((sympy.S.Zero, Fraction(0), sym_dim))
     keyed.sort(key=lambda t: (t[1], str(t[0])))  # equal expressions stay adjacent for grouping

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-from .._validation import _describe
+from .._validation import describe
 
 __all__ = ["exact_rational", "exact_eigenvalues", "exact_sigma2"]
 
@@ -34,8 +34,8 @@ def exact_rational(value: Any, name: str) -> Fraction:
         if isinstance(value, sympy.Float):
             raise TypeError(f"`{name}` must be exact; got the sympy Float {value}. Use sympy.Rational or a string.")
         if value.free_symbols:
-            raise TypeError(f"`{name}` must be a number; got the expression {_describe(value)}.")
-        raise ValueError(f"`{name}` must be rational; got {_describe(value)}, which is not.")
+            raise TypeError(f"`{name}` must be a number; got the expression {describe(value)}.")
+        raise ValueError(f"`{name}` must be rational; got {describe(value)}, which is not.")
     if isinstance(value, numbers.Integral):
         return Fraction(int(value))
     if isinstance(value, Fraction):
@@ -49,7 +49,7 @@ def exact_rational(value: Any, name: str) -> Fraction:
             return Fraction(value.strip())
         except (ValueError, ZeroDivisionError):
             raise ValueError(f"`{name}` must be an exact rational such as '3/2', '0.1' or '2'; cannot parse "
-                             f"{_describe(value)}.") from None
+                             f"{describe(value)}.") from None
     if isinstance(value, (float, np.floating)):
         x = float(value)
         if not np.isfinite(x):
@@ -63,14 +63,14 @@ def exact_rational(value: Any, name: str) -> Fraction:
             )
         return exact
     raise TypeError(f"`{name}` must be a rational number (int, Fraction, sympy Rational or a decimal "
-                    f"string); got {type(value).__name__} {_describe(value)}.")
+                    f"string); got {type(value).__name__} {describe(value)}.")
 
 
 def exact_eigenvalues(eigenvalues: Any, name: str = "eigenvalues") -> tuple[Fraction, ...]:
     """Non-negative exact eigenvalues, sorted descending."""
     if isinstance(eigenvalues, (str, bytes)) or not isinstance(eigenvalues, Iterable):
         raise TypeError(f"`{name}` must be a sequence of rational numbers; got {type(eigenvalues).__name__} "
-                        f"{_describe(eigenvalues)}.")
+                        f"{describe(eigenvalues)}.")
     if isinstance(eigenvalues, np.ndarray) and eigenvalues.ndim != 1:
         raise ValueError(f"`{name}` must be one-dimensional; got shape {eigenvalues.shape}. For a covariance "
                          "matrix pass its eigenvalues.")
@@ -93,7 +93,7 @@ def exact_sigma2(sigma2: Any, name: str = "sigma2", *, allow_symbol: bool) -> Fr
         return sigma2
     if isinstance(sigma2, sympy.Basic) and sigma2.free_symbols:
         what = "a positive rational or a single sympy Symbol" if allow_symbol else "a positive rational"
-        raise TypeError(f"`{name}` must be {what}; got the expression {_describe(sigma2)}.")
+        raise TypeError(f"`{name}` must be {what}; got the expression {describe(sigma2)}.")
     s = exact_rational(sigma2, name)
     if s <= 0:
         raise ValueError(f"`{name}` must be positive; got {s}.")

@@ -27,7 +27,8 @@ import sympy
 from sympy.polys.domains import QQ
 from sympy.polys.matrices import DomainMatrix
 
-from ._exact import _groups, _symmetry_dim
+from .._inertia import symmetry_dim
+from ._exact import _groups
 from ._expressions import _gradient, _hessian, _sizes_iv, _symbols
 
 __all__ = ["ProofCase", "ClosedFormProof", "verify_hessian_closed_form"]
@@ -147,7 +148,7 @@ def _prove_case(d: int, q: int, active: tuple[int, ...]) -> ProofCase:
     for b in blocks:
         coeffs = DomainMatrix([[entries[i][j] for j in b] for i in b], (len(b), len(b)), K).charpoly()
         charpoly *= sympy.Poly.from_list(coeffs, x, domain=K)
-    closed = sympy.Poly(x, x, domain=K) ** _symmetry_dim(len(active), q)
+    closed = sympy.Poly(x, x, domain=K) ** symmetry_dim(len(active), q)
     for value, mult in _groups(lam, active, s, q):
         closed *= sympy.Poly(x - value, x, domain=K) ** mult
     return ProofCase(active, gradient_vanishes, charpoly == closed, tuple(len(b) for b in blocks),

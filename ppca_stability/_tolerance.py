@@ -1,0 +1,64 @@
+"""Ties and tolerances: when two eigenvalues, or an eigenvalue and sigma2, count as equal.
+
+Every decision of the form "is lam_i above s?" or "are lam_i and lam_j tied?" in the package is
+made here, with one rule: ``a`` and ``b`` are tied when ``|a - b| <= rtol * max(|a|, |b|) +
+floor``. ``rtol`` is the caller's relative tolerance (default `DEFAULT_RTOL`); ``floor`` absorbs
+the eigensolver's absolute error, about ``d * eps * lam_max`` (`eigen_floor`), so that eigenvalues
+at round-off level are never told apart by noise. An eigenvalue tied with ``s`` is *not* above
+it: it would give a live column of round-off size, a duplicate of the point without it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["DEFAULT_RTOL", "eigen_floor", "tie_sign", "n_above", "fixed_degeneracy", "is_degenerate"]
+
+# Default relative tolerance under which two eigenvalues, or an eigenvalue and sigma2, are tied.
+DEFAULT_RTOL = 1e-9
+
+
+def eigen_floor(lam: np.ndarray) -> float:
+    """Absolute tie tolerance: the eigensolver's error scale ``d * eps * lam_max``."""
+    return lam.size * np.finfo(np.float64).eps * float(lam[0])
+
+
+def tie_sign(a: np.ndarray, b: np.ndarray | float, rtol: float, floor: float) -> np.ndarray:
+    """Sign of ``a - b`` with ties: 0 where ``|a - b| <= rtol * max(|a|, |b|) + floor``."""
+    a = np.asarray(a, dtype=np.float64)
+    diff = a - b
+    tol = rtol * np.maximum(np.abs(a), np.abs(b)) + floor
+    return np.where(np.abs(diff) <= tol, 0, np.sign(diff)).astype(np.int8)
+
+
+def n_above(lam: np.ndarray, s: float | np.ndarray, rtol: float = 0.0, floor: float = 0.0) -> np.ndarray | int:
+    """``m(s) = #{i : lam_i > s}`` for descending ``lam`` (vectorised over ``s``).
+
+    With a tolerance, an eigenvalue counts as above ``s`` only if ``lam - s > rtol lam + floor``.
+    """
+    m = lam.size - np.searchsorted(lam[::-1], (np.asarray(s) + floor) / (1.0 - rtol), side="right")
+    return int(m) if np.ndim(m) == 0 else m
+
+
+def fixed_degeneracy(lam: np.ndarray, sigma2: np.ndarray, rtol: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Whether the fixed-``sigma2`` landscape is degenerate, vectorised over an array of values.
+
+    Returns ``(n_near, tied_above)``: how many eigenvalues lie within tolerance of each value, and
+    whether eigenvalues tied within tolerance lie above it. The landscape at ``sigma2`` is
+    degenerate iff ``n_near > 0 or tied_above``.
+    """
+    n_near = np.count_nonzero(tie_sign(lam[None, :], sigma2[:, None], rtol, floor) == 0, axis=1)
+    ties = tie_sign(lam[:-1], lam[1:], rtol, floor) == 0
+    highest_tie = float(lam[:-1][ties].max()) if ties.any() else -np.inf
+    return n_near, sigma2 < highest_tie
+
+
+def is_degenerate(lam: np.ndarray, sigma2: float | str, rtol: float, floor: float) -> bool:
+    """Whether the landscape at ``sigma2`` has degenerate points: ties among the positive
+    eigenvalues (learned ``sigma2``: any such tie; fixed: one above ``sigma2``), or ``sigma2``
+    within tolerance of an eigenvalue."""
+    if sigma2 == "learned":
+        ties = tie_sign(lam[:-1], lam[1:], rtol, floor) == 0
+        return bool(np.any(ties & (lam[:-1] > 0)))
+    n_near, tied_above = fixed_degeneracy(lam, np.array([float(sigma2)]), rtol, floor)
+    return bool(n_near[0] or tied_above[0])
