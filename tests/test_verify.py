@@ -117,3 +117,19 @@ def test_cli_prints_the_table_and_exits_1_on_failure(capsys, monkeypatch):
 def test_scale_equivariance_with_random_seeds(seed):
     # seed 8 once found a joint classification that changed under S -> 0.1 S (since fixed)
     assert verify(max_examples=100, seed=seed, theorems=["scale_equivariance"]).passed
+
+
+def test_theorem_names_match_the_registry_in_order():
+    import ppca_stability._theorems as theorems
+
+    assert theorem_names() == tuple(theorems.THEOREMS)
+
+
+def test_the_command_line_parser_does_not_import_hypothesis():
+    import subprocess
+    import sys
+
+    code = ("import sys; from ppca_stability._cli import build_parser; build_parser(); "
+            "print('hypothesis' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
