@@ -12,14 +12,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib import colormaps
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from ._validation import check_choice
-from ._phase import PhaseDiagram
-from ._stability import Stability, StabilityMap, point_summaries
+from ._optional import require
+
+require("matplotlib", "plot", "Drawing figures")  # one line naming the extra, before matplotlib's own error
+
+from matplotlib import colormaps  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+
+from ._phase import PhaseDiagram  # noqa: E402
+from ._stability import Stability, StabilityMap, point_summaries  # noqa: E402
+from ._validation import check_choice  # noqa: E402
 
 __all__ = ["plot_phase_diagram", "plot_stability_map", "PANELS"]
 

@@ -167,3 +167,15 @@ def test_figures_save_without_a_gui_backend(fig, tmp_path):
         path = tmp_path / f"phase.{suffix}"
         fig.savefig(path)
         assert path.stat().st_size > 1000
+
+
+def test_a_figure_without_matplotlib_is_one_error_naming_the_extra():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['matplotlib'] = None\n"
+            "import numpy as np, ppca_stability as ps\n"
+            "try:\n    ps.stability_map(np.diag([2.0, 1.0]), 0.5).plot()\n"
+            "except ImportError as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == 'Drawing figures needs matplotlib, which is not installed: pip install "ppca_stability[plot]"'

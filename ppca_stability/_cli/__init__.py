@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             # Our warnings are printed as one line each, not with a source excerpt.
             warnings.showwarning = _show_warning
             return int(args.handler(args) or 0)
-    except (CliError, ValueError, TypeError) as exc:
+    except (CliError, ValueError, TypeError, ImportError) as exc:
         print(f"ppca-stability {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -11,6 +11,7 @@ from .._phase import phase_diagram
 from .._stability import Stability
 from .._spectrum import covariance
 from .._stability import stability_map
+from .._optional import require
 from ._io import CliError, save_figure
 
 DEFAULT_OUT = "ppca_stability_demo"
@@ -68,10 +69,10 @@ def _output_dir(path: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sklearn.datasets import load_digits
-
+    datasets = require("sklearn.datasets", "demo", "The demo (scikit-learn's bundled digits)")
+    require("matplotlib", "demo", "The demo's figures")
     out = _output_dir(args.out)
-    X = load_digits().data
+    X = datasets.load_digits().data
     cov = covariance(X)
     pd = phase_diagram(cov, latent_dim=args.latent_dim)
     q, lam, s_ml = pd.latent_dim, pd.eigenvalues, pd.sigma2_learned
