@@ -44,7 +44,7 @@ def gaussian_binomials(m: int, kmax: int) -> tuple[np.ndarray, ...]:
 
     Uses ``[m, k] = [m, k-1] (1 - t^{m-k+1}) / (1 - t^k)``: O(deg) per step, exact.
     """
-    out = [np.ones(1, dtype=_dtype(m))]
+    out: list[np.ndarray] = [np.ones(1, dtype=_dtype(m))]
     for k in range(1, kmax + 1):
         out.append(_divide_one_minus_t_pow(_times_one_minus_t_pow(out[-1], m - k + 1), k))
     return tuple(out)
@@ -56,7 +56,7 @@ def census_polynomial(m: int, q: int) -> np.ndarray:
     kmax = min(q, m)
     binoms = gaussian_binomials(m, kmax)
     degree = max((q - k) * (m - k) + k * (m - k) for k in range(kmax + 1))
-    poly = np.zeros(degree + 1, dtype=_dtype(m))
+    poly: np.ndarray = np.zeros(degree + 1, dtype=_dtype(m))
     for k, b in enumerate(binoms):
         shift = (q - k) * (m - k)
         poly[shift : shift + b.size] += b

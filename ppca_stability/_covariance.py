@@ -154,7 +154,7 @@ def _check_shape(shape: tuple) -> None:
         raise ValueError(f"`data` must have at least one sample and one feature; got shape {shape}.")
 
 
-def _sample_moments_iv(data: Any, chunk_rows: Any, memory_budget: Any) -> tuple[Any, int | None, int]:
+def _sample_moments_iv(data: Any, chunk_rows: Any, memory_budget: Any) -> tuple[Any, int | None, int | None]:
     chunk_rows = None if chunk_rows is None else check_positive_int(chunk_rows, "chunk_rows")
     budget = None if memory_budget is None else check_positive_int(memory_budget, "memory_budget")
     if _is_dask_array(data):

@@ -315,21 +315,21 @@ def top_log_likelihood(lam: np.ndarray, k: np.ndarray, s: np.ndarray) -> np.ndar
 # ----------------------------------------------------------------------------- one sigma2, whole
 def active_sets(lam: np.ndarray, q: int, sigma2: float | str, rtol: float, floor: float) -> Iterator[tuple[int, ...]]:
     """Every active set at ``sigma2`` (a float, or ``"learned"``), in order."""
-    if sigma2 == "learned":
+    if isinstance(sigma2, str):  # "learned"
         return iter_joint(lam, q, rtol, floor)
     return iter_fixed(n_above(lam, sigma2, rtol, floor), q)
 
 
 def count_points(lam: np.ndarray, q: int, sigma2: float | str, rtol: float, floor: float) -> int:
     """Exact number of stationary orbits at ``sigma2`` (a Python int)."""
-    if sigma2 == "learned":
+    if isinstance(sigma2, str):  # "learned"
         return count_joint(lam, q, rtol, floor)
     return count_fixed(n_above(lam, sigma2, rtol, floor), q)
 
 
 def point_sigma2(lam: np.ndarray, active: tuple[int, ...], sigma2: float | str) -> float:
     """The noise variance of the point with this active set (its own ``s_I`` when learned)."""
-    return joint_sigma2(lam, active) if sigma2 == "learned" else float(sigma2)
+    return joint_sigma2(lam, active) if isinstance(sigma2, str) else float(sigma2)
 
 
 def walk(lam: np.ndarray, q: int, sigma2: float | str, rtol: float, floor: float

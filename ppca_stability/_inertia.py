@@ -145,11 +145,11 @@ def inertia_counter(lam: np.ndarray, latent_dim: int, rtol: float, floor: float,
         else:  # the same counts with searchsorted: the same float operations, in bulk
             act = np.asarray(active, dtype=np.intp)
             x = lam[act]
-            a_i = np.searchsorted(neg_arr, -(x + floor) / (1.0 - rtol), side="left")
-            t_i = np.searchsorted(neg_arr, -(x * (1.0 - rtol) - floor), side="right")
-            before_a, before_t = np.searchsorted(act, a_i), np.searchsorted(act, t_i)
-            pos += int(np.sum(a_i - before_a))
-            zero += int(np.sum((t_i - a_i) - (before_t - before_a)))
+            a_v = np.searchsorted(neg_arr, -(x + floor) / (1.0 - rtol), side="left")
+            t_v = np.searchsorted(neg_arr, -(x * (1.0 - rtol) - floor), side="right")
+            before_a, before_t = np.searchsorted(act, a_v), np.searchsorted(act, t_v)
+            pos += int(np.sum(a_v - before_a))
+            zero += int(np.sum((t_v - a_v) - (before_t - before_a)))
         size = d * q + joint - symmetry_dim(k, q)
         return pos, size - pos - zero, zero
 

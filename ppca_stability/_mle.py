@@ -90,13 +90,13 @@ def mle_from_spectrum(spec: Spectrum, latent_dim: int, sigma2: float | str, rtol
     """`ppca_mle` on a computed spectrum (with eigenvectors), for internal callers: no validation."""
     lam = spec.eigenvalues
     floor = eigen_floor(lam)
-    if sigma2 == "learned":
+    if isinstance(sigma2, str):  # "learned"
         active = en.joint_maximum(lam, latent_dim, rtol, floor)
         s = en.joint_sigma2(lam, active)
     else:
         active = tuple(range(min(latent_dim, n_above(lam, sigma2, rtol, floor))))
         s = float(sigma2)
-    W = en.stationary_loadings(spec.eigenvectors, lam, active, s, latent_dim)
+    W = en.stationary_loadings(spec.vectors, lam, active, s, latent_dim)
     return PPCAResult(W, s, en.stationary_log_likelihood(lam, active, s), lam, sigma2 == "learned")
 
 

@@ -40,6 +40,13 @@ class Spectrum:
     eigenvectors: np.ndarray | None
 
     @property
+    def vectors(self) -> np.ndarray:
+        """The eigenvectors, or a ValueError when only the eigenvalues were computed."""
+        if self.eigenvectors is None:
+            raise ValueError("this spectrum has no eigenvectors; compute it with spectrum(cov, vectors=True).")
+        return self.eigenvectors
+
+    @property
     def n_features(self) -> int:
         return int(self.eigenvalues.shape[0])
 

@@ -207,7 +207,7 @@ class StabilityMap:
     @property
     def n_above(self) -> int:
         """``m(sigma2)``: eigenvalues strictly above ``sigma2`` (fixed ``sigma2`` only)."""
-        if self.is_learned:
+        if isinstance(self.sigma2, str):
             raise ValueError("`n_above` is defined for a fixed sigma2; each point has its own with sigma2='learned'.")
         return n_above(self.eigenvalues, self.sigma2, self.rtol, self.floor)
 
@@ -246,7 +246,7 @@ class StabilityMap:
         index = np.asarray(active, dtype=np.intp)
         return StationaryPoint(
             active=tuple(index.tolist()),
-            loadings=en.stationary_loadings(self.spectrum.eigenvectors, lam, active, s, q),
+            loadings=en.stationary_loadings(self.spectrum.vectors, lam, active, s, q),
             sigma2=s,
             log_likelihood=en.stationary_log_likelihood(lam, active, s),
             morse_index=n_pos,
@@ -391,7 +391,7 @@ def landscape_counts(lam: np.ndarray, q: int, sigma2: float | str, rtol: float, 
     beyond ``MAX_ENUMERATED_CENSUS`` points (`what` names the caller in the error).
     """
     floor = eigen_floor(lam)
-    if sigma2 != "learned" and not is_degenerate(lam, sigma2, rtol, floor):
+    if not isinstance(sigma2, str) and not is_degenerate(lam, sigma2, rtol, floor):
         m = n_above(lam, sigma2, rtol, floor)
         return census_dict(m, q), fixed_stability_counts(m, q, lam.size, n_points)
     if n_points > MAX_ENUMERATED_CENSUS:

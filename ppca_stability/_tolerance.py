@@ -10,6 +10,8 @@ it: it would give a live column of round-off size, a duplicate of the point with
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 
 __all__ = ["DEFAULT_RTOL", "eigen_floor", "tie_sign", "n_above", "fixed_degeneracy", "is_degenerate"]
@@ -31,6 +33,10 @@ def tie_sign(a: np.ndarray, b: np.ndarray | float, rtol: float, floor: float) ->
     return np.where(np.abs(diff) <= tol, 0, np.sign(diff)).astype(np.int8)
 
 
+@overload
+def n_above(lam: np.ndarray, s: float, rtol: float = ..., floor: float = ...) -> int: ...
+@overload
+def n_above(lam: np.ndarray, s: np.ndarray, rtol: float = ..., floor: float = ...) -> np.ndarray: ...
 def n_above(lam: np.ndarray, s: float | np.ndarray, rtol: float = 0.0, floor: float = 0.0) -> np.ndarray | int:
     """``m(s) = #{i : lam_i > s}`` for descending ``lam`` (vectorised over ``s``).
 

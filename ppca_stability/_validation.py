@@ -7,7 +7,7 @@ Messages name the parameter, say what was wrong and, where a mistake is likely, 
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -137,6 +137,10 @@ def check_positive_float(value: Any, name: str, *, allow_zero: bool = False) -> 
     return out
 
 
+@overload
+def check_sigma2(sigma2: Any, name: str = ..., *, allow_learned: Literal[False] = ...) -> float: ...
+@overload
+def check_sigma2(sigma2: Any, name: str = ..., *, allow_learned: bool) -> float | str: ...
 def check_sigma2(sigma2: Any, name: str = "sigma2", *, allow_learned: bool = False) -> float | str:
     """Return `sigma2` as a positive finite float, or the string ``"learned"`` where allowed."""
     if isinstance(sigma2, str):

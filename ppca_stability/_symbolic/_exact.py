@@ -17,7 +17,7 @@ critical values the classification is constant and is decided at one rational sa
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -344,7 +344,7 @@ def _format_counts(piece: Sigma2Interval) -> str:
     return ", ".join(f"{s.value} {c}" for s, c in piece.stability_counts().items())
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     return ["  " + "  ".join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip() for r in [header, *rows]]
 
@@ -408,7 +408,7 @@ def _critical(lam: tuple[Fraction, ...], q: int) -> tuple[Fraction, ...]:
     return tuple(c for i, c in enumerate(cand) if _changes_at(lam, q, (samples[i], c, samples[i + 1])))
 
 
-def _interval_samples(critical: list[Fraction]) -> list[Fraction]:
+def _interval_samples(critical: Sequence[Fraction]) -> list[Fraction]:
     """One rational inside each of the ``len(critical) + 1`` open intervals of ``(0, oo)``."""
     bounds = [Fraction(0), *critical]
     return [(a + b) / 2 for a, b in zip(bounds, critical)] + [bounds[-1] + 1]
@@ -503,19 +503,17 @@ def exact_stability_map(eigenvalues: Any, sigma2: Any, *, latent_dim: int | None
     lam, s, q = _map_iv(eigenvalues, sigma2, latent_dim)
     lam_sym = tuple(map(_to_sympy, lam))
     crit = _critical(lam, q)
+    pieces: list[Sigma2Interval] = []
     if isinstance(s, Fraction):
         value = _to_sympy(s)
-        pieces = (_piece(lam, lam_sym, q, value, value, s, value),)
+        pieces.append(_piece(lam, lam_sym, q, value, value, s, value))
     else:
         bounds = [Fraction(0), *crit]
         uppers = [*map(_to_sympy, crit), sympy.oo]
-        samples = _interval_samples(crit)
-        pieces = []
-        for i, sample in enumerate(samples):
+        for i, sample in enumerate(_interval_samples(crit)):
             pieces.append(_piece(lam, lam_sym, q, _to_sympy(bounds[i]), uppers[i], sample, s))
             if i < len(crit):
                 c = _to_sympy(crit[i])
                 pieces.append(_piece(lam, lam_sym, q, c, c, crit[i], c))
-        pieces = tuple(pieces)
     return ExactStabilityMap(lam_sym, s if isinstance(s, sympy.Symbol) else _to_sympy(s), q,
-                             tuple(map(_to_sympy, crit)), pieces)
+                             tuple(map(_to_sympy, crit)), tuple(pieces))
