@@ -312,10 +312,10 @@ def test_the_proof_detects_a_wrong_closed_form(monkeypatch):
     from ppca_stability._symbolic import _exact, _proof
 
     def off_by_factor(lam, active, s, q):
-        (value, mult), *rest = _exact._groups(lam, active, s, q)
+        (value, mult), *rest = _exact.hessian_groups(lam, active, s, q)
         return [(2 * value, mult), *rest]
 
-    monkeypatch.setattr(_proof, "_groups", off_by_factor)
+    monkeypatch.setattr(_proof, "hessian_groups", off_by_factor)
     report = verify_hessian_closed_form(2, 1)
     assert not report.passed
     assert all(c.gradient_vanishes and not c.charpoly_matches for c in report.cases)

@@ -42,7 +42,7 @@ _LOG_2PI = sympy.log(2 * sympy.pi)
 
 
 # ----------------------------------------------------------------------------- closed form
-def _groups(lam: tuple[Any, ...], active: tuple[int, ...], s: Any, q: int) -> list[tuple[Any, int]]:
+def hessian_groups(lam: tuple[Any, ...], active: tuple[int, ...], s: Any, q: int) -> list[tuple[Any, int]]:
     """Hessian eigenvalues at ``W_I`` outside the symmetry modes, as ``(value, multiplicity)``.
 
     theory.md §3; generic in the arithmetic: Fractions for signs, sympy for expressions in ``s``.
@@ -78,7 +78,7 @@ def _changes_at(lam: tuple[Fraction, ...], q: int, values: tuple[Fraction, Fract
     sets = [tuple(_active_sets(lam, x, q)) for x in values]
     if not sets[0] == sets[1] == sets[2]:
         return True
-    inertias = [tuple(_inertia(_groups(lam, a, x, q)) for a in sets[0]) for x in values]
+    inertias = [tuple(_inertia(hessian_groups(lam, a, x, q)) for a in sets[0]) for x in values]
     return not inertias[0] == inertias[1] == inertias[2]
 
 
@@ -142,8 +142,8 @@ class ExactStationaryPoint:
 def _point(lam: tuple[Fraction, ...], lam_sym: tuple[sympy.Rational, ...], active: tuple[int, ...],
            sample: Fraction, s: sympy.Expr, q: int) -> ExactStationaryPoint:
     """The point ``W_I`` with eigenvalues in ``s`` (Rational or Symbol), classified at ``sample``."""
-    signs = _groups(lam, active, sample, q)
-    values = _groups(lam_sym, active, s, q)
+    signs = hessian_groups(lam, active, sample, q)
+    values = hessian_groups(lam_sym, active, s, q)
     n_pos, n_neg, n_zero = _inertia(signs)
     k, sym_dim = len(active), symmetry_dim(len(active), q)
     keyed = [(v, x, m) for (x, m), (v, _) in zip(signs, values)]
@@ -398,7 +398,7 @@ def _critical(lam: tuple[Fraction, ...], q: int) -> tuple[Fraction, ...]:
         for active in itertools.combinations(positive, k):
             # Where some eigenvalue of this point changes sign, while the point exists (s < lam_I).
             exists_below = min((lam[i] for i in active), default=None)
-            for e, _ in _groups(lam_sym, active, s, q):
+            for e, _ in hessian_groups(lam_sym, active, s, q):
                 if e not in roots:  # numerators and denominators are linear in s: rational roots
                     roots[e] = [Fraction(int(r.p), int(r.q)) for part in sympy.fraction(sympy.together(e))
                                 if part.has(s) for r in sympy.Poly(part, s).real_roots() if r > 0]

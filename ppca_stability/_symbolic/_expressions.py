@@ -71,13 +71,13 @@ class LikelihoodSymbols:
                 f"cov S_0_0..S_{d - 1}_{d - 1}, sigma2)")
 
 
-def _sizes_iv(n_features: Any, latent_dim: Any) -> tuple[int, int]:
+def check_sizes(n_features: Any, latent_dim: Any) -> tuple[int, int]:
     d = check_positive_int(n_features, "n_features")
     return d, check_positive_int(latent_dim, "latent_dim", upper=d, upper_name="n_features")
 
 
 @functools.lru_cache(maxsize=32)
-def _symbols(d: int, q: int) -> LikelihoodSymbols:
+def cached_symbols(d: int, q: int) -> LikelihoodSymbols:
     W = sympy.ImmutableMatrix(d, q, lambda a, c: sympy.Symbol(f"W_{a}_{c}", real=True))
     S = sympy.ImmutableMatrix(d, d, lambda a, b: sympy.Symbol(f"S_{min(a, b)}_{max(a, b)}", real=True))
     return LikelihoodSymbols(W, S, sympy.Symbol("sigma2", positive=True))
@@ -85,7 +85,7 @@ def _symbols(d: int, q: int) -> LikelihoodSymbols:
 
 @functools.lru_cache(maxsize=32)
 def _log_likelihood(d: int, q: int) -> sympy.Expr:
-    sym = _symbols(d, q)
+    sym = cached_symbols(d, q)
     W, S, s = sym.loadings, sym.cov, sym.sigma2
     M = W.T * W + s * sympy.eye(q)
     det_M = M.det(method="berkowitz")
@@ -95,16 +95,16 @@ def _log_likelihood(d: int, q: int) -> sympy.Expr:
 
 
 @functools.lru_cache(maxsize=32)
-def _gradient(d: int, q: int) -> tuple[sympy.ImmutableMatrix, sympy.Expr]:
-    sym, ell = _symbols(d, q), _log_likelihood(d, q)
+def cached_gradient(d: int, q: int) -> tuple[sympy.ImmutableMatrix, sympy.Expr]:
+    sym, ell = cached_symbols(d, q), _log_likelihood(d, q)
     grad_W = sympy.ImmutableMatrix(d, q, lambda a, c: sympy.diff(ell, sym.loadings[a, c]))
     return grad_W, sympy.diff(ell, sym.sigma2)
 
 
 @functools.lru_cache(maxsize=32)
-def _hessian(d: int, q: int, wrt: str) -> sympy.ImmutableMatrix:
-    sym = _symbols(d, q)
-    grad_W, grad_s = _gradient(d, q)
+def cached_hessian(d: int, q: int, wrt: str) -> sympy.ImmutableMatrix:
+    sym = cached_symbols(d, q)
+    grad_W, grad_s = cached_gradient(d, q)
     first = list(grad_W) + ([grad_s] if wrt == "joint" else [])
     x = sym.coordinates(wrt)
     n = len(x)
@@ -136,7 +136,7 @@ def likelihood_symbols(n_features: int, latent_dim: int) -> LikelihoodSymbols:
     >>> sym.loadings.T, sym.sigma2
     (Matrix([[W_0_0, W_1_0]]), sigma2)
     """
-    return _symbols(*_sizes_iv(n_features, latent_dim))
+    return cached_symbols(*check_sizes(n_features, latent_dim))
 
 
 def log_likelihood_expr(n_features: int, latent_dim: int) -> sympy.Expr:
@@ -163,7 +163,7 @@ def log_likelihood_expr(n_features: int, latent_dim: int) -> sympy.Expr:
     >>> sympy.simplify(ell.subs({sym.loadings[0, 0]: 0, sym.cov[0, 0]: sym.sigma2}))
     -log(sigma2)/2 - log(pi)/2 - 1/2 - log(2)/2
     """
-    return _log_likelihood(*_sizes_iv(n_features, latent_dim))
+    return _log_likelihood(*check_sizes(n_features, latent_dim))
 
 
 def gradient_expr(n_features: int, latent_dim: int) -> tuple[sympy.ImmutableMatrix, sympy.Expr]:
@@ -189,7 +189,7 @@ def gradient_expr(n_features: int, latent_dim: int) -> tuple[sympy.ImmutableMatr
     >>> sympy.factor(g_W[0, 0])                  # zero at W^2 = S - sigma2 (and W = 0)
     W_0_0*(S_0_0 - W_0_0**2 - sigma2)/(W_0_0**2 + sigma2)**2
     """
-    return _gradient(*_sizes_iv(n_features, latent_dim))
+    return cached_gradient(*check_sizes(n_features, latent_dim))
 
 
 def hessian_expr(n_features: int, latent_dim: int, *, wrt: str = "loadings") -> sympy.ImmutableMatrix:
@@ -216,8 +216,8 @@ def hessian_expr(n_features: int, latent_dim: int, *, wrt: str = "loadings") -> 
     >>> sympy.nsimplify(h)                       # radial: -2 (4 - 1) / 4^2
     -3/8
     """
-    d, q = _sizes_iv(n_features, latent_dim)
-    return _hessian(d, q, check_choice(wrt, "wrt", _WRT))
+    d, q = check_sizes(n_features, latent_dim)
+    return cached_hessian(d, q, check_choice(wrt, "wrt", _WRT))
 
 
 def _lambdify_iv(expr: Any, n_features: Any, latent_dim: Any) -> tuple[Any, LikelihoodSymbols]:

@@ -28,8 +28,8 @@ from sympy.polys.domains import QQ
 from sympy.polys.matrices import DomainMatrix
 
 from .._inertia import symmetry_dim
-from ._exact import _groups
-from ._expressions import _gradient, _hessian, _sizes_iv, _symbols
+from ._exact import hessian_groups
+from ._expressions import cached_gradient, cached_hessian, cached_symbols, check_sizes
 
 __all__ = ["ProofCase", "ClosedFormProof", "verify_hessian_closed_form"]
 
@@ -125,7 +125,7 @@ def _blocks(nonzero: list[list[bool]]) -> list[list[int]]:
 
 def _prove_case(d: int, q: int, active: tuple[int, ...]) -> ProofCase:
     t0 = time.perf_counter()
-    sym = _symbols(d, q)
+    sym = cached_symbols(d, q)
     s = sym.sigma2
     a = {i: sympy.Symbol(f"a_{i}", positive=True) for i in active}
     lam = tuple(s + a[i] ** 2 if i in a else sympy.Symbol(f"lambda_{i}", positive=True) for i in range(d))
@@ -134,10 +134,10 @@ def _prove_case(d: int, q: int, active: tuple[int, ...]) -> ProofCase:
     point.update({sym.loadings[i, c]: a[i] for c, i in enumerate(active)})
     K = QQ.frac_field(*a.values(), *(v for v in lam if v.is_Symbol), s)
 
-    grad_W, _ = _gradient(d, q)
+    grad_W, _ = cached_gradient(d, q)
     gradient_vanishes = all(K.is_zero(K.from_sympy(sympy.cancel(g.xreplace(point)))) for g in grad_W)
 
-    H = _hessian(d, q, "loadings")
+    H = cached_hessian(d, q, "loadings")
     n = d * q
     entries = [[K.from_sympy(sympy.cancel(H[i, j].xreplace(point))) if j >= i else None for j in range(n)]
                for i in range(n)]
@@ -149,7 +149,7 @@ def _prove_case(d: int, q: int, active: tuple[int, ...]) -> ProofCase:
         coeffs = DomainMatrix([[entries[i][j] for j in b] for i in b], (len(b), len(b)), K).charpoly()
         charpoly *= sympy.Poly.from_list(coeffs, x, domain=K)
     closed = sympy.Poly(x, x, domain=K) ** symmetry_dim(len(active), q)
-    for value, mult in _groups(lam, active, s, q):
+    for value, mult in hessian_groups(lam, active, s, q):
         closed *= sympy.Poly(x - value, x, domain=K) ** mult
     return ProofCase(active, gradient_vanishes, charpoly == closed, tuple(len(b) for b in blocks),
                      time.perf_counter() - t0)
@@ -178,7 +178,7 @@ def verify_hessian_closed_form(n_features: int, latent_dim: int) -> ClosedFormPr
     >>> proof.passed, [c.active for c in proof.cases]
     (True, [(), (0,), (1,)])
     """
-    d, q = _sizes_iv(n_features, latent_dim)
+    d, q = check_sizes(n_features, latent_dim)
     t0 = time.perf_counter()
     cases = tuple(_prove_case(d, q, active)
                   for k in range(q + 1) for active in itertools.combinations(range(d), k))
