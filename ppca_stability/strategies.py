@@ -383,7 +383,7 @@ def _stationary_case(draw: Any, covs: SearchStrategy, latent_dim: int | None, le
     return StationaryCase(cov, smap, smap.points[index])
 
 
-def stationary_points(cov: Any = None, *, latent_dim: int | None = None, sigma2: str = "fixed",
+def stationary_points(cov: Any = None, *, latent_dim: int | None = None, sigma2: str | None = None,
                       sigma2_kinds: Sequence[str] = ("between", "outside")) -> SearchStrategy[StationaryCase]:
     """Stationary points of the pPCA log-likelihood, each with its covariance and map.
 
@@ -394,9 +394,10 @@ def stationary_points(cov: Any = None, *, latent_dim: int | None = None, sigma2:
     latent_dim : int, optional
         ``q``; drawn from ``1..d`` (``1..d-1`` when learned) if omitted. Draws with ``d`` too small
         for it are rejected.
-    sigma2 : {"fixed", "learned"}, default "fixed"
-        ``"fixed"``: the noise variance is drawn by `sigma2_values()`; ``"learned"``: the point
-        is a joint ``(W, sigma2)`` stationary point with its own ``s_I``.
+    sigma2 : None or "learned", default None
+        None: the noise variance is fixed, drawn by `sigma2_values()`; ``"learned"``: the point
+        is a joint ``(W, sigma2)`` stationary point with its own ``s_I``, as in
+        `stability_map()`. (``"fixed"`` is a deprecated spelling of None.)
     sigma2_kinds : sequence of str, default ("between", "outside")
         Passed to `sigma2_values()` as `kinds`; add ``"at"`` and ``"near"`` for degenerate and
         nearly degenerate points.
@@ -417,9 +418,14 @@ def stationary_points(cov: Any = None, *, latent_dim: int | None = None, sigma2:
     >>> bool(np.allclose(g_W, 0.0, atol=1e-8)), abs(g_s) < 1e-8
     (True, True)
     """
+    if sigma2 == "fixed":
+        warnings.warn('stationary_points(sigma2="fixed") is deprecated: use sigma2=None (the default).',
+                      FutureWarning, stacklevel=2)
+        sigma2 = None
+    if sigma2 is not None:
+        check_choice(sigma2, "sigma2", ("learned",))
     learned = sigma2 == "learned"
     covs = _as_strategy(cov, "cov", covariances(spectra(min_dim=2 if learned else 1)), check_cov)
-    sigma2 = check_choice(sigma2, "sigma2", ("fixed", "learned"))
     if latent_dim is not None:
         latent_dim = check_positive_int(latent_dim, "latent_dim")
     return _stationary_case(covs, latent_dim, learned, _check_kinds(sigma2_kinds))

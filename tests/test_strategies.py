@@ -112,3 +112,10 @@ def test_import_ppca_stability_does_not_import_hypothesis():
     code = "import sys, ppca_stability; print('hypothesis' in sys.modules, 'tqdm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_sigma2_fixed_is_a_deprecated_spelling_of_none():
+    with pytest.warns(FutureWarning, match="sigma2=None"):
+        stationary_points(sigma2="fixed")
+    with pytest.raises(ValueError, match="`sigma2`"):
+        stationary_points(sigma2="joint")
