@@ -143,13 +143,3 @@ def test_bad_data(bad, error, match):
 def test_bad_chunking(data, kwargs, error, match):
     with pytest.raises(error, match=match):
         covariance(data, **kwargs)
-
-
-def test_dask_is_not_imported_for_numpy_input():
-    import subprocess
-    import sys
-
-    code = ("import sys, numpy as np; from ppca_stability import covariance; covariance(np.eye(3)); "
-            "print(any(m == 'dask' or m.startswith('dask.') for m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from matplotlib.collections import PathCollection, QuadMesh
@@ -39,12 +36,6 @@ def _label_starting(ax, prefix):
     matches = [ln for ln in ax.get_lines() if ln.get_label().startswith(prefix)]
     assert len(matches) == 1, [ln.get_label() for ln in ax.get_lines()]
     return matches[0]
-
-
-def test_importing_the_package_does_not_import_matplotlib():
-    code = "import sys, ppca_stability; print('matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
 
 
 def test_phase_figure_has_three_labelled_log_panels(fig):

@@ -1,11 +1,9 @@
 """Tests of ppca_stability.symbolic: the sympy likelihood against the numeric one, the exact maps
 against the numeric stability_map and the dense numeric Hessian, the piecewise map in sigma2,
-the symbolic proof of the closed form, input errors and the ``exact`` CLI."""
+the symbolic proof of the closed form, input errors."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 from fractions import Fraction
 
@@ -23,7 +21,6 @@ from ppca_stability import (
     log_likelihood_hessian,
     stability_map,
 )
-from ppca_stability._cli import main
 from ppca_stability.symbolic import (
     critical_sigma2,
     exact_stability_map,
@@ -71,13 +68,6 @@ def _numeric_map(lam, s, q):
 
 
 # ----------------------------------------------------------------------------- expressions
-def test_sympy_does_not_load_with_the_package():
-    code = ("import sys, ppca_stability, ppca_stability._cli as c; c.build_parser(); "
-            "print('sympy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
-
-
 def _random_problem(d: int, q: int, seed: int):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((3 * d, d))
@@ -375,23 +365,3 @@ def test_bad_latent_dim():
         critical_sigma2([2, 1], latent_dim="1")
     with pytest.raises(ValueError, match="n_features"):
         verify_hessian_closed_form(0, 1)
-
-
-# ----------------------------------------------------------------------------- CLI
-def test_cli_exact_piecewise_and_fixed(capsys):
-    assert main(["exact", "--eigenvalues", "5,3,2,1", "--latent-dim", "2"]) == 0
-    out = capsys.readouterr().out
-    assert "critical values  [1, 2, 3, 5]" in out and "(5, oo)" in out
-    assert main(["exact", "--eigenvalues", "5,3,2,1", "--latent-dim", "2", "--sigma2", "3/2"]) == 0
-    out = capsys.readouterr().out
-    assert "sigma2=3/2" in out and "(0, 1)  0      maximum" in out
-    assert main(["exact", "--eigenvalues", "5,3,2,1", "--latent-dim", "2", "--latex"]) == 0
-    assert capsys.readouterr().out.startswith("% pPCA stationary points")
-
-
-def test_cli_exact_errors_are_one_line(capsys):
-    assert main(["exact", "--eigenvalues", "5,x", "--latent-dim", "1"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "eigenvalues[1]" in err
-    assert main(["exact", "--eigenvalues", "5,3", "--sigma2", "0"]) == 2
-    assert "`sigma2` must be positive" in capsys.readouterr().err
