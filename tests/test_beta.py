@@ -27,8 +27,7 @@ def _beta_vae_loss(x, S, q, beta, reconstruction):
 
 
 @pytest.mark.parametrize("reconstruction,beta", [("sse", 1.6), ("half_sse", 0.8), ("mse", 0.4)])
-def test_minimising_beta_loss_gives_the_ppca_optimum_at_converted_sigma2(reconstruction, beta):
-    rng = np.random.default_rng(1)
+def test_minimising_beta_loss_gives_the_ppca_optimum_at_converted_sigma2(reconstruction, beta, rng):
     lam = np.array([4.0, 2.0, 0.5, 0.1])
     S = cov_from_eigenvalues(lam, rng)
     d, q = 4, 3
