@@ -68,15 +68,14 @@ def _numeric_map(lam, s, q):
 
 
 # ----------------------------------------------------------------------------- expressions
-def _random_problem(d: int, q: int, seed: int):
-    rng = np.random.default_rng(seed)
+def _random_problem(d: int, q: int, rng: np.random.Generator):
     X = rng.standard_normal((3 * d, d))
     return rng.standard_normal((d, q)), X.T @ X / X.shape[0], float(rng.uniform(0.2, 2.0))
 
 
 @pytest.mark.parametrize(("d", "q"), [(1, 1), (2, 1), (3, 1), (2, 2)])
-def test_expressions_match_numeric_likelihood_gradient_hessian(d, q):
-    W, cov, s = _random_problem(d, q, seed=10 * d + q)
+def test_expressions_match_numeric_likelihood_gradient_hessian(d, q, rng):
+    W, cov, s = _random_problem(d, q, rng)
     ell = lambdify_expr(log_likelihood_expr(d, q), d, q)
     grad = lambdify_expr(gradient_expr(d, q), d, q)
     hess = lambdify_expr(hessian_expr(d, q), d, q)
@@ -89,16 +88,16 @@ def test_expressions_match_numeric_likelihood_gradient_hessian(d, q):
 
 
 @pytest.mark.parametrize(("d", "q"), [(2, 1), (3, 1)])
-def test_joint_hessian_expression_matches_numeric(d, q):
-    W, cov, s = _random_problem(d, q, seed=7)
+def test_joint_hessian_expression_matches_numeric(d, q, rng):
+    W, cov, s = _random_problem(d, q, rng)
     H = log_likelihood_hessian(W, cov, s, wrt="joint")
     got = lambdify_expr(hessian_expr(d, q, wrt="joint"), d, q)(W, cov, s)
     np.testing.assert_allclose(got, H, rtol=0, atol=NUMERIC_RTOL * np.abs(H).max())
 
 
 @pytest.mark.slow
-def test_expressions_match_numeric_d3_q2():
-    W, cov, s = _random_problem(3, 2, seed=32)
+def test_expressions_match_numeric_d3_q2(rng):
+    W, cov, s = _random_problem(3, 2, rng)
     H = log_likelihood_hessian(W, cov, s, wrt="joint")
     got = lambdify_expr(hessian_expr(3, 2, wrt="joint"), 3, 2)(W, cov, s)
     np.testing.assert_allclose(got, H, rtol=0, atol=NUMERIC_RTOL * np.abs(H).max())
@@ -266,7 +265,7 @@ def test_critical_values_are_the_distinct_positive_eigenvalues(problem):
                                                                 for v in lam if v > 0}))
 
 
-def test_piecewise_map_of_the_issue_example():
+def test_piecewise_map_of_the_readme_spectrum():
     smap = exact_stability_map([5, 3, 2, 1], S, latent_dim=2)
     labels = [p.label for p in smap.intervals]
     assert labels == ["(0, 1)", "1", "(1, 2)", "2", "(2, 3)", "3", "(3, 5)", "5", "(5, oo)"]
