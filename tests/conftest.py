@@ -2,16 +2,19 @@
 
 Profiles: "ci" (derandomised, 25 examples, no example database) is the default, with or without
 the CI environment variable, so a plain ``pytest`` is reproducible, quick and writes no
-``.hypothesis/`` directory. "dev" (100 random examples per property, with the example database)
+``.hypothesis/`` directory (Hypothesis's constants cache goes to a temporary directory). "dev" (100 random examples per property, with the example database)
 is opt-in: ``pytest --hypothesis-profile=dev`` or ``PPCA_HYPOTHESIS_PROFILE=dev pytest``.
 Tests that pin their own ``@settings(max_examples=...)`` keep it; the profile sets the rest.
 """
 
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from _support import SPECTRUM, cov_from_eigenvalues, digits_data
 
@@ -20,7 +23,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", max_examples=100, deadline=None, print_blob=True)
-settings.load_profile(os.environ.get("PPCA_HYPOTHESIS_PROFILE", "ci"))
+PROFILE = os.environ.get("PPCA_HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
 
 # The seed of the `rng` fixture: any fixed value; tests that depend on a particular draw seed
 # their own generator.
@@ -31,6 +35,12 @@ def pytest_configure(config):
     # Hypothesis formats a failure with a lazy import that warns on some installs; under
     # filterwarnings=error that turns every falsifying example into a pytest INTERNALERROR.
     config.addinivalue_line("filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+    if (config.getoption("hypothesis_profile", None) or PROFILE) == "ci":
+        # Even without a database Hypothesis caches constants under .hypothesis/ in the working
+        # directory; the default run leaves nothing behind.
+        home = tempfile.mkdtemp(prefix="ppca-stability-hypothesis-")
+        set_hypothesis_home_dir(home)
+        config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
 
 
 def pytest_terminal_summary(terminalreporter):
