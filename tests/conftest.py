@@ -2,8 +2,9 @@
 
 Profiles: "ci" (derandomised, 25 examples, no example database) is the default, with or without
 the CI environment variable, so a plain ``pytest`` is reproducible, quick and writes no
-``.hypothesis/`` directory (Hypothesis's constants cache goes to a temporary directory). "dev" (100 random examples per property, with the example database)
-is opt-in: ``pytest --hypothesis-profile=dev`` or ``PPCA_HYPOTHESIS_PROFILE=dev pytest``.
+``.hypothesis/`` directory (Hypothesis's constants cache goes to a temporary directory). "dev"
+(100 random examples per property, with the example database in ``.hypothesis/``) is opt-in:
+``pytest --hypothesis-profile=dev`` or ``PPCA_HYPOTHESIS_PROFILE=dev pytest``.
 Tests that pin their own ``@settings(max_examples=...)`` keep it; the profile sets the rest.
 """
 
@@ -34,7 +35,8 @@ RNG_SEED = 20240917
 def pytest_configure(config):
     # Hypothesis formats a failure with a lazy import that warns on some installs; under
     # filterwarnings=error that turns every falsifying example into a pytest INTERNALERROR.
-    config.addinivalue_line("filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+    config.addinivalue_line("filterwarnings",
+                            "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
     if (config.getoption("hypothesis_profile", None) or PROFILE) == "ci":
         # Even without a database Hypothesis caches constants under .hypothesis/ in the working
         # directory; the default run leaves nothing behind.
@@ -51,7 +53,8 @@ def pytest_terminal_summary(terminalreporter):
     tried = getattr(module, "TRIED", None)
     if tried:
         top = ", ".join(f"{k}: {v}" for k, v in tried.most_common(8))
-        terminalreporter.write_line(f"robustness fuzzing: {sum(tried.values())} calls over {len(tried)} targets ({top}, ...)")
+        terminalreporter.write_line(
+            f"robustness fuzzing: {sum(tried.values())} calls over {len(tried)} targets ({top}, ...)")
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import sys
 
 def _loaded(code: str) -> list[str]:
     """Run `code` in a new interpreter; it prints one word per check."""
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.split()
 
 
 def _imported(module: str) -> str:
@@ -18,15 +19,17 @@ def test_importing_the_package_does_not_import_matplotlib():
 
 
 def test_importing_the_package_and_building_the_cli_does_not_import_sympy():
-    code = "import sys, ppca_stability, ppca_stability._cli as c; c.build_parser(); print('sympy' in sys.modules)"
+    code = ("import sys, ppca_stability, ppca_stability._cli as c; c.build_parser(); "
+            "print('sympy' in sys.modules)")
     assert _loaded(code) == ["False"]
 
 
 def test_importing_the_package_does_not_import_hypothesis_or_tqdm():
-    assert _loaded("import sys, ppca_stability; print('hypothesis' in sys.modules, 'tqdm' in sys.modules)") == [
-        "False", "False"]
+    code = "import sys, ppca_stability; print('hypothesis' in sys.modules, 'tqdm' in sys.modules)"
+    assert _loaded(code) == ["False", "False"]
 
 
 def test_covariance_of_a_numpy_array_does_not_import_dask():
-    code = f"import sys, numpy as np; from ppca_stability import covariance; covariance(np.eye(3)); print({_imported('dask')})"
+    code = ("import sys, numpy as np; from ppca_stability import covariance; covariance(np.eye(3)); "
+            f"print({_imported('dask')})")
     assert _loaded(code) == ["False"]

@@ -81,7 +81,8 @@ SIGMA2_ERRORS = {
     "NaN": (np.nan, ValueError, "`sigma2` must be positive and finite; got nan"),
     "bool": (True, TypeError, "`sigma2` must be a positive float; got the bool True"),
     "list": ([1.0], TypeError, r"`sigma2` must be a positive float; got list \[1\.0\]"),
-    "misspelt learned": ("learnt", ValueError, "`sigma2` must be a positive float.*got the string 'learnt'"),
+    "misspelt learned": ("learnt", ValueError,
+                         "`sigma2` must be a positive float.*got the string 'learnt'"),
 }
 
 
