@@ -128,7 +128,9 @@ def check_positive_float(value: Any, name: str, *, allow_zero: bool = False) -> 
     """Return `value` as a positive (or, with `allow_zero`, non-negative) finite float."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be a positive float; got the bool {value!r}.")
+    if not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a positive float; got {type(value).__name__} {describe(value)}.")
     out = float(value)
     if not np.isfinite(out) or out < 0.0 or (out == 0.0 and not allow_zero):

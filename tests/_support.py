@@ -1,4 +1,8 @@
-"""Shared test helpers: reference data and independent (deliberately naive) oracles."""
+"""Shared test helpers: tolerances, reference data and independent (deliberately naive) oracles.
+
+Plain functions and constants live here; fixtures built from them (the seeded `rng`, the digits
+data loaded once per session, the covariance of `SPECTRUM`) live in conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,10 @@ EXACT_RTOL = 1e-12  # two float64 routes through the same closed form
 NUMERIC_RTOL = 1e-9  # closed form vs a dense numeric computation (eigh, inverse)
 FD_RTOL = 1e-6  # central finite differences, step ~1e-5 relative
 FD_STEP = 1e-5
+
+# Distinct, well separated, no zeros: the spectrum of the `spectrum_cov` fixture.
+SPECTRUM = np.array([6.0, 4.5, 3.0, 2.2, 1.1, 0.4])
+SPECTRUM.setflags(write=False)
 
 
 def random_orthogonal(rng: np.random.Generator, d: int) -> np.ndarray:
@@ -57,3 +65,15 @@ def fd_gradient(f, x: np.ndarray, step: float = FD_STEP) -> np.ndarray:
 def rel_err(a, b) -> float:
     a, b = np.asarray(a, float), np.asarray(b, float)
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), np.finfo(float).tiny))
+
+
+def off_by_one_percent(closed_form_spectrum):
+    """A deliberately broken `closed_form_spectrum`: every eigenvalue 1 % too large (for checking
+    that `verify` catches a wrong closed form)."""
+    from ppca_stability._inertia import HessianSpectrum
+
+    def broken(*args, **kwargs):
+        h = closed_form_spectrum(*args, **kwargs)
+        return HessianSpectrum(h.values * 1.01, h.multiplicity, h.signs, h.symmetry_dim)
+
+    return broken

@@ -1,33 +1,89 @@
-"""Hypothesis profiles: "ci" (deterministic, small) when the CI environment variable is set, else "dev".
+"""Shared fixtures, and the Hypothesis profiles.
 
+Profiles: "ci" (derandomised, 25 examples, no example database) is the default, with or without
+the CI environment variable, so a plain ``pytest`` is reproducible, quick and writes no
+``.hypothesis/`` directory (Hypothesis's constants cache goes to a temporary directory). "dev"
+(100 random examples per property, with the example database in ``.hypothesis/``) is opt-in:
+``pytest --hypothesis-profile=dev`` or ``PPCA_HYPOTHESIS_PROFILE=dev pytest``.
 Tests that pin their own ``@settings(max_examples=...)`` keep it; the profile sets the rest.
-Select one explicitly with ``pytest --hypothesis-profile=dev``.
 """
 
 import os
+import shutil
+import tempfile
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+from _support import SPECTRUM, cov_from_eigenvalues, digits_data
 
 settings.register_profile(
     "ci", derandomize=True, max_examples=25, deadline=None, database=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", max_examples=100, deadline=None, print_blob=True)
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
+PROFILE = os.environ.get("PPCA_HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+# The seed of the `rng` fixture: any fixed value; tests that depend on a particular draw seed
+# their own generator.
+RNG_SEED = 20240917
 
 
 def pytest_configure(config):
     # Hypothesis formats a failure with a lazy import that warns on some installs; under
     # filterwarnings=error that turns every falsifying example into a pytest INTERNALERROR.
-    config.addinivalue_line("filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+    config.addinivalue_line("filterwarnings",
+                            "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+    if (config.getoption("hypothesis_profile", None) or PROFILE) == "ci":
+        # Even without a database Hypothesis caches constants under .hypothesis/ in the working
+        # directory; the default run leaves nothing behind.
+        home = tempfile.mkdtemp(prefix="ppca-stability-hypothesis-")
+        set_hypothesis_home_dir(home)
+        config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Report how many inputs the robustness suite tried (issue 6)."""
+    """Report how many inputs the robustness fuzzing tried, per target."""
     import sys
 
     module = sys.modules.get("test_robustness")
     tried = getattr(module, "TRIED", None)
     if tried:
         top = ", ".join(f"{k}: {v}" for k, v in tried.most_common(8))
-        terminalreporter.write_line(f"robustness fuzzing: {sum(tried.values())} calls over {len(tried)} targets ({top}, ...)")
+        terminalreporter.write_line(
+            f"robustness fuzzing: {sum(tried.values())} calls over {len(tried)} targets ({top}, ...)")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A freshly seeded generator: the same draws in every test and every run."""
+    return np.random.default_rng(RNG_SEED)
+
+
+@pytest.fixture(scope="session")
+def digits() -> np.ndarray:
+    """scikit-learn's digits data (1797 x 64, float64), loaded once per session. Read-only."""
+    X = digits_data()
+    X.setflags(write=False)
+    return X
+
+
+@pytest.fixture(scope="session")
+def digits_cov(digits) -> np.ndarray:
+    """The ddof=0 covariance of the digits data (d = 64, three zero eigenvalues). Read-only."""
+    from ppca_stability import covariance
+
+    S = covariance(digits)
+    S.setflags(write=False)
+    return S
+
+
+@pytest.fixture(scope="session")
+def spectrum_cov() -> np.ndarray:
+    """A rotated covariance with eigenvalues `SPECTRUM` (distinct, no zeros), d = 6. Read-only."""
+    S = cov_from_eigenvalues(SPECTRUM, np.random.default_rng(7))
+    S.setflags(write=False)
+    return S

@@ -5,7 +5,6 @@ import pytest
 import scipy.optimize
 
 from ppca_stability import beta_from_sigma2, ppca_mle, predict_collapse, sigma2_from_beta
-from ppca_stability._cli import main
 
 from _support import cov_from_eigenvalues
 
@@ -28,8 +27,7 @@ def _beta_vae_loss(x, S, q, beta, reconstruction):
 
 
 @pytest.mark.parametrize("reconstruction,beta", [("sse", 1.6), ("half_sse", 0.8), ("mse", 0.4)])
-def test_minimising_beta_loss_gives_the_ppca_optimum_at_converted_sigma2(reconstruction, beta):
-    rng = np.random.default_rng(1)
+def test_minimising_beta_loss_gives_the_ppca_optimum_at_converted_sigma2(reconstruction, beta, rng):
     lam = np.array([4.0, 2.0, 0.5, 0.1])
     S = cov_from_eigenvalues(lam, rng)
     d, q = 4, 3
@@ -73,16 +71,3 @@ def test_kl_per_latent_and_repr():
 def test_errors_name_the_parameter(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
-
-
-def test_cli_beta_without_and_with_data(tmp_path, capsys):
-    assert main(["beta", "--beta", "1", "--reconstruction", "mse", "--n-features", "784"]) == 0
-    out = capsys.readouterr().out
-    assert "392" in out and "sse" in out
-    path = tmp_path / "cov.npy"
-    np.save(path, np.diag([500.0, 300.0, 100.0]))
-    assert main(["beta", "--beta", "1", "--reconstruction", "mse", str(path), "--cov", "--latent-dim", "3"]) == 0
-    out = capsys.readouterr().out
-    assert "sigma2=1.5" in out and "collapsed=0" in out
-    assert main(["beta", "--beta", "1", "--reconstruction", "mse"]) == 2
-    assert "n_features" in capsys.readouterr().err

@@ -12,8 +12,7 @@ from _support import cov_from_eigenvalues
 
 
 @pytest.mark.parametrize("d,q,sigma2", [(5, 2, 0.5), (6, 6, 0.05), (7, 3, 2.2), (6, 4, 10.0), (1, 1, 0.5)])
-def test_census_equals_enumerated_morse_indices(d, q, sigma2):
-    rng = np.random.default_rng(d * q)
+def test_census_equals_enumerated_morse_indices(d, q, sigma2, rng):
     lam = np.sort(rng.uniform(0.1, 5.0, size=d))[::-1]
     smap = stability_map(cov_from_eigenvalues(lam, rng), sigma2, latent_dim=q)
     enumerated = collections.Counter(p.morse_index for p in smap.points)

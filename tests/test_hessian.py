@@ -1,8 +1,11 @@
+"""The dense Hessian and Hessian-vector products of the log-likelihood against finite differences,
+and the closed-form Hessian spectrum of every stationary point against the dense Hessian."""
+
 import numpy as np
 import pytest
 
-from ppca_stability import (hessian_vector_product, log_likelihood_gradient, log_likelihood_hessian,
-                            stability_map)
+from ppca_stability import (Stability, classify_point, hessian_vector_product, log_likelihood_gradient,
+                            log_likelihood_hessian, stability_map)
 
 from _support import FD_RTOL, NUMERIC_RTOL, cov_from_eigenvalues, fd_gradient, rel_err
 
@@ -14,8 +17,7 @@ def _grad_flat(W, S, s, joint):
 
 @pytest.mark.parametrize("joint", [False, True])
 @pytest.mark.parametrize("d,q", [(3, 1), (4, 2), (5, 5)])
-def test_dense_hessian_matches_finite_differences_and_hvp(d, q, joint):
-    rng = np.random.default_rng(d + 7 * q)
+def test_dense_hessian_matches_finite_differences_and_hvp(d, q, joint, rng):
     S = cov_from_eigenvalues(rng.exponential(size=d) + 0.1, rng)
     W, s = rng.normal(size=(d, q)), 0.7
     H = log_likelihood_hessian(W, S, s, wrt="joint" if joint else "loadings")
@@ -33,10 +35,9 @@ def test_dense_hessian_matches_finite_differences_and_hvp(d, q, joint):
 
 
 @pytest.mark.parametrize("sigma2", [0.05, 0.9, 2.5, "learned"])
-def test_closed_form_spectrum_equals_numeric_at_every_point(sigma2):
+def test_closed_form_spectrum_equals_numeric_at_every_point(sigma2, rng):
     """theory.md §3 table (and §5 arrowhead block): closed form vs dense eigvalsh and vs the
     finite-difference Hessian, at every enumerated point."""
-    rng = np.random.default_rng(11)
     lam = np.array([4.0, 2.6, 1.7, 1.1, 0.6, 0.3])
     S = cov_from_eigenvalues(lam, rng)
     q = 3
@@ -56,10 +57,9 @@ def test_closed_form_spectrum_equals_numeric_at_every_point(sigma2):
         assert np.max(np.abs(np.linalg.eigvalsh((Hfd + Hfd.T) / 2) - closed)) <= FD_RTOL * scale
 
 
-def test_joint_second_derivative_and_schur_complement():
+def test_joint_second_derivative_and_schur_complement(rng):
     """theory.md §5: d2l/ds2 = -1/2 [sum_I lam_i^-2 + (d - k) s^-2]; Schur complement of the
     arrowhead block is -(d - k) / (2 s^2)."""
-    rng = np.random.default_rng(5)
     lam = np.array([5.0, 3.0, 1.0, 0.5, 0.2])
     S = cov_from_eigenvalues(lam, rng)
     smap = stability_map(S, "learned", latent_dim=2)
@@ -92,13 +92,12 @@ def test_hvp_direction_shape_errors():
         log_likelihood_hessian(W, S, 1.0, wrt="sigma2")
 
 
-def test_hvp_accurate_on_a_spectrum_over_twelve_decades():
+def test_hvp_accurate_on_a_spectrum_over_twelve_decades(rng):
     # At the global maximum, the radial direction of each live column is an exact eigenvector with
     # eigenvalue -2 (lam_i - s) / lam_i^2 (theory.md §3). With lam from 1 to 1e-12 and s = 1e-6,
     # C^-1 W formed as C^-1 @ W left round-off outside span(W) that S amplified by ||S|| / s: the
     # residual was 5.5e-6 relative; built from span(W) it is ~1e-9.
     d, q, s = 200, 3, 1e-6
-    rng = np.random.default_rng(1)
     lam = np.logspace(0.0, -12.0, d)
     S = cov_from_eigenvalues(lam, rng)
     W = stability_map(S, s, latent_dim=q).global_maximum.loadings
@@ -108,3 +107,21 @@ def test_hvp_accurate_on_a_spectrum_over_twelve_decades():
         HE = hessian_vector_product(W, S, s, E.ravel()).reshape(d, q)
         h = -2.0 * (lam[i] - s) / lam[i] ** 2
         assert np.linalg.norm(HE - h * E) < 1e-8 * abs(h)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sigma2", [1.0, 30.0, "learned"])
+def test_digits_closed_form_vs_dense_hessian(sigma2, digits_cov):
+    """The digits covariance (d = 64, three zero eigenvalues): closed form vs numeric Hessian at
+    the global maximum and at saddles that swap one kept eigenvalue for a discarded one."""
+    S = digits_cov
+    smap = stability_map(S, sigma2, latent_dim=4)
+    best = smap.global_maximum
+    swaps = [best, smap.point((0, 1, 2, 5)), smap.point((1, 2, 3, 4))]
+    for p in swaps:
+        H = log_likelihood_hessian(p.loadings, S, p.sigma2, wrt="joint" if smap.is_learned else "loadings")
+        closed = p.hessian_eigenvalues
+        assert np.max(np.abs(np.linalg.eigvalsh(H) - closed)) <= NUMERIC_RTOL * np.max(np.abs(closed))
+        c = classify_point(p.loadings, S, p.sigma2, sigma2_learned=smap.is_learned)
+        assert (c.stability, c.morse_index) == (p.stability, p.morse_index)
+    assert best.stability is Stability.MAXIMUM

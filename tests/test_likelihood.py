@@ -1,10 +1,13 @@
+"""The log-likelihood and its gradient against naive formulas (explicit C and its inverse), finite
+differences and scikit-learn's PCA.score; no d x d inverse or determinant is ever formed."""
+
 import numpy as np
 import pytest
 import scipy.linalg
 
 from ppca_stability import covariance, log_likelihood, log_likelihood_gradient, ppca_mle
 
-from _support import (FD_RTOL, NUMERIC_RTOL, cov_from_eigenvalues, digits_data, fd_gradient,
+from _support import (FD_RTOL, NUMERIC_RTOL, cov_from_eigenvalues, fd_gradient,
                       naive_gradient, naive_log_likelihood, rel_err)
 
 # scikit-learn's PCA.score against our likelihood: both exact closed forms in float64.
@@ -12,9 +15,8 @@ SKLEARN_RTOL = 1e-10
 
 
 @pytest.fixture(params=[(4, 2), (6, 6), (7, 3), (1, 1)])
-def problem(request):
+def problem(request, rng):
     d, q = request.param
-    rng = np.random.default_rng(d * 10 + q)
     S = cov_from_eigenvalues(rng.exponential(size=d) + 0.05, rng)
     return rng.normal(size=(d, q)), S, float(rng.uniform(0.1, 2.0))
 
@@ -36,8 +38,7 @@ def test_gradient_matches_naive_formula_and_finite_differences(problem):
     assert gs == pytest.approx(fds[0], rel=FD_RTOL, abs=1e-9)
 
 
-def test_rank_deficient_loadings_and_singular_cov():
-    rng = np.random.default_rng(0)
+def test_rank_deficient_loadings_and_singular_cov(rng):
     S = cov_from_eigenvalues([3.0, 1.0, 0.0, 0.0], rng)
     W = np.zeros((4, 3))
     W[:, 0] = rng.normal(size=4)
@@ -62,12 +63,12 @@ def test_no_dense_inverse_or_determinant_is_formed(monkeypatch, problem):
 
 
 @pytest.mark.parametrize("q", [1, 5, 10, 30, 60])
-def test_matches_sklearn_pca_score_on_digits(q):
+def test_matches_sklearn_pca_score_on_digits(q, digits):
     """theory.md §8: PCA.score = our l with the model from the ddof=1 covariance and the data
     term from the ddof=0 covariance."""
     from sklearn.decomposition import PCA
 
-    X = digits_data()
+    X = digits
     n = X.shape[0]
     pca = PCA(q, whiten=False, svd_solver="full").fit(X)
     S0 = covariance(X)
@@ -77,24 +78,6 @@ def test_matches_sklearn_pca_score_on_digits(q):
     assert ours == pytest.approx(pca.score(X), rel=SKLEARN_RTOL)
     # and our own MLE on the ddof=0 covariance is at least as good on the training data
     assert ppca_mle(S0, q).log_likelihood >= ours - 1e-12 * abs(ours)
-
-
-@pytest.mark.parametrize("args,exc,match", [
-    ((np.ones((2, 1)), np.eye(3), 1.0), ValueError, "`loadings` must have n_features = 3 rows"),
-    ((np.ones((3, 0)), np.eye(3), 1.0), ValueError, "`loadings` must have at least one column"),
-    ((np.ones((3, 1)) * np.nan, np.eye(3), 1.0), ValueError, "`loadings` must contain only finite"),
-    ((np.ones((3, 1)), np.eye(3), 0.0), ValueError, "`sigma2` must be positive"),
-    ((np.ones((3, 1)), np.eye(3), "learned"), ValueError, "`sigma2` must be a positive float"),
-    ((np.ones((3, 1)), np.eye(3), None), TypeError, "`sigma2`"),
-    ((np.ones((3, 1)), np.eye(3), [1.0]), TypeError, "`sigma2`"),
-    ((np.ones((3, 1), dtype=complex), np.eye(3), 1.0), TypeError, "`loadings` must be real"),
-    (("abc", np.eye(3), 1.0), TypeError, "`loadings`"),
-    ((np.ones((3, 1)), np.eye(3)[:, :2], 1.0), ValueError, "`cov` must be a square"),
-])
-@pytest.mark.parametrize("fn", [log_likelihood, log_likelihood_gradient])
-def test_errors_name_the_parameter(fn, args, exc, match):
-    with pytest.raises(exc, match=match):
-        fn(*args)
 
 
 def test_numpy_scalar_and_integer_inputs_are_accepted():

@@ -11,12 +11,9 @@ import pytest
 from ppca_stability import (DegeneracyWarning, Stability, log_likelihood, phase_diagram, ppca_mle,
                             stability_map)
 from ppca_stability import _phase as phase_module
-from ppca_stability import _enumeration as st
-from ppca_stability._tolerance import DEFAULT_RTOL, eigen_floor, fixed_degeneracy, is_degenerate
 
-from _support import EXACT_RTOL, NUMERIC_RTOL, cov_from_eigenvalues, digits_data, rel_err
+from _support import EXACT_RTOL, NUMERIC_RTOL, SPECTRUM, cov_from_eigenvalues, rel_err
 
-SPECTRUM = np.array([6.0, 4.5, 3.0, 2.2, 1.1, 0.4])
 # One-sided finite differences of l*(s) across a breakpoint: step relative to the eigenvalue.
 FD_REL_STEP = 1e-4
 # Tolerances on those differences: O(h) for slopes, O(h) relative for the second-derivative jump.
@@ -24,9 +21,10 @@ SLOPE_ATOL = 1e-5
 JUMP_RTOL = 1e-2
 
 
-@pytest.fixture(scope="module")
-def cov():
-    return cov_from_eigenvalues(SPECTRUM, np.random.default_rng(7))
+@pytest.fixture
+def cov(spectrum_cov):
+    """The covariance with eigenvalues SPECTRUM."""
+    return spectrum_cov
 
 
 def _map(cov, s, q):
@@ -48,8 +46,8 @@ def test_default_grid_covers_range_and_contains_every_eigenvalue(cov):
     assert s.size >= phase_module.DEFAULT_GRID_POINTS
 
 
-def test_zero_eigenvalues_are_not_breakpoints():
-    cov = cov_from_eigenvalues([3.0, 1.0, 0.0, 0.0], np.random.default_rng(1))
+def test_zero_eigenvalues_are_not_breakpoints(rng):
+    cov = cov_from_eigenvalues([3.0, 1.0, 0.0, 0.0], rng)
     pd = phase_diagram(cov, latent_dim=2)
     assert pd.breakpoints.size == 2
     assert pd.sigma2[0] == pytest.approx(pd.breakpoints[0] / 10, rel=EXACT_RTOL)
@@ -109,8 +107,8 @@ def test_breakpoint_stability_matches_core_enumeration(seed):
             assert dict(pd.census[g]) == smap.census()
 
 
-def test_tied_eigenvalues_use_the_core_enumeration():
-    cov = cov_from_eigenvalues([3.0, 1.0, 1.0, 0.5], np.random.default_rng(2))
+def test_tied_eigenvalues_use_the_core_enumeration(rng):
+    cov = cov_from_eigenvalues([3.0, 1.0, 1.0, 0.5], rng)
     grid = np.array([0.3, 0.7, 2.0])
     pd = phase_diagram(cov, latent_dim=2, sigma2=grid)
     for g, s in enumerate(grid):
@@ -121,10 +119,10 @@ def test_tied_eigenvalues_use_the_core_enumeration():
     assert Stability.DEGENERATE in pd.stability_counts[1]  # the tie above sigma2 = 0.7
 
 
-def test_sigma2_learned_is_the_joint_mle(cov):
+def test_sigma2_learned_is_the_joint_mle(cov, rng):
     assert phase_diagram(cov, latent_dim=2).sigma2_learned == pytest.approx(ppca_mle(cov, 2).sigma2, rel=EXACT_RTOL)
     assert phase_diagram(cov).sigma2_learned is None  # latent_dim = d: sigma2 not identified
-    low_rank = cov_from_eigenvalues([3.0, 2.0, 0.0, 0.0], np.random.default_rng(3))
+    low_rank = cov_from_eigenvalues([3.0, 2.0, 0.0, 0.0], rng)
     assert phase_diagram(low_rank, latent_dim=2).sigma2_learned is None  # rank <= latent_dim
     assert phase_diagram(low_rank, latent_dim=1).sigma2_learned == pytest.approx(ppca_mle(low_rank, 1).sigma2)
 
@@ -177,10 +175,8 @@ def test_no_kink_at_eigenvalues_beyond_latent_dim(cov):
 
 
 # ----------------------------------------------------------------------------- exact counts
-def test_census_is_exact_and_sums_to_n_points_on_digits():
-    from ppca_stability import covariance
-
-    pd = phase_diagram(covariance(digits_data()), latent_dim=64)
+def test_census_is_exact_and_sums_to_n_points_on_digits(digits_cov):
+    pd = phase_diagram(digits_cov, latent_dim=64)
     assert pd.n_points[0] == 2 ** pd.n_above[0] > np.iinfo(np.int64).max // 2**3
     for census, counts, n in zip(pd.census, pd.stability_counts, pd.n_points):
         assert sum(census.values()) == n
@@ -219,24 +215,6 @@ def test_repr_is_a_table(cov):
     text = repr(phase_diagram(cov, latent_dim=2))
     assert text.startswith("PhaseDiagram(n_features=6, latent_dim=2")
     assert "sigma2_learned" in text and "n_points" in text and len(text.splitlines()) <= 12
-
-
-# ----------------------------------------------------------------------------- core additions
-def test_grid_primitives_match_their_scalar_versions(cov):
-    lam = SPECTRUM
-    for q in (1, 3, 6):
-        assert st.count_fixed_upto(8, q) == [st.count_fixed(m, q) for m in range(9)]
-    k = np.array([0, 1, 3, 6])
-    s = np.array([7.0, 5.0, 1.5, 0.1])
-    expected = [st.stationary_log_likelihood(lam, tuple(range(a)), b) for a, b in zip(k, s)]
-    assert rel_err(st.top_log_likelihood(lam, k, s), expected) < EXACT_RTOL
-    grid = np.concatenate([lam, lam * (1 + 1e-12), [0.05, 2.0, 9.0]])
-    tied = np.array([3.0, 1.0, 1.0, 0.5])
-    for spectrum_ in (lam, tied):
-        floor = eigen_floor(spectrum_)
-        n_near, tied_above = fixed_degeneracy(spectrum_, grid, DEFAULT_RTOL, floor)
-        for g, s_ in enumerate(grid):
-            assert bool(n_near[g] > 0 or tied_above[g]) == is_degenerate(spectrum_, float(s_), DEFAULT_RTOL, floor)
 
 
 # ----------------------------------------------------------------------------- errors

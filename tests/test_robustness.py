@@ -1,6 +1,6 @@
 """Robustness: hypothesis-driven fuzzing of every public function and CLI command.
 
-Rules checked on every call (issue 6): the only exceptions are ValueError/TypeError whose message
+Rules checked on every call: the only exceptions are ValueError/TypeError whose message
 names the offending parameter; the only warnings are our DegeneracyWarning/ConvergenceWarning
 (no RuntimeWarning from overflow or 0/0); results never contain NaN; the CLI exits with 0, 1
 (verify failed) or 2 with a one-line error on stderr, never a traceback.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import io
 import re
 import warnings
@@ -95,13 +94,6 @@ def exercise(target: str, result, names: tuple[str, ...]) -> None:
             call(f"{target}.{attr}()", value, names=names)
 
 
-def _optional(module: str):
-    try:
-        return importlib.import_module(f"ppca_stability.{module}")
-    except ImportError:
-        return None
-
-
 # ----------------------------------------------------------------------------- malformed input
 # Finite values in a wide range for malformed-input fuzzing; NaN, inf and signs separately. Valid
 # input at extreme scales is fuzzed by test_extreme_valid_input below.
@@ -161,8 +153,7 @@ def _targets() -> dict:
         "ppca_mle": (lambda cov, latent_dim, sigma2: ps.ppca_mle(cov, latent_dim, sigma2=sigma2),
                      {"cov": S3, "latent_dim": 2, "sigma2": "learned"},
                      {"cov": BAD_ARRAYS, "latent_dim": BAD_INTS, "sigma2": BAD_SCALARS}),
-        "strategies.spectra": (lambda min_dim, max_dim, min_value, max_value, min_gap: __import__(
-            "ppca_stability.strategies", fromlist=["spectra"]).spectra(
+        "strategies.spectra": (lambda min_dim, max_dim, min_value, max_value, min_gap: spectra(
             min_dim=min_dim, max_dim=max_dim, min_value=min_value, max_value=max_value, min_gap=min_gap),
             {"min_dim": 1, "max_dim": 3, "min_value": 0.1, "max_value": 10.0, "min_gap": 1e-3},
             {"min_dim": BAD_INTS, "max_dim": BAD_INTS, "min_value": BAD_SCALARS, "max_value": BAD_SCALARS,
@@ -171,40 +162,34 @@ def _targets() -> dict:
                                      {"spectrum": [2.0, 1.0], "kinds": SIGMA2_KINDS},
                                      {"spectrum": BAD_ARRAYS, "kinds": BAD_SCALARS}),
     }
-    phase = _optional("_phase")
-    if phase is not None:
-        t["phase_diagram"] = (lambda cov, latent_dim, sigma2: phase.phase_diagram(cov, latent_dim=latent_dim, sigma2=sigma2),
-                              {"cov": S3, "latent_dim": 2, "sigma2": None},
-                              {"cov": BAD_ARRAYS, "latent_dim": BAD_INTS, "sigma2": BAD_ARRAYS})
-    vae = _optional("_linear_vae")
-    if vae is not None:
-        t["linear_vae_elbo"] = (lambda params, cov, sigma2: vae.linear_vae_elbo(params, cov=cov, sigma2=sigma2),
-                                {"params": (V3, np.log(D3), W3), "cov": S3, "sigma2": 0.5},
-                                {"params": hs.one_of(BAD_ARRAYS, hs.tuples(BAD_ARRAYS, BAD_ARRAYS, BAD_ARRAYS)),
-                                 "cov": BAD_ARRAYS, "sigma2": BAD_SCALARS})
-        t["linear_vae_elbo_gradient"] = (
-            lambda params, data, sigma2: vae.linear_vae_elbo_gradient(params, data=data, sigma2=sigma2),
-            {"params": (V3, np.log(D3), W3), "data": np.eye(3), "sigma2": 0.5},
-            {"params": hs.tuples(BAD_ARRAYS, hs.just(np.zeros(2)), hs.just(W3)), "data": BAD_ARRAYS, "sigma2": BAD_SCALARS})
-        t["optimal_encoder"] = (vae.optimal_encoder, {"loadings": W3, "sigma2": 0.5},
-                                {"loadings": BAD_ARRAYS, "sigma2": BAD_SCALARS})
-        t["fit_linear_vae"] = (lambda cov, latent_dim, sigma2, lr, max_steps: vae.fit_linear_vae(
-            cov=cov, latent_dim=latent_dim, sigma2=sigma2, lr=lr, max_steps=max_steps, rng=0),
-            {"cov": S3, "latent_dim": 2, "sigma2": "learned", "lr": None, "max_steps": 3},
-            {"cov": BAD_ARRAYS, "latent_dim": BAD_INTS, "sigma2": BAD_SCALARS, "lr": BAD_SCALARS, "max_steps": BAD_INTS})
-    beta = _optional("_beta")
-    if beta is not None:
-        t["sigma2_from_beta"] = (lambda beta_, reconstruction, n_features: beta.sigma2_from_beta(
-            beta_, reconstruction=reconstruction, n_features=n_features),
-            {"beta_": 1.0, "reconstruction": "mse", "n_features": 3},
-            {"beta_": BAD_SCALARS, "reconstruction": BAD_SCALARS, "n_features": BAD_INTS})
-        t["beta_from_sigma2"] = (lambda sigma2, reconstruction, n_features: beta.beta_from_sigma2(
-            sigma2, reconstruction=reconstruction, n_features=n_features),
-            {"sigma2": 1.0, "reconstruction": "sum", "n_features": 3},
-            {"sigma2": BAD_SCALARS, "reconstruction": BAD_SCALARS, "n_features": BAD_INTS})
-        t["predict_collapse"] = (lambda cov, latent_dim, sigma2: beta.predict_collapse(cov, latent_dim=latent_dim, sigma2=sigma2),
-                                 {"cov": S3, "latent_dim": 2, "sigma2": 1.5},
-                                 {"cov": BAD_ARRAYS, "latent_dim": BAD_INTS, "sigma2": BAD_SCALARS})
+    t["phase_diagram"] = (lambda cov, latent_dim, sigma2: ps.phase_diagram(cov, latent_dim=latent_dim, sigma2=sigma2),
+                          {"cov": S3, "latent_dim": 2, "sigma2": None},
+                          {"cov": BAD_ARRAYS, "latent_dim": BAD_INTS, "sigma2": BAD_ARRAYS})
+    t["linear_vae_elbo"] = (lambda params, cov, sigma2: ps.linear_vae_elbo(params, cov=cov, sigma2=sigma2),
+                            {"params": (V3, np.log(D3), W3), "cov": S3, "sigma2": 0.5},
+                            {"params": hs.one_of(BAD_ARRAYS, hs.tuples(BAD_ARRAYS, BAD_ARRAYS, BAD_ARRAYS)),
+                             "cov": BAD_ARRAYS, "sigma2": BAD_SCALARS})
+    t["linear_vae_elbo_gradient"] = (
+        lambda params, data, sigma2: ps.linear_vae_elbo_gradient(params, data=data, sigma2=sigma2),
+        {"params": (V3, np.log(D3), W3), "data": np.eye(3), "sigma2": 0.5},
+        {"params": hs.tuples(BAD_ARRAYS, hs.just(np.zeros(2)), hs.just(W3)), "data": BAD_ARRAYS, "sigma2": BAD_SCALARS})
+    t["optimal_encoder"] = (ps.optimal_encoder, {"loadings": W3, "sigma2": 0.5},
+                            {"loadings": BAD_ARRAYS, "sigma2": BAD_SCALARS})
+    t["fit_linear_vae"] = (lambda cov, latent_dim, sigma2, lr, max_steps: ps.fit_linear_vae(
+        cov=cov, latent_dim=latent_dim, sigma2=sigma2, lr=lr, max_steps=max_steps, rng=0),
+        {"cov": S3, "latent_dim": 2, "sigma2": "learned", "lr": None, "max_steps": 3},
+        {"cov": BAD_ARRAYS, "latent_dim": BAD_INTS, "sigma2": BAD_SCALARS, "lr": BAD_SCALARS, "max_steps": BAD_INTS})
+    t["sigma2_from_beta"] = (lambda beta_, reconstruction, n_features: ps.sigma2_from_beta(
+        beta_, reconstruction=reconstruction, n_features=n_features),
+        {"beta_": 1.0, "reconstruction": "mse", "n_features": 3},
+        {"beta_": BAD_SCALARS, "reconstruction": BAD_SCALARS, "n_features": BAD_INTS})
+    t["beta_from_sigma2"] = (lambda sigma2, reconstruction, n_features: ps.beta_from_sigma2(
+        sigma2, reconstruction=reconstruction, n_features=n_features),
+        {"sigma2": 1.0, "reconstruction": "sum", "n_features": 3},
+        {"sigma2": BAD_SCALARS, "reconstruction": BAD_SCALARS, "n_features": BAD_INTS})
+    t["predict_collapse"] = (lambda cov, latent_dim, sigma2: ps.predict_collapse(cov, latent_dim=latent_dim, sigma2=sigma2),
+                             {"cov": S3, "latent_dim": 2, "sigma2": 1.5},
+                             {"cov": BAD_ARRAYS, "latent_dim": BAD_INTS, "sigma2": BAD_SCALARS})
     return t
 
 
@@ -242,9 +227,7 @@ def _joint_hessian_small_scale():
 
 
 def _optimal_encoder_large_loadings():
-    from ppca_stability import optimal_encoder
-
-    return optimal_encoder(np.array([[3.945756506292369e16, 3.2901843760074505e29]]), 0.5)
+    return ps.optimal_encoder(np.array([[3.945756506292369e16, 3.2901843760074505e29]]), 0.5)
 
 
 def _joint_scale_dependence():
@@ -256,7 +239,7 @@ def _joint_scale_dependence():
     return a
 
 
-FIXED_ISSUES = {
+FOUND_BY_FUZZING = {
     "sigma2 = 3e245: OverflowError in hessian.closed_form_spectrum (s**2)": _huge_sigma2,
     "sigma2 = 1e-160: OverflowError in likelihood.Model.trace_power_S (s**-2)": _tiny_sigma2_gradient,
     "cov ~ 1e-105: OverflowError in the joint Hessian (s**-3)": _joint_hessian_small_scale,
@@ -265,16 +248,14 @@ FIXED_ISSUES = {
 }
 
 
-@pytest.mark.parametrize("issue", sorted(FIXED_ISSUES))
-def test_fixed_issue(issue):
-    call(issue, FIXED_ISSUES[issue], names=("cov", "sigma2", "loadings"))
+@pytest.mark.parametrize("case", sorted(FOUND_BY_FUZZING))
+def test_case_found_by_fuzzing_stays_fixed(case):
+    call(case, FOUND_BY_FUZZING[case], names=("cov", "sigma2", "loadings"))
 
 
 def test_optimal_encoder_is_accurate_when_loadings_dwarf_sigma2():
-    from ppca_stability import optimal_encoder
-
     W = np.array([[3.0e8, 0.0], [0.0, 2.0]])
-    V, D = optimal_encoder(W, 0.5)
+    V, D = ps.optimal_encoder(W, 0.5)
     assert np.allclose(V, np.diag([3.0e8 / (9.0e16 + 0.5), 2.0 / 4.5]), rtol=1e-12, atol=0)
     assert np.allclose(D, [0.5 / (9.0e16 + 0.5), 0.5 / 4.5], rtol=1e-12)
 
@@ -318,24 +299,18 @@ def _exercise_problem(cov, q, s) -> None:
     call("hessian_vector_product", ps.hessian_vector_product, W, cov, s, np.ones(W.size), names=names)
     for learned_flag in (False, True):
         call("classify_point", ps.classify_point, W, cov, s, sigma2_learned=learned_flag, method="dense", names=names)
-    phase = _optional("_phase")
-    if phase is not None:
-        pd = call("phase_diagram", phase.phase_diagram, cov, latent_dim=q, names=names)
-        if pd is not None:
-            exercise("phase_diagram", pd, names)
-    vae = _optional("_linear_vae")
-    if vae is not None:
-        enc = call("optimal_encoder", vae.optimal_encoder, W, s, names=names)
-        if enc is not None:
-            V, D = enc
-            call("linear_vae_elbo", vae.linear_vae_elbo, (V, np.log(D), W), cov=cov, sigma2=s, names=names + ("params",))
-            call("linear_vae_elbo_gradient", vae.linear_vae_elbo_gradient, (V, np.log(D), W), cov=cov, sigma2=s,
-                 names=names + ("params",))
-    beta = _optional("_beta")
-    if beta is not None:
-        call("predict_collapse", beta.predict_collapse, cov, latent_dim=q, sigma2=s, names=names)
-        call("beta_from_sigma2", beta.beta_from_sigma2, s, reconstruction="mse", n_features=d,
-             names=names + ("n_features",))
+    pd = call("phase_diagram", ps.phase_diagram, cov, latent_dim=q, names=names)
+    if pd is not None:
+        exercise("phase_diagram", pd, names)
+    enc = call("optimal_encoder", ps.optimal_encoder, W, s, names=names)
+    if enc is not None:
+        V, D = enc
+        call("linear_vae_elbo", ps.linear_vae_elbo, (V, np.log(D), W), cov=cov, sigma2=s, names=names + ("params",))
+        call("linear_vae_elbo_gradient", ps.linear_vae_elbo_gradient, (V, np.log(D), W), cov=cov, sigma2=s,
+             names=names + ("params",))
+    call("predict_collapse", ps.predict_collapse, cov, latent_dim=q, sigma2=s, names=names)
+    call("beta_from_sigma2", ps.beta_from_sigma2, s, reconstruction="mse", n_features=d,
+         names=names + ("n_features",))
 
 
 # Overall scale exponent the core handles today: its closed forms use s**-3 and lam**2 in float64.
@@ -425,9 +400,9 @@ def test_cli_with_garbage_files(tmp_path, payload, command, extra, sigma2):
     (["verify", "--seed", "-3", "--examples", "1", "--theorem", "orbit_count"], 2), (["verify", "--theorem", "nope"], 2),
     (["verify", "--examples", "1", "--theorem", "orbit_count", "--no-progress"], 0),
 ])
-def test_cli_bad_arguments(tmp_path, argv, expected):
+def test_cli_bad_arguments(tmp_path, rng, argv, expected):
     good = tmp_path / "x.csv"
-    np.savetxt(good, np.random.default_rng(0).normal(size=(10, 3)), delimiter=",")
+    np.savetxt(good, rng.normal(size=(10, 3)), delimiter=",")
     argv = [a.format(missing=tmp_path / "nope.npy", dir=tmp_path, good=good) for a in argv]
     rc, _, err = run_cli(argv)
     assert_clean_exit(rc, err, argv)

@@ -1,11 +1,9 @@
 """Tests of ppca_stability.symbolic: the sympy likelihood against the numeric one, the exact maps
 against the numeric stability_map and the dense numeric Hessian, the piecewise map in sigma2,
-the symbolic proof of the closed form, input errors and the ``exact`` CLI."""
+the symbolic proof of the closed form, input errors."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 from fractions import Fraction
 
@@ -23,7 +21,6 @@ from ppca_stability import (
     log_likelihood_hessian,
     stability_map,
 )
-from ppca_stability._cli import main
 from ppca_stability.symbolic import (
     critical_sigma2,
     exact_stability_map,
@@ -71,22 +68,14 @@ def _numeric_map(lam, s, q):
 
 
 # ----------------------------------------------------------------------------- expressions
-def test_sympy_does_not_load_with_the_package():
-    code = ("import sys, ppca_stability, ppca_stability._cli as c; c.build_parser(); "
-            "print('sympy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
-
-
-def _random_problem(d: int, q: int, seed: int):
-    rng = np.random.default_rng(seed)
+def _random_problem(d: int, q: int, rng: np.random.Generator):
     X = rng.standard_normal((3 * d, d))
     return rng.standard_normal((d, q)), X.T @ X / X.shape[0], float(rng.uniform(0.2, 2.0))
 
 
 @pytest.mark.parametrize(("d", "q"), [(1, 1), (2, 1), (3, 1), (2, 2)])
-def test_expressions_match_numeric_likelihood_gradient_hessian(d, q):
-    W, cov, s = _random_problem(d, q, seed=10 * d + q)
+def test_expressions_match_numeric_likelihood_gradient_hessian(d, q, rng):
+    W, cov, s = _random_problem(d, q, rng)
     ell = lambdify_expr(log_likelihood_expr(d, q), d, q)
     grad = lambdify_expr(gradient_expr(d, q), d, q)
     hess = lambdify_expr(hessian_expr(d, q), d, q)
@@ -99,16 +88,16 @@ def test_expressions_match_numeric_likelihood_gradient_hessian(d, q):
 
 
 @pytest.mark.parametrize(("d", "q"), [(2, 1), (3, 1)])
-def test_joint_hessian_expression_matches_numeric(d, q):
-    W, cov, s = _random_problem(d, q, seed=7)
+def test_joint_hessian_expression_matches_numeric(d, q, rng):
+    W, cov, s = _random_problem(d, q, rng)
     H = log_likelihood_hessian(W, cov, s, wrt="joint")
     got = lambdify_expr(hessian_expr(d, q, wrt="joint"), d, q)(W, cov, s)
     np.testing.assert_allclose(got, H, rtol=0, atol=NUMERIC_RTOL * np.abs(H).max())
 
 
 @pytest.mark.slow
-def test_expressions_match_numeric_d3_q2():
-    W, cov, s = _random_problem(3, 2, seed=32)
+def test_expressions_match_numeric_d3_q2(rng):
+    W, cov, s = _random_problem(3, 2, rng)
     H = log_likelihood_hessian(W, cov, s, wrt="joint")
     got = lambdify_expr(hessian_expr(3, 2, wrt="joint"), 3, 2)(W, cov, s)
     np.testing.assert_allclose(got, H, rtol=0, atol=NUMERIC_RTOL * np.abs(H).max())
@@ -276,7 +265,7 @@ def test_critical_values_are_the_distinct_positive_eigenvalues(problem):
                                                                 for v in lam if v > 0}))
 
 
-def test_piecewise_map_of_the_issue_example():
+def test_piecewise_map_of_the_readme_spectrum():
     smap = exact_stability_map([5, 3, 2, 1], S, latent_dim=2)
     labels = [p.label for p in smap.intervals]
     assert labels == ["(0, 1)", "1", "(1, 2)", "2", "(2, 3)", "3", "(3, 5)", "5", "(5, oo)"]
@@ -375,23 +364,3 @@ def test_bad_latent_dim():
         critical_sigma2([2, 1], latent_dim="1")
     with pytest.raises(ValueError, match="n_features"):
         verify_hessian_closed_form(0, 1)
-
-
-# ----------------------------------------------------------------------------- CLI
-def test_cli_exact_piecewise_and_fixed(capsys):
-    assert main(["exact", "--eigenvalues", "5,3,2,1", "--latent-dim", "2"]) == 0
-    out = capsys.readouterr().out
-    assert "critical values  [1, 2, 3, 5]" in out and "(5, oo)" in out
-    assert main(["exact", "--eigenvalues", "5,3,2,1", "--latent-dim", "2", "--sigma2", "3/2"]) == 0
-    out = capsys.readouterr().out
-    assert "sigma2=3/2" in out and "(0, 1)  0      maximum" in out
-    assert main(["exact", "--eigenvalues", "5,3,2,1", "--latent-dim", "2", "--latex"]) == 0
-    assert capsys.readouterr().out.startswith("% pPCA stationary points")
-
-
-def test_cli_exact_errors_are_one_line(capsys):
-    assert main(["exact", "--eigenvalues", "5,x", "--latent-dim", "1"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "eigenvalues[1]" in err
-    assert main(["exact", "--eigenvalues", "5,3", "--sigma2", "0"]) == 2
-    assert "`sigma2` must be positive" in capsys.readouterr().err

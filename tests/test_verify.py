@@ -1,15 +1,14 @@
-"""verify(): passes on the package, catches deliberately broken formulas, reports them; the CLI."""
+"""verify(): passes on the package, catches deliberately broken formulas, reports them."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
-import ppca_stability._stability as results_module
-from ppca_stability import VerificationReport, verify
-from ppca_stability._cli import main
-from ppca_stability._inertia import HessianSpectrum
-from ppca_stability._verify import theorem_names
+from ppca_stability import VerificationReport, theorem_names, verify
+from ppca_stability import _stability as results_module
+
+from _support import off_by_one_percent
 
 # Examples per theorem in the quick runs (the 200-example run lives in benchmarks/bench_verify.py).
 QUICK = 10
@@ -26,7 +25,7 @@ def test_every_theorem_passes_with_a_small_budget():
     assert "theory.md §3" in report["morse_index_formula"].source
 
 
-def test_the_issue_theorems_are_all_there():
+def test_every_theorem_of_the_theory_is_registered():
     expected = {"gradient_vanishes", "hessian_closed_form", "morse_index_formula", "no_spurious_maxima",
                 "zero_is_minimum_iff", "orbit_count", "census_gaussian_binomial", "joint_stationary_points",
                 "elbo_bound_and_gap", "optimal_encoder", "stochastic_elbo_unbiased", "scale_equivariance",
@@ -34,15 +33,8 @@ def test_the_issue_theorems_are_all_there():
     assert expected <= set(theorem_names())
 
 
-def _off_by_one_percent(original):
-    def broken(*args, **kwargs):
-        h = original(*args, **kwargs)
-        return HessianSpectrum(h.values * 1.01, h.multiplicity, h.signs, h.symmetry_dim)
-    return broken
-
-
 def test_a_broken_hessian_closed_form_is_caught(monkeypatch):
-    monkeypatch.setattr(results_module, "closed_form_spectrum", _off_by_one_percent(results_module.closed_form_spectrum))
+    monkeypatch.setattr(results_module, "closed_form_spectrum", off_by_one_percent(results_module.closed_form_spectrum))
     report = verify(max_examples=50, theorems=["hessian_closed_form"])
     result = report["hessian_closed_form"]
     assert not report.passed and result.status == "failed"
@@ -101,15 +93,6 @@ def test_bad_arguments(kwargs, error, match):
 def test_report_lookup_of_an_unknown_theorem():
     with pytest.raises(KeyError, match="no theorem named"):
         verify(max_examples=1, theorems=["orbit_count"])["nope"]
-
-
-def test_cli_prints_the_table_and_exits_1_on_failure(capsys, monkeypatch):
-    assert main(["verify", "--examples", "3", "--theorem", "orbit_count", "--no-progress"]) == 0
-    assert "orbit_count" in capsys.readouterr().out
-    monkeypatch.setattr(results_module, "closed_form_spectrum", _off_by_one_percent(results_module.closed_form_spectrum))
-    assert main(["verify", "--examples", "20", "--theorem", "hessian_closed_form", "--seed", "1"]) == 1
-    captured = capsys.readouterr()
-    assert "counterexample (shrunk)" in captured.out and "Traceback" not in captured.err
 
 
 @pytest.mark.slow

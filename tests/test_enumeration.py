@@ -1,4 +1,5 @@
-"""Stationary points: enumeration, counts, gradient, likelihood (theory.md §2, §5)."""
+"""Stationary points: enumeration, counts and unranking of active sets, the points' loadings,
+gradient and likelihood (theory.md §2, §5)."""
 
 import itertools
 import math
@@ -7,9 +8,9 @@ import numpy as np
 import pytest
 
 from ppca_stability import log_likelihood, log_likelihood_gradient, stability_map
-from ppca_stability import _enumeration as st
+from ppca_stability import _enumeration as enumeration
 
-from _support import EXACT_RTOL, NUMERIC_RTOL, cov_from_eigenvalues
+from _support import EXACT_RTOL, NUMERIC_RTOL, SPECTRUM, cov_from_eigenvalues, rel_err
 
 # The gradient at a stationary point is round-off: relative to the gradient's natural scale.
 GRAD_ATOL_REL = 1e-10
@@ -34,13 +35,13 @@ def test_joint_enumeration_and_count_match_brute_force(seed):
     q = int(rng.integers(1, d))
     lam = np.sort(rng.exponential(size=d) * (rng.random(d) > 0.25))[::-1]
     brute = _brute_joint(lam, q)
-    assert list(st.iter_joint(lam, q)) == brute
-    assert st.count_joint(lam, q) == len(brute)
+    assert list(enumeration.iter_joint(lam, q)) == brute
+    assert enumeration.count_joint(lam, q) == len(brute)
 
 
 def _brute_joint_tol(lam, q, rtol, floor):
     return [c for k in range(min(q, lam.size - 1) + 1) for c in itertools.combinations(range(lam.size), k)
-            if st.is_joint_admissible(lam, c, q, rtol, floor)]
+            if enumeration.is_joint_admissible(lam, c, q, rtol, floor)]
 
 
 def test_joint_enumeration_count_and_unranking_with_zeros_ties_and_tolerances():
@@ -58,26 +59,25 @@ def test_joint_enumeration_count_and_unranking_with_zeros_ties_and_tolerances():
         lam = np.sort(draws[trial % 4](d))[::-1]
         rtol, floor = float(rng.choice([0.0, 1e-9, 0.1])), float(rng.choice([0.0, 1e-12, 0.05]))
         brute = _brute_joint_tol(lam, q, rtol, floor)
-        assert list(st.iter_joint(lam, q, rtol, floor)) == brute
-        assert st.count_joint(lam, q, rtol, floor) == len(brute)
-        assert [st.unrank_joint(i, lam, q, rtol, floor) for i in range(len(brute))] == brute
+        assert list(enumeration.iter_joint(lam, q, rtol, floor)) == brute
+        assert enumeration.count_joint(lam, q, rtol, floor) == len(brute)
+        assert [enumeration.unrank_joint(i, lam, q, rtol, floor) for i in range(len(brute))] == brute
         with pytest.raises(IndexError):
-            st.unrank_joint(len(brute), lam, q, rtol, floor)
+            enumeration.unrank_joint(len(brute), lam, q, rtol, floor)
         with pytest.raises(IndexError):
-            st.unrank_joint(-1, lam, q, rtol, floor)
+            enumeration.unrank_joint(-1, lam, q, rtol, floor)
 
 
 @pytest.mark.parametrize("m,q", [(0, 3), (1, 1), (5, 2), (7, 7), (9, 4)])
 def test_fixed_count_order_and_unranking(m, q):
-    sets = list(st.iter_fixed(m, q))
-    assert len(sets) == st.count_fixed(m, q) == sum(math.comb(m, k) for k in range(min(q, m) + 1))
+    sets = list(enumeration.iter_fixed(m, q))
+    assert len(sets) == enumeration.count_fixed(m, q) == sum(math.comb(m, k) for k in range(min(q, m) + 1))
     assert sets == sorted(sets, key=lambda a: (len(a), a))
-    assert [st.unrank_fixed(i, m, q) for i in range(len(sets))] == sets
+    assert [enumeration.unrank_fixed(i, m, q) for i in range(len(sets))] == sets
 
 
 @pytest.mark.parametrize("sigma2", [0.2, 1.3, "learned"])
-def test_gradient_vanishes_and_likelihood_closed_form(sigma2):
-    rng = np.random.default_rng(2)
+def test_gradient_vanishes_and_likelihood_closed_form(sigma2, rng):
     lam = np.array([6.0, 3.5, 2.0, 1.2, 0.7, 0.0])  # singular, like the digits covariance
     S = cov_from_eigenvalues(lam, rng)
     smap = stability_map(S, sigma2, latent_dim=4)
@@ -93,3 +93,14 @@ def test_gradient_vanishes_and_likelihood_closed_form(sigma2):
         norms = np.linalg.norm(p.loadings, axis=0)
         assert np.allclose(norms[:k], np.sqrt(lam[list(p.active)] - p.sigma2), rtol=EXACT_RTOL * 10)
         assert np.all(norms[k:] == 0)
+
+
+def test_grid_primitives_match_their_scalar_versions():
+    # What phase diagrams use: counts for every m at once, the top point's likelihood for arrays.
+    lam = SPECTRUM
+    for q in (1, 3, 6):
+        assert enumeration.count_fixed_upto(8, q) == [enumeration.count_fixed(m, q) for m in range(9)]
+    k = np.array([0, 1, 3, 6])
+    s = np.array([7.0, 5.0, 1.5, 0.1])
+    expected = [enumeration.stationary_log_likelihood(lam, tuple(range(a)), b) for a, b in zip(k, s)]
+    assert rel_err(enumeration.top_log_likelihood(lam, k, s), expected) < EXACT_RTOL

@@ -1,0 +1,35 @@
+"""Heavy optional pieces load only when used: each check runs in a fresh interpreter."""
+
+import subprocess
+import sys
+
+
+def _loaded(code: str) -> list[str]:
+    """Run `code` in a new interpreter; it prints one word per check."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+def _imported(module: str) -> str:
+    return f"any(m == {module!r} or m.startswith({module + '.'!r}) for m in sys.modules)"
+
+
+def test_importing_the_package_does_not_import_matplotlib():
+    assert _loaded("import sys, ppca_stability; print('matplotlib' in sys.modules)") == ["False"]
+
+
+def test_importing_the_package_and_building_the_cli_does_not_import_sympy():
+    code = ("import sys, ppca_stability, ppca_stability._cli as c; c.build_parser(); "
+            "print('sympy' in sys.modules)")
+    assert _loaded(code) == ["False"]
+
+
+def test_importing_the_package_does_not_import_hypothesis_or_tqdm():
+    code = "import sys, ppca_stability; print('hypothesis' in sys.modules, 'tqdm' in sys.modules)"
+    assert _loaded(code) == ["False", "False"]
+
+
+def test_covariance_of_a_numpy_array_does_not_import_dask():
+    code = ("import sys, numpy as np; from ppca_stability import covariance; covariance(np.eye(3)); "
+            f"print({_imported('dask')})")
+    assert _loaded(code) == ["False"]

@@ -1,0 +1,192 @@
+"""The shared input validators, through every public function that uses them: the same mistake
+gives the same error (type and message naming the parameter) wherever it is made.
+
+Errors particular to one function (``latent_dim`` below ``n_features`` when sigma2 is learned,
+``method``, ``wrt``, a phase-diagram grid, ...) are tested with that function.
+"""
+
+import numpy as np
+import pytest
+
+import ppca_stability as ps
+
+D = 2
+W = np.ones((D, 1))
+COV = np.diag([2.0, 1.0])  # valid, no ties
+
+# --------------------------------------------------------------------------- cov
+# Functions taking a covariance, called with a bad one (the loadings match its first dimension).
+COV_USERS = {
+    "spectrum": lambda cov: ps.spectrum(cov),
+    "stability_map": lambda cov: ps.stability_map(cov, 1.0),
+    "ppca_mle": lambda cov: ps.ppca_mle(cov, 1),
+    "phase_diagram": lambda cov: ps.phase_diagram(cov),
+    "predict_collapse": lambda cov: ps.predict_collapse(cov, latent_dim=1, sigma2=1.0),
+    "log_likelihood": lambda cov: ps.log_likelihood(_loadings_for(cov), cov, 1.0),
+    "log_likelihood_gradient": lambda cov: ps.log_likelihood_gradient(_loadings_for(cov), cov, 1.0),
+    "log_likelihood_hessian": lambda cov: ps.log_likelihood_hessian(_loadings_for(cov), cov, 1.0),
+    "classify_point": lambda cov: ps.classify_point(_loadings_for(cov), cov, 1.0),
+}
+# Positive semi-definiteness is checked where the eigenvalues are computed (no extra factorisation).
+EIGEN_USERS = ("spectrum", "stability_map", "ppca_mle", "phase_diagram", "predict_collapse")
+
+
+def _loadings_for(cov) -> np.ndarray:
+    shape = np.shape(cov)
+    return np.ones((shape[0] if len(shape) == 2 else D, 1))
+
+
+COV_ERRORS = {
+    "not square": (np.ones((2, 3)), ValueError, r"`cov` must be a square 2-D array.*covariance\(data\)"),
+    "not symmetric": (np.array([[1.0, 2.0], [0.0, 1.0]]), ValueError, "`cov` must be symmetric"),
+    "NaN": (np.diag([1.0, np.nan]), ValueError, "`cov` must contain only finite"),
+    "complex": (COV * 1j, TypeError, "`cov` must be real"),
+    "empty": (np.zeros((0, 0)), ValueError, "`cov` must not be empty"),
+    "strings": ([["a"]], TypeError, "`cov` must be an array of real numbers"),
+}
+
+
+@pytest.mark.parametrize("error", sorted(COV_ERRORS))
+@pytest.mark.parametrize("user", sorted(COV_USERS))
+def test_bad_cov(user, error):
+    cov, exc, match = COV_ERRORS[error]
+    with pytest.raises(exc, match=match):
+        COV_USERS[user](cov)
+
+
+@pytest.mark.parametrize("user", EIGEN_USERS)
+def test_cov_not_positive_semi_definite(user):
+    with pytest.raises(ValueError, match="`cov` must be positive semi-definite; its smallest eigenvalue is -1"):
+        COV_USERS[user](np.diag([1.0, -1.0]))
+
+
+# --------------------------------------------------------------------------- sigma2
+# Functions taking one noise variance; the first two also accept "learned".
+SIGMA2_USERS = {
+    "stability_map": lambda s: ps.stability_map(COV, s, latent_dim=1),
+    "ppca_mle": lambda s: ps.ppca_mle(np.diag([2.0, 1.0, 0.5]), 1, sigma2=s),
+    "log_likelihood": lambda s: ps.log_likelihood(W, COV, s),
+    "log_likelihood_gradient": lambda s: ps.log_likelihood_gradient(W, COV, s),
+    "log_likelihood_hessian": lambda s: ps.log_likelihood_hessian(W, COV, s),
+    "hessian_vector_product": lambda s: ps.hessian_vector_product(W, COV, s, np.ones(D)),
+    "classify_point": lambda s: ps.classify_point(W, COV, s),
+    "predict_collapse": lambda s: ps.predict_collapse(COV, latent_dim=1, sigma2=s),
+    "beta_from_sigma2": lambda s: ps.beta_from_sigma2(s, reconstruction="sse"),
+}
+LEARNED_ALLOWED = ("stability_map", "ppca_mle")
+
+SIGMA2_ERRORS = {
+    "zero": (0.0, ValueError, r"`sigma2` must be positive and finite; got 0\.0"),
+    "negative": (-1.0, ValueError, r"`sigma2` must be positive and finite; got -1\.0"),
+    "NaN": (np.nan, ValueError, "`sigma2` must be positive and finite; got nan"),
+    "bool": (True, TypeError, "`sigma2` must be a positive float; got the bool True"),
+    "list": ([1.0], TypeError, r"`sigma2` must be a positive float; got list \[1\.0\]"),
+    "misspelt learned": ("learnt", ValueError,
+                         "`sigma2` must be a positive float.*got the string 'learnt'"),
+}
+
+
+@pytest.mark.parametrize("error", sorted(SIGMA2_ERRORS))
+@pytest.mark.parametrize("user", sorted(SIGMA2_USERS))
+def test_bad_sigma2(user, error):
+    sigma2, exc, match = SIGMA2_ERRORS[error]
+    with pytest.raises(exc, match=match):
+        SIGMA2_USERS[user](sigma2)
+
+
+@pytest.mark.parametrize("user", sorted(set(SIGMA2_USERS) - {"predict_collapse"}))
+def test_sigma2_none(user):
+    # predict_collapse takes sigma2=None to mean "use beta" (tested with it).
+    with pytest.raises(TypeError, match="`sigma2` must be a positive float; got NoneType"):
+        SIGMA2_USERS[user](None)
+
+
+@pytest.mark.parametrize("user", sorted(SIGMA2_USERS))
+def test_sigma2_learned_only_where_allowed(user):
+    if user in LEARNED_ALLOWED:
+        SIGMA2_USERS[user]("learned")
+        with pytest.raises(ValueError, match='`sigma2` must be a positive float or "learned"'):
+            SIGMA2_USERS[user]("learnt")
+    else:
+        with pytest.raises(ValueError, match="`sigma2` must be a positive float; got the string 'learned'"):
+            SIGMA2_USERS[user]("learned")
+
+
+# --------------------------------------------------------------------------- latent_dim
+LATENT_DIM_USERS = {
+    "stability_map": lambda q: ps.stability_map(COV, 1.0, latent_dim=q),
+    "phase_diagram": lambda q: ps.phase_diagram(COV, latent_dim=q),
+    "ppca_mle": lambda q: ps.ppca_mle(np.eye(3), q),
+    "predict_collapse": lambda q: ps.predict_collapse(COV, latent_dim=q, sigma2=1.0),
+}
+
+LATENT_DIM_ERRORS = {
+    "zero": (0, ValueError, "`latent_dim` must be a positive integer; got 0"),
+    "negative": (-1, ValueError, "`latent_dim` must be a positive integer; got -1"),
+    "float": (1.5, TypeError, "`latent_dim` must be a positive integer; got float 1.5"),
+    "string": ("1", TypeError, "`latent_dim` must be a positive integer; got str"),
+    "bool": (True, TypeError, "`latent_dim` must be a positive integer; got bool"),
+}
+
+
+@pytest.mark.parametrize("error", sorted(LATENT_DIM_ERRORS))
+@pytest.mark.parametrize("user", sorted(LATENT_DIM_USERS))
+def test_bad_latent_dim(user, error):
+    latent_dim, exc, match = LATENT_DIM_ERRORS[error]
+    with pytest.raises(exc, match=match):
+        LATENT_DIM_USERS[user](latent_dim)
+
+
+@pytest.mark.parametrize("user", ["stability_map", "phase_diagram", "predict_collapse"])
+def test_latent_dim_above_n_features(user):
+    # With sigma2 learned (ppca_mle) the bound is n_features - 1, tested with ppca_mle.
+    with pytest.raises(ValueError, match=r"`latent_dim` must be at most the number of features \(2\); got 3"):
+        LATENT_DIM_USERS[user](D + 1)
+
+
+# --------------------------------------------------------------------------- loadings
+LOADINGS_USERS = {
+    "log_likelihood": lambda W_: ps.log_likelihood(W_, np.eye(3), 1.0),
+    "log_likelihood_gradient": lambda W_: ps.log_likelihood_gradient(W_, np.eye(3), 1.0),
+    "log_likelihood_hessian": lambda W_: ps.log_likelihood_hessian(W_, np.eye(3), 1.0),
+    "hessian_vector_product": lambda W_: ps.hessian_vector_product(W_, np.eye(3), 1.0, np.ones(3)),
+    "classify_point": lambda W_: ps.classify_point(W_, np.eye(3), 1.0),
+}
+
+LOADINGS_ERRORS = {
+    "too few rows": (np.ones((2, 1)), ValueError, "`loadings` must have n_features = 3 rows to match `cov`"),
+    "transposed": (np.ones((1, 3)), ValueError, "`loadings` must have n_features = 3 rows.*transpose"),
+    "no columns": (np.ones((3, 0)), ValueError, "`loadings` must have at least one column"),
+    "1-D": (np.ones(3), ValueError, r"`loadings` must be a 2-D \(n_features, latent_dim\) array"),
+    "NaN": (np.full((3, 1), np.nan), ValueError, "`loadings` must contain only finite"),
+    "complex": (np.ones((3, 1), dtype=complex), TypeError, "`loadings` must be real"),
+    "string": ("abc", TypeError, "`loadings` must be an array of real numbers; got a string"),
+}
+
+
+@pytest.mark.parametrize("error", sorted(LOADINGS_ERRORS))
+@pytest.mark.parametrize("user", sorted(LOADINGS_USERS))
+def test_bad_loadings(user, error):
+    loadings, exc, match = LOADINGS_ERRORS[error]
+    with pytest.raises(exc, match=match):
+        LOADINGS_USERS[user](loadings)
+
+
+# --------------------------------------------------------------------------- rtol
+RTOL_USERS = {
+    "stability_map": lambda r: ps.stability_map(COV, 1.0, rtol=r),
+    "classify_point": lambda r: ps.classify_point(W, COV, 1.0, rtol=r),
+}
+
+
+@pytest.mark.parametrize("rtol, exc", [(-1, ValueError), (1.0, ValueError), (np.nan, ValueError),
+                                       ("1e-9", TypeError), (True, TypeError)])
+@pytest.mark.parametrize("user", sorted(RTOL_USERS))
+def test_bad_rtol(user, rtol, exc):
+    with pytest.raises(exc, match=r"`rtol` must be a float in \[0, 1\)"):
+        RTOL_USERS[user](rtol)
+
+
+# --------------------------------------------------------------------------- accepted
+def test_integer_cov_and_numpy_scalars_are_accepted():
+    assert ps.stability_map(np.diag([2, 1]), np.float32(0.5), latent_dim=np.int64(1)).n_points == 3
