@@ -59,8 +59,8 @@ from ._validation import (
 )
 from .exceptions import ConvergenceWarning
 from ._likelihood import LOG_2PI, _finite
-from ._mle import ppca_mle
-from ._spectrum import covariance
+from ._mle import mle_from_spectrum
+from ._spectrum import _eigh_descending, covariance
 
 __all__ = [
     "LinearVAEParams",
@@ -772,7 +772,7 @@ def fit_linear_vae(data: Any = None, *, cov: Any = None, latent_dim: int, sigma2
     """
     cfg = _fit_linear_vae_iv(data, cov, latent_dim, sigma2, objective, optimizer, lr, max_steps, tol,
                              batch_size, rng, callback)
-    reference = ppca_mle(cfg.S, cfg.q, sigma2=cfg.sigma2)
+    reference = mle_from_spectrum(_eigh_descending(cfg.S, vectors=True), cfg.q, cfg.sigma2)
     problem = _Problem(cfg.S, cfg.q, cfg.sigma2, cfg.optimizer == "lbfgs", cfg.X)
     opt = _make_optimizer(cfg, problem)
     x = problem.initial(cfg.rng)
@@ -815,7 +815,7 @@ def fit_linear_vae(data: Any = None, *, cov: Any = None, latent_dim: int, sigma2
     return LinearVAEFit(
         loadings=ev.W, encoder_weights=ev.V, encoder_variances=np.exp(ev.logD), sigma2=ev.s,
         sigma2_learned=cfg.sigma2 == "learned", elbo=ev.elbo, elbo_optimum=reference.log_likelihood,
-        kl_optimum=0.5 * np.log(np.maximum(1.0, lam / reference.sigma2)),
+        kl_optimum=0.5 * np.log(np.maximum(1.0, lam / reference.sigma2)),  # KL at the optimum
         history=TrainingHistory(np.array(elbos), np.array(kls), np.array(sigma2s)),
         converged=bool(converged), n_iter=n_iter, message=message, objective=cfg.objective,
         optimizer=cfg.optimizer,

@@ -9,9 +9,9 @@ import numpy as np
 
 from ._validation import check_cov, check_positive_int, check_sigma2
 from . import _enumeration as st
-from ._spectrum import _eigh_descending
+from ._spectrum import Spectrum, _eigh_descending
 
-__all__ = ["PPCAResult", "ppca_mle"]
+__all__ = ["PPCAResult", "ppca_mle", "mle_from_spectrum"]
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -96,7 +96,11 @@ def ppca_mle(cov: Any, latent_dim: int, *, sigma2: float | str = "learned") -> P
     1
     """
     S, q, s = _ppca_mle_iv(cov, latent_dim, sigma2)
-    spec = _eigh_descending(S, vectors=True)
+    return mle_from_spectrum(_eigh_descending(S, vectors=True), q, s)
+
+
+def mle_from_spectrum(spec: Spectrum, q: int, s: float | str) -> PPCAResult:
+    """`ppca_mle()`'s kernel: the fit from a spectrum with eigenvectors and validated ``q``, ``s``."""
     lam = spec.eigenvalues
     if s == "learned":
         active = st.joint_mle_active(lam, q, st.DEFAULT_RTOL, st.eigen_floor(lam))
