@@ -176,18 +176,20 @@ def _targets() -> dict:
         t["phase_diagram"] = (lambda cov, latent_dim, sigma2: phase.phase_diagram(cov, latent_dim=latent_dim, sigma2=sigma2),
                               {"cov": S3, "latent_dim": 2, "sigma2": None},
                               {"cov": BAD_ARRAYS, "latent_dim": BAD_INTS, "sigma2": BAD_ARRAYS})
-    vae = _optional("_linear_vae")
-    if vae is not None:
-        t["linear_vae_elbo"] = (lambda params, cov, sigma2: vae.linear_vae_elbo(params, cov=cov, sigma2=sigma2),
+    elbo = _optional("_elbo")
+    if elbo is not None:
+        t["linear_vae_elbo"] = (lambda params, cov, sigma2: elbo.linear_vae_elbo(params, cov=cov, sigma2=sigma2),
                                 {"params": (V3, np.log(D3), W3), "cov": S3, "sigma2": 0.5},
                                 {"params": hs.one_of(BAD_ARRAYS, hs.tuples(BAD_ARRAYS, BAD_ARRAYS, BAD_ARRAYS)),
                                  "cov": BAD_ARRAYS, "sigma2": BAD_SCALARS})
         t["linear_vae_elbo_gradient"] = (
-            lambda params, data, sigma2: vae.linear_vae_elbo_gradient(params, data=data, sigma2=sigma2),
+            lambda params, data, sigma2: elbo.linear_vae_elbo_gradient(params, data=data, sigma2=sigma2),
             {"params": (V3, np.log(D3), W3), "data": np.eye(3), "sigma2": 0.5},
             {"params": hs.tuples(BAD_ARRAYS, hs.just(np.zeros(2)), hs.just(W3)), "data": BAD_ARRAYS, "sigma2": BAD_SCALARS})
-        t["optimal_encoder"] = (vae.optimal_encoder, {"loadings": W3, "sigma2": 0.5},
+        t["optimal_encoder"] = (elbo.optimal_encoder, {"loadings": W3, "sigma2": 0.5},
                                 {"loadings": BAD_ARRAYS, "sigma2": BAD_SCALARS})
+    vae = _optional("_linear_vae")
+    if vae is not None:
         t["fit_linear_vae"] = (lambda cov, latent_dim, sigma2, lr, max_steps: vae.fit_linear_vae(
             cov=cov, latent_dim=latent_dim, sigma2=sigma2, lr=lr, max_steps=max_steps, rng=0),
             {"cov": S3, "latent_dim": 2, "sigma2": "learned", "lr": None, "max_steps": 3},
@@ -323,13 +325,13 @@ def _exercise_problem(cov, q, s) -> None:
         pd = call("phase_diagram", phase.phase_diagram, cov, latent_dim=q, names=names)
         if pd is not None:
             exercise("phase_diagram", pd, names)
-    vae = _optional("_linear_vae")
-    if vae is not None:
-        enc = call("optimal_encoder", vae.optimal_encoder, W, s, names=names)
+    elbo = _optional("_elbo")
+    if elbo is not None:
+        enc = call("optimal_encoder", elbo.optimal_encoder, W, s, names=names)
         if enc is not None:
             V, D = enc
-            call("linear_vae_elbo", vae.linear_vae_elbo, (V, np.log(D), W), cov=cov, sigma2=s, names=names + ("params",))
-            call("linear_vae_elbo_gradient", vae.linear_vae_elbo_gradient, (V, np.log(D), W), cov=cov, sigma2=s,
+            call("linear_vae_elbo", elbo.linear_vae_elbo, (V, np.log(D), W), cov=cov, sigma2=s, names=names + ("params",))
+            call("linear_vae_elbo_gradient", elbo.linear_vae_elbo_gradient, (V, np.log(D), W), cov=cov, sigma2=s,
                  names=names + ("params",))
     beta = _optional("_beta")
     if beta is not None:
