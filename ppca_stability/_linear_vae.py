@@ -165,20 +165,9 @@ class LinearVAEFit:
         -------
         matplotlib.figure.Figure
         """
-        import matplotlib.pyplot as plt
+        from ._plotting import plot_linear_vae_fit
 
-        if ax is None:
-            fig, ax = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
-        ax_elbo, ax_kl = ax
-        steps = np.arange(self.history.elbo.size)
-        shortfall = np.maximum(self.elbo_optimum - self.history.elbo, np.finfo(float).tiny)
-        ax_elbo.semilogy(steps, shortfall)
-        ax_elbo.set(xlabel="step", ylabel="optimum - ELBO (nats)", title=f"{self.objective} ELBO, {self.optimizer}")
-        ax_kl.plot(steps, self.history.kl, lw=1)
-        for level in self.kl_optimum:
-            ax_kl.axhline(level, color="0.5", ls="--", lw=0.7)
-        ax_kl.set(xlabel="step", ylabel="KL per latent (nats)", title="KL per latent (dashed: optimum)")
-        return ax_elbo.figure
+        return plot_linear_vae_fit(self, ax)
 
 
 # --------------------------------------------------------------------------- training problem

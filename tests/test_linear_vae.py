@@ -92,9 +92,8 @@ def test_first_order_optimizers_improve_and_warn_when_stopped_early(optimizer):
 
 
 def test_callback_progress_history_and_plot():
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
     S, _, _ = random_vae_problem(1)
     seen = []
     fit = fit_linear_vae(cov=S, latent_dim=2, sigma2="learned", rng=0, progress=True,
@@ -104,14 +103,22 @@ def test_callback_progress_history_and_plot():
     assert fit.history.sigma2[-1] == fit.sigma2
     assert "LinearVAEFit" in repr(fit) and "converged" in repr(fit)
     fig = fit.plot()
-    assert len(fig.axes) == 2
-    matplotlib.pyplot.close(fig)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    # Into given axes: the same two panels, on the caller's figure.
+    target = Figure()
+    axes = target.subplots(1, 2)
+    assert fit.plot(axes) is target
+    assert [a.get_ylabel() for a in axes] == [a.get_ylabel() for a in fig.axes]
+    with pytest.raises(ValueError, match="`ax`"):
+        fit.plot(axes[0])
 
 
-def test_matplotlib_is_imported_lazily():
-    code = "import sys, ppca_stability; print('matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+def test_matplotlib_is_imported_lazily_and_plot_avoids_pyplot():
+    code = ("import sys, ppca_stability; print('matplotlib' in sys.modules); "
+            "fit = ppca_stability.fit_linear_vae(cov=[[2.0, 0.0], [0.0, 1.0]], latent_dim=1, rng=0); "
+            "fit.plot().savefig(sys.argv[1]); print('matplotlib.pyplot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, "/dev/null"], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
 
 
 # ----------------------------------------------------------------------------- bad input
