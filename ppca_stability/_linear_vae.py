@@ -261,6 +261,15 @@ class _Problem:
 
 # --------------------------------------------------------------------------- optimisers
 
+# Hand-written rather than SciPy's L-BFGS-B, which cannot reach the default tol=1e-10: it stops
+# when a step does not decrease -ELBO, and once the gradient is near 1e-7 the decrease is below the
+# ELBO's round-off. This one's Armijo test accepts ties within ROUNDOFF_RTOL and keeps following the
+# gradient. Measured with the same coordinates and memory (SciPy: gtol=1e-10, ftol=0; one BLAS
+# thread): on digits (q=10, sigma2 learned) SciPy stops after 645 iterations at gradient 1.8e-7 and
+# 30 restarts from there stay between 1.6e-8 and 7e-7, while this one converges (9.3e-11, 998
+# steps); to 1e-6 in W W^T both take about as long (207 vs 246 ms CPU). At d=784, q=32 neither
+# converges in 5 000 steps, and SciPy takes 1.4x the CPU time (50 vs 35 s with sigma2 learned,
+# 44 vs 30 s fixed).
 class _LBFGS:
     """Limited-memory BFGS with a backtracking Armijo line search (Nocedal & Wright, Alg. 7.4)."""
 
@@ -312,6 +321,9 @@ class _LBFGS:
         return x_new
 
 
+# SciPy has no Adam. _Adam and _GD exist to reproduce what practitioners see: Adam or gradient
+# descent on all four blocks (V, log D, W, sigma2), and Adam with a decaying learning rate on the
+# stochastic objective.
 class _Adam:
     """Adam (Kingma & Ba 2015) on a gradient oracle, with a learning rate per step."""
 
