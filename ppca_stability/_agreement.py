@@ -141,7 +141,7 @@ def compare_with_ppca(fit: LinearVAEFit, cov: Any, *, rtol: float | None = None)
     """
     fit, S, rtol = _compare_with_ppca_iv(fit, cov, rtol)
     learned = fit.sigma2_learned
-    spec = _eigh_descending(S, vectors=True)  # one eigendecomposition serves the reference and the alignment
+    spec = _eigh_descending(S, vectors=True)  # serves both the reference and the alignment
     ref = mle_from_spectrum(spec, fit.latent_dim, "learned" if learned else fit.sigma2)
     W, W_ref = fit.loadings, ref.loadings
     target = W_ref @ W_ref.T

@@ -100,7 +100,7 @@ def ppca_mle(cov: Any, latent_dim: int, *, sigma2: float | str = "learned") -> P
 
 
 def mle_from_spectrum(spec: Spectrum, q: int, s: float | str) -> PPCAResult:
-    """`ppca_mle()`'s kernel: the fit from a spectrum with eigenvectors and validated ``q``, ``s``."""
+    """`ppca_mle()`'s kernel: the fit from a spectrum with eigenvectors (inputs validated)."""
     lam = spec.eigenvalues
     if s == "learned":
         active = st.joint_mle_active(lam, q, st.DEFAULT_RTOL, st.eigen_floor(lam))

@@ -260,7 +260,7 @@ def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:
 
 
 def plot_linear_vae_fit(fit: LinearVAEFit, ax: Any = None) -> Figure:
-    """Training curves of a `LinearVAEFit`: ELBO shortfall from its analytic optimum, and KL per latent.
+    """Training curves of a `LinearVAEFit`: ELBO shortfall from the analytic optimum, KL per latent.
 
     Parameters
     ----------
@@ -281,7 +281,8 @@ def plot_linear_vae_fit(fit: LinearVAEFit, ax: Any = None) -> Figure:
     ['optimum - ELBO (nats)', 'KL per latent (nats)']
     """
     if not isinstance(fit, LinearVAEFit):
-        raise TypeError(f"`fit` must be a LinearVAEFit (from fit_linear_vae); got {type(fit).__name__}.")
+        raise TypeError(f"`fit` must be a LinearVAEFit (from fit_linear_vae); "
+                        f"got {type(fit).__name__}.")
     if ax is None:
         fig = Figure(figsize=VAE_FIT_FIGSIZE, layout="constrained")
         ax_elbo, ax_kl = fig.subplots(1, 2)
@@ -290,7 +291,8 @@ def plot_linear_vae_fit(fit: LinearVAEFit, ax: Any = None) -> Figure:
     steps = np.arange(fit.history.elbo.size)
     shortfall = np.maximum(fit.elbo_optimum - fit.history.elbo, np.finfo(float).tiny)
     ax_elbo.semilogy(steps, shortfall)
-    ax_elbo.set(xlabel="step", ylabel="optimum - ELBO (nats)", title=f"{fit.objective} ELBO, {fit.optimizer}")
+    ax_elbo.set(xlabel="step", ylabel="optimum - ELBO (nats)",
+                title=f"{fit.objective} ELBO, {fit.optimizer}")
     ax_kl.plot(steps, fit.history.kl, lw=1)
     for level in fit.kl_optimum:
         ax_kl.axhline(level, color="0.5", ls="--", lw=0.7)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ppca_stability import LinearVAEParams, linear_vae_elbo, linear_vae_elbo_gradient, log_likelihood, optimal_encoder
+from ppca_stability import (
+    LinearVAEParams,
+    linear_vae_elbo,
+    linear_vae_elbo_gradient,
+    log_likelihood,
+    optimal_encoder,
+)
 from ppca_stability._elbo import stochastic_elbo
 
 from _support import EXACT_RTOL, FD_RTOL, NUMERIC_RTOL, fd_gradient, random_vae_problem, rel_err

@@ -115,9 +115,10 @@ def test_callback_progress_history_and_plot():
 
 def test_matplotlib_is_imported_lazily_and_plot_avoids_pyplot():
     code = ("import sys, ppca_stability; print('matplotlib' in sys.modules); "
-            "fit = ppca_stability.fit_linear_vae(cov=[[2.0, 0.0], [0.0, 1.0]], latent_dim=1, rng=0); "
+            "fit = ppca_stability.fit_linear_vae(cov=[[2.0, 0], [0, 1.0]], latent_dim=1, rng=0); "
             "fit.plot().savefig(sys.argv[1]); print('matplotlib.pyplot' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, "/dev/null"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code, "/dev/null"], capture_output=True, text=True,
+                         check=True)
     assert out.stdout.split() == ["False", "False"]
 
 
