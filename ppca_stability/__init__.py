@@ -15,17 +15,10 @@ from ._agreement import Agreement, compare_with_ppca
 from ._beta import CollapsePrediction, beta_from_sigma2, predict_collapse, sigma2_from_beta
 from ._classify import PointClassification, classify_point
 from ._covariance import SampleMoments, covariance, sample_moments
+from ._elbo import LinearVAEParams, linear_vae_elbo, linear_vae_elbo_gradient, optimal_encoder
 from ._hessian import hessian_vector_product, log_likelihood_hessian
 from ._likelihood import log_likelihood, log_likelihood_gradient
-from ._linear_vae import (
-    LinearVAEFit,
-    LinearVAEParams,
-    TrainingHistory,
-    fit_linear_vae,
-    linear_vae_elbo,
-    linear_vae_elbo_gradient,
-    optimal_encoder,
-)
+from ._linear_vae import LinearVAEFit, TrainingHistory, fit_linear_vae
 from ._mle import PPCAResult, ppca_mle
 from ._phase import PhaseDiagram, phase_diagram
 from ._spectrum import Spectrum, spectrum

@@ -16,14 +16,13 @@ from scipy.optimize import linear_sum_assignment
 
 from ._validation import check_cov, check_rtol
 from ._linear_vae import LinearVAEFit
-from ._mle import ppca_mle
-from ._classify import PointClassification
-from ._spectrum import spectrum
-from ._classify import classify_point
+from ._classify import PointClassification, classify_point
+from ._mle import mle_from_spectrum
+from ._spectrum import eigh_descending
 
 __all__ = ["Agreement", "compare_with_ppca", "ANALYTIC_RTOL", "STOCHASTIC_RTOL"]
 
-# Default tolerances (issue 5): a converged analytic fit must agree to 1e-6, a stochastic one to 2e-2.
+# Default tolerances: a converged analytic fit must agree to 1e-6, a stochastic one to 2e-2.
 ANALYTIC_RTOL = 1e-6
 STOCHASTIC_RTOL = 2e-2
 
@@ -141,7 +140,8 @@ def compare_with_ppca(fit: LinearVAEFit, cov: Any, *, rtol: float | None = None)
     """
     fit, S, rtol = _compare_with_ppca_iv(fit, cov, rtol)
     learned = fit.sigma2_learned
-    ref = ppca_mle(S, fit.latent_dim, sigma2="learned" if learned else fit.sigma2)
+    spec = eigh_descending(S, vectors=True)  # serves both the reference and the alignment
+    ref = mle_from_spectrum(spec, fit.latent_dim, "learned" if learned else fit.sigma2)
     W, W_ref = fit.loadings, ref.loadings
     target = W_ref @ W_ref.T
     scale = np.linalg.norm(target) if ref.n_active else np.linalg.norm(S)
@@ -149,7 +149,7 @@ def compare_with_ppca(fit: LinearVAEFit, cov: Any, *, rtol: float | None = None)
 
     collapsed = fit.collapsed
     live = [c for c in range(fit.latent_dim) if c not in collapsed]
-    U = spectrum(S).eigenvectors[:, :ref.n_active]
+    U = spec.eigenvectors[:, :ref.n_active]
     norms = np.linalg.norm(W[:, live], axis=0)
     cosines = np.abs(U.T @ W[:, live]) / np.where(norms > 0, norms, 1.0)
     rows, cols = linear_sum_assignment(cosines, maximize=True)

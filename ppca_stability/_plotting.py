@@ -1,4 +1,5 @@
-"""Figures for phase diagrams and stability maps (matplotlib, imported only with this module).
+"""Figures for phase diagrams, stability maps and linear-VAE training (matplotlib, imported only
+with this module).
 
 Figures are built from `matplotlib.figure.Figure` directly, never through pyplot, so no GUI
 backend is ever needed: save them with ``fig.savefig(path)``. Each function draws into the axes it
@@ -22,11 +23,12 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
+from ._linear_vae import LinearVAEFit  # noqa: E402
 from ._phase import PhaseDiagram  # noqa: E402
 from ._stability import Stability, StabilityMap, point_summaries  # noqa: E402
 from ._validation import check_choice  # noqa: E402
 
-__all__ = ["plot_phase_diagram", "plot_stability_map", "PANELS"]
+__all__ = ["plot_phase_diagram", "plot_stability_map", "plot_linear_vae_fit", "PANELS"]
 
 PANELS = ("collapse", "landscape", "likelihood")
 # A stability map is drawn point by point; beyond this many points the figure is refused.
@@ -51,6 +53,8 @@ STABILITY_LABEL = {
 }
 LEARNED_STYLE = dict(color="#c0392b", linestyle="--", linewidth=1.3)
 COLLAPSED_COLOR = "#e6e6e6"
+# Training curves of a linear VAE: two panels side by side.
+VAE_FIT_FIGSIZE = (10.0, 3.8)
 
 
 def _axes_for(ax: Any, n: int, figsize: tuple[float, float]) -> tuple[Figure, list[Axes]]:
@@ -257,4 +261,45 @@ def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:
     ax.set_title(f"{smap.n_points} stationary points, $\\sigma^2$ = {s}, latent_dim = {smap.latent_dim}", loc="left")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper right", fontsize="small", framealpha=0.9)
+    return fig
+
+
+def plot_linear_vae_fit(fit: LinearVAEFit, ax: Any = None) -> Figure:
+    """Training curves of a `LinearVAEFit`: ELBO shortfall from the analytic optimum, KL per latent.
+
+    Parameters
+    ----------
+    fit : LinearVAEFit
+    ax : sequence of two matplotlib Axes, optional
+        Where to draw; by default a new figure with the two panels side by side.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import fit_linear_vae
+    >>> fig = fit_linear_vae(cov=np.diag([4.0, 2.0, 1.0]), latent_dim=1, rng=0).plot()
+    >>> [a.get_ylabel() for a in fig.axes]
+    ['optimum - ELBO (nats)', 'KL per latent (nats)']
+    """
+    if not isinstance(fit, LinearVAEFit):
+        raise TypeError(f"`fit` must be a LinearVAEFit (from fit_linear_vae); "
+                        f"got {type(fit).__name__}.")
+    if ax is None:
+        fig = Figure(figsize=VAE_FIT_FIGSIZE, layout="constrained")
+        ax_elbo, ax_kl = fig.subplots(1, 2)
+    else:
+        fig, (ax_elbo, ax_kl) = _axes_for(ax, 2, VAE_FIT_FIGSIZE)
+    steps = np.arange(fit.history.elbo.size)
+    shortfall = np.maximum(fit.elbo_optimum - fit.history.elbo, np.finfo(float).tiny)
+    ax_elbo.semilogy(steps, shortfall)
+    ax_elbo.set(xlabel="step", ylabel="optimum - ELBO (nats)",
+                title=f"{fit.objective} ELBO, {fit.optimizer}")
+    ax_kl.plot(steps, fit.history.kl, lw=1)
+    for level in fit.kl_optimum:
+        ax_kl.axhline(level, color="0.5", ls="--", lw=0.7)
+    ax_kl.set(xlabel="step", ylabel="KL per latent (nats)", title="KL per latent (dashed: optimum)")
     return fig

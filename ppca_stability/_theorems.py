@@ -406,7 +406,7 @@ def _vae_examples(draw: Any) -> VAEExample:
 
 
 def _check_elbo_gap(ex: VAEExample) -> None:
-    from ._linear_vae import linear_vae_elbo, optimal_encoder
+    from ._elbo import linear_vae_elbo, optimal_encoder
 
     cov, W, s = ex.cov, ex.loadings, ex.sigma2
     ll = log_likelihood(W, cov, s)
@@ -421,7 +421,7 @@ def _check_elbo_gap(ex: VAEExample) -> None:
 
 
 def _check_optimal_encoder(ex: VAEExample) -> None:
-    from ._linear_vae import linear_vae_elbo, linear_vae_elbo_gradient, optimal_encoder
+    from ._elbo import linear_vae_elbo, linear_vae_elbo_gradient, optimal_encoder
 
     cov, W, s = ex.cov, ex.loadings, ex.sigma2
     V, D = optimal_encoder(W, s)
@@ -439,12 +439,12 @@ def _check_optimal_encoder(ex: VAEExample) -> None:
 
 
 def _check_stochastic(ex: VAEExample) -> None:
-    from ._linear_vae import _stochastic_elbo, linear_vae_elbo
+    from ._elbo import linear_vae_elbo, stochastic_elbo
 
     X, W, s = ex.data, ex.loadings, ex.sigma2
     V, logD = ex.encoder_weights, ex.encoder_log_variances
     rng = np.random.default_rng(zlib.crc32(ex.data.tobytes()))  # fixed by the example: reproducible
-    draws = np.array([_stochastic_elbo(V, logD, W, X, rng.standard_normal((X.shape[0], W.shape[1])), s)[0]
+    draws = np.array([stochastic_elbo(V, logD, W, X, rng.standard_normal((X.shape[0], W.shape[1])), s)[0]
                       for _ in range(N_MC)])
     exact = linear_vae_elbo((V, logD, W), cov=ex.cov, sigma2=s)
     se = float(draws.std(ddof=1)) / math.sqrt(N_MC)
@@ -454,7 +454,7 @@ def _check_stochastic(ex: VAEExample) -> None:
 
 
 # ----------------------------------------------------------------------------- the registry
-_VAE = "ppca_stability._linear_vae"
+_VAE = "ppca_stability._elbo"
 
 THEOREMS: dict[str, Theorem] = {t.name: t for t in [
     Theorem("gradient_vanishes",

@@ -31,6 +31,17 @@ def cov_from_eigenvalues(eigenvalues, rng: np.random.Generator) -> np.ndarray:
     return (S + S.T) / 2
 
 
+def random_vae_problem(seed: int, d: int = 5, q: int = 3):
+    """Covariance (eigenvalues uniform on [0.1, 5]), linear-VAE parameters and sigma2 from `seed`."""
+    from ppca_stability import LinearVAEParams
+
+    rng = np.random.default_rng(seed)
+    S = cov_from_eigenvalues(np.sort(rng.uniform(0.1, 5.0, d))[::-1], rng)
+    params = LinearVAEParams(rng.standard_normal((q, d)) * 0.5, rng.standard_normal(q) * 0.3,
+                             rng.standard_normal((d, q)))
+    return S, params, float(rng.uniform(0.3, 2.0))
+
+
 def digits_data() -> np.ndarray:
     from sklearn.datasets import load_digits
 

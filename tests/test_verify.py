@@ -50,13 +50,13 @@ def test_a_broken_census_is_caught(monkeypatch):
 
 
 def test_the_classic_wrong_optimal_encoder_is_caught(monkeypatch):
-    import ppca_stability._linear_vae as vae
+    import ppca_stability._elbo as elbo
 
     def posterior_variances(W, s):  # s diag(M^-1): the posterior's, not the ELBO-optimal D
         M = W.T @ W + s * np.eye(W.shape[1])
         return np.linalg.solve(M, W.T), s * np.diag(np.linalg.inv(M))
 
-    monkeypatch.setattr(vae, "_optimal_encoder", posterior_variances)
+    monkeypatch.setattr(elbo, "optimal_encoder_kernel", posterior_variances)
     result = verify(max_examples=50, theorems=["optimal_encoder"])["optimal_encoder"]
     assert result.status == "failed" and "VAEExample" in result.counterexample
 
