@@ -5,6 +5,7 @@ phase diagrams, with the linear VAE beside it and `ppca_stability.symbolic` (sym
 explicitly) as an independent oracle. Heavy optional pieces (sympy, matplotlib) load only when used.
 """
 
+from ._diagnostics import CollapseComparison, CollapseDiagnostics, collapse_diagnostics, compare_collapse
 from .agreement import Agreement, compare_with_ppca
 from .beta import CollapsePrediction, beta_from_sigma2, predict_collapse, sigma2_from_beta
 from .exceptions import ConvergenceWarning, DegeneracyWarning
@@ -24,6 +25,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Agreement",
+    "CollapseComparison",
+    "CollapseDiagnostics",
     "CollapsePrediction",
     "ConvergenceWarning",
     "DegeneracyWarning",
@@ -41,6 +44,8 @@ __all__ = [
     "VerificationReport",
     "beta_from_sigma2",
     "classify_point",
+    "collapse_diagnostics",
+    "compare_collapse",
     "compare_with_ppca",
     "covariance",
     "fit_linear_vae",
