@@ -6,4 +6,12 @@
 
 import importlib.util
 
-collect_ignore = [] if importlib.util.find_spec("torch") else ["ppca_stability/deep.py"]
+
+def _has_torch() -> bool:
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules["torch"] is None
+        return False
+
+
+collect_ignore = [] if _has_torch() else ["ppca_stability/deep.py"]

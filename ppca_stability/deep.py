@@ -34,8 +34,9 @@ from typing import Any
 
 try:
     import torch
-except ImportError:  # one line, naming the extra
-    raise ImportError('ppca_stability.deep needs PyTorch: pip install "ppca_stability[deep]"') from None
+except ImportError:  # one line, naming the extra (a ModuleNotFoundError, so pytest.importorskip skips)
+    raise ModuleNotFoundError('ppca_stability.deep needs PyTorch: pip install "ppca_stability[deep]"',
+                              name="torch") from None
 
 import numpy as np
 

@@ -24,7 +24,7 @@ from ppca_stability._cli import main
 from _support import digits_data
 
 ROOT = Path(__file__).resolve().parents[1]
-HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_TORCH = importlib.util.find_spec("torch") is not None  # as the root conftest.py decides
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason='needs the "deep" extra (torch)')
 
 # Monte-Carlo error of the 16-draw ELBO estimate on the digits (sd of one draw ~ 0.2 nats / sqrt(16 n)),
