@@ -9,10 +9,11 @@ __all__ = ["require"]
 
 
 def require(module: str, extra: str, purpose: str) -> ModuleType:
-    """Import `module`, or raise an ImportError of one line naming the extra that installs it."""
+    """Import `module`, or raise a one-line ModuleNotFoundError naming the extra that installs it
+    (a ModuleNotFoundError, so that ``pytest.importorskip`` skips on it)."""
     try:
         return importlib.import_module(module)
     except ImportError:
         package = module.split(".")[0]
-        raise ImportError(f"{purpose} needs {package}, which is not installed: "
-                          f'pip install "ppca_stability[{extra}]"') from None
+        raise ModuleNotFoundError(f"{purpose} needs {package}, which is not installed: "
+                                  f'pip install "ppca_stability[{extra}]"', name=package) from None

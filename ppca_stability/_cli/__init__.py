@@ -16,7 +16,7 @@ import warnings
 from ._io import CliError
 
 # Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["map", "phase", "demo", "beta", "verify", "vae", "exact"]
+COMMANDS = ["map", "phase", "demo", "beta", "verify", "vae", "exact", "diagnose", "deep"]
 
 
 class _Parser(argparse.ArgumentParser):
