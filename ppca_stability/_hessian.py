@@ -9,17 +9,19 @@ Two routes, kept separate on purpose so that each checks the other:
   as ``(value, multiplicity, sign)`` groups so that classification never sorts ``d q`` numbers.
 
 Coordinates: the Hessian is taken with respect to ``loadings.ravel()`` (C order, index
-``a * q + c`` for row ``a``, column ``c``); ``wrt="joint"`` appends ``sigma2`` as the last coordinate.
+``a * q + c`` for row ``a``, column ``c``); ``sigma2_learned=True`` appends ``sigma2`` as the last
+coordinate (the joint ``(W, sigma2)`` problem, as in `classify_point()`).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
-from ._validation import as_real_array, check_choice, check_cov, check_loadings, check_sigma2
-from ._likelihood import finite, Model
+from ._likelihood import Model, finite
+from ._validation import as_real_array, check_bool, check_choice, check_cov, check_loadings, check_sigma2
 
 __all__ = ["log_likelihood_hessian", "hessian_vector_product"]
 
@@ -89,13 +91,20 @@ def _dense_hessian(model: Model, joint: bool) -> np.ndarray:
     return unscale(model, dense_hessian_scaled(model, joint), joint)
 
 
-def _validate(loadings: Any, cov: Any, sigma2: Any, wrt: Any) -> tuple[np.ndarray, np.ndarray, float, bool]:
+def _validate(loadings: Any, cov: Any, sigma2: Any, sigma2_learned: Any, wrt: Any
+              ) -> tuple[np.ndarray, np.ndarray, float, bool]:
     S = check_cov(cov)
     W = check_loadings(loadings, S.shape[0])
-    return W, S, check_sigma2(sigma2), check_choice(wrt, "wrt", _WRT) == "joint"
+    joint = check_bool(sigma2_learned, "sigma2_learned")
+    if wrt is not None:
+        warnings.warn(f"`wrt` is deprecated: use sigma2_learned={wrt == 'joint'} instead of wrt={wrt!r}.",
+                      FutureWarning, stacklevel=3)
+        joint = check_choice(wrt, "wrt", _WRT) == "joint"
+    return W, S, check_sigma2(sigma2), joint
 
 
-def log_likelihood_hessian(loadings: Any, cov: Any, sigma2: float, *, wrt: str = "loadings") -> np.ndarray:
+def log_likelihood_hessian(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bool = False,
+                           wrt: str | None = None) -> np.ndarray:
     """Dense Hessian of `log_likelihood()`.
 
     Parameters
@@ -103,9 +112,11 @@ def log_likelihood_hessian(loadings: Any, cov: Any, sigma2: float, *, wrt: str =
     loadings : array_like, shape (d, q)
     cov : array_like, shape (d, d)
     sigma2 : float
-    wrt : {"loadings", "joint"}
-        ``"loadings"``: with respect to ``loadings.ravel()`` (C order), shape ``(d q, d q)``;
-        ``"joint"``: ``sigma2`` appended as the last coordinate, shape ``(d q + 1, d q + 1)``.
+    sigma2_learned : bool, default False
+        False: with respect to ``loadings.ravel()`` (C order), shape ``(d q, d q)``; True:
+        ``sigma2`` appended as the last coordinate, shape ``(d q + 1, d q + 1)``.
+    wrt : {"loadings", "joint"}, optional
+        Deprecated spelling of `sigma2_learned` (``"joint"`` is ``sigma2_learned=True``).
 
     Returns
     -------
@@ -121,12 +132,12 @@ def log_likelihood_hessian(loadings: Any, cov: Any, sigma2: float, *, wrt: str =
     >>> np.round(np.linalg.eigvalsh(H), 6)  # radial -2(4-1)/16, and (1-4)/(1*4)
     array([-0.75 , -0.375])
     """
-    W, S, s, joint = _validate(loadings, cov, sigma2, wrt)
+    W, S, s, joint = _validate(loadings, cov, sigma2, sigma2_learned, wrt)
     return _dense_hessian(Model.build(W, S, s), joint)
 
 
 def hessian_vector_product(loadings: Any, cov: Any, sigma2: float, direction: Any, *,
-                           wrt: str = "loadings") -> np.ndarray:
+                           sigma2_learned: bool = False, wrt: str | None = None) -> np.ndarray:
     """Hessian of `log_likelihood()` times a vector, without forming the Hessian.
 
     Costs two products with ``cov`` (O(d^2 q)) and O(d q^2) more.
@@ -138,8 +149,10 @@ def hessian_vector_product(loadings: Any, cov: Any, sigma2: float, direction: An
     sigma2 : float
     direction : array_like, shape (d q,) or (d q + 1,)
         A flat vector in the coordinates of `log_likelihood_hessian()` (``E.ravel()`` for a
-        loadings direction ``E``; with ``wrt="joint"`` the ``sigma2`` component last).
-    wrt : {"loadings", "joint"}
+        loadings direction ``E``; with ``sigma2_learned=True`` the ``sigma2`` component last).
+    sigma2_learned : bool, default False
+    wrt : {"loadings", "joint"}, optional
+        Deprecated spelling of `sigma2_learned`.
 
     Returns
     -------
@@ -154,7 +167,7 @@ def hessian_vector_product(loadings: Any, cov: Any, sigma2: float, direction: An
     >>> bool(np.allclose(hessian_vector_product(W, cov, 0.5, v), log_likelihood_hessian(W, cov, 0.5) @ v))
     True
     """
-    W, S, s, joint = _validate(loadings, cov, sigma2, wrt)
+    W, S, s, joint = _validate(loadings, cov, sigma2, sigma2_learned, wrt)
     v = as_real_array(direction, "direction")
     n = W.size + joint
     if v.shape != (n,):

@@ -127,7 +127,7 @@ def _either() -> SearchStrategy[Problem]:
 
 # ----------------------------------------------------------------------------- numeric oracles
 def _numeric_hessian_eigenvalues(point: Any, cov: np.ndarray, joint: bool) -> np.ndarray:
-    H = log_likelihood_hessian(point.loadings, cov, point.sigma2, wrt="joint" if joint else "loadings")
+    H = log_likelihood_hessian(point.loadings, cov, point.sigma2, sigma2_learned=joint)
     return np.linalg.eigvalsh(H)
 
 

@@ -20,7 +20,7 @@ def _grad_flat(W, S, s, joint):
 def test_dense_hessian_matches_finite_differences_and_hvp(d, q, joint, rng):
     S = cov_from_eigenvalues(rng.exponential(size=d) + 0.1, rng)
     W, s = rng.normal(size=(d, q)), 0.7
-    H = log_likelihood_hessian(W, S, s, wrt="joint" if joint else "loadings")
+    H = log_likelihood_hessian(W, S, s, sigma2_learned=joint)
     n = d * q + joint
     assert H.shape == (n, n) and np.allclose(H, H.T)
 
@@ -30,7 +30,7 @@ def test_dense_hessian_matches_finite_differences_and_hvp(d, q, joint, rng):
     x0 = np.append(W.ravel(), s) if joint else W.ravel()
     assert rel_err(H, fd_gradient(g, x0)) < FD_RTOL
     v = rng.normal(size=n)
-    hv = hessian_vector_product(W, S, s, v, wrt="joint" if joint else "loadings")
+    hv = hessian_vector_product(W, S, s, v, sigma2_learned=joint)
     assert rel_err(hv, H @ v) < NUMERIC_RTOL
 
 
@@ -45,8 +45,7 @@ def test_closed_form_spectrum_equals_numeric_at_every_point(sigma2, rng):
     joint = smap.is_learned
     assert smap.n_points > 3
     for p in smap.points:
-        wrt = "joint" if joint else "loadings"
-        H = log_likelihood_hessian(p.loadings, S, p.sigma2, wrt=wrt)
+        H = log_likelihood_hessian(p.loadings, S, p.sigma2, sigma2_learned=joint)
         numeric = np.linalg.eigvalsh(H)
         closed = p.hessian_eigenvalues
         assert closed.shape == (S.shape[0] * q + joint,)
@@ -64,7 +63,7 @@ def test_joint_second_derivative_and_schur_complement(rng):
     S = cov_from_eigenvalues(lam, rng)
     smap = stability_map(S, "learned", latent_dim=2)
     for p in smap.points:
-        H = log_likelihood_hessian(p.loadings, S, p.sigma2, wrt="joint")
+        H = log_likelihood_hessian(p.loadings, S, p.sigma2, sigma2_learned=True)
         k = p.n_active
         expected = -0.5 * (np.sum(lam[list(p.active)] ** -2.0) + (5 - k) / p.sigma2**2)
         assert H[-1, -1] == pytest.approx(expected, rel=NUMERIC_RTOL)
@@ -87,9 +86,23 @@ def test_hvp_direction_shape_errors():
     with pytest.raises(ValueError, match="`direction`.*length 6"):
         hessian_vector_product(W, S, 1.0, np.ones((3, 2)))
     with pytest.raises(ValueError, match="`direction`.*length 7"):
-        hessian_vector_product(W, S, 1.0, np.ones(6), wrt="joint")
-    with pytest.raises(ValueError, match="`wrt`"):
+        hessian_vector_product(W, S, 1.0, np.ones(6), sigma2_learned=True)
+    with pytest.raises(TypeError, match="`sigma2_learned`"):
+        log_likelihood_hessian(W, S, 1.0, sigma2_learned="joint")
+    with pytest.warns(FutureWarning, match="deprecated"), pytest.raises(ValueError, match="`wrt`"):
         log_likelihood_hessian(W, S, 1.0, wrt="sigma2")
+
+
+def test_wrt_is_a_deprecated_spelling_of_sigma2_learned(rng):
+    W, S = rng.normal(size=(3, 2)), np.diag([3.0, 2.0, 1.0])
+    v = rng.normal(size=7)
+    for old, new in (("joint", True), ("loadings", False)):
+        with pytest.warns(FutureWarning, match=f"sigma2_learned={new}"):
+            H = log_likelihood_hessian(W, S, 0.5, wrt=old)
+        assert np.array_equal(H, log_likelihood_hessian(W, S, 0.5, sigma2_learned=new))
+    with pytest.warns(FutureWarning, match="sigma2_learned=True"):
+        hv = hessian_vector_product(W, S, 0.5, v, wrt="joint")
+    assert np.array_equal(hv, hessian_vector_product(W, S, 0.5, v, sigma2_learned=True))
 
 
 def test_hvp_accurate_on_a_spectrum_over_twelve_decades(rng):
@@ -119,7 +132,7 @@ def test_digits_closed_form_vs_dense_hessian(sigma2, digits_cov):
     best = smap.global_maximum
     swaps = [best, smap.point((0, 1, 2, 5)), smap.point((1, 2, 3, 4))]
     for p in swaps:
-        H = log_likelihood_hessian(p.loadings, S, p.sigma2, wrt="joint" if smap.is_learned else "loadings")
+        H = log_likelihood_hessian(p.loadings, S, p.sigma2, sigma2_learned=smap.is_learned)
         closed = p.hessian_eigenvalues
         assert np.max(np.abs(np.linalg.eigvalsh(H) - closed)) <= NUMERIC_RTOL * np.max(np.abs(closed))
         c = classify_point(p.loadings, S, p.sigma2, sigma2_learned=smap.is_learned)

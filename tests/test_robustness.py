@@ -138,9 +138,11 @@ def _targets() -> dict:
                            {"loadings": BAD_ARRAYS, "cov": BAD_ARRAYS, "sigma2": BAD_SCALARS}),
         "log_likelihood_gradient": (ps.log_likelihood_gradient, {"loadings": W3, "cov": S3, "sigma2": 0.5},
                                     {"loadings": BAD_ARRAYS, "cov": BAD_ARRAYS, "sigma2": BAD_SCALARS}),
-        "log_likelihood_hessian": (lambda loadings, cov, sigma2, wrt: ps.log_likelihood_hessian(loadings, cov, sigma2, wrt=wrt),
-                                   {"loadings": W3, "cov": S3, "sigma2": 0.5, "wrt": "joint"},
-                                   {"loadings": BAD_ARRAYS, "cov": BAD_ARRAYS, "sigma2": BAD_SCALARS, "wrt": BAD_SCALARS}),
+        "log_likelihood_hessian": (lambda loadings, cov, sigma2, sigma2_learned: ps.log_likelihood_hessian(
+                                       loadings, cov, sigma2, sigma2_learned=sigma2_learned),
+                                   {"loadings": W3, "cov": S3, "sigma2": 0.5, "sigma2_learned": True},
+                                   {"loadings": BAD_ARRAYS, "cov": BAD_ARRAYS, "sigma2": BAD_SCALARS,
+                                    "sigma2_learned": BAD_SCALARS}),
         "hessian_vector_product": (ps.hessian_vector_product,
                                    {"loadings": W3, "cov": S3, "sigma2": 0.5, "direction": np.ones(6)},
                                    {"loadings": BAD_ARRAYS, "cov": BAD_ARRAYS, "sigma2": BAD_SCALARS,
@@ -223,7 +225,7 @@ def _tiny_sigma2_gradient():
 
 
 def _joint_hessian_small_scale():
-    return ps.log_likelihood_hessian(np.eye(3, 2) * 1e-53, np.diag([3.0, 2.0, 1.0]) * 1e-105, 1e-106, wrt="joint")
+    return ps.log_likelihood_hessian(np.eye(3, 2) * 1e-53, np.diag([3.0, 2.0, 1.0]) * 1e-105, 1e-106, sigma2_learned=True)
 
 
 def _optimal_encoder_large_loadings():
@@ -294,8 +296,9 @@ def _exercise_problem(cov, q, s) -> None:
     W = fit.loadings if fit is not None else np.zeros((d, q))
     for fn in (ps.log_likelihood, ps.log_likelihood_gradient):
         call(fn.__name__, fn, W, cov, s, names=names)
-    for wrt in ("loadings", "joint"):
-        call(f"log_likelihood_hessian[{wrt}]", ps.log_likelihood_hessian, W, cov, s, wrt=wrt, names=names)
+    for learned in (False, True):
+        call(f"log_likelihood_hessian[sigma2_learned={learned}]", ps.log_likelihood_hessian, W, cov, s,
+             sigma2_learned=learned, names=names)
     call("hessian_vector_product", ps.hessian_vector_product, W, cov, s, np.ones(W.size), names=names)
     for learned_flag in (False, True):
         call("classify_point", ps.classify_point, W, cov, s, sigma2_learned=learned_flag, method="dense", names=names)

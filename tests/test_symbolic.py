@@ -90,16 +90,16 @@ def test_expressions_match_numeric_likelihood_gradient_hessian(d, q, rng):
 @pytest.mark.parametrize(("d", "q"), [(2, 1), (3, 1)])
 def test_joint_hessian_expression_matches_numeric(d, q, rng):
     W, cov, s = _random_problem(d, q, rng)
-    H = log_likelihood_hessian(W, cov, s, wrt="joint")
-    got = lambdify_expr(hessian_expr(d, q, wrt="joint"), d, q)(W, cov, s)
+    H = log_likelihood_hessian(W, cov, s, sigma2_learned=True)
+    got = lambdify_expr(hessian_expr(d, q, sigma2_learned=True), d, q)(W, cov, s)
     np.testing.assert_allclose(got, H, rtol=0, atol=NUMERIC_RTOL * np.abs(H).max())
 
 
 @pytest.mark.slow
 def test_expressions_match_numeric_d3_q2(rng):
     W, cov, s = _random_problem(3, 2, rng)
-    H = log_likelihood_hessian(W, cov, s, wrt="joint")
-    got = lambdify_expr(hessian_expr(3, 2, wrt="joint"), 3, 2)(W, cov, s)
+    H = log_likelihood_hessian(W, cov, s, sigma2_learned=True)
+    got = lambdify_expr(hessian_expr(3, 2, sigma2_learned=True), 3, 2)(W, cov, s)
     np.testing.assert_allclose(got, H, rtol=0, atol=NUMERIC_RTOL * np.abs(H).max())
 
 
@@ -131,7 +131,9 @@ def test_expression_sizes_are_validated():
         log_likelihood_expr(2, 3)
     with pytest.raises(TypeError, match="n_features"):
         hessian_expr(2.0, 1)
-    with pytest.raises(ValueError, match="wrt"):
+    with pytest.raises(TypeError, match="sigma2_learned"):
+        hessian_expr(2, 1, sigma2_learned="joint")
+    with pytest.warns(FutureWarning, match="sigma2_learned"), pytest.raises(ValueError, match="wrt"):
         hessian_expr(2, 1, wrt="sigma2")
 
 

@@ -2,7 +2,7 @@
 gives the same error (type and message naming the parameter) wherever it is made.
 
 Errors particular to one function (``latent_dim`` below ``n_features`` when sigma2 is learned,
-``method``, ``wrt``, a phase-diagram grid, ...) are tested with that function.
+``method``, a phase-diagram grid, ...) are tested with that function.
 """
 
 import numpy as np

@@ -14,6 +14,7 @@ Derivatives are taken by sympy; nothing here is hand-derived.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-from .._validation import check_choice, check_cov, check_loadings, check_positive_int, check_sigma2
+from .._validation import check_bool, check_choice, check_cov, check_loadings, check_positive_int, check_sigma2
 
 __all__ = [
     "LikelihoodSymbols",
@@ -192,16 +193,19 @@ def gradient_expr(n_features: int, latent_dim: int) -> tuple[sympy.ImmutableMatr
     return cached_gradient(*check_sizes(n_features, latent_dim))
 
 
-def hessian_expr(n_features: int, latent_dim: int, *, wrt: str = "loadings") -> sympy.ImmutableMatrix:
+def hessian_expr(n_features: int, latent_dim: int, *, sigma2_learned: bool = False,
+                 wrt: str | None = None) -> sympy.ImmutableMatrix:
     """The Hessian of `log_likelihood_expr()`, derived by sympy.
 
     Parameters
     ----------
     n_features : int
     latent_dim : int
-    wrt : {"loadings", "joint"}
+    sigma2_learned : bool, default False
         As in `ppca_stability.log_likelihood_hessian()`: coordinates ``loadings.ravel()``
-        (C order), with ``"joint"`` ``sigma2`` appended last.
+        (C order), with ``sigma2`` appended last when True.
+    wrt : {"loadings", "joint"}, optional
+        Deprecated spelling of `sigma2_learned`.
 
     Returns
     -------
@@ -217,7 +221,12 @@ def hessian_expr(n_features: int, latent_dim: int, *, wrt: str = "loadings") -> 
     -3/8
     """
     d, q = check_sizes(n_features, latent_dim)
-    return cached_hessian(d, q, check_choice(wrt, "wrt", _WRT))
+    joint = check_bool(sigma2_learned, "sigma2_learned")
+    if wrt is not None:
+        warnings.warn(f"`wrt` is deprecated: use sigma2_learned={wrt == 'joint'} instead of wrt={wrt!r}.",
+                      FutureWarning, stacklevel=2)
+        joint = check_choice(wrt, "wrt", _WRT) == "joint"
+    return cached_hessian(d, q, "joint" if joint else "loadings")
 
 
 def _lambdify_iv(expr: Any, n_features: Any, latent_dim: Any) -> tuple[Any, LikelihoodSymbols]:
