@@ -14,8 +14,13 @@ submodules load only when imported: `ppca_stability.symbolic` (sympy, an indepen
 from ._agreement import Agreement, compare_with_ppca
 from ._beta import CollapsePrediction, beta_from_sigma2, predict_collapse, sigma2_from_beta
 from ._classify import PointClassification, classify_point
-from ._diagnostics import CollapseComparison, CollapseDiagnostics, collapse_diagnostics, compare_collapse
 from ._covariance import SampleMoments, covariance, sample_moments
+from ._diagnostics import (
+    CollapseComparison,
+    CollapseDiagnostics,
+    collapse_diagnostics,
+    compare_collapse,
+)
 from ._elbo import LinearVAEParams, linear_vae_elbo, linear_vae_elbo_gradient, optimal_encoder
 from ._hessian import hessian_vector_product, log_likelihood_hessian
 from ._likelihood import log_likelihood, log_likelihood_gradient

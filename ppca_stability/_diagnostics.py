@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_real_array, check_cov
 from ._beta import predict_collapse
+from ._validation import as_real_array, check_cov
 
 __all__ = ["CollapseComparison", "CollapseDiagnostics", "collapse_diagnostics", "compare_collapse"]
 
@@ -101,9 +101,11 @@ class CollapseDiagnostics:
             f"  {'latent':>6} {'KL [nats]':>10} {'Var_x(mu)':>10} {'KL<eps':>7}  {'active':<6}  collapsed",
         ]
         for i in range(min(q, REPR_ROWS)):
-            rows.append(f"  {i:>6} {self.kl_per_latent[i]:>10.4g} {self.mean_variance[i]:>10.4g} "
-                        f"{self.collapsed_fraction[i]:>7.1%}  {'yes' if self.active[i] else 'no':<6}  "
-                        f"{'yes' if i in collapsed else 'no'}")
+            rows.append(
+                f"  {i:>6} {self.kl_per_latent[i]:>10.4g} {self.mean_variance[i]:>10.4g} "
+                f"{self.collapsed_fraction[i]:>7.1%}  {'yes' if self.active[i] else 'no':<6}  "
+                f"{'yes' if i in collapsed else 'no'}"
+            )
         if q > REPR_ROWS:
             rows.append(f"  ... {q - REPR_ROWS} more")
         return "\n".join(rows)
@@ -111,7 +113,9 @@ class CollapseDiagnostics:
 
 def _check_threshold(value: Any, name: str, *, upper: float | None = None) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a non-negative float; got {type(value).__name__} {value!r}.")
+        raise TypeError(
+            f"`{name}` must be a non-negative float; got {type(value).__name__} {value!r}."
+        )
     out = float(value)
     if not np.isfinite(out) or out < 0.0 or (upper is not None and out > upper):
         allowed = f"in [0, {upper:g}]" if upper is not None else "non-negative and finite"
@@ -123,13 +127,19 @@ def _check_encoder_output(value: Any, name: str) -> np.ndarray:
     arr = as_real_array(value, name)
     if arr.ndim != 2:
         hint = " For a single latent, pass shape (n_samples, 1)." if arr.ndim == 1 else ""
-        raise ValueError(f"`{name}` must be a 2-D (n_samples, latent_dim) array; got shape {arr.shape}.{hint}")
+        raise ValueError(
+            f"`{name}` must be a 2-D (n_samples, latent_dim) array; got shape {arr.shape}.{hint}"
+        )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"`{name}` must have at least one sample and one latent; got shape {arr.shape}.")
+        raise ValueError(
+            f"`{name}` must have at least one sample and one latent; got shape {arr.shape}."
+        )
     return arr
 
 
-def _collapse_diagnostics_iv(means: Any, log_variances: Any, epsilon: Any, delta: Any, au_threshold: Any):  # noqa: ANN202
+def _collapse_diagnostics_iv(
+    means: Any, log_variances: Any, epsilon: Any, delta: Any, au_threshold: Any
+):  # noqa: ANN202
     mu = _check_encoder_output(means, "means")
     logvar = _check_encoder_output(log_variances, "log_variances")
     if logvar.shape != mu.shape:
@@ -137,8 +147,13 @@ def _collapse_diagnostics_iv(means: Any, log_variances: Any, epsilon: Any, delta
             f"`log_variances` must have the shape of `means` {mu.shape}; got {logvar.shape}."
             + (" Did you pass its transpose?" if logvar.shape == mu.shape[::-1] else "")
         )
-    return (mu, logvar, _check_threshold(epsilon, "epsilon"), _check_threshold(delta, "delta", upper=1.0),
-            _check_threshold(au_threshold, "au_threshold"))
+    return (
+        mu,
+        logvar,
+        _check_threshold(epsilon, "epsilon"),
+        _check_threshold(delta, "delta", upper=1.0),
+        _check_threshold(au_threshold, "au_threshold"),
+    )
 
 
 def _column_variance(a: np.ndarray) -> np.ndarray:
@@ -159,8 +174,14 @@ def _column_variance(a: np.ndarray) -> np.ndarray:
     return var
 
 
-def collapse_diagnostics(means: Any, log_variances: Any, *, epsilon: float = 0.01, delta: float = 0.01,
-                         au_threshold: float = 0.01) -> CollapseDiagnostics:
+def collapse_diagnostics(
+    means: Any,
+    log_variances: Any,
+    *,
+    epsilon: float = 0.01,
+    delta: float = 0.01,
+    au_threshold: float = 0.01,
+) -> CollapseDiagnostics:
     """KL per latent, active units and ``(epsilon, delta)``-collapse from a Gaussian encoder's outputs.
 
     Parameters
@@ -200,7 +221,9 @@ def collapse_diagnostics(means: Any, log_variances: Any, *, epsilon: float = 0.0
     >>> diag.kl_per_latent.round(3)                  # 1/2 (E mu^2 + 0.1 - 1 - log 0.1) and 0
     array([1.215, 0.   ])
     """
-    mu, logvar, eps, dlt, au = _collapse_diagnostics_iv(means, log_variances, epsilon, delta, au_threshold)
+    mu, logvar, eps, dlt, au = _collapse_diagnostics_iv(
+        means, log_variances, epsilon, delta, au_threshold
+    )
     n = mu.shape[0]
     with np.errstate(over="ignore"):
         kl = 0.5 * (np.square(mu) + np.expm1(logvar) - logvar)
@@ -210,8 +233,15 @@ def collapse_diagnostics(means: Any, log_variances: Any, *, epsilon: float = 0.0
     collapsed = tuple(int(i) for i in np.flatnonzero([n - b <= allowed for b in below.tolist()]))
     var_mu = _column_variance(mu)
     return CollapseDiagnostics(
-        kl_per_latent=np.mean(kl, axis=0), mean_variance=var_mu, active=var_mu > au,
-        collapsed_fraction=below / n, collapsed=collapsed, n_samples=n, epsilon=eps, delta=dlt, au_threshold=au,
+        kl_per_latent=np.mean(kl, axis=0),
+        mean_variance=var_mu,
+        active=var_mu > au,
+        collapsed_fraction=below / n,
+        collapsed=collapsed,
+        n_samples=n,
+        epsilon=eps,
+        delta=dlt,
+        au_threshold=au,
     )
 
 
@@ -294,16 +324,24 @@ class CollapseComparison:
         for r in range(min(self.latent_dim, REPR_ROWS)):
             i = int(self.order[r])
             state = "active" if m.active[i] else ("collapsed" if i in collapsed else "inactive")
-            rows.append(f"  {r:>4} {self.eigenvalues[r]:>11.5g} {self.predicted_kl[r]:>8.4f} "
-                        f"{self.predicted_mean_variance[r]:>8.4f} | {i:>6} {m.kl_per_latent[i]:>8.4f} "
-                        f"{m.mean_variance[i]:>9.4f}  {state}")
+            rows.append(
+                f"  {r:>4} {self.eigenvalues[r]:>11.5g} {self.predicted_kl[r]:>8.4f} "
+                f"{self.predicted_mean_variance[r]:>8.4f} | {i:>6} {m.kl_per_latent[i]:>8.4f} "
+                f"{m.mean_variance[i]:>9.4f}  {state}"
+            )
         if self.latent_dim > REPR_ROWS:
             rows.append(f"  ... {self.latent_dim - REPR_ROWS} more")
         return "\n".join(rows)
 
 
-def compare_collapse(diagnostics: CollapseDiagnostics, cov: Any, sigma2: float | None = None, *,
-                     beta: float | None = None, reconstruction: str = "mse") -> CollapseComparison:
+def compare_collapse(
+    diagnostics: CollapseDiagnostics,
+    cov: Any,
+    sigma2: float | None = None,
+    *,
+    beta: float | None = None,
+    reconstruction: str = "mse",
+) -> CollapseComparison:
     """The linear VAE's collapse at ``sigma2`` (or ``beta``) beside measured `CollapseDiagnostics`.
 
     Parameters
@@ -343,18 +381,35 @@ def compare_collapse(diagnostics: CollapseDiagnostics, cov: Any, sigma2: float |
     True
     """
     if not isinstance(diagnostics, CollapseDiagnostics):
-        raise TypeError(f"`diagnostics` must be a CollapseDiagnostics from collapse_diagnostics(); "
-                        f"got {type(diagnostics).__name__}.")
+        raise TypeError(
+            f"`diagnostics` must be a CollapseDiagnostics from collapse_diagnostics(); "
+            f"got {type(diagnostics).__name__}."
+        )
     S = check_cov(cov)
     if diagnostics.latent_dim > S.shape[0]:
-        raise ValueError(f"`diagnostics` has latent_dim = {diagnostics.latent_dim}, more than the "
-                         f"{S.shape[0]} features of `cov`; the linear theory has at most d latents.")
-    pred = predict_collapse(S, latent_dim=diagnostics.latent_dim, sigma2=sigma2, beta=beta,
-                            reconstruction=reconstruction)
+        raise ValueError(
+            f"`diagnostics` has latent_dim = {diagnostics.latent_dim}, more than the "
+            f"{S.shape[0]} features of `cov`; the linear theory has at most d latents."
+        )
+    pred = predict_collapse(
+        S,
+        latent_dim=diagnostics.latent_dim,
+        sigma2=sigma2,
+        beta=beta,
+        reconstruction=reconstruction,
+    )
     lam, s = pred.eigenvalues, pred.sigma2
     live = ~pred.collapsed
     predicted_var = np.zeros_like(lam)
     predicted_var[live] = 1.0 - s / lam[live]
     order = np.argsort(-diagnostics.kl_per_latent, kind="stable")
-    return CollapseComparison(diagnostics, s, pred.beta, pred.reconstruction, lam, pred.kl_per_latent,
-                              predicted_var, order)
+    return CollapseComparison(
+        diagnostics,
+        s,
+        pred.beta,
+        pred.reconstruction,
+        lam,
+        pred.kl_per_latent,
+        predicted_var,
+        order,
+    )

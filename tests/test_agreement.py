@@ -6,11 +6,17 @@ import warnings
 
 import numpy as np
 import pytest
-
-from ppca_stability import ConvergenceWarning, Stability, compare_with_ppca, fit_linear_vae, ppca_mle, spectrum
-from ppca_stability._agreement import ANALYTIC_RTOL, STOCHASTIC_RTOL
-
 from _support import cov_from_eigenvalues
+
+from ppca_stability import (
+    ConvergenceWarning,
+    Stability,
+    compare_with_ppca,
+    fit_linear_vae,
+    ppca_mle,
+    spectrum,
+)
+from ppca_stability._agreement import ANALYTIC_RTOL, STOCHASTIC_RTOL
 
 # Distinct eigenvalues with a clear gap, so every check is well conditioned.
 LAM = np.array([9.0, 6.0, 4.0, 2.5, 1.5, 1.0, 0.6])

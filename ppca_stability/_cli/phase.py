@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 
 from .._phase import PhaseDiagram, phase_diagram
-from ._io import CliError, add_data_arguments, check_figure_path, dump_json, load_covariance, save_figure
+from ._io import (
+    CliError,
+    add_data_arguments,
+    check_figure_path,
+    dump_json,
+    load_covariance,
+    save_figure,
+)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -17,11 +25,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_data_arguments(p)
     p.add_argument("--latent-dim", type=int, default=None, help="latent dimension q (default: d)")
-    p.add_argument("--out", metavar="FIG", default=None, help="write the figure to FIG (.png, .svg or .pdf)")
+    p.add_argument(
+        "--out", metavar="FIG", default=None, help="write the figure to FIG (.png, .svg or .pdf)"
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.add_argument("--census", action="store_true",
-                   help="with --json, add the census per sigma2 value: {morse_index: count}, exact integers "
-                   "(they can exceed 2**53; up to q (d - q) + 1 entries per value)")
+    p.add_argument(
+        "--census",
+        action="store_true",
+        help="with --json, add the census per sigma2 value: {morse_index: count}, exact integers "
+        "(they can exceed 2**53; up to q (d - q) + 1 entries per value)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -56,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(repr(pd))
         q = pd.latent_dim
-        print(f"\nlatent c is live at the optimum while sigma2 < lambda_c and collapses beyond (q = {q}):")
+        print(
+            f"\nlatent c is live at the optimum while sigma2 < lambda_c and collapses beyond (q = {q}):"
+        )
         print("  " + ", ".join(f"{c + 1}: {lam:.4g}" for c, lam in enumerate(pd.eigenvalues[:q])))
     if out is not None:
         path = save_figure(pd.plot(), out)
