@@ -110,9 +110,9 @@ def run() -> list[dict]:
             "met": "yes" if worst <= GOAL_RTOL and bounds else "NO",
             "peak MiB": f"{peak:.0f}",
             "notes": (
-                f"{k_top} largest ({closed[-k_top]:.6g}..{closed[-1]:.6g}): max rel. error {err_top:.1e}; "
-                f"most negative ({closed[0]:.7g}): {err_bottom:.1e}; interlacing bounds hold: {bounds}; "
-                f"{calls[0]} Hessian-vector products"
+                f"{k_top} largest ({closed[-k_top]:.6g}..{closed[-1]:.6g}): max rel. error "
+                f"{err_top:.1e}; most negative ({closed[0]:.7g}): {err_bottom:.1e}; interlacing "
+                f"bounds hold: {bounds}; {calls[0]} Hessian-vector products"
             ),
         }
     ]

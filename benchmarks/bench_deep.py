@@ -1,8 +1,8 @@
 """Benchmark: the deep-VAE collapse sweep on digits - time per sigma2 value, and deep vs linear thresholds.
 
-Problem: the acceptance sweep of ppca_stability.deep - scikit-learn's digits (d = 64), latent_dim 10,
-the default grid (8 log-spaced sigma2 from lambda_10 / 4 to 4 lambda_1), 3 seeds, default network
-(tanh MLP, hidden 64, 300 epochs of Adam, batches of 256, float64, 1 torch thread per fit).
+Problem: the acceptance sweep of ppca_stability.deep - scikit-learn's digits (d = 64), latent_dim
+10, the default grid (8 log-spaced sigma2 from lambda_10 / 4 to 4 lambda_1), 3 seeds, default
+network (tanh MLP, hidden 64, 300 epochs of Adam, batches of 256, float64, 1 torch thread per fit).
 Reports wall and CPU seconds per sigma2 value (3 fits each; CPU time is the fairer number on a
 shared machine) and `DeepCollapseSweep.thresholds()`: where the k-th active unit switches off,
 for the deep VAE and for the linear prediction sampled on the same grid. torch is optional:

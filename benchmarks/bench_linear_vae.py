@@ -51,7 +51,8 @@ def bench_ours(S: np.ndarray, target: np.ndarray, seed: int) -> tuple[dict, floa
     errors = [np.linalg.norm(W @ W.T - target) / norm for _, W in snapshots]
     times = [t - t0 for t, _ in snapshots]
     print(
-        f"ours: {fit.n_iter} L-BFGS steps, {total:.3f} s in total, final error {errors[-1]:.2e}; {fit.message}"
+        f"ours: {fit.n_iter} L-BFGS steps, {total:.3f} s in total, final error {errors[-1]:.2e}; "
+        f"{fit.message}"
     )
     return first_hits(errors, np.arange(1, len(errors) + 1), times), total
 

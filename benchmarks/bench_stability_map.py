@@ -26,8 +26,8 @@ def run(sizes: list[int]) -> list[dict]:
             smap.global_maximum
             smap.n_points
 
-        # Best of at least `repeat` calls and of at least 1 s of calls: at d = 256 one call is ~3 ms,
-        # and five calls' minimum still varied by 20 % between runs on a shared machine.
+        # Best of at least `repeat` calls and of at least 1 s of calls: at d = 256 one call is ~3
+        # ms, and five calls' minimum still varied by 20 % between runs on a shared machine.
         repeat = 5 if d <= 1024 else 3
         t_ref = best_time(lambda: np.linalg.eigh(S), repeat=repeat, min_total=1.0)
         t_ours = best_time(ours, repeat=repeat, min_total=1.0)

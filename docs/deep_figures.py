@@ -1,7 +1,8 @@
 """Regenerate the deep-VAE page's figure and tables: python docs/deep_figures.py [--out DIR].
 
 Trains the reference deep Gaussian VAE (ppca_stability.deep, needs the ``deep`` extra) on
-scikit-learn's digits at 12 sigma^2 values from lambda_10 / 4 to 4 lambda_1, 3 seeds each, and writes
+scikit-learn's digits at 12 sigma^2 values from lambda_10 / 4 to 4 lambda_1, 3 seeds each, and
+writes
 ``deep_digits.png`` and ``deep_digits.json`` (every measured number) into DIR (default docs/images),
 with a control: the same training with identity activations (a linear VAE), one seed per sigma^2.
 Prints the Markdown tables shown in docs/deep_vae.md; `tables()` rebuilds them from the JSON, which
@@ -97,10 +98,10 @@ def tables(record: dict) -> str:
     lam1 = record["eigenvalues"][0]
     for g, s in enumerate(record["sigma2"]):
         rows.append(
-            f"| {s:.4g} | {s / lam1:.3g} | {record['predicted_active_units'][g]} | {au[g].mean():.2f} | "
-            f"{au[g].min()}–{au[g].max()} | {record['identity_active_units'][g]} | "
-            f"{record['predicted_total_kl'][g]:.3f} | {kl[g].mean():.3f} ± {kl[g].std():.3f} | "
-            f"{record['identity_total_kl'][g]:.3f} |"
+            f"| {s:.4g} | {s / lam1:.3g} | {record['predicted_active_units'][g]} | "
+            f"{au[g].mean():.2f} | {au[g].min()}–{au[g].max()} | "
+            f"{record['identity_active_units'][g]} | {record['predicted_total_kl'][g]:.3f} | "
+            f"{kl[g].mean():.3f} ± {kl[g].std():.3f} | {record['identity_total_kl'][g]:.3f} |"
         )
     th = record["thresholds"]
     rows += [

@@ -53,7 +53,8 @@ class Agreement:
         `classify_point()` of the trained decoder (reported, not tested:
         a stochastic fit is near, not at, a stationary point).
     rtol : float
-        Tolerance for ``wwt_error``, ``1 - alignment``, ``sigma2_error``, ``elbo_gap`` and ``kl_error``.
+        Tolerance for ``wwt_error``, ``1 - alignment``, ``sigma2_error``, ``elbo_gap`` and
+        ``kl_error``.
     """
 
     wwt_error: float
@@ -96,17 +97,18 @@ class Agreement:
 
         c = self.classification
         rows = [
-            f"Agreement with the pPCA optimum: {'PASSED' if self.passed else 'FAILED'} (rtol {self.rtol:g})",
+            f"Agreement with the pPCA optimum: {'PASSED' if self.passed else 'FAILED'} (rtol "
+            f"{self.rtol:g})",
             f"  {'quantity':<28} {'value':>10}  check",
         ]
         rows += [f"  {name:<28} {v:>10.3g}  {mark(ok)}" for name, (v, ok) in self.checks.items()]
         rows.append(
-            f"  {'collapsed latents':<28} {len(self.collapsed):>10}  {mark(self.collapsed_as_predicted)}"
-            f" (predicted {self.n_collapsed_predicted})"
+            f"  {'collapsed latents':<28} {len(self.collapsed):>10}  "
+            f"{mark(self.collapsed_as_predicted)} (predicted {self.n_collapsed_predicted})"
         )
         rows.append(
-            f"  {'decoder as a pPCA point':<28} {c.stability.name:>10}  (Morse index {c.morse_index}, "
-            f"relative gradient {c.relative_gradient_norm:.2g}; reported only)"
+            f"  {'decoder as a pPCA point':<28} {c.stability.name:>10}  (Morse index "
+            f"{c.morse_index}, relative gradient {c.relative_gradient_norm:.2g}; reported only)"
         )
         return "\n".join(rows)
 

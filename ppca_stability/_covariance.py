@@ -57,7 +57,8 @@ class SampleMoments:
         var = np.diag(self.covariance)
         return (
             f"SampleMoments(n_samples={self.n_samples}, n_features={self.n_features}, "
-            f"total variance={float(var.sum()):.6g}, max |mean|={float(np.abs(self.mean).max()):.6g})"
+            f"total variance={float(var.sum()):.6g}, max "
+            f"|mean|={float(np.abs(self.mean).max()):.6g})"
         )
 
 

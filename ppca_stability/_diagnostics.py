@@ -94,11 +94,13 @@ class CollapseDiagnostics:
         q = self.latent_dim
         collapsed = set(self.collapsed)
         rows = [
-            f"CollapseDiagnostics(n_samples={self.n_samples}, latent_dim={q}, active_units={self.active_units}, "
-            f"collapsed={len(collapsed)}, total_kl={self.total_kl:.4g})",
-            f"  thresholds: active if Var_x(mu) > {self.au_threshold:g}; collapsed if KL < {self.epsilon:g} "
-            f"on >= {1 - self.delta:.4g} of samples",
-            f"  {'latent':>6} {'KL [nats]':>10} {'Var_x(mu)':>10} {'KL<eps':>7}  {'active':<6}  collapsed",
+            f"CollapseDiagnostics(n_samples={self.n_samples}, latent_dim={q}, "
+            f"active_units={self.active_units}, collapsed={len(collapsed)}, "
+            f"total_kl={self.total_kl:.4g})",
+            f"  thresholds: active if Var_x(mu) > {self.au_threshold:g}; collapsed if KL < "
+            f"{self.epsilon:g} on >= {1 - self.delta:.4g} of samples",
+            f"  {'latent':>6} {'KL [nats]':>10} {'Var_x(mu)':>10} {'KL<eps':>7}  {'active':<6}  "
+            "collapsed",
         ]
         for i in range(min(q, REPR_ROWS)):
             rows.append(
@@ -187,8 +189,8 @@ def collapse_diagnostics(
     Parameters
     ----------
     means : array_like, shape (n_samples, latent_dim)
-        Encoder means ``mu(x)``, one row per sample. Anything `numpy.asarray` accepts: a NumPy array,
-        a CPU ``torch.Tensor`` (detach it first), a JAX array.
+        Encoder means ``mu(x)``, one row per sample. Anything `numpy.asarray` accepts: a NumPy
+        array, a CPU ``torch.Tensor`` (detach it first), a JAX array.
     log_variances : array_like, shape (n_samples, latent_dim)
         Encoder log-variances ``log sigma_enc^2(x)`` (natural log). If your encoder outputs standard
         deviations, pass ``2 * log(std)``.
@@ -228,7 +230,8 @@ def collapse_diagnostics(
     with np.errstate(over="ignore"):
         kl = 0.5 * (np.square(mu) + np.expm1(logvar) - logvar)
     below = np.count_nonzero(kl < eps, axis=0)
-    # (epsilon, delta)-collapsed: n_above / n <= delta, compared exactly (delta is a binary fraction).
+    # (epsilon, delta)-collapsed: n_above / n <= delta, compared exactly (delta is a binary
+    # fraction).
     allowed = Fraction(dlt) * n
     collapsed = tuple(int(i) for i in np.flatnonzero([n - b <= allowed for b in below.tolist()]))
     var_mu = _column_variance(mu)
@@ -317,9 +320,10 @@ class CollapseComparison:
             f"  {'active units':<24} {self.predicted_active_units:>10} {m.active_units:>10}",
             f"  {'live / not collapsed':<24} {int(np.count_nonzero(self.predicted_live)):>10} "
             f"{self.latent_dim - len(collapsed):>10}",
-            f"  {'total KL [nats]':<24} {float(np.sum(self.predicted_kl)):>10.4g} {m.total_kl:>10.4g}",
-            f"  {'rank':>4} {'eigenvalue':>11} {'KL lin':>8} {'Var lin':>8} | {'latent':>6} {'KL':>8} "
-            f"{'Var_x(mu)':>9}  state",
+            f"  {'total KL [nats]':<24} {float(np.sum(self.predicted_kl)):>10.4g} "
+            f"{m.total_kl:>10.4g}",
+            f"  {'rank':>4} {'eigenvalue':>11} {'KL lin':>8} {'Var lin':>8} | {'latent':>6} "
+            f"{'KL':>8} {'Var_x(mu)':>9}  state",
         ]
         for r in range(min(self.latent_dim, REPR_ROWS)):
             i = int(self.order[r])

@@ -192,7 +192,8 @@ def _optimal_encoder_iv(loadings: Any, sigma2: Any) -> tuple[np.ndarray, float]:
     W = as_real_array(loadings, "loadings")
     if W.ndim != 2 or min(W.shape) < 1:
         raise ValueError(
-            f"`loadings` must be a non-empty 2-D (n_features, latent_dim) array; got shape {W.shape}."
+            "`loadings` must be a non-empty 2-D (n_features, latent_dim) array; got shape "
+            f"{W.shape}."
         )
     return W, check_sigma2(sigma2)
 

@@ -138,8 +138,9 @@ def joint_maximum(lam: np.ndarray, q: int, rtol: float, floor: float) -> tuple[i
     if active is None:
         rank = int(np.count_nonzero(lam > 0))
         raise ValueError(
-            f"with sigma2='learned' the likelihood is unbounded: cov has rank {rank} <= latent_dim = {q}, so W can "
-            f"span its support while sigma2 -> 0. Use latent_dim < {rank} or a fixed sigma2."
+            f"with sigma2='learned' the likelihood is unbounded: cov has rank {rank} <= latent_dim "
+            f"= {q}, so W can span its support while sigma2 -> 0. Use latent_dim < {rank} or a "
+            "fixed sigma2."
         )
     return active
 

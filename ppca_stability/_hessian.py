@@ -191,8 +191,9 @@ def hessian_vector_product(
     n = W.size + joint
     if v.shape != (n,):
         raise ValueError(
-            f"`direction` must be a flat vector of length {n} (loadings.size{' + 1' if joint else ''}); "
-            f"got shape {v.shape}. For a (d, q) direction E pass E.ravel()."
+            f"`direction` must be a flat vector of length {n} "
+            f"(loadings.size{' + 1' if joint else ''}); got shape {v.shape}. For a (d, q) "
+            "direction E pass E.ravel()."
         )
     dW, ds = _hvp(
         Model.build(W, S, s), v[: W.size].reshape(W.shape), float(v[-1]) if joint else 0.0, joint

@@ -115,8 +115,8 @@ def finite(value: Any, what: str) -> Any:
     """Return `value` if every entry is finite; otherwise explain that float64 cannot hold it."""
     if not np.all(np.isfinite(value)):
         raise ValueError(
-            f"{what} is not representable in float64 for this `sigma2` and `cov`: their ratio is too "
-            "extreme. Rescale cov and sigma2 together (stability is invariant under S -> cS, "
+            f"{what} is not representable in float64 for this `sigma2` and `cov`: their ratio is "
+            "too extreme. Rescale cov and sigma2 together (stability is invariant under S -> cS, "
             "sigma2 -> c sigma2, W -> sqrt(c) W)."
         )
     return float(value) if np.ndim(value) == 0 else value

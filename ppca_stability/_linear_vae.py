@@ -149,8 +149,8 @@ class LinearVAEFit:
         kl = ", ".join(f"{k:.3g}" for k in np.sort(self.kl_per_latent)[::-1])
         return "\n".join(
             [
-                f"LinearVAEFit({self.objective} ELBO, {self.optimizer}, n_features={self.loadings.shape[0]}, "
-                f"latent_dim={self.latent_dim})",
+                f"LinearVAEFit({self.objective} ELBO, {self.optimizer}, "
+                f"n_features={self.loadings.shape[0]}, latent_dim={self.latent_dim})",
                 f"  elbo          {self.elbo:.10g}  (optimum {self.elbo_optimum:.10g}, "
                 f"gap {self.elbo_optimum - self.elbo:.3g})",
                 f"  sigma2        {self.sigma2:.6g} ({how})",

@@ -3,8 +3,8 @@
 Everything on the diagram depends on the covariance only through its eigenvalues, so one
 eigenvalue decomposition serves the whole grid. With ``m(s)`` the number of eigenvalues above
 ``s`` (beyond the tie tolerance), the global maximum keeps ``k*(s) = min(q, m(s))`` latents;
-latent ``c`` collapses once ``s >= lam_c`` (posterior collapse). The landscape changes only where ``s`` crosses an
-eigenvalue — the breakpoints — which the default grid contains exactly.
+latent ``c`` collapses once ``s >= lam_c`` (posterior collapse). The landscape changes only where
+``s`` crosses an eigenvalue — the breakpoints — which the default grid contains exactly.
 
 Stability at a breakpoint. At ``s = lam_j`` (or within the tie tolerance of it: that eigenvalue
 then does not count as above ``s``, as in `StabilityMap.n_above`) the dead-column direction
@@ -222,7 +222,8 @@ def _phase_diagram_iv(
         )
     if grid.size > 1 and np.any(np.diff(grid) <= 0):
         raise ValueError(
-            "`sigma2` must be strictly increasing; sort it and drop repeats with numpy.unique(sigma2)."
+            "`sigma2` must be strictly increasing; sort it and drop repeats with "
+            "numpy.unique(sigma2)."
         )
     return S, q, grid, rtol
 
@@ -232,7 +233,8 @@ def _default_grid(
 ) -> np.ndarray:
     if breakpoints.size == 0:
         raise ValueError(
-            "`cov` has no positive eigenvalue, so there is no scale for a default grid; pass `sigma2`."
+            "`cov` has no positive eigenvalue, so there is no scale for a default grid; pass "
+            "`sigma2`."
         )
     log_grid = np.geomspace(
         breakpoints[0] / GRID_MARGIN, breakpoints[-1] * GRID_MARGIN, DEFAULT_GRID_POINTS

@@ -225,7 +225,8 @@ class StabilityMap:
         """``m(sigma2)``: eigenvalues strictly above ``sigma2`` (fixed ``sigma2`` only)."""
         if isinstance(self.sigma2, str):
             raise ValueError(
-                "`n_above` is defined for a fixed sigma2; each point has its own with sigma2='learned'."
+                "`n_above` is defined for a fixed sigma2; each point has its own with "
+                "sigma2='learned'."
             )
         return n_above(self.eigenvalues, self.sigma2, self.rtol, self.floor)
 
@@ -305,15 +306,16 @@ class StabilityMap:
         if self.is_learned:
             if not en.is_joint_admissible(lam, idx, self.latent_dim, self.rtol, self.floor):
                 raise ValueError(
-                    f"`active` = {idx} is not a joint stationary point: every kept eigenvalue must exceed "
-                    "s_I, the mean of the discarded ones, and s_I must be positive."
+                    f"`active` = {idx} is not a joint stationary point: every kept eigenvalue must "
+                    "exceed s_I, the mean of the discarded ones, and s_I must be positive."
                 )
         else:
             below = [i for i in idx if i >= self.n_above]
             if below:
                 raise ValueError(
-                    f"`active` = {idx} is not a stationary point at sigma2 = {self.sigma2:g}: eigenvalue(s) "
-                    f"{', '.join(f'#{i} = {lam[i]:.6g}' for i in below)} do not exceed sigma2 (beyond rtol)."
+                    f"`active` = {idx} is not a stationary point at sigma2 = {self.sigma2:g}: "
+                    f"eigenvalue(s) {', '.join(f'#{i} = {lam[i]:.6g}' for i in below)} do not "
+                    "exceed sigma2 (beyond rtol)."
                 )
         return self._build(idx)
 
@@ -367,8 +369,8 @@ class StabilityMap:
         try:
             g = self.global_maximum
             rows.append(
-                f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed, sigma2={g.sigma2:.6g}, "
-                f"log-lik={g.log_likelihood:.6g}, {g.stability.name}"
+                f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed, "
+                f"sigma2={g.sigma2:.6g}, log-lik={g.log_likelihood:.6g}, {g.stability.name}"
             )
         except ValueError as exc:
             rows.append(f"  global maximum  none ({str(exc).split(':')[0]})")
@@ -398,7 +400,8 @@ def check_active(active: Any, d: int, q: int) -> tuple[int, ...]:
         raise ValueError(f"`active` must not repeat an index; got {items!r}.")
     if idx and (idx[0] < 0 or idx[-1] >= d):
         raise ValueError(
-            f"`active` indices must lie in [0, {d - 1}] (0-based, eigenvalues descending); got {items!r}."
+            f"`active` indices must lie in [0, {d - 1}] (0-based, eigenvalues descending); got "
+            f"{items!r}."
         )
     if len(idx) > q:
         raise ValueError(f"`active` has {len(idx)} indices but latent_dim = {q}.")
@@ -452,8 +455,9 @@ def landscape_counts(
             else "the spectrum is degenerate (ties or sigma2 at an eigenvalue)"
         )
         raise ValueError(
-            f"`{what}` must enumerate the {n_points} stationary points because {reason}; that exceeds "
-            f"{MAX_ENUMERATED_CENSUS}. Reduce latent_dim or move sigma2 off the eigenvalues."
+            f"`{what}` must enumerate the {n_points} stationary points because {reason}; that "
+            f"exceeds {MAX_ENUMERATED_CENSUS}. Reduce latent_dim or move sigma2 off the "
+            "eigenvalues."
         )
     by_index: dict[int, int] = {}
     by_kind: dict[Stability, int] = {}

@@ -206,7 +206,8 @@ def _check_hessian(problem: Problem) -> None:
         numeric = _numeric_hessian_eigenvalues(p, cov, smap.is_learned)
         closed = p.hessian_eigenvalues
         err = float(np.max(np.abs(closed - numeric)))
-        # The Hessian's natural scale lam_1 / s^2 floors the largest |eigenvalue| (all zero at s = lam).
+        # The Hessian's natural scale lam_1 / s^2 floors the largest |eigenvalue| (all zero at s =
+        # lam).
         scale = max(float(np.max(np.abs(numeric))), float(smap.eigenvalues[0]) / p.sigma2**2)
         assert closed.shape == numeric.shape and err <= HESSIAN_RTOL * scale, (
             f"active {p.active}: closed form {closed} vs numeric {numeric} (max error {err:.3g})"
@@ -233,10 +234,12 @@ def _check_no_spurious_maxima(problem: Problem) -> None:
         is_max = p.stability is Stability.MAXIMUM
         numeric_max = _numeric_morse_index(p, cov, joint=False) == 0
         assert is_max == numeric_max == (p.active == top), (
-            f"active {p.active}: stability {p.stability.name}, numeric ascent-free {numeric_max}, top set {top}"
+            f"active {p.active}: stability {p.stability.name}, numeric ascent-free {numeric_max}, "
+            f"top set {top}"
         )
         assert p.log_likelihood <= best.log_likelihood + IDENTITY_RTOL * abs(best.log_likelihood), (
-            f"active {p.active} has log-likelihood {p.log_likelihood!r} above the top set's {best.log_likelihood!r}"
+            f"active {p.active} has log-likelihood {p.log_likelihood!r} above the top set's "
+            f"{best.log_likelihood!r}"
         )
 
 
@@ -252,8 +255,8 @@ def _check_zero_minimum(problem: Problem) -> None:
         np.zeros((problem.d, problem.latent_dim)), cov, s, method="dense"
     ).stability
     assert zero.stability is expected is numeric, (
-        f"W = 0 at sigma2 {s!r} (eigenvalues {lam_min!r}..{lam_max!r}): closed form {zero.stability.name}, "
-        f"numeric {numeric.name}, expected {expected.name}"
+        f"W = 0 at sigma2 {s!r} (eigenvalues {lam_min!r}..{lam_max!r}): closed form "
+        f"{zero.stability.name}, numeric {numeric.name}, expected {expected.name}"
     )
 
 
@@ -304,7 +307,8 @@ def _check_census(problem: Problem) -> None:
         n = _numeric_morse_index(p, cov, joint=False)
         brute[n] = brute.get(n, 0) + 1
     assert census == reference == dict(sorted(brute.items())), (
-        f"census() {census}, Gaussian-binomial polynomial {reference}, numeric enumeration {dict(sorted(brute.items()))}"
+        f"census() {census}, Gaussian-binomial polynomial {reference}, numeric enumeration "
+        f"{dict(sorted(brute.items()))}"
     )
 
 
@@ -326,7 +330,8 @@ def _check_joint(problem: Problem) -> None:
         numeric_max = _numeric_morse_index(p, cov, joint=True) == 0
         is_max = p.stability is Stability.MAXIMUM
         assert is_max == numeric_max == (p.active == top), (
-            f"active {p.active}: stability {p.stability.name}, numeric ascent-free {numeric_max}, top set {top}"
+            f"active {p.active}: stability {p.stability.name}, numeric ascent-free {numeric_max}, "
+            f"top set {top}"
         )
 
 
@@ -369,14 +374,16 @@ def _check_scale(example: Transformed) -> None:
     s = problem.sigma2 if smap.is_learned else c * problem.sigma2
     scaled = problem.map(cov=c * problem.cov, sigma2=s)
     assert _classification(smap) == _classification(scaled), (
-        f"scale c = {c!r} changes the classification:\n{_classification(smap)}\n{_classification(scaled)}"
+        f"scale c = {c!r} changes the "
+        f"classification:\n{_classification(smap)}\n{_classification(scaled)}"
     )
     shift = 0.5 * problem.d * math.log(c)  # l(cS, cs) = l(S, s) - d/2 log c
     for p, ps in zip(smap.points, scaled.points):
         assert _close(
             ps.log_likelihood + shift, p.log_likelihood, IDENTITY_RTOL, scale=problem.d
         ), (
-            f"active {p.active}: log-likelihood {p.log_likelihood!r} -> {ps.log_likelihood!r} under c = {c!r}"
+            f"active {p.active}: log-likelihood {p.log_likelihood!r} -> {ps.log_likelihood!r} "
+            f"under c = {c!r}"
         )
 
 
@@ -398,12 +405,14 @@ def _check_rotation(example: Transformed) -> None:
     smap = problem.map()
     rotated = problem.map(cov=from_eigenpairs(problem.eigenvalues, Q @ problem.basis))
     assert _classification(smap) == _classification(rotated), (
-        f"rotating cov changes the classification:\n{_classification(smap)}\n{_classification(rotated)}"
+        "rotating cov changes the "
+        f"classification:\n{_classification(smap)}\n{_classification(rotated)}"
     )
     tied = np.any(np.abs(np.diff(problem.eigenvalues)) <= DEFAULT_RTOL * problem.eigenvalues[0])
     for p, pr in zip(smap.points, rotated.points):
         assert _close(p.log_likelihood, pr.log_likelihood, IDENTITY_RTOL, scale=problem.d), (
-            f"active {p.active}: log-likelihood {p.log_likelihood!r} vs {pr.log_likelihood!r} after rotation"
+            f"active {p.active}: log-likelihood {p.log_likelihood!r} vs {pr.log_likelihood!r} "
+            "after rotation"
         )
         if not tied:  # W W^T is unique when the eigenvalues are; W itself only up to O(q)
             G, Gr = Q @ p.loadings @ p.loadings.T @ Q.T, pr.loadings @ pr.loadings.T
@@ -489,7 +498,8 @@ def _check_optimal_encoder(ex: VAEExample) -> None:
     assert np.allclose(V, V_ref, rtol=IDENTITY_RTOL, atol=IDENTITY_RTOL) and np.allclose(
         D, D_ref, rtol=IDENTITY_RTOL
     ), (
-        f"optimal_encoder {V.tolist()}, {D.tolist()}; M^-1 W^T, s / diag(M): {V_ref.tolist()}, {D_ref.tolist()}"
+        f"optimal_encoder {V.tolist()}, {D.tolist()}; M^-1 W^T, s / diag(M): {V_ref.tolist()}, "
+        f"{D_ref.tolist()}"
     )
     grad, _ = linear_vae_elbo_gradient((V, np.log(D), W), cov=cov, sigma2=s)
     scale = max(1.0, float(np.abs(cov).max()) / s)
@@ -520,7 +530,8 @@ def _check_stochastic(ex: VAEExample) -> None:
     se = float(draws.std(ddof=1)) / math.sqrt(N_MC)
     diff = float(draws.mean()) - exact
     assert abs(diff) <= Z_SCORE * se + IDENTITY_RTOL * max(abs(exact), 1.0), (
-        f"stochastic mean {draws.mean()!r} vs closed form {exact!r}: {diff / max(se, 1e-300):.2f} standard errors"
+        f"stochastic mean {draws.mean()!r} vs closed form {exact!r}: {diff / max(se, 1e-300):.2f} "
+        "standard errors"
     )
 
 
@@ -532,8 +543,8 @@ THEOREMS: dict[str, Theorem] = {
     for t in [
         Theorem(
             "gradient_vanishes",
-            "The gradient of l vanishes at every enumerated stationary point W_I (fixed sigma2), and in "
-            "W and sigma2 at every joint point (W_I, s_I).",
+            "The gradient of l vanishes at every enumerated stationary point W_I (fixed sigma2), "
+            "and in W and sigma2 at every joint point (W_I, s_I).",
             f"Tipping & Bishop 1999; {THEORY} §2, §5",
             _either,
             _check_gradient,
@@ -541,8 +552,8 @@ THEOREMS: dict[str, Theorem] = {
         Theorem(
             "hessian_closed_form",
             "The closed-form Hessian spectrum (table of §3; arrowhead block of §5) equals the "
-            "eigenvalues of the dense numeric Hessian, at every point, for ties, zero eigenvalues and "
-            "sigma2 at or near an eigenvalue too.",
+            "eigenvalues of the dense numeric Hessian, at every point, for ties, zero eigenvalues "
+            "and sigma2 at or near an eigenvalue too.",
             f"{THEORY} §3, §5",
             lambda: hs.one_of(
                 _problems(kinds=SIGMA2_KINDS, ties=True, zeros=True, min_gap=0.0),
@@ -560,24 +571,26 @@ THEOREMS: dict[str, Theorem] = {
         ),
         Theorem(
             "no_spurious_maxima",
-            "At fixed sigma2 (distinct eigenvalues, sigma2 off the spectrum) the only local maximum is "
-            "the top set I* = {1..min(q, m)}, and it has the largest log-likelihood.",
+            "At fixed sigma2 (distinct eigenvalues, sigma2 off the spectrum) the only local "
+            "maximum is the top set I* = {1..min(q, m)}, and it has the largest log-likelihood.",
             f"Tipping & Bishop 1999; {THEORY} §2, §3",
             _generic,
             _check_no_spurious_maxima,
         ),
         Theorem(
             "zero_is_minimum_iff",
-            "W = 0 is a strict minimum iff sigma2 < lam_min, a strict maximum iff sigma2 > lam_1, and a "
-            "saddle in between (sigma2 off the spectrum); rank-deficient covariances never give a minimum.",
+            "W = 0 is a strict minimum iff sigma2 < lam_min, a strict maximum iff sigma2 > lam_1, "
+            "and a saddle in between (sigma2 off the spectrum); rank-deficient covariances never "
+            "give a minimum.",
             f"{THEORY} §3",
             lambda: _problems(zeros=True, **_SEPARATED),
             _check_zero_minimum,
         ),
         Theorem(
             "orbit_count",
-            "There are sum_{k <= min(q, m)} C(m, k) stationary orbits at fixed sigma2, and the joint "
-            "orbits are exactly the index sets with every kept eigenvalue above the mean of the rest.",
+            "There are sum_{k <= min(q, m)} C(m, k) stationary orbits at fixed sigma2, and the "
+            "joint orbits are exactly the index sets with every kept eigenvalue above the mean of "
+            "the rest.",
             f"{THEORY} §2, §5",
             lambda: hs.one_of(
                 _problems(kinds=SIGMA2_KINDS, ties=True, zeros=True, max_dim=8),
@@ -596,8 +609,8 @@ THEOREMS: dict[str, Theorem] = {
         Theorem(
             "joint_stationary_points",
             "Learning sigma2 jointly, each stationary point has s_I = the mean of the discarded "
-            "eigenvalues with every kept one above it, and only the top-q set is a maximum (numeric "
-            "joint Hessian).",
+            "eigenvalues with every kept one above it, and only the top-q set is a maximum "
+            "(numeric joint Hessian).",
             f"Tipping & Bishop 1999; {THEORY} §5",
             lambda: _generic(learned=True),
             _check_joint,
@@ -627,8 +640,8 @@ THEOREMS: dict[str, Theorem] = {
         ),
         Theorem(
             "optimal_encoder",
-            "For a given decoder the ELBO is maximised by V* = M^-1 W^T, D* = sigma2 / diag(M) (not "
-            "sigma2 diag(M^-1)); its encoder gradients vanish there.",
+            "For a given decoder the ELBO is maximised by V* = M^-1 W^T, D* = sigma2 / diag(M) "
+            "(not sigma2 diag(M^-1)); its encoder gradients vanish there.",
             f"Lucas et al. 2019; {THEORY} §6",
             _vae_examples,
             _check_optimal_encoder,
@@ -636,8 +649,8 @@ THEOREMS: dict[str, Theorem] = {
         ),
         Theorem(
             "stochastic_elbo_unbiased",
-            f"The reparameterised one-sample ELBO has the closed-form ELBO as its mean ({N_MC} draws, "
-            f"within {Z_SCORE:g} standard errors).",
+            f"The reparameterised one-sample ELBO has the closed-form ELBO as its mean ({N_MC} "
+            f"draws, within {Z_SCORE:g} standard errors).",
             f"Kingma & Welling 2014; {THEORY} §6",
             _vae_examples,
             _check_stochastic,

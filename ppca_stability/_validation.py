@@ -172,7 +172,8 @@ def check_seed(seed: Any, name: str = "seed") -> int | None:
         return None
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
         raise TypeError(
-            f"`{name}` must be a non-negative int or None; got {type(seed).__name__} {describe(seed)}."
+            f"`{name}` must be a non-negative int or None; got {type(seed).__name__} "
+            f"{describe(seed)}."
         )
     if int(seed) < 0:
         raise ValueError(f"`{name}` must be a non-negative int or None; got {int(seed)}.")
@@ -214,8 +215,8 @@ def check_learned_latent_dim(latent_dim: Any, n_features: int, name: str = "late
     q = check_latent_dim(n_features - 1 if latent_dim is None else latent_dim, n_features, name)
     if q >= n_features:
         raise ValueError(
-            f"`{name}` must be below n_features = {n_features} when sigma2='learned' (got {q}): with "
-            f"{name} = n_features the model fits cov exactly and sigma2 is not identified."
+            f"`{name}` must be below n_features = {n_features} when sigma2='learned' (got {q}): "
+            f"with {name} = n_features the model fits cov exactly and sigma2 is not identified."
         )
     return q
 
@@ -231,8 +232,8 @@ def check_loadings(
         )
     if arr.shape[0] != n_features:
         raise ValueError(
-            f"`{name}` must have n_features = {n_features} rows to match `cov`; got shape {arr.shape}."
-            + (" Did you pass its transpose?" if arr.shape[1] == n_features else "")
+            f"`{name}` must have n_features = {n_features} rows to match `cov`; got shape "
+            f"{arr.shape}." + (" Did you pass its transpose?" if arr.shape[1] == n_features else "")
         )
     if arr.shape[1] == 0:
         raise ValueError(f"`{name}` must have at least one column; got shape {arr.shape}.")

@@ -96,8 +96,9 @@ class VerificationReport:
         seed = "derandomized" if self.seed is None else f"seed {self.seed}"
         width = max([len(r.name) for r in self.results] + [7])
         rows = [
-            f"VerificationReport: {'PASSED' if self.passed else 'FAILED'} ({len(self.results) - n_failed} of "
-            f"{len(self.results)} theorems hold; up to {self.max_examples} examples each, {seed})",
+            f"VerificationReport: {'PASSED' if self.passed else 'FAILED'} "
+            f"({len(self.results) - n_failed} of {len(self.results)} theorems hold; up to "
+            f"{self.max_examples} examples each, {seed})",
             f"  {'theorem':<{width}}  {'examples':>8}  {'result':<7}  {'time':>7}  source",
         ]
         rows += [

@@ -11,17 +11,18 @@ MLP decoder ``z -> f(z)``, the prior ``N(0, I)`` and the decoder ``p(x | z) = N(
 
 with Adam on minibatches, in float64. ``sigma2`` is in the units of the data, exactly as in the
 linear theory (docs/sigma2.md). The networks see the data through a fixed standardisation
-``(x - mean) / c`` with ``c^2 = tr(S) / d`` (one scalar, so the decoder noise stays isotropic) and the
-decoder output is mapped back by ``mean + c f``: a reparametrisation of the same model that gives
-Adam well-scaled weights; the ELBO and ``sigma2`` are those of the raw data.
+``(x - mean) / c`` with ``c^2 = tr(S) / d`` (one scalar, so the decoder noise stays isotropic) and
+the decoder output is mapped back by ``mean + c f``: a reparametrisation of the same model that
+gives Adam well-scaled weights; the ELBO and ``sigma2`` are those of the raw data.
 
 With ``activation="identity"`` both networks are affine, so the model is a linear VAE whose encoder
 variance may depend on ``x``; its optimum is the pPCA solution of theory.md §6 (the true posterior
 variance does not depend on ``x``), so the collapse it learns must match `predict_collapse()`.
 
 Determinism: all randomness (initial weights, minibatch order, reparameterisation noise) comes from
-one seed drawn from `rng`; the global torch RNG is forked and restored, and ``torch.set_num_threads``
-is set for the fit and restored after, so a seed and a thread count give bit-identical results on CPU.
+one seed drawn from `rng`; the global torch RNG is forked and restored, and
+``torch.set_num_threads`` is set for the fit and restored after, so a seed and a thread count give
+bit-identical results on CPU.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ ACTIVATIONS = ("relu", "tanh", "identity")
 # Reparameterised draws per sample for the final ELBO estimate (its Monte-Carlo error is ~1/4 of
 # a one-draw estimate's).
 ELBO_SAMPLES = 16
-# The default sweep: DEFAULT_GRID_POINTS log-spaced sigma2 in [lam_q / GRID_MARGIN, GRID_MARGIN lam_1].
+# The default sweep: DEFAULT_GRID_POINTS log-spaced sigma2 in [lam_q / GRID_MARGIN, GRID_MARGIN
+# lam_1].
 DEFAULT_GRID_POINTS = 8
 GRID_MARGIN = 4.0
 # Adam's learning rate decays (cosine, per epoch) from lr to LR_FLOOR * lr.
@@ -213,8 +215,9 @@ class DeepVAEFit:
         how = "learned" if self.sigma2_learned else "fixed"
         return "\n".join(
             [
-                f"DeepVAEFit(n_features={self.cov.shape[0]}, latent_dim={self.latent_dim}, hidden={list(self.hidden)}, "
-                f"activation={self.activation!r}, epochs={self.history.elbo.size - 1}, seed={self.seed})",
+                f"DeepVAEFit(n_features={self.cov.shape[0]}, latent_dim={self.latent_dim}, "
+                f"hidden={list(self.hidden)}, activation={self.activation!r}, "
+                f"epochs={self.history.elbo.size - 1}, seed={self.seed})",
                 f"  elbo          {self.elbo:.8g}",
                 f"  sigma2        {self.sigma2:.6g} ({how})",
                 f"  active units  {self.diagnostics.active_units} of {self.latent_dim}",
@@ -228,11 +231,11 @@ class DeepVAEFit:
 class CollapseThresholds:
     """Where the ``k``-th active unit switches off as ``sigma2`` grows: deep VAE against linear theory.
 
-    Each threshold is where an active-unit count (as a function of ``log sigma2`` on the sweep's grid)
-    falls through ``k - 1/2`` for the last time, interpolated linearly in ``log sigma2`` between the
-    two grid values that bracket it; NaN when that does not happen inside the grid. The linear
-    threshold is ``lam_k`` exactly; ``linear_on_grid`` applies the same interpolation to the linear
-    prediction sampled on the same grid, the fair reference for a coarse grid.
+    Each threshold is where an active-unit count (as a function of ``log sigma2`` on the sweep's
+    grid) falls through ``k - 1/2`` for the last time, interpolated linearly in ``log sigma2``
+    between the two grid values that bracket it; NaN when that does not happen inside the grid. The
+    linear threshold is ``lam_k`` exactly; ``linear_on_grid`` applies the same interpolation to the
+    linear prediction sampled on the same grid, the fair reference for a coarse grid.
 
     Attributes
     ----------
@@ -261,7 +264,8 @@ class CollapseThresholds:
     def __repr__(self) -> str:
         rows = [
             "CollapseThresholds: sigma2 at which the k-th active unit switches off",
-            f"  {'k':>3} {'lam_k':>10} {'linear@grid':>12} {'deep (mean)':>12} {'deep seeds':>21} {'ratio':>7}",
+            f"  {'k':>3} {'lam_k':>10} {'linear@grid':>12} {'deep (mean)':>12} {'deep seeds':>21} "
+            f"{'ratio':>7}",
         ]
         for i in range(self.k.size):
             rows.append(
@@ -372,8 +376,8 @@ class DeepCollapseSweep:
             f"{len(self.seeds)} seeds, hidden={list(self.hidden)}, activation={self.activation!r}, "
             f"epochs={self.epochs})",
             f"  {'sigma2':>10} | {'active units':^26} | {'total KL [nats]':^26}",
-            f"  {'':>10} | {'linear':>6} {'deep mean':>9} {'[min, max]':>9} | {'linear':>7} {'deep mean':>9} "
-            f"{'± std':>8}",
+            f"  {'':>10} | {'linear':>6} {'deep mean':>9} {'[min, max]':>9} | {'linear':>7} "
+            f"{'deep mean':>9} {'± std':>8}",
         ]
         for g, s in enumerate(self.sigma2):
             rows.append(
@@ -526,7 +530,8 @@ def _check_data(data: Any) -> np.ndarray:
     X = as_real_array(data, "data")
     if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
         raise ValueError(
-            f"`data` must be a 2-D (n_samples, n_features) array with at least 2 rows; got shape {X.shape}."
+            "`data` must be a 2-D (n_samples, n_features) array with at least 2 rows; got shape "
+            f"{X.shape}."
         )
     # A private, writable copy: torch shares memory with it (and refuses read-only memory maps).
     return np.array(X, order="C", copy=True)

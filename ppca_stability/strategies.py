@@ -165,8 +165,9 @@ def spectra(
     gap = check_positive_float(min_gap, "min_gap", allow_zero=True)
     if (max_dim - 1) * math.log10(1.0 + gap) > math.log10(hi / lo):
         raise ValueError(
-            f"`min_gap` = {gap!r} is too large: {max_dim} eigenvalues with that relative gap do not fit "
-            f"between min_value = {lo!r} and max_value = {hi!r}. Widen the range or lower `max_dim`."
+            f"`min_gap` = {gap!r} is too large: {max_dim} eigenvalues with that relative gap do "
+            f"not fit between min_value = {lo!r} and max_value = {hi!r}. Widen the range or lower "
+            "`max_dim`."
         )
     return _spectrum(
         min_dim, max_dim, lo, hi, gap, check_bool(ties, "ties"), check_bool(zeros, "zeros")

@@ -59,7 +59,8 @@ def pytest_terminal_summary(terminalreporter):
     if tried:
         top = ", ".join(f"{k}: {v}" for k, v in tried.most_common(8))
         terminalreporter.write_line(
-            f"robustness fuzzing: {sum(tried.values())} calls over {len(tried)} targets ({top}, ...)"
+            f"robustness fuzzing: {sum(tried.values())} calls over {len(tried)} targets ({top}, "
+            "...)"
         )
 
 

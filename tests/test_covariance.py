@@ -212,7 +212,8 @@ def test_dask_rechunked_rows_and_lazy_source(da, client, dask_data):
 
 @pytest.mark.slow
 def test_dask_threaded_scheduler(da, dask_data):
-    # The same code on dask's local threaded scheduler, forced even while a cluster client is active.
+    # The same code on dask's local threaded scheduler, forced even while a cluster client is
+    # active.
     import dask
 
     with dask.config.set(scheduler="threads"):

@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HAS_TORCH = importlib.util.find_spec("torch") is not None  # as the root conftest.py decides
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason='needs the "deep" extra (torch)')
 
-# Monte-Carlo error of the 16-draw ELBO estimate on the digits (sd of one draw ~ 0.2 nats / sqrt(16 n)),
-# with a wide margin: the ELBO may not exceed the log-likelihood by more than this.
+# Monte-Carlo error of the 16-draw ELBO estimate on the digits (sd of one draw ~ 0.2 nats / sqrt(16
+# n)), with a wide margin: the ELBO may not exceed the log-likelihood by more than this.
 ELBO_MC_ATOL = 0.02
 # How far Adam (stochastic, 300 epochs) may stop below the analytic optimum, in nats per sample.
 ELBO_OPT_ATOL = 0.15
@@ -62,8 +62,8 @@ def test_import_without_torch_is_one_line_naming_the_extra():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert (
-        out.strip()
-        == 'ppca_stability.deep needs torch, which is not installed: pip install "ppca_stability[deep]"'
+        out.strip() == 'ppca_stability.deep needs torch, which is not installed: pip install '
+        '"ppca_stability[deep]"'
     )
 
 
@@ -85,7 +85,8 @@ def test_docs_tables_are_the_measured_record():
     page = (ROOT / "docs" / "deep_vae.md").read_text()
     shown = module.tables(record).split("\n\n")
     assert len(shown) == 2 and all(table in page for table in shown)
-    # the record is the acceptance sweep: digits, latent_dim 10, >= 8 sigma2 over [lam_10 / 4, 4 lam_1], >= 3 seeds
+    # the record is the acceptance sweep: digits, latent_dim 10, >= 8 sigma2 over [lam_10 / 4, 4
+    # lam_1], >= 3 seeds
     lam = spectrum(covariance(digits_data())).eigenvalues
     assert len(record["sigma2"]) >= 8 and len(record["seeds"]) >= 3
     assert record["sigma2"][0] == pytest.approx(lam[9] / 4) and record["sigma2"][
@@ -145,8 +146,8 @@ def test_learned_sigma2_moves(deep):
     assert fit.sigma2_learned and fit.history.sigma2[0] == pytest.approx(
         np.trace(covariance(_toy())) / 3
     )
-    # pPCA with q = 1 learns the mean of the discarded eigenvalues (~0.6) and the deep decoder contains
-    # that linear solution, so its sigma2 falls well below the starting tr(S) / d ~ 1.75
+    # pPCA with q = 1 learns the mean of the discarded eigenvalues (~0.6) and the deep decoder
+    # contains that linear solution, so its sigma2 falls well below the starting tr(S) / d ~ 1.75
     assert fit.sigma2 < 1.0
 
 
@@ -245,7 +246,8 @@ def test_cli_deep_table_json_and_figure(tmp_path, capsys):
     assert re.search(r"--sigma2: expected comma-separated numbers", capsys.readouterr().err)
 
 
-# --------------------------------------------------------------------------- the acceptance runs (slow)
+# --------------------------------------------------------------------------- the acceptance runs
+# (slow)
 
 
 @needs_torch
@@ -275,7 +277,8 @@ def test_identity_activations_are_the_linear_vae(deep, sigma2):
 @pytest.mark.slow
 def test_digits_sweep_no_unit_survives_four_lambda_one(deep):
     """The acceptance sweep: digits, latent_dim 10, 8 sigma2 values over [lam_10 / 4, 4 lam_1], 3 seeds.
-    What the theory guarantees is asserted: nothing is active at sigma2 = 4 lam_1 on any seed (the fully
+    What the theory guarantees is asserted: nothing is active at sigma2 = 4 lam_1 on any seed (the
+    fully
     collapsed solution is the optimum for sigma2 >= lam_1); the rest is measured and reported in the docs."""
     X = digits_data()
     sweep = deep.deep_collapse_sweep(X, 10, n_seeds=3, rng=0, progress=False)

@@ -26,7 +26,8 @@ from ppca_stability._cli import main
 
 # Two float64 routes through the KL formula (log of the variance vs the log-variance itself).
 KL_RTOL = 1e-9
-# Margin around epsilon inside which the two routes may round to different sides: such draws are skipped.
+# Margin around epsilon inside which the two routes may round to different sides: such draws are
+# skipped.
 TIE_RTOL = 1e-6
 # Monte-Carlo error of KL and Var_x(mu) estimated from N_MC samples of the linear optimum's encoder.
 N_MC = 20_000
@@ -240,7 +241,8 @@ def test_linear_optimum_measures_as_predicted(s):
     cmp = compare_collapse(collapse_diagnostics(mu, logvar), S, sigma2=s)
     pred = predict_collapse(S, latent_dim=3, sigma2=s)
     assert cmp.predicted_active_units == cmp.measured.active_units == pred.n_active
-    # ppca_mle orders the columns by eigenvalue, so latent c is rank c; dead columns have KL exactly 0
+    # ppca_mle orders the columns by eigenvalue, so latent c is rank c; dead columns have KL exactly
+    # 0
     assert cmp.measured.collapsed == tuple(int(c) for c in np.flatnonzero(pred.collapsed))
     np.testing.assert_allclose(cmp.measured_kl, pred.kl_per_latent, atol=MC_ATOL)
     np.testing.assert_allclose(

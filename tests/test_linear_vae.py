@@ -31,11 +31,11 @@ def digits():
     return X, covariance(X), spectrum(covariance(X)).eigenvalues
 
 
-# sigma2 settings for latent_dim 10, chosen from the spectrum (digits: 179, 164, 142, 101, 69, 59, ...):
-# learned; below lam_10 (no latent collapses); between lam_5 and lam_4 (6 of 10 collapse); between
-# lam_4 and lam_3 (7 of 10 collapse). Higher sigma2 leaves live columns with lam - s of order 10
-# against s of order 150 and near-tied survivors (lam_1, lam_2), so the W W^T target itself is tiny
-# and the Monte-Carlo noise of a minibatch-128 run exceeds 2e-2 of it.
+# sigma2 settings for latent_dim 10, chosen from the spectrum (digits: 179, 164, 142, 101, 69, 59,
+# ...): learned; below lam_10 (no latent collapses); between lam_5 and lam_4 (6 of 10 collapse);
+# between lam_4 and lam_3 (7 of 10 collapse). Higher sigma2 leaves live columns with lam - s of
+# order 10 against s of order 150 and near-tied survivors (lam_1, lam_2), so the W W^T target itself
+# is tiny and the Monte-Carlo noise of a minibatch-128 run exceeds 2e-2 of it.
 SETTINGS = {
     "learned": lambda lam: "learned",
     "none-collapse": lambda lam: 0.5 * float(lam[9]),

@@ -25,7 +25,8 @@ def test_eigenpairs_reconstruct_the_covariance(data):
     assert np.allclose(values, lam, rtol=0, atol=NUMERIC_RTOL * lam[0])
     assert np.allclose(U.T @ U, np.eye(d), rtol=0, atol=NUMERIC_RTOL)
     assert rel_err((U * values) @ U.T, cov) < NUMERIC_RTOL
-    # The sign convention (scikit-learn's svd_flip): each column's largest-magnitude entry is positive.
+    # The sign convention (scikit-learn's svd_flip): each column's largest-magnitude entry is
+    # positive.
     assert np.all(U[np.argmax(np.abs(U), axis=0), np.arange(d)] > 0)
     # Values alone: the same eigenvalues, no vectors.
     alone = spectrum(cov, vectors=False)

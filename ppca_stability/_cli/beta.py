@@ -12,8 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "beta",
         help="convert a beta-VAE weight to the Gaussian-VAE sigma^2 and predict collapse",
-        description="A loss Rec + beta*KL is a Gaussian VAE with noise variance sigma^2 = beta/2 (sse), "
-        "beta (half_sse) or beta*d/2 (mse). With DATA, list which latents a linear VAE collapses.",
+        description="A loss Rec + beta*KL is a Gaussian VAE with noise variance sigma^2 = beta/2 "
+        "(sse), beta (half_sse) or beta*d/2 (mse). With DATA, list which latents a linear VAE "
+        "collapses.",
     )
     add_data_arguments(p, optional=True)
     p.add_argument("--beta", type=float, required=True, help="weight of the KL term")
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     for rec in RECONSTRUCTIONS:
         if rec != "mse" or d:
             print(
-                f"  same sigma^2 under {rec:>8}: beta = {s / sigma2_from_beta(1.0, reconstruction=rec, n_features=d):g}"
+                f"  same sigma^2 under {rec:>8}: beta = "
+                f"{s / sigma2_from_beta(1.0, reconstruction=rec, n_features=d):g}"
             )
     if cov is None:
         print("Give DATA to see which latent directions collapse (those with variance <= sigma^2).")

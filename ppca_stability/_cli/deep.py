@@ -11,10 +11,11 @@ from ._io import CliError, check_figure_path, dump_json, load_matrix, save_figur
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "deep",
-        help="deep Gaussian VAE over a sigma^2 grid: measured collapse vs the linear theory (needs torch)",
-        description="Train an MLP Gaussian VAE (PyTorch, the 'deep' extra) on DATA at every sigma^2 of a grid, "
-        "with several seeds, and print the measured active units and KL beside the linear VAE's "
-        "prediction, and the sigma^2 at which each unit switches off.",
+        help="deep Gaussian VAE over a sigma^2 grid: measured collapse vs the linear theory (needs "
+        "torch)",
+        description="Train an MLP Gaussian VAE (PyTorch, the 'deep' extra) on DATA at every "
+        "sigma^2 of a grid, with several seeds, and print the measured active units and KL beside "
+        "the linear VAE's prediction, and the sigma^2 at which each unit switches off.",
     )
     p.add_argument("data", metavar="DATA", help=".npy or .csv data matrix (rows are samples)")
     p.add_argument("--latent-dim", type=int, required=True, help="latent dimension q")

@@ -27,8 +27,9 @@ EIGENVALUES_PER_ROW = 10
 
 COLLAPSE_NOTE = (
     "A collapsed latent: at the optimum of a linear VAE (= probabilistic PCA) with decoder noise\n"
-    "variance sigma2, latent c is used only if its eigenvalue lambda_c exceeds sigma2. Otherwise its\n"
-    "decoder column is zero and its posterior equals the prior (KL = 0): it carries no information."
+    "variance sigma2, latent c is used only if its eigenvalue lambda_c exceeds sigma2. Otherwise "
+    "its\ndecoder column is zero and its posterior equals the prior (KL = 0): it carries no "
+    "information."
 )
 
 
@@ -36,9 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="the main job: posterior collapse and the landscape on real data (digits, no download)",
-        description="Run on scikit-learn's bundled handwritten digits (1797 images, 64 pixels): print the "
-        "spectrum, the learned noise variance, which latents collapse at several sigma^2 and how many "
-        "stationary points (and saddles) the likelihood has, and write the phase-diagram figures.",
+        description="Run on scikit-learn's bundled handwritten digits (1797 images, 64 pixels): "
+        "print the spectrum, the learned noise variance, which latents collapse at several sigma^2 "
+        "and how many stationary points (and saddles) the likelihood has, and write the "
+        "phase-diagram figures.",
     )
     p.add_argument(
         "--out",
@@ -97,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
 
     if s_ml is None:
         print(
-            f"latent_dim K = {q}: no learned sigma2 (K >= rank {pd.breakpoints.size}: the likelihood is "
-            "unbounded as sigma2 -> 0)."
+            f"latent_dim K = {q}: no learned sigma2 (K >= rank {pd.breakpoints.size}: the "
+            "likelihood is unbounded as sigma2 -> 0)."
         )
         probes = [1.0]
     else:
@@ -124,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
         "  Every stationary point except the global maximum is a saddle (no spurious local maxima),"
     )
     print(
-        "  so collapse is not gradient descent getting stuck: it is the optimum once sigma2 >= lambda_c."
+        "  so collapse is not gradient descent getting stuck: it is the optimum once sigma2 >= "
+        "lambda_c."
     )
 
     lo = FIGURE_SIGMA2_MIN

@@ -20,10 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "diagnose",
         help="collapse diagnostics (KL per latent, active units) of saved encoder outputs",
-        description="Read a Gaussian encoder's means and log-variances, one row per sample, from an .npz "
-        "(np.savez(path, means=..., log_variances=...), from any framework) and report the KL per "
-        "latent, the active units (Var_x mu > threshold) and the (epsilon, delta)-collapsed latents. "
-        "With --data and --sigma2 (or --beta), put the linear VAE's prediction beside them.",
+        description="Read a Gaussian encoder's means and log-variances, one row per sample, from "
+        "an .npz (np.savez(path, means=..., log_variances=...), from any framework) and report the "
+        "KL per latent, the active units (Var_x mu > threshold) and the (epsilon, delta)-collapsed "
+        "latents. With --data and --sigma2 (or --beta), put the linear VAE's prediction beside "
+        "them.",
     )
     p.add_argument(
         "outputs", metavar="ENCODER_OUTPUTS.npz", help=".npz with the means and log-variances"
@@ -60,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--data",
         metavar="DATA",
         default=None,
-        help="training data (.npy/.csv, rows are samples; or a covariance with --cov) for the comparison",
+        help="training data (.npy/.csv, rows are samples; or a covariance with --cov) for the "
+        "comparison",
     )
     p.add_argument("--cov", action="store_true", help="--data is already a (d, d) covariance")
     p.add_argument(
@@ -142,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.data is not None and not comparing:
         raise CliError(
-            "--data: give --sigma2 or --beta too (the decoder noise variance the model was trained with)."
+            "--data: give --sigma2 or --beta too (the decoder noise variance the model was trained "
+            "with)."
         )
     mu, logvar = _load(args.outputs, args.means, args.log_variances)
     diag = collapse_diagnostics(

@@ -9,9 +9,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "exact",
         help="exact stability map of a rational spectrum, at one sigma^2 or piecewise in sigma^2",
-        description="Every stationary point of the pPCA likelihood for exact rational eigenvalues, with "
-        "exact Hessian eigenvalues, Morse index and stability: at one rational sigma^2, or (without "
-        "--sigma2) as a function of sigma^2 over the intervals between the critical values.",
+        description="Every stationary point of the pPCA likelihood for exact rational eigenvalues, "
+        "with exact Hessian eigenvalues, Morse index and stability: at one rational sigma^2, or "
+        "(without --sigma2) as a function of sigma^2 over the intervals between the critical "
+        "values.",
     )
     p.add_argument(
         "--eigenvalues",

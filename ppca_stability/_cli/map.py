@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(repr(smap))
     print(
-        f"\nglobal maximum: active {list(top.active)}; {top.n_collapsed} of {smap.latent_dim} latents collapsed"
+        f"\nglobal maximum: active {list(top.active)}; {top.n_collapsed} of {smap.latent_dim} "
+        "latents collapsed"
     )
     print("census (Morse index: count): " + ", ".join(f"{k}: {v}" for k, v in census.items()))
     print("by stability: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     for p in shown:
         act = ",".join(map(str, p.active)) or "-"
         print(
-            f"{act[:24]:<24} {p.sigma2:>11.5g} {p.log_likelihood:>13.6g} {p.morse_index:>6}  {p.stability.value}"
+            f"{act[:24]:<24} {p.sigma2:>11.5g} {p.log_likelihood:>13.6g} {p.morse_index:>6}  "
+            f"{p.stability.value}"
         )
     return 0

@@ -19,9 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "phase",
         help="phase diagram over sigma^2: collapsed latents, stationary points, optimum",
-        description="How the pPCA landscape changes with the noise variance sigma^2: which latents are "
-        "live at the optimum (the rest collapse), how many stationary points there are and of what "
-        "stability, and the optimum's log-likelihood, on a log grid containing every eigenvalue.",
+        description="How the pPCA landscape changes with the noise variance sigma^2: which latents "
+        "are live at the optimum (the rest collapse), how many stationary points there are and of "
+        "what stability, and the optimum's log-likelihood, on a log grid containing every "
+        "eigenvalue.",
     )
     add_data_arguments(p)
     p.add_argument("--latent-dim", type=int, default=None, help="latent dimension q (default: d)")
@@ -70,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         print(repr(pd))
         q = pd.latent_dim
         print(
-            f"\nlatent c is live at the optimum while sigma2 < lambda_c and collapses beyond (q = {q}):"
+            "\nlatent c is live at the optimum while sigma2 < lambda_c and collapses beyond (q = "
+            f"{q}):"
         )
         print("  " + ", ".join(f"{c + 1}: {lam:.4g}" for c, lam in enumerate(pd.eigenvalues[:q])))
     if out is not None:

@@ -14,9 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "vae",
         help="train a linear VAE and compare it with the pPCA optimum",
-        description="Train a linear VAE by gradient ascent on its ELBO (closed form, or stochastic on "
-        "minibatches) and print how closely it matches the analytic pPCA maximum likelihood; the "
-        "exit code is 1 when the agreement check fails.",
+        description="Train a linear VAE by gradient ascent on its ELBO (closed form, or stochastic "
+        "on minibatches) and print how closely it matches the analytic pPCA maximum likelihood; "
+        "the exit code is 1 when the agreement check fails.",
     )
     add_data_arguments(p, cov_note=" (analytic objective only)")
     p.add_argument("--latent-dim", type=int, required=True, help="latent dimension q")

@@ -18,9 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify",
         help="check the theorems behind the package on generated examples (hypothesis)",
-        description="Check every theorem the package relies on (stationary points, Hessian closed forms, "
-        "Morse indices, census, joint sigma2, linear VAE) as a property on generated examples. "
-        "Exit code 1 if any fails; the table then shows the shrunk counterexample.",
+        description="Check every theorem the package relies on (stationary points, Hessian closed "
+        "forms, Morse indices, census, joint sigma2, linear VAE) as a property on generated "
+        "examples. Exit code 1 if any fails; the table then shows the shrunk counterexample.",
     )
     p.add_argument(
         "--examples",

@@ -142,8 +142,9 @@ class ExactStationaryPoint:
 
     def __repr__(self) -> str:
         return (
-            f"ExactStationaryPoint(active={self.active}, sigma2={self.sigma2}, morse_index={self.morse_index}, "
-            f"stability={self.stability.name}, hessian_eigenvalues=[{_format_groups(self.grouped_eigenvalues)}])"
+            f"ExactStationaryPoint(active={self.active}, sigma2={self.sigma2}, "
+            f"morse_index={self.morse_index}, stability={self.stability.name}, "
+            f"hessian_eigenvalues=[{_format_groups(self.grouped_eigenvalues)}])"
         )
 
 
@@ -325,8 +326,9 @@ class ExactStabilityMap:
         found = next((p for p in points if p.active == key), None)
         if found is None:
             raise ValueError(
-                f"`active` = {key} is not a stationary point at sigma2 = {self.sigma2}: its indices "
-                "must be distinct, at most latent_dim of them, with eigenvalues above sigma2."
+                f"`active` = {key} is not a stationary point at sigma2 = {self.sigma2}: its "
+                "indices must be distinct, at most latent_dim of them, with eigenvalues above "
+                "sigma2."
             )
         return found
 
@@ -355,7 +357,8 @@ class ExactStabilityMap:
 
     def __repr__(self) -> str:
         head = [
-            f"ExactStabilityMap(n_features={self.n_features}, latent_dim={self.latent_dim}, sigma2={self.sigma2})",
+            f"ExactStabilityMap(n_features={self.n_features}, latent_dim={self.latent_dim}, "
+            f"sigma2={self.sigma2})",
             f"  eigenvalues      [{', '.join(map(str, self.eigenvalues))}]",
         ]
         if self.is_symbolic:

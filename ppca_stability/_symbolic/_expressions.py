@@ -261,7 +261,8 @@ def _lambdify_iv(expr: Any, n_features: Any, latent_dim: Any) -> tuple[Any, Like
     if stray:
         raise ValueError(
             f"`expr` has symbols {sorted(map(str, stray))} that are not those of "
-            f"likelihood_symbols({sym.n_features}, {sym.latent_dim}); check n_features and latent_dim."
+            f"likelihood_symbols({sym.n_features}, {sym.latent_dim}); check n_features and "
+            "latent_dim."
         )
     return expr, sym
 

@@ -33,7 +33,8 @@ def exact_rational(value: Any, name: str) -> Fraction:
             return Fraction(int(value.p), int(value.q))
         if isinstance(value, sympy.Float):
             raise TypeError(
-                f"`{name}` must be exact; got the sympy Float {value}. Use sympy.Rational or a string."
+                f"`{name}` must be exact; got the sympy Float {value}. Use sympy.Rational or a "
+                "string."
             )
         if value.free_symbols:
             raise TypeError(f"`{name}` must be a number; got the expression {describe(value)}.")
@@ -62,8 +63,9 @@ def exact_rational(value: Any, name: str) -> Fraction:
         if exact != Fraction(repr(x)):
             raise ValueError(
                 f"`{name}` got the float {x!r}, which is not exactly {x!r} in binary (it is "
-                f"{exact.numerator}/{exact.denominator}). Pass the string '{x!r}' or a fractions.Fraction; "
-                "floats are accepted only when they are exactly the decimal they print as (e.g. 0.5, 2.25)."
+                f"{exact.numerator}/{exact.denominator}). Pass the string '{x!r}' or a "
+                "fractions.Fraction; floats are accepted only when they are exactly the decimal "
+                "they print as (e.g. 0.5, 2.25)."
             )
         return exact
     raise TypeError(

@@ -87,11 +87,12 @@ class ClosedFormProof:
         """What was proved, in words."""
         d, q = self.n_features, self.latent_dim
         return (
-            f"For d = {d}, q = {q}, S = diag(lam_1..lam_{d}) with symbolic lam_j > 0 and symbolic s > 0, and "
-            f"each of the {len(self.cases)} index sets I with |I| <= {q} (lam_i = s + a_i^2 for i in I): the "
-            "sympy gradient of the log-likelihood in W vanishes at W_I, and the characteristic polynomial of "
-            "its sympy Hessian in W at W_I equals prod(x - mu) over the closed-form eigenvalues of theory.md "
-            "§3 with multiplicities (rotation zeros included), identically in (a, lam, s, x)."
+            f"For d = {d}, q = {q}, S = diag(lam_1..lam_{d}) with symbolic lam_j > 0 and symbolic "
+            f"s > 0, and each of the {len(self.cases)} index sets I with |I| <= {q} (lam_i = s + "
+            "a_i^2 for i in I): the sympy gradient of the log-likelihood in W vanishes at W_I, and "
+            "the characteristic polynomial of its sympy Hessian in W at W_I equals prod(x - mu) "
+            "over the closed-form eigenvalues of theory.md §3 with multiplicities (rotation zeros "
+            "included), identically in (a, lam, s, x)."
         )
 
     def __repr__(self) -> str:
@@ -104,8 +105,8 @@ class ClosedFormProof:
         ]
         for c in self.cases:
             rows.append(
-                f"  {str(c.active):<{wa}}{str(c.gradient_vanishes):<14}{str(c.charpoly_matches):<10}"
-                f"{str(c.block_sizes):<{wb}}{c.seconds:.2f}"
+                "  "
+                f"{str(c.active):<{wa}}{str(c.gradient_vanishes):<14}{str(c.charpoly_matches):<10}{str(c.block_sizes):<{wb}}{c.seconds:.2f}"
             )
         return "\n".join(rows)
 
