@@ -5,6 +5,10 @@ phase diagrams, with the linear VAE beside it and `ppca_stability.symbolic` (sym
 explicitly) as an independent oracle. Heavy optional pieces (sympy, matplotlib) load only when used.
 """
 
+from ._elbo_derivatives import (LinearVAEFullParams, linear_vae_elbo_flat_gradient, linear_vae_elbo_hessian,
+                                linear_vae_elbo_hessian_vector_product)
+from ._elbo_landscape import (ElboStabilityMap, ElboStationaryPoint, VAEPointClassification, classify_vae_point,
+                              elbo_stability_map)
 from .agreement import Agreement, compare_with_ppca
 from .beta import CollapsePrediction, beta_from_sigma2, predict_collapse, sigma2_from_beta
 from .exceptions import ConvergenceWarning, DegeneracyWarning
@@ -27,7 +31,10 @@ __all__ = [
     "CollapsePrediction",
     "ConvergenceWarning",
     "DegeneracyWarning",
+    "ElboStabilityMap",
+    "ElboStationaryPoint",
     "LinearVAEFit",
+    "LinearVAEFullParams",
     "LinearVAEParams",
     "PPCAResult",
     "PhaseDiagram",
@@ -38,15 +45,21 @@ __all__ = [
     "StabilityMap",
     "StationaryPoint",
     "TrainingHistory",
+    "VAEPointClassification",
     "VerificationReport",
     "beta_from_sigma2",
     "classify_point",
+    "classify_vae_point",
     "compare_with_ppca",
     "covariance",
+    "elbo_stability_map",
     "fit_linear_vae",
     "hessian_vector_product",
     "linear_vae_elbo",
+    "linear_vae_elbo_flat_gradient",
     "linear_vae_elbo_gradient",
+    "linear_vae_elbo_hessian",
+    "linear_vae_elbo_hessian_vector_product",
     "log_likelihood",
     "log_likelihood_gradient",
     "log_likelihood_hessian",

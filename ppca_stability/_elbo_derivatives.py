@@ -185,6 +185,38 @@ class _Point:
         hs = self.d * ds / (2.0 * s**2) + d_rec / (2.0 * s**2) - self.rec * ds / s**3
         return self.join(hV, he, hW, hs)
 
+    def encoder_block_product(self, de: np.ndarray) -> np.ndarray:
+        """The encoder-covariance block of the Hessian times ``de`` (no product with ``S``)."""
+        dSigma, dL = self._d_sigma(de)
+        if self.full:
+            g_Sigma = 0.5 * (self.Sigma_inv - self.M / self.s)
+            dg_Sigma = -0.5 * self.Sigma_inv @ dSigma @ self.Sigma_inv
+            return np.tril(2.0 * (dg_Sigma @ self.enc + g_Sigma @ dL))[self.tril]
+        return -0.5 * self.D * de * np.diag(self.M) / self.s
+
+    def schur_product(self, dW: np.ndarray, ds: float, solve_encoder: Any) -> tuple[np.ndarray, float]:
+        """The Schur complement of the encoder block, ``H_WW - H_WE H_EE^-1 H_EW``, times
+        ``(dW, ds)`` (theory: the inertia of the Hessian is the encoder block's plus this one's).
+
+        ``H_EW (dW, ds)`` has ``V`` part ``Y S / s`` with ``Y = dW^T - dM V - (ds / s)(W^T - M V)``
+        and ``H_VV X = -M X S / s``, so the encoder solve is ``x_V = M^-1 Y`` (its part along
+        ``null(S)`` never matters: ``V`` enters only through ``V S``); `solve_encoder` inverts the
+        encoder-covariance block. Then the product is the ``(W, s)`` part of ``H (-x_E, dW, ds)``.
+        """
+        s, W, V, M, q = self.s, self.W, self.V, self.M, self.q
+        WtdW = W.T @ dW
+        dM = WtdW + WtdW.T + ds * np.eye(q)
+        Y = dW.T - dM @ V - (ds / s) * (W.T - M @ V)
+        xV = np.linalg.solve(M, Y)
+        if self.full:
+            dg_Sigma = 0.5 * (-dM / s + (ds / s**2) * M)
+            be = np.tril(2.0 * dg_Sigma @ self.enc)[self.tril]
+        else:
+            be = -0.5 * self.D * np.diag(dM) / s + 0.5 * self.D * np.diag(M) * ds / s**2
+        out = self.hvp(self.join(xV, -solve_encoder(be), dW, ds))
+        _, _, hW, hs = self.split(out)
+        return hW, hs
+
     def dense_hessian(self) -> np.ndarray:
         n = self.size
         H = np.empty((n, n))
