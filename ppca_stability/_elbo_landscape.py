@@ -57,7 +57,7 @@ ENCODERS = ("diagonal", "full")
 # (the largest block-relative gradient, see VAEPointClassification).
 DEFAULT_HESSIAN_RTOL = 1e-8
 DEFAULT_GTOL = 1e-7
-# method="auto" forms the dense Hessian up to this many coordinates.
+# method="auto" forms the dense Schur complement up to this many (W, sigma2) coordinates.
 DENSE_MAX = 4096
 # Eigenvalues of S below this many d * eps * lam_max are its null space (as check_psd_eigenvalues).
 NULL_SLACK = 100.0
@@ -87,9 +87,9 @@ class VAEPointClassification:
     is_stationary : bool
     hessian_eigenvalues : ndarray
         In the scale-free coordinates ``(V sqrt(s), encoder, W / sqrt(s), sigma2 / s)``, which
-        have the same inertia. Dense: all eigenvalues outside the symmetry modes, ascending.
-        Lanczos: the largest eigenvalues of the Schur complement of the encoder block (its
-        inertia plus the encoder block's is the Hessian's), ascending.
+        have the same inertia: eigenvalues of the Schur complement of the encoder block in
+        ``(W, sigma2)``-space (its inertia plus the encoder block's is the Hessian's), outside the
+        symmetry modes, ascending. Dense: all of them; Lanczos: the largest.
     morse_index : int
         Positive eigenvalues (ascent directions); a lower bound when ``morse_index_exact`` is False.
     morse_index_exact : bool
@@ -146,52 +146,11 @@ def _unit_scales(point: _Point, s: float) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _null_space(S: np.ndarray) -> np.ndarray:
-    """Orthonormal basis of ``null(S)`` (columns), with the package's round-off threshold."""
-    lam, U = np.linalg.eigh(S)
-    slack = NULL_SLACK * S.shape[0] * np.finfo(np.float64).eps * max(abs(lam[-1]), abs(lam[0]))
-    return U[:, lam <= slack]
-
-
 def _rank(S: np.ndarray) -> int:
+    """Rank of ``S`` with the package's round-off threshold (as `check_psd_eigenvalues`)."""
     lam = np.linalg.eigvalsh(S)
     slack = NULL_SLACK * S.shape[0] * np.finfo(np.float64).eps * max(abs(lam[-1]), abs(lam[0]))
     return int(np.count_nonzero(lam > slack))
-
-
-def _rotation_tangents(point: _Point) -> list[np.ndarray]:
-    """Tangents of the full encoder's O(q) orbit: ``(-Omega V, dL, W Omega)`` for each
-    ``Omega = e_a e_b^T - e_b e_a^T``, with ``dL = L Phi(L^-1 dSigma L^-T)`` the Cholesky
-    factor's derivative (``Phi``: lower triangle, diagonal halved), ``dSigma = Sigma Omega - Omega Sigma``."""
-    q, L = point.q, point.enc
-    out = []
-    for a, b in zip(*np.triu_indices(q, 1)):
-        Om = np.zeros((q, q))
-        Om[a, b], Om[b, a] = 1.0, -1.0
-        dSigma = point.Sigma @ Om - Om @ point.Sigma
-        X = np.linalg.solve(L, np.linalg.solve(L, dSigma).T).T
-        Phi = np.tril(X, -1) + 0.5 * np.diag(np.diag(X))
-        dL = L @ Phi
-        out.append(point.join(-Om @ point.V, dL[point.tril], point.W @ Om, 0.0))
-    return out
-
-
-def _symmetry_basis(point: _Point, null: np.ndarray, rank_rtol: float) -> np.ndarray:
-    """Orthonormal basis (columns) of the symmetry zero modes: ``null(S)`` encoder directions and,
-    for the full encoder, the orbit tangent (rank-revealed: rotations among dead latents vanish)."""
-    n, q, d = point.size, point.q, point.d
-    vecs = []
-    for c in range(q):
-        for j in range(null.shape[1]):
-            v = np.zeros(n)
-            v[c * d:(c + 1) * d] = null[:, j]
-            vecs.append(v)
-    if point.full:
-        vecs.extend(_rotation_tangents(point))
-    if not vecs:
-        return np.zeros((n, 0))
-    U, sv, _ = np.linalg.svd(np.array(vecs).T, full_matrices=False)
-    return U[:, sv > rank_rtol * sv[0]] if sv[0] > 0 else np.zeros((n, 0))
 
 
 def _relative_gradient(point: _Point) -> float:
@@ -201,20 +160,6 @@ def _relative_gradient(point: _Point) -> float:
         if den > 0.0:
             worst = max(worst, float(np.linalg.norm(g)) / den)
     return worst
-
-
-def _dense_inertia(point: _Point, B: np.ndarray, rtol: float, natural: float) -> tuple[np.ndarray, int, int, int]:
-    H = point.dense_hessian()
-    # (I - B B^T) H (I - B B^T), with the symmetry directions pushed below everything else
-    # (the Frobenius norm bounds the spectral norm) and then dropped, as in classify_point.
-    G = H @ B
-    F = G - 0.5 * (B @ (B.T @ G))
-    compressed = H - B @ F.T - F @ B.T
-    shift = 2.0 * float(np.linalg.norm(H)) + 1.0
-    h = np.linalg.eigvalsh(compressed - shift * (B @ B.T))[B.shape[1]:]
-    tol = rtol * max(float(np.max(np.abs(h), initial=0.0)), natural)
-    n_pos, n_neg = int(np.sum(h > tol)), int(np.sum(h < -tol))
-    return h, n_pos, n_neg, h.size - n_pos - n_neg
 
 
 def _encoder_solver(point: _Point, rtol: float) -> tuple[Any, int, int, int]:
@@ -232,50 +177,84 @@ def _encoder_solver(point: _Point, rtol: float) -> tuple[Any, int, int, int]:
     return (lambda b: pinv @ b), n_pos, n_neg, n - n_pos - n_neg
 
 
-def _lanczos_inertia(point: _Point, rank: int, rtol: float, natural: float, n_eig: int
-                     ) -> tuple[np.ndarray, int, int, int, int, bool]:
-    """Inertia from the encoder block (exact) plus the top of the Schur complement's spectrum
-    (Lanczos on ``(W, s)``-space products); the orbit tangent ``{W Omega}`` of the full
-    encoder is shifted out of the way. Returns ``(top eigenvalues, n_pos, n_neg, n_zero,
-    symmetry_dim, exact)``."""
-    d, q, learned = point.d, point.q, point.learned
-    solve, e_pos, e_neg, e_zero = _encoder_solver(point, rtol)
-    sym = _Symmetry(point.W, rank_rtol=np.sqrt(np.finfo(float).eps)) if point.full else None
-    sym_dim = sym.dim if sym is not None else 0
-    n = d * q + learned
+class _Schur:
+    """The Schur complement of the encoder block as an operator on ``(W, s)``-space, with the
+    full encoder's orbit tangent ``{W Omega}`` (the ``W`` part of the symmetry modes; the
+    complement's kernel holds exactly the ``W`` parts of the Hessian's) pushed to ``shift``.
 
-    def restricted(v: np.ndarray, shift: float) -> np.ndarray:
+    The zero test is applied to this operator alone: the encoder block's inertia is known from
+    its structure (``q rank(S)`` negative ``V`` directions, whatever their size: at digits they
+    span nine decades, far beyond any relative tolerance), so no scale of it enters the test.
+    """
+
+    def __init__(self, point: _Point, rtol: float) -> None:
+        self.point = point
+        self.solve, self.e_pos, self.e_neg, self.e_zero = _encoder_solver(point, rtol)
+        self.sym = _Symmetry(point.W, rank_rtol=np.sqrt(np.finfo(float).eps)) if point.full else None
+        self.sym_dim = self.sym.dim if self.sym is not None else 0
+        self.n = point.d * point.q + point.learned
+
+    def product(self, v: np.ndarray, shift: float) -> np.ndarray:
+        d, q, learned, sym = self.point.d, self.point.q, self.point.learned, self.sym
         E = v[: d * q].reshape(d, q)
         ET = sym.project(E) if sym is not None else 0.0
-        hW, hs = point.schur_product(E - ET, float(v[-1]) if learned else 0.0, solve)
+        hW, hs = self.point.schur_product(E - ET, float(v[-1]) if learned else 0.0, self.solve)
         if sym is not None:
             hW = hW - sym.project(hW) + shift * ET
         return np.append(hW.ravel(), hs) if learned else hW.ravel()
 
-    def operator(shift: float) -> scipy.sparse.linalg.LinearOperator:
-        return scipy.sparse.linalg.LinearOperator((n, n), matvec=lambda v: restricted(np.ravel(v), shift),
-                                                  dtype=np.float64)
+    def operator(self, shift: float) -> scipy.sparse.linalg.LinearOperator:
+        return scipy.sparse.linalg.LinearOperator((self.n, self.n), dtype=np.float64,
+                                                  matvec=lambda v: self.product(np.ravel(v), shift))
 
+    def inertia(self, rank: int, values: np.ndarray, scale: float, rtol: float, natural: float
+                ) -> tuple[int, int, int]:
+        """``(n_pos, n_neg, n_zero)`` of the whole Hessian from (some of) the complement's top
+        eigenvalues; the symmetry modes are not counted."""
+        tol = rtol * max(scale, natural)
+        n_pos = int(np.sum(values > tol)) + self.e_pos
+        n_zero = int(np.sum(np.abs(values) <= tol)) + self.e_zero
+        total = self.point.size - self.point.q * (self.point.d - rank)
+        return n_pos, total - self.sym_dim - n_pos - n_zero, n_zero
+
+
+def _dense_inertia(schur: _Schur, rank: int, rtol: float, natural: float
+                   ) -> tuple[np.ndarray, int, int, int, bool]:
+    """All eigenvalues of the complement, formed column by column (``n`` products)."""
+    T = np.array([schur.product(e, 0.0) for e in np.eye(schur.n)]).T
+    T = 0.5 * (T + T.T)
+    shift = 2.0 * float(np.linalg.norm(T)) + 1.0
+    if schur.sym is not None:  # push the orbit tangent below everything, then drop it
+        B = schur.sym.basis(schur.n)
+        h = np.linalg.eigvalsh(T - shift * (B @ B.T))[schur.sym_dim:]
+    else:
+        h = np.linalg.eigvalsh(T)
+    scale = float(np.max(np.abs(h), initial=0.0))
+    return (h, *schur.inertia(rank, h, scale, rtol, natural), True)
+
+
+def _lanczos_inertia(schur: _Schur, rank: int, rtol: float, natural: float, n_eig: int
+                     ) -> tuple[np.ndarray, int, int, int, bool]:
+    """The complement's largest eigenvalues by ARPACK (``LA``, after an ``LM`` estimate of the
+    scale that places the symmetry shift). The count is exact when a computed eigenvalue is
+    clearly negative: every one not computed lies below it."""
+    n = schur.n
     v0 = np.random.default_rng(0).standard_normal(n)  # a fixed start: the result must not depend on chance
-    lm = float(scipy.sparse.linalg.eigsh(operator(0.0), k=1, which="LM", v0=v0, tol=SCALE_TOL,
+    lm = float(scipy.sparse.linalg.eigsh(schur.operator(0.0), k=1, which="LM", v0=v0, tol=SCALE_TOL,
                                          return_eigenvectors=False)[0])
     shift = 2.0 * abs(lm) + 1.0
     k = min(n_eig, n - 1)
     converged = True
     try:
-        top = scipy.sparse.linalg.eigsh(operator(-shift), k=k, which="LA", v0=v0, tol=LANCZOS_TOL,
+        top = scipy.sparse.linalg.eigsh(schur.operator(-shift), k=k, which="LA", v0=v0, tol=LANCZOS_TOL,
                                         maxiter=LANCZOS_MAXITER_FACTOR * n, return_eigenvectors=False)
     except scipy.sparse.linalg.ArpackNoConvergence as exc:
         top, converged = exc.eigenvalues, False
     top = np.sort(top)
     tol = rtol * max(abs(lm), natural)
-    s_pos, s_zero = int(np.sum(top > tol)), int(np.sum(np.abs(top) <= tol))
-    # Exact when a computed eigenvalue below every counted one is clearly negative: all the rest
-    # lie below it. Otherwise more positive or zero eigenvalues may hide beyond the k computed.
-    exact = converged and (s_pos + s_zero < top.size or n - sym_dim == top.size)
-    n_pos, n_zero = s_pos + e_pos, s_zero + e_zero
-    total = point.size - q * (d - rank)
-    return top, n_pos, total - sym_dim - n_pos - n_zero, n_zero, sym_dim, exact
+    counted = int(np.sum(top >= -tol))
+    exact = converged and (counted < top.size or n - schur.sym_dim == top.size)
+    return (top, *schur.inertia(rank, top, abs(lm), rtol, natural), exact)
 
 
 def _classify_vae_point_iv(params, cov, sigma2, encoder, sigma2_learned, method, rtol, gtol):  # noqa: ANN001
@@ -314,13 +293,15 @@ def classify_vae_point(params: Any, cov: Any, sigma2: float, *, encoder: str = "
     sigma2_learned : bool, default False
         Classify in the joint problem, ``sigma2`` a parameter too.
     method : {"auto", "dense", "lanczos"}
-        ``"dense"`` forms the Hessian (``(2 d q)^2`` entries); ``"lanczos"`` never does: the
-        encoder block is negative definite on ``range(S)``, so the inertia is its own plus that
-        of its Schur complement in ``(W, sigma2)``-space, whose top eigenvalues ARPACK finds from
-        products (each two Hessian-vector products, O(d^2 q)). ``"auto"``: dense up to 4096
-        coordinates.
+        The encoder block is negative definite on ``range(S)`` (its inertia is known from its
+        structure), so the Hessian's inertia is the encoder block's plus that of its Schur
+        complement in ``(W, sigma2)``-space, each of whose products costs two Hessian-vector
+        products (O(d^2 q)). ``"dense"`` forms the complement (``(d q)^2`` entries) and finds all
+        its eigenvalues; ``"lanczos"`` never forms it and finds its largest eigenvalues with
+        ARPACK. ``"auto"``: dense up to ``d q = 4096``.
     rtol : float, default 1e-8
-        An eigenvalue is zero when ``|h| <= rtol * max(scale, 1 / (1 + ||W||_2^2 / sigma2))``.
+        An eigenvalue of the complement is zero when ``|h| <= rtol * max(scale, 1 / (1 +
+        ||W||_2^2 / sigma2))``, ``scale`` its largest magnitude.
     gtol : float, default 1e-7
         Stationary when the relative gradient norm (see `VAEPointClassification`) is at most this.
     n_eigenvalues : int, default 6
@@ -349,7 +330,6 @@ def classify_vae_point(params: Any, cov: Any, sigma2: float, *, encoder: str = "
     """
     p, S, s, encoder, learned, method, rtol, gtol = _classify_vae_point_iv(
         params, cov, sigma2, encoder, sigma2_learned, method, rtol, gtol)
-    n_eig = int(n_eigenvalues)
     with np.errstate(over="raise", invalid="raise"):
         try:
             point = _scaled_point(p, S, s, learned)
@@ -360,16 +340,15 @@ def classify_vae_point(params: Any, cov: Any, sigma2: float, *, encoder: str = "
     rel = _relative_gradient(point)
     w2 = float(np.linalg.norm(point.W, 2) ** 2)
     natural = 1.0 / (1.0 + w2)
+    schur = _Schur(point, rtol)
     if method == "auto":
-        method = "dense" if point.size <= DENSE_MAX else "lanczos"
+        method = "dense" if schur.n <= DENSE_MAX else "lanczos"
+    rank = _rank(point.S)
     if method == "dense":
-        B = _symmetry_basis(point, _null_space(point.S), np.sqrt(np.finfo(float).eps))
-        eig, n_pos, n_neg, n_zero = _dense_inertia(point, B, rtol, natural)
-        sym_dim, exact = B.shape[1], True
+        eig, n_pos, n_neg, n_zero, exact = _dense_inertia(schur, rank, rtol, natural)
     else:
-        rank = _rank(point.S)
-        eig, n_pos, n_neg, n_zero, sym_dim, exact = _lanczos_inertia(point, rank, rtol, natural, n_eig)
-        sym_dim += point.q * (point.d - rank)
+        eig, n_pos, n_neg, n_zero, exact = _lanczos_inertia(schur, rank, rtol, natural, int(n_eigenvalues))
+    sym_dim = schur.sym_dim + point.q * (point.d - rank)
     if rel > gtol:
         stability = Stability.NOT_STATIONARY
     else:
