@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .._elbo_landscape import classify_vae_point
 from ..agreement import compare_with_ppca
 from ..linear_vae import fit_linear_vae
 from ..spectrum import covariance
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     print(repr(fit))
     print()
     print(repr(agreement))
+    print()
+    print(repr(classify_vae_point(fit.params, cov, fit.sigma2, sigma2_learned=fit.sigma2_learned)))
     if args.out:
         fig = fit.plot()
         write_atomic(args.out, lambda tmp: fig.savefig(tmp, dpi=120))
