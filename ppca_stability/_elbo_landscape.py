@@ -41,7 +41,7 @@ import scipy.sparse.linalg
 
 from ._elbo_derivatives import LinearVAEFullParams, _Point, check_vae_params, encoder_array
 from ._validation import check_choice, check_cov, check_rtol, check_sigma2
-from .exceptions import DegeneracyWarning
+from .exceptions import ConvergenceWarning, DegeneracyWarning
 from .hessian import tie_sign
 from .linear_vae import LinearVAEParams
 from .results import Stability, StabilityMap, StationaryPoint
@@ -61,11 +61,12 @@ DEFAULT_GTOL = 1e-7
 DENSE_MAX = 4096
 # Eigenvalues of S below this many d * eps * lam_max are its null space (as check_psd_eigenvalues).
 NULL_SLACK = 100.0
-# Lanczos: residual tolerance for the top eigenvalues, the scale estimate, and the iteration cap
-# beyond which the Morse index is reported as a lower bound.
+# Lanczos: residual tolerance for the top eigenvalues, the scale estimate, and the cap on ARPACK's
+# restarts beyond which the Morse index is reported as a lower bound (a dense cluster of tiny
+# negative eigenvalues at the top, e.g. 4 decades over d = 784, does not converge in minutes).
 LANCZOS_TOL = 1e-10
 SCALE_TOL = 1e-3
-LANCZOS_MAXITER_FACTOR = 20
+LANCZOS_MAXITER = 100
 # A map whose stability counts must be enumerated refuses beyond this many points.
 MAX_ENUMERATED = 2_000_000
 
@@ -247,7 +248,7 @@ def _lanczos_inertia(schur: _Schur, rank: int, rtol: float, natural: float, n_ei
     converged = True
     try:
         top = scipy.sparse.linalg.eigsh(schur.operator(-shift), k=k, which="LA", v0=v0, tol=LANCZOS_TOL,
-                                        maxiter=LANCZOS_MAXITER_FACTOR * n, return_eigenvectors=False)
+                                        maxiter=LANCZOS_MAXITER, return_eigenvectors=False)
     except scipy.sparse.linalg.ArpackNoConvergence as exc:
         top, converged = exc.eigenvalues, False
     top = np.sort(top)
@@ -351,6 +352,12 @@ def classify_vae_point(params: Any, cov: Any, sigma2: float, *, encoder: str = "
     sym_dim = schur.sym_dim + point.q * (point.d - rank)
     if rel > gtol:
         stability = Stability.NOT_STATIONARY
+    elif not exact and n_pos == 0:
+        # A lower bound of 0 settles nothing: never reported as a maximum.
+        stability = Stability.DEGENERATE
+        warnings.warn("Lanczos did not settle the top of the Hessian's spectrum: the Morse index 0 is only a lower "
+                      "bound, so the point is not reported as a maximum. Try method='dense' if d q is moderate.",
+                      ConvergenceWarning, stacklevel=2)
     else:
         stability = Stability.from_counts(n_pos, n_neg, n_zero)
         if stability is Stability.DEGENERATE:
