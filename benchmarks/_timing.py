@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import tracemalloc
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -41,4 +42,6 @@ def random_covariance(d: int, rng: np.random.Generator, *, decades: float = 4.0)
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """A Markdown table."""
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    return head + "".join("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |\n" for r in rows)
+    return head + "".join(
+        "| " + " | ".join(str(r.get(c, "")) for c in columns) + " |\n" for r in rows
+    )

@@ -64,6 +64,7 @@ def run() -> list[dict]:
             ET = sym.project(E)
             HE = hessian_vector_product(W, S, s, (E - ET).ravel()).reshape(d, q)
             return (HE - sym.project(HE) + shift * ET).ravel()
+
         return sla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
 
     shift = 2.0 * abs(closed[0]) + 1.0  # symmetry modes out of the way at either end
@@ -98,15 +99,23 @@ def run() -> list[dict]:
     slack = BOUND_SLACK * np.abs(closed[0])
     bounds = bool(np.all(top <= closed[-k_top:] + slack) and closed[0] <= bottom[0] + slack)
     worst = max(err_top, err_bottom)
-    return [{
-        "case": f"d={d}, q={q}, sigma2={s:g}, spectrum 1..1e-12, global maximum",
-        "ours [s]": f"{elapsed:.1f}", "reference": "closed form (theory §3)", "reference [s]": "",
-        "ratio": f"{worst:.1e}", "goal": f"max rel. error <= {GOAL_RTOL:g}",
-        "met": "yes" if worst <= GOAL_RTOL and bounds else "NO", "peak MiB": f"{peak:.0f}",
-        "notes": (f"{k_top} largest ({closed[-k_top]:.6g}..{closed[-1]:.6g}): max rel. error {err_top:.1e}; "
-                  f"most negative ({closed[0]:.7g}): {err_bottom:.1e}; interlacing bounds hold: {bounds}; "
-                  f"{calls[0]} Hessian-vector products"),
-    }]
+    return [
+        {
+            "case": f"d={d}, q={q}, sigma2={s:g}, spectrum 1..1e-12, global maximum",
+            "ours [s]": f"{elapsed:.1f}",
+            "reference": "closed form (theory §3)",
+            "reference [s]": "",
+            "ratio": f"{worst:.1e}",
+            "goal": f"max rel. error <= {GOAL_RTOL:g}",
+            "met": "yes" if worst <= GOAL_RTOL and bounds else "NO",
+            "peak MiB": f"{peak:.0f}",
+            "notes": (
+                f"{k_top} largest ({closed[-k_top]:.6g}..{closed[-1]:.6g}): max rel. error "
+                f"{err_top:.1e}; most negative ({closed[0]:.7g}): {err_bottom:.1e}; interlacing "
+                f"bounds hold: {bounds}; {calls[0]} Hessian-vector products"
+            ),
+        }
+    ]
 
 
 def main() -> None:

@@ -32,7 +32,6 @@ def _worker(method: str, d: int, q: int, which: str) -> dict:
     import warnings
 
     import numpy as np
-
     from _timing import random_covariance
 
     from ppca_stability import classify_point, stability_map
@@ -51,9 +50,14 @@ def _worker(method: str, d: int, q: int, which: str) -> dict:
     t0 = time.perf_counter()
     c = classify_point(W, S, s, method=method)
     elapsed = time.perf_counter() - t0
-    return {"seconds": elapsed, "got": c.stability.name, "expected": expected.stability.name,
-            "morse": c.morse_index, "expected_morse": expected.morse_index,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "seconds": elapsed,
+        "got": c.stability.name,
+        "expected": expected.stability.name,
+        "morse": c.morse_index,
+        "expected_morse": expected.morse_index,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def run() -> list[dict]:
@@ -61,24 +65,45 @@ def run() -> list[dict]:
     here = Path(__file__).resolve().parent
     for method, d, q in CASES:
         for which in ("maximum", "saddle"):
-            out = subprocess.run([sys.executable, str(here / "bench_classify.py"), "--worker", method, str(d),
-                                  str(q), which], capture_output=True, text=True, cwd=here)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    str(here / "bench_classify.py"),
+                    "--worker",
+                    method,
+                    str(d),
+                    str(q),
+                    which,
+                ],
+                capture_output=True,
+                text=True,
+                cwd=here,
+            )
             if out.returncode != 0:
-                rows.append({"case": f"{method} d={d} q={q} {which}", "met": "failed: " +
-                             (out.stderr.strip().splitlines() or ["?"])[-1]})
+                rows.append(
+                    {
+                        "case": f"{method} d={d} q={q} {which}",
+                        "met": "failed: " + (out.stderr.strip().splitlines() or ["?"])[-1],
+                    }
+                )
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
             correct = r["got"] == r["expected"] and r["morse"] == r["expected_morse"]
             ok = r["seconds"] < GOAL_S and r["peak_rss_mib"] < GOAL_MIB and correct
-            rows.append({
-                "case": f"{method}, d={d}, q={q} (d q = {d * q}), rotated {which}",
-                "ours [s]": f"{r['seconds']:.2f}", "reference": "goal 30 s", "reference [s]": "30",
-                "ratio": f"{r['seconds'] / GOAL_S:.2f}", "goal": "< 30 s, < 1 GiB, correct",
-                "met": "yes" if ok else "NO",
-                "peak MiB": f"{r['peak_rss_mib']:.0f} (RSS)",
-                "notes": f"{r['got']} (closed form {r['expected']}), Morse index {r['morse']} "
-                         f"(closed form {r['expected_morse']})",
-            })
+            rows.append(
+                {
+                    "case": f"{method}, d={d}, q={q} (d q = {d * q}), rotated {which}",
+                    "ours [s]": f"{r['seconds']:.2f}",
+                    "reference": "goal 30 s",
+                    "reference [s]": "30",
+                    "ratio": f"{r['seconds'] / GOAL_S:.2f}",
+                    "goal": "< 30 s, < 1 GiB, correct",
+                    "met": "yes" if ok else "NO",
+                    "peak MiB": f"{r['peak_rss_mib']:.0f} (RSS)",
+                    "notes": f"{r['got']} (closed form {r['expected']}), Morse index {r['morse']} "
+                    f"(closed form {r['expected_morse']})",
+                }
+            )
     return rows
 
 

@@ -1,8 +1,8 @@
 """Benchmark: the deep-VAE collapse sweep on digits - time per sigma2 value, and deep vs linear thresholds.
 
-Problem: the acceptance sweep of ppca_stability.deep - scikit-learn's digits (d = 64), latent_dim 10,
-the default grid (8 log-spaced sigma2 from lambda_10 / 4 to 4 lambda_1), 3 seeds, default network
-(tanh MLP, hidden 64, 300 epochs of Adam, batches of 256, float64, 1 torch thread per fit).
+Problem: the acceptance sweep of ppca_stability.deep - scikit-learn's digits (d = 64), latent_dim
+10, the default grid (8 log-spaced sigma2 from lambda_10 / 4 to 4 lambda_1), 3 seeds, default
+network (tanh MLP, hidden 64, 300 epochs of Adam, batches of 256, float64, 1 torch thread per fit).
 Reports wall and CPU seconds per sigma2 value (3 fits each; CPU time is the fairer number on a
 shared machine) and `DeepCollapseSweep.thresholds()`: where the k-th active unit switches off,
 for the deep VAE and for the linear prediction sampled on the same grid. torch is optional:
@@ -17,7 +17,6 @@ import argparse
 import time
 
 import numpy as np
-
 from _timing import table
 
 LATENT_DIM = 10
@@ -38,10 +37,17 @@ def run(seeds: int = 3, points: int = 8) -> list[dict]:
         sweeps.append(deep_collapse_sweep(X, LATENT_DIM, [s], n_seeds=seeds, rng=0, progress=False))
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         au = sweeps[-1].active_units[0]
-        rows.append({"case": f"sigma2 = {s:.4g}", "fits": seeds, "wall s": f"{wall:.1f}", "CPU s": f"{cpu:.1f}",
-                     "CPU s per fit": f"{cpu / seeds:.1f}",
-                     "active units (linear)": int(sweeps[-1].predicted_active_units[0]),
-                     "active units (deep, per seed)": ", ".join(map(str, au))})
+        rows.append(
+            {
+                "case": f"sigma2 = {s:.4g}",
+                "fits": seeds,
+                "wall s": f"{wall:.1f}",
+                "CPU s": f"{cpu:.1f}",
+                "CPU s per fit": f"{cpu / seeds:.1f}",
+                "active units (linear)": int(sweeps[-1].predicted_active_units[0]),
+                "active units (deep, per seed)": ", ".join(map(str, au)),
+            }
+        )
     return rows, grid, sweeps
 
 
@@ -49,8 +55,12 @@ def thresholds_rows(grid: np.ndarray, sweeps: list) -> str:
     """Stitch the one-value sweeps into one table of active units and get the thresholds from it."""
     from dataclasses import replace
 
-    whole = replace(sweeps[0], sigma2=grid, diagnostics=tuple(s.diagnostics[0] for s in sweeps),
-                    elbo=np.vstack([s.elbo for s in sweeps]))
+    whole = replace(
+        sweeps[0],
+        sigma2=grid,
+        diagnostics=tuple(s.diagnostics[0] for s in sweeps),
+        elbo=np.vstack([s.elbo for s in sweeps]),
+    )
     return repr(whole) + "\n\n" + repr(whole.thresholds())
 
 

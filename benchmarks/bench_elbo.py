@@ -67,30 +67,43 @@ def _worker(kind: str, which: str) -> dict:
     rng = np.random.default_rng(1)
     perm, signs = rng.permutation(Q), rng.choice([-1.0, 1.0], Q)
     p = ref.params
-    params = LinearVAEParams(p.encoder_weights[perm] * signs[:, None], p.encoder_log_variances[perm],
-                             p.loadings[:, perm] * signs)
+    params = LinearVAEParams(
+        p.encoder_weights[perm] * signs[:, None],
+        p.encoder_log_variances[perm],
+        p.loadings[:, perm] * signs,
+    )
     t0 = time.perf_counter()
     c = classify_vae_point(params, S, sigma2)
     seconds = time.perf_counter() - t0
-    return {"spectrum": kind, "point": which, "seconds": seconds,
-            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-            "stability": c.stability.name, "morse": c.morse_index, "exact": c.morse_index_exact,
-            "expected": [ref.stability.name, ref.morse_index], "method": c.method}
+    return {
+        "spectrum": kind,
+        "point": which,
+        "seconds": seconds,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "stability": c.stability.name,
+        "morse": c.morse_index,
+        "exact": c.morse_index_exact,
+        "expected": [ref.stability.name, ref.morse_index],
+        "method": c.method,
+    }
 
 
 def _map_ratio() -> list[dict]:
     import warnings
 
     import numpy as np
-
     from _timing import best_time
-    from ppca_stability import elbo_stability_map, stability_map
     from sklearn.datasets import load_digits
+
+    from ppca_stability import elbo_stability_map, stability_map
 
     X = load_digits().data
     rows = []
-    for name, S, sigma2, q in [("digits", np.cov(X.T, ddof=0), 1.0, 10),
-                               ("decades d=784", _problem("decades")[0], _problem("decades")[1], Q)]:
+    for name, S, sigma2, q in [
+        ("digits", np.cov(X.T, ddof=0), 1.0, 10),
+        ("decades d=784", _problem("decades")[0], _problem("decades")[1], Q),
+    ]:
+
         def ppca() -> None:
             m = stability_map(S, sigma2, latent_dim=q)
             m.global_maximum, m.census()
@@ -102,7 +115,9 @@ def _map_ratio() -> list[dict]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t_p, t_e = best_time(ppca, repeat=7), best_time(elbo, repeat=7)
-        rows.append({"input": name, "stability_map_s": t_p, "elbo_stability_map_s": t_e, "ratio": t_e / t_p})
+        rows.append(
+            {"input": name, "stability_map_s": t_p, "elbo_stability_map_s": t_e, "ratio": t_e / t_p}
+        )
     return rows
 
 
@@ -115,18 +130,29 @@ def main() -> int:
     ok = True
     for row in _map_ratio():
         ok &= row["ratio"] <= GOAL_RATIO
-        print(f"map  {row['input']:<14} stability_map {row['stability_map_s'] * 1e3:8.2f} ms   "
-              f"elbo_stability_map {row['elbo_stability_map_s'] * 1e3:8.2f} ms   ratio {row['ratio']:.3f}")
+        print(
+            f"map  {row['input']:<14} stability_map {row['stability_map_s'] * 1e3:8.2f} ms   "
+            f"elbo_stability_map {row['elbo_stability_map_s'] * 1e3:8.2f} ms   ratio "
+            f"{row['ratio']:.3f}"
+        )
     for kind in SPECTRA:
         for which in ("maximum", "saddle"):
-            out = subprocess.run([sys.executable, __file__, "--worker", kind, which], capture_output=True,
-                                 text=True, check=True, cwd=here)
+            out = subprocess.run(
+                [sys.executable, __file__, "--worker", kind, which],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=here,
+            )
             r = json.loads(out.stdout.strip().splitlines()[-1])
             agree = [r["stability"], r["morse"]] == r["expected"]
             ok &= agree and r["seconds"] < GOAL_S and r["peak_mib"] < GOAL_MIB
-            print(f"classify_vae_point d={D} q={Q} {kind:<10} {which:<7}: {r['seconds']:6.2f} s, "
-                  f"{r['peak_mib']:6.0f} MiB, {r['stability']} morse {r['morse']}"
-                  f"{'' if r['exact'] else ' (lower bound)'} ({r['method']}; closed form {r['expected']})")
+            print(
+                f"classify_vae_point d={D} q={Q} {kind:<10} {which:<7}: {r['seconds']:6.2f} s, "
+                f"{r['peak_mib']:6.0f} MiB, {r['stability']} morse {r['morse']}"
+                f"{'' if r['exact'] else ' (lower bound)'} ({r['method']}; closed form "
+                f"{r['expected']})"
+            )
     print("all goals met" if ok else "SOME GOALS MISSED")
     return 0 if ok else 1
 

@@ -23,7 +23,6 @@ import math
 
 import numpy as np
 import scipy.linalg
-
 from _timing import best_time, peak_memory_mib, table
 
 from ppca_stability import covariance, log_likelihood, log_likelihood_gradient
@@ -45,7 +44,9 @@ def direct(W: np.ndarray, S: np.ndarray, s: float) -> tuple[float, np.ndarray, f
     ll = -0.5 * (d * LOG_2PI + logdet + float(np.trace(CinvS)))
     CinvW = Cinv @ W
     grad_W = CinvS @ CinvW - CinvW
-    grad_s = 0.5 * (float(np.sum(CinvS * Cinv.T)) - float(np.trace(Cinv)))  # tr(C^-1 S C^-1) - tr(C^-1)
+    grad_s = 0.5 * (
+        float(np.sum(CinvS * Cinv.T)) - float(np.trace(Cinv))
+    )  # tr(C^-1 S C^-1) - tr(C^-1)
     return ll, grad_W, grad_s
 
 
@@ -66,7 +67,9 @@ def sklearn_model(W: np.ndarray, s: float, mean: np.ndarray):
     return pca
 
 
-def problem(d: int, q: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def problem(
+    d: int, q: int, n: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     rng = np.random.default_rng(seed)
     lam_half = np.sqrt(np.logspace(0.0, -4.0, d))
     Q, R = np.linalg.qr(rng.standard_normal((d, d)))
@@ -85,20 +88,28 @@ def run(d: int = 2000, latent_dim: int = 50, n_samples: int = 4000) -> list[dict
 
     ll, (gW, gs) = log_likelihood(W, S, s), log_likelihood_gradient(W, S, s)
     ll_d, gW_d, gs_d = direct(W, S, s)
-    agree = max(abs(ll - ll_d) / abs(ll_d), float(np.abs(gW - gW_d).max() / np.abs(gW_d).max()),
-                abs(gs - gs_d) / abs(gs_d))
+    agree = max(
+        abs(ll - ll_d) / abs(ll_d),
+        float(np.abs(gW - gW_d).max() / np.abs(gW_d).max()),
+        abs(gs - gs_d) / abs(gs_d),
+    )
     t_ours = best_time(ours, repeat=7)
     t_direct = best_time(lambda: direct(W, S, s), repeat=3)
     peak_ours, peak_direct = peak_memory_mib(ours), peak_memory_mib(lambda: direct(W, S, s))
     case = f"d={d}, q={latent_dim}"
-    rows = [{
-        "case": f"{case}: log_likelihood + gradient", "ours [s]": f"{t_ours:.4f}",
-        "reference": "direct C^-1, log det C (Cholesky)", "reference [s]": f"{t_direct:.3f}",
-        "ratio": f"{t_ours / t_direct:.4f}", "goal": "<= 0.1 (>= 10x faster)",
-        "met": "yes" if t_ours <= 0.1 * t_direct else "NO",
-        "peak MiB": f"{peak_ours:.0f} (direct {peak_direct:.0f})",
-        "notes": f"speed-up {t_direct / t_ours:.0f}x; max rel. difference {agree:.1e}",
-    }]
+    rows = [
+        {
+            "case": f"{case}: log_likelihood + gradient",
+            "ours [s]": f"{t_ours:.4f}",
+            "reference": "direct C^-1, log det C (Cholesky)",
+            "reference [s]": f"{t_direct:.3f}",
+            "ratio": f"{t_ours / t_direct:.4f}",
+            "goal": "<= 0.1 (>= 10x faster)",
+            "met": "yes" if t_ours <= 0.1 * t_direct else "NO",
+            "peak MiB": f"{peak_ours:.0f} (direct {peak_direct:.0f})",
+            "notes": f"speed-up {t_direct / t_ours:.0f}x; max rel. difference {agree:.1e}",
+        }
+    ]
     try:
         pca = sklearn_model(W, s, X.mean(axis=0))
     except ImportError as exc:
@@ -110,14 +121,23 @@ def run(d: int = 2000, latent_dim: int = 50, n_samples: int = 4000) -> list[dict
     t_ll_X = best_time(lambda: log_likelihood(W, covariance(X), s), repeat=3)
     peak_sk = peak_memory_mib(lambda: pca.score(X))
     note = f"|score - ours| / |score| = {abs(score - ll) / abs(score):.1e}"
-    for label, t in ((f"log_likelihood from S (n={n_samples} not needed)", t_ll),
-                     (f"covariance(X) + log_likelihood, n={n_samples}", t_ll_X)):
-        rows.append({
-            "case": f"{case}: {label}", "ours [s]": f"{t:.4f}", "reference": "sklearn PCA.score(X)",
-            "reference [s]": f"{t_sk:.3f}", "ratio": f"{t / t_sk:.4f}", "goal": "reported (no goal)",
-            "met": "", "peak MiB": f"(PCA.score {peak_sk:.0f})",
-            "notes": note + ("" if abs(score - ll) <= AGREE_RTOL * abs(score) else " DISAGREE"),
-        })
+    for label, t in (
+        (f"log_likelihood from S (n={n_samples} not needed)", t_ll),
+        (f"covariance(X) + log_likelihood, n={n_samples}", t_ll_X),
+    ):
+        rows.append(
+            {
+                "case": f"{case}: {label}",
+                "ours [s]": f"{t:.4f}",
+                "reference": "sklearn PCA.score(X)",
+                "reference [s]": f"{t_sk:.3f}",
+                "ratio": f"{t / t_sk:.4f}",
+                "goal": "reported (no goal)",
+                "met": "",
+                "peak MiB": f"(PCA.score {peak_sk:.0f})",
+                "notes": note + ("" if abs(score - ll) <= AGREE_RTOL * abs(score) else " DISAGREE"),
+            }
+        )
     return rows
 
 

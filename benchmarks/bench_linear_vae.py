@@ -16,9 +16,8 @@ import argparse
 import time
 
 import numpy as np
-from sklearn.datasets import load_digits
-
 from _timing import peak_memory_mib
+from sklearn.datasets import load_digits
 
 from ppca_stability import covariance, fit_linear_vae, ppca_mle
 
@@ -40,17 +39,27 @@ def first_hits(errors, steps, times) -> dict[float, tuple[int, float] | None]:
 def bench_ours(S: np.ndarray, target: np.ndarray, seed: int) -> tuple[dict, float]:
     snapshots: list[tuple[float, np.ndarray]] = []
     t0 = time.perf_counter()
-    fit = fit_linear_vae(cov=S, latent_dim=LATENT_DIM, sigma2="learned", rng=seed,
-                         callback=lambda k, p, s, e: snapshots.append((time.perf_counter(), p.loadings)))
+    fit = fit_linear_vae(
+        cov=S,
+        latent_dim=LATENT_DIM,
+        sigma2="learned",
+        rng=seed,
+        callback=lambda k, p, s, e: snapshots.append((time.perf_counter(), p.loadings)),
+    )
     total = time.perf_counter() - t0
     norm = np.linalg.norm(target)
     errors = [np.linalg.norm(W @ W.T - target) / norm for _, W in snapshots]
     times = [t - t0 for t, _ in snapshots]
-    print(f"ours: {fit.n_iter} L-BFGS steps, {total:.3f} s in total, final error {errors[-1]:.2e}; {fit.message}")
+    print(
+        f"ours: {fit.n_iter} L-BFGS steps, {total:.3f} s in total, final error {errors[-1]:.2e}; "
+        f"{fit.message}"
+    )
     return first_hits(errors, np.arange(1, len(errors) + 1), times), total
 
 
-def bench_torch_adam(S: np.ndarray, target: np.ndarray, seed: int, max_steps: int) -> tuple[dict, float] | None:
+def bench_torch_adam(
+    S: np.ndarray, target: np.ndarray, seed: int, max_steps: int
+) -> tuple[dict, float] | None:
     try:
         import torch
     except ImportError:
@@ -88,8 +97,10 @@ def bench_torch_adam(S: np.ndarray, target: np.ndarray, seed: int, max_steps: in
                 errors.append(float(torch.linalg.norm(W @ W.T - target_t) / norm))
             steps.append(step)
             times.append(time.perf_counter() - t0)
-    print(f"torch Adam (lr {ADAM_LR:g}, float64): {max_steps} steps in {times[-1]:.2f} s, "
-          f"final error {errors[-1]:.2e}, best {min(errors):.2e}")
+    print(
+        f"torch Adam (lr {ADAM_LR:g}, float64): {max_steps} steps in {times[-1]:.2f} s, "
+        f"final error {errors[-1]:.2e}, best {min(errors):.2e}"
+    )
     return first_hits(errors, steps, times), times[-1]
 
 
@@ -99,27 +110,40 @@ def run(seed: int = 0, adam_steps: int = 60_000) -> list[dict]:
     ref = ppca_mle(S, LATENT_DIM, sigma2="learned")
     target = ref.loadings @ ref.loadings.T
     ours, _ = bench_ours(S, target, seed)
-    peak = peak_memory_mib(lambda: fit_linear_vae(cov=S, latent_dim=LATENT_DIM, sigma2="learned", rng=seed))
+    peak = peak_memory_mib(
+        lambda: fit_linear_vae(cov=S, latent_dim=LATENT_DIM, sigma2="learned", rng=seed)
+    )
     adam = bench_torch_adam(S, target, seed, adam_steps)
     rows = []
     for tol in TARGETS:
         o = ours[tol]
         a = None if adam is None else adam[0][tol]
-        row = {"case": f"digits q={LATENT_DIM}, W W^T error {tol:g}",
-               "ours [s]": "not reached" if o is None else f"{o[1]:.3f} ({o[0]} steps)",
-               "reference": f"torch Adam lr {ADAM_LR:g}",
-               "goal": {1e-2: "<= 0.1 at 1e-2; reach 1e-6", 1e-6: "reach"}.get(tol, "reported")}
+        row = {
+            "case": f"digits q={LATENT_DIM}, W W^T error {tol:g}",
+            "ours [s]": "not reached" if o is None else f"{o[1]:.3f} ({o[0]} steps)",
+            "reference": f"torch Adam lr {ADAM_LR:g}",
+            "goal": {1e-2: "<= 0.1 at 1e-2; reach 1e-6", 1e-6: "reach"}.get(tol, "reported"),
+        }
         if adam is None:
             row["met"] = "skipped: torch is not installed (pip install '.[bench]')"
         else:
             row["reference [s]"] = "not reached" if a is None else f"{a[1]:.2f} ({a[0]} steps)"
             if o is not None and a is not None:
                 row["ratio"] = f"{o[1] / a[1]:.4f}"
-            elif o is not None:  # Adam's whole run did not get there: its total time bounds the ratio
+            elif (
+                o is not None
+            ):  # Adam's whole run did not get there: its total time bounds the ratio
                 row["ratio"] = f"< {o[1] / adam[1]:.4f}"
             if tol == 1e-2:
-                row["met"] = "yes" if o is not None and a is not None and o[1] <= 0.1 * a[1] else (
-                    f"yes (Adam did not reach it in {adam_steps} steps)" if o is not None and a is None else "NO")
+                row["met"] = (
+                    "yes"
+                    if o is not None and a is not None and o[1] <= 0.1 * a[1]
+                    else (
+                        f"yes (Adam did not reach it in {adam_steps} steps)"
+                        if o is not None and a is None
+                        else "NO"
+                    )
+                )
         if tol == 1e-6:
             row["met"] = "yes" if o is not None else "NO"
         row["peak MiB"] = f"{peak:.1f} (whole fit)"

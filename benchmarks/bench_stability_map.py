@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-
 from _timing import best_time, peak_memory_mib, random_covariance, table
 
 from ppca_stability import stability_map
@@ -27,19 +26,21 @@ def run(sizes: list[int]) -> list[dict]:
             smap.global_maximum
             smap.n_points
 
-        # Best of at least `repeat` calls and of at least 1 s of calls: at d = 256 one call is ~3 ms,
-        # and five calls' minimum still varied by 20 % between runs on a shared machine.
+        # Best of at least `repeat` calls and of at least 1 s of calls: at d = 256 one call is ~3
+        # ms, and five calls' minimum still varied by 20 % between runs on a shared machine.
         repeat = 5 if d <= 1024 else 3
         t_ref = best_time(lambda: np.linalg.eigh(S), repeat=repeat, min_total=1.0)
         t_ours = best_time(ours, repeat=repeat, min_total=1.0)
-        rows.append({
-            "d": d,
-            "eigh [s]": f"{t_ref:.3f}",
-            "stability_map + global_maximum + n_points [s]": f"{t_ours:.3f}",
-            "ratio": f"{t_ours / t_ref:.2f}",
-            "goal": "<= 1.3",
-            "peak MiB (ours)": f"{peak_memory_mib(ours):.0f}",
-        })
+        rows.append(
+            {
+                "d": d,
+                "eigh [s]": f"{t_ref:.3f}",
+                "stability_map + global_maximum + n_points [s]": f"{t_ours:.3f}",
+                "ratio": f"{t_ours / t_ref:.2f}",
+                "goal": "<= 1.3",
+                "peak MiB (ours)": f"{peak_memory_mib(ours):.0f}",
+            }
+        )
     return rows
 
 

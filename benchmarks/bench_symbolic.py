@@ -31,10 +31,16 @@ import sys
 from _timing import table
 
 CASES = {
-    "map-rational": ("exact_stability_map, d=8, q=4, sigma2=1/2 (all 163 points)", 5.0,
-                     "exact_stability_map(['17/2', 7, '13/2', 5, 4, '7/2', 2, 1], '1/2', latent_dim=4)"),
-    "map-symbolic": ("exact_stability_map, d=6, q=3, symbolic sigma2", 30.0,
-                     "exact_stability_map(['11/2', 5, 4, 3, '5/2', 1], sympy.Symbol('s'), latent_dim=3)"),
+    "map-rational": (
+        "exact_stability_map, d=8, q=4, sigma2=1/2 (all 163 points)",
+        5.0,
+        "exact_stability_map(['17/2', 7, '13/2', 5, 4, '7/2', 2, 1], '1/2', latent_dim=4)",
+    ),
+    "map-symbolic": (
+        "exact_stability_map, d=6, q=3, symbolic sigma2",
+        30.0,
+        "exact_stability_map(['11/2', 5, 4, 3, '5/2', 1], sympy.Symbol('s'), latent_dim=3)",
+    ),
 }
 SETUP = "import sympy; from ppca_stability.symbolic import exact_stability_map, verify_hessian_closed_form"
 
@@ -43,7 +49,13 @@ def cold_seconds(statement: str, timeout: float) -> str:
     """Wall time of `statement` in a fresh interpreter (import excluded), or a timeout note."""
     code = f"{SETUP}\nimport time\nt = time.perf_counter()\nr = {statement}\nprint(time.perf_counter() - t)"
     try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        )
     except subprocess.TimeoutExpired:
         return f"> {timeout:.0f}"
     return f"{float(out.stdout.strip().splitlines()[-1]):.2f}"
@@ -51,16 +63,27 @@ def cold_seconds(statement: str, timeout: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--proof-sizes", nargs="*", default=["2x1", "3x2"], help="d x q sizes for the proof")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds before a case is abandoned")
+    parser.add_argument(
+        "--proof-sizes", nargs="*", default=["2x1", "3x2"], help="d x q sizes for the proof"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds before a case is abandoned"
+    )
     args = parser.parse_args()
-    rows = [{"case": label, "seconds": cold_seconds(stmt, args.timeout), "goal [s]": f"< {goal:g}"}
-            for label, goal, stmt in CASES.values()]
+    rows = [
+        {"case": label, "seconds": cold_seconds(stmt, args.timeout), "goal [s]": f"< {goal:g}"}
+        for label, goal, stmt in CASES.values()
+    ]
     for size in args.proof_sizes:
         d, q = map(int, size.split("x"))
         stmt = f"verify_hessian_closed_form({d}, {q})"
-        rows.append({"case": f"verify_hessian_closed_form({d}, {q})", "seconds": cold_seconds(stmt, args.timeout),
-                     "goal [s]": "< 60" if (d, q) == (3, 2) else ""})
+        rows.append(
+            {
+                "case": f"verify_hessian_closed_form({d}, {q})",
+                "seconds": cold_seconds(stmt, args.timeout),
+                "goal [s]": "< 60" if (d, q) == (3, 2) else "",
+            }
+        )
     print(table(rows, ["case", "seconds", "goal [s]"]))
 
 

@@ -23,10 +23,23 @@ def main() -> None:
     report = verify(max_examples=args.examples, seed=args.seed, progress=True)
     total = time.perf_counter() - t0
     print(repr(report))
-    rows = [{"theorem": r.name, "examples": r.examples, "result": r.status, "time [s]": f"{r.seconds:.2f}"}
-            for r in report.results]
-    rows.append({"theorem": "total", "examples": sum(r.examples for r in report.results),
-                 "result": "passed" if report.passed else "FAILED", "time [s]": f"{total:.1f} (goal < 300)"})
+    rows = [
+        {
+            "theorem": r.name,
+            "examples": r.examples,
+            "result": r.status,
+            "time [s]": f"{r.seconds:.2f}",
+        }
+        for r in report.results
+    ]
+    rows.append(
+        {
+            "theorem": "total",
+            "examples": sum(r.examples for r in report.results),
+            "result": "passed" if report.passed else "FAILED",
+            "time [s]": f"{total:.1f} (goal < 300)",
+        }
+    )
     print()
     print(table(rows, list(rows[0])))
 

@@ -30,13 +30,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
-
 from _timing import table  # noqa: E402
-
 
 # (title, module, keyword arguments for run())
 BENCHMARKS: list[tuple[str, str, dict]] = [
-    ("stability_map vs numpy.linalg.eigh", "bench_stability_map", {"sizes": [256, 1024, 2000, 3072]}),
+    (
+        "stability_map vs numpy.linalg.eigh",
+        "bench_stability_map",
+        {"sizes": [256, 1024, 2000, 3072]},
+    ),
     ("phase_diagram vs numpy.linalg.eigh", "bench_phase", {}),
     ("log_likelihood + gradient", "bench_likelihood", {}),
     ("classify_point on rotated stationary points", "bench_classify", {}),
@@ -76,21 +78,29 @@ def run_one(module_name: str, kwargs: dict) -> list[dict]:
 def machine() -> list[str]:
     import scipy
 
-    lines = [f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}",
-             f"- machine: {platform.machine()}, {os.cpu_count()} cores "
-             f"({_cpu_model()}), {_memory_gib():.0f} GiB; Python {platform.python_version()}, "
-             f"NumPy {np.__version__}, SciPy {scipy.__version__}"]
+    lines = [
+        f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores "
+        f"({_cpu_model()}), {_memory_gib():.0f} GiB; Python {platform.python_version()}, "
+        f"NumPy {np.__version__}, SciPy {scipy.__version__}",
+    ]
     try:
         from threadpoolctl import threadpool_info
 
         for info in threadpool_info():
-            lines.append(f"- BLAS: {info.get('internal_api')} {info.get('version')}, kernel "
-                         f"{info.get('architecture', '?')}, {info.get('num_threads')} threads "
-                         f"({info.get('filepath', '').rsplit('/', 1)[-1]})")
+            lines.append(
+                f"- BLAS: {info.get('internal_api')} {info.get('version')}, kernel "
+                f"{info.get('architecture', '?')}, {info.get('num_threads')} threads "
+                f"({info.get('filepath', '').rsplit('/', 1)[-1]})"
+            )
     except ImportError:
         lines.append("- BLAS: threadpoolctl not installed (pip install threadpoolctl)")
-    pinned = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
-    lines.append(f"- OpenBLAS overrides in the environment: {pinned or 'none (unset for this run)'}")
+    pinned = {
+        k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ
+    }
+    lines.append(
+        f"- OpenBLAS overrides in the environment: {pinned or 'none (unset for this run)'}"
+    )
     return lines
 
 
@@ -134,30 +144,46 @@ def main() -> None:
         rows = run_one(name, kwargs)
         for row in rows:
             row["met"] = _met(row)
-            summary.append({"benchmark": title, "case": row.get("case", row.get("d", "")),
-                            "ratio": row.get("ratio", ""), "goal": row.get("goal", ""), "met": row["met"],
-                            "peak MiB": next((v for k, v in row.items() if k.startswith("peak")), "")})
+            summary.append(
+                {
+                    "benchmark": title,
+                    "case": row.get("case", row.get("d", "")),
+                    "ratio": row.get("ratio", ""),
+                    "goal": row.get("goal", ""),
+                    "met": row["met"],
+                    "peak MiB": next((v for k, v in row.items() if k.startswith("peak")), ""),
+                }
+            )
         columns = list(dict.fromkeys(k for row in rows for k in row))
         doc = (importlib.import_module(name).__doc__ or "").strip() if name in sys.modules else ""
         # Command lines like "[--d 2000]" would read as Markdown reference links: escape brackets
         # outside inline code.
         parts = re.split(r"(`+[^`]*`+)", doc)
-        doc = "".join(p if i % 2 else p.replace("[", "\\[").replace("]", "\\]") for i, p in enumerate(parts))
-        sections.append(f"## {title}\n\n`benchmarks/{name}.py`, {time.perf_counter() - t:.0f} s.\n\n"
-                        + (f"{doc}\n\n" if doc else "") + table(rows, columns))
+        doc = "".join(
+            p if i % 2 else p.replace("[", "\\[").replace("]", "\\]") for i, p in enumerate(parts)
+        )
+        sections.append(
+            f"## {title}\n\n`benchmarks/{name}.py`, {time.perf_counter() - t:.0f} s.\n\n"
+            + (f"{doc}\n\n" if doc else "")
+            + table(rows, columns)
+        )
         print(table(rows, columns), flush=True)
     load_after = _load()
-    text = ("# Performance\n\nWritten by `python benchmarks/run_all.py` "
-            f"(all benchmarks, {time.perf_counter() - t0:.0f} s). Every ratio is ours over a reference "
-            "timed in the same run (best of several calls), so it is comparable across machines; "
-            "absolute seconds are not. Peak memory is tracemalloc's peak of NumPy's allocations unless "
-            "marked RSS (a subprocess's whole resident set).\n\n"
-            + "\n".join(machine())
-            + f"\n- load average (1, 5, 15 min) before: {load_before}; after: {load_after}. "
-            "The machine has 2 cores shared with other work: a load above ~1 means benchmarks competed "
-            "for CPU, which inflates the times of both ours and the reference.\n\n"
-            "## Summary\n\n" + table(summary, ["benchmark", "case", "ratio", "goal", "met", "peak MiB"])
-            + "\n" + "\n\n".join(sections))
+    text = (
+        "# Performance\n\nWritten by `python benchmarks/run_all.py` "
+        f"(all benchmarks, {time.perf_counter() - t0:.0f} s). Every ratio is ours over a reference "
+        "timed in the same run (best of several calls), so it is comparable across machines; "
+        "absolute seconds are not. Peak memory is tracemalloc's peak of NumPy's allocations unless "
+        "marked RSS (a subprocess's whole resident set).\n\n"
+        + "\n".join(machine())
+        + f"\n- load average (1, 5, 15 min) before: {load_before}; after: {load_after}. "
+        "The machine has 2 cores shared with other work: a load above ~1 means benchmarks competed "
+        "for CPU, which inflates the times of both ours and the reference.\n\n"
+        "## Summary\n\n"
+        + table(summary, ["benchmark", "case", "ratio", "goal", "met", "peak MiB"])
+        + "\n"
+        + "\n\n".join(sections)
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     print(f"wrote {args.out}")

@@ -1,7 +1,8 @@
 """Regenerate the deep-VAE page's figure and tables: python docs/deep_figures.py [--out DIR].
 
 Trains the reference deep Gaussian VAE (ppca_stability.deep, needs the ``deep`` extra) on
-scikit-learn's digits at 12 sigma^2 values from lambda_10 / 4 to 4 lambda_1, 3 seeds each, and writes
+scikit-learn's digits at 12 sigma^2 values from lambda_10 / 4 to 4 lambda_1, 3 seeds each, and
+writes
 ``deep_digits.png`` and ``deep_digits.json`` (every measured number) into DIR (default docs/images),
 with a control: the same training with identity activations (a linear VAE), one seed per sigma^2.
 Prints the Markdown tables shown in docs/deep_vae.md; `tables()` rebuilds them from the JSON, which
@@ -39,15 +40,26 @@ def run(out: Path) -> dict:
     fig.savefig(out / "deep_digits.png", dpi=110)
     th = sweep.thresholds()
     record = {
-        "sigma2": sweep.sigma2.tolist(), "seeds": list(sweep.seeds), "eigenvalues": sweep.eigenvalues.tolist(),
-        "activation": sweep.activation, "hidden": list(sweep.hidden), "epochs": sweep.epochs,
-        "active_units": sweep.active_units.tolist(), "n_collapsed": sweep.n_collapsed.tolist(),
-        "total_kl": sweep.kl_by_rank.sum(axis=2).tolist(), "elbo": sweep.elbo.tolist(),
+        "sigma2": sweep.sigma2.tolist(),
+        "seeds": list(sweep.seeds),
+        "eigenvalues": sweep.eigenvalues.tolist(),
+        "activation": sweep.activation,
+        "hidden": list(sweep.hidden),
+        "epochs": sweep.epochs,
+        "active_units": sweep.active_units.tolist(),
+        "n_collapsed": sweep.n_collapsed.tolist(),
+        "total_kl": sweep.kl_by_rank.sum(axis=2).tolist(),
+        "elbo": sweep.elbo.tolist(),
         "predicted_active_units": sweep.predicted_active_units.tolist(),
         "predicted_total_kl": sweep.predicted_kl.sum(axis=1).tolist(),
-        "thresholds": {"k": th.k.tolist(), "eigenvalue": th.eigenvalue.tolist(),
-                       "linear_on_grid": th.linear_on_grid.tolist(), "deep": th.deep.tolist(),
-                       "deep_min": th.deep_min.tolist(), "deep_max": th.deep_max.tolist()},
+        "thresholds": {
+            "k": th.k.tolist(),
+            "eigenvalue": th.eigenvalue.tolist(),
+            "linear_on_grid": th.linear_on_grid.tolist(),
+            "deep": th.deep.tolist(),
+            "deep_min": th.deep_min.tolist(),
+            "deep_max": th.deep_max.tolist(),
+        },
         "seconds_per_sigma2": seconds / grid.size,
     }
     return control(out, record)
@@ -61,8 +73,9 @@ def control(out: Path, record: dict) -> dict:
     from ppca_stability.deep import deep_collapse_sweep
 
     X = load_digits().data.astype(np.float64)
-    lin = deep_collapse_sweep(X, LATENT_DIM, record["sigma2"], n_seeds=1, activation="identity", rng=0,
-                              progress=True)
+    lin = deep_collapse_sweep(
+        X, LATENT_DIM, record["sigma2"], n_seeds=1, activation="identity", rng=0, progress=True
+    )
     record["identity_active_units"] = lin.active_units[:, 0].tolist()
     record["identity_total_kl"] = lin.kl_by_rank.sum(axis=2)[:, 0].tolist()
     (out / "deep_digits.json").write_text(json.dumps(record, indent=1, allow_nan=True) + "\n")
@@ -77,31 +90,43 @@ def tables(record: dict) -> str:
     """The two Markdown tables of docs/deep_vae.md, from the saved record."""
     au = np.array(record["active_units"])
     kl = np.array(record["total_kl"])
-    rows = ["| σ² | σ² / λ₁ | active units: linear | deep: mean | deep: min–max | identity MLP | "
-            "total KL: linear | deep: mean ± std | identity MLP |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| σ² | σ² / λ₁ | active units: linear | deep: mean | deep: min–max | identity MLP | "
+        "total KL: linear | deep: mean ± std | identity MLP |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     lam1 = record["eigenvalues"][0]
     for g, s in enumerate(record["sigma2"]):
-        rows.append(f"| {s:.4g} | {s / lam1:.3g} | {record['predicted_active_units'][g]} | {au[g].mean():.2f} | "
-                    f"{au[g].min()}–{au[g].max()} | {record['identity_active_units'][g]} | "
-                    f"{record['predicted_total_kl'][g]:.3f} | {kl[g].mean():.3f} ± {kl[g].std():.3f} | "
-                    f"{record['identity_total_kl'][g]:.3f} |")
+        rows.append(
+            f"| {s:.4g} | {s / lam1:.3g} | {record['predicted_active_units'][g]} | "
+            f"{au[g].mean():.2f} | {au[g].min()}–{au[g].max()} | "
+            f"{record['identity_active_units'][g]} | {record['predicted_total_kl'][g]:.3f} | "
+            f"{kl[g].mean():.3f} ± {kl[g].std():.3f} | {record['identity_total_kl'][g]:.3f} |"
+        )
     th = record["thresholds"]
-    rows += ["", "| k | λ_k | linear, on the grid | deep, mean over seeds | deep, per seed | deep / linear |",
-             "|---:|---:|---:|---:|---:|---:|"]
+    rows += [
+        "",
+        "| k | λ_k | linear, on the grid | deep, mean over seeds | deep, per seed | deep / linear |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
     for i, k in enumerate(th["k"]):
         lin, deep = th["linear_on_grid"][i], th["deep"][i]
         ratio = deep / lin if lin == lin and deep == deep else float("nan")
-        rows.append(f"| {k} | {th['eigenvalue'][i]:.4g} | {_num(lin)} | {_num(deep)} | "
-                    f"{_num(th['deep_min'][i])}–{_num(th['deep_max'][i])} | {_num(ratio, '.3f')} |")
+        rows.append(
+            f"| {k} | {th['eigenvalue'][i]:.4g} | {_num(lin)} | {_num(deep)} | "
+            f"{_num(th['deep_min'][i])}–{_num(th['deep_max'][i])} | {_num(ratio, '.3f')} |"
+        )
     return "\n".join(rows)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "images")
-    parser.add_argument("--control-only", action="store_true",
-                        help="rerun only the identity-activation control, into the existing record")
+    parser.add_argument(
+        "--control-only",
+        action="store_true",
+        help="rerun only the identity-activation control, into the existing record",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.control_only:

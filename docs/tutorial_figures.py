@@ -26,8 +26,12 @@ DPI = 110
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "images",
-                        help="directory for the figures (default: docs/images)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "images",
+        help="directory for the figures (default: docs/images)",
+    )
     out = parser.parse_args(argv).out
     out.mkdir(parents=True, exist_ok=True)
 
@@ -36,8 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     figures = {
         "tutorial_stability_map.png": stability_map(S, SIGMA2, latent_dim=LATENT_DIM).plot(),
         "tutorial_phase.png": phase_diagram(S, latent_dim=LATENT_DIM).plot(),
-        "tutorial_training.png": fit_linear_vae(X, latent_dim=LATENT_DIM, sigma2=SIGMA2, objective="stochastic",
-                                                max_steps=STOCHASTIC_STEPS, rng=0).plot(),
+        "tutorial_training.png": fit_linear_vae(
+            X,
+            latent_dim=LATENT_DIM,
+            sigma2=SIGMA2,
+            objective="stochastic",
+            max_steps=STOCHASTIC_STEPS,
+            rng=0,
+        ).plot(),
     }
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=DPI)

@@ -14,13 +14,27 @@ submodules load only when imported: `ppca_stability.symbolic` (sympy, an indepen
 from ._agreement import Agreement, compare_with_ppca
 from ._beta import CollapsePrediction, beta_from_sigma2, predict_collapse, sigma2_from_beta
 from ._classify import PointClassification, classify_point
-from ._diagnostics import CollapseComparison, CollapseDiagnostics, collapse_diagnostics, compare_collapse
 from ._covariance import SampleMoments, covariance, sample_moments
+from ._diagnostics import (
+    CollapseComparison,
+    CollapseDiagnostics,
+    collapse_diagnostics,
+    compare_collapse,
+)
 from ._elbo import LinearVAEParams, linear_vae_elbo, linear_vae_elbo_gradient, optimal_encoder
-from ._elbo_derivatives import (LinearVAEFullParams, linear_vae_elbo_flat_gradient, linear_vae_elbo_hessian,
-                                linear_vae_elbo_hessian_vector_product)
-from ._elbo_landscape import (ElboStabilityMap, ElboStationaryPoint, VAEPointClassification, classify_vae_point,
-                              elbo_stability_map)
+from ._elbo_derivatives import (
+    LinearVAEFullParams,
+    linear_vae_elbo_flat_gradient,
+    linear_vae_elbo_hessian,
+    linear_vae_elbo_hessian_vector_product,
+)
+from ._elbo_landscape import (
+    ElboStabilityMap,
+    ElboStationaryPoint,
+    VAEPointClassification,
+    classify_vae_point,
+    elbo_stability_map,
+)
 from ._hessian import hessian_vector_product, log_likelihood_hessian
 from ._likelihood import log_likelihood, log_likelihood_gradient
 from ._linear_vae import LinearVAEFit, TrainingHistory, fit_linear_vae

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ._validation import check_cov, check_rtol
-from ._linear_vae import LinearVAEFit
 from ._classify import PointClassification, classify_point
+from ._linear_vae import LinearVAEFit
 from ._mle import mle_from_spectrum
 from ._spectrum import eigh_descending
+from ._validation import check_cov, check_rtol
 
 __all__ = ["Agreement", "compare_with_ppca", "ANALYTIC_RTOL", "STOCHASTIC_RTOL"]
 
@@ -53,7 +53,8 @@ class Agreement:
         `classify_point()` of the trained decoder (reported, not tested:
         a stochastic fit is near, not at, a stationary point).
     rtol : float
-        Tolerance for ``wwt_error``, ``1 - alignment``, ``sigma2_error``, ``elbo_gap`` and ``kl_error``.
+        Tolerance for ``wwt_error``, ``1 - alignment``, ``sigma2_error``, ``elbo_gap`` and
+        ``kl_error``.
     """
 
     wwt_error: float
@@ -76,8 +77,12 @@ class Agreement:
     def checks(self) -> dict[str, tuple[float, bool]]:
         """Each tested quantity with whether it is within ``rtol``."""
         misalignment = float(1.0 - self.alignment.min()) if self.alignment.size else 0.0
-        values = {"W W^T relative error": self.wwt_error, "1 - min |cos| (alignment)": misalignment,
-                  "ELBO gap (relative)": self.elbo_gap, "KL per latent, max error": self.kl_error}
+        values = {
+            "W W^T relative error": self.wwt_error,
+            "1 - min |cos| (alignment)": misalignment,
+            "ELBO gap (relative)": self.elbo_gap,
+            "KL per latent, max error": self.kl_error,
+        }
         if self.sigma2_error is not None:
             values["sigma2 relative error"] = self.sigma2_error
         return {name: (v, bool(v <= self.rtol)) for name, v in values.items()}
@@ -91,23 +96,34 @@ class Agreement:
             return "ok" if ok else "FAIL"
 
         c = self.classification
-        rows = [f"Agreement with the pPCA optimum: {'PASSED' if self.passed else 'FAILED'} (rtol {self.rtol:g})",
-                f"  {'quantity':<28} {'value':>10}  check"]
+        rows = [
+            f"Agreement with the pPCA optimum: {'PASSED' if self.passed else 'FAILED'} (rtol "
+            f"{self.rtol:g})",
+            f"  {'quantity':<28} {'value':>10}  check",
+        ]
         rows += [f"  {name:<28} {v:>10.3g}  {mark(ok)}" for name, (v, ok) in self.checks.items()]
-        rows.append(f"  {'collapsed latents':<28} {len(self.collapsed):>10}  {mark(self.collapsed_as_predicted)}"
-                    f" (predicted {self.n_collapsed_predicted})")
-        rows.append(f"  {'decoder as a pPCA point':<28} {c.stability.name:>10}  (Morse index {c.morse_index}, "
-                    f"relative gradient {c.relative_gradient_norm:.2g}; reported only)")
+        rows.append(
+            f"  {'collapsed latents':<28} {len(self.collapsed):>10}  "
+            f"{mark(self.collapsed_as_predicted)} (predicted {self.n_collapsed_predicted})"
+        )
+        rows.append(
+            f"  {'decoder as a pPCA point':<28} {c.stability.name:>10}  (Morse index "
+            f"{c.morse_index}, relative gradient {c.relative_gradient_norm:.2g}; reported only)"
+        )
         return "\n".join(rows)
 
 
 def _compare_with_ppca_iv(fit: Any, cov: Any, rtol: Any) -> tuple[LinearVAEFit, np.ndarray, float]:
     if not isinstance(fit, LinearVAEFit):
-        raise TypeError(f"`fit` must be a LinearVAEFit from fit_linear_vae; got {type(fit).__name__}.")
+        raise TypeError(
+            f"`fit` must be a LinearVAEFit from fit_linear_vae; got {type(fit).__name__}."
+        )
     S = check_cov(cov)
     if S.shape[0] != fit.loadings.shape[0]:
-        raise ValueError(f"`cov` must be ({fit.loadings.shape[0]}, {fit.loadings.shape[0]}) to match the "
-                         f"fit's n_features; got shape {S.shape}.")
+        raise ValueError(
+            f"`cov` must be ({fit.loadings.shape[0]}, {fit.loadings.shape[0]}) to match the "
+            f"fit's n_features; got shape {S.shape}."
+        )
     if rtol is None:
         rtol = ANALYTIC_RTOL if fit.objective == "analytic" else STOCHASTIC_RTOL
     return fit, S, check_rtol(rtol)
@@ -149,7 +165,7 @@ def compare_with_ppca(fit: LinearVAEFit, cov: Any, *, rtol: float | None = None)
 
     collapsed = fit.collapsed
     live = [c for c in range(fit.latent_dim) if c not in collapsed]
-    U = spec.eigenvectors[:, :ref.n_active]
+    U = spec.eigenvectors[:, : ref.n_active]
     norms = np.linalg.norm(W[:, live], axis=0)
     cosines = np.abs(U.T @ W[:, live]) / np.where(norms > 0, norms, 1.0)
     rows, cols = linear_sum_assignment(cosines, maximize=True)

@@ -32,7 +32,13 @@ from ._spectrum import eigh_descending
 from ._tolerance import DEFAULT_RTOL, eigen_floor, n_above
 from ._validation import check_choice, check_cov, check_positive_int, check_sigma2
 
-__all__ = ["RECONSTRUCTIONS", "CollapsePrediction", "beta_from_sigma2", "predict_collapse", "sigma2_from_beta"]
+__all__ = [
+    "RECONSTRUCTIONS",
+    "CollapsePrediction",
+    "beta_from_sigma2",
+    "predict_collapse",
+    "sigma2_from_beta",
+]
 
 RECONSTRUCTIONS = ("sse", "half_sse", "mse")
 
@@ -42,12 +48,16 @@ def _factor(reconstruction: Any, n_features: Any) -> float:
     rec = check_choice(reconstruction, "reconstruction", RECONSTRUCTIONS)
     if rec == "mse":
         if n_features is None:
-            raise ValueError('`n_features` is required when reconstruction="mse" (the mean divides by it).')
+            raise ValueError(
+                '`n_features` is required when reconstruction="mse" (the mean divides by it).'
+            )
         return check_positive_int(n_features, "n_features") / 2.0
     return 0.5 if rec == "sse" else 1.0
 
 
-def sigma2_from_beta(beta: float, *, reconstruction: str = "mse", n_features: int | None = None) -> float:
+def sigma2_from_beta(
+    beta: float, *, reconstruction: str = "mse", n_features: int | None = None
+) -> float:
     """The Gaussian-VAE noise variance equivalent to a beta-VAE loss ``Rec + beta KL``.
 
     Parameters
@@ -76,7 +86,9 @@ def sigma2_from_beta(beta: float, *, reconstruction: str = "mse", n_features: in
     return check_sigma2(beta, "beta") * _factor(reconstruction, n_features)
 
 
-def beta_from_sigma2(sigma2: float, *, reconstruction: str = "mse", n_features: int | None = None) -> float:
+def beta_from_sigma2(
+    sigma2: float, *, reconstruction: str = "mse", n_features: int | None = None
+) -> float:
     """The beta-VAE weight equivalent to a Gaussian VAE with noise variance ``sigma2``.
 
     The inverse of `sigma2_from_beta()`.
@@ -145,7 +157,9 @@ class CollapsePrediction:
         shown = min(self.latent_dim, 12)
         for c in range(shown):
             state = "collapsed" if self.collapsed[c] else "active"
-            rows.append(f"  {c:>6} {self.eigenvalues[c]:>12.5g} {self.kl_per_latent[c]:>10.4f}  {state}")
+            rows.append(
+                f"  {c:>6} {self.eigenvalues[c]:>12.5g} {self.kl_per_latent[c]:>10.4f}  {state}"
+            )
         if shown < self.latent_dim:
             rows.append(f"  ... {self.latent_dim - shown} more")
         return "\n".join(rows)
@@ -153,16 +167,29 @@ class CollapsePrediction:
 
 def _predict_collapse_iv(cov, latent_dim, sigma2, beta, reconstruction):  # noqa: ANN001
     S = check_cov(cov)
-    q = check_positive_int(latent_dim, "latent_dim", upper=S.shape[0], upper_name="the number of features")
+    q = check_positive_int(
+        latent_dim, "latent_dim", upper=S.shape[0], upper_name="the number of features"
+    )
     if (sigma2 is None) == (beta is None):
         raise ValueError("give exactly one of `sigma2` and `beta`.")
     if beta is not None:
-        return S, q, sigma2_from_beta(beta, reconstruction=reconstruction, n_features=S.shape[0]), float(beta)
+        return (
+            S,
+            q,
+            sigma2_from_beta(beta, reconstruction=reconstruction, n_features=S.shape[0]),
+            float(beta),
+        )
     return S, q, check_sigma2(sigma2), None
 
 
-def predict_collapse(cov: Any, *, latent_dim: int, sigma2: float | None = None, beta: float | None = None,
-                     reconstruction: str = "mse") -> CollapsePrediction:
+def predict_collapse(
+    cov: Any,
+    *,
+    latent_dim: int,
+    sigma2: float | None = None,
+    beta: float | None = None,
+    reconstruction: str = "mse",
+) -> CollapsePrediction:
     """Predict which latents a linear VAE collapses, from ``sigma2`` or from a beta-VAE weight.
 
     Parameters

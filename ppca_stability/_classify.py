@@ -22,7 +22,14 @@ import scipy.sparse.linalg
 from ._hessian import dense_hessian_scaled, hvp_scaled, unscale
 from ._likelihood import Model
 from ._stability import Stability
-from ._validation import check_choice, check_cov, check_latent_dim, check_loadings, check_rtol, check_sigma2
+from ._validation import (
+    check_choice,
+    check_cov,
+    check_latent_dim,
+    check_loadings,
+    check_rtol,
+    check_sigma2,
+)
 from .exceptions import DegeneracyWarning
 
 __all__ = ["PointClassification", "classify_point"]
@@ -76,14 +83,18 @@ class PointClassification:
 
     def __repr__(self) -> str:
         h = self.hessian_eigenvalues
-        return "\n".join([
-            f"PointClassification(stability={self.stability.name}, method={self.method})",
-            f"  gradient norm     {self.gradient_norm:.3e} (relative {self.relative_gradient_norm:.3e}, "
-            f"{'stationary' if self.is_stationary else 'NOT stationary'})",
-            f"  morse index       {self.morse_index}{'' if self.morse_index_exact else ' (lower bound)'}",
-            f"  symmetry modes    {self.symmetry_dim}; extra zero modes {self.n_degenerate}",
-            f"  hessian spectrum  [{h[0]:.4g} .. {h[-1]:.4g}] ({h.size} values)" if h.size else "",
-        ]).rstrip()
+        return "\n".join(
+            [
+                f"PointClassification(stability={self.stability.name}, method={self.method})",
+                f"  gradient norm     {self.gradient_norm:.3e} (relative {self.relative_gradient_norm:.3e}, "
+                f"{'stationary' if self.is_stationary else 'NOT stationary'})",
+                f"  morse index       {self.morse_index}{'' if self.morse_index_exact else ' (lower bound)'}",
+                f"  symmetry modes    {self.symmetry_dim}; extra zero modes {self.n_degenerate}",
+                f"  hessian spectrum  [{h[0]:.4g} .. {h[-1]:.4g}] ({h.size} values)"
+                if h.size
+                else "",
+            ]
+        ).rstrip()
 
 
 class _Symmetry:
@@ -101,7 +112,9 @@ class _Symmetry:
         keep = w[a] > 0
         self.P, self.R = P, Rt.T
         self.a, self.b = a[keep], b[keep]
-        norm = np.hypot(w[self.a], w[self.b])  # not sqrt(w_a^2 + w_b^2): that underflows to 0 at 1e-162
+        norm = np.hypot(
+            w[self.a], w[self.b]
+        )  # not sqrt(w_a^2 + w_b^2): that underflows to 0 at 1e-162
         self.ca, self.cb = w[self.a] / norm, w[self.b] / norm
         self.dim = int(keep.sum())
 
@@ -119,20 +132,38 @@ class _Symmetry:
         d, q = self.P.shape[0], self.R.shape[0]
         B = np.zeros((n, self.dim))
         for j, (a, b, ca, cb) in enumerate(zip(self.a, self.b, self.ca, self.cb)):
-            B[: d * q, j] = (ca * np.outer(self.P[:, a], self.R[:, b]) - cb * np.outer(self.P[:, b], self.R[:, a])).ravel()
+            B[: d * q, j] = (
+                ca * np.outer(self.P[:, a], self.R[:, b])
+                - cb * np.outer(self.P[:, b], self.R[:, a])
+            ).ravel()
         return B
 
 
 def _classify_point_iv(loadings, cov, sigma2, method, rtol, gtol, n_eigenvalues):  # noqa: ANN001
     S = check_cov(cov)
     W = check_loadings(loadings, S.shape[0])
-    return (W, S, check_sigma2(sigma2), check_choice(method, "method", ("auto", "dense", "lanczos")),
-            check_rtol(rtol), check_rtol(gtol, "gtol"), check_latent_dim(n_eigenvalues, 10**9, "n_eigenvalues"))
+    return (
+        W,
+        S,
+        check_sigma2(sigma2),
+        check_choice(method, "method", ("auto", "dense", "lanczos")),
+        check_rtol(rtol),
+        check_rtol(gtol, "gtol"),
+        check_latent_dim(n_eigenvalues, 10**9, "n_eigenvalues"),
+    )
 
 
-def classify_point(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bool = False,
-                   method: str = "auto", rtol: float = DEFAULT_HESSIAN_RTOL, gtol: float = DEFAULT_GTOL,
-                   n_eigenvalues: int = 6) -> PointClassification:
+def classify_point(
+    loadings: Any,
+    cov: Any,
+    sigma2: float,
+    *,
+    sigma2_learned: bool = False,
+    method: str = "auto",
+    rtol: float = DEFAULT_HESSIAN_RTOL,
+    gtol: float = DEFAULT_GTOL,
+    n_eigenvalues: int = 6,
+) -> PointClassification:
     """Numerically classify an arbitrary ``W`` from its gradient and Hessian.
 
     Parameters
@@ -167,7 +198,9 @@ def classify_point(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bo
     >>> c.is_stationary, c.stability.name, c.morse_index, c.symmetry_dim
     (True, 'SADDLE', 2, 1)
     """
-    W, S, s, method, rtol, gtol, n_eig = _classify_point_iv(loadings, cov, sigma2, method, rtol, gtol, n_eigenvalues)
+    W, S, s, method, rtol, gtol, n_eig = _classify_point_iv(
+        loadings, cov, sigma2, method, rtol, gtol, n_eigenvalues
+    )
     joint = bool(sigma2_learned)
     model = Model.build(W, S, s)
     gW, gs = model.gradient()
@@ -211,13 +244,20 @@ def classify_point(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bo
     else:
         stability = Stability.from_counts(n_pos, n_neg, n_zero)
         if stability is Stability.DEGENERATE:
-            warnings.warn("the Hessian has zero modes beyond the symmetry orbit; second order does not settle "
-                          "this point.", DegeneracyWarning, stacklevel=2)
-    return PointClassification(gnorm, rel, rel <= gtol, eig, n_pos, exact, sym.dim, n_zero, stability, method)
+            warnings.warn(
+                "the Hessian has zero modes beyond the symmetry orbit; second order does not settle "
+                "this point.",
+                DegeneracyWarning,
+                stacklevel=2,
+            )
+    return PointClassification(
+        gnorm, rel, rel <= gtol, eig, n_pos, exact, sym.dim, n_zero, stability, method
+    )
 
 
-def _lanczos_inertia(model: Model, sym: _Symmetry, joint: bool, rtol: float, n_eig: int,
-                     natural_scale: float) -> tuple[np.ndarray, int, int, int, bool]:
+def _lanczos_inertia(
+    model: Model, sym: _Symmetry, joint: bool, rtol: float, n_eig: int, natural_scale: float
+) -> tuple[np.ndarray, int, int, int, bool]:
     """Extreme eigenvalues of the scaled Hessian on the complement of the symmetry modes,
     Hessian-free (ARPACK on Hessian-vector products)."""
     d, q = model.W.shape
@@ -231,8 +271,9 @@ def _lanczos_inertia(model: Model, sym: _Symmetry, joint: bool, rtol: float, n_e
         return np.append(dW.ravel(), ds) if joint else dW.ravel()
 
     def operator(shift: float) -> scipy.sparse.linalg.LinearOperator:
-        return scipy.sparse.linalg.LinearOperator((n, n), matvec=lambda v: restricted(np.ravel(v), shift),
-                                                  dtype=np.float64)
+        return scipy.sparse.linalg.LinearOperator(
+            (n, n), matvec=lambda v: restricted(np.ravel(v), shift), dtype=np.float64
+        )
 
     rng = np.random.default_rng(0)  # a fixed start vector: the result must not depend on chance
     v0 = rng.standard_normal(n)
@@ -241,18 +282,23 @@ def _lanczos_inertia(model: Model, sym: _Symmetry, joint: bool, rtol: float, n_e
     # products at d = 784, q = 64 for tol 1e-6). A Ritz value is within the residual of an
     # eigenvalue, so tol 1e-3 gives the scale to 1e-3: ample for the shift (2 scale + 1) and the
     # zero threshold (rtol scale), in ~70 products.
-    lm = float(scipy.sparse.linalg.eigsh(operator(0.0), k=1, which="LM", v0=v0, tol=1e-3,
-                                         return_eigenvectors=False)[0])
+    lm = float(
+        scipy.sparse.linalg.eigsh(
+            operator(0.0), k=1, which="LM", v0=v0, tol=1e-3, return_eigenvectors=False
+        )[0]
+    )
     scale = abs(lm)
     shift = 2.0 * scale + 1.0
     k = min(n_eig, n - 1)
-    top = scipy.sparse.linalg.eigsh(operator(-shift), k=k, which="LA", v0=v0, tol=1e-10,
-                                    return_eigenvectors=False)
+    top = scipy.sparse.linalg.eigsh(
+        operator(-shift), k=k, which="LA", v0=v0, tol=1e-10, return_eigenvectors=False
+    )
     if lm < 0.0:  # the bottom of the spectrum is that eigenvalue (to 1e-3); its sign is certain
         bottom = np.array([lm])
     else:
-        bottom = scipy.sparse.linalg.eigsh(operator(shift), k=1, which="SA", v0=v0, tol=1e-10,
-                                           return_eigenvectors=False)
+        bottom = scipy.sparse.linalg.eigsh(
+            operator(shift), k=1, which="SA", v0=v0, tol=1e-10, return_eigenvectors=False
+        )
     tol = rtol * max(scale, natural_scale)
     n_pos = int(np.sum(top > tol))
     n_zero = int(np.sum(np.abs(top) <= tol))

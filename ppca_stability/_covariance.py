@@ -55,8 +55,11 @@ class SampleMoments:
 
     def __repr__(self) -> str:
         var = np.diag(self.covariance)
-        return (f"SampleMoments(n_samples={self.n_samples}, n_features={self.n_features}, "
-                f"total variance={float(var.sum()):.6g}, max |mean|={float(np.abs(self.mean).max()):.6g})")
+        return (
+            f"SampleMoments(n_samples={self.n_samples}, n_features={self.n_features}, "
+            f"total variance={float(var.sum()):.6g}, max "
+            f"|mean|={float(np.abs(self.mean).max()):.6g})"
+        )
 
 
 # ----------------------------------------------------------------------------- the reduction
@@ -75,8 +78,9 @@ def _chunk_moments(X: np.ndarray, shift: np.ndarray) -> tuple[int, np.ndarray, n
         return n, mean, Xc.T @ Xc  # numpy turns A.T @ A into one symmetric rank-k update (syrk)
 
 
-def _merge(a: tuple[int, np.ndarray, np.ndarray], b: tuple[int, np.ndarray, np.ndarray]
-           ) -> tuple[int, np.ndarray, np.ndarray]:
+def _merge(
+    a: tuple[int, np.ndarray, np.ndarray], b: tuple[int, np.ndarray, np.ndarray]
+) -> tuple[int, np.ndarray, np.ndarray]:
     """Chan, Golub & LeVeque's pairwise update of two partial results."""
     n_a, mean_a, M_a = a
     n_b, mean_b, M_b = b
@@ -94,7 +98,10 @@ def _tree(parts: list[Any], merge: Any) -> Any:
     """Merge partial results pairwise as a balanced tree, so that independent merges run in
     parallel on a cluster and rounding error grows with log(#chunks)."""
     while len(parts) > 1:
-        parts = [merge(*parts[i: i + 2]) if i + 1 < len(parts) else parts[i] for i in range(0, len(parts), 2)]
+        parts = [
+            merge(*parts[i : i + 2]) if i + 1 < len(parts) else parts[i]
+            for i in range(0, len(parts), 2)
+        ]
     return parts[0]
 
 
@@ -105,9 +112,11 @@ def _finish(shift: np.ndarray, n: int, mean: np.ndarray, M: np.ndarray) -> Sampl
         mean = shift + mean
     # Non-finite values are absorbing, so one check of the result covers every chunk.
     if not (np.all(np.isfinite(cov)) and np.all(np.isfinite(mean))):
-        raise ValueError("`data` must contain only finite values whose squares fit in float64 (|x| below "
-                         "about 1e154); its mean or covariance came out NaN or inf. Remove NaN/inf rows "
-                         "or rescale the data.")
+        raise ValueError(
+            "`data` must contain only finite values whose squares fit in float64 (|x| below "
+            "about 1e154); its mean or covariance came out NaN or inf. Remove NaN/inf rows "
+            "or rescale the data."
+        )
     return SampleMoments(int(n), mean, cov)
 
 
@@ -115,7 +124,7 @@ def _numpy_moments(X: np.ndarray, rows: int) -> SampleMoments:
     shift = np.asarray(X[0], dtype=np.float64)
     # A running merge, chunk after chunk, holds O(d^2) memory whatever n is; thanks to the shift,
     # its error growth with the number of chunks is on the scale of the spread, not the offset.
-    parts = (_chunk_moments(X[i: i + rows], shift) for i in range(0, X.shape[0], rows))
+    parts = (_chunk_moments(X[i : i + rows], shift) for i in range(0, X.shape[0], rows))
     return _finish(shift, *functools.reduce(_merge, parts))
 
 
@@ -138,8 +147,10 @@ def _is_dask_array(data: Any) -> bool:
 
 def _check_dtype(dtype: np.dtype) -> None:
     if dtype == object:
-        raise TypeError("`data` must be an array of real numbers; got an object array "
-                        "(ragged nested lists or non-numeric entries?).")
+        raise TypeError(
+            "`data` must be an array of real numbers; got an object array "
+            "(ragged nested lists or non-numeric entries?)."
+        )
     if dtype.kind == "c":
         raise TypeError(f"`data` must be real; got complex dtype {dtype}.")
     if dtype.kind not in "biuf":
@@ -148,35 +159,46 @@ def _check_dtype(dtype: np.dtype) -> None:
 
 def _check_shape(shape: tuple) -> None:
     if len(shape) != 2:
-        raise ValueError(f"`data` must be a 2-D (n_samples, n_features) array; got shape {shape}. "
-                         "For a single sample or feature use data.reshape(-1, 1) or data[None, :].")
+        raise ValueError(
+            f"`data` must be a 2-D (n_samples, n_features) array; got shape {shape}. "
+            "For a single sample or feature use data.reshape(-1, 1) or data[None, :]."
+        )
     if shape[0] == 0 or shape[1] == 0:
-        raise ValueError(f"`data` must have at least one sample and one feature; got shape {shape}.")
+        raise ValueError(
+            f"`data` must have at least one sample and one feature; got shape {shape}."
+        )
 
 
-def _sample_moments_iv(data: Any, chunk_rows: Any, memory_budget: Any) -> tuple[Any, int | None, int | None]:
+def _sample_moments_iv(
+    data: Any, chunk_rows: Any, memory_budget: Any
+) -> tuple[Any, int | None, int | None]:
     chunk_rows = None if chunk_rows is None else check_positive_int(chunk_rows, "chunk_rows")
     budget = None if memory_budget is None else check_positive_int(memory_budget, "memory_budget")
     if _is_dask_array(data):
         _check_dtype(np.dtype(data.dtype))
         _check_shape(tuple(data.shape))
         if not np.isfinite(data.shape[1]):
-            raise ValueError("`data` must have a known number of columns; call data.compute_chunk_sizes().")
+            raise ValueError(
+                "`data` must have a known number of columns; call data.compute_chunk_sizes()."
+            )
         return data, chunk_rows, budget
     if isinstance(data, (str, bytes)):
         raise TypeError(f"`data` must be an array of real numbers; got a string {data[:40]!r}.")
     try:
         X = np.asarray(data)  # a memmap stays a view of the file: nothing is read here
     except Exception as exc:  # ragged lists and other objects numpy refuses
-        raise TypeError(f"`data` must be an array of real numbers; got {type(data).__name__}.") from exc
+        raise TypeError(
+            f"`data` must be an array of real numbers; got {type(data).__name__}."
+        ) from exc
     _check_dtype(X.dtype)
     _check_shape(X.shape)
     return X, chunk_rows, budget
 
 
 # ----------------------------------------------------------------------------- public
-def sample_moments(data: Any, *, chunk_rows: int | None = None,
-                   memory_budget: int = DEFAULT_MEMORY_BUDGET) -> SampleMoments:
+def sample_moments(
+    data: Any, *, chunk_rows: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET
+) -> SampleMoments:
     """Sample size, mean and ddof=0 covariance of data whose rows are samples, in one pass.
 
     Parameters
@@ -214,8 +236,9 @@ def sample_moments(data: Any, *, chunk_rows: int | None = None,
     return _numpy_moments(X, rows)
 
 
-def covariance(data: Any, *, chunk_rows: int | None = None,
-               memory_budget: int = DEFAULT_MEMORY_BUDGET) -> np.ndarray:
+def covariance(
+    data: Any, *, chunk_rows: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET
+) -> np.ndarray:
     """The ddof=0 (maximum-likelihood) covariance of a data matrix whose rows are samples.
 
     ``sample_moments(data, ...).covariance``: accepts a NumPy array, a memory-mapped ``.npy``

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_real_array, check_cov
 from ._beta import predict_collapse
+from ._validation import as_real_array, check_cov
 
 __all__ = ["CollapseComparison", "CollapseDiagnostics", "collapse_diagnostics", "compare_collapse"]
 
@@ -94,16 +94,20 @@ class CollapseDiagnostics:
         q = self.latent_dim
         collapsed = set(self.collapsed)
         rows = [
-            f"CollapseDiagnostics(n_samples={self.n_samples}, latent_dim={q}, active_units={self.active_units}, "
-            f"collapsed={len(collapsed)}, total_kl={self.total_kl:.4g})",
-            f"  thresholds: active if Var_x(mu) > {self.au_threshold:g}; collapsed if KL < {self.epsilon:g} "
-            f"on >= {1 - self.delta:.4g} of samples",
-            f"  {'latent':>6} {'KL [nats]':>10} {'Var_x(mu)':>10} {'KL<eps':>7}  {'active':<6}  collapsed",
+            f"CollapseDiagnostics(n_samples={self.n_samples}, latent_dim={q}, "
+            f"active_units={self.active_units}, collapsed={len(collapsed)}, "
+            f"total_kl={self.total_kl:.4g})",
+            f"  thresholds: active if Var_x(mu) > {self.au_threshold:g}; collapsed if KL < "
+            f"{self.epsilon:g} on >= {1 - self.delta:.4g} of samples",
+            f"  {'latent':>6} {'KL [nats]':>10} {'Var_x(mu)':>10} {'KL<eps':>7}  {'active':<6}  "
+            "collapsed",
         ]
         for i in range(min(q, REPR_ROWS)):
-            rows.append(f"  {i:>6} {self.kl_per_latent[i]:>10.4g} {self.mean_variance[i]:>10.4g} "
-                        f"{self.collapsed_fraction[i]:>7.1%}  {'yes' if self.active[i] else 'no':<6}  "
-                        f"{'yes' if i in collapsed else 'no'}")
+            rows.append(
+                f"  {i:>6} {self.kl_per_latent[i]:>10.4g} {self.mean_variance[i]:>10.4g} "
+                f"{self.collapsed_fraction[i]:>7.1%}  {'yes' if self.active[i] else 'no':<6}  "
+                f"{'yes' if i in collapsed else 'no'}"
+            )
         if q > REPR_ROWS:
             rows.append(f"  ... {q - REPR_ROWS} more")
         return "\n".join(rows)
@@ -111,7 +115,9 @@ class CollapseDiagnostics:
 
 def _check_threshold(value: Any, name: str, *, upper: float | None = None) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a non-negative float; got {type(value).__name__} {value!r}.")
+        raise TypeError(
+            f"`{name}` must be a non-negative float; got {type(value).__name__} {value!r}."
+        )
     out = float(value)
     if not np.isfinite(out) or out < 0.0 or (upper is not None and out > upper):
         allowed = f"in [0, {upper:g}]" if upper is not None else "non-negative and finite"
@@ -123,13 +129,19 @@ def _check_encoder_output(value: Any, name: str) -> np.ndarray:
     arr = as_real_array(value, name)
     if arr.ndim != 2:
         hint = " For a single latent, pass shape (n_samples, 1)." if arr.ndim == 1 else ""
-        raise ValueError(f"`{name}` must be a 2-D (n_samples, latent_dim) array; got shape {arr.shape}.{hint}")
+        raise ValueError(
+            f"`{name}` must be a 2-D (n_samples, latent_dim) array; got shape {arr.shape}.{hint}"
+        )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"`{name}` must have at least one sample and one latent; got shape {arr.shape}.")
+        raise ValueError(
+            f"`{name}` must have at least one sample and one latent; got shape {arr.shape}."
+        )
     return arr
 
 
-def _collapse_diagnostics_iv(means: Any, log_variances: Any, epsilon: Any, delta: Any, au_threshold: Any):  # noqa: ANN202
+def _collapse_diagnostics_iv(
+    means: Any, log_variances: Any, epsilon: Any, delta: Any, au_threshold: Any
+):  # noqa: ANN202
     mu = _check_encoder_output(means, "means")
     logvar = _check_encoder_output(log_variances, "log_variances")
     if logvar.shape != mu.shape:
@@ -137,8 +149,13 @@ def _collapse_diagnostics_iv(means: Any, log_variances: Any, epsilon: Any, delta
             f"`log_variances` must have the shape of `means` {mu.shape}; got {logvar.shape}."
             + (" Did you pass its transpose?" if logvar.shape == mu.shape[::-1] else "")
         )
-    return (mu, logvar, _check_threshold(epsilon, "epsilon"), _check_threshold(delta, "delta", upper=1.0),
-            _check_threshold(au_threshold, "au_threshold"))
+    return (
+        mu,
+        logvar,
+        _check_threshold(epsilon, "epsilon"),
+        _check_threshold(delta, "delta", upper=1.0),
+        _check_threshold(au_threshold, "au_threshold"),
+    )
 
 
 def _column_variance(a: np.ndarray) -> np.ndarray:
@@ -159,15 +176,21 @@ def _column_variance(a: np.ndarray) -> np.ndarray:
     return var
 
 
-def collapse_diagnostics(means: Any, log_variances: Any, *, epsilon: float = 0.01, delta: float = 0.01,
-                         au_threshold: float = 0.01) -> CollapseDiagnostics:
+def collapse_diagnostics(
+    means: Any,
+    log_variances: Any,
+    *,
+    epsilon: float = 0.01,
+    delta: float = 0.01,
+    au_threshold: float = 0.01,
+) -> CollapseDiagnostics:
     """KL per latent, active units and ``(epsilon, delta)``-collapse from a Gaussian encoder's outputs.
 
     Parameters
     ----------
     means : array_like, shape (n_samples, latent_dim)
-        Encoder means ``mu(x)``, one row per sample. Anything `numpy.asarray` accepts: a NumPy array,
-        a CPU ``torch.Tensor`` (detach it first), a JAX array.
+        Encoder means ``mu(x)``, one row per sample. Anything `numpy.asarray` accepts: a NumPy
+        array, a CPU ``torch.Tensor`` (detach it first), a JAX array.
     log_variances : array_like, shape (n_samples, latent_dim)
         Encoder log-variances ``log sigma_enc^2(x)`` (natural log). If your encoder outputs standard
         deviations, pass ``2 * log(std)``.
@@ -200,18 +223,28 @@ def collapse_diagnostics(means: Any, log_variances: Any, *, epsilon: float = 0.0
     >>> diag.kl_per_latent.round(3)                  # 1/2 (E mu^2 + 0.1 - 1 - log 0.1) and 0
     array([1.215, 0.   ])
     """
-    mu, logvar, eps, dlt, au = _collapse_diagnostics_iv(means, log_variances, epsilon, delta, au_threshold)
+    mu, logvar, eps, dlt, au = _collapse_diagnostics_iv(
+        means, log_variances, epsilon, delta, au_threshold
+    )
     n = mu.shape[0]
     with np.errstate(over="ignore"):
         kl = 0.5 * (np.square(mu) + np.expm1(logvar) - logvar)
     below = np.count_nonzero(kl < eps, axis=0)
-    # (epsilon, delta)-collapsed: n_above / n <= delta, compared exactly (delta is a binary fraction).
+    # (epsilon, delta)-collapsed: n_above / n <= delta, compared exactly (delta is a binary
+    # fraction).
     allowed = Fraction(dlt) * n
     collapsed = tuple(int(i) for i in np.flatnonzero([n - b <= allowed for b in below.tolist()]))
     var_mu = _column_variance(mu)
     return CollapseDiagnostics(
-        kl_per_latent=np.mean(kl, axis=0), mean_variance=var_mu, active=var_mu > au,
-        collapsed_fraction=below / n, collapsed=collapsed, n_samples=n, epsilon=eps, delta=dlt, au_threshold=au,
+        kl_per_latent=np.mean(kl, axis=0),
+        mean_variance=var_mu,
+        active=var_mu > au,
+        collapsed_fraction=below / n,
+        collapsed=collapsed,
+        n_samples=n,
+        epsilon=eps,
+        delta=dlt,
+        au_threshold=au,
     )
 
 
@@ -287,23 +320,32 @@ class CollapseComparison:
             f"  {'active units':<24} {self.predicted_active_units:>10} {m.active_units:>10}",
             f"  {'live / not collapsed':<24} {int(np.count_nonzero(self.predicted_live)):>10} "
             f"{self.latent_dim - len(collapsed):>10}",
-            f"  {'total KL [nats]':<24} {float(np.sum(self.predicted_kl)):>10.4g} {m.total_kl:>10.4g}",
-            f"  {'rank':>4} {'eigenvalue':>11} {'KL lin':>8} {'Var lin':>8} | {'latent':>6} {'KL':>8} "
-            f"{'Var_x(mu)':>9}  state",
+            f"  {'total KL [nats]':<24} {float(np.sum(self.predicted_kl)):>10.4g} "
+            f"{m.total_kl:>10.4g}",
+            f"  {'rank':>4} {'eigenvalue':>11} {'KL lin':>8} {'Var lin':>8} | {'latent':>6} "
+            f"{'KL':>8} {'Var_x(mu)':>9}  state",
         ]
         for r in range(min(self.latent_dim, REPR_ROWS)):
             i = int(self.order[r])
             state = "active" if m.active[i] else ("collapsed" if i in collapsed else "inactive")
-            rows.append(f"  {r:>4} {self.eigenvalues[r]:>11.5g} {self.predicted_kl[r]:>8.4f} "
-                        f"{self.predicted_mean_variance[r]:>8.4f} | {i:>6} {m.kl_per_latent[i]:>8.4f} "
-                        f"{m.mean_variance[i]:>9.4f}  {state}")
+            rows.append(
+                f"  {r:>4} {self.eigenvalues[r]:>11.5g} {self.predicted_kl[r]:>8.4f} "
+                f"{self.predicted_mean_variance[r]:>8.4f} | {i:>6} {m.kl_per_latent[i]:>8.4f} "
+                f"{m.mean_variance[i]:>9.4f}  {state}"
+            )
         if self.latent_dim > REPR_ROWS:
             rows.append(f"  ... {self.latent_dim - REPR_ROWS} more")
         return "\n".join(rows)
 
 
-def compare_collapse(diagnostics: CollapseDiagnostics, cov: Any, sigma2: float | None = None, *,
-                     beta: float | None = None, reconstruction: str = "mse") -> CollapseComparison:
+def compare_collapse(
+    diagnostics: CollapseDiagnostics,
+    cov: Any,
+    sigma2: float | None = None,
+    *,
+    beta: float | None = None,
+    reconstruction: str = "mse",
+) -> CollapseComparison:
     """The linear VAE's collapse at ``sigma2`` (or ``beta``) beside measured `CollapseDiagnostics`.
 
     Parameters
@@ -343,18 +385,35 @@ def compare_collapse(diagnostics: CollapseDiagnostics, cov: Any, sigma2: float |
     True
     """
     if not isinstance(diagnostics, CollapseDiagnostics):
-        raise TypeError(f"`diagnostics` must be a CollapseDiagnostics from collapse_diagnostics(); "
-                        f"got {type(diagnostics).__name__}.")
+        raise TypeError(
+            f"`diagnostics` must be a CollapseDiagnostics from collapse_diagnostics(); "
+            f"got {type(diagnostics).__name__}."
+        )
     S = check_cov(cov)
     if diagnostics.latent_dim > S.shape[0]:
-        raise ValueError(f"`diagnostics` has latent_dim = {diagnostics.latent_dim}, more than the "
-                         f"{S.shape[0]} features of `cov`; the linear theory has at most d latents.")
-    pred = predict_collapse(S, latent_dim=diagnostics.latent_dim, sigma2=sigma2, beta=beta,
-                            reconstruction=reconstruction)
+        raise ValueError(
+            f"`diagnostics` has latent_dim = {diagnostics.latent_dim}, more than the "
+            f"{S.shape[0]} features of `cov`; the linear theory has at most d latents."
+        )
+    pred = predict_collapse(
+        S,
+        latent_dim=diagnostics.latent_dim,
+        sigma2=sigma2,
+        beta=beta,
+        reconstruction=reconstruction,
+    )
     lam, s = pred.eigenvalues, pred.sigma2
     live = ~pred.collapsed
     predicted_var = np.zeros_like(lam)
     predicted_var[live] = 1.0 - s / lam[live]
     order = np.argsort(-diagnostics.kl_per_latent, kind="stable")
-    return CollapseComparison(diagnostics, s, pred.beta, pred.reconstruction, lam, pred.kl_per_latent,
-                              predicted_var, order)
+    return CollapseComparison(
+        diagnostics,
+        s,
+        pred.beta,
+        pred.reconstruction,
+        lam,
+        pred.kl_per_latent,
+        predicted_var,
+        order,
+    )

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from ._likelihood import LOG_2PI, finite
 from ._covariance import covariance
+from ._likelihood import LOG_2PI, finite
 from ._validation import as_real_array, check_cov, check_sigma2
 
 __all__ = [
@@ -68,16 +68,20 @@ class LinearVAEParams:
 
     def __repr__(self) -> str:
         d, q = self.loadings.shape
-        return (f"LinearVAEParams(n_features={d}, latent_dim={q}, "
-                f"|V|={np.linalg.norm(self.encoder_weights):.4g}, "
-                f"|log D|={np.linalg.norm(self.encoder_log_variances):.4g}, "
-                f"|W|={np.linalg.norm(self.loadings):.4g})")
+        return (
+            f"LinearVAEParams(n_features={d}, latent_dim={q}, "
+            f"|V|={np.linalg.norm(self.encoder_weights):.4g}, "
+            f"|log D|={np.linalg.norm(self.encoder_log_variances):.4g}, "
+            f"|W|={np.linalg.norm(self.loadings):.4g})"
+        )
 
 
 # --------------------------------------------------------------------------- kernels
 
-def elbo_terms(V: np.ndarray, logD: np.ndarray, W: np.ndarray, S: np.ndarray, s: float,
-               trS: float) -> tuple[float, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
+
+def elbo_terms(
+    V: np.ndarray, logD: np.ndarray, W: np.ndarray, S: np.ndarray, s: float, trS: float
+) -> tuple[float, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
     """Closed-form ELBO, KL per latent and gradients (V, log D, W, s); theory.md §6."""
     d, q = W.shape
     D = np.exp(logD)
@@ -96,8 +100,9 @@ def elbo_terms(V: np.ndarray, logD: np.ndarray, W: np.ndarray, S: np.ndarray, s:
     return float(elbo), kl, (grad_V, grad_logD, grad_W, float(grad_s))
 
 
-def stochastic_elbo(V: np.ndarray, logD: np.ndarray, W: np.ndarray, X: np.ndarray, eps: np.ndarray,
-                    s: float) -> tuple[float, tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
+def stochastic_elbo(
+    V: np.ndarray, logD: np.ndarray, W: np.ndarray, X: np.ndarray, eps: np.ndarray, s: float
+) -> tuple[float, tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
     """Reparameterised one-sample ELBO estimate on a centred batch ``X`` (rows) and its gradients.
 
     ``z = V x + D^{1/2} eps``; the reconstruction term is Monte Carlo, the Gaussian KL closed form,
@@ -110,7 +115,9 @@ def stochastic_elbo(V: np.ndarray, logD: np.ndarray, W: np.ndarray, X: np.ndarra
     r = X - z @ W.T
     rec = float(np.sum(r * r)) / B
     D = sqrtD * sqrtD
-    kl = 0.5 * (float(np.sum(D)) + float(np.sum(mean * mean)) / B - V.shape[0] - float(np.sum(logD)))
+    kl = 0.5 * (
+        float(np.sum(D)) + float(np.sum(mean * mean)) / B - V.shape[0] - float(np.sum(logD))
+    )
     elbo = -0.5 * d * (LOG_2PI + math.log(s)) - rec / (2.0 * s) - kl
     g_z = (r @ W) / s  # dL/dz per sample
     grad_W = (r.T @ z) / (B * s)
@@ -132,39 +139,51 @@ def optimal_encoder_kernel(W: np.ndarray, s: float) -> tuple[np.ndarray, np.ndar
 
 # --------------------------------------------------------------------------- validation
 
+
 def resolve_cov(cov: Any, data: Any) -> np.ndarray:
     """The covariance from exactly one of `cov` and `data` (ddof=0, data centred at its mean)."""
     if (cov is None) == (data is None):
-        raise ValueError("pass exactly one of `cov` and `data`; "
-                         + ("got both." if cov is not None else "got neither."))
+        raise ValueError(
+            "pass exactly one of `cov` and `data`; "
+            + ("got both." if cov is not None else "got neither.")
+        )
     return check_cov(cov) if cov is not None else covariance(data)
 
 
 def _check_params(params: Any, n_features: int) -> LinearVAEParams:
     if not isinstance(params, LinearVAEParams):
         if not (isinstance(params, (tuple, list)) and len(params) == 3):
-            raise TypeError("`params` must be a LinearVAEParams or a tuple (encoder_weights, "
-                            f"encoder_log_variances, loadings); got {type(params).__name__}.")
+            raise TypeError(
+                "`params` must be a LinearVAEParams or a tuple (encoder_weights, "
+                f"encoder_log_variances, loadings); got {type(params).__name__}."
+            )
         params = LinearVAEParams(*params)
     V = as_real_array(params.encoder_weights, "params.encoder_weights")
     logD = as_real_array(params.encoder_log_variances, "params.encoder_log_variances")
     W = as_real_array(params.loadings, "params.loadings")
     if W.ndim != 2 or W.shape[0] != n_features or W.shape[1] < 1:
-        raise ValueError(f"`params.loadings` must have shape (n_features={n_features}, latent_dim); "
-                         f"got {W.shape}.")
+        raise ValueError(
+            f"`params.loadings` must have shape (n_features={n_features}, latent_dim); "
+            f"got {W.shape}."
+        )
     q = W.shape[1]
     if V.shape != (q, n_features):
         hint = " Did you pass its transpose?" if V.shape == (n_features, q) else ""
-        raise ValueError(f"`params.encoder_weights` must have shape (latent_dim, n_features) = "
-                         f"{(q, n_features)}; got {V.shape}.{hint}")
+        raise ValueError(
+            f"`params.encoder_weights` must have shape (latent_dim, n_features) = "
+            f"{(q, n_features)}; got {V.shape}.{hint}"
+        )
     if logD.shape != (q,):
-        raise ValueError(f"`params.encoder_log_variances` must have shape (latent_dim,) = ({q},); "
-                         f"got {logD.shape}.")
+        raise ValueError(
+            f"`params.encoder_log_variances` must have shape (latent_dim,) = ({q},); "
+            f"got {logD.shape}."
+        )
     return LinearVAEParams(V, logD, W)
 
 
-def _linear_vae_elbo_iv(params: Any, cov: Any, data: Any, sigma2: Any
-                        ) -> tuple[LinearVAEParams, np.ndarray, float]:
+def _linear_vae_elbo_iv(
+    params: Any, cov: Any, data: Any, sigma2: Any
+) -> tuple[LinearVAEParams, np.ndarray, float]:
     S = resolve_cov(cov, data)
     return _check_params(params, S.shape[0]), S, check_sigma2(sigma2)
 
@@ -172,23 +191,29 @@ def _linear_vae_elbo_iv(params: Any, cov: Any, data: Any, sigma2: Any
 def _optimal_encoder_iv(loadings: Any, sigma2: Any) -> tuple[np.ndarray, float]:
     W = as_real_array(loadings, "loadings")
     if W.ndim != 2 or min(W.shape) < 1:
-        raise ValueError(f"`loadings` must be a non-empty 2-D (n_features, latent_dim) array; got shape {W.shape}.")
+        raise ValueError(
+            "`loadings` must be a non-empty 2-D (n_features, latent_dim) array; got shape "
+            f"{W.shape}."
+        )
     return W, check_sigma2(sigma2)
 
 
 # --------------------------------------------------------------------------- public functions
 
+
 def _representable_elbo(p: LinearVAEParams, S: np.ndarray, s: float) -> tuple:
     """`elbo_terms()` for user-supplied parameters, refusing results float64 cannot hold."""
     with np.errstate(over="ignore", invalid="ignore"):
-        elbo, kl, grads = elbo_terms(p.encoder_weights, p.encoder_log_variances, p.loadings, S, s,
-                                     float(np.trace(S)))
+        elbo, kl, grads = elbo_terms(
+            p.encoder_weights, p.encoder_log_variances, p.loadings, S, s, float(np.trace(S))
+        )
         finite(np.array([elbo, *(np.sum(np.abs(g)) for g in grads)]), "the ELBO or its gradient")
     return elbo, kl, grads
 
 
-def linear_vae_elbo(params: LinearVAEParams | tuple, *, cov: Any = None, data: Any = None,
-                    sigma2: float) -> float:
+def linear_vae_elbo(
+    params: LinearVAEParams | tuple, *, cov: Any = None, data: Any = None, sigma2: float
+) -> float:
     """Closed-form data-averaged ELBO of a linear VAE (theory.md §6).
 
     Parameters
@@ -222,8 +247,9 @@ def linear_vae_elbo(params: LinearVAEParams | tuple, *, cov: Any = None, data: A
     return _representable_elbo(p, S, s)[0]
 
 
-def linear_vae_elbo_gradient(params: LinearVAEParams | tuple, *, cov: Any = None, data: Any = None,
-                             sigma2: float) -> tuple[LinearVAEParams, float]:
+def linear_vae_elbo_gradient(
+    params: LinearVAEParams | tuple, *, cov: Any = None, data: Any = None, sigma2: float
+) -> tuple[LinearVAEParams, float]:
     """Gradient of `linear_vae_elbo()` in ``V``, ``log D``, ``W`` and ``sigma2``.
 
     Parameters are as for `linear_vae_elbo()`.

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_real_array, check_cov, check_sigma2
 from ._covariance import covariance
 from ._elbo import LinearVAEParams
+from ._validation import as_real_array, check_cov, check_sigma2
 
 __all__ = [
     "LinearVAEFullParams",
@@ -70,18 +70,31 @@ class LinearVAEFullParams:
 
     def __repr__(self) -> str:
         d, q = self.loadings.shape
-        return (f"LinearVAEFullParams(n_features={d}, latent_dim={q}, "
-                f"|V|={np.linalg.norm(self.encoder_weights):.4g}, |L|={np.linalg.norm(self.encoder_cholesky):.4g}, "
-                f"|W|={np.linalg.norm(self.loadings):.4g})")
+        return (
+            f"LinearVAEFullParams(n_features={d}, latent_dim={q}, "
+            f"|V|={np.linalg.norm(self.encoder_weights):.4g}, "
+            f"|L|={np.linalg.norm(self.encoder_cholesky):.4g}, "
+            f"|W|={np.linalg.norm(self.loadings):.4g})"
+        )
 
 
 # --------------------------------------------------------------------------- the model at a point
 
+
 class ElboModel:
     """The ELBO's pieces at ``(V, encoder, W, s)``; ``enc`` is ``log D`` (q,) or ``L`` (q, q)."""
 
-    def __init__(self, V: np.ndarray, enc: np.ndarray, W: np.ndarray, S: np.ndarray, s: float,
-                 *, full: bool, learned: bool) -> None:
+    def __init__(
+        self,
+        V: np.ndarray,
+        enc: np.ndarray,
+        W: np.ndarray,
+        S: np.ndarray,
+        s: float,
+        *,
+        full: bool,
+        learned: bool,
+    ) -> None:
         d, q = W.shape
         self.V, self.enc, self.W, self.S, self.s = V, enc, W, S, float(s)
         self.full, self.learned, self.d, self.q = full, learned, d, q
@@ -136,8 +149,8 @@ class ElboModel:
     def split(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         d, q, n_enc = self.d, self.q, self.n_enc
         dV = v[: q * d].reshape(q, d)
-        de = v[q * d: q * d + n_enc]
-        dW = v[q * d + n_enc: q * d + n_enc + d * q].reshape(d, q)
+        de = v[q * d : q * d + n_enc]
+        dW = v[q * d + n_enc : q * d + n_enc + d * q].reshape(d, q)
         ds = float(v[-1]) if self.learned else 0.0
         return dV, de, dW, ds
 
@@ -177,11 +190,17 @@ class ElboModel:
             he = np.tril(2.0 * (dg_Sigma @ self.enc + g_Sigma @ dL))[self.tril]
         else:
             Mdiag, dMdiag = np.diag(M), np.diag(dM)
-            he = -0.5 * (self.D * de * Mdiag + self.D * dMdiag) / s + 0.5 * self.D * Mdiag * ds / s**2
+            he = (
+                -0.5 * (self.D * de * Mdiag + self.D * dMdiag) / s
+                + 0.5 * self.D * Mdiag * ds / s**2
+            )
         if not self.learned:
             return self.join(hV, he, hW, 0.0)
-        d_rec = (-2.0 * (float(np.sum(dW.T * self.VS)) + float(np.sum(W.T * dVS)))
-                 + 2.0 * float(np.sum(WtdW * A)) + float(np.sum(self.WtW * dA)))
+        d_rec = (
+            -2.0 * (float(np.sum(dW.T * self.VS)) + float(np.sum(W.T * dVS)))
+            + 2.0 * float(np.sum(WtdW * A))
+            + float(np.sum(self.WtW * dA))
+        )
         hs = self.d * ds / (2.0 * s**2) + d_rec / (2.0 * s**2) - self.rec * ds / s**3
         return self.join(hV, he, hW, hs)
 
@@ -194,7 +213,9 @@ class ElboModel:
             return np.tril(2.0 * (dg_Sigma @ self.enc + g_Sigma @ dL))[self.tril]
         return -0.5 * self.D * de * np.diag(self.M) / self.s
 
-    def schur_product(self, dW: np.ndarray, ds: float, solve_encoder: Any) -> tuple[np.ndarray, float]:
+    def schur_product(
+        self, dW: np.ndarray, ds: float, solve_encoder: Any
+    ) -> tuple[np.ndarray, float]:
         """The Schur complement of the encoder block, ``H_WW - H_WE H_EE^-1 H_EW``, times
         ``(dW, ds)`` (theory: the inertia of the Hessian is the encoder block's plus this one's).
 
@@ -230,9 +251,13 @@ class ElboModel:
 
 # --------------------------------------------------------------------------- validation
 
+
 def _resolve_cov(cov: Any, data: Any) -> np.ndarray:
     if (cov is None) == (data is None):
-        raise ValueError("pass exactly one of `cov` and `data`; " + ("got both." if cov is not None else "got neither."))
+        raise ValueError(
+            "pass exactly one of `cov` and `data`; "
+            + ("got both." if cov is not None else "got neither.")
+        )
     return check_cov(cov) if cov is not None else covariance(data)
 
 
@@ -243,29 +268,45 @@ def check_vae_params(params: Any, n_features: int) -> LinearVAEParams | LinearVA
         middle = np.asarray(params[1])
         params = (LinearVAEFullParams if middle.ndim == 2 else LinearVAEParams)(*params)
     if not isinstance(params, (LinearVAEParams, LinearVAEFullParams)):
-        raise TypeError("`params` must be a LinearVAEParams, a LinearVAEFullParams or a tuple (encoder_weights, "
-                        f"encoder_log_variances or encoder_cholesky, loadings); got {type(params).__name__}.")
+        raise TypeError(
+            "`params` must be a LinearVAEParams, a LinearVAEFullParams or a tuple "
+            "(encoder_weights, encoder_log_variances or encoder_cholesky, loadings); got "
+            f"{type(params).__name__}."
+        )
     full = isinstance(params, LinearVAEFullParams)
     V = as_real_array(params.encoder_weights, "params.encoder_weights")
     W = as_real_array(params.loadings, "params.loadings")
     if W.ndim != 2 or W.shape[0] != n_features or W.shape[1] < 1:
-        raise ValueError(f"`params.loadings` must have shape (n_features={n_features}, latent_dim); got {W.shape}.")
+        raise ValueError(
+            f"`params.loadings` must have shape (n_features={n_features}, latent_dim); got "
+            f"{W.shape}."
+        )
     q = W.shape[1]
     if V.shape != (q, n_features):
         hint = " Did you pass its transpose?" if V.shape == (n_features, q) else ""
-        raise ValueError(f"`params.encoder_weights` must have shape (latent_dim, n_features) = {(q, n_features)}; "
-                         f"got {V.shape}.{hint}")
+        raise ValueError(
+            "`params.encoder_weights` must have shape (latent_dim, n_features) = "
+            f"{(q, n_features)}; got {V.shape}.{hint}"
+        )
     if full:
         L = as_real_array(params.encoder_cholesky, "params.encoder_cholesky")
         if L.shape != (q, q):
-            raise ValueError(f"`params.encoder_cholesky` must have shape (latent_dim, latent_dim) = {(q, q)}; got {L.shape}.")
+            raise ValueError(
+                f"`params.encoder_cholesky` must have shape (latent_dim, latent_dim) = {(q, q)}; "
+                f"got {L.shape}."
+            )
         if np.any(np.triu(L, 1) != 0.0) or not np.all(np.diag(L) > 0.0):
-            raise ValueError("`params.encoder_cholesky` must be lower triangular with a positive diagonal "
-                             "(numpy.linalg.cholesky of the encoder covariance).")
+            raise ValueError(
+                "`params.encoder_cholesky` must be lower triangular with a positive diagonal "
+                "(numpy.linalg.cholesky of the encoder covariance)."
+            )
         return LinearVAEFullParams(V, L, W)
     logD = as_real_array(params.encoder_log_variances, "params.encoder_log_variances")
     if logD.shape != (q,):
-        raise ValueError(f"`params.encoder_log_variances` must have shape (latent_dim,) = ({q},); got {logD.shape}.")
+        raise ValueError(
+            f"`params.encoder_log_variances` must have shape (latent_dim,) = ({q},); got "
+            f"{logD.shape}."
+        )
     return LinearVAEParams(V, logD, W)
 
 
@@ -284,16 +325,27 @@ def _point_iv(params: Any, cov: Any, data: Any, sigma2: Any, sigma2_learned: Any
         raise TypeError(f"`sigma2_learned` must be a bool; got {type(sigma2_learned).__name__}.")
     with np.errstate(over="raise", invalid="raise"):
         try:
-            return ElboModel(p.encoder_weights, encoder_array(p), p.loadings, S, s,
-                          full=isinstance(p, LinearVAEFullParams), learned=bool(sigma2_learned))
+            return ElboModel(
+                p.encoder_weights,
+                encoder_array(p),
+                p.loadings,
+                S,
+                s,
+                full=isinstance(p, LinearVAEFullParams),
+                learned=bool(sigma2_learned),
+            )
         except (FloatingPointError, np.linalg.LinAlgError) as exc:
-            raise ValueError(f"the ELBO is not representable in float64 at these parameters ({exc}).") from None
+            raise ValueError(
+                f"the ELBO is not representable in float64 at these parameters ({exc})."
+            ) from None
 
 
 # --------------------------------------------------------------------------- public
 
-def linear_vae_elbo_flat_gradient(params: Any, *, cov: Any = None, data: Any = None, sigma2: float,
-                                  sigma2_learned: bool = False) -> np.ndarray:
+
+def linear_vae_elbo_flat_gradient(
+    params: Any, *, cov: Any = None, data: Any = None, sigma2: float, sigma2_learned: bool = False
+) -> np.ndarray:
     """Gradient of the ELBO in all parameters, as one flat vector (module docstring's coordinates).
 
     Parameters
@@ -327,8 +379,9 @@ def linear_vae_elbo_flat_gradient(params: Any, *, cov: Any = None, data: Any = N
     return _point_iv(params, cov, data, sigma2, sigma2_learned).gradient()
 
 
-def linear_vae_elbo_hessian(params: Any, *, cov: Any = None, data: Any = None, sigma2: float,
-                            sigma2_learned: bool = False) -> np.ndarray:
+def linear_vae_elbo_hessian(
+    params: Any, *, cov: Any = None, data: Any = None, sigma2: float, sigma2_learned: bool = False
+) -> np.ndarray:
     """Dense Hessian of the ELBO in all parameters (the coordinates of the module docstring).
 
     Parameters are as for `linear_vae_elbo_flat_gradient()`. It has about ``(2 d q)^2`` entries
@@ -352,8 +405,15 @@ def linear_vae_elbo_hessian(params: Any, *, cov: Any = None, data: Any = None, s
     return _point_iv(params, cov, data, sigma2, sigma2_learned).dense_hessian()
 
 
-def linear_vae_elbo_hessian_vector_product(params: Any, direction: Any, *, cov: Any = None, data: Any = None,
-                                           sigma2: float, sigma2_learned: bool = False) -> np.ndarray:
+def linear_vae_elbo_hessian_vector_product(
+    params: Any,
+    direction: Any,
+    *,
+    cov: Any = None,
+    data: Any = None,
+    sigma2: float,
+    sigma2_learned: bool = False,
+) -> np.ndarray:
     """The ELBO's Hessian in all parameters times a vector, without forming the Hessian.
 
     Costs four (d, d) x (d, q) products.
@@ -384,6 +444,8 @@ def linear_vae_elbo_hessian_vector_product(params: Any, direction: Any, *, cov: 
     point = _point_iv(params, cov, data, sigma2, sigma2_learned)
     v = as_real_array(direction, "direction")
     if v.shape != (point.size,):
-        raise ValueError(f"`direction` must be a flat vector of length {point.size} (V, encoder covariance, W"
-                         f"{', sigma2' if point.learned else ''}); got shape {v.shape}.")
+        raise ValueError(
+            f"`direction` must be a flat vector of length {point.size} (V, encoder covariance, W"
+            f"{', sigma2' if point.learned else ''}); got shape {v.shape}."
+        )
     return point.hvp(v)

@@ -39,17 +39,22 @@ from typing import Any
 import numpy as np
 import scipy.sparse.linalg
 
-from ._elbo_derivatives import LinearVAEFullParams, ElboModel, check_vae_params, encoder_array
-from ._validation import check_choice, check_cov, check_rtol, check_sigma2
-from .exceptions import ConvergenceWarning, DegeneracyWarning
 from ._classify import _Symmetry
 from ._elbo import LinearVAEParams
+from ._elbo_derivatives import ElboModel, LinearVAEFullParams, check_vae_params, encoder_array
 from ._spectrum import eigh_descending
 from ._stability import Stability, StabilityMap, StationaryPoint, validate_map_inputs
 from ._tolerance import DEFAULT_RTOL, tie_sign
+from ._validation import check_choice, check_cov, check_rtol, check_sigma2
+from .exceptions import ConvergenceWarning, DegeneracyWarning
 
-__all__ = ["ElboStationaryPoint", "ElboStabilityMap", "VAEPointClassification", "elbo_stability_map",
-           "classify_vae_point"]
+__all__ = [
+    "ElboStationaryPoint",
+    "ElboStabilityMap",
+    "VAEPointClassification",
+    "elbo_stability_map",
+    "classify_vae_point",
+]
 
 ENCODERS = ("diagonal", "full")
 # classify_vae_point: relative zero test on numeric Hessian eigenvalues, and the stationarity test
@@ -71,6 +76,7 @@ MAX_ENUMERATED = 2_000_000
 
 
 # =========================================================================== numeric classification
+
 
 @dataclass(frozen=True, eq=False, slots=True)
 class VAEPointClassification:
@@ -119,28 +125,48 @@ class VAEPointClassification:
 
     def __repr__(self) -> str:
         h = self.hessian_eigenvalues
-        return "\n".join([
-            f"VAEPointClassification(stability={self.stability.name}, encoder={self.encoder}, method={self.method})",
-            f"  gradient norm     {self.gradient_norm:.3e} (relative {self.relative_gradient_norm:.3e}, "
-            f"{'stationary' if self.is_stationary else 'NOT stationary'})",
-            f"  morse index       {self.morse_index}{'' if self.morse_index_exact else ' (lower bound)'}",
-            f"  symmetry modes    {self.symmetry_dim}; extra zero modes {self.n_degenerate}",
-            f"  hessian spectrum  [{h[0]:.4g} .. {h[-1]:.4g}] ({h.size} values)" if h.size else "",
-        ]).rstrip()
+        return "\n".join(
+            [
+                f"VAEPointClassification(stability={self.stability.name}, encoder={self.encoder}, "
+                f"method={self.method})",
+                f"  gradient norm     {self.gradient_norm:.3e} (relative "
+                f"{self.relative_gradient_norm:.3e}, "
+                f"{'stationary' if self.is_stationary else 'NOT stationary'})",
+                "  morse index       "
+                f"{self.morse_index}{'' if self.morse_index_exact else ' (lower bound)'}",
+                f"  symmetry modes    {self.symmetry_dim}; extra zero modes {self.n_degenerate}",
+                f"  hessian spectrum  [{h[0]:.4g} .. {h[-1]:.4g}] ({h.size} values)"
+                if h.size
+                else "",
+            ]
+        ).rstrip()
 
 
-def _scaled_point(p: LinearVAEParams | LinearVAEFullParams, S: np.ndarray, s: float, learned: bool) -> ElboModel:
+def _scaled_point(
+    p: LinearVAEParams | LinearVAEFullParams, S: np.ndarray, s: float, learned: bool
+) -> ElboModel:
     """The point in units of ``s`` (``S / s``, ``W / sqrt(s)``, ``V sqrt(s)``, ``s = 1``): the ELBO
     changes by a constant, and its Hessian by the congruence ``J H J``, which keeps the inertia."""
     r = math.sqrt(s)
-    return ElboModel(p.encoder_weights * r, encoder_array(p), p.loadings / r, S / s, 1.0,
-                  full=isinstance(p, LinearVAEFullParams), learned=learned)
+    return ElboModel(
+        p.encoder_weights * r,
+        encoder_array(p),
+        p.loadings / r,
+        S / s,
+        1.0,
+        full=isinstance(p, LinearVAEFullParams),
+        learned=learned,
+    )
 
 
 def _unit_scales(point: ElboModel, s: float) -> np.ndarray:
     """``J`` of `_scaled_point`: scaled gradient = ``J *`` gradient."""
     r = math.sqrt(s)
-    parts = [np.full(point.q * point.d, 1.0 / r), np.ones(point.n_enc), np.full(point.d * point.q, r)]
+    parts = [
+        np.full(point.q * point.d, 1.0 / r),
+        np.ones(point.n_enc),
+        np.full(point.d * point.q, r),
+    ]
     if point.learned:
         parts.append(np.array([s]))
     return np.concatenate(parts)
@@ -190,7 +216,9 @@ class _Schur:
     def __init__(self, point: ElboModel, rtol: float) -> None:
         self.point = point
         self.solve, self.e_pos, self.e_neg, self.e_zero = _encoder_solver(point, rtol)
-        self.sym = _Symmetry(point.W, rank_rtol=np.sqrt(np.finfo(float).eps)) if point.full else None
+        self.sym = (
+            _Symmetry(point.W, rank_rtol=np.sqrt(np.finfo(float).eps)) if point.full else None
+        )
         self.sym_dim = self.sym.dim if self.sym is not None else 0
         self.n = point.d * point.q + point.learned
 
@@ -204,11 +232,13 @@ class _Schur:
         return np.append(hW.ravel(), hs) if learned else hW.ravel()
 
     def operator(self, shift: float) -> scipy.sparse.linalg.LinearOperator:
-        return scipy.sparse.linalg.LinearOperator((self.n, self.n), dtype=np.float64,
-                                                  matvec=lambda v: self.product(np.ravel(v), shift))
+        return scipy.sparse.linalg.LinearOperator(
+            (self.n, self.n), dtype=np.float64, matvec=lambda v: self.product(np.ravel(v), shift)
+        )
 
-    def inertia(self, rank: int, values: np.ndarray, scale: float, rtol: float, natural: float
-                ) -> tuple[int, int, int]:
+    def inertia(
+        self, rank: int, values: np.ndarray, scale: float, rtol: float, natural: float
+    ) -> tuple[int, int, int]:
         """``(n_pos, n_neg, n_zero)`` of the whole Hessian from (some of) the complement's top
         eigenvalues; the symmetry modes are not counted."""
         tol = rtol * max(scale, natural)
@@ -218,36 +248,50 @@ class _Schur:
         return n_pos, total - self.sym_dim - n_pos - n_zero, n_zero
 
 
-def _dense_inertia(schur: _Schur, rank: int, rtol: float, natural: float
-                   ) -> tuple[np.ndarray, int, int, int, bool]:
+def _dense_inertia(
+    schur: _Schur, rank: int, rtol: float, natural: float
+) -> tuple[np.ndarray, int, int, int, bool]:
     """All eigenvalues of the complement, formed column by column (``n`` products)."""
     T = np.array([schur.product(e, 0.0) for e in np.eye(schur.n)]).T
     T = 0.5 * (T + T.T)
     shift = 2.0 * float(np.linalg.norm(T)) + 1.0
     if schur.sym is not None:  # push the orbit tangent below everything, then drop it
         B = schur.sym.basis(schur.n)
-        h = np.linalg.eigvalsh(T - shift * (B @ B.T))[schur.sym_dim:]
+        h = np.linalg.eigvalsh(T - shift * (B @ B.T))[schur.sym_dim :]
     else:
         h = np.linalg.eigvalsh(T)
     scale = float(np.max(np.abs(h), initial=0.0))
     return (h, *schur.inertia(rank, h, scale, rtol, natural), True)
 
 
-def _lanczos_inertia(schur: _Schur, rank: int, rtol: float, natural: float, n_eig: int
-                     ) -> tuple[np.ndarray, int, int, int, bool]:
+def _lanczos_inertia(
+    schur: _Schur, rank: int, rtol: float, natural: float, n_eig: int
+) -> tuple[np.ndarray, int, int, int, bool]:
     """The complement's largest eigenvalues by ARPACK (``LA``, after an ``LM`` estimate of the
     scale that places the symmetry shift). The count is exact when a computed eigenvalue is
     clearly negative: every one not computed lies below it."""
     n = schur.n
-    v0 = np.random.default_rng(0).standard_normal(n)  # a fixed start: the result must not depend on chance
-    lm = float(scipy.sparse.linalg.eigsh(schur.operator(0.0), k=1, which="LM", v0=v0, tol=SCALE_TOL,
-                                         return_eigenvectors=False)[0])
+    v0 = np.random.default_rng(0).standard_normal(
+        n
+    )  # a fixed start: the result must not depend on chance
+    lm = float(
+        scipy.sparse.linalg.eigsh(
+            schur.operator(0.0), k=1, which="LM", v0=v0, tol=SCALE_TOL, return_eigenvectors=False
+        )[0]
+    )
     shift = 2.0 * abs(lm) + 1.0
     k = min(n_eig, n - 1)
     converged = True
     try:
-        top = scipy.sparse.linalg.eigsh(schur.operator(-shift), k=k, which="LA", v0=v0, tol=LANCZOS_TOL,
-                                        maxiter=LANCZOS_MAXITER, return_eigenvectors=False)
+        top = scipy.sparse.linalg.eigsh(
+            schur.operator(-shift),
+            k=k,
+            which="LA",
+            v0=v0,
+            tol=LANCZOS_TOL,
+            maxiter=LANCZOS_MAXITER,
+            return_eigenvectors=False,
+        )
     except scipy.sparse.linalg.ArpackNoConvergence as exc:
         top, converged = exc.eigenvalues, False
     top = np.sort(top)
@@ -262,18 +306,38 @@ def _classify_vae_point_iv(params, cov, sigma2, encoder, sigma2_learned, method,
     encoder = check_choice(encoder, "encoder", ENCODERS)
     p = check_vae_params(params, S.shape[0])
     if (encoder == "full") != isinstance(p, LinearVAEFullParams):
-        want = "LinearVAEFullParams (V, Cholesky factor L, W)" if encoder == "full" else \
-            "LinearVAEParams (V, log D, W)"
+        want = (
+            "LinearVAEFullParams (V, Cholesky factor L, W)"
+            if encoder == "full"
+            else "LinearVAEParams (V, log D, W)"
+        )
         raise ValueError(f"`encoder`={encoder!r} needs `params` as {want}; got {type(p).__name__}.")
     if not isinstance(sigma2_learned, (bool, np.bool_)):
         raise TypeError(f"`sigma2_learned` must be a bool; got {type(sigma2_learned).__name__}.")
-    return (p, S, check_sigma2(sigma2), encoder, bool(sigma2_learned),
-            check_choice(method, "method", ("auto", "dense", "lanczos")), check_rtol(rtol), check_rtol(gtol, "gtol"))
+    return (
+        p,
+        S,
+        check_sigma2(sigma2),
+        encoder,
+        bool(sigma2_learned),
+        check_choice(method, "method", ("auto", "dense", "lanczos")),
+        check_rtol(rtol),
+        check_rtol(gtol, "gtol"),
+    )
 
 
-def classify_vae_point(params: Any, cov: Any, sigma2: float, *, encoder: str = "diagonal",
-                       sigma2_learned: bool = False, method: str = "auto", rtol: float = DEFAULT_HESSIAN_RTOL,
-                       gtol: float = DEFAULT_GTOL, n_eigenvalues: int = 6) -> VAEPointClassification:
+def classify_vae_point(
+    params: Any,
+    cov: Any,
+    sigma2: float,
+    *,
+    encoder: str = "diagonal",
+    sigma2_learned: bool = False,
+    method: str = "auto",
+    rtol: float = DEFAULT_HESSIAN_RTOL,
+    gtol: float = DEFAULT_GTOL,
+    n_eigenvalues: int = 6,
+) -> VAEPointClassification:
     """Classify linear-VAE parameters by the ELBO's own gradient and Hessian in all parameters.
 
     Nothing here uses the closed-form stationary points: it is an independent check of
@@ -329,13 +393,16 @@ def classify_vae_point(params: Any, cov: Any, sigma2: float, *, encoder: str = "
     'NOT_STATIONARY'
     """
     p, S, s, encoder, learned, method, rtol, gtol = _classify_vae_point_iv(
-        params, cov, sigma2, encoder, sigma2_learned, method, rtol, gtol)
+        params, cov, sigma2, encoder, sigma2_learned, method, rtol, gtol
+    )
     with np.errstate(over="raise", invalid="raise"):
         try:
             point = _scaled_point(p, S, s, learned)
             g = point.gradient()
         except (FloatingPointError, np.linalg.LinAlgError) as exc:
-            raise ValueError(f"the ELBO is not representable in float64 at these parameters ({exc}).") from None
+            raise ValueError(
+                f"the ELBO is not representable in float64 at these parameters ({exc})."
+            ) from None
     gnorm = float(np.linalg.norm(g / _unit_scales(point, s)))
     rel = _relative_gradient(point)
     w2 = float(np.linalg.norm(point.W, 2) ** 2)
@@ -347,26 +414,38 @@ def classify_vae_point(params: Any, cov: Any, sigma2: float, *, encoder: str = "
     if method == "dense":
         eig, n_pos, n_neg, n_zero, exact = _dense_inertia(schur, rank, rtol, natural)
     else:
-        eig, n_pos, n_neg, n_zero, exact = _lanczos_inertia(schur, rank, rtol, natural, int(n_eigenvalues))
+        eig, n_pos, n_neg, n_zero, exact = _lanczos_inertia(
+            schur, rank, rtol, natural, int(n_eigenvalues)
+        )
     sym_dim = schur.sym_dim + point.q * (point.d - rank)
     if rel > gtol:
         stability = Stability.NOT_STATIONARY
     elif not exact and n_pos == 0:
         # A lower bound of 0 settles nothing: never reported as a maximum.
         stability = Stability.DEGENERATE
-        warnings.warn("Lanczos did not settle the top of the Hessian's spectrum: the Morse index 0 is only a lower "
-                      "bound, so the point is not reported as a maximum. Try method='dense' if d q is moderate.",
-                      ConvergenceWarning, stacklevel=2)
+        warnings.warn(
+            "Lanczos did not settle the top of the Hessian's spectrum: the Morse index 0 is only a "
+            "lower bound, so the point is not reported as a maximum. Try method='dense' if d q is "
+            "moderate.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     else:
         stability = Stability.from_counts(n_pos, n_neg, n_zero)
         if stability is Stability.DEGENERATE:
-            warnings.warn("the ELBO's Hessian has zero modes beyond the symmetries; second order does not "
-                          "settle this point.", DegeneracyWarning, stacklevel=2)
-    return VAEPointClassification(gnorm, rel, rel <= gtol, eig, n_pos, exact, sym_dim, n_zero, stability,
-                                  method, encoder)
+            warnings.warn(
+                "the ELBO's Hessian has zero modes beyond the symmetries; second order does not "
+                "settle this point.",
+                DegeneracyWarning,
+                stacklevel=2,
+            )
+    return VAEPointClassification(
+        gnorm, rel, rel <= gtol, eig, n_pos, exact, sym_dim, n_zero, stability, method, encoder
+    )
 
 
 # =========================================================================== the closed-form map
+
 
 @dataclass(frozen=True, eq=False, slots=True)
 class ElboStationaryPoint:
@@ -423,8 +502,11 @@ class ElboStationaryPoint:
         return self.latent_dim - self.n_active
 
     def __repr__(self) -> str:
-        return (f"ElboStationaryPoint(active={self.active}, encoder={self.encoder}, sigma2={self.sigma2:.6g}, "
-                f"elbo={self.elbo:.6g}, morse_index={self.morse_index}, stability={self.stability.name})")
+        return (
+            f"ElboStationaryPoint(active={self.active}, encoder={self.encoder}, "
+            f"sigma2={self.sigma2:.6g}, elbo={self.elbo:.6g}, morse_index={self.morse_index}, "
+            f"stability={self.stability.name})"
+        )
 
 
 class _ElboPoints(Sequence):
@@ -432,7 +514,7 @@ class _ElboPoints(Sequence):
 
     __slots__ = ("_map",)
 
-    def __init__(self, emap: "ElboStabilityMap") -> None:
+    def __init__(self, emap: ElboStabilityMap) -> None:
         self._map = emap
 
     def __iter__(self) -> Iterator[ElboStationaryPoint]:
@@ -441,12 +523,16 @@ class _ElboPoints(Sequence):
     def __len__(self) -> int:
         n = self._map.n_points
         if n > sys.maxsize:
-            raise OverflowError(f"{n} stationary points exceed sys.maxsize; use `.n_points` instead of len().")
+            raise OverflowError(
+                f"{n} stationary points exceed sys.maxsize; use `.n_points` instead of len()."
+            )
         return n
 
     def __getitem__(self, index):  # type: ignore[no-untyped-def]
         got = self._map.ppca.points[index]
-        return [self._map._build(p) for p in got] if isinstance(got, list) else self._map._build(got)
+        return (
+            [self._map._build(p) for p in got] if isinstance(got, list) else self._map._build(got)
+        )
 
     def __repr__(self) -> str:
         return f"<{self._map.n_points} ELBO stationary points, built lazily>"
@@ -548,7 +634,9 @@ class ElboStabilityMap:
         m = np.einsum("ij,ij->j", W, W) + s  # diag(M) = M: the columns are orthogonal
         V = (W / m).T
         if self.encoder == "full":
-            params: LinearVAEParams | LinearVAEFullParams = LinearVAEFullParams(V, np.diag(np.sqrt(s / m)), W)
+            params: LinearVAEParams | LinearVAEFullParams = LinearVAEFullParams(
+                V, np.diag(np.sqrt(s / m)), W
+            )
             symmetry = p.symmetry_dim
             orbit = None
         else:
@@ -559,9 +647,17 @@ class ElboStabilityMap:
         n_zero = p.n_degenerate + self._live_ties(p.active)
         n_neg = self.n_parameters - p.morse_index - n_zero - symmetry
         return ElboStationaryPoint(
-            active=p.active, params=params, sigma2=s, elbo=p.log_likelihood, log_likelihood=p.log_likelihood,
-            morse_index=p.morse_index, symmetry_dim=symmetry, n_degenerate=n_zero, orbit_size=orbit,
-            stability=Stability.from_counts(p.morse_index, n_neg, n_zero), encoder=self.encoder,
+            active=p.active,
+            params=params,
+            sigma2=s,
+            elbo=p.log_likelihood,
+            log_likelihood=p.log_likelihood,
+            morse_index=p.morse_index,
+            symmetry_dim=symmetry,
+            n_degenerate=n_zero,
+            orbit_size=orbit,
+            stability=Stability.from_counts(p.morse_index, n_neg, n_zero),
+            encoder=self.encoder,
         )
 
     # ------------------------------------------------------------------ counts
@@ -580,11 +676,15 @@ class ElboStabilityMap:
             return {s: counts[s] for s in Stability if counts.get(s)}
         if "counts" not in self._cache:
             if self.n_points > MAX_ENUMERATED:
-                raise ValueError(f"`stability_counts` must enumerate the {self.n_points} points of a degenerate "
-                                 f"map; that exceeds {MAX_ENUMERATED}. Reduce latent_dim or move sigma2.")
+                raise ValueError(
+                    f"`stability_counts` must enumerate the {self.n_points} points of a degenerate "
+                    f"map; that exceeds {MAX_ENUMERATED}. Reduce latent_dim or move sigma2."
+                )
             by: dict[Stability, int] = {}
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DegeneracyWarning)  # announced when the map was built
+                warnings.simplefilter(
+                    "ignore", DegeneracyWarning
+                )  # announced when the map was built
                 for pt in self.points:
                     by[pt.stability] = by.get(pt.stability, 0) + 1
             self._cache["counts"] = {s: by[s] for s in Stability if s in by}
@@ -599,8 +699,10 @@ class ElboStabilityMap:
         from .plotting import MAX_PLOTTED_POINTS, STABILITY_STYLE
 
         if self.n_points > MAX_PLOTTED_POINTS:
-            raise ValueError(f"the map has {self.n_points} points and every one is drawn; at most "
-                             f"{MAX_PLOTTED_POINTS} are. Use a smaller latent_dim or a larger sigma2.")
+            raise ValueError(
+                f"the map has {self.n_points} points and every one is drawn; at most "
+                f"{MAX_PLOTTED_POINTS} are. Use a smaller latent_dim or a larger sigma2."
+            )
         if ax is None:
             ax = Figure(figsize=(6.4, 4.2), layout="constrained").subplots()
         elif not isinstance(ax, Axes):
@@ -613,8 +715,11 @@ class ElboStabilityMap:
         for kind, xy in groups.items():
             x, y = np.array(xy).T
             ax.scatter(x, y, label=f"{kind.value} ({len(xy)})", **STABILITY_STYLE[kind])
-        ax.set(xlabel="Morse index (ascent directions)", ylabel="ELBO (nats per sample)",
-               title=f"ELBO stationary points, {self.encoder} encoder")
+        ax.set(
+            xlabel="Morse index (ascent directions)",
+            ylabel="ELBO (nats per sample)",
+            title=f"ELBO stationary points, {self.encoder} encoder",
+        )
         ax.legend(loc="lower left", fontsize="small")
         return ax.figure
 
@@ -624,25 +729,34 @@ class ElboStabilityMap:
         s = "learned" if self.is_learned else f"{self.sigma2:.6g}"
         g = self.global_maximum
         rows = [
-            f"ElboStabilityMap(n_features={self.n_features}, latent_dim={self.latent_dim}, sigma2={s}, "
-            f"encoder={self.encoder})",
+            f"ElboStabilityMap(n_features={self.n_features}, latent_dim={self.latent_dim}, "
+            f"sigma2={s}, encoder={self.encoder})",
             f"  eigenvalues     [{shown}] (rank {self.rank})",
             f"  parameters      {self.n_parameters}",
-            f"  n_points        {self.n_points}" + ("" if self.complete else
-                                                   " + equal-norm cluster saddles (not enumerated)"),
+            f"  n_points        {self.n_points}"
+            + ("" if self.complete else " + equal-norm cluster saddles (not enumerated)"),
             f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed, elbo={g.elbo:.6g}, "
-            f"{g.stability.name}" + (f", orbit of {g.orbit_size}" if g.orbit_size is not None else ""),
+            f"{g.stability.name}"
+            + (f", orbit of {g.orbit_size}" if g.orbit_size is not None else ""),
         ]
         if self.has_degeneracy:
             rows.append("  degenerate      yes (ties or sigma2 at an eigenvalue)")
         elif not self.is_learned:
-            rows.append("  by stability    " + ", ".join(f"{k.name.lower()}: {v}"
-                                                         for k, v in self.stability_counts().items()))
+            rows.append(
+                "  by stability    "
+                + ", ".join(f"{k.name.lower()}: {v}" for k, v in self.stability_counts().items())
+            )
         return "\n".join(rows)
 
 
-def elbo_stability_map(cov: Any, sigma2: float | str, *, latent_dim: int | None = None,
-                       encoder: str = "diagonal", rtol: float = DEFAULT_RTOL) -> ElboStabilityMap:
+def elbo_stability_map(
+    cov: Any,
+    sigma2: float | str,
+    *,
+    latent_dim: int | None = None,
+    encoder: str = "diagonal",
+    rtol: float = DEFAULT_RTOL,
+) -> ElboStabilityMap:
     """Every stationary orbit of the linear-VAE ELBO with orthogonal columns, classified in closed
     form in all parameters (encoder ``V`` and ``D`` or ``L``, decoder ``W``, and ``sigma2`` when
     learned).
@@ -682,7 +796,12 @@ def elbo_stability_map(cov: Any, sigma2: float | str, *, latent_dim: int | None 
     encoder = check_choice(encoder, "encoder", ENCODERS)
     smap = StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
     if smap.has_degeneracy:
-        where = "ties among the eigenvalues" + ("" if smap.is_learned else " or sigma2 within rtol of an eigenvalue")
-        warnings.warn(f"degenerate stationary points: {where}; affected points are reported as DEGENERATE.",
-                      DegeneracyWarning, stacklevel=2)
+        where = "ties among the eigenvalues" + (
+            "" if smap.is_learned else " or sigma2 within rtol of an eigenvalue"
+        )
+        warnings.warn(
+            f"degenerate stationary points: {where}; affected points are reported as DEGENERATE.",
+            DegeneracyWarning,
+            stacklevel=2,
+        )
     return ElboStabilityMap(smap, encoder, int(np.count_nonzero(smap.eigenvalues > 0)))

@@ -94,7 +94,9 @@ def joint_sigma2(lam: np.ndarray, active: tuple[int, ...]) -> float:
     return float(lam[mask].mean())
 
 
-def _relaxed(lam_min: float, kept_sum: float, k: int, total: float, d: int, rtol: float, floor: float) -> bool:
+def _relaxed(
+    lam_min: float, kept_sum: float, k: int, total: float, d: int, rtol: float, floor: float
+) -> bool:
     # lam_min(I) > s_I beyond tolerance (lam - s > rtol lam + floor), written without division:
     # (lam_min (1 - rtol) - floor)(d - k) > tr S - sum_I lam. This relaxed test is monotone (a set
     # stays admissible when an index is swapped for a smaller one, i.e. a larger eigenvalue),
@@ -104,8 +106,9 @@ def _relaxed(lam_min: float, kept_sum: float, k: int, total: float, d: int, rtol
     return bool((lam_min * (1.0 - rtol) - floor) * (d - k) > total - kept_sum)
 
 
-def is_joint_admissible(lam: np.ndarray, active: tuple[int, ...], latent_dim: int,
-                        rtol: float = 0.0, floor: float = 0.0) -> bool:
+def is_joint_admissible(
+    lam: np.ndarray, active: tuple[int, ...], latent_dim: int, rtol: float = 0.0, floor: float = 0.0
+) -> bool:
     """Whether ``active`` defines a joint stationary point: ``k <= q``, ``k < d``, ``s_I > 0``
     and ``lam_i > s_I`` (beyond tolerance) for every kept ``i``."""
     d, k = lam.size, len(active)
@@ -115,7 +118,9 @@ def is_joint_admissible(lam: np.ndarray, active: tuple[int, ...], latent_dim: in
     return s_I > 0 and all(lam[i] * (1.0 - rtol) - floor > s_I for i in active)
 
 
-def joint_mle_active(lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0) -> tuple[int, ...] | None:
+def joint_mle_active(
+    lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0
+) -> tuple[int, ...] | None:
     """Active set of the joint (W, sigma2) maximum for descending ``lam``, or None when there is
     none: ``q >= d`` or ``rank <= q`` (the likelihood is unbounded as sigma2 -> 0)."""
     if q >= lam.size or int(np.count_nonzero(lam > 0)) <= q:
@@ -133,8 +138,9 @@ def joint_maximum(lam: np.ndarray, q: int, rtol: float, floor: float) -> tuple[i
     if active is None:
         rank = int(np.count_nonzero(lam > 0))
         raise ValueError(
-            f"with sigma2='learned' the likelihood is unbounded: cov has rank {rank} <= latent_dim = {q}, so W can "
-            f"span its support while sigma2 -> 0. Use latent_dim < {rank} or a fixed sigma2."
+            f"with sigma2='learned' the likelihood is unbounded: cov has rank {rank} <= latent_dim "
+            f"= {q}, so W can span its support while sigma2 -> 0. Use latent_dim < {rank} or a "
+            "fixed sigma2."
         )
     return active
 
@@ -143,7 +149,9 @@ def _joint_k_max(d: int, q: int) -> int:
     return min(q, d - 1)
 
 
-def iter_joint(lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0) -> Iterator[tuple[int, ...]]:
+def iter_joint(
+    lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0
+) -> Iterator[tuple[int, ...]]:
     """Joint active sets in order (k ascending, then lexicographic), pruned by monotonicity."""
     d, total = lam.size, float(lam.sum())
     rank = int(np.count_nonzero(lam > 0))
@@ -152,6 +160,7 @@ def iter_joint(lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0) -
             if total > 0:
                 yield ()
             continue
+
         # Depth-first in lexicographic order; a prefix is abandoned once even its best completion
         # (the next consecutive indices) fails the monotone test, and so do all later prefixes.
         def walk(prefix: tuple[int, ...], kept: float) -> Iterator[tuple[int, ...]]:
@@ -169,6 +178,7 @@ def iter_joint(lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0) -
                         yield active
                 else:
                     yield from walk(prefix + (i,), kept + float(lam[i]))
+
         yield from walk((), 0.0)
 
 
@@ -236,7 +246,9 @@ def count_joint(lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0) 
     return sum(counter.completions(k, 0, k, 0.0, None) for k in range(counter.k_max + 1))
 
 
-def unrank_joint(index: int, lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0) -> tuple[int, ...]:
+def unrank_joint(
+    index: int, lam: np.ndarray, q: int, rtol: float = 0.0, floor: float = 0.0
+) -> tuple[int, ...]:
     """The ``index``-th joint active set in the order of `iter_joint`, without enumerating.
 
     Walks the sets in order, skipping every block of them at once by its count: ``k`` first,
@@ -269,8 +281,9 @@ def unrank_joint(index: int, lam: np.ndarray, q: int, rtol: float = 0.0, floor: 
 
 
 # ----------------------------------------------------------------------------- the points
-def stationary_loadings(U: np.ndarray, lam: np.ndarray, active: tuple[int, ...], s: float,
-                        latent_dim: int) -> np.ndarray:
+def stationary_loadings(
+    U: np.ndarray, lam: np.ndarray, active: tuple[int, ...], s: float, latent_dim: int
+) -> np.ndarray:
     """``W_I`` with live columns ``sqrt(lam_i - s) u_i`` first, then ``q - k`` zero columns."""
     W = np.zeros((U.shape[0], latent_dim))
     k = len(active)
@@ -286,7 +299,13 @@ def stationary_log_likelihood(lam: np.ndarray, active: tuple[int, ...], s: float
     d, idx = lam.size, list(active)
     kept = lam[idx]
     rest = float(lam.sum() - kept.sum()) if idx else float(lam.sum())
-    return -0.5 * (d * LOG_2PI + float(np.sum(np.log(kept))) + len(idx) + (d - len(idx)) * math.log(s) + rest / s)
+    return -0.5 * (
+        d * LOG_2PI
+        + float(np.sum(np.log(kept)))
+        + len(idx)
+        + (d - len(idx)) * math.log(s)
+        + rest / s
+    )
 
 
 # ----------------------------------------------------------------------------- over a grid of s
@@ -313,7 +332,9 @@ def top_log_likelihood(lam: np.ndarray, k: np.ndarray, s: np.ndarray) -> np.ndar
 
 
 # ----------------------------------------------------------------------------- one sigma2, whole
-def active_sets(lam: np.ndarray, q: int, sigma2: float | str, rtol: float, floor: float) -> Iterator[tuple[int, ...]]:
+def active_sets(
+    lam: np.ndarray, q: int, sigma2: float | str, rtol: float, floor: float
+) -> Iterator[tuple[int, ...]]:
     """Every active set at ``sigma2`` (a float, or ``"learned"``), in order."""
     if isinstance(sigma2, str):  # "learned"
         return iter_joint(lam, q, rtol, floor)
@@ -332,8 +353,9 @@ def point_sigma2(lam: np.ndarray, active: tuple[int, ...], sigma2: float | str) 
     return joint_sigma2(lam, active) if isinstance(sigma2, str) else float(sigma2)
 
 
-def walk(lam: np.ndarray, q: int, sigma2: float | str, rtol: float, floor: float
-         ) -> Iterator[tuple[tuple[int, ...], float, tuple[int, int, int]]]:
+def walk(
+    lam: np.ndarray, q: int, sigma2: float | str, rtol: float, floor: float
+) -> Iterator[tuple[tuple[int, ...], float, tuple[int, int, int]]]:
     """``(active, s, (n_positive, n_negative, n_zero))`` of every point in order, by counting the
     Hessian's signs: no loadings or spectra are built."""
     count = inertia_counter(lam, q, rtol, floor, joint=sigma2 == "learned")

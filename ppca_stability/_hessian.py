@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 
 from ._likelihood import Model, finite
-from ._validation import as_real_array, check_bool, check_choice, check_cov, check_loadings, check_sigma2
+from ._validation import (
+    as_real_array,
+    check_bool,
+    check_choice,
+    check_cov,
+    check_loadings,
+    check_sigma2,
+)
 
 __all__ = ["log_likelihood_hessian", "hessian_vector_product"]
 
@@ -91,20 +98,25 @@ def _dense_hessian(model: Model, joint: bool) -> np.ndarray:
     return unscale(model, dense_hessian_scaled(model, joint), joint)
 
 
-def _validate(loadings: Any, cov: Any, sigma2: Any, sigma2_learned: Any, wrt: Any
-              ) -> tuple[np.ndarray, np.ndarray, float, bool]:
+def _validate(
+    loadings: Any, cov: Any, sigma2: Any, sigma2_learned: Any, wrt: Any
+) -> tuple[np.ndarray, np.ndarray, float, bool]:
     S = check_cov(cov)
     W = check_loadings(loadings, S.shape[0])
     joint = check_bool(sigma2_learned, "sigma2_learned")
     if wrt is not None:
-        warnings.warn(f"`wrt` is deprecated: use sigma2_learned={wrt == 'joint'} instead of wrt={wrt!r}.",
-                      FutureWarning, stacklevel=3)
+        warnings.warn(
+            f"`wrt` is deprecated: use sigma2_learned={wrt == 'joint'} instead of wrt={wrt!r}.",
+            FutureWarning,
+            stacklevel=3,
+        )
         joint = check_choice(wrt, "wrt", _WRT) == "joint"
     return W, S, check_sigma2(sigma2), joint
 
 
-def log_likelihood_hessian(loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bool = False,
-                           wrt: str | None = None) -> np.ndarray:
+def log_likelihood_hessian(
+    loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bool = False, wrt: str | None = None
+) -> np.ndarray:
     """Dense Hessian of `log_likelihood()`.
 
     Parameters
@@ -136,8 +148,15 @@ def log_likelihood_hessian(loadings: Any, cov: Any, sigma2: float, *, sigma2_lea
     return _dense_hessian(Model.build(W, S, s), joint)
 
 
-def hessian_vector_product(loadings: Any, cov: Any, sigma2: float, direction: Any, *,
-                           sigma2_learned: bool = False, wrt: str | None = None) -> np.ndarray:
+def hessian_vector_product(
+    loadings: Any,
+    cov: Any,
+    sigma2: float,
+    direction: Any,
+    *,
+    sigma2_learned: bool = False,
+    wrt: str | None = None,
+) -> np.ndarray:
     """Hessian of `log_likelihood()` times a vector, without forming the Hessian.
 
     Costs two products with ``cov`` (O(d^2 q)) and O(d q^2) more.
@@ -172,8 +191,11 @@ def hessian_vector_product(loadings: Any, cov: Any, sigma2: float, direction: An
     n = W.size + joint
     if v.shape != (n,):
         raise ValueError(
-            f"`direction` must be a flat vector of length {n} (loadings.size{' + 1' if joint else ''}); "
-            f"got shape {v.shape}. For a (d, q) direction E pass E.ravel()."
+            f"`direction` must be a flat vector of length {n} "
+            f"(loadings.size{' + 1' if joint else ''}); got shape {v.shape}. For a (d, q) "
+            "direction E pass E.ravel()."
         )
-    dW, ds = _hvp(Model.build(W, S, s), v[: W.size].reshape(W.shape), float(v[-1]) if joint else 0.0, joint)
+    dW, ds = _hvp(
+        Model.build(W, S, s), v[: W.size].reshape(W.shape), float(v[-1]) if joint else 0.0, joint
+    )
     return np.append(dW.ravel(), ds) if joint else dW.ravel()

@@ -48,8 +48,16 @@ class HessianSpectrum:
         return np.sort(np.concatenate([values, np.zeros(self.symmetry_dim)]))
 
 
-def closed_form_spectrum(lam: np.ndarray, active: np.ndarray, s: float, latent_dim: int, *,
-                         joint: bool, rtol: float, floor: float) -> HessianSpectrum:
+def closed_form_spectrum(
+    lam: np.ndarray,
+    active: np.ndarray,
+    s: float,
+    latent_dim: int,
+    *,
+    joint: bool,
+    rtol: float,
+    floor: float,
+) -> HessianSpectrum:
     """Hessian spectrum of ``l`` at the stationary point ``W_I`` (theory.md §3, §5).
 
     ``lam`` descending eigenvalues of ``S``; ``active`` the index set ``I`` (ascending); ``s`` the
@@ -67,7 +75,9 @@ def closed_form_spectrum(lam: np.ndarray, active: np.ndarray, s: float, latent_d
     dead_m = np.full(lam_J.size, q - k)
     # live column i x excluded j: (lam_j - lam_i) / (s lam_i).
     cross_v = ((lam_J[None, :] / lam_I[:, None] - 1.0) / s).ravel()
-    cross_s = tie_sign(np.broadcast_to(lam_J[None, :], (k, lam_J.size)), lam_I[:, None], rtol, floor).ravel()
+    cross_s = tie_sign(
+        np.broadcast_to(lam_J[None, :], (k, lam_J.size)), lam_I[:, None], rtol, floor
+    ).ravel()
     # live pair {i, i'}: -(lam_i + lam_i' - 2 s) / (lam_i lam_i').
     iu = np.triu_indices(k, 1)
     li, lj = lam_I[iu[0]], lam_I[iu[1]]
@@ -88,7 +98,9 @@ def closed_form_spectrum(lam: np.ndarray, active: np.ndarray, s: float, latent_d
         rad_s = np.full(k + 1, -1, dtype=np.int8)
         units = np.concatenate([np.full(k, 1.0 / np.sqrt(s)), [1.0 / s]])
         with np.errstate(over="ignore"):  # a non-representable block is caught by finite() below
-            rad_v = np.linalg.eigvalsh(finite(arrow * units[:, None] * units[None, :], "the Hessian spectrum"))
+            rad_v = np.linalg.eigvalsh(
+                finite(arrow * units[:, None] * units[None, :], "the Hessian spectrum")
+            )
     else:
         rad_v = radial
         rad_s = -tie_sign(lam_I, s, rtol, floor)
@@ -104,8 +116,9 @@ def closed_form_spectrum(lam: np.ndarray, active: np.ndarray, s: float, latent_d
 _VECTORISE_FROM = 16  # active-set size from which inertia_counter counts with NumPy
 
 
-def inertia_counter(lam: np.ndarray, latent_dim: int, rtol: float, floor: float, *,
-                    joint: bool) -> Callable[[tuple[int, ...], float], tuple[int, int, int]]:
+def inertia_counter(
+    lam: np.ndarray, latent_dim: int, rtol: float, floor: float, *, joint: bool
+) -> Callable[[tuple[int, ...], float], tuple[int, int, int]]:
     """A function ``(active, s) -> (n_positive, n_negative, n_zero)`` of the Hessian at ``W_I``,
     outside the symmetry modes, from counts alone (no spectrum is built).
 

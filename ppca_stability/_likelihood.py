@@ -47,7 +47,7 @@ class Model:
     scale: float
 
     @classmethod
-    def build(cls, W: np.ndarray, S: np.ndarray, s: float) -> "Model":
+    def build(cls, W: np.ndarray, S: np.ndarray, s: float) -> Model:
         Wn = W / math.sqrt(s)
         Q, w, Rt = np.linalg.svd(Wn, full_matrices=False)
         return cls(Wn, S, 1.0, Q, w, Rt, w**2 + 1.0, (S @ Q) / s, float(np.trace(S)) / s, float(s))
@@ -77,7 +77,9 @@ class Model:
     def trace_power_S(self, power: int) -> float:
         """``tr(C^power S)`` (scaled units)."""
         QtSQ_diag = np.einsum("ij,ij->j", self.Q, self.SQ)
-        return self.s**power * (self.trS - QtSQ_diag.sum()) + float(np.sum(self.c**power * QtSQ_diag))
+        return self.s**power * (self.trS - QtSQ_diag.sum()) + float(
+            np.sum(self.c**power * QtSQ_diag)
+        )
 
     def log_likelihood(self) -> float:
         """``l`` in the caller's units."""
@@ -113,8 +115,8 @@ def finite(value: Any, what: str) -> Any:
     """Return `value` if every entry is finite; otherwise explain that float64 cannot hold it."""
     if not np.all(np.isfinite(value)):
         raise ValueError(
-            f"{what} is not representable in float64 for this `sigma2` and `cov`: their ratio is too "
-            "extreme. Rescale cov and sigma2 together (stability is invariant under S -> cS, "
+            f"{what} is not representable in float64 for this `sigma2` and `cov`: their ratio is "
+            "too extreme. Rescale cov and sigma2 together (stability is invariant under S -> cS, "
             "sigma2 -> c sigma2, W -> sqrt(c) W)."
         )
     return float(value) if np.ndim(value) == 0 else value

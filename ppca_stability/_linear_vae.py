@@ -49,8 +49,12 @@ TAIL_AVERAGE = 0.5
 INIT_SCALE = 0.1
 
 # Defaults per (objective, optimizer): learning rate, step budget, stationarity tolerance.
-_DEFAULT_LR = {("analytic", "adam"): 1e-3, ("analytic", "gd"): 1e-2, ("stochastic", "adam"): 1e-1,
-               ("stochastic", "gd"): 1e-2}
+_DEFAULT_LR = {
+    ("analytic", "adam"): 1e-3,
+    ("analytic", "gd"): 1e-2,
+    ("stochastic", "adam"): 1e-1,
+    ("stochastic", "gd"): 1e-2,
+}
 _DEFAULT_MAX_STEPS = {"lbfgs": 5_000, "adam": 100_000, "gd": 100_000}
 _DEFAULT_STOCHASTIC_STEPS = 80_000
 _DEFAULT_TOL = {"analytic": 1e-10, "stochastic": 1e-1}
@@ -58,6 +62,7 @@ _DEFAULT_BATCH_SIZE = 128
 
 
 # --------------------------------------------------------------------------- results
+
 
 @dataclass(frozen=True, eq=False, slots=True)
 class TrainingHistory:
@@ -142,16 +147,18 @@ class LinearVAEFit:
     def __repr__(self) -> str:
         how = "learned" if self.sigma2_learned else "fixed"
         kl = ", ".join(f"{k:.3g}" for k in np.sort(self.kl_per_latent)[::-1])
-        return "\n".join([
-            f"LinearVAEFit({self.objective} ELBO, {self.optimizer}, n_features={self.loadings.shape[0]}, "
-            f"latent_dim={self.latent_dim})",
-            f"  elbo          {self.elbo:.10g}  (optimum {self.elbo_optimum:.10g}, "
-            f"gap {self.elbo_optimum - self.elbo:.3g})",
-            f"  sigma2        {self.sigma2:.6g} ({how})",
-            f"  KL per latent [{kl}]",
-            f"  collapsed     {len(self.collapsed)} of {self.latent_dim}",
-            f"  steps         {self.n_iter}: {self.message}",
-        ])
+        return "\n".join(
+            [
+                f"LinearVAEFit({self.objective} ELBO, {self.optimizer}, "
+                f"n_features={self.loadings.shape[0]}, latent_dim={self.latent_dim})",
+                f"  elbo          {self.elbo:.10g}  (optimum {self.elbo_optimum:.10g}, "
+                f"gap {self.elbo_optimum - self.elbo:.3g})",
+                f"  sigma2        {self.sigma2:.6g} ({how})",
+                f"  KL per latent [{kl}]",
+                f"  collapsed     {len(self.collapsed)} of {self.latent_dim}",
+                f"  steps         {self.n_iter}: {self.message}",
+            ]
+        )
 
     def plot(self, ax: Any = None) -> Any:
         """Training curves: ELBO shortfall from its analytic optimum, and KL per latent.
@@ -171,6 +178,7 @@ class LinearVAEFit:
 
 
 # --------------------------------------------------------------------------- training problem
+
 
 @dataclass(frozen=True, eq=False, slots=True)
 class _Evaluation:
@@ -192,8 +200,9 @@ class _Problem:
     closed form, ``t`` when ``sigma2`` is fixed.
     """
 
-    def __init__(self, S: np.ndarray, q: int, sigma2: float | str, closed_form: bool,
-                 X: np.ndarray | None) -> None:
+    def __init__(
+        self, S: np.ndarray, q: int, sigma2: float | str, closed_form: bool, X: np.ndarray | None
+    ) -> None:
         d = S.shape[0]
         self.S, self.trS, self.q, self.X = S, float(np.trace(S)), q, X
         self.c = self.trS / d
@@ -207,7 +216,11 @@ class _Problem:
     def initial(self, rng: np.random.Generator) -> np.ndarray:
         """A small random start (and ``s = tr S / d`` when learned)."""
         d, q = self.S.shape[0], self.q
-        parts = [] if self.closed_form else [INIT_SCALE * rng.standard_normal(q * d) / math.sqrt(d), np.zeros(q)]
+        parts = (
+            []
+            if self.closed_form
+            else [INIT_SCALE * rng.standard_normal(q * d) / math.sqrt(d), np.zeros(q)]
+        )
         parts.append(INIT_SCALE * rng.standard_normal(d * q))
         if self.learned:
             parts.append(np.zeros(1))
@@ -215,14 +228,16 @@ class _Problem:
 
     def unpack(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         d, q = self.S.shape[0], self.q
-        W = self.root_c * x[self.n_encoder:self.n_encoder + d * q].reshape(d, q)
+        W = self.root_c * x[self.n_encoder : self.n_encoder + d * q].reshape(d, q)
         s = self.c * math.exp(x[-1]) if self.learned else self.s_fixed
         if self.closed_form:
             V, D = optimal_encoder_kernel(W, s)
             return V, np.log(D), W, s
-        return x[:q * d].reshape(q, d) / self.root_c, x[q * d:self.n_encoder], W, s
+        return x[: q * d].reshape(q, d) / self.root_c, x[q * d : self.n_encoder], W, s
 
-    def pack_gradient(self, grads: tuple[np.ndarray, np.ndarray, np.ndarray, float], s: float) -> np.ndarray:
+    def pack_gradient(
+        self, grads: tuple[np.ndarray, np.ndarray, np.ndarray, float], s: float
+    ) -> np.ndarray:
         gV, glogD, gW, gs = grads
         parts = [] if self.closed_form else [gV.ravel() / self.root_c, glogD]
         parts.append(self.root_c * gW.ravel())
@@ -244,8 +259,9 @@ class _Problem:
         ev = self.evaluate(x)
         return -ev.elbo, -ev.grad
 
-    def stochastic_loss(self, x: np.ndarray, rng: np.random.Generator, batch_size: int
-                        ) -> tuple[float, np.ndarray]:
+    def stochastic_loss(
+        self, x: np.ndarray, rng: np.random.Generator, batch_size: int
+    ) -> tuple[float, np.ndarray]:
         """Minus a reparameterised one-sample ELBO estimate on a random minibatch, and its gradient."""
         V, logD, W, s = self.unpack(x)
         batch = self.X[rng.choice(self.X.shape[0], size=batch_size, replace=False)]
@@ -260,6 +276,7 @@ class _Problem:
 
 
 # --------------------------------------------------------------------------- optimisers
+
 
 # Hand-written rather than SciPy's L-BFGS-B, which cannot reach the default tol=1e-10: it stops
 # when a step does not decrease -ELBO, and once the gradient is near 1e-7 the decrease is below the
@@ -327,7 +344,9 @@ class _LBFGS:
 class _Adam:
     """Adam (Kingma & Ba 2015) on a gradient oracle, with a learning rate per step."""
 
-    def __init__(self, grad: Callable[[np.ndarray], np.ndarray], lr: Callable[[int], float]) -> None:
+    def __init__(
+        self, grad: Callable[[np.ndarray], np.ndarray], lr: Callable[[int], float]
+    ) -> None:
         self.grad, self.lr = grad, lr
         self.m = self.v = 0.0
         self.k = 0
@@ -346,7 +365,9 @@ class _Adam:
 class _GD:
     """Plain gradient descent with a learning rate per step."""
 
-    def __init__(self, grad: Callable[[np.ndarray], np.ndarray], lr: Callable[[int], float]) -> None:
+    def __init__(
+        self, grad: Callable[[np.ndarray], np.ndarray], lr: Callable[[int], float]
+    ) -> None:
         self.grad, self.lr = grad, lr
         self.k = 0
 
@@ -356,6 +377,7 @@ class _GD:
 
 
 # --------------------------------------------------------------------------- trainer
+
 
 @dataclass(frozen=True, eq=False, slots=True)
 class _FitConfig:
@@ -372,9 +394,20 @@ class _FitConfig:
     rng: np.random.Generator
 
 
-def _fit_linear_vae_iv(data: Any, cov: Any, latent_dim: Any, sigma2: Any, objective: Any, optimizer: Any,
-                       lr: Any, max_steps: Any, tol: Any, batch_size: Any, rng: Any, callback: Any
-                       ) -> _FitConfig:
+def _fit_linear_vae_iv(
+    data: Any,
+    cov: Any,
+    latent_dim: Any,
+    sigma2: Any,
+    objective: Any,
+    optimizer: Any,
+    lr: Any,
+    max_steps: Any,
+    tol: Any,
+    batch_size: Any,
+    rng: Any,
+    callback: Any,
+) -> _FitConfig:
     objective = check_choice(objective, "objective", ("analytic", "stochastic"))
     optimizer = check_choice(optimizer, "optimizer", ("auto", "lbfgs", "adam", "gd"))
     if optimizer == "auto":
@@ -383,11 +416,15 @@ def _fit_linear_vae_iv(data: Any, cov: Any, latent_dim: Any, sigma2: Any, object
     S = resolve_cov(cov, X)
     if objective == "stochastic":
         if X is None:
-            raise ValueError("objective='stochastic' needs `data` (it trains on minibatches of samples); "
-                             "got only `cov`. Use objective='analytic' with a covariance.")
+            raise ValueError(
+                "objective='stochastic' needs `data` (it trains on minibatches of samples); "
+                "got only `cov`. Use objective='analytic' with a covariance."
+            )
         if optimizer == "lbfgs":
-            raise ValueError("`optimizer`='lbfgs' needs a deterministic objective; use objective='analytic', "
-                             "or optimizer='adam' with objective='stochastic'.")
+            raise ValueError(
+                "`optimizer`='lbfgs' needs a deterministic objective; use objective='analytic', "
+                "or optimizer='adam' with objective='stochastic'."
+            )
         X = X - X.mean(axis=0)
     if not np.trace(S) > 0.0:
         raise ValueError("`cov` (or the covariance of `data`) is zero: there is nothing to fit.")
@@ -395,25 +432,35 @@ def _fit_linear_vae_iv(data: Any, cov: Any, latent_dim: Any, sigma2: Any, object
     sigma2 = check_sigma2(sigma2, allow_learned=True)
     if lr is not None:
         if optimizer == "lbfgs":
-            raise ValueError("`lr` is not used by optimizer='lbfgs', which chooses each step by a line "
-                             "search; omit it or pick optimizer='adam' or 'gd'.")
+            raise ValueError(
+                "`lr` is not used by optimizer='lbfgs', which chooses each step by a line "
+                "search; omit it or pick optimizer='adam' or 'gd'."
+            )
         lr = check_sigma2(lr, "lr")
     if max_steps is None:
-        max_steps = _DEFAULT_STOCHASTIC_STEPS if objective == "stochastic" else _DEFAULT_MAX_STEPS[optimizer]
+        max_steps = (
+            _DEFAULT_STOCHASTIC_STEPS
+            if objective == "stochastic"
+            else _DEFAULT_MAX_STEPS[optimizer]
+        )
     max_steps = check_positive_int(max_steps, "max_steps")
     tol = _DEFAULT_TOL[objective] if tol is None else check_sigma2(tol, "tol")
     if batch_size is not None:
         if objective == "analytic":
-            raise ValueError("`batch_size` is only used with objective='stochastic'; the analytic ELBO "
-                             "averages over all the data.")
-        batch_size = check_positive_int(batch_size, "batch_size", upper=X.shape[0],
-                                        upper_name="the number of samples in `data`")
+            raise ValueError(
+                "`batch_size` is only used with objective='stochastic'; the analytic ELBO "
+                "averages over all the data."
+            )
+        batch_size = check_positive_int(
+            batch_size, "batch_size", upper=X.shape[0], upper_name="the number of samples in `data`"
+        )
     elif objective == "stochastic":
         batch_size = min(_DEFAULT_BATCH_SIZE, X.shape[0])
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable or None; got {type(callback).__name__}.")
-    return _FitConfig(S, X, q, sigma2, objective, optimizer, lr, max_steps, tol, batch_size,
-                      check_rng(rng))
+    return _FitConfig(
+        S, X, q, sigma2, objective, optimizer, lr, max_steps, tol, batch_size, check_rng(rng)
+    )
 
 
 def _make_optimizer(cfg: _FitConfig, problem: _Problem) -> _LBFGS | _Adam | _GD:
@@ -429,20 +476,32 @@ def _make_optimizer(cfg: _FitConfig, problem: _Problem) -> _LBFGS | _Adam | _GD:
         def grad(x: np.ndarray) -> np.ndarray:
             return problem.stochastic_loss(x, cfg.rng, cfg.batch_size)[1]
     else:
+
         def lr(k: int) -> float:
             return lr0
 
         def grad(x: np.ndarray) -> np.ndarray:
             return problem.loss(x)[1]
+
     return (_Adam if cfg.optimizer == "adam" else _GD)(grad, lr)
 
 
-def fit_linear_vae(data: Any = None, *, cov: Any = None, latent_dim: int, sigma2: float | str = "learned",
-                   objective: str = "analytic", optimizer: str = "auto", lr: float | None = None,
-                   max_steps: int | None = None, tol: float | None = None, batch_size: int | None = None,
-                   rng: np.random.Generator | int | None = None, progress: bool = False,
-                   callback: Callable[[int, LinearVAEParams, float, float], Any] | None = None
-                   ) -> LinearVAEFit:
+def fit_linear_vae(
+    data: Any = None,
+    *,
+    cov: Any = None,
+    latent_dim: int,
+    sigma2: float | str = "learned",
+    objective: str = "analytic",
+    optimizer: str = "auto",
+    lr: float | None = None,
+    max_steps: int | None = None,
+    tol: float | None = None,
+    batch_size: int | None = None,
+    rng: np.random.Generator | int | None = None,
+    progress: bool = False,
+    callback: Callable[[int, LinearVAEParams, float, float], Any] | None = None,
+) -> LinearVAEFit:
     """Train a linear VAE by gradient ascent on its ELBO, from a small random start.
 
     Parameters
@@ -523,8 +582,20 @@ def fit_linear_vae(data: Any = None, *, cov: Any = None, latent_dim: int, sigma2
     >>> fit.converged, len(fit.collapsed), round(fit.elbo - ppca_mle(cov, 2, sigma2=4.0).log_likelihood, 9)
     (True, 1, 0.0)
     """
-    cfg = _fit_linear_vae_iv(data, cov, latent_dim, sigma2, objective, optimizer, lr, max_steps, tol,
-                             batch_size, rng, callback)
+    cfg = _fit_linear_vae_iv(
+        data,
+        cov,
+        latent_dim,
+        sigma2,
+        objective,
+        optimizer,
+        lr,
+        max_steps,
+        tol,
+        batch_size,
+        rng,
+        callback,
+    )
     reference = mle_from_spectrum(eigh_descending(cfg.S, vectors=True), cfg.q, cfg.sigma2)
     problem = _Problem(cfg.S, cfg.q, cfg.sigma2, cfg.optimizer == "lbfgs", cfg.X)
     opt = _make_optimizer(cfg, problem)
@@ -533,7 +604,11 @@ def fit_linear_vae(data: Any = None, *, cov: Any = None, latent_dim: int, sigma2
     elbos, kls, sigma2s = [ev.elbo], [ev.kl], [ev.s]
     message = f"reached max_steps={cfg.max_steps} before the gradient fell below tol={cfg.tol:g}"
     n_iter = 0
-    tail_start = int((1.0 - TAIL_AVERAGE) * cfg.max_steps) if cfg.objective == "stochastic" else cfg.max_steps
+    tail_start = (
+        int((1.0 - TAIL_AVERAGE) * cfg.max_steps)
+        if cfg.objective == "stochastic"
+        else cfg.max_steps
+    )
     x_mean = np.zeros_like(x)
     from tqdm.auto import tqdm
 
@@ -565,10 +640,20 @@ def fit_linear_vae(data: Any = None, *, cov: Any = None, latent_dim: int, sigma2
         message = f"not converged: {message} (gradient {measure:.2g})"
         warnings.warn(f"fit_linear_vae: {message}", ConvergenceWarning, stacklevel=2)
     return LinearVAEFit(
-        loadings=ev.W, encoder_weights=ev.V, encoder_variances=np.exp(ev.logD), sigma2=ev.s,
-        sigma2_learned=cfg.sigma2 == "learned", elbo=ev.elbo, elbo_optimum=reference.log_likelihood,
-        kl_optimum=kl_at_optimum(reference.eigenvalues[:cfg.q], reference.sigma2, reference.n_active),
+        loadings=ev.W,
+        encoder_weights=ev.V,
+        encoder_variances=np.exp(ev.logD),
+        sigma2=ev.s,
+        sigma2_learned=cfg.sigma2 == "learned",
+        elbo=ev.elbo,
+        elbo_optimum=reference.log_likelihood,
+        kl_optimum=kl_at_optimum(
+            reference.eigenvalues[: cfg.q], reference.sigma2, reference.n_active
+        ),
         history=TrainingHistory(np.array(elbos), np.array(kls), np.array(sigma2s)),
-        converged=bool(converged), n_iter=n_iter, message=message, objective=cfg.objective,
+        converged=bool(converged),
+        n_iter=n_iter,
+        message=message,
+        objective=cfg.objective,
         optimizer=cfg.optimizer,
     )

@@ -10,12 +10,20 @@ import numpy as np
 from . import _enumeration as en
 from ._spectrum import Spectrum, eigh_descending
 from ._tolerance import DEFAULT_RTOL, eigen_floor, n_above
-from ._validation import check_cov, check_learned_latent_dim, check_positive_int, check_rtol, check_sigma2
+from ._validation import (
+    check_cov,
+    check_learned_latent_dim,
+    check_positive_int,
+    check_rtol,
+    check_sigma2,
+)
 
 __all__ = ["PPCAResult", "ppca_mle", "mle_from_spectrum", "kl_at_optimum"]
 
 
-def kl_at_optimum(lam: np.ndarray, sigma2: float | np.ndarray, n_active: int | np.ndarray) -> np.ndarray:
+def kl_at_optimum(
+    lam: np.ndarray, sigma2: float | np.ndarray, n_active: int | np.ndarray
+) -> np.ndarray:
     """KL of each latent at the linear-VAE optimum (theory.md §4): ``1/2 log(lam_c / sigma2)`` for
     the ``n_active`` live latents, exactly 0 for the collapsed ones.
 
@@ -70,23 +78,31 @@ class PPCAResult:
 
     def __repr__(self) -> str:
         how = "learned" if self.sigma2_learned else "fixed"
-        return (f"PPCAResult(n_features={self.loadings.shape[0]}, latent_dim={self.latent_dim}, "
-                f"sigma2={self.sigma2:.6g} ({how}), n_active={self.n_active}, "
-                f"log_likelihood={self.log_likelihood:.6g})")
+        return (
+            f"PPCAResult(n_features={self.loadings.shape[0]}, latent_dim={self.latent_dim}, "
+            f"sigma2={self.sigma2:.6g} ({how}), n_active={self.n_active}, "
+            f"log_likelihood={self.log_likelihood:.6g})"
+        )
 
 
-def _ppca_mle_iv(cov: Any, latent_dim: Any, sigma2: Any, rtol: Any) -> tuple[np.ndarray, int, float | str, float]:
+def _ppca_mle_iv(
+    cov: Any, latent_dim: Any, sigma2: Any, rtol: Any
+) -> tuple[np.ndarray, int, float | str, float]:
     S = check_cov(cov)
     d = S.shape[0]
     s = check_sigma2(sigma2, allow_learned=True)
     if s == "learned":
         q = check_learned_latent_dim(check_positive_int(latent_dim, "latent_dim"), d)
     else:
-        q = check_positive_int(latent_dim, "latent_dim", upper=d, upper_name="the number of features")
+        q = check_positive_int(
+            latent_dim, "latent_dim", upper=d, upper_name="the number of features"
+        )
     return S, q, s, check_rtol(rtol)
 
 
-def mle_from_spectrum(spec: Spectrum, latent_dim: int, sigma2: float | str, rtol: float = DEFAULT_RTOL) -> PPCAResult:
+def mle_from_spectrum(
+    spec: Spectrum, latent_dim: int, sigma2: float | str, rtol: float = DEFAULT_RTOL
+) -> PPCAResult:
     """`ppca_mle` on a computed spectrum (with eigenvectors), for internal callers: no validation."""
     lam = spec.eigenvalues
     floor = eigen_floor(lam)
@@ -100,7 +116,9 @@ def mle_from_spectrum(spec: Spectrum, latent_dim: int, sigma2: float | str, rtol
     return PPCAResult(W, s, en.stationary_log_likelihood(lam, active, s), lam, sigma2 == "learned")
 
 
-def ppca_mle(cov: Any, latent_dim: int, *, sigma2: float | str = "learned", rtol: float = DEFAULT_RTOL) -> PPCAResult:
+def ppca_mle(
+    cov: Any, latent_dim: int, *, sigma2: float | str = "learned", rtol: float = DEFAULT_RTOL
+) -> PPCAResult:
     """Maximum-likelihood pPCA: ``W = U_k (Lam_k - sigma2 I)^{1/2}``, collapsing ``lam_i <= sigma2``.
 
     Parameters

@@ -15,5 +15,8 @@ def require(module: str, extra: str, purpose: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError:
         package = module.split(".")[0]
-        raise ModuleNotFoundError(f"{purpose} needs {package}, which is not installed: "
-                                  f'pip install "ppca_stability[{extra}]"', name=package) from None
+        raise ModuleNotFoundError(
+            f"{purpose} needs {package}, which is not installed: "
+            f'pip install "ppca_stability[{extra}]"',
+            name=package,
+        ) from None

@@ -3,8 +3,8 @@
 Everything on the diagram depends on the covariance only through its eigenvalues, so one
 eigenvalue decomposition serves the whole grid. With ``m(s)`` the number of eigenvalues above
 ``s`` (beyond the tie tolerance), the global maximum keeps ``k*(s) = min(q, m(s))`` latents;
-latent ``c`` collapses once ``s >= lam_c`` (posterior collapse). The landscape changes only where ``s`` crosses an
-eigenvalue — the breakpoints — which the default grid contains exactly.
+latent ``c`` collapses once ``s >= lam_c`` (posterior collapse). The landscape changes only where
+``s`` crosses an eigenvalue — the breakpoints — which the default grid contains exactly.
 
 Stability at a breakpoint. At ``s = lam_j`` (or within the tie tolerance of it: that eigenvalue
 then does not count as above ``s``, as in `StabilityMap.n_above`) the dead-column direction
@@ -132,7 +132,9 @@ class PhaseDiagram:
         """Grid values at which the landscape is degenerate (a breakpoint, or tied eigenvalues)."""
         return self._landscape()[2]
 
-    def _landscape(self) -> tuple[tuple[Mapping[int, int], ...], tuple[Mapping[Stability, int], ...], np.ndarray]:
+    def _landscape(
+        self,
+    ) -> tuple[tuple[Mapping[int, int], ...], tuple[Mapping[Stability, int], ...], np.ndarray]:
         if "landscape" not in self._cache:
             self._cache["landscape"] = _classify_grid(self)
         return self._cache["landscape"]
@@ -148,20 +150,27 @@ class PhaseDiagram:
 
     def __repr__(self) -> str:
         s = self.sigma2
-        learned = "none (latent_dim >= rank)" if self.sigma2_learned is None else f"{self.sigma2_learned:.6g}"
+        learned = (
+            "none (latent_dim >= rank)"
+            if self.sigma2_learned is None
+            else f"{self.sigma2_learned:.6g}"
+        )
         rows = [
             f"PhaseDiagram(n_features={self.n_features}, latent_dim={self.latent_dim}, "
             f"{s.size} sigma2 values in [{s[0]:.4g}, {s[-1]:.4g}])",
             f"  breakpoints     {self.breakpoints.size} eigenvalues in "
-            f"[{self.breakpoints[0]:.4g}, {self.breakpoints[-1]:.4g}]" if self.breakpoints.size else
-            "  breakpoints     none (cov = 0)",
+            f"[{self.breakpoints[0]:.4g}, {self.breakpoints[-1]:.4g}]"
+            if self.breakpoints.size
+            else "  breakpoints     none (cov = 0)",
             f"  sigma2_learned  {learned}",
             f"  {'sigma2':>12} {'n_active':>9} {'max log-lik':>13} {'n_points':>11}",
         ]
         for g in np.unique(np.linspace(0, s.size - 1, min(REPR_ROWS, s.size)).round().astype(int)):
             n = self.n_points[g]
-            rows.append(f"  {s[g]:>12.5g} {self.n_active[g]:>9} {self.max_log_likelihood[g]:>13.6g} "
-                        f"{n if n < 10**10 else format(float(n), '.3e'):>11}")
+            rows.append(
+                f"  {s[g]:>12.5g} {self.n_active[g]:>9} {self.max_log_likelihood[g]:>13.6g} "
+                f"{n if n < 10**10 else format(float(n), '.3e'):>11}"
+            )
         return "\n".join(rows)
 
 
@@ -181,7 +190,9 @@ def _classify_grid(pd: PhaseDiagram) -> tuple[tuple, tuple, np.ndarray]:
                 memo["census", m] = MappingProxyType(census_dict(m, q))
             kind = "regular" if regular[g] else "breakpoint"
             if (kind, m) not in memo:
-                memo[kind, m] = MappingProxyType(fixed_stability_counts(m, q, d, n, breakpoint=bool(breakpoint[g])))
+                memo[kind, m] = MappingProxyType(
+                    fixed_stability_counts(m, q, d, n, breakpoint=bool(breakpoint[g]))
+                )
             census.append(memo["census", m])
             counts.append(memo[kind, m])
         else:
@@ -192,8 +203,9 @@ def _classify_grid(pd: PhaseDiagram) -> tuple[tuple, tuple, np.ndarray]:
     return tuple(census), tuple(counts), ~regular
 
 
-def _phase_diagram_iv(cov: Any, latent_dim: Any, sigma2: Any, rtol: Any
-                      ) -> tuple[np.ndarray, int, np.ndarray | None, float]:
+def _phase_diagram_iv(
+    cov: Any, latent_dim: Any, sigma2: Any, rtol: Any
+) -> tuple[np.ndarray, int, np.ndarray | None, float]:
     S = check_cov(cov)
     q = check_latent_dim(latent_dim, S.shape[0])
     rtol = check_rtol(rtol)
@@ -201,26 +213,41 @@ def _phase_diagram_iv(cov: Any, latent_dim: Any, sigma2: Any, rtol: Any
         return S, q, None, rtol
     grid = np.atleast_1d(as_real_array(sigma2, "sigma2"))
     if grid.ndim != 1 or grid.size == 0:
-        raise ValueError(f"`sigma2` must be a non-empty 1-D grid of values; got shape {np.shape(sigma2)}.")
+        raise ValueError(
+            f"`sigma2` must be a non-empty 1-D grid of values; got shape {np.shape(sigma2)}."
+        )
     if grid.min() <= 0.0:
-        raise ValueError(f"`sigma2` must contain only positive values; its smallest is {grid.min()!r}.")
+        raise ValueError(
+            f"`sigma2` must contain only positive values; its smallest is {grid.min()!r}."
+        )
     if grid.size > 1 and np.any(np.diff(grid) <= 0):
-        raise ValueError("`sigma2` must be strictly increasing; sort it and drop repeats with numpy.unique(sigma2).")
+        raise ValueError(
+            "`sigma2` must be strictly increasing; sort it and drop repeats with "
+            "numpy.unique(sigma2)."
+        )
     return S, q, grid, rtol
 
 
-def _default_grid(lam: np.ndarray, breakpoints: np.ndarray, rtol: float, floor: float) -> np.ndarray:
+def _default_grid(
+    lam: np.ndarray, breakpoints: np.ndarray, rtol: float, floor: float
+) -> np.ndarray:
     if breakpoints.size == 0:
-        raise ValueError("`cov` has no positive eigenvalue, so there is no scale for a default grid; pass `sigma2`.")
-    log_grid = np.geomspace(breakpoints[0] / GRID_MARGIN, breakpoints[-1] * GRID_MARGIN, DEFAULT_GRID_POINTS)
+        raise ValueError(
+            "`cov` has no positive eigenvalue, so there is no scale for a default grid; pass "
+            "`sigma2`."
+        )
+    log_grid = np.geomspace(
+        breakpoints[0] / GRID_MARGIN, breakpoints[-1] * GRID_MARGIN, DEFAULT_GRID_POINTS
+    )
     # A log point within tie tolerance of an eigenvalue would be a degenerate value that is not
     # the breakpoint itself: drop it, the eigenvalue is in the grid anyway.
     n_near, _ = fixed_degeneracy(lam, log_grid, rtol, floor)
     return np.union1d(log_grid[n_near == 0], breakpoints)
 
 
-def phase_diagram(cov: Any, *, latent_dim: int | None = None, sigma2: Any = None,
-                  rtol: float = DEFAULT_RTOL) -> PhaseDiagram:
+def phase_diagram(
+    cov: Any, *, latent_dim: int | None = None, sigma2: Any = None, rtol: float = DEFAULT_RTOL
+) -> PhaseDiagram:
     """The pPCA landscape as a function of the noise variance ``sigma2``.
 
     Parameters

@@ -16,7 +16,9 @@ import numpy as np
 
 from ._optional import require
 
-require("matplotlib", "plot", "Drawing figures")  # one line naming the extra, before matplotlib's own error
+require(
+    "matplotlib", "plot", "Drawing figures"
+)  # one line naming the extra, before matplotlib's own error
 
 from matplotlib import colormaps  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
@@ -79,16 +81,24 @@ def _power_of_ten(value: float, _pos: Any) -> str:
 
 def _mark_learned(ax: Axes, pd: PhaseDiagram, label: bool) -> None:
     if pd.sigma2_learned is not None:
-        ax.axvline(pd.sigma2_learned, **LEARNED_STYLE,
-                   label=f"learned $\\sigma^2_{{ML}}$ = {pd.sigma2_learned:.3g}" if label else None)
+        ax.axvline(
+            pd.sigma2_learned,
+            **LEARNED_STYLE,
+            label=f"learned $\\sigma^2_{{ML}}$ = {pd.sigma2_learned:.3g}" if label else None,
+        )
 
 
 def _collapse_panel(ax: Axes, pd: PhaseDiagram) -> None:
     s, q = pd.sigma2, pd.latent_dim
     # Cell edges halfway (geometrically) between grid values.
     mid = np.sqrt(s[1:] * s[:-1])
-    x_edges = np.concatenate([[s[0] ** 2 / mid[0] if mid.size else s[0] / 1.5], mid,
-                              [s[-1] ** 2 / mid[-1] if mid.size else s[0] * 1.5]])
+    x_edges = np.concatenate(
+        [
+            [s[0] ** 2 / mid[0] if mid.size else s[0] / 1.5],
+            mid,
+            [s[-1] ** 2 / mid[-1] if mid.size else s[0] * 1.5],
+        ]
+    )
     y_edges = np.arange(q + 1) + 0.5
     kl = np.ma.masked_equal(pd.kl_per_latent.T, 0.0)
     cmap = colormaps["viridis"].with_extremes(bad=COLLAPSED_COLOR)
@@ -97,8 +107,15 @@ def _collapse_panel(ax: Axes, pd: PhaseDiagram) -> None:
     cbar.set_label("KL per latent at the optimum (nats)")
     live = pd.eigenvalues[:q]
     shown = live > 0
-    ax.plot(live[shown], np.arange(1, q + 1)[shown], linestyle="none", marker="|", markersize=7,
-            color="black", label="breakpoint: latent $c$ collapses at $\\sigma^2 = \\lambda_c$")
+    ax.plot(
+        live[shown],
+        np.arange(1, q + 1)[shown],
+        linestyle="none",
+        marker="|",
+        markersize=7,
+        color="black",
+        label="breakpoint: latent $c$ collapses at $\\sigma^2 = \\lambda_c$",
+    )
     ax.fill_between([], [], color=COLLAPSED_COLOR, label="collapsed (KL = 0)")
     _mark_learned(ax, pd, label=True)
     ax.set_xscale("log")
@@ -106,14 +123,23 @@ def _collapse_panel(ax: Axes, pd: PhaseDiagram) -> None:
     ax.set_ylim(q + 0.5, 0.5)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=8))
     ax.set_ylabel("latent index $c$")
-    ax.set_title("Posterior collapse: latents switch off as $\\sigma^2$ passes their eigenvalue", loc="left")
+    ax.set_title(
+        "Posterior collapse: latents switch off as $\\sigma^2$ passes their eigenvalue", loc="left"
+    )
     ax.legend(loc="lower left", fontsize="small", framealpha=0.9)
 
 
 def _landscape_panel(ax: Axes, pd: PhaseDiagram) -> None:
     s = pd.sigma2
-    ax.step(s, [_log_count(n) for n in pd.n_points], where="post", color="black", linewidth=2.0,
-            alpha=0.35, label="all stationary points")
+    ax.step(
+        s,
+        [_log_count(n) for n in pd.n_points],
+        where="post",
+        color="black",
+        linewidth=2.0,
+        alpha=0.35,
+        label="all stationary points",
+    )
     by = pd.stability_counts
     for kind in (Stability.SADDLE, Stability.MAXIMUM, Stability.MINIMUM, Stability.DEGENERATE):
         y = np.array([_log_count(c.get(kind, 0)) for c in by])
@@ -122,27 +148,51 @@ def _landscape_panel(ax: Axes, pd: PhaseDiagram) -> None:
             continue
         style = STABILITY_STYLE[kind]
         if kind is Stability.SADDLE or kind is Stability.MAXIMUM:
-            ax.step(s, y, where="post", color=style["color"], linewidth=1.4, label=STABILITY_LABEL[kind])
+            ax.step(
+                s, y, where="post", color=style["color"], linewidth=1.4, label=STABILITY_LABEL[kind]
+            )
         else:
-            ax.plot(s[present], y[present], linestyle="none", marker=style["marker"], color=style["color"],
-                    markersize=6, label=STABILITY_LABEL[kind])
+            ax.plot(
+                s[present],
+                y[present],
+                linestyle="none",
+                marker=style["marker"],
+                color=style["color"],
+                markersize=6,
+                label=STABILITY_LABEL[kind],
+            )
     _mark_learned(ax, pd, label=False)
     ax.set_xscale("log")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=7))
     ax.yaxis.set_major_formatter(FuncFormatter(_power_of_ten))
     ax.set_ylim(bottom=-0.5)
     ax.set_ylabel("number of stationary points")
-    ax.set_title("Landscape: stationary points by stability (one maximum, the rest saddles)", loc="left")
+    ax.set_title(
+        "Landscape: stationary points by stability (one maximum, the rest saddles)", loc="left"
+    )
     ax.legend(loc="upper right", fontsize="small", framealpha=0.9)
 
 
 def _likelihood_panel(ax: Axes, pd: PhaseDiagram) -> None:
     s, q = pd.sigma2, pd.latent_dim
-    ax.plot(s, pd.max_log_likelihood, color="#2c7fb8", linewidth=1.8, label="max log-likelihood $\\ell^*$")
+    ax.plot(
+        s,
+        pd.max_log_likelihood,
+        color="#2c7fb8",
+        linewidth=1.8,
+        label="max log-likelihood $\\ell^*$",
+    )
     kinks = pd.eigenvalues[:q]
     kinks = kinks[np.isin(kinks, s)]
-    ax.plot(kinks, pd.max_log_likelihood[np.searchsorted(s, kinks)], linestyle="none", marker="o",
-            markersize=4, color="black", label="kink ($\\ell^{*\\prime\\prime}$ jumps) at $\\lambda_c$, $c \\leq q$")
+    ax.plot(
+        kinks,
+        pd.max_log_likelihood[np.searchsorted(s, kinks)],
+        linestyle="none",
+        marker="o",
+        markersize=4,
+        color="black",
+        label="kink ($\\ell^{*\\prime\\prime}$ jumps) at $\\lambda_c$, $c \\leq q$",
+    )
     _mark_learned(ax, pd, label=False)
     # Far below the kept eigenvalues l* falls like -(discarded variance) / sigma2; frame the
     # range where the latents matter and let the curve leave the axes to the left.
@@ -154,21 +204,38 @@ def _likelihood_panel(ax: Axes, pd: PhaseDiagram) -> None:
     ax.set_xlabel("observation-noise variance $\\sigma^2$")
     ax.set_ylabel("mean log-likelihood per sample")
     twin = ax.twinx()
-    twin.step(s, pd.n_active, where="post", color="#7f7f7f", linewidth=1.2, linestyle=":",
-              label="live latents $k^* = \\min(q, m)$")
+    twin.step(
+        s,
+        pd.n_active,
+        where="post",
+        color="#7f7f7f",
+        linewidth=1.2,
+        linestyle=":",
+        label="live latents $k^* = \\min(q, m)$",
+    )
     twin.set_ylabel("live latents at the optimum")
     twin.set_ylim(-0.5, q + 0.5)
     twin.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize="small", framealpha=0.9)
-    ax.set_title("Optimum: continuous in $\\sigma^2$, $C^1$, kinks where a latent collapses", loc="left")
+    ax.legend(
+        lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize="small", framealpha=0.9
+    )
+    ax.set_title(
+        "Optimum: continuous in $\\sigma^2$, $C^1$, kinks where a latent collapses", loc="left"
+    )
 
 
-_PANEL_DRAW = {"collapse": _collapse_panel, "landscape": _landscape_panel, "likelihood": _likelihood_panel}
+_PANEL_DRAW = {
+    "collapse": _collapse_panel,
+    "landscape": _landscape_panel,
+    "likelihood": _likelihood_panel,
+}
 
 
-def plot_phase_diagram(pd: PhaseDiagram, ax: Any = None, *, panels: Sequence[str] = PANELS) -> Figure:
+def plot_phase_diagram(
+    pd: PhaseDiagram, ax: Any = None, *, panels: Sequence[str] = PANELS
+) -> Figure:
     """Draw a `PhaseDiagram` against ``sigma2`` (log axis).
 
     Panels: ``"collapse"``, latent index against ``sigma2`` coloured by the KL of each latent at
@@ -197,9 +264,13 @@ def plot_phase_diagram(pd: PhaseDiagram, ax: Any = None, *, panels: Sequence[str
     ['latent index $c$', 'number of stationary points', 'mean log-likelihood per sample']
     """
     if not isinstance(pd, PhaseDiagram):
-        raise TypeError(f"`pd` must be a PhaseDiagram (from phase_diagram); got {type(pd).__name__}.")
+        raise TypeError(
+            f"`pd` must be a PhaseDiagram (from phase_diagram); got {type(pd).__name__}."
+        )
     if isinstance(panels, str) or not isinstance(panels, Sequence) or not panels:
-        raise ValueError(f"`panels` must be a non-empty sequence of names from {PANELS}; got {panels!r}.")
+        raise ValueError(
+            f"`panels` must be a non-empty sequence of names from {PANELS}; got {panels!r}."
+        )
     names = [check_choice(p, "panels", PANELS) for p in panels]
     fig, axes = _axes_for(ax, len(names), (8.0, 3.3 * len(names) + 0.4))
     for name, a in zip(names, axes):
@@ -236,7 +307,9 @@ def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:
     'Morse index (ascent directions)'
     """
     if not isinstance(smap, StabilityMap):
-        raise TypeError(f"`smap` must be a StabilityMap (from stability_map); got {type(smap).__name__}.")
+        raise TypeError(
+            f"`smap` must be a StabilityMap (from stability_map); got {type(smap).__name__}."
+        )
     if smap.n_points > MAX_PLOTTED_POINTS:
         raise ValueError(
             f"the map has {smap.n_points} stationary points and every one is drawn; at most "
@@ -250,15 +323,24 @@ def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:
     for kind in Stability:
         if kind in groups:
             x, y = np.array(groups[kind]).T
-            crowd = many and kind in (Stability.SADDLE, Stability.DEGENERATE)  # the optimum stays a star
-            style = dict(STABILITY_STYLE[kind], s=4, linewidths=0, rasterized=True) if crowd else dict(
-                STABILITY_STYLE[kind], edgecolors="white", linewidths=0.5)
+            crowd = many and kind in (
+                Stability.SADDLE,
+                Stability.DEGENERATE,
+            )  # the optimum stays a star
+            style = (
+                dict(STABILITY_STYLE[kind], s=4, linewidths=0, rasterized=True)
+                if crowd
+                else dict(STABILITY_STYLE[kind], edgecolors="white", linewidths=0.5)
+            )
             ax.scatter(x, y, **style, label=f"{kind.value} ({len(x)})")
     ax.set_xlabel("Morse index (ascent directions)")
     ax.set_ylabel("mean log-likelihood per sample")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     s = "learned" if smap.is_learned else f"{smap.sigma2:.4g}"
-    ax.set_title(f"{smap.n_points} stationary points, $\\sigma^2$ = {s}, latent_dim = {smap.latent_dim}", loc="left")
+    ax.set_title(
+        f"{smap.n_points} stationary points, $\\sigma^2$ = {s}, latent_dim = {smap.latent_dim}",
+        loc="left",
+    )
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper right", fontsize="small", framealpha=0.9)
     return fig
@@ -286,8 +368,9 @@ def plot_linear_vae_fit(fit: LinearVAEFit, ax: Any = None) -> Figure:
     ['optimum - ELBO (nats)', 'KL per latent (nats)']
     """
     if not isinstance(fit, LinearVAEFit):
-        raise TypeError(f"`fit` must be a LinearVAEFit (from fit_linear_vae); "
-                        f"got {type(fit).__name__}.")
+        raise TypeError(
+            f"`fit` must be a LinearVAEFit (from fit_linear_vae); got {type(fit).__name__}."
+        )
     if ax is None:
         fig = Figure(figsize=VAE_FIT_FIGSIZE, layout="constrained")
         ax_elbo, ax_kl = fig.subplots(1, 2)
@@ -296,8 +379,11 @@ def plot_linear_vae_fit(fit: LinearVAEFit, ax: Any = None) -> Figure:
     steps = np.arange(fit.history.elbo.size)
     shortfall = np.maximum(fit.elbo_optimum - fit.history.elbo, np.finfo(float).tiny)
     ax_elbo.semilogy(steps, shortfall)
-    ax_elbo.set(xlabel="step", ylabel="optimum - ELBO (nats)",
-                title=f"{fit.objective} ELBO, {fit.optimizer}")
+    ax_elbo.set(
+        xlabel="step",
+        ylabel="optimum - ELBO (nats)",
+        title=f"{fit.objective} ELBO, {fit.optimizer}",
+    )
     ax_kl.plot(steps, fit.history.kl, lw=1)
     for level in fit.kl_optimum:
         ax_kl.axhline(level, color="0.5", ls="--", lw=0.7)

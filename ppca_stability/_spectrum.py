@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_cov, check_psd_eigenvalues
 from ._covariance import covariance  # re-exported: the step before the spectrum
+from ._validation import check_cov, check_psd_eigenvalues
 
 __all__ = ["Spectrum", "spectrum", "covariance"]
 
@@ -43,7 +43,9 @@ class Spectrum:
     def vectors(self) -> np.ndarray:
         """The eigenvectors, or a ValueError when only the eigenvalues were computed."""
         if self.eigenvectors is None:
-            raise ValueError("this spectrum has no eigenvectors; compute it with spectrum(cov, vectors=True).")
+            raise ValueError(
+                "this spectrum has no eigenvectors; compute it with spectrum(cov, vectors=True)."
+            )
         return self.eigenvectors
 
     @property
@@ -66,9 +68,9 @@ def _argmax_abs_columns(U: np.ndarray) -> np.ndarray:
     rows = np.empty(n, dtype=np.intp)
     buf = np.empty((d, min(_BLOCK, n)))
     for j in range(0, n, _BLOCK):
-        block = U[:, j:j + _BLOCK]
+        block = U[:, j : j + _BLOCK]
         out = buf[:, : block.shape[1]]
-        rows[j:j + block.shape[1]] = np.argmax(np.abs(block, out=out), axis=0)
+        rows[j : j + block.shape[1]] = np.argmax(np.abs(block, out=out), axis=0)
     return rows
 
 

@@ -24,7 +24,13 @@ from ._census import census_dict
 from ._inertia import HessianSpectrum, closed_form_spectrum, inertia_counter, symmetry_dim
 from ._spectrum import Spectrum, eigh_descending
 from ._tolerance import DEFAULT_RTOL, eigen_floor, is_degenerate, n_above
-from ._validation import check_cov, check_latent_dim, check_learned_latent_dim, check_rtol, check_sigma2
+from ._validation import (
+    check_cov,
+    check_latent_dim,
+    check_learned_latent_dim,
+    check_rtol,
+    check_sigma2,
+)
 from .exceptions import DegeneracyWarning
 
 __all__ = ["Stability", "StationaryPoint", "StabilityMap", "stability_map"]
@@ -51,7 +57,7 @@ class Stability(enum.Enum):
     NOT_STATIONARY = "not stationary"
 
     @classmethod
-    def from_counts(cls, n_positive: int, n_negative: int, n_zero: int) -> "Stability":
+    def from_counts(cls, n_positive: int, n_negative: int, n_zero: int) -> Stability:
         """Classify from the Hessian's inertia outside the symmetry modes."""
         if n_positive and n_negative:
             return cls.SADDLE
@@ -130,18 +136,24 @@ class _Points(Sequence):
 
     __slots__ = ("_map",)
 
-    def __init__(self, smap: "StabilityMap") -> None:
+    def __init__(self, smap: StabilityMap) -> None:
         self._map = smap
 
     def __iter__(self) -> Iterator[StationaryPoint]:
         smap = self._map
-        return (smap._build(a) for a in en.active_sets(smap.eigenvalues, smap.latent_dim, smap.sigma2, smap.rtol,
-                                                       smap.floor))
+        return (
+            smap._build(a)
+            for a in en.active_sets(
+                smap.eigenvalues, smap.latent_dim, smap.sigma2, smap.rtol, smap.floor
+            )
+        )
 
     def __len__(self) -> int:
         n = self._map.n_points
         if n > sys.maxsize:
-            raise OverflowError(f"{n} stationary points exceed sys.maxsize; use `.n_points` instead of len().")
+            raise OverflowError(
+                f"{n} stationary points exceed sys.maxsize; use `.n_points` instead of len()."
+            )
         return n
 
     @overload
@@ -154,13 +166,17 @@ class _Points(Sequence):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(n))]
         if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"point indices must be integers or slices; got {type(index).__name__}.")
+            raise TypeError(
+                f"point indices must be integers or slices; got {type(index).__name__}."
+            )
         i = int(index) + (n if index < 0 else 0)
         if not 0 <= i < n:
             raise IndexError(f"point index {index} out of range for {n} stationary points.")
         smap = self._map
         if smap.is_learned:
-            return smap._build(en.unrank_joint(i, smap.eigenvalues, smap.latent_dim, smap.rtol, smap.floor))
+            return smap._build(
+                en.unrank_joint(i, smap.eigenvalues, smap.latent_dim, smap.rtol, smap.floor)
+            )
         return smap._build(en.unrank_fixed(i, smap.n_above, smap.latent_dim))
 
     def __repr__(self) -> str:
@@ -208,7 +224,10 @@ class StabilityMap:
     def n_above(self) -> int:
         """``m(sigma2)``: eigenvalues strictly above ``sigma2`` (fixed ``sigma2`` only)."""
         if isinstance(self.sigma2, str):
-            raise ValueError("`n_above` is defined for a fixed sigma2; each point has its own with sigma2='learned'.")
+            raise ValueError(
+                "`n_above` is defined for a fixed sigma2; each point has its own with "
+                "sigma2='learned'."
+            )
         return n_above(self.eigenvalues, self.sigma2, self.rtol, self.floor)
 
     @property
@@ -220,9 +239,12 @@ class StabilityMap:
     @property
     def n_points(self) -> int:
         """Exact number of stationary orbits (a Python int, however large)."""
-        if "n_points" not in self._cache:  # learned: a branch-and-bound search (0.8 s for digits, q = 10)
-            self._cache["n_points"] = en.count_points(self.eigenvalues, self.latent_dim, self.sigma2, self.rtol,
-                                                      self.floor)
+        if (
+            "n_points" not in self._cache
+        ):  # learned: a branch-and-bound search (0.8 s for digits, q = 10)
+            self._cache["n_points"] = en.count_points(
+                self.eigenvalues, self.latent_dim, self.sigma2, self.rtol, self.floor
+            )
         return self._cache["n_points"]
 
     @property
@@ -236,13 +258,19 @@ class StabilityMap:
         # The inertia by counting (O(k log d), exactly the signs of the closed-form spectrum; a
         # test checks both point by point); the O(d q) spectrum only when it is asked for.
         if "counter" not in self._cache:
-            self._cache["counter"] = inertia_counter(lam, q, self.rtol, self.floor, joint=self.is_learned)
+            self._cache["counter"] = inertia_counter(
+                lam, q, self.rtol, self.floor, joint=self.is_learned
+            )
         n_pos, n_neg, n_zero = self._cache["counter"](active, s)
         if n_zero and self.is_learned:
             # Each joint point has its own s_I, so a tie of s_I with a discarded eigenvalue is only
             # found here (a fixed-sigma2 map announces all its degeneracies when it is built).
-            warnings.warn(f"the joint stationary point {tuple(active)} is degenerate: s_I = {s:.6g} ties "
-                          "with an eigenvalue.", DegeneracyWarning, stacklevel=3)
+            warnings.warn(
+                f"the joint stationary point {tuple(active)} is degenerate: s_I = {s:.6g} ties "
+                "with an eigenvalue.",
+                DegeneracyWarning,
+                stacklevel=3,
+            )
         index = np.asarray(active, dtype=np.intp)
         return StationaryPoint(
             active=tuple(index.tolist()),
@@ -253,8 +281,16 @@ class StabilityMap:
             symmetry_dim=symmetry_dim(len(active), q),
             n_degenerate=n_zero,
             stability=Stability.from_counts(n_pos, n_neg, n_zero),
-            _spectrum=functools.partial(closed_form_spectrum, lam, index, s, q, joint=self.is_learned,
-                                        rtol=self.rtol, floor=self.floor),
+            _spectrum=functools.partial(
+                closed_form_spectrum,
+                lam,
+                index,
+                s,
+                q,
+                joint=self.is_learned,
+                rtol=self.rtol,
+                floor=self.floor,
+            ),
         )
 
     def point(self, active: Any) -> StationaryPoint:
@@ -270,15 +306,16 @@ class StabilityMap:
         if self.is_learned:
             if not en.is_joint_admissible(lam, idx, self.latent_dim, self.rtol, self.floor):
                 raise ValueError(
-                    f"`active` = {idx} is not a joint stationary point: every kept eigenvalue must exceed "
-                    "s_I, the mean of the discarded ones, and s_I must be positive."
+                    f"`active` = {idx} is not a joint stationary point: every kept eigenvalue must "
+                    "exceed s_I, the mean of the discarded ones, and s_I must be positive."
                 )
         else:
             below = [i for i in idx if i >= self.n_above]
             if below:
                 raise ValueError(
-                    f"`active` = {idx} is not a stationary point at sigma2 = {self.sigma2:g}: eigenvalue(s) "
-                    f"{', '.join(f'#{i} = {lam[i]:.6g}' for i in below)} do not exceed sigma2 (beyond rtol)."
+                    f"`active` = {idx} is not a stationary point at sigma2 = {self.sigma2:g}: "
+                    f"eigenvalue(s) {', '.join(f'#{i} = {lam[i]:.6g}' for i in below)} do not "
+                    "exceed sigma2 (beyond rtol)."
                 )
         return self._build(idx)
 
@@ -306,8 +343,9 @@ class StabilityMap:
 
     def _counts(self, what: str) -> tuple[dict[int, int], dict[Stability, int]]:
         if "counts" not in self._cache:
-            self._cache["counts"] = landscape_counts(self.eigenvalues, self.latent_dim, self.sigma2, self.rtol,
-                                                     self.n_points, what)
+            self._cache["counts"] = landscape_counts(
+                self.eigenvalues, self.latent_dim, self.sigma2, self.rtol, self.n_points, what
+            )
         return self._cache["counts"]
 
     # ------------------------------------------------------------------ display
@@ -331,13 +369,17 @@ class StabilityMap:
         try:
             g = self.global_maximum
             rows.append(
-                f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed, sigma2={g.sigma2:.6g}, "
-                f"log-lik={g.log_likelihood:.6g}, {g.stability.name}"
+                f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed, "
+                f"sigma2={g.sigma2:.6g}, log-lik={g.log_likelihood:.6g}, {g.stability.name}"
             )
         except ValueError as exc:
             rows.append(f"  global maximum  none ({str(exc).split(':')[0]})")
         if self.is_learned or self.has_degeneracy:
-            rows.append("  degenerate      yes (ties or sigma2 at an eigenvalue)" if self.has_degeneracy else "")
+            rows.append(
+                "  degenerate      yes (ties or sigma2 at an eigenvalue)"
+                if self.has_degeneracy
+                else ""
+            )
         else:
             by = ", ".join(f"{k.name.lower()}: {v}" for k, v in self.stability_counts().items())
             rows.append(f"  by stability    {by}")
@@ -348,21 +390,28 @@ def check_active(active: Any, d: int, q: int) -> tuple[int, ...]:
     try:
         items = list(active)
     except TypeError:
-        raise TypeError(f"`active` must be a sequence of eigenvalue indices; got {type(active).__name__}.") from None
+        raise TypeError(
+            f"`active` must be a sequence of eigenvalue indices; got {type(active).__name__}."
+        ) from None
     if any(isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) for i in items):
         raise TypeError(f"`active` must contain integer indices; got {items!r}.")
     idx = sorted(int(i) for i in items)
     if len(set(idx)) != len(idx):
         raise ValueError(f"`active` must not repeat an index; got {items!r}.")
     if idx and (idx[0] < 0 or idx[-1] >= d):
-        raise ValueError(f"`active` indices must lie in [0, {d - 1}] (0-based, eigenvalues descending); got {items!r}.")
+        raise ValueError(
+            f"`active` indices must lie in [0, {d - 1}] (0-based, eigenvalues descending); got "
+            f"{items!r}."
+        )
     if len(idx) > q:
         raise ValueError(f"`active` has {len(idx)} indices but latent_dim = {q}.")
     return tuple(idx)
 
 
 # ----------------------------------------------------------------------------- counts of points
-def fixed_stability_counts(m: int, q: int, d: int, n_points: int, *, breakpoint: bool = False) -> dict[Stability, int]:
+def fixed_stability_counts(
+    m: int, q: int, d: int, n_points: int, *, breakpoint: bool = False
+) -> dict[Stability, int]:
     """Stability counts at a fixed ``sigma2`` with ``m`` eigenvalues above it, without enumeration.
 
     Regular ``sigma2`` (no eigenvalue within tolerance of it, no ties above it): the top set is
@@ -377,13 +426,18 @@ def fixed_stability_counts(m: int, q: int, d: int, n_points: int, *, breakpoint:
         n_max, n_min, n_deg = int(m >= q), 0, int(m < q) + int(1 <= m == d - 1)
     else:
         n_max, n_min, n_deg = 1, int(m == d), 0
-    counts = {Stability.MAXIMUM: n_max, Stability.MINIMUM: n_min, Stability.SADDLE: n_points - n_max - n_min - n_deg,
-              Stability.DEGENERATE: n_deg}
+    counts = {
+        Stability.MAXIMUM: n_max,
+        Stability.MINIMUM: n_min,
+        Stability.SADDLE: n_points - n_max - n_min - n_deg,
+        Stability.DEGENERATE: n_deg,
+    }
     return {k: v for k, v in counts.items() if v}
 
 
-def landscape_counts(lam: np.ndarray, q: int, sigma2: float | str, rtol: float, n_points: int,
-                     what: str = "census") -> tuple[dict[int, int], dict[Stability, int]]:
+def landscape_counts(
+    lam: np.ndarray, q: int, sigma2: float | str, rtol: float, n_points: int, what: str = "census"
+) -> tuple[dict[int, int], dict[Stability, int]]:
     """``(census, stability counts)`` of the landscape at ``sigma2``, exact.
 
     Closed forms for a fixed ``sigma2`` without degeneracy (Gaussian binomials and
@@ -395,10 +449,15 @@ def landscape_counts(lam: np.ndarray, q: int, sigma2: float | str, rtol: float, 
         m = n_above(lam, sigma2, rtol, floor)
         return census_dict(m, q), fixed_stability_counts(m, q, lam.size, n_points)
     if n_points > MAX_ENUMERATED_CENSUS:
-        reason = "sigma2 is learned" if sigma2 == "learned" else "the spectrum is degenerate (ties or sigma2 at an eigenvalue)"
+        reason = (
+            "sigma2 is learned"
+            if sigma2 == "learned"
+            else "the spectrum is degenerate (ties or sigma2 at an eigenvalue)"
+        )
         raise ValueError(
-            f"`{what}` must enumerate the {n_points} stationary points because {reason}; that exceeds "
-            f"{MAX_ENUMERATED_CENSUS}. Reduce latent_dim or move sigma2 off the eigenvalues."
+            f"`{what}` must enumerate the {n_points} stationary points because {reason}; that "
+            f"exceeds {MAX_ENUMERATED_CENSUS}. Reduce latent_dim or move sigma2 off the "
+            "eigenvalues."
         )
     by_index: dict[int, int] = {}
     by_kind: dict[Stability, int] = {}
@@ -414,11 +473,17 @@ def point_summaries(smap: StabilityMap) -> Iterator[tuple[int, float, Stability]
     scatter of the whole map needs), by counting: no loadings or spectra are built."""
     lam = smap.eigenvalues
     for active, s, inertia in en.walk(lam, smap.latent_dim, smap.sigma2, smap.rtol, smap.floor):
-        yield inertia[0], en.stationary_log_likelihood(lam, active, s), Stability.from_counts(*inertia)
+        yield (
+            inertia[0],
+            en.stationary_log_likelihood(lam, active, s),
+            Stability.from_counts(*inertia),
+        )
 
 
 # ----------------------------------------------------------------------------- the public function
-def validate_map_inputs(cov: Any, sigma2: Any, latent_dim: Any, rtol: Any) -> tuple[np.ndarray, float | str, Any, float]:
+def validate_map_inputs(
+    cov: Any, sigma2: Any, latent_dim: Any, rtol: Any
+) -> tuple[np.ndarray, float | str, Any, float]:
     S = check_cov(cov)
     s = check_sigma2(sigma2, allow_learned=True)
     d = S.shape[0]
@@ -429,8 +494,9 @@ def validate_map_inputs(cov: Any, sigma2: Any, latent_dim: Any, rtol: Any) -> tu
     return S, s, q, check_rtol(rtol)
 
 
-def stability_map(cov: Any, sigma2: float | str, *, latent_dim: int | None = None,
-                  rtol: float = DEFAULT_RTOL) -> StabilityMap:
+def stability_map(
+    cov: Any, sigma2: float | str, *, latent_dim: int | None = None, rtol: float = DEFAULT_RTOL
+) -> StabilityMap:
     """Every stationary point of the pPCA log-likelihood, classified in closed form.
 
     Parameters
@@ -467,7 +533,9 @@ def stability_map(cov: Any, sigma2: float | str, *, latent_dim: int | None = Non
     S, s, q, rtol = validate_map_inputs(cov, sigma2, latent_dim, rtol)
     smap = StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
     if smap.has_degeneracy:
-        where = "ties among the eigenvalues" + ("" if smap.is_learned else " or sigma2 within rtol of an eigenvalue")
+        where = "ties among the eigenvalues" + (
+            "" if smap.is_learned else " or sigma2 within rtol of an eigenvalue"
+        )
         warnings.warn(
             f"degenerate stationary points: {where}; affected points are reported as DEGENERATE.",
             DegeneracyWarning,

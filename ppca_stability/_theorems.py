@@ -85,8 +85,11 @@ class Problem:
     def map(self, cov: np.ndarray | None = None, sigma2: float | str | None = None) -> StabilityMap:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DegeneracyWarning)
-            return stability_map(self.cov if cov is None else cov, self.sigma2 if sigma2 is None else sigma2,
-                                 latent_dim=self.latent_dim)
+            return stability_map(
+                self.cov if cov is None else cov,
+                self.sigma2 if sigma2 is None else sigma2,
+                latent_dim=self.latent_dim,
+            )
 
     def __repr__(self) -> str:
         identity = np.array_equal(self.basis, np.eye(self.d))
@@ -101,9 +104,16 @@ class Problem:
 
 
 @hs.composite
-def _problems(draw: Any, *, learned: bool = False, kinds: tuple[str, ...] = ("between", "outside"),
-              near_rtol: tuple[float, float] = (1e-14, 1e-6), rotate: bool = True, max_dim: int = 5,
-              **spectrum_kw: Any) -> Problem:
+def _problems(
+    draw: Any,
+    *,
+    learned: bool = False,
+    kinds: tuple[str, ...] = ("between", "outside"),
+    near_rtol: tuple[float, float] = (1e-14, 1e-6),
+    rotate: bool = True,
+    max_dim: int = 5,
+    **spectrum_kw: Any,
+) -> Problem:
     lam = draw(spectra(min_dim=2 if learned else 1, max_dim=max_dim, **spectrum_kw))
     d = lam.size
     q = draw(hs.integers(1, d - 1 if learned else d))
@@ -182,10 +192,12 @@ def _check_gradient(problem: Problem) -> None:
         lam = smap.eigenvalues[list(p.active)]
         term = math.sqrt(float(np.sum((lam - p.sigma2) / lam**2)))  # |C^-1 W|_F at W_I
         assert np.linalg.norm(g_W) <= GRADIENT_RTOL * max(term, 1.0 / math.sqrt(p.sigma2)), (
-            f"|grad_W| = {np.linalg.norm(g_W):.3g} at active {p.active}, sigma2 {p.sigma2!r}")
+            f"|grad_W| = {np.linalg.norm(g_W):.3g} at active {p.active}, sigma2 {p.sigma2!r}"
+        )
         if smap.is_learned:
             assert abs(g_s) <= GRADIENT_RTOL * problem.d / p.sigma2, (
-                f"dl/dsigma2 = {g_s:.3g} at active {p.active}, s_I {p.sigma2!r}")
+                f"dl/dsigma2 = {g_s:.3g} at active {p.active}, s_I {p.sigma2!r}"
+            )
 
 
 def _check_hessian(problem: Problem) -> None:
@@ -194,10 +206,12 @@ def _check_hessian(problem: Problem) -> None:
         numeric = _numeric_hessian_eigenvalues(p, cov, smap.is_learned)
         closed = p.hessian_eigenvalues
         err = float(np.max(np.abs(closed - numeric)))
-        # The Hessian's natural scale lam_1 / s^2 floors the largest |eigenvalue| (all zero at s = lam).
+        # The Hessian's natural scale lam_1 / s^2 floors the largest |eigenvalue| (all zero at s =
+        # lam).
         scale = max(float(np.max(np.abs(numeric))), float(smap.eigenvalues[0]) / p.sigma2**2)
         assert closed.shape == numeric.shape and err <= HESSIAN_RTOL * scale, (
-            f"active {p.active}: closed form {closed} vs numeric {numeric} (max error {err:.3g})")
+            f"active {p.active}: closed form {closed} vs numeric {numeric} (max error {err:.3g})"
+        )
 
 
 def _check_morse(problem: Problem) -> None:
@@ -207,7 +221,8 @@ def _check_morse(problem: Problem) -> None:
         formula = _morse_formula(p.active, m, q)
         numeric = _numeric_morse_index(p, cov, joint=False)
         assert p.morse_index == formula == numeric, (
-            f"active {p.active}: morse_index {p.morse_index}, formula {formula}, numeric {numeric}")
+            f"active {p.active}: morse_index {p.morse_index}, formula {formula}, numeric {numeric}"
+        )
 
 
 def _check_no_spurious_maxima(problem: Problem) -> None:
@@ -219,9 +234,13 @@ def _check_no_spurious_maxima(problem: Problem) -> None:
         is_max = p.stability is Stability.MAXIMUM
         numeric_max = _numeric_morse_index(p, cov, joint=False) == 0
         assert is_max == numeric_max == (p.active == top), (
-            f"active {p.active}: stability {p.stability.name}, numeric ascent-free {numeric_max}, top set {top}")
+            f"active {p.active}: stability {p.stability.name}, numeric ascent-free {numeric_max}, "
+            f"top set {top}"
+        )
         assert p.log_likelihood <= best.log_likelihood + IDENTITY_RTOL * abs(best.log_likelihood), (
-            f"active {p.active} has log-likelihood {p.log_likelihood!r} above the top set's {best.log_likelihood!r}")
+            f"active {p.active} has log-likelihood {p.log_likelihood!r} above the top set's "
+            f"{best.log_likelihood!r}"
+        )
 
 
 def _check_zero_minimum(problem: Problem) -> None:
@@ -229,11 +248,16 @@ def _check_zero_minimum(problem: Problem) -> None:
     zero = problem.map().points[0]
     assert zero.active == ()
     lam_min, lam_max = float(problem.eigenvalues.min()), float(problem.eigenvalues.max())
-    expected = Stability.MINIMUM if s < lam_min else Stability.MAXIMUM if s > lam_max else Stability.SADDLE
-    numeric = classify_point(np.zeros((problem.d, problem.latent_dim)), cov, s, method="dense").stability
+    expected = (
+        Stability.MINIMUM if s < lam_min else Stability.MAXIMUM if s > lam_max else Stability.SADDLE
+    )
+    numeric = classify_point(
+        np.zeros((problem.d, problem.latent_dim)), cov, s, method="dense"
+    ).stability
     assert zero.stability is expected is numeric, (
-        f"W = 0 at sigma2 {s!r} (eigenvalues {lam_min!r}..{lam_max!r}): closed form {zero.stability.name}, "
-        f"numeric {numeric.name}, expected {expected.name}")
+        f"W = 0 at sigma2 {s!r} (eigenvalues {lam_min!r}..{lam_max!r}): closed form "
+        f"{zero.stability.name}, numeric {numeric.name}, expected {expected.name}"
+    )
 
 
 def _joint_admissible_reference(lam: np.ndarray, q: int) -> list[tuple[int, ...]]:
@@ -255,10 +279,13 @@ def _check_orbit_count(problem: Problem) -> None:
     lam, q = problem.eigenvalues, problem.latent_dim
     listed = [p.active for p in smap.points]
     assert len(listed) == len(set(listed)) == smap.n_points, (
-        f"n_points = {smap.n_points} but {len(listed)} points listed ({len(set(listed))} distinct)")
+        f"n_points = {smap.n_points} but {len(listed)} points listed ({len(set(listed))} distinct)"
+    )
     if smap.is_learned:
         reference = _joint_admissible_reference(smap.eigenvalues, q)
-        assert sorted(listed) == sorted(reference), f"joint points {listed}, brute force {reference}"
+        assert sorted(listed) == sorted(reference), (
+            f"joint points {listed}, brute force {reference}"
+        )
         return
     # Within rtol of sigma2 an eigenvalue is tied with it and counts as not above (theory.md §3:
     # a bifurcation, where the new column has zero length); skip the round-off band at rtol.
@@ -266,7 +293,9 @@ def _check_orbit_count(problem: Problem) -> None:
     assume(not np.any((rel > DEFAULT_RTOL / 4) & (rel < 4 * DEFAULT_RTOL)))
     m = int(np.sum((lam > problem.sigma2) & (rel > DEFAULT_RTOL)))
     expected = sum(math.comb(m, k) for k in range(min(q, m) + 1))
-    assert smap.n_points == expected, f"n_points = {smap.n_points}, sum_k C({m}, k) for k <= {q} = {expected}"
+    assert smap.n_points == expected, (
+        f"n_points = {smap.n_points}, sum_k C({m}, k) for k <= {q} = {expected}"
+    )
 
 
 def _check_census(problem: Problem) -> None:
@@ -278,22 +307,32 @@ def _check_census(problem: Problem) -> None:
         n = _numeric_morse_index(p, cov, joint=False)
         brute[n] = brute.get(n, 0) + 1
     assert census == reference == dict(sorted(brute.items())), (
-        f"census() {census}, Gaussian-binomial polynomial {reference}, numeric enumeration {dict(sorted(brute.items()))}")
+        f"census() {census}, Gaussian-binomial polynomial {reference}, numeric enumeration "
+        f"{dict(sorted(brute.items()))}"
+    )
 
 
 def _check_joint(problem: Problem) -> None:
     cov, smap = problem.cov, problem.map()
     lam, q = smap.eigenvalues, smap.latent_dim
     top = tuple(range(q))
-    assert smap.global_maximum.active == top, f"joint global maximum {smap.global_maximum.active}, expected {top}"
+    assert smap.global_maximum.active == top, (
+        f"joint global maximum {smap.global_maximum.active}, expected {top}"
+    )
     for p in smap.points:
         s_I = float(np.delete(lam, list(p.active)).mean())
-        assert _close(p.sigma2, s_I, IDENTITY_RTOL), f"active {p.active}: sigma2 {p.sigma2!r}, mean of the rest {s_I!r}"
-        assert all(lam[i] > s_I for i in p.active), f"active {p.active} keeps an eigenvalue below s_I = {s_I!r}"
+        assert _close(p.sigma2, s_I, IDENTITY_RTOL), (
+            f"active {p.active}: sigma2 {p.sigma2!r}, mean of the rest {s_I!r}"
+        )
+        assert all(lam[i] > s_I for i in p.active), (
+            f"active {p.active} keeps an eigenvalue below s_I = {s_I!r}"
+        )
         numeric_max = _numeric_morse_index(p, cov, joint=True) == 0
         is_max = p.stability is Stability.MAXIMUM
         assert is_max == numeric_max == (p.active == top), (
-            f"active {p.active}: stability {p.stability.name}, numeric ascent-free {numeric_max}, top set {top}")
+            f"active {p.active}: stability {p.stability.name}, numeric ascent-free {numeric_max}, "
+            f"top set {top}"
+        )
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -317,11 +356,15 @@ def _classification(smap: StabilityMap) -> list[tuple]:
 def _scaled(draw: Any) -> Transformed:
     # Diagonal covariances keep every degeneracy exact under scaling (eigh of a diagonal matrix
     # is exact and c * lam, c * sigma2 keep their order); rotated ones use only robust sigma2.
-    problem = draw(hs.one_of(
-        _problems(kinds=SIGMA2_KINDS, rotate=False, ties=True, zeros=True, min_gap=0.0),
-        _problems(learned=True, rotate=False, ties=True, min_gap=0.0),
-        _problems(kinds=("between", "outside", "near"), near_rtol=(1e-7, 1e-6), ties=True, zeros=True),
-    ))
+    problem = draw(
+        hs.one_of(
+            _problems(kinds=SIGMA2_KINDS, rotate=False, ties=True, zeros=True, min_gap=0.0),
+            _problems(learned=True, rotate=False, ties=True, min_gap=0.0),
+            _problems(
+                kinds=("between", "outside", "near"), near_rtol=(1e-7, 1e-6), ties=True, zeros=True
+            ),
+        )
+    )
     return Transformed(problem, 10.0 ** draw(hs.floats(-6.0, 6.0)))
 
 
@@ -331,19 +374,29 @@ def _check_scale(example: Transformed) -> None:
     s = problem.sigma2 if smap.is_learned else c * problem.sigma2
     scaled = problem.map(cov=c * problem.cov, sigma2=s)
     assert _classification(smap) == _classification(scaled), (
-        f"scale c = {c!r} changes the classification:\n{_classification(smap)}\n{_classification(scaled)}")
+        f"scale c = {c!r} changes the "
+        f"classification:\n{_classification(smap)}\n{_classification(scaled)}"
+    )
     shift = 0.5 * problem.d * math.log(c)  # l(cS, cs) = l(S, s) - d/2 log c
     for p, ps in zip(smap.points, scaled.points):
-        assert _close(ps.log_likelihood + shift, p.log_likelihood, IDENTITY_RTOL, scale=problem.d), (
-            f"active {p.active}: log-likelihood {p.log_likelihood!r} -> {ps.log_likelihood!r} under c = {c!r}")
+        assert _close(
+            ps.log_likelihood + shift, p.log_likelihood, IDENTITY_RTOL, scale=problem.d
+        ), (
+            f"active {p.active}: log-likelihood {p.log_likelihood!r} -> {ps.log_likelihood!r} "
+            f"under c = {c!r}"
+        )
 
 
 @hs.composite
 def _rotated(draw: Any) -> Transformed:
-    problem = draw(hs.one_of(
-        _problems(kinds=("between", "outside", "near"), near_rtol=(1e-7, 1e-6), ties=True, zeros=True),
-        _problems(learned=True, ties=True),
-    ))
+    problem = draw(
+        hs.one_of(
+            _problems(
+                kinds=("between", "outside", "near"), near_rtol=(1e-7, 1e-6), ties=True, zeros=True
+            ),
+            _problems(learned=True, ties=True),
+        )
+    )
     return Transformed(problem, draw(orthogonal_matrices(problem.d)))
 
 
@@ -352,15 +405,20 @@ def _check_rotation(example: Transformed) -> None:
     smap = problem.map()
     rotated = problem.map(cov=from_eigenpairs(problem.eigenvalues, Q @ problem.basis))
     assert _classification(smap) == _classification(rotated), (
-        f"rotating cov changes the classification:\n{_classification(smap)}\n{_classification(rotated)}")
+        "rotating cov changes the "
+        f"classification:\n{_classification(smap)}\n{_classification(rotated)}"
+    )
     tied = np.any(np.abs(np.diff(problem.eigenvalues)) <= DEFAULT_RTOL * problem.eigenvalues[0])
     for p, pr in zip(smap.points, rotated.points):
         assert _close(p.log_likelihood, pr.log_likelihood, IDENTITY_RTOL, scale=problem.d), (
-            f"active {p.active}: log-likelihood {p.log_likelihood!r} vs {pr.log_likelihood!r} after rotation")
+            f"active {p.active}: log-likelihood {p.log_likelihood!r} vs {pr.log_likelihood!r} "
+            "after rotation"
+        )
         if not tied:  # W W^T is unique when the eigenvalues are; W itself only up to O(q)
             G, Gr = Q @ p.loadings @ p.loadings.T @ Q.T, pr.loadings @ pr.loadings.T
-            assert np.max(np.abs(G - Gr)) <= HESSIAN_RTOL * max(1.0, float(problem.eigenvalues[0])), (
-                f"active {p.active}: W W^T does not rotate with cov")
+            assert np.max(np.abs(G - Gr)) <= HESSIAN_RTOL * max(
+                1.0, float(problem.eigenvalues[0])
+            ), f"active {p.active}: W W^T does not rotate with cov"
 
 
 # ----------------------------------------------------------------------------- linear VAE theorems
@@ -379,14 +437,16 @@ class VAEExample:
         return self.data.T @ self.data / self.data.shape[0]
 
     def __repr__(self) -> str:
-        return "\n".join([
-            "VAEExample",
-            f"  data                   {self.data.tolist()!r}",
-            f"  loadings               {self.loadings.tolist()!r}",
-            f"  sigma2                 {self.sigma2!r}",
-            f"  encoder_weights        {self.encoder_weights.tolist()!r}",
-            f"  encoder_log_variances  {self.encoder_log_variances.tolist()!r}",
-        ])
+        return "\n".join(
+            [
+                "VAEExample",
+                f"  data                   {self.data.tolist()!r}",
+                f"  loadings               {self.loadings.tolist()!r}",
+                f"  sigma2                 {self.sigma2!r}",
+                f"  encoder_weights        {self.encoder_weights.tolist()!r}",
+                f"  encoder_log_variances  {self.encoder_log_variances.tolist()!r}",
+            ]
+        )
 
 
 def _matrices(shape: tuple[int, int], bound: float) -> SearchStrategy[np.ndarray]:
@@ -401,8 +461,13 @@ def _vae_examples(draw: Any) -> VAEExample:
     X = draw(_matrices((n, d), 3.0))
     X = X - X.mean(axis=0)
     s = 10.0 ** draw(hs.floats(-1.0, 1.0))
-    return VAEExample(X, draw(_matrices((d, q), 2.0)), s, draw(_matrices((q, d), 2.0)),
-                      draw(hnp.arrays(np.float64, (q,), elements=hs.floats(-3.0, 3.0))))
+    return VAEExample(
+        X,
+        draw(_matrices((d, q), 2.0)),
+        s,
+        draw(_matrices((q, d), 2.0)),
+        draw(hnp.arrays(np.float64, (q,), elements=hs.floats(-3.0, 3.0))),
+    )
 
 
 def _check_elbo_gap(ex: VAEExample) -> None:
@@ -411,13 +476,16 @@ def _check_elbo_gap(ex: VAEExample) -> None:
     cov, W, s = ex.cov, ex.loadings, ex.sigma2
     ll = log_likelihood(W, cov, s)
     elbo = linear_vae_elbo((ex.encoder_weights, ex.encoder_log_variances, W), cov=cov, sigma2=s)
-    assert elbo <= ll + IDENTITY_RTOL * max(abs(ll), 1.0), f"ELBO {elbo!r} exceeds the log-likelihood {ll!r}"
+    assert elbo <= ll + IDENTITY_RTOL * max(abs(ll), 1.0), (
+        f"ELBO {elbo!r} exceeds the log-likelihood {ll!r}"
+    )
     V, D = optimal_encoder(W, s)
     elbo_star = linear_vae_elbo((V, np.log(D), W), cov=cov, sigma2=s)
     M = W.T @ W + s * np.eye(W.shape[1])
     gap = 0.5 * (float(np.sum(np.log(np.diag(M)))) - np.linalg.slogdet(M)[1])  # theory.md §6
     assert _close(ll - elbo_star, gap, IDENTITY_RTOL, scale=max(abs(ll), 1.0) * 1e-3), (
-        f"l - ELBO(V*, D*) = {ll - elbo_star!r}, 1/2 log(prod M_cc / det M) = {gap!r}")
+        f"l - ELBO(V*, D*) = {ll - elbo_star!r}, 1/2 log(prod M_cc / det M) = {gap!r}"
+    )
 
 
 def _check_optimal_encoder(ex: VAEExample) -> None:
@@ -427,15 +495,23 @@ def _check_optimal_encoder(ex: VAEExample) -> None:
     V, D = optimal_encoder(W, s)
     M = W.T @ W + s * np.eye(W.shape[1])
     V_ref, D_ref = np.linalg.inv(M) @ W.T, s / np.diag(M)
-    assert np.allclose(V, V_ref, rtol=IDENTITY_RTOL, atol=IDENTITY_RTOL) and np.allclose(D, D_ref, rtol=IDENTITY_RTOL), (
-        f"optimal_encoder {V.tolist()}, {D.tolist()}; M^-1 W^T, s / diag(M): {V_ref.tolist()}, {D_ref.tolist()}")
+    assert np.allclose(V, V_ref, rtol=IDENTITY_RTOL, atol=IDENTITY_RTOL) and np.allclose(
+        D, D_ref, rtol=IDENTITY_RTOL
+    ), (
+        f"optimal_encoder {V.tolist()}, {D.tolist()}; M^-1 W^T, s / diag(M): {V_ref.tolist()}, "
+        f"{D_ref.tolist()}"
+    )
     grad, _ = linear_vae_elbo_gradient((V, np.log(D), W), cov=cov, sigma2=s)
     scale = max(1.0, float(np.abs(cov).max()) / s)
-    assert np.max(np.abs(grad.encoder_weights), initial=0.0) <= IDENTITY_RTOL * 100 * scale, "dELBO/dV != 0 at V*"
+    assert np.max(np.abs(grad.encoder_weights), initial=0.0) <= IDENTITY_RTOL * 100 * scale, (
+        "dELBO/dV != 0 at V*"
+    )
     assert np.max(np.abs(grad.encoder_log_variances)) <= IDENTITY_RTOL, "dELBO/dlog D != 0 at D*"
     best = linear_vae_elbo((V, np.log(D), W), cov=cov, sigma2=s)
     other = linear_vae_elbo((ex.encoder_weights, ex.encoder_log_variances, W), cov=cov, sigma2=s)
-    assert other <= best + IDENTITY_RTOL * max(abs(best), 1.0), f"ELBO {other!r} at a drawn encoder beats {best!r} at (V*, D*)"
+    assert other <= best + IDENTITY_RTOL * max(abs(best), 1.0), (
+        f"ELBO {other!r} at a drawn encoder beats {best!r} at (V*, D*)"
+    )
 
 
 def _check_stochastic(ex: VAEExample) -> None:
@@ -444,75 +520,141 @@ def _check_stochastic(ex: VAEExample) -> None:
     X, W, s = ex.data, ex.loadings, ex.sigma2
     V, logD = ex.encoder_weights, ex.encoder_log_variances
     rng = np.random.default_rng(zlib.crc32(ex.data.tobytes()))  # fixed by the example: reproducible
-    draws = np.array([stochastic_elbo(V, logD, W, X, rng.standard_normal((X.shape[0], W.shape[1])), s)[0]
-                      for _ in range(N_MC)])
+    draws = np.array(
+        [
+            stochastic_elbo(V, logD, W, X, rng.standard_normal((X.shape[0], W.shape[1])), s)[0]
+            for _ in range(N_MC)
+        ]
+    )
     exact = linear_vae_elbo((V, logD, W), cov=ex.cov, sigma2=s)
     se = float(draws.std(ddof=1)) / math.sqrt(N_MC)
     diff = float(draws.mean()) - exact
     assert abs(diff) <= Z_SCORE * se + IDENTITY_RTOL * max(abs(exact), 1.0), (
-        f"stochastic mean {draws.mean()!r} vs closed form {exact!r}: {diff / max(se, 1e-300):.2f} standard errors")
+        f"stochastic mean {draws.mean()!r} vs closed form {exact!r}: {diff / max(se, 1e-300):.2f} "
+        "standard errors"
+    )
 
 
 # ----------------------------------------------------------------------------- the registry
 _VAE = "ppca_stability._elbo"
 
-THEOREMS: dict[str, Theorem] = {t.name: t for t in [
-    Theorem("gradient_vanishes",
-            "The gradient of l vanishes at every enumerated stationary point W_I (fixed sigma2), and in "
-            "W and sigma2 at every joint point (W_I, s_I).",
-            f"Tipping & Bishop 1999; {THEORY} §2, §5", _either, _check_gradient),
-    Theorem("hessian_closed_form",
+THEOREMS: dict[str, Theorem] = {
+    t.name: t
+    for t in [
+        Theorem(
+            "gradient_vanishes",
+            "The gradient of l vanishes at every enumerated stationary point W_I (fixed sigma2), "
+            "and in W and sigma2 at every joint point (W_I, s_I).",
+            f"Tipping & Bishop 1999; {THEORY} §2, §5",
+            _either,
+            _check_gradient,
+        ),
+        Theorem(
+            "hessian_closed_form",
             "The closed-form Hessian spectrum (table of §3; arrowhead block of §5) equals the "
-            "eigenvalues of the dense numeric Hessian, at every point, for ties, zero eigenvalues and "
-            "sigma2 at or near an eigenvalue too.",
+            "eigenvalues of the dense numeric Hessian, at every point, for ties, zero eigenvalues "
+            "and sigma2 at or near an eigenvalue too.",
             f"{THEORY} §3, §5",
-            lambda: hs.one_of(_problems(kinds=SIGMA2_KINDS, ties=True, zeros=True, min_gap=0.0),
-                              _problems(learned=True, ties=True, min_gap=0.0)),
-            _check_hessian),
-    Theorem("morse_index_formula",
+            lambda: hs.one_of(
+                _problems(kinds=SIGMA2_KINDS, ties=True, zeros=True, min_gap=0.0),
+                _problems(learned=True, ties=True, min_gap=0.0),
+            ),
+            _check_hessian,
+        ),
+        Theorem(
+            "morse_index_formula",
             "For distinct eigenvalues, the Morse index of W_I is (q - k)(m - k) + sum_c (i_c - c), "
             "equal to the number of positive eigenvalues of the numeric Hessian.",
-            f"{THEORY} §3", _generic, _check_morse),
-    Theorem("no_spurious_maxima",
-            "At fixed sigma2 (distinct eigenvalues, sigma2 off the spectrum) the only local maximum is "
-            "the top set I* = {1..min(q, m)}, and it has the largest log-likelihood.",
-            f"Tipping & Bishop 1999; {THEORY} §2, §3", _generic, _check_no_spurious_maxima),
-    Theorem("zero_is_minimum_iff",
-            "W = 0 is a strict minimum iff sigma2 < lam_min, a strict maximum iff sigma2 > lam_1, and a "
-            "saddle in between (sigma2 off the spectrum); rank-deficient covariances never give a minimum.",
-            f"{THEORY} §3", lambda: _problems(zeros=True, **_SEPARATED), _check_zero_minimum),
-    Theorem("orbit_count",
-            "There are sum_{k <= min(q, m)} C(m, k) stationary orbits at fixed sigma2, and the joint "
-            "orbits are exactly the index sets with every kept eigenvalue above the mean of the rest.",
+            f"{THEORY} §3",
+            _generic,
+            _check_morse,
+        ),
+        Theorem(
+            "no_spurious_maxima",
+            "At fixed sigma2 (distinct eigenvalues, sigma2 off the spectrum) the only local "
+            "maximum is the top set I* = {1..min(q, m)}, and it has the largest log-likelihood.",
+            f"Tipping & Bishop 1999; {THEORY} §2, §3",
+            _generic,
+            _check_no_spurious_maxima,
+        ),
+        Theorem(
+            "zero_is_minimum_iff",
+            "W = 0 is a strict minimum iff sigma2 < lam_min, a strict maximum iff sigma2 > lam_1, "
+            "and a saddle in between (sigma2 off the spectrum); rank-deficient covariances never "
+            "give a minimum.",
+            f"{THEORY} §3",
+            lambda: _problems(zeros=True, **_SEPARATED),
+            _check_zero_minimum,
+        ),
+        Theorem(
+            "orbit_count",
+            "There are sum_{k <= min(q, m)} C(m, k) stationary orbits at fixed sigma2, and the "
+            "joint orbits are exactly the index sets with every kept eigenvalue above the mean of "
+            "the rest.",
             f"{THEORY} §2, §5",
-            lambda: hs.one_of(_problems(kinds=SIGMA2_KINDS, ties=True, zeros=True, max_dim=8),
-                              _problems(learned=True, ties=True, zeros=True, max_dim=7)),
-            _check_orbit_count),
-    Theorem("census_gaussian_binomial",
+            lambda: hs.one_of(
+                _problems(kinds=SIGMA2_KINDS, ties=True, zeros=True, max_dim=8),
+                _problems(learned=True, ties=True, zeros=True, max_dim=7),
+            ),
+            _check_orbit_count,
+        ),
+        Theorem(
+            "census_gaussian_binomial",
             "Counting orbits by Morse index gives P(t) = sum_k t^((q-k)(m-k)) [m choose k]_t: "
             "census() = the t-Pascal recursion = brute-force enumeration with numeric Hessians.",
-            f"{THEORY} §3", _generic, _check_census),
-    Theorem("joint_stationary_points",
+            f"{THEORY} §3",
+            _generic,
+            _check_census,
+        ),
+        Theorem(
+            "joint_stationary_points",
             "Learning sigma2 jointly, each stationary point has s_I = the mean of the discarded "
-            "eigenvalues with every kept one above it, and only the top-q set is a maximum (numeric "
-            "joint Hessian).",
-            f"Tipping & Bishop 1999; {THEORY} §5", lambda: _generic(learned=True), _check_joint),
-    Theorem("scale_equivariance",
+            "eigenvalues with every kept one above it, and only the top-q set is a maximum "
+            "(numeric joint Hessian).",
+            f"Tipping & Bishop 1999; {THEORY} §5",
+            lambda: _generic(learned=True),
+            _check_joint,
+        ),
+        Theorem(
+            "scale_equivariance",
             "S -> cS, sigma2 -> c sigma2 keeps every point and its classification (Morse index, "
             "degeneracy, stability) and shifts l by -(d/2) log c.",
-            f"{THEORY} §1-§3 (dimensional analysis)", _scaled, _check_scale),
-    Theorem("rotation_invariance",
+            f"{THEORY} §1-§3 (dimensional analysis)",
+            _scaled,
+            _check_scale,
+        ),
+        Theorem(
+            "rotation_invariance",
             "S -> Q S Q^T keeps every classification and log-likelihood; W W^T rotates with S.",
-            f"{THEORY} §1-§3 (l depends on S through its spectrum and eigenvectors)", _rotated, _check_rotation),
-    Theorem("elbo_bound_and_gap",
+            f"{THEORY} §1-§3 (l depends on S through its spectrum and eigenvectors)",
+            _rotated,
+            _check_rotation,
+        ),
+        Theorem(
+            "elbo_bound_and_gap",
             "ELBO <= l for every encoder; at (V*, D*) the gap is 1/2 log(prod_c M_cc / det M).",
-            f"Lucas et al. 2019; {THEORY} §6", _vae_examples, _check_elbo_gap, _VAE),
-    Theorem("optimal_encoder",
-            "For a given decoder the ELBO is maximised by V* = M^-1 W^T, D* = sigma2 / diag(M) (not "
-            "sigma2 diag(M^-1)); its encoder gradients vanish there.",
-            f"Lucas et al. 2019; {THEORY} §6", _vae_examples, _check_optimal_encoder, _VAE),
-    Theorem("stochastic_elbo_unbiased",
-            f"The reparameterised one-sample ELBO has the closed-form ELBO as its mean ({N_MC} draws, "
-            f"within {Z_SCORE:g} standard errors).",
-            f"Kingma & Welling 2014; {THEORY} §6", _vae_examples, _check_stochastic, _VAE),
-]}
+            f"Lucas et al. 2019; {THEORY} §6",
+            _vae_examples,
+            _check_elbo_gap,
+            _VAE,
+        ),
+        Theorem(
+            "optimal_encoder",
+            "For a given decoder the ELBO is maximised by V* = M^-1 W^T, D* = sigma2 / diag(M) "
+            "(not sigma2 diag(M^-1)); its encoder gradients vanish there.",
+            f"Lucas et al. 2019; {THEORY} §6",
+            _vae_examples,
+            _check_optimal_encoder,
+            _VAE,
+        ),
+        Theorem(
+            "stochastic_elbo_unbiased",
+            f"The reparameterised one-sample ELBO has the closed-form ELBO as its mean ({N_MC} "
+            f"draws, within {Z_SCORE:g} standard errors).",
+            f"Kingma & Welling 2014; {THEORY} §6",
+            _vae_examples,
+            _check_stochastic,
+            _VAE,
+        ),
+    ]
+}

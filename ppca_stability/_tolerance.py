@@ -14,7 +14,14 @@ from typing import overload
 
 import numpy as np
 
-__all__ = ["DEFAULT_RTOL", "eigen_floor", "tie_sign", "n_above", "fixed_degeneracy", "is_degenerate"]
+__all__ = [
+    "DEFAULT_RTOL",
+    "eigen_floor",
+    "tie_sign",
+    "n_above",
+    "fixed_degeneracy",
+    "is_degenerate",
+]
 
 # Default relative tolerance under which two eigenvalues, or an eigenvalue and sigma2, are tied.
 DEFAULT_RTOL = 1e-9
@@ -36,8 +43,12 @@ def tie_sign(a: np.ndarray, b: np.ndarray | float, rtol: float, floor: float) ->
 @overload
 def n_above(lam: np.ndarray, s: float, rtol: float = ..., floor: float = ...) -> int: ...
 @overload
-def n_above(lam: np.ndarray, s: np.ndarray, rtol: float = ..., floor: float = ...) -> np.ndarray: ...
-def n_above(lam: np.ndarray, s: float | np.ndarray, rtol: float = 0.0, floor: float = 0.0) -> np.ndarray | int:
+def n_above(
+    lam: np.ndarray, s: np.ndarray, rtol: float = ..., floor: float = ...
+) -> np.ndarray: ...
+def n_above(
+    lam: np.ndarray, s: float | np.ndarray, rtol: float = 0.0, floor: float = 0.0
+) -> np.ndarray | int:
     """``m(s) = #{i : lam_i > s}`` for descending ``lam`` (vectorised over ``s``).
 
     With a tolerance, an eigenvalue counts as above ``s`` only if ``lam - s > rtol lam + floor``.
@@ -46,7 +57,9 @@ def n_above(lam: np.ndarray, s: float | np.ndarray, rtol: float = 0.0, floor: fl
     return int(m) if np.ndim(m) == 0 else m
 
 
-def fixed_degeneracy(lam: np.ndarray, sigma2: np.ndarray, rtol: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+def fixed_degeneracy(
+    lam: np.ndarray, sigma2: np.ndarray, rtol: float, floor: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Whether the fixed-``sigma2`` landscape is degenerate, vectorised over an array of values.
 
     Returns ``(n_near, tied_above)``: how many eigenvalues lie within tolerance of each value, and

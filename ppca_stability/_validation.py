@@ -42,11 +42,15 @@ def describe(value: Any) -> str:
 
 def as_real_array(value: Any, name: str) -> np.ndarray:
     if isinstance(value, (str, bytes)):
-        raise TypeError(f"`{name}` must be an array of real numbers; got a string {describe(value)}.")
+        raise TypeError(
+            f"`{name}` must be an array of real numbers; got a string {describe(value)}."
+        )
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and other objects numpy refuses
-        raise TypeError(f"`{name}` must be an array of real numbers; got {type(value).__name__}.") from exc
+        raise TypeError(
+            f"`{name}` must be an array of real numbers; got {type(value).__name__}."
+        ) from exc
     if arr.dtype == object:
         raise TypeError(
             f"`{name}` must be an array of real numbers; got an object array "
@@ -76,7 +80,7 @@ def _max_asymmetry(arr: np.ndarray) -> float:
     worst = 0.0
     for i in range(0, d, _TILE):
         for j in range(i, d, _TILE):
-            upper, lower = arr[i:i + _TILE, j:j + _TILE], arr[j:j + _TILE, i:i + _TILE].T
+            upper, lower = arr[i : i + _TILE, j : j + _TILE], arr[j : j + _TILE, i : i + _TILE].T
             out = buf[: upper.shape[0], : upper.shape[1]]
             np.subtract(upper, lower, out=out)
             worst = max(worst, float(np.abs(out, out=out).max()))
@@ -131,7 +135,9 @@ def check_positive_float(value: Any, name: str, *, allow_zero: bool = False) -> 
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"`{name}` must be a positive float; got the bool {value!r}.")
     if not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a positive float; got {type(value).__name__} {describe(value)}.")
+        raise TypeError(
+            f"`{name}` must be a positive float; got {type(value).__name__} {describe(value)}."
+        )
     out = float(value)
     if not np.isfinite(out) or out < 0.0 or (out == 0.0 and not allow_zero):
         kind = "non-negative" if allow_zero else "positive"
@@ -165,16 +171,23 @@ def check_seed(seed: Any, name: str = "seed") -> int | None:
     if seed is None:
         return None
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"`{name}` must be a non-negative int or None; got {type(seed).__name__} {describe(seed)}.")
+        raise TypeError(
+            f"`{name}` must be a non-negative int or None; got {type(seed).__name__} "
+            f"{describe(seed)}."
+        )
     if int(seed) < 0:
         raise ValueError(f"`{name}` must be a non-negative int or None; got {int(seed)}.")
     return int(seed)
 
 
-def check_positive_int(value: Any, name: str, *, upper: int | None = None, upper_name: str = "") -> int:
+def check_positive_int(
+    value: Any, name: str, *, upper: int | None = None, upper_name: str = ""
+) -> int:
     """Return `value` as a Python int in ``[1, upper]``, or raise."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be a positive integer; got {type(value).__name__} {describe(value)}.")
+        raise TypeError(
+            f"`{name}` must be a positive integer; got {type(value).__name__} {describe(value)}."
+        )
     value = int(value)
     if value < 1:
         raise ValueError(f"`{name}` must be a positive integer; got {value}.")
@@ -187,33 +200,40 @@ def check_latent_dim(latent_dim: Any, n_features: int, name: str = "latent_dim")
     """Return `latent_dim` as an int in ``[1, n_features]``; ``None`` means ``n_features``."""
     if latent_dim is None:
         return n_features
-    return check_positive_int(latent_dim, name, upper=n_features, upper_name="the number of features")
+    return check_positive_int(
+        latent_dim, name, upper=n_features, upper_name="the number of features"
+    )
 
 
 def check_learned_latent_dim(latent_dim: Any, n_features: int, name: str = "latent_dim") -> int:
     """`check_latent_dim` for a learned ``sigma2``, which also needs ``latent_dim < n_features``;
     ``None`` means ``n_features - 1``."""
     if n_features < 2:
-        raise ValueError("`sigma2`='learned' needs at least 2 features: with d = 1 sigma2 is not identified.")
+        raise ValueError(
+            "`sigma2`='learned' needs at least 2 features: with d = 1 sigma2 is not identified."
+        )
     q = check_latent_dim(n_features - 1 if latent_dim is None else latent_dim, n_features, name)
     if q >= n_features:
         raise ValueError(
-            f"`{name}` must be below n_features = {n_features} when sigma2='learned' (got {q}): with "
-            f"{name} = n_features the model fits cov exactly and sigma2 is not identified."
+            f"`{name}` must be below n_features = {n_features} when sigma2='learned' (got {q}): "
+            f"with {name} = n_features the model fits cov exactly and sigma2 is not identified."
         )
     return q
 
 
-def check_loadings(loadings: Any, n_features: int, latent_dim: int | None = None,
-                   name: str = "loadings") -> np.ndarray:
+def check_loadings(
+    loadings: Any, n_features: int, latent_dim: int | None = None, name: str = "loadings"
+) -> np.ndarray:
     """Return `loadings` as a float64 (d, q) array matching a d-dimensional covariance."""
     arr = as_real_array(loadings, name)
     if arr.ndim != 2:
-        raise ValueError(f"`{name}` must be a 2-D (n_features, latent_dim) array; got shape {arr.shape}.")
+        raise ValueError(
+            f"`{name}` must be a 2-D (n_features, latent_dim) array; got shape {arr.shape}."
+        )
     if arr.shape[0] != n_features:
         raise ValueError(
-            f"`{name}` must have n_features = {n_features} rows to match `cov`; got shape {arr.shape}."
-            + (" Did you pass its transpose?" if arr.shape[1] == n_features else "")
+            f"`{name}` must have n_features = {n_features} rows to match `cov`; got shape "
+            f"{arr.shape}." + (" Did you pass its transpose?" if arr.shape[1] == n_features else "")
         )
     if arr.shape[1] == 0:
         raise ValueError(f"`{name}` must have at least one column; got shape {arr.shape}.")
@@ -225,7 +245,9 @@ def check_loadings(loadings: Any, n_features: int, latent_dim: int | None = None
 def check_rtol(rtol: Any, name: str = "rtol") -> float:
     """Return `rtol` as a float in ``[0, 1)``."""
     if isinstance(rtol, (bool, np.bool_)) or not isinstance(rtol, numbers.Real):
-        raise TypeError(f"`{name}` must be a float in [0, 1); got {type(rtol).__name__} {describe(rtol)}.")
+        raise TypeError(
+            f"`{name}` must be a float in [0, 1); got {type(rtol).__name__} {describe(rtol)}."
+        )
     value = float(rtol)
     if not (0.0 <= value < 1.0):
         raise ValueError(f"`{name}` must be a float in [0, 1); got {value!r}.")
@@ -235,7 +257,9 @@ def check_rtol(rtol: Any, name: str = "rtol") -> float:
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     """Return `value` if it is one of `choices`, else raise naming the allowed values."""
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {describe(value)}.")
+        raise ValueError(
+            f"`{name}` must be one of {', '.join(map(repr, choices))}; got {describe(value)}."
+        )
     return value
 
 
@@ -245,4 +269,6 @@ def check_rng(rng: Any, name: str = "rng") -> np.random.Generator:
         return rng
     if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_))):
         return np.random.default_rng(check_seed(rng, name))
-    raise TypeError(f"`{name}` must be a numpy.random.Generator, an int seed or None; got {type(rng).__name__}.")
+    raise TypeError(
+        f"`{name}` must be a numpy.random.Generator, an int seed or None; got {type(rng).__name__}."
+    )

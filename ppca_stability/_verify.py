@@ -87,19 +87,24 @@ class VerificationReport:
         for r in self.results:
             if r.name == name:
                 return r
-        raise KeyError(f"no theorem named {name!r} in this report; have {[r.name for r in self.results]}.")
+        raise KeyError(
+            f"no theorem named {name!r} in this report; have {[r.name for r in self.results]}."
+        )
 
     def __repr__(self) -> str:
         n_failed = len(self.failures)
         seed = "derandomized" if self.seed is None else f"seed {self.seed}"
         width = max([len(r.name) for r in self.results] + [7])
         rows = [
-            f"VerificationReport: {'PASSED' if self.passed else 'FAILED'} ({len(self.results) - n_failed} of "
-            f"{len(self.results)} theorems hold; up to {self.max_examples} examples each, {seed})",
+            f"VerificationReport: {'PASSED' if self.passed else 'FAILED'} "
+            f"({len(self.results) - n_failed} of {len(self.results)} theorems hold; up to "
+            f"{self.max_examples} examples each, {seed})",
             f"  {'theorem':<{width}}  {'examples':>8}  {'result':<7}  {'time':>7}  source",
         ]
-        rows += [f"  {r.name:<{width}}  {r.examples:>8}  {r.status:<7}  {r.seconds:>6.2f}s  {r.source}"
-                 for r in self.results]
+        rows += [
+            f"  {r.name:<{width}}  {r.examples:>8}  {r.status:<7}  {r.seconds:>6.2f}s  {r.source}"
+            for r in self.results
+        ]
         for r in self.failures:
             rows += ["", f"{r.name}: {r.statement}", "  counterexample (shrunk):"]
             rows += [f"    {line}" for line in (r.counterexample or "").splitlines()]
@@ -109,9 +114,18 @@ class VerificationReport:
 # The registry's names, in its order, without importing it (it imports Hypothesis): the command
 # line lists them in its --help. A test checks that they match the registry.
 THEOREM_NAMES = (
-    "gradient_vanishes", "hessian_closed_form", "morse_index_formula", "no_spurious_maxima",
-    "zero_is_minimum_iff", "orbit_count", "census_gaussian_binomial", "joint_stationary_points",
-    "scale_equivariance", "rotation_invariance", "elbo_bound_and_gap", "optimal_encoder",
+    "gradient_vanishes",
+    "hessian_closed_form",
+    "morse_index_formula",
+    "no_spurious_maxima",
+    "zero_is_minimum_iff",
+    "orbit_count",
+    "census_gaussian_binomial",
+    "joint_stationary_points",
+    "scale_equivariance",
+    "rotation_invariance",
+    "elbo_bound_and_gap",
+    "optimal_encoder",
     "stochastic_elbo_unbiased",
 )
 
@@ -137,10 +151,14 @@ def _verify_iv(max_examples: Any, seed: Any, theorems: Any) -> tuple[int, int | 
     if isinstance(theorems, str):
         theorems = [theorems]
     if not isinstance(theorems, Sequence) or not theorems:
-        raise TypeError(f"`theorems` must be a non-empty sequence of theorem names or None; got {theorems!r}.")
+        raise TypeError(
+            f"`theorems` must be a non-empty sequence of theorem names or None; got {theorems!r}."
+        )
     unknown = [t for t in theorems if t not in names]
     if unknown:
-        raise ValueError(f"`theorems` contains unknown name(s) {unknown!r}; choose from {', '.join(names)}.")
+        raise ValueError(
+            f"`theorems` contains unknown name(s) {unknown!r}; choose from {', '.join(names)}."
+        )
     return max_examples, seed, list(dict.fromkeys(theorems))
 
 
@@ -149,8 +167,15 @@ def _run(theorem: Any, max_examples: int, seed: int | None, bar: Any) -> Theorem
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 
     if theorem.requires and importlib.util.find_spec(theorem.requires) is None:
-        return TheoremResult(theorem.name, theorem.statement, theorem.source, 0, "skipped",
-                             f"needs {theorem.requires}, which is not installed", 0.0)
+        return TheoremResult(
+            theorem.name,
+            theorem.statement,
+            theorem.source,
+            0,
+            "skipped",
+            f"needs {theorem.requires}, which is not installed",
+            0.0,
+        )
     state: dict[str, Any] = {"tried": 0, "failed": False, "last": None}
 
     def count() -> None:
@@ -171,9 +196,15 @@ def _run(theorem: Any, max_examples: int, seed: int | None, bar: Any) -> Theorem
         count()
 
     test = settings(
-        max_examples=max_examples, database=None, deadline=None, derandomize=seed is None,
-        phases=(Phase.explicit, Phase.generate, Phase.shrink), print_blob=False,
-        report_multiple_bugs=False, verbosity=Verbosity.quiet, suppress_health_check=list(HealthCheck),
+        max_examples=max_examples,
+        database=None,
+        deadline=None,
+        derandomize=seed is None,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        print_blob=False,
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck),
     )(given(theorem.strategy())(prop))
     if seed is not None:
         test = hypothesis.seed(seed)(test)
@@ -188,12 +219,24 @@ def _run(theorem: Any, max_examples: int, seed: int | None, bar: Any) -> Theorem
             example, error = state["last"]
             counterexample = f"{example!r}\n{type(error).__name__}: {error}"
     status = "passed" if counterexample is None else "failed"
-    return TheoremResult(theorem.name, theorem.statement, theorem.source, state["tried"], status,
-                         counterexample, time.perf_counter() - t0)
+    return TheoremResult(
+        theorem.name,
+        theorem.statement,
+        theorem.source,
+        state["tried"],
+        status,
+        counterexample,
+        time.perf_counter() - t0,
+    )
 
 
-def verify(*, max_examples: int = DEFAULT_MAX_EXAMPLES, seed: int | None = None,
-           theorems: Sequence[str] | None = None, progress: bool = False) -> VerificationReport:
+def verify(
+    *,
+    max_examples: int = DEFAULT_MAX_EXAMPLES,
+    seed: int | None = None,
+    theorems: Sequence[str] | None = None,
+    progress: bool = False,
+) -> VerificationReport:
     """Check the theorems behind the package on generated examples (hypothesis properties).
 
     Parameters
@@ -227,8 +270,10 @@ def verify(*, max_examples: int = DEFAULT_MAX_EXAMPLES, seed: int | None = None,
     from ._theorems import THEOREMS
 
     results = []
-    with tqdm(total=len(names) * max_examples, disable=not progress, unit="ex", leave=False) as bar, \
-            warnings.catch_warnings():
+    with (
+        tqdm(total=len(names) * max_examples, disable=not progress, unit="ex", leave=False) as bar,
+        warnings.catch_warnings(),
+    ):
         # Degenerate examples are drawn on purpose: the theorems state what happens there.
         warnings.simplefilter("ignore", DegeneracyWarning)
         for i, name in enumerate(names):

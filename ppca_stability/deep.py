@@ -11,17 +11,18 @@ MLP decoder ``z -> f(z)``, the prior ``N(0, I)`` and the decoder ``p(x | z) = N(
 
 with Adam on minibatches, in float64. ``sigma2`` is in the units of the data, exactly as in the
 linear theory (docs/sigma2.md). The networks see the data through a fixed standardisation
-``(x - mean) / c`` with ``c^2 = tr(S) / d`` (one scalar, so the decoder noise stays isotropic) and the
-decoder output is mapped back by ``mean + c f``: a reparametrisation of the same model that gives
-Adam well-scaled weights; the ELBO and ``sigma2`` are those of the raw data.
+``(x - mean) / c`` with ``c^2 = tr(S) / d`` (one scalar, so the decoder noise stays isotropic) and
+the decoder output is mapped back by ``mean + c f``: a reparametrisation of the same model that
+gives Adam well-scaled weights; the ELBO and ``sigma2`` are those of the raw data.
 
 With ``activation="identity"`` both networks are affine, so the model is a linear VAE whose encoder
 variance may depend on ``x``; its optimum is the pPCA solution of theory.md §6 (the true posterior
 variance does not depend on ``x``), so the collapse it learns must match `predict_collapse()`.
 
 Determinism: all randomness (initial weights, minibatch order, reparameterisation noise) comes from
-one seed drawn from `rng`; the global torch RNG is forked and restored, and ``torch.set_num_threads``
-is set for the fit and restored after, so a seed and a thread count give bit-identical results on CPU.
+one seed drawn from `rng`; the global torch RNG is forked and restored, and
+``torch.set_num_threads`` is set for the fit and restored after, so a seed and a thread count give
+bit-identical results on CPU.
 """
 
 from __future__ import annotations
@@ -38,22 +39,35 @@ from ._optional import require
 
 torch = require("torch", "deep", "ppca_stability.deep")
 
-from ._diagnostics import CollapseComparison, CollapseDiagnostics, collapse_diagnostics, compare_collapse
-from ._validation import as_real_array, check_choice, check_positive_int, check_rng, check_sigma2
 from ._covariance import covariance
+from ._diagnostics import (
+    CollapseComparison,
+    CollapseDiagnostics,
+    collapse_diagnostics,
+    compare_collapse,
+)
 from ._likelihood import LOG_2PI
 from ._linear_vae import TrainingHistory
 from ._phase import PhaseDiagram, phase_diagram
 from ._spectrum import spectrum
+from ._validation import as_real_array, check_choice, check_positive_int, check_rng, check_sigma2
 
-__all__ = ["ACTIVATIONS", "CollapseThresholds", "DeepCollapseSweep", "DeepVAEFit", "deep_collapse_sweep",
-           "default_sigma2_grid", "fit_deep_vae"]
+__all__ = [
+    "ACTIVATIONS",
+    "CollapseThresholds",
+    "DeepCollapseSweep",
+    "DeepVAEFit",
+    "deep_collapse_sweep",
+    "default_sigma2_grid",
+    "fit_deep_vae",
+]
 
 ACTIVATIONS = ("relu", "tanh", "identity")
 # Reparameterised draws per sample for the final ELBO estimate (its Monte-Carlo error is ~1/4 of
 # a one-draw estimate's).
 ELBO_SAMPLES = 16
-# The default sweep: DEFAULT_GRID_POINTS log-spaced sigma2 in [lam_q / GRID_MARGIN, GRID_MARGIN lam_1].
+# The default sweep: DEFAULT_GRID_POINTS log-spaced sigma2 in [lam_q / GRID_MARGIN, GRID_MARGIN
+# lam_1].
 DEFAULT_GRID_POINTS = 8
 GRID_MARGIN = 4.0
 # Adam's learning rate decays (cosine, per epoch) from lr to LR_FLOOR * lr.
@@ -62,20 +76,33 @@ LR_FLOOR = 0.05
 
 # --------------------------------------------------------------------------- the model
 
+
 def _mlp(widths: Sequence[int], activation: str) -> torch.nn.Sequential:
     layers: list[torch.nn.Module] = []
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
         layers.append(torch.nn.Linear(a, b, dtype=torch.float64))
         if i < len(widths) - 2:
-            layers.append({"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "identity": torch.nn.Identity}[activation]())
+            layers.append(
+                {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "identity": torch.nn.Identity}[
+                    activation
+                ]()
+            )
     return torch.nn.Sequential(*layers)
 
 
 class _GaussianVAE(torch.nn.Module):
     """MLP encoder and decoder around a fixed standardisation of the data (see the module notes)."""
 
-    def __init__(self, mean: torch.Tensor, scale: float, latent_dim: int, hidden: tuple[int, ...],
-                 activation: str, log_sigma2: float, learn_sigma2: bool) -> None:
+    def __init__(
+        self,
+        mean: torch.Tensor,
+        scale: float,
+        latent_dim: int,
+        hidden: tuple[int, ...],
+        activation: str,
+        log_sigma2: float,
+        learn_sigma2: bool,
+    ) -> None:
         super().__init__()
         d = mean.numel()
         self.register_buffer("shift", mean)
@@ -83,12 +110,13 @@ class _GaussianVAE(torch.nn.Module):
         self.latent_dim = latent_dim
         self.encoder = _mlp([d, *hidden, 2 * latent_dim], activation)
         self.decoder = _mlp([latent_dim, *hidden[::-1], d], activation)
-        self.log_sigma2 = torch.nn.Parameter(torch.tensor(log_sigma2, dtype=torch.float64),
-                                             requires_grad=learn_sigma2)
+        self.log_sigma2 = torch.nn.Parameter(
+            torch.tensor(log_sigma2, dtype=torch.float64), requires_grad=learn_sigma2
+        )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder((x - self.shift) / self.scale)
-        return h[:, :self.latent_dim], h[:, self.latent_dim:]
+        return h[:, : self.latent_dim], h[:, self.latent_dim :]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.shift + self.scale * self.decoder(z)
@@ -124,6 +152,7 @@ class _TorchSession:
 
 
 # --------------------------------------------------------------------------- results
+
 
 @dataclass(frozen=True, eq=False, slots=True)
 class DeepVAEFit:
@@ -175,33 +204,38 @@ class DeepVAEFit:
         """Encoder means and log-variances of `data` (n, d) as float64 arrays, each (n, latent_dim)."""
         X = as_real_array(data, "data")
         if X.ndim != 2 or X.shape[1] != self.cov.shape[0]:
-            raise ValueError(f"`data` must be a 2-D array with {self.cov.shape[0]} columns; got shape {X.shape}.")
+            raise ValueError(
+                f"`data` must be a 2-D array with {self.cov.shape[0]} columns; got shape {X.shape}."
+            )
         with torch.no_grad():
             mu, logvar = self.model.encode(torch.from_numpy(np.ascontiguousarray(X)))
         return mu.numpy().copy(), logvar.numpy().copy()
 
     def __repr__(self) -> str:
         how = "learned" if self.sigma2_learned else "fixed"
-        return "\n".join([
-            f"DeepVAEFit(n_features={self.cov.shape[0]}, latent_dim={self.latent_dim}, hidden={list(self.hidden)}, "
-            f"activation={self.activation!r}, epochs={self.history.elbo.size - 1}, seed={self.seed})",
-            f"  elbo          {self.elbo:.8g}",
-            f"  sigma2        {self.sigma2:.6g} ({how})",
-            f"  active units  {self.diagnostics.active_units} of {self.latent_dim}",
-            f"  collapsed     {len(self.diagnostics.collapsed)} of {self.latent_dim}",
-            f"  total KL      {self.diagnostics.total_kl:.4g} nats",
-        ])
+        return "\n".join(
+            [
+                f"DeepVAEFit(n_features={self.cov.shape[0]}, latent_dim={self.latent_dim}, "
+                f"hidden={list(self.hidden)}, activation={self.activation!r}, "
+                f"epochs={self.history.elbo.size - 1}, seed={self.seed})",
+                f"  elbo          {self.elbo:.8g}",
+                f"  sigma2        {self.sigma2:.6g} ({how})",
+                f"  active units  {self.diagnostics.active_units} of {self.latent_dim}",
+                f"  collapsed     {len(self.diagnostics.collapsed)} of {self.latent_dim}",
+                f"  total KL      {self.diagnostics.total_kl:.4g} nats",
+            ]
+        )
 
 
 @dataclass(frozen=True, eq=False, slots=True)
 class CollapseThresholds:
     """Where the ``k``-th active unit switches off as ``sigma2`` grows: deep VAE against linear theory.
 
-    Each threshold is where an active-unit count (as a function of ``log sigma2`` on the sweep's grid)
-    falls through ``k - 1/2`` for the last time, interpolated linearly in ``log sigma2`` between the
-    two grid values that bracket it; NaN when that does not happen inside the grid. The linear
-    threshold is ``lam_k`` exactly; ``linear_on_grid`` applies the same interpolation to the linear
-    prediction sampled on the same grid, the fair reference for a coarse grid.
+    Each threshold is where an active-unit count (as a function of ``log sigma2`` on the sweep's
+    grid) falls through ``k - 1/2`` for the last time, interpolated linearly in ``log sigma2``
+    between the two grid values that bracket it; NaN when that does not happen inside the grid. The
+    linear threshold is ``lam_k`` exactly; ``linear_on_grid`` applies the same interpolation to the
+    linear prediction sampled on the same grid, the fair reference for a coarse grid.
 
     Attributes
     ----------
@@ -228,12 +262,17 @@ class CollapseThresholds:
         return self.deep / self.linear_on_grid
 
     def __repr__(self) -> str:
-        rows = ["CollapseThresholds: sigma2 at which the k-th active unit switches off",
-                f"  {'k':>3} {'lam_k':>10} {'linear@grid':>12} {'deep (mean)':>12} {'deep seeds':>21} {'ratio':>7}"]
+        rows = [
+            "CollapseThresholds: sigma2 at which the k-th active unit switches off",
+            f"  {'k':>3} {'lam_k':>10} {'linear@grid':>12} {'deep (mean)':>12} {'deep seeds':>21} "
+            f"{'ratio':>7}",
+        ]
         for i in range(self.k.size):
-            rows.append(f"  {self.k[i]:>3} {self.eigenvalue[i]:>10.4g} {self.linear_on_grid[i]:>12.4g} "
-                        f"{self.deep[i]:>12.4g} {f'[{self.deep_min[i]:.4g}, {self.deep_max[i]:.4g}]':>21} "
-                        f"{self.ratio[i]:>7.3f}")
+            rows.append(
+                f"  {self.k[i]:>3} {self.eigenvalue[i]:>10.4g} {self.linear_on_grid[i]:>12.4g} "
+                f"{self.deep[i]:>12.4g} {f'[{self.deep_min[i]:.4g}, {self.deep_max[i]:.4g}]':>21} "
+                f"{self.ratio[i]:>7.3f}"
+            )
         return "\n".join(rows)
 
 
@@ -282,7 +321,7 @@ class DeepCollapseSweep:
     @property
     def eigenvalues(self) -> np.ndarray:
         """Top ``latent_dim`` eigenvalues of the data covariance, descending."""
-        return self.phase.eigenvalues[:self.latent_dim]
+        return self.phase.eigenvalues[: self.latent_dim]
 
     @property
     def active_units(self) -> np.ndarray:
@@ -317,12 +356,16 @@ class DeepCollapseSweep:
         s, au, pred = self.sigma2, self.active_units, self.predicted_active_units
         ks = np.arange(1, self.latent_dim + 1)
         mean = au.mean(axis=1)
-        per_seed = np.array([[_crossing(s, au[:, j], k - 0.5) for j in range(au.shape[1])] for k in ks])
+        per_seed = np.array(
+            [[_crossing(s, au[:, j], k - 0.5) for j in range(au.shape[1])] for k in ks]
+        )
         return CollapseThresholds(
-            k=ks, eigenvalue=self.eigenvalues.copy(),
+            k=ks,
+            eigenvalue=self.eigenvalues.copy(),
             linear_on_grid=np.array([_crossing(s, pred, k - 0.5) for k in ks]),
             deep=np.array([_crossing(s, mean, k - 0.5) for k in ks]),
-            deep_min=per_seed.min(axis=1), deep_max=per_seed.max(axis=1),
+            deep_min=per_seed.min(axis=1),
+            deep_max=per_seed.max(axis=1),
         )
 
     def __repr__(self) -> str:
@@ -333,13 +376,15 @@ class DeepCollapseSweep:
             f"{len(self.seeds)} seeds, hidden={list(self.hidden)}, activation={self.activation!r}, "
             f"epochs={self.epochs})",
             f"  {'sigma2':>10} | {'active units':^26} | {'total KL [nats]':^26}",
-            f"  {'':>10} | {'linear':>6} {'deep mean':>9} {'[min, max]':>9} | {'linear':>7} {'deep mean':>9} "
-            f"{'± std':>8}",
+            f"  {'':>10} | {'linear':>6} {'deep mean':>9} {'[min, max]':>9} | {'linear':>7} "
+            f"{'deep mean':>9} {'± std':>8}",
         ]
         for g, s in enumerate(self.sigma2):
-            rows.append(f"  {s:>10.4g} | {self.predicted_active_units[g]:>6} {au[g].mean():>9.2f} "
-                        f"{f'[{au[g].min()}, {au[g].max()}]':>9} | {pred_kl[g]:>7.3f} {kl[g].mean():>9.3f} "
-                        f"{kl[g].std():>8.3f}")
+            rows.append(
+                f"  {s:>10.4g} | {self.predicted_active_units[g]:>6} {au[g].mean():>9.2f} "
+                f"{f'[{au[g].min()}, {au[g].max()}]':>9} | {pred_kl[g]:>7.3f} {kl[g].mean():>9.3f} "
+                f"{kl[g].std():>8.3f}"
+            )
         return "\n".join(rows)
 
     def plot(self, ax: Any = None) -> Any:
@@ -372,16 +417,38 @@ class DeepCollapseSweep:
         lam = self.eigenvalues
         au = self.active_units
         spread = np.vstack([au.mean(axis=1) - au.min(axis=1), au.max(axis=1) - au.mean(axis=1)])
-        ax_au.step(fine, np.count_nonzero(lam[None, :] > fine[:, None], axis=1), where="post", color="black",
-                   lw=1.5, label="linear VAE optimum: #{c : $\\lambda_c > \\sigma^2$}")
-        ax_au.errorbar(s, au.mean(axis=1), yerr=spread, fmt="o", color="#d95f02", ms=6, capsize=4,
-                       label=f"deep VAE: mean, [min, max] over {au.shape[1]} seeds")
-        ax_au.axvspan(pd.eigenvalues[0], fine[-1], color="0.9", zorder=0,
-                      label="$\\sigma^2 \\geq \\lambda_1$: everything collapses (linear)")
-        ax_au.set_ylabel("active units (Var$_x\\,\\mu > $" f"{self.diagnostics[0][0].au_threshold:g})")
+        ax_au.step(
+            fine,
+            np.count_nonzero(lam[None, :] > fine[:, None], axis=1),
+            where="post",
+            color="black",
+            lw=1.5,
+            label="linear VAE optimum: #{c : $\\lambda_c > \\sigma^2$}",
+        )
+        ax_au.errorbar(
+            s,
+            au.mean(axis=1),
+            yerr=spread,
+            fmt="o",
+            color="#d95f02",
+            ms=6,
+            capsize=4,
+            label=f"deep VAE: mean, [min, max] over {au.shape[1]} seeds",
+        )
+        ax_au.axvspan(
+            pd.eigenvalues[0],
+            fine[-1],
+            color="0.9",
+            zorder=0,
+            label="$\\sigma^2 \\geq \\lambda_1$: everything collapses (linear)",
+        )
+        ax_au.set_ylabel(f"active units (Var$_x\\,\\mu > ${self.diagnostics[0][0].au_threshold:g})")
         ax_au.set_ylim(-0.5, q + 0.5)
-        ax_au.set_title(f"Deep Gaussian VAE ({self.activation}, hidden {list(self.hidden)}) against the "
-                        "linear theory", loc="left")
+        ax_au.set_title(
+            f"Deep Gaussian VAE ({self.activation}, hidden {list(self.hidden)}) against the "
+            "linear theory",
+            loc="left",
+        )
         ax_au.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
 
         cmap = colormaps["viridis"]
@@ -390,18 +457,34 @@ class DeepCollapseSweep:
         kl_deep = self.kl_by_rank
         for c in range(q):
             ax_kl.plot(fine, kl_lin[:, c], color=colors[c], lw=1.0)
-            ax_kl.errorbar(s, kl_deep[:, :, c].mean(axis=1), yerr=kl_deep[:, :, c].std(axis=1), fmt="o",
-                           ms=4, color=colors[c], capsize=2)
+            ax_kl.errorbar(
+                s,
+                kl_deep[:, :, c].mean(axis=1),
+                yerr=kl_deep[:, :, c].std(axis=1),
+                fmt="o",
+                ms=4,
+                color=colors[c],
+                capsize=2,
+            )
         ax_kl.set_xscale("log")
         ax_kl.set_xlim(fine[0], fine[-1])
         ax_kl.set_xlabel("decoder noise variance $\\sigma^2$ (data units)")
         ax_kl.set_ylabel("KL per latent (nats)")
-        ax_kl.set_title("KL per latent by rank: lines $\\frac{1}{2}\\log\\max(1, \\lambda_c/\\sigma^2)$, "
-                        "markers deep VAE (mean ± std over seeds)", loc="left")
-        handles = [Line2D([], [], color="0.3", lw=1.0, label="linear VAE optimum"),
-                   Line2D([], [], color="0.3", marker="o", ls="none", label="deep VAE, r-th largest KL")]
-        handles += [Line2D([], [], color=colors[c], lw=3, label=f"rank {c + 1}") for c in (0, q // 2, q - 1)]
-        ax_kl.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+        ax_kl.set_title(
+            "KL per latent by rank: lines $\\frac{1}{2}\\log\\max(1, \\lambda_c/\\sigma^2)$, "
+            "markers deep VAE (mean ± std over seeds)",
+            loc="left",
+        )
+        handles = [
+            Line2D([], [], color="0.3", lw=1.0, label="linear VAE optimum"),
+            Line2D([], [], color="0.3", marker="o", ls="none", label="deep VAE, r-th largest KL"),
+        ]
+        handles += [
+            Line2D([], [], color=colors[c], lw=3, label=f"rank {c + 1}") for c in (0, q // 2, q - 1)
+        ]
+        ax_kl.legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small"
+        )
         for a in (ax_au, ax_kl):
             for v in lam:
                 a.axvline(v, color="0.75", lw=0.5, zorder=0)
@@ -410,14 +493,19 @@ class DeepCollapseSweep:
 
 # --------------------------------------------------------------------------- fitting
 
+
 def _check_hidden(hidden: Any) -> tuple[int, ...]:
     widths = (hidden,) if isinstance(hidden, numbers.Integral) else hidden
     try:
         out = tuple(check_positive_int(h, "hidden") for h in widths)
     except TypeError:
-        raise TypeError(f"`hidden` must be a positive int or a sequence of them; got {hidden!r}.") from None
+        raise TypeError(
+            f"`hidden` must be a positive int or a sequence of them; got {hidden!r}."
+        ) from None
     if not out:
-        raise ValueError("`hidden` must name at least one hidden layer width; got an empty sequence.")
+        raise ValueError(
+            "`hidden` must name at least one hidden layer width; got an empty sequence."
+        )
     return out
 
 
@@ -441,21 +529,38 @@ class _Config:
 def _check_data(data: Any) -> np.ndarray:
     X = as_real_array(data, "data")
     if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
-        raise ValueError(f"`data` must be a 2-D (n_samples, n_features) array with at least 2 rows; got shape {X.shape}.")
+        raise ValueError(
+            "`data` must be a 2-D (n_samples, n_features) array with at least 2 rows; got shape "
+            f"{X.shape}."
+        )
     # A private, writable copy: torch shares memory with it (and refuses read-only memory maps).
     return np.array(X, order="C", copy=True)
 
 
-def _config(data: Any, latent_dim: Any, sigma2: Any, hidden: Any, activation: Any, epochs: Any,
-            batch_size: Any, lr: Any, threads: Any) -> _Config:
+def _config(
+    data: Any,
+    latent_dim: Any,
+    sigma2: Any,
+    hidden: Any,
+    activation: Any,
+    epochs: Any,
+    batch_size: Any,
+    lr: Any,
+    threads: Any,
+) -> _Config:
     X = _check_data(data)
     return _Config(
-        X=X, q=check_positive_int(latent_dim, "latent_dim", upper=X.shape[1], upper_name="the number of features"),
-        sigma2=check_sigma2(sigma2, allow_learned=True), hidden=_check_hidden(hidden),
+        X=X,
+        q=check_positive_int(
+            latent_dim, "latent_dim", upper=X.shape[1], upper_name="the number of features"
+        ),
+        sigma2=check_sigma2(sigma2, allow_learned=True),
+        hidden=_check_hidden(hidden),
         activation=check_choice(activation, "activation", ACTIVATIONS),
         epochs=check_positive_int(epochs, "epochs"),
         batch_size=min(check_positive_int(batch_size, "batch_size"), X.shape[0]),
-        lr=_check_positive_float(lr, "lr"), threads=check_positive_int(threads, "threads"),
+        lr=_check_positive_float(lr, "lr"),
+        threads=check_positive_int(threads, "threads"),
     )
 
 
@@ -463,7 +568,9 @@ def _seed(rng: np.random.Generator) -> int:
     return int(rng.integers(2**62))
 
 
-def _fit(cfg: _Config, cov: np.ndarray, seed: int, progress: bool, desc: str = "deep VAE") -> DeepVAEFit:
+def _fit(
+    cfg: _Config, cov: np.ndarray, seed: int, progress: bool, desc: str = "deep VAE"
+) -> DeepVAEFit:
     from tqdm.auto import tqdm
 
     X, q = cfg.X, cfg.q
@@ -473,12 +580,21 @@ def _fit(cfg: _Config, cov: np.ndarray, seed: int, progress: bool, desc: str = "
     scale = math.sqrt(c2) if c2 > 0 else 1.0
     with _TorchSession(seed, cfg.threads) as gen:
         Xt = torch.from_numpy(X)
-        model = _GaussianVAE(Xt.mean(dim=0), scale, q, cfg.hidden, cfg.activation,
-                             math.log(scale**2 if learned else cfg.sigma2), learned)
+        model = _GaussianVAE(
+            Xt.mean(dim=0),
+            scale,
+            q,
+            cfg.hidden,
+            cfg.activation,
+            math.log(scale**2 if learned else cfg.sigma2),
+            learned,
+        )
         opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
         # Cosine decay to LR_FLOOR * lr: the last epochs average out the minibatch and
         # reparameterisation noise that would otherwise keep collapsed units faintly active.
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=LR_FLOOR * cfg.lr)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=cfg.epochs, eta_min=LR_FLOOR * cfg.lr
+        )
 
         def evaluate() -> tuple[float, np.ndarray]:
             with torch.no_grad():
@@ -492,8 +608,10 @@ def _fit(cfg: _Config, cov: np.ndarray, seed: int, progress: bool, desc: str = "
                 perm = torch.randperm(n, generator=gen)
                 sum_elbo, sum_kl = 0.0, torch.zeros(q, dtype=torch.float64)
                 for start in range(0, n, cfg.batch_size):
-                    xb = Xt[perm[start:start + cfg.batch_size]]
-                    elbo, kl = model.elbo(xb, torch.randn(xb.shape[0], q, generator=gen, dtype=torch.float64))
+                    xb = Xt[perm[start : start + cfg.batch_size]]
+                    elbo, kl = model.elbo(
+                        xb, torch.randn(xb.shape[0], q, generator=gen, dtype=torch.float64)
+                    )
                     loss = -elbo.mean()
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
@@ -508,20 +626,40 @@ def _fit(cfg: _Config, cov: np.ndarray, seed: int, progress: bool, desc: str = "
                 bar.set_postfix(elbo=f"{elbos[-1]:.6g}", refresh=False)
         with torch.no_grad():
             mu, logvar = model.encode(Xt)
-            total = sum(float(model.elbo(Xt, torch.randn(n, q, generator=gen, dtype=torch.float64))[0].mean())
-                        for _ in range(ELBO_SAMPLES))
+            total = sum(
+                float(
+                    model.elbo(Xt, torch.randn(n, q, generator=gen, dtype=torch.float64))[0].mean()
+                )
+                for _ in range(ELBO_SAMPLES)
+            )
     return DeepVAEFit(
-        diagnostics=collapse_diagnostics(mu.numpy(), logvar.numpy()), elbo=total / ELBO_SAMPLES,
+        diagnostics=collapse_diagnostics(mu.numpy(), logvar.numpy()),
+        elbo=total / ELBO_SAMPLES,
         history=TrainingHistory(np.array(elbos), np.array(kls), np.array(sigma2s)),
-        sigma2=sigma2s[-1], sigma2_learned=learned, cov=cov, model=model.eval(), seed=seed,
-        activation=cfg.activation, hidden=cfg.hidden,
+        sigma2=sigma2s[-1],
+        sigma2_learned=learned,
+        cov=cov,
+        model=model.eval(),
+        seed=seed,
+        activation=cfg.activation,
+        hidden=cfg.hidden,
     )
 
 
-def fit_deep_vae(data: Any, *, latent_dim: int, sigma2: float | str, hidden: int | Sequence[int] = (64,),
-                 activation: str = "tanh", epochs: int = 300, batch_size: int = 256, lr: float = 3e-3,
-                 threads: int = 1, rng: np.random.Generator | int | None = None,
-                 progress: bool = True) -> DeepVAEFit:
+def fit_deep_vae(
+    data: Any,
+    *,
+    latent_dim: int,
+    sigma2: float | str,
+    hidden: int | Sequence[int] = (64,),
+    activation: str = "tanh",
+    epochs: int = 300,
+    batch_size: int = 256,
+    lr: float = 3e-3,
+    threads: int = 1,
+    rng: np.random.Generator | int | None = None,
+    progress: bool = True,
+) -> DeepVAEFit:
     """Train a deep Gaussian VAE (MLP encoder and decoder) with Adam on the reparameterised ELBO.
 
     Parameters
@@ -578,28 +716,45 @@ def default_sigma2_grid(cov: Any, latent_dim: int, n: int = DEFAULT_GRID_POINTS)
     array([ 0.25,  2.  , 16.  ])
     """
     lam = spectrum(cov, vectors=False).eigenvalues
-    q = check_positive_int(latent_dim, "latent_dim", upper=lam.size, upper_name="the number of features")
+    q = check_positive_int(
+        latent_dim, "latent_dim", upper=lam.size, upper_name="the number of features"
+    )
     return _default_grid(lam, q, check_positive_int(n, "n"))
 
 
 def _default_grid(lam: np.ndarray, q: int, n: int) -> np.ndarray:
     if lam[q - 1] <= 0:
-        raise ValueError(f"the covariance has rank below `latent_dim` = {q}; pass `sigma2_grid` explicitly.")
+        raise ValueError(
+            f"the covariance has rank below `latent_dim` = {q}; pass `sigma2_grid` explicitly."
+        )
     return np.geomspace(lam[q - 1] / GRID_MARGIN, lam[0] * GRID_MARGIN, n)
 
 
 def _check_grid(sigma2_grid: Any) -> np.ndarray:
     grid = np.atleast_1d(as_real_array(sigma2_grid, "sigma2_grid"))
     if grid.ndim != 1 or grid.size == 0 or grid.min() <= 0 or np.any(np.diff(grid) <= 0):
-        raise ValueError(f"`sigma2_grid` must be a non-empty, strictly increasing 1-D array of positive values; "
-                         f"got {np.array2string(grid, threshold=6)}.")
+        raise ValueError(
+            f"`sigma2_grid` must be a non-empty, strictly increasing 1-D array of positive values; "
+            f"got {np.array2string(grid, threshold=6)}."
+        )
     return grid
 
 
-def deep_collapse_sweep(data: Any, latent_dim: int, sigma2_grid: Any = None, *, n_seeds: int = 3,
-                        hidden: int | Sequence[int] = (64,), activation: str = "tanh", epochs: int = 300,
-                        batch_size: int = 256, lr: float = 3e-3, threads: int = 1,
-                        rng: np.random.Generator | int | None = None, progress: bool = True) -> DeepCollapseSweep:
+def deep_collapse_sweep(
+    data: Any,
+    latent_dim: int,
+    sigma2_grid: Any = None,
+    *,
+    n_seeds: int = 3,
+    hidden: int | Sequence[int] = (64,),
+    activation: str = "tanh",
+    epochs: int = 300,
+    batch_size: int = 256,
+    lr: float = 3e-3,
+    threads: int = 1,
+    rng: np.random.Generator | int | None = None,
+    progress: bool = True,
+) -> DeepCollapseSweep:
     """Train the deep VAE at every ``sigma2`` of a grid with several seeds and measure its collapse.
 
     Parameters
@@ -637,13 +792,19 @@ def deep_collapse_sweep(data: Any, latent_dim: int, sigma2_grid: Any = None, *, 
     cfg = _config(data, latent_dim, "learned", hidden, activation, epochs, batch_size, lr, threads)
     cov = covariance(cfg.X)
     pd = phase_diagram(cov, latent_dim=cfg.q)
-    grid = _default_grid(pd.eigenvalues, cfg.q, DEFAULT_GRID_POINTS) if sigma2_grid is None else _check_grid(sigma2_grid)
+    grid = (
+        _default_grid(pd.eigenvalues, cfg.q, DEFAULT_GRID_POINTS)
+        if sigma2_grid is None
+        else _check_grid(sigma2_grid)
+    )
     gen = check_rng(rng)
     seeds = tuple(_seed(gen) for _ in range(check_positive_int(n_seeds, "n_seeds")))
     from tqdm.auto import tqdm
 
     rows, elbos = [], np.empty((grid.size, len(seeds)))
-    with tqdm(total=grid.size * len(seeds), disable=not progress, desc="deep VAE sweep", unit="fit") as bar:
+    with tqdm(
+        total=grid.size * len(seeds), disable=not progress, desc="deep VAE sweep", unit="fit"
+    ) as bar:
         for g, s in enumerate(grid):
             row = []
             for j, seed in enumerate(seeds):
@@ -653,5 +814,13 @@ def deep_collapse_sweep(data: Any, latent_dim: int, sigma2_grid: Any = None, *, 
                 elbos[g, j] = fit.elbo
                 bar.update()
             rows.append(tuple(row))
-    return DeepCollapseSweep(sigma2=grid, seeds=seeds, diagnostics=tuple(rows), elbo=elbos, phase=pd,
-                             activation=cfg.activation, hidden=cfg.hidden, epochs=cfg.epochs)
+    return DeepCollapseSweep(
+        sigma2=grid,
+        seeds=seeds,
+        diagnostics=tuple(rows),
+        elbo=elbos,
+        phase=pd,
+        activation=cfg.activation,
+        hidden=cfg.hidden,
+        epochs=cfg.epochs,
+    )

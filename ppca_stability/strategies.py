@@ -90,22 +90,41 @@ def _spread(x: np.ndarray, lo: float, hi: float, gap: float) -> np.ndarray:
 
 
 @hs.composite
-def _spectrum(draw: Any, min_dim: int, max_dim: int, lo: float, hi: float, gap: float,
-              ties: bool, zeros: bool) -> np.ndarray:
+def _spectrum(
+    draw: Any, min_dim: int, max_dim: int, lo: float, hi: float, gap: float, ties: bool, zeros: bool
+) -> np.ndarray:
     d = draw(hs.integers(min_dim, max_dim))
     n_zero = draw(hs.integers(0, d - 1)) if zeros else 0
     n_pos = d - n_zero
-    tied = draw(hs.lists(hs.booleans(), min_size=n_pos - 1, max_size=n_pos - 1)) if ties else [False] * (n_pos - 1)
+    tied = (
+        draw(hs.lists(hs.booleans(), min_size=n_pos - 1, max_size=n_pos - 1))
+        if ties
+        else [False] * (n_pos - 1)
+    )
     starts = np.flatnonzero(~np.array([False] + tied))
     counts = np.diff(np.append(starts, n_pos))
-    logs = draw(hs.lists(hs.floats(math.log10(lo), math.log10(hi)), min_size=counts.size, max_size=counts.size))
-    x = _spread(np.sort(np.array(logs))[::-1], math.log10(lo), math.log10(hi), math.log10(1.0 + gap))
+    logs = draw(
+        hs.lists(
+            hs.floats(math.log10(lo), math.log10(hi)), min_size=counts.size, max_size=counts.size
+        )
+    )
+    x = _spread(
+        np.sort(np.array(logs))[::-1], math.log10(lo), math.log10(hi), math.log10(1.0 + gap)
+    )
     distinct = np.clip(10.0**x, lo, hi)
     return np.concatenate([np.repeat(distinct, counts), np.zeros(n_zero)])
 
 
-def spectra(*, min_dim: int = 1, max_dim: int = 6, min_value: float = 1e-2, max_value: float = 1e2,
-            min_gap: float = 1e-3, ties: bool = False, zeros: bool = False) -> SearchStrategy[np.ndarray]:
+def spectra(
+    *,
+    min_dim: int = 1,
+    max_dim: int = 6,
+    min_value: float = 1e-2,
+    max_value: float = 1e2,
+    min_gap: float = 1e-3,
+    ties: bool = False,
+    zeros: bool = False,
+) -> SearchStrategy[np.ndarray]:
     """Descending eigenvalue arrays of covariance matrices.
 
     Parameters
@@ -146,10 +165,13 @@ def spectra(*, min_dim: int = 1, max_dim: int = 6, min_value: float = 1e-2, max_
     gap = check_positive_float(min_gap, "min_gap", allow_zero=True)
     if (max_dim - 1) * math.log10(1.0 + gap) > math.log10(hi / lo):
         raise ValueError(
-            f"`min_gap` = {gap!r} is too large: {max_dim} eigenvalues with that relative gap do not fit "
-            f"between min_value = {lo!r} and max_value = {hi!r}. Widen the range or lower `max_dim`."
+            f"`min_gap` = {gap!r} is too large: {max_dim} eigenvalues with that relative gap do "
+            f"not fit between min_value = {lo!r} and max_value = {hi!r}. Widen the range or lower "
+            "`max_dim`."
         )
-    return _spectrum(min_dim, max_dim, lo, hi, gap, check_bool(ties, "ties"), check_bool(zeros, "zeros"))
+    return _spectrum(
+        min_dim, max_dim, lo, hi, gap, check_bool(ties, "ties"), check_bool(zeros, "zeros")
+    )
 
 
 # ----------------------------------------------------------------------------- bases, covariances
@@ -186,7 +208,9 @@ def _check_spectrum(value: Any, name: str) -> np.ndarray:
         value = value.eigenvalues
     lam = as_real_array(value, name)
     if lam.ndim != 1 or lam.size == 0:
-        raise ValueError(f"`{name}` must be a non-empty 1-D array of eigenvalues; got shape {lam.shape}.")
+        raise ValueError(
+            f"`{name}` must be a non-empty 1-D array of eigenvalues; got shape {lam.shape}."
+        )
     if np.any(lam < 0):
         raise ValueError(f"`{name}` must be non-negative; got minimum {lam.min()!r}.")
     if not np.any(lam > 0):
@@ -236,7 +260,9 @@ def covariances(eigenvalues: Any = None) -> SearchStrategy[np.ndarray]:
 # ----------------------------------------------------------------------------- sigma2
 def _check_kinds(kinds: Any) -> tuple[str, ...]:
     if isinstance(kinds, str) or not isinstance(kinds, Sequence) or not kinds:
-        raise TypeError(f"`kinds` must be a non-empty sequence drawn from {SIGMA2_KINDS}; got {kinds!r}.")
+        raise TypeError(
+            f"`kinds` must be a non-empty sequence drawn from {SIGMA2_KINDS}; got {kinds!r}."
+        )
     bad = [k for k in kinds if k not in SIGMA2_KINDS]
     if bad:
         raise ValueError(f"`kinds` must be drawn from {SIGMA2_KINDS}; got {bad!r}.")
@@ -258,8 +284,12 @@ def _positive_finite(s: float) -> bool:
     return 0.0 < s < math.inf
 
 
-def sigma2_values(spectrum: Any, *, kinds: Sequence[str] = SIGMA2_KINDS,
-                  near_rtol: tuple[float, float] = (1e-14, 1e-6)) -> SearchStrategy[float]:
+def sigma2_values(
+    spectrum: Any,
+    *,
+    kinds: Sequence[str] = SIGMA2_KINDS,
+    near_rtol: tuple[float, float] = (1e-14, 1e-6),
+) -> SearchStrategy[float]:
     """Noise variances placed relative to a spectrum, where stability changes.
 
     Parameters
@@ -300,16 +330,29 @@ def sigma2_values(spectrum: Any, *, kinds: Sequence[str] = SIGMA2_KINDS,
         options.append(hs.sampled_from(pos))
     if "near" in kinds:
         offsets = hs.floats(math.log10(r_lo), math.log10(r_hi)).map(lambda e: 10.0**e)
-        options.append(hs.builds(lambda v, r, sign: v * (1.0 + sign * r), hs.sampled_from(pos), offsets,
-                                 hs.sampled_from((-1.0, 1.0))))
+        options.append(
+            hs.builds(
+                lambda v, r, sign: v * (1.0 + sign * r),
+                hs.sampled_from(pos),
+                offsets,
+                hs.sampled_from((-1.0, 1.0)),
+            )
+        )
     if "between" in kinds and len(pos) > 1:
         pairs = list(zip(pos[:-1], pos[1:]))
         frac = hs.floats(BETWEEN_MARGIN, 1.0 - BETWEEN_MARGIN)
-        options.append(hs.builds(lambda ab, t: ab[0] ** (1.0 - t) * ab[1] ** t, hs.sampled_from(pairs), frac))
+        options.append(
+            hs.builds(lambda ab, t: ab[0] ** (1.0 - t) * ab[1] ** t, hs.sampled_from(pairs), frac)
+        )
     if "outside" in kinds:
         decades = hs.floats(*OUTSIDE_DECADES)
-        options.append(hs.builds(lambda u, above: pos[0] * 10.0**u if above else pos[-1] * 10.0**-u,
-                                 decades, hs.booleans()))
+        options.append(
+            hs.builds(
+                lambda u, above: pos[0] * 10.0**u if above else pos[-1] * 10.0**-u,
+                decades,
+                hs.booleans(),
+            )
+        )
     if not options:
         return hs.nothing()
     return hs.one_of(options).filter(_positive_finite)
@@ -356,19 +399,22 @@ class StationaryCase:
     def __repr__(self) -> str:
         smap, p = self.stability_map, self.point
         how = "learned" if smap.is_learned else "fixed"
-        return "\n".join([
-            "StationaryCase",
-            f"  eigenvalues  {self.eigenvalues.tolist()!r}",
-            f"  sigma2       {p.sigma2!r} ({how})",
-            f"  latent_dim   {smap.latent_dim}",
-            f"  active       {p.active}",
-            f"  morse_index  {p.morse_index} ({p.stability.name})",
-        ])
+        return "\n".join(
+            [
+                "StationaryCase",
+                f"  eigenvalues  {self.eigenvalues.tolist()!r}",
+                f"  sigma2       {p.sigma2!r} ({how})",
+                f"  latent_dim   {smap.latent_dim}",
+                f"  active       {p.active}",
+                f"  morse_index  {p.morse_index} ({p.stability.name})",
+            ]
+        )
 
 
 @hs.composite
-def _stationary_case(draw: Any, covs: SearchStrategy, latent_dim: int | None, learned: bool,
-                     kinds: tuple[str, ...]) -> StationaryCase:
+def _stationary_case(
+    draw: Any, covs: SearchStrategy, latent_dim: int | None, learned: bool, kinds: tuple[str, ...]
+) -> StationaryCase:
     cov = draw(covs)
     d = cov.shape[0]
     q_max = d - 1 if learned else d
@@ -383,8 +429,13 @@ def _stationary_case(draw: Any, covs: SearchStrategy, latent_dim: int | None, le
     return StationaryCase(cov, smap, smap.points[index])
 
 
-def stationary_points(cov: Any = None, *, latent_dim: int | None = None, sigma2: str | None = None,
-                      sigma2_kinds: Sequence[str] = ("between", "outside")) -> SearchStrategy[StationaryCase]:
+def stationary_points(
+    cov: Any = None,
+    *,
+    latent_dim: int | None = None,
+    sigma2: str | None = None,
+    sigma2_kinds: Sequence[str] = ("between", "outside"),
+) -> SearchStrategy[StationaryCase]:
     """Stationary points of the pPCA log-likelihood, each with its covariance and map.
 
     Parameters
@@ -419,8 +470,11 @@ def stationary_points(cov: Any = None, *, latent_dim: int | None = None, sigma2:
     (True, True)
     """
     if sigma2 == "fixed":
-        warnings.warn('stationary_points(sigma2="fixed") is deprecated: use sigma2=None (the default).',
-                      FutureWarning, stacklevel=2)
+        warnings.warn(
+            'stationary_points(sigma2="fixed") is deprecated: use sigma2=None (the default).',
+            FutureWarning,
+            stacklevel=2,
+        )
         sigma2 = None
     if sigma2 is not None:
         check_choice(sigma2, "sigma2", ("learned",))

@@ -27,7 +27,6 @@ from ._symbolic._exact import (
     critical_sigma2,
     exact_stability_map,
 )
-from ._symbolic._proof import ClosedFormProof, ProofCase, verify_hessian_closed_form
 from ._symbolic._expressions import (
     LikelihoodSymbols,
     gradient_expr,
@@ -36,6 +35,7 @@ from ._symbolic._expressions import (
     likelihood_symbols,
     log_likelihood_expr,
 )
+from ._symbolic._proof import ClosedFormProof, ProofCase, verify_hessian_closed_form
 
 __all__ = [
     "ClosedFormProof",

@@ -37,8 +37,9 @@ def random_vae_problem(seed: int, d: int = 5, q: int = 3):
 
     rng = np.random.default_rng(seed)
     S = cov_from_eigenvalues(np.sort(rng.uniform(0.1, 5.0, d))[::-1], rng)
-    params = LinearVAEParams(rng.standard_normal((q, d)) * 0.5, rng.standard_normal(q) * 0.3,
-                             rng.standard_normal((d, q)))
+    params = LinearVAEParams(
+        rng.standard_normal((q, d)) * 0.5, rng.standard_normal(q) * 0.3, rng.standard_normal((d, q))
+    )
     return S, params, float(rng.uniform(0.3, 2.0))
 
 
@@ -52,7 +53,9 @@ def naive_log_likelihood(W: np.ndarray, S: np.ndarray, s: float) -> float:
     """Oracle: forms C and its inverse explicitly (what the library must never do)."""
     d = S.shape[0]
     C = W @ W.T + s * np.eye(d)
-    return -0.5 * (d * np.log(2 * np.pi) + np.linalg.slogdet(C)[1] + np.trace(np.linalg.solve(C, S)))
+    return -0.5 * (
+        d * np.log(2 * np.pi) + np.linalg.slogdet(C)[1] + np.trace(np.linalg.solve(C, S))
+    )
 
 
 def naive_gradient(W: np.ndarray, S: np.ndarray, s: float) -> tuple[np.ndarray, float]:

@@ -14,13 +14,17 @@ import tempfile
 
 import numpy as np
 import pytest
+from _support import SPECTRUM, cov_from_eigenvalues, digits_data
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from _support import SPECTRUM, cov_from_eigenvalues, digits_data
-
 settings.register_profile(
-    "ci", derandomize=True, max_examples=25, deadline=None, database=None, print_blob=True,
+    "ci",
+    derandomize=True,
+    max_examples=25,
+    deadline=None,
+    database=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", max_examples=100, deadline=None, print_blob=True)
@@ -35,8 +39,9 @@ RNG_SEED = 20240917
 def pytest_configure(config):
     # Hypothesis formats a failure with a lazy import that warns on some installs; under
     # filterwarnings=error that turns every falsifying example into a pytest INTERNALERROR.
-    config.addinivalue_line("filterwarnings",
-                            "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+    config.addinivalue_line(
+        "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
+    )
     if (config.getoption("hypothesis_profile", None) or PROFILE) == "ci":
         # Even without a database Hypothesis caches constants under .hypothesis/ in the working
         # directory; the default run leaves nothing behind.
@@ -54,7 +59,9 @@ def pytest_terminal_summary(terminalreporter):
     if tried:
         top = ", ".join(f"{k}: {v}" for k, v in tried.most_common(8))
         terminalreporter.write_line(
-            f"robustness fuzzing: {sum(tried.values())} calls over {len(tried)} targets ({top}, ...)")
+            f"robustness fuzzing: {sum(tried.values())} calls over {len(tried)} targets ({top}, "
+            "...)"
+        )
 
 
 @pytest.fixture

@@ -6,11 +6,17 @@ import warnings
 
 import numpy as np
 import pytest
-
-from ppca_stability import ConvergenceWarning, Stability, compare_with_ppca, fit_linear_vae, ppca_mle, spectrum
-from ppca_stability._agreement import ANALYTIC_RTOL, STOCHASTIC_RTOL
-
 from _support import cov_from_eigenvalues
+
+from ppca_stability import (
+    ConvergenceWarning,
+    Stability,
+    compare_with_ppca,
+    fit_linear_vae,
+    ppca_mle,
+    spectrum,
+)
+from ppca_stability._agreement import ANALYTIC_RTOL, STOCHASTIC_RTOL
 
 # Distinct eigenvalues with a clear gap, so every check is well conditioned.
 LAM = np.array([9.0, 6.0, 4.0, 2.5, 1.5, 1.0, 0.6])
@@ -47,7 +53,8 @@ def test_unconverged_fit_fails_with_readable_reasons(cov):
 
 
 def test_rotated_decoder_has_zero_wwt_error_but_poor_alignment(cov):
-    # W W^T is rotation invariant; the alignment check is not (the ELBO optimum has orthogonal columns).
+    # W W^T is rotation invariant; the alignment check is not (the ELBO optimum has orthogonal
+    # columns).
     fit = fit_linear_vae(cov=cov, latent_dim=2, sigma2=0.5, rng=1)
     c, s = np.cos(0.3), np.sin(0.3)
     rotated = fit.loadings @ np.array([[c, -s], [s, c]])

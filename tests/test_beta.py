@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 import scipy.optimize
+from _support import cov_from_eigenvalues
 
 from ppca_stability import beta_from_sigma2, ppca_mle, predict_collapse, sigma2_from_beta
-
-from _support import cov_from_eigenvalues
 
 # L-BFGS on a smooth 4-dimensional problem: agreement of W W^T with the analytic optimum.
 OPT_RTOL = 1e-5
@@ -34,21 +33,31 @@ def test_minimising_beta_loss_gives_the_ppca_optimum_at_converted_sigma2(reconst
     s = sigma2_from_beta(beta, reconstruction=reconstruction, n_features=d)
     assert s == pytest.approx(0.8)  # all three chosen so that latent 3 collapses, 1 and 2 live
     x0 = 0.1 * rng.normal(size=q * d + q + d * q)
-    res = scipy.optimize.minimize(_beta_vae_loss, x0, args=(S, q, beta, reconstruction), method="L-BFGS-B",
-                                  options=dict(maxiter=20000, maxfun=200000, ftol=1e-15, gtol=1e-12))
+    res = scipy.optimize.minimize(
+        _beta_vae_loss,
+        x0,
+        args=(S, q, beta, reconstruction),
+        method="L-BFGS-B",
+        options=dict(maxiter=20000, maxfun=200000, ftol=1e-15, gtol=1e-12),
+    )
     W = res.x[q * d + q :].reshape(d, q)
     target = ppca_mle(S, q, sigma2=s).loadings
     assert np.allclose(W @ W.T, target @ target.T, rtol=0, atol=OPT_RTOL * lam[0])
     pred = predict_collapse(S, latent_dim=q, beta=beta, reconstruction=reconstruction)
     assert pred.collapsed.tolist() == [False, False, True]
-    assert np.allclose(np.sort(np.linalg.norm(W, axis=0))[::-1] ** 2, np.maximum(lam[:q] - s, 0), atol=1e-4)
+    assert np.allclose(
+        np.sort(np.linalg.norm(W, axis=0))[::-1] ** 2, np.maximum(lam[:q] - s, 0), atol=1e-4
+    )
 
 
 def test_conversions_are_inverse_and_match_the_table():
     for rec, factor in (("sse", 0.5), ("half_sse", 1.0), ("mse", 392.0)):
         assert sigma2_from_beta(2.0, reconstruction=rec, n_features=784) == 2.0 * factor
-        assert beta_from_sigma2(sigma2_from_beta(0.3, reconstruction=rec, n_features=784),
-                                reconstruction=rec, n_features=784) == pytest.approx(0.3)
+        assert beta_from_sigma2(
+            sigma2_from_beta(0.3, reconstruction=rec, n_features=784),
+            reconstruction=rec,
+            n_features=784,
+        ) == pytest.approx(0.3)
 
 
 def test_kl_per_latent_and_repr():
@@ -58,16 +67,27 @@ def test_kl_per_latent_and_repr():
     assert "collapsed=2" in repr(pred) and pred.largest_sigma2_without_collapse == 0.25
 
 
-@pytest.mark.parametrize("call,exc,match", [
-    (lambda: sigma2_from_beta(1.0, reconstruction="mse"), ValueError, "`n_features`"),
-    (lambda: sigma2_from_beta(1.0, reconstruction="l1"), ValueError, "`reconstruction`"),
-    (lambda: sigma2_from_beta(-1.0, reconstruction="sse"), ValueError, "`beta`"),
-    (lambda: sigma2_from_beta(1.0, reconstruction="mse", n_features=0), ValueError, "`n_features`"),
-    (lambda: beta_from_sigma2(0.0, reconstruction="sse"), ValueError, "`sigma2`"),
-    (lambda: predict_collapse(np.eye(2), latent_dim=1), ValueError, "exactly one"),
-    (lambda: predict_collapse(np.eye(2), latent_dim=1, beta=1.0, sigma2=1.0), ValueError, "exactly one"),
-    (lambda: predict_collapse(np.eye(2), latent_dim=3, beta=1.0), ValueError, "`latent_dim`"),
-])
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (lambda: sigma2_from_beta(1.0, reconstruction="mse"), ValueError, "`n_features`"),
+        (lambda: sigma2_from_beta(1.0, reconstruction="l1"), ValueError, "`reconstruction`"),
+        (lambda: sigma2_from_beta(-1.0, reconstruction="sse"), ValueError, "`beta`"),
+        (
+            lambda: sigma2_from_beta(1.0, reconstruction="mse", n_features=0),
+            ValueError,
+            "`n_features`",
+        ),
+        (lambda: beta_from_sigma2(0.0, reconstruction="sse"), ValueError, "`sigma2`"),
+        (lambda: predict_collapse(np.eye(2), latent_dim=1), ValueError, "exactly one"),
+        (
+            lambda: predict_collapse(np.eye(2), latent_dim=1, beta=1.0, sigma2=1.0),
+            ValueError,
+            "exactly one",
+        ),
+        (lambda: predict_collapse(np.eye(2), latent_dim=3, beta=1.0), ValueError, "`latent_dim`"),
+    ],
+)
 def test_errors_name_the_parameter(call, exc, match):
     with pytest.raises(exc, match=match):
         call()

@@ -4,14 +4,15 @@ import collections
 
 import numpy as np
 import pytest
+from _support import cov_from_eigenvalues
 
 from ppca_stability import stability_map
 from ppca_stability._census import census_dict, gaussian_binomials
 
-from _support import cov_from_eigenvalues
 
-
-@pytest.mark.parametrize("d,q,sigma2", [(5, 2, 0.5), (6, 6, 0.05), (7, 3, 2.2), (6, 4, 10.0), (1, 1, 0.5)])
+@pytest.mark.parametrize(
+    "d,q,sigma2", [(5, 2, 0.5), (6, 6, 0.05), (7, 3, 2.2), (6, 4, 10.0), (1, 1, 0.5)]
+)
 def test_census_equals_enumerated_morse_indices(d, q, sigma2, rng):
     lam = np.sort(rng.uniform(0.1, 5.0, size=d))[::-1]
     smap = stability_map(cov_from_eigenvalues(lam, rng), sigma2, latent_dim=q)
@@ -27,7 +28,9 @@ def test_census_is_exact_beyond_int64():
     c = census_dict(64, 64)
     assert sum(c.values()) == 2**64
     assert all(type(v) is int for v in c.values())
-    assert sum(census_dict(100, 50).values()) == sum(__import__("math").comb(100, k) for k in range(51))
+    assert sum(census_dict(100, 50).values()) == sum(
+        __import__("math").comb(100, k) for k in range(51)
+    )
 
 
 def test_gaussian_binomial_symmetry_and_value_at_one():

@@ -5,13 +5,12 @@ import warnings
 
 import numpy as np
 import pytest
+from _support import NUMERIC_RTOL, cov_from_eigenvalues
 from hypothesis import assume, given, settings
 from hypothesis import strategies as hs
 
 from ppca_stability import DegeneracyWarning, Stability, classify_point, stability_map
 from ppca_stability import _classify as classify_module
-
-from _support import NUMERIC_RTOL, cov_from_eigenvalues
 
 
 # ----------------------------------------------------------------------------- against the map
@@ -23,9 +22,14 @@ def test_classify_point_agrees_with_map_on_every_point(sigma2, rng):
     for p in smap.points:
         c = classify_point(p.loadings, S, p.sigma2, sigma2_learned=smap.is_learned)
         assert c.is_stationary
-        assert (c.stability, c.morse_index, c.symmetry_dim) == (p.stability, p.morse_index, p.symmetry_dim)
-        assert np.max(np.abs(c.hessian_eigenvalues - p.hessian_eigenvalues)) <= NUMERIC_RTOL * np.max(
-            np.abs(p.hessian_eigenvalues))
+        assert (c.stability, c.morse_index, c.symmetry_dim) == (
+            p.stability,
+            p.morse_index,
+            p.symmetry_dim,
+        )
+        assert np.max(
+            np.abs(c.hessian_eigenvalues - p.hessian_eigenvalues)
+        ) <= NUMERIC_RTOL * np.max(np.abs(p.hessian_eigenvalues))
 
 
 def test_classify_point_rotation_invariance_and_non_stationary(rng):
@@ -65,15 +69,23 @@ def test_ties_and_zeros_numeric_agrees_with_closed_form(lam, q, s, learned):
             assert np.all(np.isfinite(p.hessian_eigenvalues)) and np.isfinite(p.log_likelihood)
             c = classify_point(p.loadings, S, p.sigma2, sigma2_learned=learned)
             assert c.is_stationary
-            assert (c.stability, c.morse_index, c.n_degenerate) == (p.stability, p.morse_index, p.n_degenerate)
+            assert (c.stability, c.morse_index, c.n_degenerate) == (
+                p.stability,
+                p.morse_index,
+                p.n_degenerate,
+            )
         assert counted == smap.n_points == sum(smap.census().values())
     assert all(issubclass(w.category, DegeneracyWarning) for w in caught)
     assert bool(caught) == degenerate
 
 
 # ----------------------------------------------------------------------------- Lanczos (Hessian-free)
-@pytest.mark.parametrize("active,expected", [((0, 1, 2, 3), Stability.MAXIMUM), ((0, 2, 3), Stability.SADDLE)])
-def test_lanczos_decides_maximum_vs_saddle_without_dense_hessian(active, expected, monkeypatch, rng):
+@pytest.mark.parametrize(
+    "active,expected", [((0, 1, 2, 3), Stability.MAXIMUM), ((0, 2, 3), Stability.SADDLE)]
+)
+def test_lanczos_decides_maximum_vs_saddle_without_dense_hessian(
+    active, expected, monkeypatch, rng
+):
     lam = np.linspace(6.0, 0.5, 12)
     S = cov_from_eigenvalues(lam, rng)
     p = stability_map(S, 0.3, latent_dim=4).point(active)
@@ -94,7 +106,10 @@ def test_lanczos_decides_maximum_vs_saddle_without_dense_hessian(active, expecte
 def test_lanczos_on_digits_global_maximum_and_a_saddle(digits_cov, rng):
     smap = stability_map(digits_cov, 0.5, latent_dim=20)
     R, _ = np.linalg.qr(rng.normal(size=(20, 20)))
-    for active, expected in [(tuple(range(20)), Stability.MAXIMUM), (tuple(range(19)) + (25,), Stability.SADDLE)]:
+    for active, expected in [
+        (tuple(range(20)), Stability.MAXIMUM),
+        (tuple(range(19)) + (25,), Stability.SADDLE),
+    ]:
         p = smap.point(active)
         c = classify_point(p.loadings @ R, digits_cov, 0.5, method="lanczos")
         assert c.stability is expected and c.morse_index == min(p.morse_index, 6)
@@ -116,7 +131,9 @@ def test_classify_point_with_loadings_near_underflow(method):
 
 
 def test_classify_point_method_must_be_a_known_one():
-    with pytest.raises(ValueError, match="`method` must be one of 'auto', 'dense', 'lanczos'; got 'svd'"):
+    with pytest.raises(
+        ValueError, match="`method` must be one of 'auto', 'dense', 'lanczos'; got 'svd'"
+    ):
         classify_point(np.ones((2, 1)), np.eye(2), 1.0, method="svd")
 
 

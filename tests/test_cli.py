@@ -10,12 +10,11 @@ import sys
 
 import numpy as np
 import pytest
-
-from ppca_stability import covariance, phase_diagram, stability_map
-from ppca_stability import _stability as results_module
-from ppca_stability._cli import main
-
 from _support import off_by_one_percent
+
+from ppca_stability import _stability as results_module
+from ppca_stability import covariance, phase_diagram, stability_map
+from ppca_stability._cli import main
 
 
 @pytest.fixture
@@ -58,11 +57,14 @@ def test_map_cov_csv(tmp_path, capsys):
     assert "first 2 of 4 stationary points" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv_tail,match", [
-    (["--sigma2", "abc"], "--sigma2"),
-    (["--sigma2", "-1"], "sigma2"),
-    (["--sigma2", "1", "--latent-dim", "9"], "latent_dim"),
-])
+@pytest.mark.parametrize(
+    "argv_tail,match",
+    [
+        (["--sigma2", "abc"], "--sigma2"),
+        (["--sigma2", "-1"], "sigma2"),
+        (["--sigma2", "1", "--latent-dim", "9"], "latent_dim"),
+    ],
+)
 def test_map_bad_arguments_one_line_exit_2(data_file, capsys, argv_tail, match):
     path, _ = data_file
     assert main(["map", str(path), *argv_tail]) == 2
@@ -70,8 +72,15 @@ def test_map_bad_arguments_one_line_exit_2(data_file, capsys, argv_tail, match):
     assert len(err.splitlines()) == 1 and match in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("content,name", [(b"", "empty.csv"), (b"not,a,number\n", "bad.csv"),
-                                          (b"\x93NUMPY garbage", "bad.npy"), (b"1,2\n3,4\n", "x.dat")])
+@pytest.mark.parametrize(
+    "content,name",
+    [
+        (b"", "empty.csv"),
+        (b"not,a,number\n", "bad.csv"),
+        (b"\x93NUMPY garbage", "bad.npy"),
+        (b"1,2\n3,4\n", "x.dat"),
+    ],
+)
 def test_map_bad_files(tmp_path, capsys, content, name):
     path = tmp_path / name
     path.write_bytes(content)
@@ -96,9 +105,13 @@ def test_argparse_errors_are_one_line_and_help_exits_0(capsys):
 
 def test_closed_pipe_ends_quietly(data_file, tmp_path):
     path, _ = data_file
-    code = ("import sys; from ppca_stability._cli import main; "
-            f"sys.exit(main(['map', {str(path)!r}, '--sigma2', '0.1', '--show', '100000']))")
-    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    code = (
+        "import sys; from ppca_stability._cli import main; "
+        f"sys.exit(main(['map', {str(path)!r}, '--sigma2', '0.1', '--show', '100000']))"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
         proc.stdout.readline()
         proc.stdout.close()  # like `| head -1`
         err = proc.stderr.read().decode()
@@ -218,7 +231,22 @@ def test_beta_without_and_with_data(tmp_path, capsys):
     assert "392" in out and "sse" in out
     path = tmp_path / "cov.npy"
     np.save(path, np.diag([500.0, 300.0, 100.0]))
-    assert main(["beta", "--beta", "1", "--reconstruction", "mse", str(path), "--cov", "--latent-dim", "3"]) == 0
+    assert (
+        main(
+            [
+                "beta",
+                "--beta",
+                "1",
+                "--reconstruction",
+                "mse",
+                str(path),
+                "--cov",
+                "--latent-dim",
+                "3",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "sigma2=1.5" in out and "collapsed=0" in out
     assert main(["beta", "--beta", "1", "--reconstruction", "mse"]) == 2
@@ -249,7 +277,13 @@ def test_exact_errors_are_one_line(capsys):
 def test_verify_prints_the_table_and_exits_1_on_failure(capsys, monkeypatch):
     assert main(["verify", "--examples", "3", "--theorem", "orbit_count", "--no-progress"]) == 0
     assert "orbit_count" in capsys.readouterr().out
-    monkeypatch.setattr(results_module, "closed_form_spectrum", off_by_one_percent(results_module.closed_form_spectrum))
-    assert main(["verify", "--examples", "20", "--theorem", "hessian_closed_form", "--seed", "1"]) == 1
+    monkeypatch.setattr(
+        results_module,
+        "closed_form_spectrum",
+        off_by_one_percent(results_module.closed_form_spectrum),
+    )
+    assert (
+        main(["verify", "--examples", "20", "--theorem", "hessian_closed_form", "--seed", "1"]) == 1
+    )
     captured = capsys.readouterr()
     assert "counterexample (shrunk)" in captured.out and "Traceback" not in captured.err

@@ -6,11 +6,10 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from _support import EXACT_RTOL, rel_err
 
 from ppca_stability import SampleMoments, covariance, sample_moments
 from ppca_stability._cli._io import load_covariance
-
-from _support import EXACT_RTOL, rel_err
 
 # Covariance of data offset by OFFSET standard deviations: chunk-shifted Chan merging keeps full
 # precision (measured ~1e-15); the textbook E[x x^T] - mu mu^T loses all of it (error ~ 10 x cov).
@@ -53,7 +52,10 @@ def test_memmap_equals_numpy(tmp_path, data):
     raw = np.memmap(tmp_path / "raw.bin", dtype=np.float32, mode="w+", shape=data.shape)
     raw[:] = data
     raw.flush()
-    assert rel_err(covariance(raw, memory_budget=4096), covariance(np.asarray(raw, dtype=np.float64))) < EXACT_RTOL
+    assert (
+        rel_err(covariance(raw, memory_budget=4096), covariance(np.asarray(raw, dtype=np.float64)))
+        < EXACT_RTOL
+    )
 
 
 def test_memory_budget_sets_the_chunk_size(data):
@@ -66,7 +68,10 @@ def test_digits_and_integer_data(digits):
     _, cov = reference_moments(X)
     assert rel_err(covariance(X, chunk_rows=64), cov) < EXACT_RTOL
     ints = np.arange(12).reshape(4, 3) ** 2
-    assert rel_err(covariance(ints, chunk_rows=3), reference_moments(ints.astype(float))[1]) < EXACT_RTOL
+    assert (
+        rel_err(covariance(ints, chunk_rows=3), reference_moments(ints.astype(float))[1])
+        < EXACT_RTOL
+    )
 
 
 def test_doctest_value_and_single_sample():
@@ -98,7 +103,7 @@ def test_npy_larger_than_budget_streams(tmp_path, rng):
     path = tmp_path / "big.npy"
     mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(n, d))
     for i in range(0, n, 4096):
-        mm[i: i + 4096] = rng.normal(size=(min(4096, n - i), d)) + 3.0
+        mm[i : i + 4096] = rng.normal(size=(min(4096, n - i), d)) + 3.0
     mm.flush()
     del mm
     data = np.load(path, mmap_mode="r")
@@ -119,29 +124,43 @@ def test_repr_is_one_line(data):
     assert text.startswith("SampleMoments(n_samples=1003, n_features=13") and "\n" not in text
 
 
-@pytest.mark.parametrize("bad, error, match", [
-    ("abc", TypeError, "`data` must be an array of real numbers"),
-    (np.ones((3, 2), dtype=complex), TypeError, "`data` must be real"),
-    (np.array([[1.0, 2.0], [3.0]], dtype=object), TypeError, "object array"),
-    (np.array([["a", "b"]]), TypeError, "`data` must be an array of real numbers"),
-    (np.ones(5), ValueError, r"`data` must be a 2-D .*reshape"),
-    (np.ones((2, 2, 2)), ValueError, "`data` must be a 2-D"),
-    (np.ones((0, 3)), ValueError, "`data` must have at least one sample"),
-    (np.array([[1.0, np.nan], [2.0, 3.0]]), ValueError, "`data` must contain only finite values"),
-    (np.array([[1.0, np.inf], [2.0, 3.0]]), ValueError, "`data` must contain only finite values"),
-    (np.array([[1e200, 0.0], [-1e200, 1.0]]), ValueError, "rescale"),
-])
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        ("abc", TypeError, "`data` must be an array of real numbers"),
+        (np.ones((3, 2), dtype=complex), TypeError, "`data` must be real"),
+        (np.array([[1.0, 2.0], [3.0]], dtype=object), TypeError, "object array"),
+        (np.array([["a", "b"]]), TypeError, "`data` must be an array of real numbers"),
+        (np.ones(5), ValueError, r"`data` must be a 2-D .*reshape"),
+        (np.ones((2, 2, 2)), ValueError, "`data` must be a 2-D"),
+        (np.ones((0, 3)), ValueError, "`data` must have at least one sample"),
+        (
+            np.array([[1.0, np.nan], [2.0, 3.0]]),
+            ValueError,
+            "`data` must contain only finite values",
+        ),
+        (
+            np.array([[1.0, np.inf], [2.0, 3.0]]),
+            ValueError,
+            "`data` must contain only finite values",
+        ),
+        (np.array([[1e200, 0.0], [-1e200, 1.0]]), ValueError, "rescale"),
+    ],
+)
 def test_bad_data(bad, error, match):
     with pytest.raises(error, match=match):
         covariance(bad)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"chunk_rows": 0}, ValueError, "`chunk_rows` must be a positive integer"),
-    ({"chunk_rows": 2.5}, TypeError, "`chunk_rows` must be a positive integer"),
-    ({"memory_budget": -1}, ValueError, "`memory_budget` must be a positive integer"),
-    ({"memory_budget": True}, TypeError, "`memory_budget`"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"chunk_rows": 0}, ValueError, "`chunk_rows` must be a positive integer"),
+        ({"chunk_rows": 2.5}, TypeError, "`chunk_rows` must be a positive integer"),
+        ({"memory_budget": -1}, ValueError, "`memory_budget` must be a positive integer"),
+        ({"memory_budget": True}, TypeError, "`memory_budget`"),
+    ],
+)
 def test_bad_chunking(data, kwargs, error, match):
     with pytest.raises(error, match=match):
         covariance(data, **kwargs)
@@ -155,9 +174,15 @@ def da():
 
 @pytest.fixture(scope="module")
 def client(da):
-    distributed = pytest.importorskip("distributed", reason=DASK_MISSING.replace("dask", "dask.distributed", 1))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+    distributed = pytest.importorskip(
+        "distributed", reason=DASK_MISSING.replace("dask", "dask.distributed", 1)
+    )
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
         yield c
 
 
@@ -187,7 +212,8 @@ def test_dask_rechunked_rows_and_lazy_source(da, client, dask_data):
 
 @pytest.mark.slow
 def test_dask_threaded_scheduler(da, dask_data):
-    # The same code on dask's local threaded scheduler, forced even while a cluster client is active.
+    # The same code on dask's local threaded scheduler, forced even while a cluster client is
+    # active.
     import dask
 
     with dask.config.set(scheduler="threads"):

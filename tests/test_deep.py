@@ -17,18 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _support import digits_data
 
 from ppca_stability import collapse_diagnostics, covariance, phase_diagram, ppca_mle, spectrum
 from ppca_stability._cli import main
-
-from _support import digits_data
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_TORCH = importlib.util.find_spec("torch") is not None  # as the root conftest.py decides
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason='needs the "deep" extra (torch)')
 
-# Monte-Carlo error of the 16-draw ELBO estimate on the digits (sd of one draw ~ 0.2 nats / sqrt(16 n)),
-# with a wide margin: the ELBO may not exceed the log-likelihood by more than this.
+# Monte-Carlo error of the 16-draw ELBO estimate on the digits (sd of one draw ~ 0.2 nats / sqrt(16
+# n)), with a wide margin: the ELBO may not exceed the log-likelihood by more than this.
 ELBO_MC_ATOL = 0.02
 # How far Adam (stochastic, 300 epochs) may stop below the analytic optimum, in nats per sample.
 ELBO_OPT_ATOL = 0.15
@@ -53,11 +52,19 @@ def toy_fit(deep):
 
 # --------------------------------------------------------------------------- without torch
 
+
 def test_import_without_torch_is_one_line_naming_the_extra():
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "try:\n    import ppca_stability.deep\nexcept ImportError as e:\n    print(e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == 'ppca_stability.deep needs torch, which is not installed: pip install "ppca_stability[deep]"'
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "try:\n    import ppca_stability.deep\nexcept ImportError as e:\n    print(e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert (
+        out.strip() == "ppca_stability.deep needs torch, which is not installed: pip install "
+        '"ppca_stability[deep]"'
+    )
 
 
 def test_cli_deep_without_torch_is_a_one_line_error(tmp_path, capsys, monkeypatch):
@@ -78,15 +85,20 @@ def test_docs_tables_are_the_measured_record():
     page = (ROOT / "docs" / "deep_vae.md").read_text()
     shown = module.tables(record).split("\n\n")
     assert len(shown) == 2 and all(table in page for table in shown)
-    # the record is the acceptance sweep: digits, latent_dim 10, >= 8 sigma2 over [lam_10 / 4, 4 lam_1], >= 3 seeds
+    # the record is the acceptance sweep: digits, latent_dim 10, >= 8 sigma2 over [lam_10 / 4, 4
+    # lam_1], >= 3 seeds
     lam = spectrum(covariance(digits_data())).eigenvalues
     assert len(record["sigma2"]) >= 8 and len(record["seeds"]) >= 3
-    assert record["sigma2"][0] == pytest.approx(lam[9] / 4) and record["sigma2"][-1] == pytest.approx(4 * lam[0])
+    assert record["sigma2"][0] == pytest.approx(lam[9] / 4) and record["sigma2"][
+        -1
+    ] == pytest.approx(4 * lam[0])
     assert np.array(record["predicted_active_units"]).tolist() == [
-        int(np.sum(1 - s / lam[:10] > 0.01)) for s in record["sigma2"]]
+        int(np.sum(1 - s / lam[:10] > 0.01)) for s in record["sigma2"]
+    ]
 
 
 # --------------------------------------------------------------------------- fits
+
 
 @needs_torch
 def test_fit_collapses_what_the_theory_collapses_on_toy_data(toy_fit):
@@ -121,32 +133,40 @@ def test_fit_fields(toy_fit):
     again = collapse_diagnostics(mu, logvar)
     assert np.array_equal(again.kl_per_latent, toy_fit.diagnostics.kl_per_latent)
     text = repr(toy_fit)
-    assert text.startswith("DeepVAEFit(n_features=3, latent_dim=2") and "active units  1 of 2" in text
+    assert (
+        text.startswith("DeepVAEFit(n_features=3, latent_dim=2") and "active units  1 of 2" in text
+    )
 
 
 @needs_torch
 def test_learned_sigma2_moves(deep):
-    fit = deep.fit_deep_vae(_toy(), latent_dim=1, sigma2="learned", epochs=150, batch_size=64, rng=0,
-                            progress=False)
-    assert fit.sigma2_learned and fit.history.sigma2[0] == pytest.approx(np.trace(covariance(_toy())) / 3)
-    # pPCA with q = 1 learns the mean of the discarded eigenvalues (~0.6) and the deep decoder contains
-    # that linear solution, so its sigma2 falls well below the starting tr(S) / d ~ 1.75
+    fit = deep.fit_deep_vae(
+        _toy(), latent_dim=1, sigma2="learned", epochs=150, batch_size=64, rng=0, progress=False
+    )
+    assert fit.sigma2_learned and fit.history.sigma2[0] == pytest.approx(
+        np.trace(covariance(_toy())) / 3
+    )
+    # pPCA with q = 1 learns the mean of the discarded eigenvalues (~0.6) and the deep decoder
+    # contains that linear solution, so its sigma2 falls well below the starting tr(S) / d ~ 1.75
     assert fit.sigma2 < 1.0
 
 
 @needs_torch
-@pytest.mark.parametrize("kwargs,exc,match", [
-    (dict(latent_dim=4), ValueError, "`latent_dim` must be at most the number of features"),
-    (dict(sigma2=-1.0), ValueError, "`sigma2` must be positive"),
-    (dict(sigma2="fixed"), ValueError, '`sigma2` must be a positive float or "learned"'),
-    (dict(activation="gelu"), ValueError, "`activation` must be one of"),
-    (dict(hidden=()), ValueError, "`hidden` must name at least one"),
-    (dict(hidden=[8, 0]), ValueError, "`hidden` must be a positive integer"),
-    (dict(hidden="8"), TypeError, "`hidden` must be a positive int or a sequence"),
-    (dict(epochs=0), ValueError, "`epochs` must be a positive integer"),
-    (dict(lr=0.0), ValueError, "`lr` must be positive"),
-    (dict(rng="seed"), TypeError, "`rng` must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(latent_dim=4), ValueError, "`latent_dim` must be at most the number of features"),
+        (dict(sigma2=-1.0), ValueError, "`sigma2` must be positive"),
+        (dict(sigma2="fixed"), ValueError, '`sigma2` must be a positive float or "learned"'),
+        (dict(activation="gelu"), ValueError, "`activation` must be one of"),
+        (dict(hidden=()), ValueError, "`hidden` must name at least one"),
+        (dict(hidden=[8, 0]), ValueError, "`hidden` must be a positive integer"),
+        (dict(hidden="8"), TypeError, "`hidden` must be a positive int or a sequence"),
+        (dict(epochs=0), ValueError, "`epochs` must be a positive integer"),
+        (dict(lr=0.0), ValueError, "`lr` must be positive"),
+        (dict(rng="seed"), TypeError, "`rng` must be"),
+    ],
+)
 def test_fit_errors_name_the_parameter(deep, kwargs, exc, match):
     args = dict(latent_dim=2, sigma2=1.0, epochs=1, progress=False) | kwargs
     with pytest.raises(exc, match=match):
@@ -163,12 +183,14 @@ def test_fit_rejects_bad_data(deep):
 
 # --------------------------------------------------------------------------- sweeps
 
+
 @needs_torch
 def test_sweep_table_thresholds_and_figure(deep):
     from matplotlib.figure import Figure
 
-    sweep = deep.deep_collapse_sweep(_toy(300), 2, [0.5, 2.0, 8.0], n_seeds=2, epochs=30, batch_size=300, rng=0,
-                                     progress=False)
+    sweep = deep.deep_collapse_sweep(
+        _toy(300), 2, [0.5, 2.0, 8.0], n_seeds=2, epochs=30, batch_size=300, rng=0, progress=False
+    )
     assert sweep.active_units.shape == (3, 2) and sweep.kl_by_rank.shape == (3, 2, 2)
     assert sweep.predicted_active_units.tolist() == [2, 1, 0]
     assert np.all(np.diff(sweep.kl_by_rank, axis=2) <= 0)
@@ -187,16 +209,32 @@ def test_crossing_interpolates_in_log_sigma2():
     deep = pytest.importorskip("ppca_stability.deep")
     grid = np.array([1.0, 10.0, 100.0])
     assert deep._crossing(grid, np.array([2.0, 1.0, 0.0]), 1.5) == pytest.approx(10**0.5)
-    assert deep._crossing(grid, np.array([2.0, 0.0, 1.0]), 0.5) != deep._crossing(grid, np.array([2.0, 0.0, 0.0]), 0.5)
-    assert np.isnan(deep._crossing(grid, np.array([2.0, 2.0, 2.0]), 1.5))     # never drops inside the grid
-    assert np.isnan(deep._crossing(grid, np.array([0.0, 0.0, 0.0]), 0.5))     # below the grid already
+    assert deep._crossing(grid, np.array([2.0, 0.0, 1.0]), 0.5) != deep._crossing(
+        grid, np.array([2.0, 0.0, 0.0]), 0.5
+    )
+    assert np.isnan(
+        deep._crossing(grid, np.array([2.0, 2.0, 2.0]), 1.5)
+    )  # never drops inside the grid
+    assert np.isnan(deep._crossing(grid, np.array([0.0, 0.0, 0.0]), 0.5))  # below the grid already
 
 
 @needs_torch
 def test_cli_deep_table_json_and_figure(tmp_path, capsys):
     np.save(tmp_path / "x.npy", _toy(200))
-    args = ["deep", str(tmp_path / "x.npy"), "--latent-dim", "2", "--sigma2", "0.5,8", "--seeds", "1",
-            "--epochs", "40", "--hidden", "16"]
+    args = [
+        "deep",
+        str(tmp_path / "x.npy"),
+        "--latent-dim",
+        "2",
+        "--sigma2",
+        "0.5,8",
+        "--seeds",
+        "1",
+        "--epochs",
+        "40",
+        "--hidden",
+        "16",
+    ]
     assert main(args + ["--out", str(tmp_path / "f.png")]) == 0
     out = capsys.readouterr().out
     assert "DeepCollapseSweep(latent_dim=2, 2 sigma2 values x 1 seeds, hidden=[16]" in out
@@ -208,7 +246,9 @@ def test_cli_deep_table_json_and_figure(tmp_path, capsys):
     assert re.search(r"--sigma2: expected comma-separated numbers", capsys.readouterr().err)
 
 
-# --------------------------------------------------------------------------- the acceptance runs (slow)
+# --------------------------------------------------------------------------- the acceptance runs
+# (slow)
+
 
 @needs_torch
 @pytest.mark.slow
@@ -221,9 +261,13 @@ def test_identity_activations_are_the_linear_vae(deep, sigma2):
     down at each lam_c."""
     X = digits_data()
     cov = covariance(X)
-    fit = deep.fit_deep_vae(X, latent_dim=10, sigma2=sigma2, activation="identity", rng=0, progress=False)
+    fit = deep.fit_deep_vae(
+        X, latent_dim=10, sigma2=sigma2, activation="identity", rng=0, progress=False
+    )
     cmp = fit.comparison
-    assert cmp.measured.active_units == cmp.predicted_active_units == int(np.sum(cmp.predicted_live))
+    assert (
+        cmp.measured.active_units == cmp.predicted_active_units == int(np.sum(cmp.predicted_live))
+    )
     np.testing.assert_allclose(cmp.measured_kl, cmp.predicted_kl, atol=KL_ATOL)
     best = ppca_mle(cov, 10, sigma2=sigma2).log_likelihood
     assert best - ELBO_OPT_ATOL <= fit.elbo <= best + ELBO_MC_ATOL
@@ -233,13 +277,16 @@ def test_identity_activations_are_the_linear_vae(deep, sigma2):
 @pytest.mark.slow
 def test_digits_sweep_no_unit_survives_four_lambda_one(deep):
     """The acceptance sweep: digits, latent_dim 10, 8 sigma2 values over [lam_10 / 4, 4 lam_1], 3 seeds.
-    What the theory guarantees is asserted: nothing is active at sigma2 = 4 lam_1 on any seed (the fully
+    What the theory guarantees is asserted: nothing is active at sigma2 = 4 lam_1 on any seed (the
+    fully
     collapsed solution is the optimum for sigma2 >= lam_1); the rest is measured and reported in the docs."""
     X = digits_data()
     sweep = deep.deep_collapse_sweep(X, 10, n_seeds=3, rng=0, progress=False)
     lam = phase_diagram(covariance(X), latent_dim=10).eigenvalues
     assert sweep.sigma2.size == 8 and len(sweep.seeds) == 3
-    assert sweep.sigma2[0] == pytest.approx(lam[9] / 4) and sweep.sigma2[-1] == pytest.approx(4 * lam[0])
+    assert sweep.sigma2[0] == pytest.approx(lam[9] / 4) and sweep.sigma2[-1] == pytest.approx(
+        4 * lam[0]
+    )
     beyond = sweep.sigma2 >= 4 * lam[0] * (1 - 1e-12)
     assert beyond.any() and np.all(sweep.active_units[beyond] == 0)
     assert np.all(sweep.n_collapsed[beyond] == 10)

@@ -9,19 +9,25 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from _support import cov_from_eigenvalues
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ppca_stability import (CollapseDiagnostics, collapse_diagnostics, compare_collapse, optimal_encoder,
-                            ppca_mle, predict_collapse)
+from ppca_stability import (
+    CollapseDiagnostics,
+    collapse_diagnostics,
+    compare_collapse,
+    optimal_encoder,
+    ppca_mle,
+    predict_collapse,
+)
 from ppca_stability._cli import main
-
-from _support import cov_from_eigenvalues
 
 # Two float64 routes through the KL formula (log of the variance vs the log-variance itself).
 KL_RTOL = 1e-9
-# Margin around epsilon inside which the two routes may round to different sides: such draws are skipped.
+# Margin around epsilon inside which the two routes may round to different sides: such draws are
+# skipped.
 TIE_RTOL = 1e-6
 # Monte-Carlo error of KL and Var_x(mu) estimated from N_MC samples of the linear optimum's encoder.
 N_MC = 20_000
@@ -49,8 +55,12 @@ encoder_outputs = st.tuples(st.integers(1, 40), st.integers(1, 6)).flatmap(
 )
 
 
-@given(encoder_outputs, st.sampled_from([1e-3, 0.01, 0.1]), st.sampled_from([0.0, 0.01, 0.1, 0.5]),
-       st.sampled_from([0.0, 0.01, 0.5]))
+@given(
+    encoder_outputs,
+    st.sampled_from([1e-3, 0.01, 0.1]),
+    st.sampled_from([0.0, 0.01, 0.1, 0.5]),
+    st.sampled_from([0.0, 0.01, 0.5]),
+)
 def test_matches_independent_formulas(outputs, eps, delta, au):
     mu, logvar = outputs
     kl, collapsed, activity, active = _oracle(mu, logvar, eps, delta, au)
@@ -80,8 +90,9 @@ def test_none_collapsed_and_all_active():
     diag = collapse_diagnostics(mu, np.full((300, 4), np.log(0.05)))
     assert diag.collapsed == () and diag.active_units == 4
     # KL = 1/2 (E mu^2 + 0.05 - 1 - log 0.05), per latent
-    np.testing.assert_allclose(diag.kl_per_latent, 0.5 * ((mu**2).mean(0) + 0.05 - 1 - np.log(0.05)),
-                               rtol=KL_RTOL)
+    np.testing.assert_allclose(
+        diag.kl_per_latent, 0.5 * ((mu**2).mean(0) + 0.05 - 1 - np.log(0.05)), rtol=KL_RTOL
+    )
 
 
 def test_single_sample():
@@ -96,22 +107,28 @@ def test_huge_means():
     when it exceeds the float range."""
     base = np.array([1e150, 1e150 + 1e136, 1e150 - 1e136])
     diag = collapse_diagnostics(np.column_stack([base, np.full(3, 1e8)]), np.zeros((3, 2)))
-    exact = [Fraction(v) for v in base.tolist()]   # the variance of the stored floats, in rationals
+    exact = [Fraction(v) for v in base.tolist()]  # the variance of the stored floats, in rationals
     centre = sum(exact) / 3
-    assert diag.mean_variance[0] == pytest.approx(float(sum((v - centre) ** 2 for v in exact) / 3), rel=1e-12)
-    assert diag.mean_variance[1] == 0.0                                 # constant column: exactly 0
+    assert diag.mean_variance[0] == pytest.approx(
+        float(sum((v - centre) ** 2 for v in exact) / 3), rel=1e-12
+    )
+    assert diag.mean_variance[1] == 0.0  # constant column: exactly 0
     assert diag.active.tolist() == [True, False]
     assert diag.kl_per_latent[1] == pytest.approx(0.5e16, rel=1e-15)
     huge = collapse_diagnostics([[1e200], [-1e200]], [[0.0], [0.0]])
-    assert huge.kl_per_latent[0] == np.inf and huge.mean_variance[0] == np.inf and huge.active_units == 1
+    assert (
+        huge.kl_per_latent[0] == np.inf
+        and huge.mean_variance[0] == np.inf
+        and huge.active_units == 1
+    )
 
 
 def test_delta_counts_samples_exactly():
     """delta = 0.01 on 100 samples allows exactly one sample above epsilon (1 - 0.01 = 0.99 in floats
     would make this a rounding question)."""
     mu = np.zeros((100, 2))
-    mu[:1, 0] = 1.0   # one sample informative in latent 0
-    mu[:2, 1] = 1.0   # two in latent 1
+    mu[:1, 0] = 1.0  # one sample informative in latent 0
+    mu[:2, 1] = 1.0  # two in latent 1
     diag = collapse_diagnostics(mu, np.zeros((100, 2)), epsilon=0.01, delta=0.01)
     assert diag.collapsed == (0,)
     assert diag.collapsed_fraction.tolist() == [0.99, 0.98]
@@ -131,29 +148,76 @@ def test_accepts_torch_like_and_lists():
     assert a.kl_per_latent.tolist() == b.kl_per_latent.tolist() == [0.125, 0.0]
 
 
-@pytest.mark.parametrize("kwargs,exc,match", [
-    (dict(means=np.zeros(5), log_variances=np.zeros(5)), ValueError, r"`means` must be a 2-D .* shape \(n_samples, 1\)"),
-    (dict(means=np.zeros((5, 2)), log_variances=np.zeros((2, 5))), ValueError, "shape of `means`.*transpose"),
-    (dict(means=np.zeros((5, 2)), log_variances=np.zeros((5, 3))), ValueError, "`log_variances` must have the shape"),
-    (dict(means=np.full((5, 2), np.nan), log_variances=np.zeros((5, 2))), ValueError, "`means` must contain only finite"),
-    (dict(means=np.zeros((5, 2)), log_variances=np.full((5, 2), np.inf)), ValueError, "`log_variances` must contain only finite"),
-    (dict(means=np.zeros((0, 2)), log_variances=np.zeros((0, 2))), ValueError, "at least one sample"),
-    (dict(means=np.zeros((3, 2, 1)), log_variances=np.zeros((3, 2, 1))), ValueError, "2-D"),
-    (dict(means="abc", log_variances=np.zeros((5, 2))), TypeError, "`means` must be an array"),
-    (dict(means=np.zeros((5, 2)), log_variances=np.zeros((5, 2)), epsilon=-0.1), ValueError, "`epsilon` must be non-negative"),
-    (dict(means=np.zeros((5, 2)), log_variances=np.zeros((5, 2)), delta=1.5), ValueError, r"`delta` must be in \[0, 1\]"),
-    (dict(means=np.zeros((5, 2)), log_variances=np.zeros((5, 2)), au_threshold=-1), ValueError, "`au_threshold`"),
-    (dict(means=np.zeros((5, 2)), log_variances=np.zeros((5, 2)), au_threshold=True), TypeError, "`au_threshold`"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (
+            dict(means=np.zeros(5), log_variances=np.zeros(5)),
+            ValueError,
+            r"`means` must be a 2-D .* shape \(n_samples, 1\)",
+        ),
+        (
+            dict(means=np.zeros((5, 2)), log_variances=np.zeros((2, 5))),
+            ValueError,
+            "shape of `means`.*transpose",
+        ),
+        (
+            dict(means=np.zeros((5, 2)), log_variances=np.zeros((5, 3))),
+            ValueError,
+            "`log_variances` must have the shape",
+        ),
+        (
+            dict(means=np.full((5, 2), np.nan), log_variances=np.zeros((5, 2))),
+            ValueError,
+            "`means` must contain only finite",
+        ),
+        (
+            dict(means=np.zeros((5, 2)), log_variances=np.full((5, 2), np.inf)),
+            ValueError,
+            "`log_variances` must contain only finite",
+        ),
+        (
+            dict(means=np.zeros((0, 2)), log_variances=np.zeros((0, 2))),
+            ValueError,
+            "at least one sample",
+        ),
+        (dict(means=np.zeros((3, 2, 1)), log_variances=np.zeros((3, 2, 1))), ValueError, "2-D"),
+        (dict(means="abc", log_variances=np.zeros((5, 2))), TypeError, "`means` must be an array"),
+        (
+            dict(means=np.zeros((5, 2)), log_variances=np.zeros((5, 2)), epsilon=-0.1),
+            ValueError,
+            "`epsilon` must be non-negative",
+        ),
+        (
+            dict(means=np.zeros((5, 2)), log_variances=np.zeros((5, 2)), delta=1.5),
+            ValueError,
+            r"`delta` must be in \[0, 1\]",
+        ),
+        (
+            dict(means=np.zeros((5, 2)), log_variances=np.zeros((5, 2)), au_threshold=-1),
+            ValueError,
+            "`au_threshold`",
+        ),
+        (
+            dict(means=np.zeros((5, 2)), log_variances=np.zeros((5, 2)), au_threshold=True),
+            TypeError,
+            "`au_threshold`",
+        ),
+    ],
+)
 def test_errors_name_the_parameter(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         collapse_diagnostics(**kwargs)
 
 
 def test_repr_is_a_table():
-    diag = collapse_diagnostics(np.column_stack([np.linspace(-1, 1, 50), np.zeros(50)]), np.zeros((50, 2)))
+    diag = collapse_diagnostics(
+        np.column_stack([np.linspace(-1, 1, 50), np.zeros(50)]), np.zeros((50, 2))
+    )
     text = repr(diag)
-    assert text.splitlines()[0].startswith("CollapseDiagnostics(n_samples=50, latent_dim=2, active_units=1, collapsed=1")
+    assert text.splitlines()[0].startswith(
+        "CollapseDiagnostics(n_samples=50, latent_dim=2, active_units=1, collapsed=1"
+    )
     assert len(text.splitlines()) == 3 + 2
 
 
@@ -177,10 +241,13 @@ def test_linear_optimum_measures_as_predicted(s):
     cmp = compare_collapse(collapse_diagnostics(mu, logvar), S, sigma2=s)
     pred = predict_collapse(S, latent_dim=3, sigma2=s)
     assert cmp.predicted_active_units == cmp.measured.active_units == pred.n_active
-    # ppca_mle orders the columns by eigenvalue, so latent c is rank c; dead columns have KL exactly 0
+    # ppca_mle orders the columns by eigenvalue, so latent c is rank c; dead columns have KL exactly
+    # 0
     assert cmp.measured.collapsed == tuple(int(c) for c in np.flatnonzero(pred.collapsed))
     np.testing.assert_allclose(cmp.measured_kl, pred.kl_per_latent, atol=MC_ATOL)
-    np.testing.assert_allclose(cmp.measured.mean_variance[cmp.order], cmp.predicted_mean_variance, atol=MC_ATOL)
+    np.testing.assert_allclose(
+        cmp.measured.mean_variance[cmp.order], cmp.predicted_mean_variance, atol=MC_ATOL
+    )
     assert cmp.kl_difference == pytest.approx(cmp.measured_kl - cmp.predicted_kl)
 
 
@@ -188,8 +255,12 @@ def test_compare_with_beta_uses_the_sigma2_conventions():
     rng = np.random.default_rng(0)
     S = cov_from_eigenvalues([4.0, 2.0, 1.0, 0.5], rng)
     diag = collapse_diagnostics(rng.normal(size=(50, 2)), np.zeros((50, 2)))
-    by_beta = compare_collapse(diag, S, beta=1.0, reconstruction="mse")     # sigma2 = beta d / 2 = 2
-    assert by_beta.sigma2 == 2.0 and by_beta.beta == 1.0 and by_beta.predicted_live.tolist() == [True, False]
+    by_beta = compare_collapse(diag, S, beta=1.0, reconstruction="mse")  # sigma2 = beta d / 2 = 2
+    assert (
+        by_beta.sigma2 == 2.0
+        and by_beta.beta == 1.0
+        and by_beta.predicted_live.tolist() == [True, False]
+    )
     assert "beta=1, mse" in repr(by_beta) and "active units" in repr(by_beta)
     assert compare_collapse(diag, S, beta=4.0, reconstruction="sse").sigma2 == 2.0
 
@@ -197,19 +268,27 @@ def test_compare_with_beta_uses_the_sigma2_conventions():
 DIAG = collapse_diagnostics(np.zeros((5, 2)), np.zeros((5, 2)))
 
 
-@pytest.mark.parametrize("args,exc,match", [
-    ((np.zeros((5, 2)), np.eye(3), 1.0), TypeError, "`diagnostics` must be a CollapseDiagnostics"),
-    ((DIAG, np.eye(1), 1.0), ValueError, "latent_dim = 2, more than the 1 features"),
-    ((DIAG, np.eye(3)), ValueError, "exactly one of `sigma2` and `beta`"),
-    ((DIAG, np.eye(3), -1.0), ValueError, "`sigma2` must be positive"),
-    ((DIAG, np.ones((3, 2)), 1.0), ValueError, "`cov` must be a square"),
-])
+@pytest.mark.parametrize(
+    "args,exc,match",
+    [
+        (
+            (np.zeros((5, 2)), np.eye(3), 1.0),
+            TypeError,
+            "`diagnostics` must be a CollapseDiagnostics",
+        ),
+        ((DIAG, np.eye(1), 1.0), ValueError, "latent_dim = 2, more than the 1 features"),
+        ((DIAG, np.eye(3)), ValueError, "exactly one of `sigma2` and `beta`"),
+        ((DIAG, np.eye(3), -1.0), ValueError, "`sigma2` must be positive"),
+        ((DIAG, np.ones((3, 2)), 1.0), ValueError, "`cov` must be a square"),
+    ],
+)
 def test_compare_errors(args, exc, match):
     with pytest.raises(exc, match=match):
         compare_collapse(*args)
 
 
 # --------------------------------------------------------------------------- the diagnose command
+
 
 def _save_outputs(tmp_path, **arrays):
     path = tmp_path / "enc.npz"
@@ -225,7 +304,9 @@ def test_cli_diagnose_table_and_json(tmp_path, capsys):
     assert repr(collapse_diagnostics(mu, np.zeros((200, 2)))) in capsys.readouterr().out
     assert main(["diagnose", path, "--json", "--epsilon", "0.5"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["active_units"] == 1 and payload["collapsed"] == [1] and payload["epsilon"] == 0.5
+    assert (
+        payload["active_units"] == 1 and payload["collapsed"] == [1] and payload["epsilon"] == 0.5
+    )
 
 
 def test_cli_diagnose_against_data(tmp_path, capsys):
@@ -234,20 +315,43 @@ def test_cli_diagnose_against_data(tmp_path, capsys):
     S, mu, logvar = _linear_optimum_outputs(lam, 3.0, 3, rng)
     np.save(tmp_path / "cov.npy", S)
     path = _save_outputs(tmp_path, means=mu, log_variances=np.ascontiguousarray(logvar))
-    assert main(["diagnose", path, "--data", str(tmp_path / "cov.npy"), "--cov", "--sigma2", "3"]) == 0
+    assert (
+        main(["diagnose", path, "--data", str(tmp_path / "cov.npy"), "--cov", "--sigma2", "3"]) == 0
+    )
     out = capsys.readouterr().out
     assert repr(compare_collapse(collapse_diagnostics(mu, logvar), S, sigma2=3.0)) in out
-    assert main(["diagnose", path, "--data", str(tmp_path / "cov.npy"), "--cov", "--sigma2", "3", "--json"]) == 0
+    assert (
+        main(
+            [
+                "diagnose",
+                path,
+                "--data",
+                str(tmp_path / "cov.npy"),
+                "--cov",
+                "--sigma2",
+                "3",
+                "--json",
+            ]
+        )
+        == 0
+    )
     payload = json.loads(capsys.readouterr().out)
     assert payload["linear"]["active_units"] == 2 == payload["active_units"]
 
 
-@pytest.mark.parametrize("arrays,extra,match", [
-    (dict(a=np.zeros((3, 2))), [], "no means in"),
-    (dict(mu=np.zeros((3, 2))), [], "no log-variances in"),
-    (dict(mu=np.zeros((3, 2)), logvar=np.zeros((2, 3))), [], "transpose"),
-    (dict(mu=np.zeros((3, 2)), logvar=np.zeros((3, 2))), ["--sigma2", "1"], "--sigma2/--beta: only with --data"),
-])
+@pytest.mark.parametrize(
+    "arrays,extra,match",
+    [
+        (dict(a=np.zeros((3, 2))), [], "no means in"),
+        (dict(mu=np.zeros((3, 2))), [], "no log-variances in"),
+        (dict(mu=np.zeros((3, 2)), logvar=np.zeros((2, 3))), [], "transpose"),
+        (
+            dict(mu=np.zeros((3, 2)), logvar=np.zeros((3, 2))),
+            ["--sigma2", "1"],
+            "--sigma2/--beta: only with --data",
+        ),
+    ],
+)
 def test_cli_diagnose_errors_are_one_line(tmp_path, capsys, arrays, extra, match):
     path = _save_outputs(tmp_path, **arrays)
     assert main(["diagnose", path, *extra]) == 2

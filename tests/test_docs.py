@@ -32,11 +32,20 @@ DOCS = ROOT / "docs"
 GENERATED = {"performance.md"}
 PAGES = sorted(p for p in DOCS.glob("*.md") if p.name not in GENERATED)
 
-FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
-                   re.M | re.S)
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
+    re.M | re.S,
+)
 # Shell lines shown for the reader but not run by this test (installation, building the site).
-NOT_RUN = ("pip ", "python3 -m venv", "python -m venv", ".venv/bin/pip", "python docs/tutorial_figures.py",
-           "mkdocs ", "python -m pytest")
+NOT_RUN = (
+    "pip ",
+    "python3 -m venv",
+    "python -m venv",
+    ".venv/bin/pip",
+    "python docs/tutorial_figures.py",
+    "mkdocs ",
+    "python -m pytest",
+)
 CHECKER = doctest.OutputChecker()
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 CITED_TEST = re.compile(r"tests/(test_\w+\.py)::(test_\w+)")
@@ -62,7 +71,11 @@ def _commands(body: str) -> list[tuple[str, str]]:
     """``(command, expected output)`` pairs of a console/bash block."""
     lines = body.splitlines()
     if not any(line.startswith("$ ") for line in lines):
-        return [(line.strip(), "") for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        return [
+            (line.strip(), "")
+            for line in lines
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
     pairs: list[tuple[str, list[str]]] = []
     for line in lines:
         if line.startswith("$ "):
@@ -77,7 +90,9 @@ def _run_cli(command: str, where: str) -> None:
         if cmd.startswith(NOT_RUN):
             continue
         argv = shlex.split(cmd)
-        assert argv[0] == "ppca-stability", f"{where}: shell example {cmd!r} is neither run nor known to be skipped"
+        assert argv[0] == "ppca-stability", (
+            f"{where}: shell example {cmd!r} is neither run nor known to be skipped"
+        )
         stdout = io.StringIO()
         with contextlib.redirect_stdout(stdout):
             try:
@@ -124,8 +139,13 @@ def test_cited_tests_exist():
 
 def test_cli_reference_has_an_example_of_every_command():
     text = (DOCS / "cli.md").read_text()
-    shown = {shlex.split(cmd)[1] for lang, body, _ in blocks(DOCS / "cli.md") if lang in ("console", "bash")
-             for cmd, _ in _commands(body) if cmd.startswith("ppca-stability ")}
+    shown = {
+        shlex.split(cmd)[1]
+        for lang, body, _ in blocks(DOCS / "cli.md")
+        if lang in ("console", "bash")
+        for cmd, _ in _commands(body)
+        if cmd.startswith("ppca-stability ")
+    }
     assert set(COMMANDS) <= shown, f"cli.md has no example of {sorted(set(COMMANDS) - shown)}"
     for name in COMMANDS:
         assert f"## `{name}`" in text, f"cli.md has no section for `{name}`"
@@ -133,10 +153,16 @@ def test_cli_reference_has_an_example_of_every_command():
 
 def test_tutorial_figures_script_writes_every_figure(tmp_path):
     script = DOCS / "tutorial_figures.py"
-    result = subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     tutorial = (DOCS / "tutorial.md").read_text()
     shown = set(re.findall(r"\]\(images/(tutorial_[\w-]+\.png)\)", tutorial))
     written = {p.name for p in tmp_path.glob("*.png")}
-    assert shown and shown <= written, f"the tutorial shows {sorted(shown - written)}, which the script does not write"
+    assert shown and shown <= written, (
+        f"the tutorial shows {sorted(shown - written)}, which the script does not write"
+    )

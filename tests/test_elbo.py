@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _support import EXACT_RTOL, FD_RTOL, NUMERIC_RTOL, fd_gradient, random_vae_problem, rel_err
 
 from ppca_stability import (
     LinearVAEParams,
@@ -14,8 +15,6 @@ from ppca_stability import (
     optimal_encoder,
 )
 from ppca_stability._elbo import stochastic_elbo
-
-from _support import EXACT_RTOL, FD_RTOL, NUMERIC_RTOL, fd_gradient, random_vae_problem, rel_err
 
 # Two-sided z threshold for the Monte-Carlo test: |z| > 4 has probability 6e-5 under the null.
 Z_CRIT = 4.0
@@ -42,9 +41,13 @@ def test_stochastic_estimator_gradient_matches_finite_differences():
     S, p, s = random_vae_problem(7)
     rng = np.random.default_rng(1)
     X, eps = rng.standard_normal((20, 5)), rng.standard_normal((20, 3))
-    _, (gV, glogD, gW, gs) = stochastic_elbo(p.encoder_weights, p.encoder_log_variances, p.loadings, X, eps, s)
+    _, (gV, glogD, gW, gs) = stochastic_elbo(
+        p.encoder_weights, p.encoder_log_variances, p.loadings, X, eps, s
+    )
     sizes = [p.encoder_weights.size, p.encoder_log_variances.size, p.loadings.size]
-    x0 = np.concatenate([p.encoder_weights.ravel(), p.encoder_log_variances, p.loadings.ravel(), [s]])
+    x0 = np.concatenate(
+        [p.encoder_weights.ravel(), p.encoder_log_variances, p.loadings.ravel(), [s]]
+    )
 
     def f(x):
         V, logD, W = np.split(x[:-1], np.cumsum(sizes)[:-1])
@@ -60,11 +63,19 @@ def test_closed_form_elbo_is_the_mean_of_the_stochastic_estimator():
     S0, p, s = random_vae_problem(3)
     X = rng.multivariate_normal(np.zeros(5), S0, size=200)
     Xc = X - X.mean(axis=0)
-    samples = np.array([
-        stochastic_elbo(p.encoder_weights, p.encoder_log_variances, p.loadings, Xc,
-                         rng.standard_normal((200, 3)), s)[0]
-        for _ in range(4000)
-    ])
+    samples = np.array(
+        [
+            stochastic_elbo(
+                p.encoder_weights,
+                p.encoder_log_variances,
+                p.loadings,
+                Xc,
+                rng.standard_normal((200, 3)),
+                s,
+            )[0]
+            for _ in range(4000)
+        ]
+    )
     exact = linear_vae_elbo(p, data=X, sigma2=s)
     z = (samples.mean() - exact) / (samples.std(ddof=1) / np.sqrt(samples.size))
     assert abs(z) < Z_CRIT
@@ -100,7 +111,9 @@ def test_optimal_encoder_maximises_the_elbo(seed):
     V, D = optimal_encoder(W, s)
     M = W.T @ W + s * np.eye(W.shape[1])
     assert np.allclose(D, s / (np.sum(W**2, axis=0) + s), rtol=EXACT_RTOL)
-    assert not np.allclose(D, s * np.diag(np.linalg.inv(M)))  # the posterior variances are not optimal
+    assert not np.allclose(
+        D, s * np.diag(np.linalg.inv(M))
+    )  # the posterior variances are not optimal
     g, _ = linear_vae_elbo_gradient((V, np.log(D), W), cov=S, sigma2=s)
     assert np.max(np.abs(g.encoder_weights)) < NUMERIC_RTOL * np.max(np.abs(S))
     assert np.max(np.abs(g.encoder_log_variances)) < NUMERIC_RTOL
@@ -108,11 +121,16 @@ def test_optimal_encoder_maximises_the_elbo(seed):
     rng = np.random.default_rng(seed)
     for scale in (1e-1, 1e-3):
         for _ in range(10):
-            other = (V + scale * rng.standard_normal(V.shape), np.log(D) + scale * rng.standard_normal(D.shape), W)
+            other = (
+                V + scale * rng.standard_normal(V.shape),
+                np.log(D) + scale * rng.standard_normal(D.shape),
+                W,
+            )
             assert linear_vae_elbo(other, cov=S, sigma2=s) < best
 
 
 # ----------------------------------------------------------------------------- bad input
+
 
 def test_elbo_rejects_mismatched_shapes():
     S, p, s = random_vae_problem(0)
@@ -121,7 +139,9 @@ def test_elbo_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="encoder_log_variances"):
         linear_vae_elbo((p.encoder_weights, np.zeros(4), p.loadings), cov=S, sigma2=s)
     with pytest.raises(ValueError, match="loadings"):
-        linear_vae_elbo((p.encoder_weights, p.encoder_log_variances, p.loadings[:4]), cov=S, sigma2=s)
+        linear_vae_elbo(
+            (p.encoder_weights, p.encoder_log_variances, p.loadings[:4]), cov=S, sigma2=s
+        )
     with pytest.raises(TypeError, match="params"):
         linear_vae_elbo([1, 2], cov=S, sigma2=s)
     with pytest.raises(ValueError, match="sigma2"):

@@ -9,14 +9,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ppca_stability import (LinearVAEFullParams, LinearVAEParams, linear_vae_elbo, linear_vae_elbo_flat_gradient,
-                            linear_vae_elbo_gradient, linear_vae_elbo_hessian, linear_vae_elbo_hessian_vector_product)
+from ppca_stability import (
+    LinearVAEFullParams,
+    LinearVAEParams,
+    linear_vae_elbo,
+    linear_vae_elbo_flat_gradient,
+    linear_vae_elbo_gradient,
+    linear_vae_elbo_hessian,
+    linear_vae_elbo_hessian_vector_product,
+)
 from ppca_stability._elbo_derivatives import ElboModel
 
 # Tolerances, named by their source.
-FD_GRAD_RTOL = 1e-7   # central differences (step 1e-6) of a smooth function, relative to the largest entry
-FD_HESS_RTOL = 1e-6   # central differences of the analytic gradient
-EXACT_RTOL = 1e-11    # two float64 routes through the same algebra
+FD_GRAD_RTOL = (
+    1e-7  # central differences (step 1e-6) of a smooth function, relative to the largest entry
+)
+FD_HESS_RTOL = 1e-6  # central differences of the analytic gradient
+EXACT_RTOL = 1e-11  # two float64 routes through the same algebra
 FD_STEP = 1e-6
 
 
@@ -39,8 +48,8 @@ def sample_elbo(X: np.ndarray, V: np.ndarray, Sigma: np.ndarray, W: np.ndarray, 
 def _unpack(x: np.ndarray, d: int, q: int, full: bool, learned: bool, s: float):
     V = x[: q * d].reshape(q, d)
     n_enc = q * (q + 1) // 2 if full else q
-    e = x[q * d: q * d + n_enc]
-    W = x[q * d + n_enc: q * d + n_enc + d * q].reshape(d, q)
+    e = x[q * d : q * d + n_enc]
+    W = x[q * d + n_enc : q * d + n_enc + d * q].reshape(d, q)
     if full:
         L = np.zeros((q, q))
         L[np.tril_indices(q)] = e
@@ -83,7 +92,10 @@ def test_gradient_matches_finite_differences_of_the_sample_elbo(full: bool, lear
     rng = np.random.default_rng(0)
     d, q, s = 4, 3, 0.7
     X, S, params, e_flat = _random_case(rng, d, q, full)
-    x0 = np.concatenate([params.encoder_weights.ravel(), e_flat, params.loadings.ravel()] + ([[s]] if learned else []))
+    x0 = np.concatenate(
+        [params.encoder_weights.ravel(), e_flat, params.loadings.ravel()]
+        + ([[s]] if learned else [])
+    )
 
     def f(x: np.ndarray) -> float:
         V, _, Sigma, W, ss = _unpack(x, d, q, full, learned, s)
@@ -92,8 +104,18 @@ def test_gradient_matches_finite_differences_of_the_sample_elbo(full: bool, lear
     g = linear_vae_elbo_flat_gradient(params, cov=S, sigma2=s, sigma2_learned=learned)
     fd = _fd(f, x0)
     assert np.max(np.abs(g - fd)) <= FD_GRAD_RTOL * np.max(np.abs(fd))
-    assert abs(ElboModel(params.encoder_weights, params.encoder_cholesky if full else params.encoder_log_variances,
-                      params.loadings, S, s, full=full, learned=learned).value() - f(x0)) <= 1e-12 * abs(f(x0))
+    assert abs(
+        ElboModel(
+            params.encoder_weights,
+            params.encoder_cholesky if full else params.encoder_log_variances,
+            params.loadings,
+            S,
+            s,
+            full=full,
+            learned=learned,
+        ).value()
+        - f(x0)
+    ) <= 1e-12 * abs(f(x0))
 
 
 @pytest.mark.parametrize("full,learned", CASES)
@@ -101,7 +123,10 @@ def test_hessian_matches_finite_differences_of_the_gradient(full: bool, learned:
     rng = np.random.default_rng(1)
     d, q, s = 4, 3, 0.6
     _, S, params, e_flat = _random_case(rng, d, q, full)
-    x0 = np.concatenate([params.encoder_weights.ravel(), e_flat, params.loadings.ravel()] + ([[s]] if learned else []))
+    x0 = np.concatenate(
+        [params.encoder_weights.ravel(), e_flat, params.loadings.ravel()]
+        + ([[s]] if learned else [])
+    )
 
     def grad(x: np.ndarray) -> np.ndarray:
         V, enc, _, W, ss = _unpack(x, d, q, full, learned, s)
@@ -122,28 +147,46 @@ def test_flat_gradient_agrees_with_linear_vae_elbo_gradient() -> None:
     _, S, params, _ = _random_case(rng, 5, 2, False)
     g = linear_vae_elbo_flat_gradient(params, cov=S, sigma2=0.3, sigma2_learned=True)
     ref, ref_s = linear_vae_elbo_gradient(params, cov=S, sigma2=0.3)
-    want = np.concatenate([ref.encoder_weights.ravel(), ref.encoder_log_variances, ref.loadings.ravel(), [ref_s]])
+    want = np.concatenate(
+        [ref.encoder_weights.ravel(), ref.encoder_log_variances, ref.loadings.ravel(), [ref_s]]
+    )
     assert np.max(np.abs(g - want)) <= EXACT_RTOL * np.max(np.abs(want))
-    point = ElboModel(params.encoder_weights, params.encoder_log_variances, params.loadings, S, 0.3, full=False,
-                   learned=False)
-    assert abs(point.value() - linear_vae_elbo(params, cov=S, sigma2=0.3)) <= EXACT_RTOL * abs(point.value())
+    point = ElboModel(
+        params.encoder_weights,
+        params.encoder_log_variances,
+        params.loadings,
+        S,
+        0.3,
+        full=False,
+        learned=False,
+    )
+    assert abs(point.value() - linear_vae_elbo(params, cov=S, sigma2=0.3)) <= EXACT_RTOL * abs(
+        point.value()
+    )
 
 
 @pytest.mark.parametrize("full,learned", CASES)
-def test_schur_product_is_the_schur_complement_of_the_encoder_block(full: bool, learned: bool) -> None:
+def test_schur_product_is_the_schur_complement_of_the_encoder_block(
+    full: bool, learned: bool
+) -> None:
     """Source: the dense Hessian, H_WW - H_WE H_EE^-1 H_EW formed explicitly (S positive definite)."""
     rng = np.random.default_rng(3)
     d, q = 4, 2
     _, S, params, _ = _random_case(rng, d, q, full)
     enc = params.encoder_cholesky if full else params.encoder_log_variances
-    point = ElboModel(params.encoder_weights, enc, params.loadings, S, 0.5, full=full, learned=learned)
+    point = ElboModel(
+        params.encoder_weights, enc, params.loadings, S, 0.5, full=full, learned=learned
+    )
     H = point.dense_hessian()
     ne = q * d + point.n_enc
     schur = H[ne:, ne:] - H[ne:, :ne] @ np.linalg.solve(H[:ne, :ne], H[:ne, ne:])
-    Hee = H[q * d:ne, q * d:ne]
+    Hee = H[q * d : ne, q * d : ne]
     z = rng.standard_normal(d * q + learned)
-    hW, hs = point.schur_product(z[: d * q].reshape(d, q), float(z[-1]) if learned else 0.0,
-                                 lambda b: np.linalg.solve(Hee, b))
+    hW, hs = point.schur_product(
+        z[: d * q].reshape(d, q),
+        float(z[-1]) if learned else 0.0,
+        lambda b: np.linalg.solve(Hee, b),
+    )
     got = np.append(hW.ravel(), hs) if learned else hW.ravel()
     assert np.max(np.abs(got - schur @ z)) <= 1e-9 * np.max(np.abs(schur)) * np.linalg.norm(z)
 
@@ -151,12 +194,18 @@ def test_schur_product_is_the_schur_complement_of_the_encoder_block(full: bool, 
 def test_errors_name_the_parameter() -> None:
     W = np.ones((3, 2))
     with pytest.raises(ValueError, match="encoder_cholesky.*lower triangular"):
-        linear_vae_elbo_hessian(LinearVAEFullParams(np.zeros((2, 3)), np.ones((2, 2)), W), cov=np.eye(3), sigma2=1.0)
+        linear_vae_elbo_hessian(
+            LinearVAEFullParams(np.zeros((2, 3)), np.ones((2, 2)), W), cov=np.eye(3), sigma2=1.0
+        )
     with pytest.raises(ValueError, match="encoder_weights.*transpose"):
         linear_vae_elbo_flat_gradient((np.zeros((3, 2)), np.zeros(2), W), cov=np.eye(3), sigma2=1.0)
     with pytest.raises(ValueError, match="exactly one of `cov` and `data`"):
         linear_vae_elbo_flat_gradient((np.zeros((2, 3)), np.zeros(2), W), sigma2=1.0)
     with pytest.raises(ValueError, match="`direction` must be a flat vector of length 14"):
-        linear_vae_elbo_hessian_vector_product((np.zeros((2, 3)), np.zeros(2), W), np.zeros(3), cov=np.eye(3), sigma2=1.0)
+        linear_vae_elbo_hessian_vector_product(
+            (np.zeros((2, 3)), np.zeros(2), W), np.zeros(3), cov=np.eye(3), sigma2=1.0
+        )
     with pytest.raises(TypeError, match="sigma2_learned"):
-        linear_vae_elbo_flat_gradient((np.zeros((2, 3)), np.zeros(2), W), cov=np.eye(3), sigma2=1.0, sigma2_learned=1)
+        linear_vae_elbo_flat_gradient(
+            (np.zeros((2, 3)), np.zeros(2), W), cov=np.eye(3), sigma2=1.0, sigma2_learned=1
+        )

@@ -15,21 +15,29 @@ import warnings
 import numpy as np
 import pytest
 import scipy.optimize
+from _support import digits_data
 from hypothesis import assume, given, settings
 from hypothesis import strategies as hs
 
-from ppca_stability import (DegeneracyWarning, LinearVAEFullParams, LinearVAEParams, Stability, classify_vae_point,
-                            elbo_stability_map, fit_linear_vae, linear_vae_elbo_flat_gradient, optimal_encoder)
+from ppca_stability import (
+    DegeneracyWarning,
+    LinearVAEFullParams,
+    LinearVAEParams,
+    Stability,
+    classify_vae_point,
+    elbo_stability_map,
+    fit_linear_vae,
+    linear_vae_elbo_flat_gradient,
+    optimal_encoder,
+)
 from ppca_stability._elbo_derivatives import ElboModel
 from ppca_stability.strategies import _rotate, orthogonal_matrices, sigma2_values, spectra
 
-from _support import digits_data
-
-FD_STEP = 1e-4        # second differences of the ELBO itself
-FD_ZERO_RTOL = 1e-5   # an FD Hessian eigenvalue this small (relative to the largest) is zero
-DECIDABLE = 1e-3      # skip examples whose smallest non-zero eigenvalue is below this (relative)
-ROOT_GTOL = 1e-10     # a Newton root: gradient this small relative to its terms
-NORM_RTOL = 1e-6      # equal column norms / eigen-relations of a cluster root
+FD_STEP = 1e-4  # second differences of the ELBO itself
+FD_ZERO_RTOL = 1e-5  # an FD Hessian eigenvalue this small (relative to the largest) is zero
+DECIDABLE = 1e-3  # skip examples whose smallest non-zero eigenvalue is below this (relative)
+ROOT_GTOL = 1e-10  # a Newton root: gradient this small relative to its terms
+NORM_RTOL = 1e-6  # equal column norms / eigen-relations of a cluster root
 
 
 def naive_elbo(S: np.ndarray, V: np.ndarray, Sigma: np.ndarray, W: np.ndarray, s: float) -> float:
@@ -42,17 +50,22 @@ def naive_elbo(S: np.ndarray, V: np.ndarray, Sigma: np.ndarray, W: np.ndarray, s
 
 
 def _flat(p, s: float | None) -> np.ndarray:
-    enc = p.encoder_cholesky[np.tril_indices(p.loadings.shape[1])] if isinstance(p, LinearVAEFullParams) \
+    enc = (
+        p.encoder_cholesky[np.tril_indices(p.loadings.shape[1])]
+        if isinstance(p, LinearVAEFullParams)
         else p.encoder_log_variances
+    )
     parts = [p.encoder_weights.ravel(), enc, p.loadings.ravel()]
     return np.concatenate(parts + ([[s]] if s is not None else []))
 
 
-def _naive_at(x: np.ndarray, S: np.ndarray, d: int, q: int, full: bool, learned: bool, s: float) -> float:
+def _naive_at(
+    x: np.ndarray, S: np.ndarray, d: int, q: int, full: bool, learned: bool, s: float
+) -> float:
     V = x[: q * d].reshape(q, d)
     ne = q * (q + 1) // 2 if full else q
-    e = x[q * d: q * d + ne]
-    W = x[q * d + ne: q * d + ne + d * q].reshape(d, q)
+    e = x[q * d : q * d + ne]
+    W = x[q * d + ne : q * d + ne + d * q].reshape(d, q)
     if full:
         L = np.zeros((q, q))
         L[np.tril_indices(q)] = e
@@ -70,8 +83,9 @@ def fd_hessian(f, x: np.ndarray, h: float = FD_STEP) -> np.ndarray:
     for i in range(n):
         H[i, i] = (f(x + E[i]) - 2 * f0 + f(x - E[i])) / h**2
         for j in range(i):
-            H[i, j] = H[j, i] = (f(x + E[i] + E[j]) - f(x + E[i] - E[j]) - f(x - E[i] + E[j])
-                                 + f(x - E[i] - E[j])) / (4 * h * h)
+            H[i, j] = H[j, i] = (
+                f(x + E[i] + E[j]) - f(x + E[i] - E[j]) - f(x - E[i] + E[j]) + f(x - E[i] - E[j])
+            ) / (4 * h * h)
     return H
 
 
@@ -100,10 +114,13 @@ def test_every_point_agrees_with_a_finite_difference_hessian(problem) -> None:  
         h = np.linalg.eigvalsh(H)
         scale = np.max(np.abs(h))
         exact = np.linalg.eigvalsh(linear_vae_elbo_hessian_of(p, S, learned))
-        nonzero = np.sort(np.abs(exact))[p.symmetry_dim + p.n_degenerate:]
+        nonzero = np.sort(np.abs(exact))[p.symmetry_dim + p.n_degenerate :]
         assume(nonzero.size == 0 or nonzero[0] > DECIDABLE * scale)
         assert int(np.sum(h > FD_ZERO_RTOL * scale)) == p.morse_index, (p, h)
-        assert int(np.sum(np.abs(h) <= FD_ZERO_RTOL * scale)) == p.symmetry_dim + p.n_degenerate, (p, h)
+        assert int(np.sum(np.abs(h) <= FD_ZERO_RTOL * scale)) == p.symmetry_dim + p.n_degenerate, (
+            p,
+            h,
+        )
 
 
 def linear_vae_elbo_hessian_of(p, S: np.ndarray, learned: bool) -> np.ndarray:  # noqa: ANN001
@@ -130,24 +147,36 @@ def test_digits_points_agree_with_finite_differences(encoder: str, sigma2) -> No
             d, q = 64, 3
             V = x[: q * d].reshape(q, d)
             ne = 6 if encoder == "full" else 3
-            e = x[q * d: q * d + ne]
-            W = x[q * d + ne: q * d + ne + d * q].reshape(d, q)
+            e = x[q * d : q * d + ne]
+            W = x[q * d + ne : q * d + ne + d * q].reshape(d, q)
             if encoder == "full":
                 L = np.zeros((q, q))
                 L[np.tril_indices(q)] = e
                 par = LinearVAEFullParams(V, L, W)
             else:
                 par = LinearVAEParams(V, e, W)
-            return linear_vae_elbo_flat_gradient(par, cov=S, sigma2=float(x[-1]) if learned else p.sigma2,
-                                                 sigma2_learned=learned)
+            return linear_vae_elbo_flat_gradient(
+                par, cov=S, sigma2=float(x[-1]) if learned else p.sigma2, sigma2_learned=learned
+            )
 
         step = 1e-6 * np.maximum(1.0, np.abs(x0))
-        H = np.array([(grad(x0 + np.eye(x0.size)[i] * step[i]) - grad(x0 - np.eye(x0.size)[i] * step[i]))
-                      / (2 * step[i]) for i in range(x0.size)])
+        H = np.array(
+            [
+                (grad(x0 + np.eye(x0.size)[i] * step[i]) - grad(x0 - np.eye(x0.size)[i] * step[i]))
+                / (2 * step[i])
+                for i in range(x0.size)
+            ]
+        )
         H = 0.5 * (H + H.T)
         # The raw units mix V, W and sigma2; the scale-free congruence keeps the inertia.
-        J = np.concatenate([np.full(192, np.sqrt(1 / p.sigma2)), np.ones(x0.size - 384 - learned),
-                            np.full(192, np.sqrt(p.sigma2))] + ([[p.sigma2]] if learned else []))
+        J = np.concatenate(
+            [
+                np.full(192, np.sqrt(1 / p.sigma2)),
+                np.ones(x0.size - 384 - learned),
+                np.full(192, np.sqrt(p.sigma2)),
+            ]
+            + ([[p.sigma2]] if learned else [])
+        )
         h = np.linalg.eigvalsh(J[:, None] * H * J[None, :])
         tol = 1e-8 * np.max(np.abs(h))  # FD round-off ~ eps |g| / step: 1e-10 of the scale
         assert int(np.sum(h > tol)) == p.morse_index, (active, np.sort(h)[-5:])
@@ -159,19 +188,28 @@ def _digits_cov() -> np.ndarray:
 
 
 @pytest.mark.parametrize("method", ["dense", "lanczos"])
-def test_classify_agrees_with_the_map_on_permuted_and_sign_flipped_representatives(method: str) -> None:
+def test_classify_agrees_with_the_map_on_permuted_and_sign_flipped_representatives(
+    method: str,
+) -> None:
     S = _digits_cov()
     emap = elbo_stability_map(S, 20.0, latent_dim=4)
     rng = np.random.default_rng(0)
     for active in [(0, 1, 2, 3), (0, 1, 2, 4), (1, 3), ()]:
         p = emap.point(active)
         perm, signs = rng.permutation(4), rng.choice([-1.0, 1.0], 4)
-        par = LinearVAEParams(p.params.encoder_weights[perm] * signs[:, None], p.params.encoder_log_variances[perm],
-                              p.params.loadings[:, perm] * signs)
+        par = LinearVAEParams(
+            p.params.encoder_weights[perm] * signs[:, None],
+            p.params.encoder_log_variances[perm],
+            p.params.loadings[:, perm] * signs,
+        )
         c = classify_vae_point(par, S, 20.0, method=method, n_eigenvalues=12)
         assert c.is_stationary
-        assert (c.stability, c.morse_index, c.symmetry_dim, c.n_degenerate) == \
-            (p.stability, p.morse_index, p.symmetry_dim, p.n_degenerate) or not c.morse_index_exact
+        assert (c.stability, c.morse_index, c.symmetry_dim, c.n_degenerate) == (
+            p.stability,
+            p.morse_index,
+            p.symmetry_dim,
+            p.n_degenerate,
+        ) or not c.morse_index_exact
         assert c.morse_index_exact or c.morse_index <= p.morse_index
 
 
@@ -181,11 +219,13 @@ def test_rotated_columns_are_not_stationary_for_the_diagonal_encoder_but_are_for
     p = elbo_stability_map(S, s, latent_dim=3).global_maximum
     R = np.linalg.qr(np.random.default_rng(1).standard_normal((3, 3)))[0]
     W = p.params.loadings @ R
-    V, D = optimal_encoder(W, s)   # the best diagonal encoder for the rotated decoder
+    V, D = optimal_encoder(W, s)  # the best diagonal encoder for the rotated decoder
     assert classify_vae_point((V, np.log(D), W), S, s).stability is Stability.NOT_STATIONARY
     pf = elbo_stability_map(S, s, latent_dim=3, encoder="full").global_maximum
     Lr = np.linalg.cholesky(R.T @ pf.params.encoder_covariance @ R)
-    c = classify_vae_point(LinearVAEFullParams(R.T @ pf.params.encoder_weights, Lr, W), S, s, encoder="full")
+    c = classify_vae_point(
+        LinearVAEFullParams(R.T @ pf.params.encoder_weights, Lr, W), S, s, encoder="full"
+    )
     assert (c.stability, c.symmetry_dim) == (Stability.MAXIMUM, pf.symmetry_dim)
 
 
@@ -222,13 +262,23 @@ def _is_cluster_root(W: np.ndarray, lam: np.ndarray, s: float) -> bool:
                 continue
             u = Wt[:, j] / np.linalg.norm(Wt[:, j])
             i = int(np.argmax(np.abs(u)))
-            if abs(abs(u[i]) - 1) > NORM_RTOL or abs(m[j] ** 2 - mu * lam[i]) > NORM_RTOL * mu * lam[i]:
+            if (
+                abs(abs(u[i]) - 1) > NORM_RTOL
+                or abs(m[j] ** 2 - mu * lam[i]) > NORM_RTOL * mu * lam[i]
+            ):
                 return False
     return q >= 1
 
 
-@pytest.mark.parametrize("lam,s,q", [([4.0, 1.0], 0.5, 2), ([5.0, 3.0, 1.5], 0.7, 2), ([6.0, 3.0, 2.0, 1.0], 0.4, 2),
-                                     ([3.0, 2.5, 0.4], 0.3, 3)])
+@pytest.mark.parametrize(
+    "lam,s,q",
+    [
+        ([4.0, 1.0], 0.5, 2),
+        ([5.0, 3.0, 1.5], 0.7, 2),
+        ([6.0, 3.0, 2.0, 1.0], 0.4, 2),
+        ([3.0, 2.5, 0.4], 0.3, 3),
+    ],
+)
 def test_newton_roots_are_enumerated_points_or_equal_norm_clusters(lam, s: float, q: int) -> None:
     """Newton (scipy's hybrid method with the exact Hessian as Jacobian) on the full gradient from
     random starts: every root is an enumerated point (orthogonal columns, same Morse index) or an
@@ -244,11 +294,23 @@ def test_newton_roots_are_enumerated_points_or_equal_norm_clusters(lam, s: float
         x0 = np.concatenate([V0.ravel(), np.log(D0), W0.ravel()])
 
         def split(x: np.ndarray) -> ElboModel:
-            return ElboModel(x[: q * d].reshape(q, d), x[q * d: q * d + q], x[q * d + q:].reshape(d, q), S, s,
-                          full=False, learned=False)
+            return ElboModel(
+                x[: q * d].reshape(q, d),
+                x[q * d : q * d + q],
+                x[q * d + q :].reshape(d, q),
+                S,
+                s,
+                full=False,
+                learned=False,
+            )
 
-        sol = scipy.optimize.root(lambda x: split(x).gradient(), x0, jac=lambda x: split(x).dense_hessian(),
-                                  method="hybr", options={"xtol": 1e-13})
+        sol = scipy.optimize.root(
+            lambda x: split(x).gradient(),
+            x0,
+            jac=lambda x: split(x).dense_hessian(),
+            method="hybr",
+            options={"xtol": 1e-13},
+        )
         point = split(sol.x)
         c = classify_vae_point((point.V, point.enc, point.W), S, s)
         if c.relative_gradient_norm > ROOT_GTOL:
@@ -257,8 +319,13 @@ def test_newton_roots_are_enumerated_points_or_equal_norm_clusters(lam, s: float
         M = W.T @ W
         off = M - np.diag(np.diag(M))
         if np.max(np.abs(off)) <= NORM_RTOL * max(np.max(np.diag(M)), s):
-            live = tuple(sorted(int(np.argmax(np.abs(W[:, c_]))) for c_ in range(q)
-                                if np.linalg.norm(W[:, c_]) ** 2 > NORM_RTOL * s))
+            live = tuple(
+                sorted(
+                    int(np.argmax(np.abs(W[:, c_])))
+                    for c_ in range(q)
+                    if np.linalg.norm(W[:, c_]) ** 2 > NORM_RTOL * s
+                )
+            )
             ref = emap.point(live)
             assert (c.morse_index, c.stability) == (ref.morse_index, ref.stability)
             n_found["enumerated"] += 1
@@ -297,7 +364,7 @@ def test_the_map_matches_the_ppca_map_and_counts_symmetries() -> None:
         for p, r in zip(emap.points, smap.points):
             assert p.morse_index == r.morse_index and p.elbo == r.log_likelihood
             rot = r.symmetry_dim if encoder == "full" else 0
-            assert p.symmetry_dim == rot + 2 * 1   # q (d - rank) null modes
+            assert p.symmetry_dim == rot + 2 * 1  # q (d - rank) null modes
         assert Stability.MINIMUM not in emap.stability_counts()
     assert elbo_stability_map(S, 1.5, latent_dim=2).global_maximum.orbit_size == 8
     assert not elbo_stability_map(S, 1.5, latent_dim=2).complete
@@ -311,7 +378,10 @@ def test_a_live_tie_is_degenerate_for_the_diagonal_encoder_only() -> None:
         diag = elbo_stability_map(S, 0.5, latent_dim=2)
     with pytest.warns(DegeneracyWarning):
         full = elbo_stability_map(S, 0.5, latent_dim=2, encoder="full")
-    assert diag.global_maximum.stability is Stability.DEGENERATE and diag.global_maximum.n_degenerate == 1
+    assert (
+        diag.global_maximum.stability is Stability.DEGENERATE
+        and diag.global_maximum.n_degenerate == 1
+    )
     assert full.global_maximum.stability is Stability.MAXIMUM
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegeneracyWarning)

@@ -3,11 +3,16 @@ and the closed-form Hessian spectrum of every stationary point against the dense
 
 import numpy as np
 import pytest
-
-from ppca_stability import (Stability, classify_point, hessian_vector_product, log_likelihood_gradient,
-                            log_likelihood_hessian, stability_map)
-
 from _support import FD_RTOL, NUMERIC_RTOL, cov_from_eigenvalues, fd_gradient, rel_err
+
+from ppca_stability import (
+    Stability,
+    classify_point,
+    hessian_vector_product,
+    log_likelihood_gradient,
+    log_likelihood_hessian,
+    stability_map,
+)
 
 
 def _grad_flat(W, S, s, joint):
@@ -52,7 +57,10 @@ def test_closed_form_spectrum_equals_numeric_at_every_point(sigma2, rng):
         scale = np.max(np.abs(closed))
         assert np.max(np.abs(numeric - closed)) <= NUMERIC_RTOL * scale
         x0 = np.append(p.loadings.ravel(), p.sigma2) if joint else p.loadings.ravel()
-        Hfd = fd_gradient(lambda x: _grad_flat(x[: 6 * q].reshape(6, q), S, x[-1] if joint else p.sigma2, joint), x0)
+        Hfd = fd_gradient(
+            lambda x: _grad_flat(x[: 6 * q].reshape(6, q), S, x[-1] if joint else p.sigma2, joint),
+            x0,
+        )
         assert np.max(np.abs(np.linalg.eigvalsh((Hfd + Hfd.T) / 2) - closed)) <= FD_RTOL * scale
 
 
@@ -134,7 +142,9 @@ def test_digits_closed_form_vs_dense_hessian(sigma2, digits_cov):
     for p in swaps:
         H = log_likelihood_hessian(p.loadings, S, p.sigma2, sigma2_learned=smap.is_learned)
         closed = p.hessian_eigenvalues
-        assert np.max(np.abs(np.linalg.eigvalsh(H) - closed)) <= NUMERIC_RTOL * np.max(np.abs(closed))
+        assert np.max(np.abs(np.linalg.eigvalsh(H) - closed)) <= NUMERIC_RTOL * np.max(
+            np.abs(closed)
+        )
         c = classify_point(p.loadings, S, p.sigma2, sigma2_learned=smap.is_learned)
         assert (c.stability, c.morse_index) == (p.stability, p.morse_index)
     assert best.stability is Stability.MAXIMUM

@@ -19,8 +19,10 @@ def test_importing_the_package_does_not_import_matplotlib():
 
 
 def test_importing_the_package_and_building_the_cli_does_not_import_sympy():
-    code = ("import sys, ppca_stability, ppca_stability._cli as c; c.build_parser(); "
-            "print('sympy' in sys.modules)")
+    code = (
+        "import sys, ppca_stability, ppca_stability._cli as c; c.build_parser(); "
+        "print('sympy' in sys.modules)"
+    )
     assert _loaded(code) == ["False"]
 
 
@@ -30,6 +32,8 @@ def test_importing_the_package_does_not_import_hypothesis_or_tqdm():
 
 
 def test_covariance_of_a_numpy_array_does_not_import_dask():
-    code = ("import sys, numpy as np; from ppca_stability import covariance; covariance(np.eye(3)); "
-            f"print({_imported('dask')})")
+    code = (
+        "import sys, numpy as np; from ppca_stability import covariance; covariance(np.eye(3)); "
+        f"print({_imported('dask')})"
+    )
     assert _loaded(code) == ["False"]

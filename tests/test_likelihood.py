@@ -4,11 +4,17 @@ differences and scikit-learn's PCA.score; no d x d inverse or determinant is eve
 import numpy as np
 import pytest
 import scipy.linalg
+from _support import (
+    FD_RTOL,
+    NUMERIC_RTOL,
+    cov_from_eigenvalues,
+    fd_gradient,
+    naive_gradient,
+    naive_log_likelihood,
+    rel_err,
+)
 
 from ppca_stability import covariance, log_likelihood, log_likelihood_gradient, ppca_mle
-
-from _support import (FD_RTOL, NUMERIC_RTOL, cov_from_eigenvalues, fd_gradient,
-                      naive_gradient, naive_log_likelihood, rel_err)
 
 # scikit-learn's PCA.score against our likelihood: both exact closed forms in float64.
 SKLEARN_RTOL = 1e-10
@@ -43,8 +49,12 @@ def test_rank_deficient_loadings_and_singular_cov(rng):
     W = np.zeros((4, 3))
     W[:, 0] = rng.normal(size=4)
     for s in (1e-3, 0.5, 7.0):
-        assert log_likelihood(W, S, s) == pytest.approx(naive_log_likelihood(W, S, s), rel=NUMERIC_RTOL)
-        assert rel_err(log_likelihood_gradient(W, S, s)[0], naive_gradient(W, S, s)[0]) < NUMERIC_RTOL
+        assert log_likelihood(W, S, s) == pytest.approx(
+            naive_log_likelihood(W, S, s), rel=NUMERIC_RTOL
+        )
+        assert (
+            rel_err(log_likelihood_gradient(W, S, s)[0], naive_gradient(W, S, s)[0]) < NUMERIC_RTOL
+        )
 
 
 def test_no_dense_inverse_or_determinant_is_formed(monkeypatch, problem):
@@ -54,8 +64,10 @@ def test_no_dense_inverse_or_determinant_is_formed(monkeypatch, problem):
     def forbidden(*args, **kwargs):
         raise AssertionError("a d x d inverse, solve or determinant was formed")
 
-    for mod, names in ((np.linalg, ("inv", "solve", "det", "slogdet", "pinv")),
-                       (scipy.linalg, ("inv", "solve", "det", "cho_factor", "lu_factor", "pinv"))):
+    for mod, names in (
+        (np.linalg, ("inv", "solve", "det", "slogdet", "pinv")),
+        (scipy.linalg, ("inv", "solve", "det", "cho_factor", "lu_factor", "pinv")),
+    ):
         for name in names:
             monkeypatch.setattr(mod, name, forbidden)
     assert log_likelihood(W, S, s) == pytest.approx(expected, rel=NUMERIC_RTOL)
@@ -83,4 +95,5 @@ def test_matches_sklearn_pca_score_on_digits(q, digits):
 def test_numpy_scalar_and_integer_inputs_are_accepted():
     W = np.array([[1], [0]])  # integer loadings
     assert log_likelihood(W, np.eye(2, dtype=int), np.float32(0.5)) == pytest.approx(
-        naive_log_likelihood(W.astype(float), np.eye(2), 0.5), rel=NUMERIC_RTOL)
+        naive_log_likelihood(W.astype(float), np.eye(2), 0.5), rel=NUMERIC_RTOL
+    )

@@ -9,10 +9,9 @@ import warnings
 
 import numpy as np
 import pytest
+from _support import digits_data, random_vae_problem
 
 from ppca_stability import ConvergenceWarning, covariance, fit_linear_vae, ppca_mle, spectrum
-
-from _support import digits_data, random_vae_problem
 
 # Acceptance thresholds (relative Frobenius error of W W^T against ppca_mle).
 ANALYTIC_WWT_RTOL = 1e-6
@@ -25,17 +24,18 @@ def wwt_error(W, W_ref) -> float:
 
 # ----------------------------------------------------------------------------- training on digits
 
+
 @pytest.fixture(scope="module")
 def digits():
     X = digits_data()
     return X, covariance(X), spectrum(covariance(X)).eigenvalues
 
 
-# sigma2 settings for latent_dim 10, chosen from the spectrum (digits: 179, 164, 142, 101, 69, 59, ...):
-# learned; below lam_10 (no latent collapses); between lam_5 and lam_4 (6 of 10 collapse); between
-# lam_4 and lam_3 (7 of 10 collapse). Higher sigma2 leaves live columns with lam - s of order 10
-# against s of order 150 and near-tied survivors (lam_1, lam_2), so the W W^T target itself is tiny
-# and the Monte-Carlo noise of a minibatch-128 run exceeds 2e-2 of it.
+# sigma2 settings for latent_dim 10, chosen from the spectrum (digits: 179, 164, 142, 101, 69, 59,
+# ...): learned; below lam_10 (no latent collapses); between lam_5 and lam_4 (6 of 10 collapse);
+# between lam_4 and lam_3 (7 of 10 collapse). Higher sigma2 leaves live columns with lam - s of
+# order 10 against s of order 150 and near-tied survivors (lam_1, lam_2), so the W W^T target itself
+# is tiny and the Monte-Carlo noise of a minibatch-128 run exceeds 2e-2 of it.
 SETTINGS = {
     "learned": lambda lam: "learned",
     "none-collapse": lambda lam: 0.5 * float(lam[9]),
@@ -55,7 +55,7 @@ def test_analytic_training_reaches_ppca_mle_on_digits(digits, setting):
     assert len(fit.collapsed) == ref.n_collapsed
     live = [c for c in range(10) if c not in fit.collapsed]
     # The live columns span exactly the predicted principal directions.
-    U = spectrum(S).eigenvectors[:, :ref.n_active]
+    U = spectrum(S).eigenvectors[:, : ref.n_active]
     Q = np.linalg.qr(fit.loadings[:, live])[0] if live else np.zeros((64, 0))
     assert np.allclose(np.linalg.svd(U.T @ Q, compute_uv=False), 1.0, atol=ANALYTIC_WWT_RTOL)
     assert fit.elbo == pytest.approx(ref.log_likelihood, rel=ANALYTIC_WWT_RTOL)
@@ -69,7 +69,9 @@ def test_stochastic_training_reaches_ppca_mle_on_digits(digits, setting):
     X, S, lam = digits
     sigma2 = SETTINGS[setting](lam)
     ref = ppca_mle(S, 10, sigma2=sigma2)
-    fit = fit_linear_vae(X, latent_dim=10, sigma2=sigma2, objective="stochastic", batch_size=128, rng=0)
+    fit = fit_linear_vae(
+        X, latent_dim=10, sigma2=sigma2, objective="stochastic", batch_size=128, rng=0
+    )
     assert wwt_error(fit.loadings, ref.loadings) <= STOCHASTIC_WWT_RTOL
     assert len(fit.collapsed) == ref.n_collapsed
 
@@ -85,7 +87,9 @@ def test_data_and_cov_give_the_same_analytic_fit(digits):
 def test_first_order_optimizers_improve_and_warn_when_stopped_early(optimizer):
     S, _, _ = random_vae_problem(0)
     with pytest.warns(ConvergenceWarning, match="max_steps"):
-        fit = fit_linear_vae(cov=S, latent_dim=2, sigma2=0.5, optimizer=optimizer, max_steps=200, rng=0)
+        fit = fit_linear_vae(
+            cov=S, latent_dim=2, sigma2=0.5, optimizer=optimizer, max_steps=200, rng=0
+        )
     assert not fit.converged and fit.message.startswith("not converged")
     assert fit.history.elbo[-1] > fit.history.elbo[0]
     assert fit.history.kl.shape == (201, 2) and fit.n_iter == 200
@@ -96,8 +100,14 @@ def test_callback_progress_history_and_plot():
 
     S, _, _ = random_vae_problem(1)
     seen = []
-    fit = fit_linear_vae(cov=S, latent_dim=2, sigma2="learned", rng=0, progress=True,
-                         callback=lambda k, p, s, e: seen.append((k, e)))
+    fit = fit_linear_vae(
+        cov=S,
+        latent_dim=2,
+        sigma2="learned",
+        rng=0,
+        progress=True,
+        callback=lambda k, p, s, e: seen.append((k, e)),
+    )
     assert [k for k, _ in seen] == list(range(1, fit.n_iter + 1))
     assert seen[-1][1] == fit.elbo == fit.history.elbo[-1]
     assert fit.history.sigma2[-1] == fit.sigma2
@@ -114,34 +124,41 @@ def test_callback_progress_history_and_plot():
 
 
 def test_matplotlib_is_imported_lazily_and_plot_avoids_pyplot():
-    code = ("import sys, ppca_stability; print('matplotlib' in sys.modules); "
-            "fit = ppca_stability.fit_linear_vae(cov=[[2.0, 0], [0, 1.0]], latent_dim=1, rng=0); "
-            "fit.plot().savefig(sys.argv[1]); print('matplotlib.pyplot' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, "/dev/null"], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, ppca_stability; print('matplotlib' in sys.modules); "
+        "fit = ppca_stability.fit_linear_vae(cov=[[2.0, 0], [0, 1.0]], latent_dim=1, rng=0); "
+        "fit.plot().savefig(sys.argv[1]); print('matplotlib.pyplot' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, "/dev/null"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.split() == ["False", "False"]
 
 
 # ----------------------------------------------------------------------------- bad input
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(cov=np.eye(3), latent_dim=4), ValueError, "latent_dim"),
-    (dict(cov=np.eye(3), latent_dim=0), ValueError, "latent_dim"),
-    (dict(cov=np.eye(3), latent_dim=1, sigma2=0.0), ValueError, "sigma2"),
-    (dict(cov=np.eye(3), latent_dim=1, sigma2=-1.0), ValueError, "sigma2"),
-    (dict(cov=np.eye(3), latent_dim=1, optimizer="adam", lr=0.0), ValueError, "lr"),
-    (dict(cov=np.eye(3), latent_dim=1, optimizer="adam", lr=-1e-3), ValueError, "lr"),
-    (dict(cov=np.eye(3), latent_dim=1, lr=1e-3), ValueError, "lr"),
-    (dict(cov=np.eye(3), latent_dim=1, objective="stochastic"), ValueError, "data"),
-    (dict(cov=np.eye(3), latent_dim=1, objective="exact"), ValueError, "objective"),
-    (dict(cov=np.eye(3), latent_dim=1, optimizer="sgd"), ValueError, "optimizer"),
-    (dict(cov=np.eye(3), latent_dim=1, max_steps=0), ValueError, "max_steps"),
-    (dict(cov=np.eye(3), latent_dim=1, batch_size=10), ValueError, "batch_size"),
-    (dict(cov=np.ones((3, 2)), latent_dim=1), ValueError, "cov"),
-    (dict(cov=np.zeros((3, 3)), latent_dim=1, sigma2=1.0), ValueError, "zero"),
-    (dict(latent_dim=1), ValueError, "cov"),
-    (dict(cov=np.eye(3), latent_dim=1, callback=3), TypeError, "callback"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(cov=np.eye(3), latent_dim=4), ValueError, "latent_dim"),
+        (dict(cov=np.eye(3), latent_dim=0), ValueError, "latent_dim"),
+        (dict(cov=np.eye(3), latent_dim=1, sigma2=0.0), ValueError, "sigma2"),
+        (dict(cov=np.eye(3), latent_dim=1, sigma2=-1.0), ValueError, "sigma2"),
+        (dict(cov=np.eye(3), latent_dim=1, optimizer="adam", lr=0.0), ValueError, "lr"),
+        (dict(cov=np.eye(3), latent_dim=1, optimizer="adam", lr=-1e-3), ValueError, "lr"),
+        (dict(cov=np.eye(3), latent_dim=1, lr=1e-3), ValueError, "lr"),
+        (dict(cov=np.eye(3), latent_dim=1, objective="stochastic"), ValueError, "data"),
+        (dict(cov=np.eye(3), latent_dim=1, objective="exact"), ValueError, "objective"),
+        (dict(cov=np.eye(3), latent_dim=1, optimizer="sgd"), ValueError, "optimizer"),
+        (dict(cov=np.eye(3), latent_dim=1, max_steps=0), ValueError, "max_steps"),
+        (dict(cov=np.eye(3), latent_dim=1, batch_size=10), ValueError, "batch_size"),
+        (dict(cov=np.ones((3, 2)), latent_dim=1), ValueError, "cov"),
+        (dict(cov=np.zeros((3, 3)), latent_dim=1, sigma2=1.0), ValueError, "zero"),
+        (dict(latent_dim=1), ValueError, "cov"),
+        (dict(cov=np.eye(3), latent_dim=1, callback=3), TypeError, "callback"),
+    ],
+)
 def test_fit_rejects_bad_input(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fit_linear_vae(**kwargs)
@@ -164,10 +181,15 @@ def test_cli_vae_prints_the_agreement_and_sets_the_exit_code(tmp_path, capsys):
 
     S, _, _ = random_vae_problem(2)
     np.save(tmp_path / "cov.npy", S)
-    assert main(["vae", str(tmp_path / "cov.npy"), "--cov", "--latent-dim", "2", "--sigma2", "0.5"]) == 0
+    assert (
+        main(["vae", str(tmp_path / "cov.npy"), "--cov", "--latent-dim", "2", "--sigma2", "0.5"])
+        == 0
+    )
     assert "PASSED" in capsys.readouterr().out
     with warnings.catch_warnings():  # the CLI prints warnings as one line on stderr
         warnings.simplefilter("always", ConvergenceWarning)
-        code = main(["vae", str(tmp_path / "cov.npy"), "--cov", "--latent-dim", "2", "--max-steps", "2"])
+        code = main(
+            ["vae", str(tmp_path / "cov.npy"), "--cov", "--latent-dim", "2", "--max-steps", "2"]
+        )
     out = capsys.readouterr()
     assert code == 1 and "FAILED" in out.out and "ConvergenceWarning" in out.err

@@ -5,10 +5,9 @@ import warnings
 
 import numpy as np
 import pytest
+from _support import NUMERIC_RTOL, cov_from_eigenvalues
 
 from ppca_stability import DegeneracyWarning, log_likelihood, ppca_mle, spectrum, stability_map
-
-from _support import NUMERIC_RTOL, cov_from_eigenvalues
 
 
 def test_learned_sigma2_is_mean_of_discarded_eigenvalues_and_beats_neighbours(rng):
@@ -16,7 +15,9 @@ def test_learned_sigma2_is_mean_of_discarded_eigenvalues_and_beats_neighbours(rn
     S = cov_from_eigenvalues(lam, rng)
     fit = ppca_mle(S, 2)
     assert fit.sigma2 == pytest.approx(lam[2:].mean(), rel=NUMERIC_RTOL)
-    assert fit.log_likelihood == pytest.approx(log_likelihood(fit.loadings, S, fit.sigma2), rel=NUMERIC_RTOL)
+    assert fit.log_likelihood == pytest.approx(
+        log_likelihood(fit.loadings, S, fit.sigma2), rel=NUMERIC_RTOL
+    )
     # a local check of optimality: random perturbations never improve the likelihood
     for _ in range(20):
         dW = 1e-3 * rng.normal(size=fit.loadings.shape)
@@ -30,7 +31,9 @@ def test_fixed_sigma2_collapses_columns_below_it():
     fit = ppca_mle(np.diag(lam), 3, sigma2=3.0)
     assert fit.n_active == 2 and fit.n_collapsed == 1
     assert np.allclose(fit.loadings.T @ fit.loadings, np.diag([3.0, 1.0, 0.0]))
-    assert fit.log_likelihood == pytest.approx(stability_map(np.diag(lam), 3.0, latent_dim=3).global_maximum.log_likelihood)
+    assert fit.log_likelihood == pytest.approx(
+        stability_map(np.diag(lam), 3.0, latent_dim=3).global_maximum.log_likelihood
+    )
 
 
 def test_flat_tail_keeps_fewer_columns():
@@ -51,13 +54,18 @@ def test_digits_subspace_matches_sklearn(digits):
     P_sk = pca.components_.T @ pca.components_
     assert np.max(np.abs(P_ours - P_sk)) < 1e-8
     n = X.shape[0]
-    assert np.allclose(spectrum(S).eigenvalues[:10] * n / (n - 1), pca.explained_variance_, rtol=1e-10)
+    assert np.allclose(
+        spectrum(S).eigenvalues[:10] * n / (n - 1), pca.explained_variance_, rtol=1e-10
+    )
 
 
-@pytest.mark.parametrize("kwargs,exc,match", [
-    (dict(cov=np.eye(3), latent_dim=3), ValueError, "`latent_dim` must be below"),
-    (dict(cov=np.eye(3), latent_dim=None), TypeError, "`latent_dim`"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(cov=np.eye(3), latent_dim=3), ValueError, "`latent_dim` must be below"),
+        (dict(cov=np.eye(3), latent_dim=None), TypeError, "`latent_dim`"),
+    ],
+)
 def test_errors_name_the_parameter(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         ppca_mle(**kwargs)

@@ -7,12 +7,17 @@ import warnings
 
 import numpy as np
 import pytest
-
-from ppca_stability import (DegeneracyWarning, Stability, log_likelihood, phase_diagram, ppca_mle,
-                            stability_map)
-from ppca_stability import _phase as phase_module
-
 from _support import EXACT_RTOL, NUMERIC_RTOL, SPECTRUM, cov_from_eigenvalues, rel_err
+
+from ppca_stability import (
+    DegeneracyWarning,
+    Stability,
+    log_likelihood,
+    phase_diagram,
+    ppca_mle,
+    stability_map,
+)
+from ppca_stability import _phase as phase_module
 
 # One-sided finite differences of l*(s) across a breakpoint: step relative to the eigenvalue.
 FD_REL_STEP = 1e-4
@@ -86,7 +91,9 @@ def test_matches_core_at_grid_values(cov, q):
             # it may keep a column of round-off size that the map's tolerance drops.
             assert pd.n_active[g] == fit.n_active
         assert pd.max_log_likelihood[g] == pytest.approx(fit.log_likelihood, rel=EXACT_RTOL)
-        assert pd.max_log_likelihood[g] == pytest.approx(log_likelihood(fit.loadings, cov, s), rel=NUMERIC_RTOL)
+        assert pd.max_log_likelihood[g] == pytest.approx(
+            log_likelihood(fit.loadings, cov, s), rel=NUMERIC_RTOL
+        )
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -120,11 +127,15 @@ def test_tied_eigenvalues_use_the_core_enumeration(rng):
 
 
 def test_sigma2_learned_is_the_joint_mle(cov, rng):
-    assert phase_diagram(cov, latent_dim=2).sigma2_learned == pytest.approx(ppca_mle(cov, 2).sigma2, rel=EXACT_RTOL)
+    assert phase_diagram(cov, latent_dim=2).sigma2_learned == pytest.approx(
+        ppca_mle(cov, 2).sigma2, rel=EXACT_RTOL
+    )
     assert phase_diagram(cov).sigma2_learned is None  # latent_dim = d: sigma2 not identified
     low_rank = cov_from_eigenvalues([3.0, 2.0, 0.0, 0.0], rng)
     assert phase_diagram(low_rank, latent_dim=2).sigma2_learned is None  # rank <= latent_dim
-    assert phase_diagram(low_rank, latent_dim=1).sigma2_learned == pytest.approx(ppca_mle(low_rank, 1).sigma2)
+    assert phase_diagram(low_rank, latent_dim=1).sigma2_learned == pytest.approx(
+        ppca_mle(low_rank, 1).sigma2
+    )
 
 
 # ----------------------------------------------------------------------------- theory.md §4
@@ -143,12 +154,16 @@ def test_kl_per_latent_closed_form_and_linear_vae_encoder(cov):
         D = s / np.diag(M)
         kl = 0.5 * (D + np.diag(V @ cov @ V.T) - 1.0 - np.log(D))
         row = phase_diagram(cov, latent_dim=q, sigma2=[s]).kl_per_latent[0]
-        np.testing.assert_allclose(np.sort(row)[::-1], np.sort(kl)[::-1], rtol=NUMERIC_RTOL, atol=1e-12)
+        np.testing.assert_allclose(
+            np.sort(row)[::-1], np.sort(kl)[::-1], rtol=NUMERIC_RTOL, atol=1e-12
+        )
 
 
 def test_n_active_staircase(cov):
     pd = phase_diagram(cov, latent_dim=3)
-    np.testing.assert_array_equal(pd.n_active, np.minimum(3, (pd.eigenvalues[None, :] > pd.sigma2[:, None]).sum(1)))
+    np.testing.assert_array_equal(
+        pd.n_active, np.minimum(3, (pd.eigenvalues[None, :] > pd.sigma2[:, None]).sum(1))
+    )
     np.testing.assert_array_equal(pd.n_collapsed, 3 - pd.n_active)
 
 
@@ -218,15 +233,18 @@ def test_repr_is_a_table(cov):
 
 
 # ----------------------------------------------------------------------------- errors
-@pytest.mark.parametrize("sigma2, exc, match", [
-    ([1.0, 0.5], ValueError, "strictly increasing"),
-    ([1.0, 1.0], ValueError, "strictly increasing"),
-    ([-1.0, 1.0], ValueError, "positive"),
-    ([], ValueError, "non-empty"),
-    ([[1.0, 2.0]], ValueError, "1-D"),
-    ([1.0, np.nan], ValueError, "finite"),
-    ("1.0", TypeError, "sigma2"),
-])
+@pytest.mark.parametrize(
+    "sigma2, exc, match",
+    [
+        ([1.0, 0.5], ValueError, "strictly increasing"),
+        ([1.0, 1.0], ValueError, "strictly increasing"),
+        ([-1.0, 1.0], ValueError, "positive"),
+        ([], ValueError, "non-empty"),
+        ([[1.0, 2.0]], ValueError, "1-D"),
+        ([1.0, np.nan], ValueError, "finite"),
+        ("1.0", TypeError, "sigma2"),
+    ],
+)
 def test_bad_sigma2(cov, sigma2, exc, match):
     with pytest.raises(exc, match=match):
         phase_diagram(cov, sigma2=sigma2)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _support import SPECTRUM, cov_from_eigenvalues
 from matplotlib.collections import PathCollection, QuadMesh
 from matplotlib.figure import Figure
 
 from ppca_stability import Stability, phase_diagram, stability_map
-from ppca_stability._plotting import DENSE_SCATTER_FROM, MAX_PLOTTED_POINTS, plot_phase_diagram, plot_stability_map
-
-from _support import SPECTRUM, cov_from_eigenvalues
+from ppca_stability._plotting import (
+    DENSE_SCATTER_FROM,
+    MAX_PLOTTED_POINTS,
+    plot_phase_diagram,
+    plot_stability_map,
+)
 
 Q = 3
 
@@ -69,10 +73,15 @@ def test_landscape_counts_by_stability(pd, fig):
     total = _line(ax, "all stationary points")
     np.testing.assert_allclose(total.get_ydata(), np.log10(np.array(pd.n_points, dtype=float)))
     saddles = _line(ax, "saddles")
-    expected = [np.log10(c[Stability.SADDLE]) if Stability.SADDLE in c else -np.inf for c in pd.stability_counts]
+    expected = [
+        np.log10(c[Stability.SADDLE]) if Stability.SADDLE in c else -np.inf
+        for c in pd.stability_counts
+    ]
     np.testing.assert_allclose(saddles.get_ydata(), expected)
     degenerate = _label_starting(ax, "degenerate")
-    np.testing.assert_array_equal(degenerate.get_xdata(), pd.sigma2[[Stability.DEGENERATE in c for c in pd.stability_counts]])
+    np.testing.assert_array_equal(
+        degenerate.get_xdata(), pd.sigma2[[Stability.DEGENERATE in c for c in pd.stability_counts]]
+    )
     assert ax.yaxis.get_major_formatter()(2.0, 0) == "$10^{2}$"
 
 
@@ -136,7 +145,9 @@ def test_dense_stability_map_draws_every_point(sigma2, d, latent_dim):
     smap = stability_map(np.diag(np.geomspace(40.0, 1.0, d)), sigma2, latent_dim=latent_dim)
     assert smap.n_points > DENSE_SCATTER_FROM
     ax = smap.plot().axes[0]
-    scatters = {c.get_label().split(" ")[0]: c for c in ax.collections if isinstance(c, PathCollection)}
+    scatters = {
+        c.get_label().split(" ")[0]: c for c in ax.collections if isinstance(c, PathCollection)
+    }
     points = list(smap.points)
     for kind in smap.stability_counts():
         mine = [(p.morse_index, p.log_likelihood) for p in points if p.stability is kind]
@@ -163,9 +174,16 @@ def test_a_figure_without_matplotlib_is_one_error_naming_the_extra():
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['matplotlib'] = None\n"
-            "import numpy as np, ppca_stability as ps\n"
-            "try:\n    ps.stability_map(np.diag([2.0, 1.0]), 0.5).plot()\n"
-            "except ImportError as exc:\n    print(exc)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == 'Drawing figures needs matplotlib, which is not installed: pip install "ppca_stability[plot]"'
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "import numpy as np, ppca_stability as ps\n"
+        "try:\n    ps.stability_map(np.diag([2.0, 1.0]), 0.5).plot()\n"
+        "except ImportError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert (
+        out.strip() == "Drawing figures needs matplotlib, which is not installed: pip install "
+        '"ppca_stability[plot]"'
+    )

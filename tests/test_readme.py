@@ -27,24 +27,36 @@ def _blocks(lang: str) -> list[str]:
 def is_output_claim(comment: str) -> bool:
     """Whether a comment (without its ``#``) claims a printed value, by its first token."""
     try:
-        first = next(t for t in tokenize.generate_tokens(io.StringIO(comment.strip()).readline)
-                     if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT))
+        first = next(
+            t
+            for t in tokenize.generate_tokens(io.StringIO(comment.strip()).readline)
+            if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT)
+        )
     except (tokenize.TokenError, StopIteration, SyntaxError):
         return False
-    return (first.type in (tokenize.NUMBER, tokenize.STRING)
-            or (first.type == tokenize.OP and first.string in VALUE_OPS)
-            or (first.type == tokenize.NAME and first.string in VALUE_NAMES))
+    return (
+        first.type in (tokenize.NUMBER, tokenize.STRING)
+        or (first.type == tokenize.OP and first.string in VALUE_OPS)
+        or (first.type == tokenize.NAME and first.string in VALUE_NAMES)
+    )
 
 
 def _comments(block: str) -> dict[int, str]:
     """Line number -> the comment on that line (without ``#``)."""
-    return {t.start[0]: t.string[1:].strip() for t in tokenize.generate_tokens(io.StringIO(block).readline)
-            if t.type == tokenize.COMMENT}
+    return {
+        t.start[0]: t.string[1:].strip()
+        for t in tokenize.generate_tokens(io.StringIO(block).readline)
+        if t.type == tokenize.COMMENT
+    }
 
 
 def _is_print(stmt: ast.stmt) -> bool:
-    return (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
-            and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == "print")
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Call)
+        and isinstance(stmt.value.func, ast.Name)
+        and stmt.value.func.id == "print"
+    )
 
 
 def run_and_collect_claims(block: str, where: str) -> list[tuple[int, str, str]]:
@@ -67,21 +79,40 @@ def run_and_collect_claims(block: str, where: str) -> list[tuple[int, str, str]]
 def test_python_examples_run_and_print_what_they_say(index):
     where = f"README.md[python {index}]"
     for line, claim, printed in run_and_collect_claims(_blocks("python")[index], where):
-        assert printed == claim, f"{where}, line {line}: the README says {claim!r}, the code prints {printed!r}"
+        assert printed == claim, (
+            f"{where}, line {line}: the README says {claim!r}, the code prints {printed!r}"
+        )
 
 
 def test_the_readme_makes_printed_claims():
     # The examples must hold the README to something: at least one print line claims its output.
-    claims = [c for i, b in enumerate(_blocks("python")) for c in run_and_collect_claims(b, f"python {i}")]
+    claims = [
+        c for i, b in enumerate(_blocks("python")) for c in run_and_collect_claims(b, f"python {i}")
+    ]
     assert claims, "no `print(...)  # value` line in the README's python blocks"
 
 
-@pytest.mark.parametrize("comment, claim", [
-    ("(0, 1) {0: 1}", True), ("[1, 2]", True), ("{'a': 1}", True), ("-1.5", True), ("+2", True),
-    ("3.0", True), ("7", True), ("True", True), ("False", True), ("None", True), ("nan", True),
-    ("'text'", True), ('"text"', True),
-    ("a short table: 7 stationary points, 1 maximum", False), ("the census", False), ("", False),
-])
+@pytest.mark.parametrize(
+    "comment, claim",
+    [
+        ("(0, 1) {0: 1}", True),
+        ("[1, 2]", True),
+        ("{'a': 1}", True),
+        ("-1.5", True),
+        ("+2", True),
+        ("3.0", True),
+        ("7", True),
+        ("True", True),
+        ("False", True),
+        ("None", True),
+        ("nan", True),
+        ("'text'", True),
+        ('"text"', True),
+        ("a short table: 7 stationary points, 1 maximum", False),
+        ("the census", False),
+        ("", False),
+    ],
+)
 def test_output_claim_rule(comment, claim):
     assert is_output_claim(comment) is claim
 

@@ -4,13 +4,12 @@ Its input errors (shape, symmetry, positive semi-definiteness, ...) are in test_
 """
 
 import numpy as np
+from _support import NUMERIC_RTOL, rel_err
 from hypothesis import given
 from hypothesis import strategies as hs
 
 from ppca_stability import Spectrum, spectrum
 from ppca_stability.strategies import covariances, spectra
-
-from _support import NUMERIC_RTOL, rel_err
 
 
 @given(data=hs.data())
@@ -26,7 +25,8 @@ def test_eigenpairs_reconstruct_the_covariance(data):
     assert np.allclose(values, lam, rtol=0, atol=NUMERIC_RTOL * lam[0])
     assert np.allclose(U.T @ U, np.eye(d), rtol=0, atol=NUMERIC_RTOL)
     assert rel_err((U * values) @ U.T, cov) < NUMERIC_RTOL
-    # The sign convention (scikit-learn's svd_flip): each column's largest-magnitude entry is positive.
+    # The sign convention (scikit-learn's svd_flip): each column's largest-magnitude entry is
+    # positive.
     assert np.all(U[np.argmax(np.abs(U), axis=0), np.arange(d)] > 0)
     # Values alone: the same eigenvalues, no vectors.
     alone = spectrum(cov, vectors=False)
@@ -56,6 +56,8 @@ def test_eigenvalue_order_and_sign_do_not_depend_on_the_input_order():
 
 
 def test_repr_shows_the_leading_eigenvalues():
-    assert repr(spectrum(np.diag([3.0, 2.0, 1.0]))) == "Spectrum(n_features=3, eigenvalues=[3, 2, 1])"
+    assert (
+        repr(spectrum(np.diag([3.0, 2.0, 1.0]))) == "Spectrum(n_features=3, eigenvalues=[3, 2, 1])"
+    )
     many = repr(spectrum(np.diag(np.arange(8.0, 0.0, -1.0))))
     assert many == "Spectrum(n_features=8, eigenvalues=[8, 7, 6, 5, 4, 3, ...])"

@@ -11,6 +11,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from _support import SPECTRUM
 from hypothesis import assume, given, settings
 from hypothesis import strategies as hs
 
@@ -20,8 +21,6 @@ from ppca_stability import _inertia as inertia
 from ppca_stability._inertia import closed_form_spectrum
 from ppca_stability._tolerance import fixed_degeneracy
 from ppca_stability.strategies import covariances, sigma2_values, spectra
-
-from _support import SPECTRUM
 
 LAM = np.array([5.0, 3.0, 2.0, 1.0])
 
@@ -160,15 +159,24 @@ def test_sequence_protocol_and_point_lookup():
 def test_reprs_are_short_tables():
     smap = stability_map(np.diag(LAM), 1.5, latent_dim=2)
     text = repr(smap)
-    assert "StabilityMap" in text and "n_points        7" in text and "maximum: 1, saddle: 6" in text
+    assert (
+        "StabilityMap" in text and "n_points        7" in text and "maximum: 1, saddle: 6" in text
+    )
     assert len(text.splitlines()) <= 8
     assert "StationaryPoint(active=(0, 1)" in repr(smap.global_maximum)
 
 
-@pytest.mark.parametrize("kwargs,exc,match", [
-    (dict(cov=np.eye(2), sigma2="learned", latent_dim=2), ValueError, "`latent_dim` must be below"),
-    (dict(cov=np.eye(1), sigma2="learned"), ValueError, "`sigma2`='learned' needs at least 2"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (
+            dict(cov=np.eye(2), sigma2="learned", latent_dim=2),
+            ValueError,
+            "`latent_dim` must be below",
+        ),
+        (dict(cov=np.eye(1), sigma2="learned"), ValueError, "`sigma2`='learned' needs at least 2"),
+    ],
+)
 def test_learned_sigma2_needs_latent_dim_below_n_features(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         stability_map(**kwargs)
@@ -213,15 +221,27 @@ def _assert_counts_match_closed_form(smap, points):
 
 
 def _assert_point_counts_match_closed_form(smap, p):
-    spec = closed_form_spectrum(smap.eigenvalues, np.array(p.active, dtype=np.intp), p.sigma2,
-                                smap.latent_dim, joint=smap.is_learned, rtol=smap.rtol, floor=smap.floor)
+    spec = closed_form_spectrum(
+        smap.eigenvalues,
+        np.array(p.active, dtype=np.intp),
+        p.sigma2,
+        smap.latent_dim,
+        joint=smap.is_learned,
+        rtol=smap.rtol,
+        floor=smap.floor,
+    )
     expected = (spec.count(1), spec.count(-1), spec.count(0))
-    assert (p.morse_index, p.n_degenerate, p.symmetry_dim) == (expected[0], expected[2], spec.symmetry_dim)
+    assert (p.morse_index, p.n_degenerate, p.symmetry_dim) == (
+        expected[0],
+        expected[2],
+        spec.symmetry_dim,
+    )
     assert p.stability is Stability.from_counts(*expected)
     for threshold in (0, 10**9):  # the counter's vectorised branch for every k, then its scalar one
         with mock.patch.object(inertia, "_VECTORISE_FROM", threshold):
-            count = inertia.inertia_counter(smap.eigenvalues, smap.latent_dim, smap.rtol, smap.floor,
-                                       joint=smap.is_learned)
+            count = inertia.inertia_counter(
+                smap.eigenvalues, smap.latent_dim, smap.rtol, smap.floor, joint=smap.is_learned
+            )
             assert count(p.active, p.sigma2) == expected
 
 
@@ -232,7 +252,11 @@ def test_counted_inertia_of_large_active_sets_with_ties(learned):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegeneracyWarning)
         smap = stability_map(np.diag(lam), "learned" if learned else 1.0, latent_dim=30)
-        points = [smap.global_maximum] if learned else [smap.point(tuple(range(k))) for k in (17, 20, 25)]
+        points = (
+            [smap.global_maximum]
+            if learned
+            else [smap.point(tuple(range(k))) for k in (17, 20, 25)]
+        )
     assert max(p.n_active for p in points) > inertia._VECTORISE_FROM
     for p in points:
         _assert_point_counts_match_closed_form(smap, p)

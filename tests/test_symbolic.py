@@ -50,7 +50,9 @@ def problems(draw, max_d: int = 5):
     lam = draw(st.lists(rationals, min_size=1, max_size=max_d))
     q = draw(st.integers(1, len(lam)))
     # sigma2 from the eigenvalues half the time: sigma2 = lambda must be exact.
-    s = draw(st.one_of(positive_rationals, st.sampled_from([v for v in lam if v > 0] or [Fraction(1)])))
+    s = draw(
+        st.one_of(positive_rationals, st.sampled_from([v for v in lam if v > 0] or [Fraction(1)]))
+    )
     return lam, q, s
 
 
@@ -109,8 +111,14 @@ def test_woodbury_form_equals_the_direct_definition():
     W, Sm, s = sym.loadings, sym.cov, sym.sigma2
     C = W * W.T + s * sympy.eye(2)
     direct = -(2 * sympy.log(2 * sympy.pi) + sympy.log(C.det()) + (C.inv() * Sm).trace()) / 2
-    values = {W[0, 0]: sympy.Rational(3, 2), W[1, 0]: -1, Sm[0, 0]: 2, Sm[0, 1]: sympy.Rational(1, 3),
-              Sm[1, 1]: 5, s: sympy.Rational(7, 10)}
+    values = {
+        W[0, 0]: sympy.Rational(3, 2),
+        W[1, 0]: -1,
+        Sm[0, 0]: 2,
+        Sm[0, 1]: sympy.Rational(1, 3),
+        Sm[1, 1]: 5,
+        s: sympy.Rational(7, 10),
+    }
     assert sympy.simplify((log_likelihood_expr(2, 1) - direct).subs(values)) == 0
 
 
@@ -133,7 +141,10 @@ def test_expression_sizes_are_validated():
         hessian_expr(2.0, 1)
     with pytest.raises(TypeError, match="sigma2_learned"):
         hessian_expr(2, 1, sigma2_learned="joint")
-    with pytest.warns(FutureWarning, match="sigma2_learned"), pytest.raises(ValueError, match="wrt"):
+    with (
+        pytest.warns(FutureWarning, match="sigma2_learned"),
+        pytest.raises(ValueError, match="wrt"),
+    ):
         hessian_expr(2, 1, wrt="sigma2")
 
 
@@ -147,7 +158,12 @@ def test_exact_map_agrees_with_numeric_map(problem):
     assert [p.active for p in exact.points] == [p.active for p in points]
     for e, n in zip(exact.points, points):
         assert (e.morse_index, e.stability, e.symmetry_dim, e.n_degenerate, e.n_collapsed) == (
-            n.morse_index, n.stability, n.symmetry_dim, n.n_degenerate, n.n_collapsed)
+            n.morse_index,
+            n.stability,
+            n.symmetry_dim,
+            n.n_degenerate,
+            n.n_collapsed,
+        )
         ex = _floats(e.hessian_eigenvalues)
         scale = np.abs(ex).max()
         np.testing.assert_allclose(n.hessian_eigenvalues, ex, rtol=0, atol=NUMERIC_RTOL * scale)
@@ -167,7 +183,9 @@ def test_exact_eigenvalues_are_those_of_the_dense_hessian(problem):
     for e, n in zip(exact_stability_map(lam, s, latent_dim=q).points, points):
         dense = np.linalg.eigvalsh(log_likelihood_hessian(n.loadings, cov, float(s)))
         ex = _floats(e.hessian_eigenvalues)
-        scale = max(np.abs(ex).max(), 1.0 / float(s) ** 2)  # 1/s^2: the natural scale if all are zero
+        scale = max(
+            np.abs(ex).max(), 1.0 / float(s) ** 2
+        )  # 1/s^2: the natural scale if all are zero
         np.testing.assert_allclose(dense, ex, rtol=0, atol=DENSE_RTOL * scale)
 
 
@@ -189,8 +207,12 @@ def test_ties_and_sigma2_at_an_eigenvalue_are_exact_zeros():
     # Top set (0, 1): no excluded eigenvalue above s, no dead column: a strict maximum.
     assert smap.global_maximum.stability is Stability.MAXIMUM
     # W = 0 at s = lam_1 (theory.md §3: a maximum only for s > lam_1) is degenerate.
-    assert exact_stability_map([3, 3, 1], 3, latent_dim=2).point([]).stability is Stability.DEGENERATE
-    assert exact_stability_map([3, 3, 1], "3.5", latent_dim=2).point([]).stability is Stability.MAXIMUM
+    assert (
+        exact_stability_map([3, 3, 1], 3, latent_dim=2).point([]).stability is Stability.DEGENERATE
+    )
+    assert (
+        exact_stability_map([3, 3, 1], "3.5", latent_dim=2).point([]).stability is Stability.MAXIMUM
+    )
 
 
 def test_a_point_needs_its_eigenvalues_strictly_above_sigma2():
@@ -244,17 +266,22 @@ def test_intervals_agree_with_rational_maps(problem, data):
     assert pieces[0].lower == 0 and pieces[-1].upper == sympy.oo
     for piece in pieces:
         # The sample, and another rational drawn inside the piece, give the piece's classification.
-        lo, hi = Fraction(str(piece.lower)), (Fraction(str(piece.upper)) if piece.upper != sympy.oo else None)
+        lo, hi = (
+            Fraction(str(piece.lower)),
+            (Fraction(str(piece.upper)) if piece.upper != sympy.oo else None),
+        )
         t = data.draw(st.fractions(min_value=0, max_value=1).filter(lambda x: 0 < x < 1))
         inside = lo if piece.is_critical else (lo + t * (hi - lo) if hi is not None else lo + 1 / t)
         assert piece.contains(inside)
         for value in {piece.sample, sympy.Rational(inside.numerator, inside.denominator)}:
             at = smap.at(value)
             assert [(p.active, p.morse_index, p.stability) for p in at.points] == [
-                (p.active, p.morse_index, p.stability) for p in piece.points]
+                (p.active, p.morse_index, p.stability) for p in piece.points
+            ]
             for p, r in zip(piece.points, at.points):
-                assert sorted(sympy.sympify(v).subs(S, value) for v in p.hessian_eigenvalues) == list(
-                    r.hessian_eigenvalues)
+                assert sorted(
+                    sympy.sympify(v).subs(S, value) for v in p.hessian_eigenvalues
+                ) == list(r.hessian_eigenvalues)
 
 
 @settings(deadline=None, max_examples=30)
@@ -263,8 +290,9 @@ def test_critical_values_are_the_distinct_positive_eigenvalues(problem):
     # Derived by critical_sigma2 from roots and sampled classifications; theory.md §3 predicts
     # exactly the positive eigenvalues (points appear or vanish there, nothing else changes sign).
     lam, q, _ = problem
-    assert critical_sigma2(lam, latent_dim=q) == tuple(sorted({sympy.Rational(v.numerator, v.denominator)
-                                                                for v in lam if v > 0}))
+    assert critical_sigma2(lam, latent_dim=q) == tuple(
+        sorted({sympy.Rational(v.numerator, v.denominator) for v in lam if v > 0})
+    )
 
 
 def test_piecewise_map_of_the_readme_spectrum():
@@ -272,8 +300,8 @@ def test_piecewise_map_of_the_readme_spectrum():
     labels = [p.label for p in smap.intervals]
     assert labels == ["(0, 1)", "1", "(1, 2)", "2", "(2, 3)", "3", "(3, 5)", "5", "(5, oo)"]
     first, last = smap.intervals[0], smap.intervals[-1]
-    assert first.n_points == 11                                   # sum_{k<=2} C(4, k)
-    assert first.points[0].stability is Stability.MINIMUM        # W = 0 below every eigenvalue
+    assert first.n_points == 11  # sum_{k<=2} C(4, k)
+    assert first.points[0].stability is Stability.MINIMUM  # W = 0 below every eigenvalue
     assert [p.stability for p in last.points] == [Stability.MAXIMUM]
     assert last.points[0].hessian_eigenvalues[-1] == (5 - S) / S**2
     assert smap.intervals[-2].points[0].stability is Stability.DEGENERATE  # s = lam_1
@@ -287,7 +315,10 @@ def test_latex_table():
     assert len(rows) == 1 + sum(p.n_points for p in smap.intervals)
     assert r"$s \in (5, \infty)$ & $\varnothing$ & 0 & maximum" in tex
     assert r"\frac{5 - s}{s^{2}} \;(\times 2)" in tex
-    assert r"\sigma^2 = \frac{3}{2}" in exact_stability_map([5, 3, 2, 1], "3/2", latent_dim=2).to_latex()
+    assert (
+        r"\sigma^2 = \frac{3}{2}"
+        in exact_stability_map([5, 3, 2, 1], "3/2", latent_dim=2).to_latex()
+    )
 
 
 # ----------------------------------------------------------------------------- proof
@@ -315,45 +346,57 @@ def test_the_proof_detects_a_wrong_closed_form(monkeypatch):
 def test_proof_report():
     report = verify_hessian_closed_form(1, 1)
     assert "characteristic polynomial" in report.statement
-    assert repr(report).splitlines()[0].startswith("ClosedFormProof(n_features=1, latent_dim=1, passed=True")
+    assert (
+        repr(report)
+        .splitlines()[0]
+        .startswith("ClosedFormProof(n_features=1, latent_dim=1, passed=True")
+    )
 
 
 # ----------------------------------------------------------------------------- inputs
 def test_exact_inputs_are_accepted():
-    a = exact_stability_map([Fraction(5), sympy.Rational(3), "2.0", np.int64(1)], "1.5", latent_dim=2)
-    b = exact_stability_map([0.5 * 10, 3.0, 2, 1], 1.5, latent_dim=2)   # floats exact in binary
+    a = exact_stability_map(
+        [Fraction(5), sympy.Rational(3), "2.0", np.int64(1)], "1.5", latent_dim=2
+    )
+    b = exact_stability_map([0.5 * 10, 3.0, 2, 1], 1.5, latent_dim=2)  # floats exact in binary
     c = exact_stability_map(np.array([1.0, 2.0, 3.0, 5.0]), sympy.Rational(3, 2), latent_dim=2)
     assert a.eigenvalues == b.eigenvalues == c.eigenvalues == (5, 3, 2, 1)
     assert a.sigma2 == b.sigma2 == c.sigma2 == sympy.Rational(3, 2)
 
 
-@pytest.mark.parametrize(("eigenvalues", "error", "match"), [
-    ([1, 0.1], ValueError, r"`eigenvalues\[1\]` got the float 0.1, which is not exactly"),
-    ([1, -2], ValueError, "`eigenvalues` must be non-negative"),
-    ([1, "abc"], ValueError, r"`eigenvalues\[1\]` must be an exact rational"),
-    ([1, None], TypeError, r"`eigenvalues\[1\]` must be a rational number"),
-    ([1, sympy.sqrt(2)], ValueError, r"`eigenvalues\[1\]` must be rational"),
-    ([1, S], TypeError, r"`eigenvalues\[1\]` must be a number"),
-    ([1, True], TypeError, r"`eigenvalues\[1\]`"),
-    ([1, float("nan")], ValueError, r"`eigenvalues\[1\]` must be finite"),
-    ([1, sympy.Float(0.5)], TypeError, "sympy Float"),
-    ("5,3,2", TypeError, "`eigenvalues` must be a sequence"),
-    ([], ValueError, "`eigenvalues` must not be empty"),
-    (np.eye(2), ValueError, "`eigenvalues` must be one-dimensional"),
-])
+@pytest.mark.parametrize(
+    ("eigenvalues", "error", "match"),
+    [
+        ([1, 0.1], ValueError, r"`eigenvalues\[1\]` got the float 0.1, which is not exactly"),
+        ([1, -2], ValueError, "`eigenvalues` must be non-negative"),
+        ([1, "abc"], ValueError, r"`eigenvalues\[1\]` must be an exact rational"),
+        ([1, None], TypeError, r"`eigenvalues\[1\]` must be a rational number"),
+        ([1, sympy.sqrt(2)], ValueError, r"`eigenvalues\[1\]` must be rational"),
+        ([1, S], TypeError, r"`eigenvalues\[1\]` must be a number"),
+        ([1, True], TypeError, r"`eigenvalues\[1\]`"),
+        ([1, float("nan")], ValueError, r"`eigenvalues\[1\]` must be finite"),
+        ([1, sympy.Float(0.5)], TypeError, "sympy Float"),
+        ("5,3,2", TypeError, "`eigenvalues` must be a sequence"),
+        ([], ValueError, "`eigenvalues` must not be empty"),
+        (np.eye(2), ValueError, "`eigenvalues` must be one-dimensional"),
+    ],
+)
 def test_bad_eigenvalues(eigenvalues, error, match):
     with pytest.raises(error, match=match):
         exact_stability_map(eigenvalues, 1, latent_dim=1)
 
 
-@pytest.mark.parametrize(("sigma2", "error", "match"), [
-    (0, ValueError, "`sigma2` must be positive"),
-    ("-1/2", ValueError, "`sigma2` must be positive"),
-    (0.1, ValueError, "`sigma2` got the float 0.1"),
-    (2 * S, TypeError, "single sympy Symbol; got the expression 2\\*s"),
-    (sympy.Symbol("t", negative=True), ValueError, "assumptions exclude positive"),
-    ("sigma", ValueError, "`sigma2` must be an exact rational"),
-])
+@pytest.mark.parametrize(
+    ("sigma2", "error", "match"),
+    [
+        (0, ValueError, "`sigma2` must be positive"),
+        ("-1/2", ValueError, "`sigma2` must be positive"),
+        (0.1, ValueError, "`sigma2` got the float 0.1"),
+        (2 * S, TypeError, "single sympy Symbol; got the expression 2\\*s"),
+        (sympy.Symbol("t", negative=True), ValueError, "assumptions exclude positive"),
+        ("sigma", ValueError, "`sigma2` must be an exact rational"),
+    ],
+)
 def test_bad_sigma2(sigma2, error, match):
     with pytest.raises(error, match=match):
         exact_stability_map([2, 1], sigma2, latent_dim=1)

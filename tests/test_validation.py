@@ -37,7 +37,11 @@ def _loadings_for(cov) -> np.ndarray:
 
 
 COV_ERRORS = {
-    "not square": (np.ones((2, 3)), ValueError, r"`cov` must be a square 2-D array.*covariance\(data\)"),
+    "not square": (
+        np.ones((2, 3)),
+        ValueError,
+        r"`cov` must be a square 2-D array.*covariance\(data\)",
+    ),
     "not symmetric": (np.array([[1.0, 2.0], [0.0, 1.0]]), ValueError, "`cov` must be symmetric"),
     "NaN": (np.diag([1.0, np.nan]), ValueError, "`cov` must contain only finite"),
     "complex": (COV * 1j, TypeError, "`cov` must be real"),
@@ -56,7 +60,9 @@ def test_bad_cov(user, error):
 
 @pytest.mark.parametrize("user", EIGEN_USERS)
 def test_cov_not_positive_semi_definite(user):
-    with pytest.raises(ValueError, match="`cov` must be positive semi-definite; its smallest eigenvalue is -1"):
+    with pytest.raises(
+        ValueError, match="`cov` must be positive semi-definite; its smallest eigenvalue is -1"
+    ):
         COV_USERS[user](np.diag([1.0, -1.0]))
 
 
@@ -81,8 +87,11 @@ SIGMA2_ERRORS = {
     "NaN": (np.nan, ValueError, "`sigma2` must be positive and finite; got nan"),
     "bool": (True, TypeError, "`sigma2` must be a positive float; got the bool True"),
     "list": ([1.0], TypeError, r"`sigma2` must be a positive float; got list \[1\.0\]"),
-    "misspelt learned": ("learnt", ValueError,
-                         "`sigma2` must be a positive float.*got the string 'learnt'"),
+    "misspelt learned": (
+        "learnt",
+        ValueError,
+        "`sigma2` must be a positive float.*got the string 'learnt'",
+    ),
 }
 
 
@@ -108,7 +117,9 @@ def test_sigma2_learned_only_where_allowed(user):
         with pytest.raises(ValueError, match='`sigma2` must be a positive float or "learned"'):
             SIGMA2_USERS[user]("learnt")
     else:
-        with pytest.raises(ValueError, match="`sigma2` must be a positive float; got the string 'learned'"):
+        with pytest.raises(
+            ValueError, match="`sigma2` must be a positive float; got the string 'learned'"
+        ):
             SIGMA2_USERS[user]("learned")
 
 
@@ -140,7 +151,9 @@ def test_bad_latent_dim(user, error):
 @pytest.mark.parametrize("user", ["stability_map", "phase_diagram", "predict_collapse"])
 def test_latent_dim_above_n_features(user):
     # With sigma2 learned (ppca_mle) the bound is n_features - 1, tested with ppca_mle.
-    with pytest.raises(ValueError, match=r"`latent_dim` must be at most the number of features \(2\); got 3"):
+    with pytest.raises(
+        ValueError, match=r"`latent_dim` must be at most the number of features \(2\); got 3"
+    ):
         LATENT_DIM_USERS[user](D + 1)
 
 
@@ -154,8 +167,16 @@ LOADINGS_USERS = {
 }
 
 LOADINGS_ERRORS = {
-    "too few rows": (np.ones((2, 1)), ValueError, "`loadings` must have n_features = 3 rows to match `cov`"),
-    "transposed": (np.ones((1, 3)), ValueError, "`loadings` must have n_features = 3 rows.*transpose"),
+    "too few rows": (
+        np.ones((2, 1)),
+        ValueError,
+        "`loadings` must have n_features = 3 rows to match `cov`",
+    ),
+    "transposed": (
+        np.ones((1, 3)),
+        ValueError,
+        "`loadings` must have n_features = 3 rows.*transpose",
+    ),
     "no columns": (np.ones((3, 0)), ValueError, "`loadings` must have at least one column"),
     "1-D": (np.ones(3), ValueError, r"`loadings` must be a 2-D \(n_features, latent_dim\) array"),
     "NaN": (np.full((3, 1), np.nan), ValueError, "`loadings` must contain only finite"),
@@ -179,8 +200,16 @@ RTOL_USERS = {
 }
 
 
-@pytest.mark.parametrize("rtol, exc", [(-1, ValueError), (1.0, ValueError), (np.nan, ValueError),
-                                       ("1e-9", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "rtol, exc",
+    [
+        (-1, ValueError),
+        (1.0, ValueError),
+        (np.nan, ValueError),
+        ("1e-9", TypeError),
+        (True, TypeError),
+    ],
+)
 @pytest.mark.parametrize("user", sorted(RTOL_USERS))
 def test_bad_rtol(user, rtol, exc):
     with pytest.raises(exc, match=r"`rtol` must be a float in \[0, 1\)"):

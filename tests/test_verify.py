@@ -4,11 +4,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+from _support import off_by_one_percent
 
 from ppca_stability import VerificationReport, theorem_names, verify
 from ppca_stability import _stability as results_module
-
-from _support import off_by_one_percent
 
 # Examples per theorem in the quick runs (the 200-example run lives in benchmarks/bench_verify.py).
 QUICK = 10
@@ -26,15 +25,30 @@ def test_every_theorem_passes_with_a_small_budget():
 
 
 def test_every_theorem_of_the_theory_is_registered():
-    expected = {"gradient_vanishes", "hessian_closed_form", "morse_index_formula", "no_spurious_maxima",
-                "zero_is_minimum_iff", "orbit_count", "census_gaussian_binomial", "joint_stationary_points",
-                "elbo_bound_and_gap", "optimal_encoder", "stochastic_elbo_unbiased", "scale_equivariance",
-                "rotation_invariance"}
+    expected = {
+        "gradient_vanishes",
+        "hessian_closed_form",
+        "morse_index_formula",
+        "no_spurious_maxima",
+        "zero_is_minimum_iff",
+        "orbit_count",
+        "census_gaussian_binomial",
+        "joint_stationary_points",
+        "elbo_bound_and_gap",
+        "optimal_encoder",
+        "stochastic_elbo_unbiased",
+        "scale_equivariance",
+        "rotation_invariance",
+    }
     assert expected <= set(theorem_names())
 
 
 def test_a_broken_hessian_closed_form_is_caught(monkeypatch):
-    monkeypatch.setattr(results_module, "closed_form_spectrum", off_by_one_percent(results_module.closed_form_spectrum))
+    monkeypatch.setattr(
+        results_module,
+        "closed_form_spectrum",
+        off_by_one_percent(results_module.closed_form_spectrum),
+    )
     report = verify(max_examples=50, theorems=["hessian_closed_form"])
     result = report["hessian_closed_form"]
     assert not report.passed and result.status == "failed"
@@ -44,8 +58,14 @@ def test_a_broken_hessian_closed_form_is_caught(monkeypatch):
 
 def test_a_broken_census_is_caught(monkeypatch):
     original = results_module.census_dict
-    monkeypatch.setattr(results_module, "census_dict", lambda m, q: {**original(m, q), 0: 2} if m >= 2 else original(m, q))
-    result = verify(max_examples=50, theorems=["census_gaussian_binomial"])["census_gaussian_binomial"]
+    monkeypatch.setattr(
+        results_module,
+        "census_dict",
+        lambda m, q: {**original(m, q), 0: 2} if m >= 2 else original(m, q),
+    )
+    result = verify(max_examples=50, theorems=["census_gaussian_binomial"])[
+        "census_gaussian_binomial"
+    ]
     assert result.status == "failed" and "census() {0: 2" in result.counterexample
 
 
@@ -64,10 +84,16 @@ def test_the_classic_wrong_optimal_encoder_is_caught(monkeypatch):
 def test_a_theorem_whose_module_is_missing_is_skipped(monkeypatch):
     import ppca_stability._theorems as theorems
 
-    changed = dataclasses.replace(theorems.THEOREMS["optimal_encoder"], requires="ppca_stability.no_such_module")
+    changed = dataclasses.replace(
+        theorems.THEOREMS["optimal_encoder"], requires="ppca_stability.no_such_module"
+    )
     monkeypatch.setitem(theorems.THEOREMS, "optimal_encoder", changed)
     report = verify(max_examples=2, theorems=["optimal_encoder", "orbit_count"])
-    assert report.passed and report["optimal_encoder"].status == "skipped" and report["optimal_encoder"].examples == 0
+    assert (
+        report.passed
+        and report["optimal_encoder"].status == "skipped"
+        and report["optimal_encoder"].examples == 0
+    )
 
 
 def test_seeded_runs_are_reproducible():
@@ -76,15 +102,18 @@ def test_seeded_runs_are_reproducible():
     assert a.passed and a.seed == 3 and a.results[0].examples == b.results[0].examples
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"max_examples": 0}, ValueError, "max_examples"),
-    ({"max_examples": 2.5}, TypeError, "max_examples"),
-    ({"seed": -1}, ValueError, "seed"),
-    ({"seed": "1"}, TypeError, "seed"),
-    ({"theorems": ["nope"]}, ValueError, "theorems"),
-    ({"theorems": []}, TypeError, "theorems"),
-    ({"theorems": 3}, TypeError, "theorems"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"max_examples": 0}, ValueError, "max_examples"),
+        ({"max_examples": 2.5}, TypeError, "max_examples"),
+        ({"seed": -1}, ValueError, "seed"),
+        ({"seed": "1"}, TypeError, "seed"),
+        ({"theorems": ["nope"]}, ValueError, "theorems"),
+        ({"theorems": []}, TypeError, "theorems"),
+        ({"theorems": 3}, TypeError, "theorems"),
+    ],
+)
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         verify(**kwargs)
@@ -112,7 +141,9 @@ def test_the_command_line_parser_does_not_import_hypothesis():
     import subprocess
     import sys
 
-    code = ("import sys; from ppca_stability._cli import build_parser; build_parser(); "
-            "print('hypothesis' in sys.modules)")
+    code = (
+        "import sys; from ppca_stability._cli import build_parser; build_parser(); "
+        "print('hypothesis' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

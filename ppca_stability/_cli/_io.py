@@ -5,16 +5,24 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .._covariance import covariance
 
 __all__ = [
-    "CliError", "add_data_arguments", "check_figure_path", "dump_json", "load_covariance", "load_matrix",
-    "parse_sigma2", "save_figure", "write_atomic",
+    "CliError",
+    "add_data_arguments",
+    "check_figure_path",
+    "dump_json",
+    "load_covariance",
+    "load_matrix",
+    "parse_sigma2",
+    "save_figure",
+    "write_atomic",
 ]
 
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
@@ -29,10 +37,15 @@ class CliError(Exception):
 def add_data_arguments(parser: Any, *, optional: bool = False, cov_note: str = "") -> None:
     """The DATA positional and the --cov flag, shared by every sub-command that reads data."""
     parser.add_argument(
-        "data", metavar="DATA", nargs="?" if optional else None,
-        help=("optional: " if optional else "") + ".npy or .csv data matrix (rows are samples), or a covariance with --cov",
+        "data",
+        metavar="DATA",
+        nargs="?" if optional else None,
+        help=("optional: " if optional else "")
+        + ".npy or .csv data matrix (rows are samples), or a covariance with --cov",
     )
-    parser.add_argument("--cov", action="store_true", help="DATA is already a (d, d) covariance" + cov_note)
+    parser.add_argument(
+        "--cov", action="store_true", help="DATA is already a (d, d) covariance" + cov_note
+    )
 
 
 def load_matrix(path: str, name: str = "DATA") -> np.ndarray:
@@ -76,7 +89,9 @@ def write_atomic(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
     target = Path(path)
     if target.parent and not target.parent.exists():
         raise CliError(f"cannot write {target}: directory {target.parent} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent or ".")
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent or "."
+    )
     os.close(fd)
     try:
         write(tmp)
@@ -113,7 +128,9 @@ def parse_sigma2(text: str) -> float | str:
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f'`--sigma2` must be a positive number or "learned"; got {text!r}.') from None
+        raise ValueError(
+            f'`--sigma2` must be a positive number or "learned"; got {text!r}.'
+        ) from None
 
 
 def check_figure_path(path: str) -> Path:
@@ -127,6 +144,8 @@ def check_figure_path(path: str) -> Path:
 def save_figure(fig: Any, path: Path) -> Path:
     """Save a matplotlib Figure whole or not at all; errors become one-line CLI errors."""
     try:
-        return write_atomic(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=FIGURE_DPI))
+        return write_atomic(
+            path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=FIGURE_DPI)
+        )
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -11,27 +11,43 @@ from ._io import CliError, check_figure_path, dump_json, load_matrix, save_figur
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "deep",
-        help="deep Gaussian VAE over a sigma^2 grid: measured collapse vs the linear theory (needs torch)",
-        description="Train an MLP Gaussian VAE (PyTorch, the 'deep' extra) on DATA at every sigma^2 of a grid, "
-        "with several seeds, and print the measured active units and KL beside the linear VAE's "
-        "prediction, and the sigma^2 at which each unit switches off.",
+        help="deep Gaussian VAE over a sigma^2 grid: measured collapse vs the linear theory (needs "
+        "torch)",
+        description="Train an MLP Gaussian VAE (PyTorch, the 'deep' extra) on DATA at every "
+        "sigma^2 of a grid, with several seeds, and print the measured active units and KL beside "
+        "the linear VAE's prediction, and the sigma^2 at which each unit switches off.",
     )
     p.add_argument("data", metavar="DATA", help=".npy or .csv data matrix (rows are samples)")
     p.add_argument("--latent-dim", type=int, required=True, help="latent dimension q")
-    p.add_argument("--sigma2", default=None,
-                   help="comma-separated grid of decoder noise variances (default: 8 log-spaced values "
-                   "from lambda_q/4 to 4 lambda_1)")
+    p.add_argument(
+        "--sigma2",
+        default=None,
+        help="comma-separated grid of decoder noise variances (default: 8 log-spaced values "
+        "from lambda_q/4 to 4 lambda_1)",
+    )
     p.add_argument("--seeds", type=int, default=3, help="fits per sigma^2 value (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="random seed that draws the fits' seeds (default 0)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs per fit (default: the library's)")
-    p.add_argument("--hidden", default=None, help="comma-separated hidden widths (default: the library's)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="random seed that draws the fits' seeds (default 0)"
+    )
+    p.add_argument(
+        "--epochs", type=int, default=None, help="training epochs per fit (default: the library's)"
+    )
+    p.add_argument(
+        "--hidden", default=None, help="comma-separated hidden widths (default: the library's)"
+    )
     p.add_argument("--activation", default=None, help="tanh, relu or identity (default tanh)")
     p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default 256)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-3)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per fit (default 1)")
-    p.add_argument("--out", metavar="FIG", default=None, help="write the figure to FIG (.png, .svg or .pdf)")
+    p.add_argument(
+        "--out", metavar="FIG", default=None, help="write the figure to FIG (.png, .svg or .pdf)"
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (also off when stderr is not a terminal)")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (also off when stderr is not a terminal)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -51,15 +67,27 @@ def _ints(text: str, option: str) -> list[int]:
 
 def _payload(sweep, thresholds) -> dict:  # noqa: ANN001
     return {
-        "latent_dim": sweep.latent_dim, "sigma2": sweep.sigma2, "seeds": list(sweep.seeds),
-        "eigenvalues": sweep.eigenvalues, "activation": sweep.activation, "hidden": list(sweep.hidden),
-        "epochs": sweep.epochs, "active_units": sweep.active_units, "n_collapsed": sweep.n_collapsed,
-        "kl_by_rank": sweep.kl_by_rank, "elbo": sweep.elbo,
-        "predicted_active_units": sweep.predicted_active_units, "predicted_kl": sweep.predicted_kl,
-        "thresholds": {"k": thresholds.k, "eigenvalue": thresholds.eigenvalue,
-                       "linear_on_grid": _nan_to_none(thresholds.linear_on_grid),
-                       "deep": _nan_to_none(thresholds.deep), "deep_min": _nan_to_none(thresholds.deep_min),
-                       "deep_max": _nan_to_none(thresholds.deep_max)},
+        "latent_dim": sweep.latent_dim,
+        "sigma2": sweep.sigma2,
+        "seeds": list(sweep.seeds),
+        "eigenvalues": sweep.eigenvalues,
+        "activation": sweep.activation,
+        "hidden": list(sweep.hidden),
+        "epochs": sweep.epochs,
+        "active_units": sweep.active_units,
+        "n_collapsed": sweep.n_collapsed,
+        "kl_by_rank": sweep.kl_by_rank,
+        "elbo": sweep.elbo,
+        "predicted_active_units": sweep.predicted_active_units,
+        "predicted_kl": sweep.predicted_kl,
+        "thresholds": {
+            "k": thresholds.k,
+            "eigenvalue": thresholds.eigenvalue,
+            "linear_on_grid": _nan_to_none(thresholds.linear_on_grid),
+            "deep": _nan_to_none(thresholds.deep),
+            "deep_min": _nan_to_none(thresholds.deep_min),
+            "deep_max": _nan_to_none(thresholds.deep_max),
+        },
     }
 
 
@@ -86,8 +114,16 @@ def run(args: argparse.Namespace) -> int:
         options["lr"] = args.lr
     data = load_matrix(args.data)
     grid = None if args.sigma2 is None else _floats(args.sigma2, "--sigma2")
-    sweep = deep_collapse_sweep(data, args.latent_dim, grid, n_seeds=args.seeds, threads=args.threads,
-                                rng=args.seed, progress=not args.no_progress and sys.stderr.isatty(), **options)
+    sweep = deep_collapse_sweep(
+        data,
+        args.latent_dim,
+        grid,
+        n_seeds=args.seeds,
+        threads=args.threads,
+        rng=args.seed,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        **options,
+    )
     thresholds = sweep.thresholds()
     if args.json:
         print(dump_json(_payload(sweep, thresholds)))

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .._phase import phase_diagram
-from .._stability import Stability
-from .._spectrum import covariance
-from .._stability import stability_map
 from .._optional import require
+from .._phase import phase_diagram
+from .._spectrum import covariance
+from .._stability import Stability, stability_map
 from ._io import CliError, save_figure
 
 DEFAULT_OUT = "ppca_stability_demo"
@@ -28,8 +27,9 @@ EIGENVALUES_PER_ROW = 10
 
 COLLAPSE_NOTE = (
     "A collapsed latent: at the optimum of a linear VAE (= probabilistic PCA) with decoder noise\n"
-    "variance sigma2, latent c is used only if its eigenvalue lambda_c exceeds sigma2. Otherwise its\n"
-    "decoder column is zero and its posterior equals the prior (KL = 0): it carries no information."
+    "variance sigma2, latent c is used only if its eigenvalue lambda_c exceeds sigma2. Otherwise "
+    "its\ndecoder column is zero and its posterior equals the prior (KL = 0): it carries no "
+    "information."
 )
 
 
@@ -37,14 +37,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="the main job: posterior collapse and the landscape on real data (digits, no download)",
-        description="Run on scikit-learn's bundled handwritten digits (1797 images, 64 pixels): print the "
-        "spectrum, the learned noise variance, which latents collapse at several sigma^2 and how many "
-        "stationary points (and saddles) the likelihood has, and write the phase-diagram figures.",
+        description="Run on scikit-learn's bundled handwritten digits (1797 images, 64 pixels): "
+        "print the spectrum, the learned noise variance, which latents collapse at several sigma^2 "
+        "and how many stationary points (and saddles) the likelihood has, and write the "
+        "phase-diagram figures.",
     )
-    p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
-                   help=f"directory for the figures (default: ./{DEFAULT_OUT}, created if missing)")
-    p.add_argument("--latent-dim", type=int, default=DEFAULT_LATENT_DIM,
-                   help=f"latent dimension K of the linear VAE (default {DEFAULT_LATENT_DIM})")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=DEFAULT_OUT,
+        help=f"directory for the figures (default: ./{DEFAULT_OUT}, created if missing)",
+    )
+    p.add_argument(
+        "--latent-dim",
+        type=int,
+        default=DEFAULT_LATENT_DIM,
+        help=f"latent dimension K of the linear VAE (default {DEFAULT_LATENT_DIM})",
+    )
     p.set_defaults(handler=run)
 
 
@@ -77,8 +86,10 @@ def run(args: argparse.Namespace) -> int:
     pd = phase_diagram(cov, latent_dim=args.latent_dim)
     q, lam, s_ml = pd.latent_dim, pd.eigenvalues, pd.sigma2_learned
 
-    print(f"ppca-stability demo: linear VAE / probabilistic PCA on handwritten digits "
-          f"({X.shape[0]} images x {X.shape[1]} pixels, grey levels 0-16)\n")
+    print(
+        f"ppca-stability demo: linear VAE / probabilistic PCA on handwritten digits "
+        f"({X.shape[0]} images x {X.shape[1]} pixels, grey levels 0-16)\n"
+    )
     print("Spectrum of the data covariance (variance along each principal direction):")
     for start in range(0, lam.size, EIGENVALUES_PER_ROW):
         row = lam[start : start + EIGENVALUES_PER_ROW]
@@ -87,28 +98,45 @@ def run(args: argparse.Namespace) -> int:
     print(COLLAPSE_NOTE + "\n")
 
     if s_ml is None:
-        print(f"latent_dim K = {q}: no learned sigma2 (K >= rank {pd.breakpoints.size}: the likelihood is "
-              "unbounded as sigma2 -> 0).")
+        print(
+            f"latent_dim K = {q}: no learned sigma2 (K >= rank {pd.breakpoints.size}: the "
+            "likelihood is unbounded as sigma2 -> 0)."
+        )
         probes = [1.0]
     else:
-        print(f"latent_dim K = {q}: learned noise variance sigma2_ML = {s_ml:.4g} "
-              f"(mean of the {lam.size - q} discarded eigenvalues).")
+        print(
+            f"latent_dim K = {q}: learned noise variance sigma2_ML = {s_ml:.4g} "
+            f"(mean of the {lam.size - q} discarded eigenvalues)."
+        )
         probes = [1.0, s_ml] + [f * s_ml for f in SIGMA2_MULTIPLES]
     at = phase_diagram(cov, latent_dim=q, sigma2=np.unique(probes))
-    print(f"\n  {'sigma2':>16}  {'live':>4}  {'collapsed latents':>17}  {'total KL (nats)':>15}  "
-          f"{'stationary points':>17}  {'saddles':>17}")
+    print(
+        f"\n  {'sigma2':>16}  {'live':>4}  {'collapsed latents':>17}  {'total KL (nats)':>15}  "
+        f"{'stationary points':>17}  {'saddles':>17}"
+    )
     for g, s in enumerate(at.sigma2):
         name = "1 (VAE default)" if s == 1.0 else f"{s:.4g} (= ML)" if s == s_ml else f"{s:.4g}"
         k = int(at.n_active[g])
         saddles = at.stability_counts[g].get(Stability.SADDLE, 0)
-        print(f"  {name:>16}  {k:>4}  {_latents(k, q):>17}  {at.kl_per_latent[g].sum():>15.3f}  "
-              f"{_count(at.n_points[g]):>17}  {_count(saddles):>17}")
-    print("  Every stationary point except the global maximum is a saddle (no spurious local maxima),")
-    print("  so collapse is not gradient descent getting stuck: it is the optimum once sigma2 >= lambda_c.")
+        print(
+            f"  {name:>16}  {k:>4}  {_latents(k, q):>17}  {at.kl_per_latent[g].sum():>15.3f}  "
+            f"{_count(at.n_points[g]):>17}  {_count(saddles):>17}"
+        )
+    print(
+        "  Every stationary point except the global maximum is a saddle (no spurious local maxima),"
+    )
+    print(
+        "  so collapse is not gradient descent getting stuck: it is the optimum once sigma2 >= "
+        "lambda_c."
+    )
 
     lo = FIGURE_SIGMA2_MIN
-    grid = np.union1d(np.geomspace(lo, 10.0 * lam[0], FIGURE_GRID_POINTS), pd.breakpoints[pd.breakpoints >= lo])
-    written = [save_figure(phase_diagram(cov, latent_dim=q, sigma2=grid).plot(), out / "phase_digits.png")]
+    grid = np.union1d(
+        np.geomspace(lo, 10.0 * lam[0], FIGURE_GRID_POINTS), pd.breakpoints[pd.breakpoints >= lo]
+    )
+    written = [
+        save_figure(phase_diagram(cov, latent_dim=q, sigma2=grid).plot(), out / "phase_digits.png")
+    ]
     if s_ml is not None:
         smap = stability_map(cov, s_ml, latent_dim=min(q, MAP_LATENT_DIM))
         written.append(save_figure(smap.plot(), out / "stability_map_digits.png"))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._diagnostics import CollapseDiagnostics, collapse_diagnostics, compare_collapse
 from .._beta import RECONSTRUCTIONS
+from .._diagnostics import CollapseDiagnostics, collapse_diagnostics, compare_collapse
 from ._io import CliError, dump_json, load_covariance
 
 # Array names looked up in the .npz when --means / --log-variances are not given.
@@ -20,30 +20,71 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "diagnose",
         help="collapse diagnostics (KL per latent, active units) of saved encoder outputs",
-        description="Read a Gaussian encoder's means and log-variances, one row per sample, from an .npz "
-        "(np.savez(path, means=..., log_variances=...), from any framework) and report the KL per "
-        "latent, the active units (Var_x mu > threshold) and the (epsilon, delta)-collapsed latents. "
-        "With --data and --sigma2 (or --beta), put the linear VAE's prediction beside them.",
+        description="Read a Gaussian encoder's means and log-variances, one row per sample, from "
+        "an .npz (np.savez(path, means=..., log_variances=...), from any framework) and report the "
+        "KL per latent, the active units (Var_x mu > threshold) and the (epsilon, delta)-collapsed "
+        "latents. With --data and --sigma2 (or --beta), put the linear VAE's prediction beside "
+        "them.",
     )
-    p.add_argument("outputs", metavar="ENCODER_OUTPUTS.npz", help=".npz with the means and log-variances")
-    p.add_argument("--means", default=None, help=f"array name of the means (default: first of {', '.join(MEAN_KEYS)})")
-    p.add_argument("--log-variances", default=None,
-                   help=f"array name of the log-variances (default: first of {', '.join(LOG_VARIANCE_KEYS)})")
-    p.add_argument("--epsilon", type=float, default=0.01, help="KL level of (epsilon, delta)-collapse (default 0.01)")
-    p.add_argument("--delta", type=float, default=0.01, help="fraction of samples allowed above epsilon (default 0.01)")
-    p.add_argument("--au-threshold", type=float, default=0.01, help="active if Var_x(mu) exceeds this (default 0.01)")
-    p.add_argument("--data", metavar="DATA", default=None,
-                   help="training data (.npy/.csv, rows are samples; or a covariance with --cov) for the comparison")
+    p.add_argument(
+        "outputs", metavar="ENCODER_OUTPUTS.npz", help=".npz with the means and log-variances"
+    )
+    p.add_argument(
+        "--means",
+        default=None,
+        help=f"array name of the means (default: first of {', '.join(MEAN_KEYS)})",
+    )
+    p.add_argument(
+        "--log-variances",
+        default=None,
+        help=f"array name of the log-variances (default: first of {', '.join(LOG_VARIANCE_KEYS)})",
+    )
+    p.add_argument(
+        "--epsilon",
+        type=float,
+        default=0.01,
+        help="KL level of (epsilon, delta)-collapse (default 0.01)",
+    )
+    p.add_argument(
+        "--delta",
+        type=float,
+        default=0.01,
+        help="fraction of samples allowed above epsilon (default 0.01)",
+    )
+    p.add_argument(
+        "--au-threshold",
+        type=float,
+        default=0.01,
+        help="active if Var_x(mu) exceeds this (default 0.01)",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DATA",
+        default=None,
+        help="training data (.npy/.csv, rows are samples; or a covariance with --cov) for the "
+        "comparison",
+    )
     p.add_argument("--cov", action="store_true", help="--data is already a (d, d) covariance")
-    p.add_argument("--sigma2", type=float, default=None, help="the decoder's noise variance, for the comparison")
+    p.add_argument(
+        "--sigma2",
+        type=float,
+        default=None,
+        help="the decoder's noise variance, for the comparison",
+    )
     p.add_argument("--beta", type=float, default=None, help="or the beta of a Rec + beta*KL loss")
-    p.add_argument("--reconstruction", choices=RECONSTRUCTIONS, default="mse",
-                   help="how Rec is written, with --beta (default mse)")
+    p.add_argument(
+        "--reconstruction",
+        choices=RECONSTRUCTIONS,
+        default="mse",
+        help="how Rec is written, with --beta (default mse)",
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=run)
 
 
-def _pick(archive: np.lib.npyio.NpzFile, key: str | None, defaults: tuple[str, ...], what: str, path: str) -> np.ndarray:
+def _pick(
+    archive: np.lib.npyio.NpzFile, key: str | None, defaults: tuple[str, ...], what: str, path: str
+) -> np.ndarray:
     names = list(archive.files)
     if key is not None:
         if key not in names:
@@ -52,8 +93,10 @@ def _pick(archive: np.lib.npyio.NpzFile, key: str | None, defaults: tuple[str, .
     for name in defaults:
         if name in names:
             return archive[name]
-    raise CliError(f"no {what} in {path}: expected an array named {' or '.join(defaults)} "
-                   f"(it has {', '.join(names) or 'none'}); choose one with --{what.replace(' ', '-')}.")
+    raise CliError(
+        f"no {what} in {path}: expected an array named {' or '.join(defaults)} "
+        f"(it has {', '.join(names) or 'none'}); choose one with --{what.replace(' ', '-')}."
+    )
 
 
 def _load(path: str, means: str | None, log_variances: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -65,41 +108,69 @@ def _load(path: str, means: str | None, log_variances: str | None) -> tuple[np.n
     except Exception as exc:  # numpy raises several classes for a bad file
         raise CliError(f"ENCODER_OUTPUTS: cannot read {path}: {exc}".splitlines()[0]) from exc
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise CliError(f"ENCODER_OUTPUTS: {path} is a single array; save both with np.savez(path, means=..., "
-                       "log_variances=...).")
+        raise CliError(
+            f"ENCODER_OUTPUTS: {path} is a single array; save both with np.savez(path, means=..., "
+            "log_variances=...)."
+        )
     with archive:
-        return (_pick(archive, means, MEAN_KEYS, "means", path),
-                _pick(archive, log_variances, LOG_VARIANCE_KEYS, "log-variances", path))
+        return (
+            _pick(archive, means, MEAN_KEYS, "means", path),
+            _pick(archive, log_variances, LOG_VARIANCE_KEYS, "log-variances", path),
+        )
 
 
 def _payload(diag: CollapseDiagnostics) -> dict:
     return {
-        "n_samples": diag.n_samples, "latent_dim": diag.latent_dim, "epsilon": diag.epsilon, "delta": diag.delta,
-        "au_threshold": diag.au_threshold, "kl_per_latent": diag.kl_per_latent, "total_kl": diag.total_kl,
-        "mean_variance": diag.mean_variance, "active": diag.active, "active_units": diag.active_units,
-        "collapsed_fraction": diag.collapsed_fraction, "collapsed": list(diag.collapsed),
+        "n_samples": diag.n_samples,
+        "latent_dim": diag.latent_dim,
+        "epsilon": diag.epsilon,
+        "delta": diag.delta,
+        "au_threshold": diag.au_threshold,
+        "kl_per_latent": diag.kl_per_latent,
+        "total_kl": diag.total_kl,
+        "mean_variance": diag.mean_variance,
+        "active": diag.active,
+        "active_units": diag.active_units,
+        "collapsed_fraction": diag.collapsed_fraction,
+        "collapsed": list(diag.collapsed),
     }
 
 
 def run(args: argparse.Namespace) -> int:
     comparing = args.sigma2 is not None or args.beta is not None
     if comparing and args.data is None:
-        raise CliError("--sigma2/--beta: only with --data (the comparison needs the data's covariance).")
+        raise CliError(
+            "--sigma2/--beta: only with --data (the comparison needs the data's covariance)."
+        )
     if args.data is not None and not comparing:
-        raise CliError("--data: give --sigma2 or --beta too (the decoder noise variance the model was trained with).")
+        raise CliError(
+            "--data: give --sigma2 or --beta too (the decoder noise variance the model was trained "
+            "with)."
+        )
     mu, logvar = _load(args.outputs, args.means, args.log_variances)
-    diag = collapse_diagnostics(mu, logvar, epsilon=args.epsilon, delta=args.delta, au_threshold=args.au_threshold)
+    diag = collapse_diagnostics(
+        mu, logvar, epsilon=args.epsilon, delta=args.delta, au_threshold=args.au_threshold
+    )
     cmp = None
     if comparing:
-        cmp = compare_collapse(diag, load_covariance(args.data, is_cov=args.cov), args.sigma2, beta=args.beta,
-                               reconstruction=args.reconstruction)
+        cmp = compare_collapse(
+            diag,
+            load_covariance(args.data, is_cov=args.cov),
+            args.sigma2,
+            beta=args.beta,
+            reconstruction=args.reconstruction,
+        )
     if args.json:
         payload = _payload(diag)
         if cmp is not None:
             payload["linear"] = {
-                "sigma2": cmp.sigma2, "beta": cmp.beta, "eigenvalues": cmp.eigenvalues,
-                "kl_per_latent": cmp.predicted_kl, "mean_variance": cmp.predicted_mean_variance,
-                "active_units": cmp.predicted_active_units, "live": cmp.predicted_live,
+                "sigma2": cmp.sigma2,
+                "beta": cmp.beta,
+                "eigenvalues": cmp.eigenvalues,
+                "kl_per_latent": cmp.predicted_kl,
+                "mean_variance": cmp.predicted_mean_variance,
+                "active_units": cmp.predicted_active_units,
+                "live": cmp.predicted_live,
                 "measured_order": cmp.order,
             }
         print(dump_json(payload))

@@ -22,12 +22,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_data_arguments(p)
     p.add_argument("--sigma2", required=True, help='observation-noise variance, or "learned"')
-    p.add_argument("--latent-dim", type=int, default=None, help="latent dimension q (default: d, or d-1 if learned)")
-    p.add_argument("--objective", choices=("likelihood", "elbo"), default="likelihood",
-                   help="the pPCA likelihood (default) or the linear VAE's ELBO in all parameters")
-    p.add_argument("--encoder", choices=("diagonal", "full"), default="diagonal",
-                   help="encoder covariance of the ELBO (with --objective elbo; default diagonal)")
-    p.add_argument("--show", type=int, default=N_SHOWN, help=f"how many points to list (default {N_SHOWN})")
+    p.add_argument(
+        "--latent-dim",
+        type=int,
+        default=None,
+        help="latent dimension q (default: d, or d-1 if learned)",
+    )
+    p.add_argument(
+        "--objective",
+        choices=("likelihood", "elbo"),
+        default="likelihood",
+        help="the pPCA likelihood (default) or the linear VAE's ELBO in all parameters",
+    )
+    p.add_argument(
+        "--encoder",
+        choices=("diagonal", "full"),
+        default="diagonal",
+        help="encoder covariance of the ELBO (with --objective elbo; default diagonal)",
+    )
+    p.add_argument(
+        "--show", type=int, default=N_SHOWN, help=f"how many points to list (default {N_SHOWN})"
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=run)
 
@@ -47,7 +62,9 @@ def _row(p) -> dict:  # noqa: ANN001
 def run(args: argparse.Namespace) -> int:
     cov = load_covariance(args.data, is_cov=args.cov)
     if args.objective == "elbo":
-        smap = elbo_stability_map(cov, parse_sigma2(args.sigma2), latent_dim=args.latent_dim, encoder=args.encoder)
+        smap = elbo_stability_map(
+            cov, parse_sigma2(args.sigma2), latent_dim=args.latent_dim, encoder=args.encoder
+        )
     else:
         smap = stability_map(cov, parse_sigma2(args.sigma2), latent_dim=args.latent_dim)
     shown = list(itertools.islice(smap.points, max(args.show, 0)))
@@ -55,25 +72,35 @@ def run(args: argparse.Namespace) -> int:
     counts = {k.value: v for k, v in smap.stability_counts().items()}
     top = smap.global_maximum
     if args.json:
-        print(dump_json({
-            "n_features": smap.n_features,
-            "latent_dim": smap.latent_dim,
-            "sigma2": smap.sigma2,
-            "eigenvalues": smap.eigenvalues,
-            "n_points": smap.n_points,
-            "global_maximum": _row(top),
-            "stability_counts": counts,
-            "census": {str(k): v for k, v in census.items()},
-            "points": [_row(p) for p in shown],
-        }))
+        print(
+            dump_json(
+                {
+                    "n_features": smap.n_features,
+                    "latent_dim": smap.latent_dim,
+                    "sigma2": smap.sigma2,
+                    "eigenvalues": smap.eigenvalues,
+                    "n_points": smap.n_points,
+                    "global_maximum": _row(top),
+                    "stability_counts": counts,
+                    "census": {str(k): v for k, v in census.items()},
+                    "points": [_row(p) for p in shown],
+                }
+            )
+        )
         return 0
     print(repr(smap))
-    print(f"\nglobal maximum: active {list(top.active)}; {top.n_collapsed} of {smap.latent_dim} latents collapsed")
+    print(
+        f"\nglobal maximum: active {list(top.active)}; {top.n_collapsed} of {smap.latent_dim} "
+        "latents collapsed"
+    )
     print("census (Morse index: count): " + ", ".join(f"{k}: {v}" for k, v in census.items()))
     print("by stability: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
     print(f"\nfirst {len(shown)} of {smap.n_points} stationary points:")
     print(f"{'active':<24} {'sigma2':>11} {'log-lik':>13} {'morse':>6}  stability")
     for p in shown:
         act = ",".join(map(str, p.active)) or "-"
-        print(f"{act[:24]:<24} {p.sigma2:>11.5g} {p.log_likelihood:>13.6g} {p.morse_index:>6}  {p.stability.value}")
+        print(
+            f"{act[:24]:<24} {p.sigma2:>11.5g} {p.log_likelihood:>13.6g} {p.morse_index:>6}  "
+            f"{p.stability.value}"
+        )
     return 0

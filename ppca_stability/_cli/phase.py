@@ -5,23 +5,37 @@ from __future__ import annotations
 import argparse
 
 from .._phase import PhaseDiagram, phase_diagram
-from ._io import CliError, add_data_arguments, check_figure_path, dump_json, load_covariance, save_figure
+from ._io import (
+    CliError,
+    add_data_arguments,
+    check_figure_path,
+    dump_json,
+    load_covariance,
+    save_figure,
+)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "phase",
         help="phase diagram over sigma^2: collapsed latents, stationary points, optimum",
-        description="How the pPCA landscape changes with the noise variance sigma^2: which latents are "
-        "live at the optimum (the rest collapse), how many stationary points there are and of what "
-        "stability, and the optimum's log-likelihood, on a log grid containing every eigenvalue.",
+        description="How the pPCA landscape changes with the noise variance sigma^2: which latents "
+        "are live at the optimum (the rest collapse), how many stationary points there are and of "
+        "what stability, and the optimum's log-likelihood, on a log grid containing every "
+        "eigenvalue.",
     )
     add_data_arguments(p)
     p.add_argument("--latent-dim", type=int, default=None, help="latent dimension q (default: d)")
-    p.add_argument("--out", metavar="FIG", default=None, help="write the figure to FIG (.png, .svg or .pdf)")
+    p.add_argument(
+        "--out", metavar="FIG", default=None, help="write the figure to FIG (.png, .svg or .pdf)"
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.add_argument("--census", action="store_true",
-                   help="with --json, add the census per sigma2 value: {morse_index: count}, exact integers "
-                   "(they can exceed 2**53; up to q (d - q) + 1 entries per value)")
+    p.add_argument(
+        "--census",
+        action="store_true",
+        help="with --json, add the census per sigma2 value: {morse_index: count}, exact integers "
+        "(they can exceed 2**53; up to q (d - q) + 1 entries per value)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -56,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(repr(pd))
         q = pd.latent_dim
-        print(f"\nlatent c is live at the optimum while sigma2 < lambda_c and collapses beyond (q = {q}):")
+        print(
+            "\nlatent c is live at the optimum while sigma2 < lambda_c and collapses beyond (q = "
+            f"{q}):"
+        )
         print("  " + ", ".join(f"{c + 1}: {lam:.4g}" for c, lam in enumerate(pd.eigenvalues[:q])))
     if out is not None:
         path = save_figure(pd.plot(), out)

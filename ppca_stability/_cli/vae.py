@@ -15,27 +15,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "vae",
         help="train a linear VAE and compare it with the pPCA optimum",
-        description="Train a linear VAE by gradient ascent on its ELBO (closed form, or stochastic on "
-        "minibatches) and print how closely it matches the analytic pPCA maximum likelihood; the "
-        "exit code is 1 when the agreement check fails.",
+        description="Train a linear VAE by gradient ascent on its ELBO (closed form, or stochastic "
+        "on minibatches) and print how closely it matches the analytic pPCA maximum likelihood; "
+        "the exit code is 1 when the agreement check fails.",
     )
     add_data_arguments(p, cov_note=" (analytic objective only)")
     p.add_argument("--latent-dim", type=int, required=True, help="latent dimension q")
-    p.add_argument("--sigma2", default="learned", help='decoder noise variance, or "learned" (default)')
-    p.add_argument("--objective", choices=("analytic", "stochastic"), default="analytic",
-                   help="closed-form ELBO (default) or Monte-Carlo ELBO on minibatches of DATA")
-    p.add_argument("--max-steps", type=int, default=None, help="step budget (default: the trainer's)")
+    p.add_argument(
+        "--sigma2", default="learned", help='decoder noise variance, or "learned" (default)'
+    )
+    p.add_argument(
+        "--objective",
+        choices=("analytic", "stochastic"),
+        default="analytic",
+        help="closed-form ELBO (default) or Monte-Carlo ELBO on minibatches of DATA",
+    )
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="step budget (default: the trainer's)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--out", metavar="FIG.png", default=None, help="save the training curves to this image")
+    p.add_argument(
+        "--out", metavar="FIG.png", default=None, help="save the training curves to this image"
+    )
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     matrix = load_matrix(args.data)
     cov = matrix if args.cov else covariance(matrix)
-    fit = fit_linear_vae(None if args.cov else matrix, cov=cov if args.cov else None,
-                         latent_dim=args.latent_dim, sigma2=parse_sigma2(args.sigma2),
-                         objective=args.objective, max_steps=args.max_steps, rng=args.seed)
+    fit = fit_linear_vae(
+        None if args.cov else matrix,
+        cov=cov if args.cov else None,
+        latent_dim=args.latent_dim,
+        sigma2=parse_sigma2(args.sigma2),
+        objective=args.objective,
+        max_steps=args.max_steps,
+        rng=args.seed,
+    )
     agreement = compare_with_ppca(fit, cov)
     print(repr(fit))
     print()

@@ -18,22 +18,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify",
         help="check the theorems behind the package on generated examples (hypothesis)",
-        description="Check every theorem the package relies on (stationary points, Hessian closed forms, "
-        "Morse indices, census, joint sigma2, linear VAE) as a property on generated examples. "
-        "Exit code 1 if any fails; the table then shows the shrunk counterexample.",
+        description="Check every theorem the package relies on (stationary points, Hessian closed "
+        "forms, Morse indices, census, joint sigma2, linear VAE) as a property on generated "
+        "examples. Exit code 1 if any fails; the table then shows the shrunk counterexample.",
     )
-    p.add_argument("--examples", type=_positive_int, default=DEFAULT_MAX_EXAMPLES, metavar="N",
-                   help=f"examples per theorem (default {DEFAULT_MAX_EXAMPLES})")
-    p.add_argument("--seed", type=int, default=None, metavar="S",
-                   help="random seed (default: derandomized, the same examples every run)")
-    p.add_argument("--theorem", action="append", choices=theorem_names(), metavar="NAME",
-                   help="check only this theorem (repeatable); one of: " + ", ".join(theorem_names()))
+    p.add_argument(
+        "--examples",
+        type=_positive_int,
+        default=DEFAULT_MAX_EXAMPLES,
+        metavar="N",
+        help=f"examples per theorem (default {DEFAULT_MAX_EXAMPLES})",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="S",
+        help="random seed (default: derandomized, the same examples every run)",
+    )
+    p.add_argument(
+        "--theorem",
+        action="append",
+        choices=theorem_names(),
+        metavar="NAME",
+        help="check only this theorem (repeatable); one of: " + ", ".join(theorem_names()),
+    )
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = verify(max_examples=args.examples, seed=args.seed, theorems=args.theorem,
-                    progress=not args.no_progress)
+    report = verify(
+        max_examples=args.examples,
+        seed=args.seed,
+        theorems=args.theorem,
+        progress=not args.no_progress,
+    )
     print(repr(report))
     return 0 if report.passed else 1

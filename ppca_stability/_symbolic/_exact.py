@@ -42,7 +42,9 @@ _LOG_2PI = sympy.log(2 * sympy.pi)
 
 
 # ----------------------------------------------------------------------------- closed form
-def hessian_groups(lam: tuple[Any, ...], active: tuple[int, ...], s: Any, q: int) -> list[tuple[Any, int]]:
+def hessian_groups(
+    lam: tuple[Any, ...], active: tuple[int, ...], s: Any, q: int
+) -> list[tuple[Any, int]]:
     """Hessian eigenvalues at ``W_I`` outside the symmetry modes, as ``(value, multiplicity)``.
 
     theory.md §3; generic in the arithmetic: Fractions for signs, sympy for expressions in ``s``.
@@ -52,10 +54,12 @@ def hessian_groups(lam: tuple[Any, ...], active: tuple[int, ...], s: Any, q: int
     dropped = [lam[j] for j in range(len(lam)) if j not in active]
     out = []
     if q > k:
-        out += [((lj - s) / s**2, q - k) for lj in dropped]                 # dead column x excluded j
-    out += [((lj - li) / (s * li), 1) for li in kept for lj in dropped]     # live i x excluded j
-    out += [(-2 * (li - s) / li**2, 1) for li in kept]                      # live i, radial
-    out += [(-(a + b - 2 * s) / (a * b), 1) for a, b in itertools.combinations(kept, 2)]  # live pair
+        out += [((lj - s) / s**2, q - k) for lj in dropped]  # dead column x excluded j
+    out += [((lj - li) / (s * li), 1) for li in kept for lj in dropped]  # live i x excluded j
+    out += [(-2 * (li - s) / li**2, 1) for li in kept]  # live i, radial
+    out += [
+        (-(a + b - 2 * s) / (a * b), 1) for a, b in itertools.combinations(kept, 2)
+    ]  # live pair
     return out
 
 
@@ -72,7 +76,9 @@ def _active_sets(lam: tuple[Fraction, ...], s: Fraction, q: int) -> Iterator[tup
         yield from itertools.combinations(range(m), k)
 
 
-def _changes_at(lam: tuple[Fraction, ...], q: int, values: tuple[Fraction, Fraction, Fraction]) -> bool:
+def _changes_at(
+    lam: tuple[Fraction, ...], q: int, values: tuple[Fraction, Fraction, Fraction]
+) -> bool:
     """Whether the classification (active sets, then each point's inertia) differs between the
     three sigma2 values (left of a candidate, at it, right of it). The cheap part goes first."""
     sets = [tuple(_active_sets(lam, x, q)) for x in values]
@@ -135,12 +141,21 @@ class ExactStationaryPoint:
         return tuple((v, len(list(run))) for v, run in itertools.groupby(self.hessian_eigenvalues))
 
     def __repr__(self) -> str:
-        return (f"ExactStationaryPoint(active={self.active}, sigma2={self.sigma2}, morse_index={self.morse_index}, "
-                f"stability={self.stability.name}, hessian_eigenvalues=[{_format_groups(self.grouped_eigenvalues)}])")
+        return (
+            f"ExactStationaryPoint(active={self.active}, sigma2={self.sigma2}, "
+            f"morse_index={self.morse_index}, stability={self.stability.name}, "
+            f"hessian_eigenvalues=[{_format_groups(self.grouped_eigenvalues)}])"
+        )
 
 
-def _point(lam: tuple[Fraction, ...], lam_sym: tuple[sympy.Rational, ...], active: tuple[int, ...],
-           sample: Fraction, s: sympy.Expr, q: int) -> ExactStationaryPoint:
+def _point(
+    lam: tuple[Fraction, ...],
+    lam_sym: tuple[sympy.Rational, ...],
+    active: tuple[int, ...],
+    sample: Fraction,
+    s: sympy.Expr,
+    q: int,
+) -> ExactStationaryPoint:
     """The point ``W_I`` with eigenvalues in ``s`` (Rational or Symbol), classified at ``sample``."""
     signs = hessian_groups(lam, active, sample, q)
     values = hessian_groups(lam_sym, active, s, q)
@@ -151,11 +166,22 @@ def _point(lam: tuple[Fraction, ...], lam_sym: tuple[sympy.Rational, ...], activ
     keyed.sort(key=lambda t: (t[1], str(t[0])))  # equal expressions stay adjacent for grouping
     eigenvalues = tuple(v for v, _, m in keyed for _ in range(m))
     dropped = [lam_sym[j] for j in range(len(lam)) if j not in active]
-    ell = -_HALF * (len(lam) * _LOG_2PI + sum(sympy.log(lam_sym[i]) for i in active)
-                    + (len(lam) - k) * sympy.log(s) + k + sum(dropped) / s)
+    ell = -_HALF * (
+        len(lam) * _LOG_2PI
+        + sum(sympy.log(lam_sym[i]) for i in active)
+        + (len(lam) - k) * sympy.log(s)
+        + k
+        + sum(dropped) / s
+    )
     return ExactStationaryPoint(
-        active=active, sigma2=s, latent_dim=q, log_likelihood=ell, hessian_eigenvalues=eigenvalues,
-        morse_index=n_pos, symmetry_dim=sym_dim, n_degenerate=n_zero,
+        active=active,
+        sigma2=s,
+        latent_dim=q,
+        log_likelihood=ell,
+        hessian_eigenvalues=eigenvalues,
+        morse_index=n_pos,
+        symmetry_dim=sym_dim,
+        n_degenerate=n_zero,
         stability=Stability.from_counts(n_pos, n_neg, n_zero),
     )
 
@@ -260,8 +286,10 @@ class ExactStabilityMap:
 
     def _fixed(self, what: str) -> Sigma2Interval:
         if self.is_symbolic:
-            raise ValueError(f"`{what}` needs a rational sigma2; this map is symbolic in {self.sigma2}: use "
-                             f"`.intervals[i].{what}` or `.at(value).{what}`.")
+            raise ValueError(
+                f"`{what}` needs a rational sigma2; this map is symbolic in {self.sigma2}: use "
+                f"`.intervals[i].{what}` or `.at(value).{what}`."
+            )
         return self.pieces[0]
 
     @property
@@ -292,22 +320,29 @@ class ExactStabilityMap:
         try:
             key = tuple(sorted(int(i) for i in active))
         except (TypeError, ValueError):
-            raise TypeError(f"`active` must be a sequence of integer indices; got {active!r}.") from None
+            raise TypeError(
+                f"`active` must be a sequence of integer indices; got {active!r}."
+            ) from None
         found = next((p for p in points if p.active == key), None)
         if found is None:
-            raise ValueError(f"`active` = {key} is not a stationary point at sigma2 = {self.sigma2}: its indices "
-                             "must be distinct, at most latent_dim of them, with eigenvalues above sigma2.")
+            raise ValueError(
+                f"`active` = {key} is not a stationary point at sigma2 = {self.sigma2}: its "
+                "indices must be distinct, at most latent_dim of them, with eigenvalues above "
+                "sigma2."
+            )
         return found
 
     @property
     def intervals(self) -> tuple[Sigma2Interval, ...]:
         """Open intervals and critical values of a symbolic sigma2, ascending."""
         if not self.is_symbolic:
-            raise ValueError("`intervals` needs a symbolic sigma2 (a sympy Symbol); this map is at "
-                             f"sigma2 = {self.sigma2}: use `.points`.")
+            raise ValueError(
+                "`intervals` needs a symbolic sigma2 (a sympy Symbol); this map is at "
+                f"sigma2 = {self.sigma2}: use `.points`."
+            )
         return self.pieces
 
-    def at(self, sigma2: Any) -> "ExactStabilityMap":
+    def at(self, sigma2: Any) -> ExactStabilityMap:
         """The exact map of the same spectrum at a rational ``sigma2``."""
         return exact_stability_map(self.eigenvalues, sigma2, latent_dim=self.latent_dim)
 
@@ -321,16 +356,30 @@ class ExactStabilityMap:
         return _latex(self)
 
     def __repr__(self) -> str:
-        head = [f"ExactStabilityMap(n_features={self.n_features}, latent_dim={self.latent_dim}, sigma2={self.sigma2})",
-                f"  eigenvalues      [{', '.join(map(str, self.eigenvalues))}]"]
+        head = [
+            f"ExactStabilityMap(n_features={self.n_features}, latent_dim={self.latent_dim}, "
+            f"sigma2={self.sigma2})",
+            f"  eigenvalues      [{', '.join(map(str, self.eigenvalues))}]",
+        ]
         if self.is_symbolic:
             head.append(f"  critical values  [{', '.join(map(str, self.critical_values))}]")
-            rows = [(p.label, str(p.n_points), _format_counts(p), str(p.census())) for p in self.pieces]
-            return "\n".join(head + _table(("sigma2", "points", "by stability", "census {morse: count}"), rows))
+            rows = [
+                (p.label, str(p.n_points), _format_counts(p), str(p.census())) for p in self.pieces
+            ]
+            return "\n".join(
+                head + _table(("sigma2", "points", "by stability", "census {morse: count}"), rows)
+            )
         piece = self.pieces[0]
         head.append(f"  n_points         {piece.n_points} ({_format_counts(piece)})")
-        rows = [(str(p.active), str(p.morse_index), p.stability.value, _format_groups(p.grouped_eigenvalues))
-                for p in piece.points]
+        rows = [
+            (
+                str(p.active),
+                str(p.morse_index),
+                p.stability.value,
+                _format_groups(p.grouped_eigenvalues),
+            )
+            for p in piece.points
+        ]
         header = ("active", "morse", "stability", "hessian eigenvalues (xN: multiplicity)")
         return "\n".join(head + _table(header, rows))
 
@@ -346,16 +395,23 @@ def _format_counts(piece: Sigma2Interval) -> str:
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    return ["  " + "  ".join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip() for r in [header, *rows]]
+    return [
+        "  " + "  ".join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip()
+        for r in [header, *rows]
+    ]
 
 
 def _latex(smap: ExactStabilityMap) -> str:
     s = sympy.latex(smap.sigma2) if smap.is_symbolic else r"\sigma^2"
     lam = ", ".join(sympy.latex(v) for v in smap.eigenvalues)
-    lines = [f"% pPCA stationary points, q = {smap.latent_dim}, eigenvalues ({lam}); "
-             "symmetry zeros included in the Hessian spectrum",
-             r"\begin{tabular}{lllll}", r"\hline",
-             f"${s}$ & kept eigenvalues & Morse index & stability & Hessian eigenvalues \\\\", r"\hline"]
+    lines = [
+        f"% pPCA stationary points, q = {smap.latent_dim}, eigenvalues ({lam}); "
+        "symmetry zeros included in the Hessian spectrum",
+        r"\begin{tabular}{lllll}",
+        r"\hline",
+        f"${s}$ & kept eigenvalues & Morse index & stability & Hessian eigenvalues \\\\",
+        r"\hline",
+    ]
     for piece in smap.pieces:
         if piece.is_critical:
             where = f"${s} = {sympy.latex(piece.lower)}$"
@@ -363,17 +419,28 @@ def _latex(smap: ExactStabilityMap) -> str:
             upper = r"\infty" if piece.upper == sympy.oo else sympy.latex(piece.upper)
             where = f"${s} \\in ({sympy.latex(piece.lower)}, {upper})$"
         for n, p in enumerate(piece.points):
-            kept = "\\{" + ", ".join(f"\\lambda_{{{i + 1}}}" for i in p.active) + "\\}" if p.active else r"\varnothing"
-            spec = ", ".join(sympy.latex(v) + (f" \\;(\\times {m})" if m > 1 else "") for v, m in p.grouped_eigenvalues)
-            lines.append(f"{where if n == 0 else ''} & ${kept}$ & {p.morse_index} & {p.stability.value} "
-                         f"& ${spec}$ \\\\")
+            kept = (
+                "\\{" + ", ".join(f"\\lambda_{{{i + 1}}}" for i in p.active) + "\\}"
+                if p.active
+                else r"\varnothing"
+            )
+            spec = ", ".join(
+                sympy.latex(v) + (f" \\;(\\times {m})" if m > 1 else "")
+                for v, m in p.grouped_eigenvalues
+            )
+            lines.append(
+                f"{where if n == 0 else ''} & ${kept}$ & {p.morse_index} & {p.stability.value} "
+                f"& ${spec}$ \\\\"
+            )
         lines.append(r"\hline")
     lines.append(r"\end{tabular}")
     return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- public functions
-def _map_iv(eigenvalues: Any, sigma2: Any, latent_dim: Any) -> tuple[tuple[Fraction, ...], Any, int]:
+def _map_iv(
+    eigenvalues: Any, sigma2: Any, latent_dim: Any
+) -> tuple[tuple[Fraction, ...], Any, int]:
     lam = exact_eigenvalues(eigenvalues)
     s = exact_sigma2(sigma2, allow_symbol=True)
     return lam, s, check_latent_dim(latent_dim, len(lam))
@@ -400,12 +467,19 @@ def _critical(lam: tuple[Fraction, ...], q: int) -> tuple[Fraction, ...]:
             exists_below = min((lam[i] for i in active), default=None)
             for e, _ in hessian_groups(lam_sym, active, s, q):
                 if e not in roots:  # numerators and denominators are linear in s: rational roots
-                    roots[e] = [Fraction(int(r.p), int(r.q)) for part in sympy.fraction(sympy.together(e))
-                                if part.has(s) for r in sympy.Poly(part, s).real_roots() if r > 0]
+                    roots[e] = [
+                        Fraction(int(r.p), int(r.q))
+                        for part in sympy.fraction(sympy.together(e))
+                        if part.has(s)
+                        for r in sympy.Poly(part, s).real_roots()
+                        if r > 0
+                    ]
                 candidates.update(r for r in roots[e] if exists_below is None or r < exists_below)
     cand = sorted(candidates)
     samples = _interval_samples(cand)
-    return tuple(c for i, c in enumerate(cand) if _changes_at(lam, q, (samples[i], c, samples[i + 1])))
+    return tuple(
+        c for i, c in enumerate(cand) if _changes_at(lam, q, (samples[i], c, samples[i + 1]))
+    )
 
 
 def _interval_samples(critical: Sequence[Fraction]) -> list[Fraction]:
@@ -414,7 +488,9 @@ def _interval_samples(critical: Sequence[Fraction]) -> list[Fraction]:
     return [(a + b) / 2 for a, b in zip(bounds, critical)] + [bounds[-1] + 1]
 
 
-def critical_sigma2(eigenvalues: Any, *, latent_dim: int | None = None) -> tuple[sympy.Rational, ...]:
+def critical_sigma2(
+    eigenvalues: Any, *, latent_dim: int | None = None
+) -> tuple[sympy.Rational, ...]:
     """The exact sigma2 values at which the classification of some stationary point changes.
 
     Parameters
@@ -443,13 +519,22 @@ def critical_sigma2(eigenvalues: Any, *, latent_dim: int | None = None) -> tuple
     return tuple(map(_to_sympy, _critical(lam, q)))
 
 
-def _piece(lam: tuple[Fraction, ...], lam_sym: tuple[sympy.Rational, ...], q: int, lower: sympy.Expr,
-           upper: sympy.Expr, sample: Fraction, s: sympy.Expr) -> Sigma2Interval:
+def _piece(
+    lam: tuple[Fraction, ...],
+    lam_sym: tuple[sympy.Rational, ...],
+    q: int,
+    lower: sympy.Expr,
+    upper: sympy.Expr,
+    sample: Fraction,
+    s: sympy.Expr,
+) -> Sigma2Interval:
     points = tuple(_point(lam, lam_sym, a, sample, s, q) for a in _active_sets(lam, sample, q))
     return Sigma2Interval(lower, upper, _to_sympy(sample), points)
 
 
-def exact_stability_map(eigenvalues: Any, sigma2: Any, *, latent_dim: int | None = None) -> ExactStabilityMap:
+def exact_stability_map(
+    eigenvalues: Any, sigma2: Any, *, latent_dim: int | None = None
+) -> ExactStabilityMap:
     """Every stationary point of the pPCA likelihood with its exact Hessian spectrum and stability.
 
     Parameters
@@ -515,5 +600,10 @@ def exact_stability_map(eigenvalues: Any, sigma2: Any, *, latent_dim: int | None
             if i < len(crit):
                 c = _to_sympy(crit[i])
                 pieces.append(_piece(lam, lam_sym, q, c, c, crit[i], c))
-    return ExactStabilityMap(lam_sym, s if isinstance(s, sympy.Symbol) else _to_sympy(s), q,
-                             tuple(map(_to_sympy, crit)), tuple(pieces))
+    return ExactStabilityMap(
+        lam_sym,
+        s if isinstance(s, sympy.Symbol) else _to_sympy(s),
+        q,
+        tuple(map(_to_sympy, crit)),
+        tuple(pieces),
+    )

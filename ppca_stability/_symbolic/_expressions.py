@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 import sympy
 
-from .._validation import check_bool, check_choice, check_cov, check_loadings, check_positive_int, check_sigma2
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_cov,
+    check_loadings,
+    check_positive_int,
+    check_sigma2,
+)
 
 __all__ = [
     "LikelihoodSymbols",
@@ -68,8 +75,10 @@ class LikelihoodSymbols:
 
     def __repr__(self) -> str:
         d, q = self.loadings.shape
-        return (f"LikelihoodSymbols(n_features={d}, latent_dim={q}: loadings W_0_0..W_{d - 1}_{q - 1}, "
-                f"cov S_0_0..S_{d - 1}_{d - 1}, sigma2)")
+        return (
+            f"LikelihoodSymbols(n_features={d}, latent_dim={q}: loadings W_0_0..W_{d - 1}_{q - 1}, "
+            f"cov S_0_0..S_{d - 1}_{d - 1}, sigma2)"
+        )
 
 
 def check_sizes(n_features: Any, latent_dim: Any) -> tuple[int, int]:
@@ -80,7 +89,9 @@ def check_sizes(n_features: Any, latent_dim: Any) -> tuple[int, int]:
 @functools.lru_cache(maxsize=32)
 def cached_symbols(d: int, q: int) -> LikelihoodSymbols:
     W = sympy.ImmutableMatrix(d, q, lambda a, c: sympy.Symbol(f"W_{a}_{c}", real=True))
-    S = sympy.ImmutableMatrix(d, d, lambda a, b: sympy.Symbol(f"S_{min(a, b)}_{max(a, b)}", real=True))
+    S = sympy.ImmutableMatrix(
+        d, d, lambda a, b: sympy.Symbol(f"S_{min(a, b)}_{max(a, b)}", real=True)
+    )
     return LikelihoodSymbols(W, S, sympy.Symbol("sigma2", positive=True))
 
 
@@ -91,8 +102,12 @@ def _log_likelihood(d: int, q: int) -> sympy.Expr:
     M = W.T * W + s * sympy.eye(q)
     det_M = M.det(method="berkowitz")
     quad = (M.adjugate(method="berkowitz") * (W.T * S * W)).trace()
-    return -sympy.Rational(1, 2) * (d * sympy.log(2 * sympy.pi) + (d - q) * sympy.log(s) + sympy.log(det_M)
-                                    + (S.trace() - quad / det_M) / s)
+    return -sympy.Rational(1, 2) * (
+        d * sympy.log(2 * sympy.pi)
+        + (d - q) * sympy.log(s)
+        + sympy.log(det_M)
+        + (S.trace() - quad / det_M) / s
+    )
 
 
 @functools.lru_cache(maxsize=32)
@@ -193,8 +208,9 @@ def gradient_expr(n_features: int, latent_dim: int) -> tuple[sympy.ImmutableMatr
     return cached_gradient(*check_sizes(n_features, latent_dim))
 
 
-def hessian_expr(n_features: int, latent_dim: int, *, sigma2_learned: bool = False,
-                 wrt: str | None = None) -> sympy.ImmutableMatrix:
+def hessian_expr(
+    n_features: int, latent_dim: int, *, sigma2_learned: bool = False, wrt: str | None = None
+) -> sympy.ImmutableMatrix:
     """The Hessian of `log_likelihood_expr()`, derived by sympy.
 
     Parameters
@@ -223,8 +239,11 @@ def hessian_expr(n_features: int, latent_dim: int, *, sigma2_learned: bool = Fal
     d, q = check_sizes(n_features, latent_dim)
     joint = check_bool(sigma2_learned, "sigma2_learned")
     if wrt is not None:
-        warnings.warn(f"`wrt` is deprecated: use sigma2_learned={wrt == 'joint'} instead of wrt={wrt!r}.",
-                      FutureWarning, stacklevel=2)
+        warnings.warn(
+            f"`wrt` is deprecated: use sigma2_learned={wrt == 'joint'} instead of wrt={wrt!r}.",
+            FutureWarning,
+            stacklevel=2,
+        )
         joint = check_choice(wrt, "wrt", _WRT) == "joint"
     return cached_hessian(d, q, "joint" if joint else "loadings")
 
@@ -233,13 +252,18 @@ def _lambdify_iv(expr: Any, n_features: Any, latent_dim: Any) -> tuple[Any, Like
     sym = likelihood_symbols(n_features, latent_dim)
     parts = expr if isinstance(expr, tuple) else (expr,)
     if not parts or not all(isinstance(p, (sympy.Expr, sympy.MatrixBase)) for p in parts):
-        raise TypeError(f"`expr` must be a sympy expression, a sympy matrix or a tuple of them (as "
-                        f"gradient_expr returns); got {type(expr).__name__}.")
+        raise TypeError(
+            f"`expr` must be a sympy expression, a sympy matrix or a tuple of them (as "
+            f"gradient_expr returns); got {type(expr).__name__}."
+        )
     allowed = set(sym.loadings) | set(sym.cov) | {sym.sigma2}
     stray = set().union(*(p.free_symbols for p in parts)) - allowed
     if stray:
-        raise ValueError(f"`expr` has symbols {sorted(map(str, stray))} that are not those of "
-                         f"likelihood_symbols({sym.n_features}, {sym.latent_dim}); check n_features and latent_dim.")
+        raise ValueError(
+            f"`expr` has symbols {sorted(map(str, stray))} that are not those of "
+            f"likelihood_symbols({sym.n_features}, {sym.latent_dim}); check n_features and "
+            "latent_dim."
+        )
     return expr, sym
 
 
@@ -281,12 +305,16 @@ def lambdify_expr(expr: Any, n_features: int, latent_dim: int) -> Callable[[Any,
 
     def evaluate(part: Any, func: Callable[..., Any], values: list[float]) -> Any:
         out = func(*values)
-        return np.asarray(out, dtype=np.float64) if isinstance(part, sympy.MatrixBase) else float(out)
+        return (
+            np.asarray(out, dtype=np.float64) if isinstance(part, sympy.MatrixBase) else float(out)
+        )
 
     def f(loadings: Any, cov: Any, sigma2: Any) -> Any:
         S = check_cov(cov)
         if S.shape != (d, d):
-            raise ValueError(f"`cov` must have shape ({d}, {d}) for this expression; got {S.shape}.")
+            raise ValueError(
+                f"`cov` must have shape ({d}, {d}) for this expression; got {S.shape}."
+            )
         W = check_loadings(loadings, d, q)
         values = [*W.ravel(), *S[rows, cols], check_sigma2(sigma2)]
         results = tuple(evaluate(p, fn, values) for p, fn in zip(parts, funcs))

@@ -32,7 +32,10 @@ def exact_rational(value: Any, name: str) -> Fraction:
         if isinstance(value, sympy.Rational):
             return Fraction(int(value.p), int(value.q))
         if isinstance(value, sympy.Float):
-            raise TypeError(f"`{name}` must be exact; got the sympy Float {value}. Use sympy.Rational or a string.")
+            raise TypeError(
+                f"`{name}` must be exact; got the sympy Float {value}. Use sympy.Rational or a "
+                "string."
+            )
         if value.free_symbols:
             raise TypeError(f"`{name}` must be a number; got the expression {describe(value)}.")
         raise ValueError(f"`{name}` must be rational; got {describe(value)}, which is not.")
@@ -48,8 +51,10 @@ def exact_rational(value: Any, name: str) -> Fraction:
         try:
             return Fraction(value.strip())
         except (ValueError, ZeroDivisionError):
-            raise ValueError(f"`{name}` must be an exact rational such as '3/2', '0.1' or '2'; cannot parse "
-                             f"{describe(value)}.") from None
+            raise ValueError(
+                f"`{name}` must be an exact rational such as '3/2', '0.1' or '2'; cannot parse "
+                f"{describe(value)}."
+            ) from None
     if isinstance(value, (float, np.floating)):
         x = float(value)
         if not np.isfinite(x):
@@ -58,41 +63,58 @@ def exact_rational(value: Any, name: str) -> Fraction:
         if exact != Fraction(repr(x)):
             raise ValueError(
                 f"`{name}` got the float {x!r}, which is not exactly {x!r} in binary (it is "
-                f"{exact.numerator}/{exact.denominator}). Pass the string '{x!r}' or a fractions.Fraction; "
-                "floats are accepted only when they are exactly the decimal they print as (e.g. 0.5, 2.25)."
+                f"{exact.numerator}/{exact.denominator}). Pass the string '{x!r}' or a "
+                "fractions.Fraction; floats are accepted only when they are exactly the decimal "
+                "they print as (e.g. 0.5, 2.25)."
             )
         return exact
-    raise TypeError(f"`{name}` must be a rational number (int, Fraction, sympy Rational or a decimal "
-                    f"string); got {type(value).__name__} {describe(value)}.")
+    raise TypeError(
+        f"`{name}` must be a rational number (int, Fraction, sympy Rational or a decimal "
+        f"string); got {type(value).__name__} {describe(value)}."
+    )
 
 
 def exact_eigenvalues(eigenvalues: Any, name: str = "eigenvalues") -> tuple[Fraction, ...]:
     """Non-negative exact eigenvalues, sorted descending."""
     if isinstance(eigenvalues, (str, bytes)) or not isinstance(eigenvalues, Iterable):
-        raise TypeError(f"`{name}` must be a sequence of rational numbers; got {type(eigenvalues).__name__} "
-                        f"{describe(eigenvalues)}.")
+        raise TypeError(
+            f"`{name}` must be a sequence of rational numbers; got {type(eigenvalues).__name__} "
+            f"{describe(eigenvalues)}."
+        )
     if isinstance(eigenvalues, np.ndarray) and eigenvalues.ndim != 1:
-        raise ValueError(f"`{name}` must be one-dimensional; got shape {eigenvalues.shape}. For a covariance "
-                         "matrix pass its eigenvalues.")
+        raise ValueError(
+            f"`{name}` must be one-dimensional; got shape {eigenvalues.shape}. For a covariance "
+            "matrix pass its eigenvalues."
+        )
     lam = [exact_rational(v, f"{name}[{i}]") for i, v in enumerate(eigenvalues)]
     if not lam:
         raise ValueError(f"`{name}` must not be empty.")
     negative = [str(v) for v in lam if v < 0]
     if negative:
-        raise ValueError(f"`{name}` must be non-negative (a covariance is positive semi-definite); got "
-                         f"{', '.join(negative)}.")
+        raise ValueError(
+            f"`{name}` must be non-negative (a covariance is positive semi-definite); got "
+            f"{', '.join(negative)}."
+        )
     return tuple(sorted(lam, reverse=True))
 
 
-def exact_sigma2(sigma2: Any, name: str = "sigma2", *, allow_symbol: bool) -> Fraction | sympy.Symbol:
+def exact_sigma2(
+    sigma2: Any, name: str = "sigma2", *, allow_symbol: bool
+) -> Fraction | sympy.Symbol:
     """A positive exact rational, or (where allowed) a single sympy Symbol that may be positive."""
     if allow_symbol and isinstance(sigma2, sympy.Symbol):
         if sigma2.is_positive is False:
-            raise ValueError(f"`{name}` is the Symbol {sigma2}, whose assumptions exclude positive values; "
-                             "use a plain or positive Symbol.")
+            raise ValueError(
+                f"`{name}` is the Symbol {sigma2}, whose assumptions exclude positive values; "
+                "use a plain or positive Symbol."
+            )
         return sigma2
     if isinstance(sigma2, sympy.Basic) and sigma2.free_symbols:
-        what = "a positive rational or a single sympy Symbol" if allow_symbol else "a positive rational"
+        what = (
+            "a positive rational or a single sympy Symbol"
+            if allow_symbol
+            else "a positive rational"
+        )
         raise TypeError(f"`{name}` must be {what}; got the expression {describe(sigma2)}.")
     s = exact_rational(sigma2, name)
     if s <= 0:

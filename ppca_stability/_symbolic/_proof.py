@@ -86,21 +86,28 @@ class ClosedFormProof:
     def statement(self) -> str:
         """What was proved, in words."""
         d, q = self.n_features, self.latent_dim
-        return (f"For d = {d}, q = {q}, S = diag(lam_1..lam_{d}) with symbolic lam_j > 0 and symbolic s > 0, and "
-                f"each of the {len(self.cases)} index sets I with |I| <= {q} (lam_i = s + a_i^2 for i in I): the "
-                "sympy gradient of the log-likelihood in W vanishes at W_I, and the characteristic polynomial of "
-                "its sympy Hessian in W at W_I equals prod(x - mu) over the closed-form eigenvalues of theory.md "
-                "§3 with multiplicities (rotation zeros included), identically in (a, lam, s, x).")
+        return (
+            f"For d = {d}, q = {q}, S = diag(lam_1..lam_{d}) with symbolic lam_j > 0 and symbolic "
+            f"s > 0, and each of the {len(self.cases)} index sets I with |I| <= {q} (lam_i = s + "
+            "a_i^2 for i in I): the sympy gradient of the log-likelihood in W vanishes at W_I, and "
+            "the characteristic polynomial of its sympy Hessian in W at W_I equals prod(x - mu) "
+            "over the closed-form eigenvalues of theory.md §3 with multiplicities (rotation zeros "
+            "included), identically in (a, lam, s, x)."
+        )
 
     def __repr__(self) -> str:
         wa = max(len("active"), *(len(str(c.active)) for c in self.cases)) + 2
         wb = max(len("blocks"), *(len(str(c.block_sizes)) for c in self.cases)) + 2
-        rows = [f"ClosedFormProof(n_features={self.n_features}, latent_dim={self.latent_dim}, "
-                f"passed={self.passed}, {self.seconds:.2f} s)",
-                f"  {'active':<{wa}}{'gradient = 0':<14}{'charpoly':<10}{'blocks':<{wb}}seconds"]
+        rows = [
+            f"ClosedFormProof(n_features={self.n_features}, latent_dim={self.latent_dim}, "
+            f"passed={self.passed}, {self.seconds:.2f} s)",
+            f"  {'active':<{wa}}{'gradient = 0':<14}{'charpoly':<10}{'blocks':<{wb}}seconds",
+        ]
         for c in self.cases:
-            rows.append(f"  {str(c.active):<{wa}}{str(c.gradient_vanishes):<14}{str(c.charpoly_matches):<10}"
-                        f"{str(c.block_sizes):<{wb}}{c.seconds:.2f}")
+            rows.append(
+                "  "
+                f"{str(c.active):<{wa}}{str(c.gradient_vanishes):<14}{str(c.charpoly_matches):<10}{str(c.block_sizes):<{wb}}{c.seconds:.2f}"
+            )
         return "\n".join(rows)
 
 
@@ -128,31 +135,44 @@ def _prove_case(d: int, q: int, active: tuple[int, ...]) -> ProofCase:
     sym = cached_symbols(d, q)
     s = sym.sigma2
     a = {i: sympy.Symbol(f"a_{i}", positive=True) for i in active}
-    lam = tuple(s + a[i] ** 2 if i in a else sympy.Symbol(f"lambda_{i}", positive=True) for i in range(d))
+    lam = tuple(
+        s + a[i] ** 2 if i in a else sympy.Symbol(f"lambda_{i}", positive=True) for i in range(d)
+    )
     point = {sym.cov[r, c]: (lam[r] if r == c else 0) for r in range(d) for c in range(r, d)}
     point.update({sym.loadings[r, c]: 0 for r in range(d) for c in range(q)})
     point.update({sym.loadings[i, c]: a[i] for c, i in enumerate(active)})
     K = QQ.frac_field(*a.values(), *(v for v in lam if v.is_Symbol), s)
 
     grad_W, _ = cached_gradient(d, q)
-    gradient_vanishes = all(K.is_zero(K.from_sympy(sympy.cancel(g.xreplace(point)))) for g in grad_W)
+    gradient_vanishes = all(
+        K.is_zero(K.from_sympy(sympy.cancel(g.xreplace(point)))) for g in grad_W
+    )
 
     H = cached_hessian(d, q, "loadings")
     n = d * q
-    entries = [[K.from_sympy(sympy.cancel(H[i, j].xreplace(point))) if j >= i else None for j in range(n)]
-               for i in range(n)]
+    entries = [
+        [K.from_sympy(sympy.cancel(H[i, j].xreplace(point))) if j >= i else None for j in range(n)]
+        for i in range(n)
+    ]
     entries = [[entries[min(i, j)][max(i, j)] for j in range(n)] for i in range(n)]
     blocks = _blocks([[not K.is_zero(e) for e in row] for row in entries])
     x = sympy.Symbol("x")
     charpoly = sympy.Poly(1, x, domain=K)
     for b in blocks:
-        coeffs = DomainMatrix([[entries[i][j] for j in b] for i in b], (len(b), len(b)), K).charpoly()
+        coeffs = DomainMatrix(
+            [[entries[i][j] for j in b] for i in b], (len(b), len(b)), K
+        ).charpoly()
         charpoly *= sympy.Poly.from_list(coeffs, x, domain=K)
     closed = sympy.Poly(x, x, domain=K) ** symmetry_dim(len(active), q)
     for value, mult in hessian_groups(lam, active, s, q):
         closed *= sympy.Poly(x - value, x, domain=K) ** mult
-    return ProofCase(active, gradient_vanishes, charpoly == closed, tuple(len(b) for b in blocks),
-                     time.perf_counter() - t0)
+    return ProofCase(
+        active,
+        gradient_vanishes,
+        charpoly == closed,
+        tuple(len(b) for b in blocks),
+        time.perf_counter() - t0,
+    )
 
 
 def verify_hessian_closed_form(n_features: int, latent_dim: int) -> ClosedFormProof:
@@ -180,6 +200,9 @@ def verify_hessian_closed_form(n_features: int, latent_dim: int) -> ClosedFormPr
     """
     d, q = check_sizes(n_features, latent_dim)
     t0 = time.perf_counter()
-    cases = tuple(_prove_case(d, q, active)
-                  for k in range(q + 1) for active in itertools.combinations(range(d), k))
+    cases = tuple(
+        _prove_case(d, q, active)
+        for k in range(q + 1)
+        for active in itertools.combinations(range(d), k)
+    )
     return ClosedFormProof(d, q, cases, time.perf_counter() - t0)
