@@ -22,6 +22,19 @@ from ._diagnostics import (
     compare_collapse,
 )
 from ._elbo import LinearVAEParams, linear_vae_elbo, linear_vae_elbo_gradient, optimal_encoder
+from ._elbo_derivatives import (
+    LinearVAEFullParams,
+    linear_vae_elbo_flat_gradient,
+    linear_vae_elbo_hessian,
+    linear_vae_elbo_hessian_vector_product,
+)
+from ._elbo_landscape import (
+    ElboStabilityMap,
+    ElboStationaryPoint,
+    VAEPointClassification,
+    classify_vae_point,
+    elbo_stability_map,
+)
 from ._hessian import hessian_vector_product, log_likelihood_hessian
 from ._likelihood import log_likelihood, log_likelihood_gradient
 from ._linear_vae import LinearVAEFit, TrainingHistory, fit_linear_vae
@@ -41,7 +54,10 @@ __all__ = [
     "CollapsePrediction",
     "ConvergenceWarning",
     "DegeneracyWarning",
+    "ElboStabilityMap",
+    "ElboStationaryPoint",
     "LinearVAEFit",
+    "LinearVAEFullParams",
     "LinearVAEParams",
     "PPCAResult",
     "PhaseDiagram",
@@ -53,17 +69,23 @@ __all__ = [
     "StationaryPoint",
     "TheoremResult",
     "TrainingHistory",
+    "VAEPointClassification",
     "VerificationReport",
     "beta_from_sigma2",
     "classify_point",
     "collapse_diagnostics",
     "compare_collapse",
+    "classify_vae_point",
     "compare_with_ppca",
     "covariance",
+    "elbo_stability_map",
     "fit_linear_vae",
     "hessian_vector_product",
     "linear_vae_elbo",
+    "linear_vae_elbo_flat_gradient",
     "linear_vae_elbo_gradient",
+    "linear_vae_elbo_hessian",
+    "linear_vae_elbo_hessian_vector_product",
     "log_likelihood",
     "log_likelihood_gradient",
     "log_likelihood_hessian",

@@ -481,7 +481,7 @@ def point_summaries(smap: StabilityMap) -> Iterator[tuple[int, float, Stability]
 
 
 # ----------------------------------------------------------------------------- the public function
-def _stability_map_iv(
+def validate_map_inputs(
     cov: Any, sigma2: Any, latent_dim: Any, rtol: Any
 ) -> tuple[np.ndarray, float | str, Any, float]:
     S = check_cov(cov)
@@ -530,7 +530,7 @@ def stability_map(
     >>> [(p.active, p.morse_index, p.stability.name) for p in smap.points][:3]
     [((), 6, 'SADDLE'), ((0,), 2, 'SADDLE'), ((1,), 3, 'SADDLE')]
     """
-    S, s, q, rtol = _stability_map_iv(cov, sigma2, latent_dim, rtol)
+    S, s, q, rtol = validate_map_inputs(cov, sigma2, latent_dim, rtol)
     smap = StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
     if smap.has_degeneracy:
         where = "ties among the eigenvalues" + (

@@ -62,7 +62,7 @@ def test_import_without_torch_is_one_line_naming_the_extra():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert (
-        out.strip() == 'ppca_stability.deep needs torch, which is not installed: pip install '
+        out.strip() == "ppca_stability.deep needs torch, which is not installed: pip install "
         '"ppca_stability[deep]"'
     )
 

@@ -184,6 +184,6 @@ def test_a_figure_without_matplotlib_is_one_error_naming_the_extra():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert (
-        out.strip() == 'Drawing figures needs matplotlib, which is not installed: pip install '
+        out.strip() == "Drawing figures needs matplotlib, which is not installed: pip install "
         '"ppca_stability[plot]"'
     )

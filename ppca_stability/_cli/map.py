@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 
+from .._elbo_landscape import elbo_stability_map
 from .._stability import stability_map
 from ._io import add_data_arguments, dump_json, load_covariance, parse_sigma2
 
@@ -28,6 +29,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="latent dimension q (default: d, or d-1 if learned)",
     )
     p.add_argument(
+        "--objective",
+        choices=("likelihood", "elbo"),
+        default="likelihood",
+        help="the pPCA likelihood (default) or the linear VAE's ELBO in all parameters",
+    )
+    p.add_argument(
+        "--encoder",
+        choices=("diagonal", "full"),
+        default="diagonal",
+        help="encoder covariance of the ELBO (with --objective elbo; default diagonal)",
+    )
+    p.add_argument(
         "--show", type=int, default=N_SHOWN, help=f"how many points to list (default {N_SHOWN})"
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -39,6 +52,7 @@ def _row(p) -> dict:  # noqa: ANN001
         "active": list(p.active),
         "sigma2": p.sigma2,
         "log_likelihood": p.log_likelihood,
+        **({"elbo": p.elbo} if hasattr(p, "elbo") else {}),
         "morse_index": p.morse_index,
         "n_collapsed": p.n_collapsed,
         "stability": p.stability.value,
@@ -47,7 +61,12 @@ def _row(p) -> dict:  # noqa: ANN001
 
 def run(args: argparse.Namespace) -> int:
     cov = load_covariance(args.data, is_cov=args.cov)
-    smap = stability_map(cov, parse_sigma2(args.sigma2), latent_dim=args.latent_dim)
+    if args.objective == "elbo":
+        smap = elbo_stability_map(
+            cov, parse_sigma2(args.sigma2), latent_dim=args.latent_dim, encoder=args.encoder
+        )
+    else:
+        smap = stability_map(cov, parse_sigma2(args.sigma2), latent_dim=args.latent_dim)
     shown = list(itertools.islice(smap.points, max(args.show, 0)))
     census = smap.census()
     counts = {k.value: v for k, v in smap.stability_counts().items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .._agreement import compare_with_ppca
+from .._elbo_landscape import classify_vae_point
 from .._linear_vae import fit_linear_vae
 from .._spectrum import covariance
 from ._io import add_data_arguments, load_matrix, parse_sigma2, write_atomic
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     print(repr(fit))
     print()
     print(repr(agreement))
+    print()
+    print(repr(classify_vae_point(fit.params, cov, fit.sigma2, sigma2_learned=fit.sigma2_learned)))
     if args.out:
         fig = fit.plot()
         write_atomic(args.out, lambda tmp: fig.savefig(tmp, dpi=120))

@@ -1,0 +1,409 @@
+"""The ELBO's stationary points in all parameters (_elbo_landscape).
+
+Oracles: finite-difference Hessians (of an independent closed-form ELBO for small problems; of the
+library gradient, itself checked against finite differences in test_elbo_derivatives, on digits);
+the numeric classifier's two routes (dense, Schur-Lanczos); a Newton search for roots of the
+gradient from random starts, every root matched to the enumeration or to the equal-norm cluster
+characterisation of docs/theory.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+import scipy.optimize
+from _support import digits_data
+from hypothesis import assume, given, settings
+from hypothesis import strategies as hs
+
+from ppca_stability import (
+    DegeneracyWarning,
+    LinearVAEFullParams,
+    LinearVAEParams,
+    Stability,
+    classify_vae_point,
+    elbo_stability_map,
+    fit_linear_vae,
+    linear_vae_elbo_flat_gradient,
+    optimal_encoder,
+)
+from ppca_stability._elbo_derivatives import ElboModel
+from ppca_stability._spectrum import from_eigenpairs
+from ppca_stability.strategies import orthogonal_matrices, sigma2_values, spectra
+
+FD_STEP = 1e-4  # second differences of the ELBO itself
+FD_ZERO_RTOL = 1e-5  # an FD Hessian eigenvalue this small (relative to the largest) is zero
+DECIDABLE = 1e-3  # skip examples whose smallest non-zero eigenvalue is below this (relative)
+ROOT_GTOL = 1e-10  # a Newton root: gradient this small relative to its terms
+NORM_RTOL = 1e-6  # equal column norms / eigen-relations of a cluster root
+
+
+def naive_elbo(S: np.ndarray, V: np.ndarray, Sigma: np.ndarray, W: np.ndarray, s: float) -> float:
+    """The ELBO from its definition, averaged over a Gaussian with covariance S (plain numpy)."""
+    d, q = W.shape
+    R = np.eye(d) - W @ V
+    expected_sq = np.trace(R @ S @ R.T) + np.trace(W @ Sigma @ W.T)
+    kl = 0.5 * (np.trace(Sigma) + np.trace(V @ S @ V.T) - q - np.linalg.slogdet(Sigma)[1])
+    return -0.5 * d * np.log(2 * np.pi * s) - expected_sq / (2 * s) - kl
+
+
+def _flat(p, s: float | None) -> np.ndarray:
+    enc = (
+        p.encoder_cholesky[np.tril_indices(p.loadings.shape[1])]
+        if isinstance(p, LinearVAEFullParams)
+        else p.encoder_log_variances
+    )
+    parts = [p.encoder_weights.ravel(), enc, p.loadings.ravel()]
+    return np.concatenate(parts + ([[s]] if s is not None else []))
+
+
+def _naive_at(
+    x: np.ndarray, S: np.ndarray, d: int, q: int, full: bool, learned: bool, s: float
+) -> float:
+    V = x[: q * d].reshape(q, d)
+    ne = q * (q + 1) // 2 if full else q
+    e = x[q * d : q * d + ne]
+    W = x[q * d + ne : q * d + ne + d * q].reshape(d, q)
+    if full:
+        L = np.zeros((q, q))
+        L[np.tril_indices(q)] = e
+        Sigma = L @ L.T
+    else:
+        Sigma = np.diag(np.exp(e))
+    return naive_elbo(S, V, Sigma, W, float(x[-1]) if learned else s)
+
+
+def fd_hessian(f, x: np.ndarray, h: float = FD_STEP) -> np.ndarray:
+    n = x.size
+    H = np.empty((n, n))
+    f0 = f(x)
+    E = np.eye(n) * h
+    for i in range(n):
+        H[i, i] = (f(x + E[i]) - 2 * f0 + f(x - E[i])) / h**2
+        for j in range(i):
+            H[i, j] = H[j, i] = (
+                f(x + E[i] + E[j]) - f(x + E[i] - E[j]) - f(x - E[i] + E[j]) + f(x - E[i] - E[j])
+            ) / (4 * h * h)
+    return H
+
+
+@hs.composite
+def problems(draw):  # noqa: ANN001, ANN201
+    lam = draw(spectra(min_dim=2, max_dim=4, min_value=0.2, max_value=5.0, min_gap=0.05))
+    d = lam.size
+    learned = draw(hs.booleans()) and d >= 2
+    q = draw(hs.integers(1, d - 1 if learned else min(d, 3)))
+    s = "learned" if learned else draw(sigma2_values(lam, kinds=("between", "outside")))
+    return lam, draw(orthogonal_matrices(d)), s, q, draw(hs.sampled_from(["diagonal", "full"]))
+
+
+@settings(max_examples=15, deadline=None)
+@given(problems())
+def test_every_point_agrees_with_a_finite_difference_hessian(problem) -> None:  # noqa: ANN001
+    """Morse index and zero modes of every enumerated point, against the FD Hessian of naive_elbo."""
+    lam, basis, s, q, encoder = problem
+    S = from_eigenpairs(lam, basis)
+    d = lam.size
+    emap = elbo_stability_map(S, s, latent_dim=q, encoder=encoder)
+    for p in emap.points:
+        learned = emap.is_learned
+        x0 = _flat(p.params, p.sigma2 if learned else None)
+        H = fd_hessian(lambda x: _naive_at(x, S, d, q, encoder == "full", learned, p.sigma2), x0)
+        h = np.linalg.eigvalsh(H)
+        scale = np.max(np.abs(h))
+        exact = np.linalg.eigvalsh(linear_vae_elbo_hessian_of(p, S, learned))
+        nonzero = np.sort(np.abs(exact))[p.symmetry_dim + p.n_degenerate :]
+        assume(nonzero.size == 0 or nonzero[0] > DECIDABLE * scale)
+        assert int(np.sum(h > FD_ZERO_RTOL * scale)) == p.morse_index, (p, h)
+        assert int(np.sum(np.abs(h) <= FD_ZERO_RTOL * scale)) == p.symmetry_dim + p.n_degenerate, (
+            p,
+            h,
+        )
+
+
+def linear_vae_elbo_hessian_of(p, S: np.ndarray, learned: bool) -> np.ndarray:  # noqa: ANN001
+    from ppca_stability import linear_vae_elbo_hessian
+
+    return linear_vae_elbo_hessian(p.params, cov=S, sigma2=p.sigma2, sigma2_learned=learned)
+
+
+@pytest.mark.parametrize("encoder", ["diagonal", "full"])
+@pytest.mark.parametrize("sigma2", [30.0, "learned"])
+def test_digits_points_agree_with_finite_differences(encoder: str, sigma2) -> None:  # noqa: ANN001
+    """Digits (singular: constant pixels give encoder null modes), latent_dim 3: the global maximum,
+    an index-1 saddle and the all-dead point, against an FD Hessian of the (FD-checked) gradient."""
+    X = digits_data()
+    S = np.cov(X.T, ddof=0)
+    emap = elbo_stability_map(S, sigma2, latent_dim=3, encoder=encoder)
+    assert emap.rank < emap.n_features
+    learned = emap.is_learned
+    for active in [(0, 1, 2), (0, 1, 3), ()]:
+        p = emap.point(active)
+        x0 = _flat(p.params, p.sigma2 if learned else None)
+
+        def grad(x: np.ndarray) -> np.ndarray:
+            d, q = 64, 3
+            V = x[: q * d].reshape(q, d)
+            ne = 6 if encoder == "full" else 3
+            e = x[q * d : q * d + ne]
+            W = x[q * d + ne : q * d + ne + d * q].reshape(d, q)
+            if encoder == "full":
+                L = np.zeros((q, q))
+                L[np.tril_indices(q)] = e
+                par = LinearVAEFullParams(V, L, W)
+            else:
+                par = LinearVAEParams(V, e, W)
+            return linear_vae_elbo_flat_gradient(
+                par, cov=S, sigma2=float(x[-1]) if learned else p.sigma2, sigma2_learned=learned
+            )
+
+        step = 1e-6 * np.maximum(1.0, np.abs(x0))
+        H = np.array(
+            [
+                (grad(x0 + np.eye(x0.size)[i] * step[i]) - grad(x0 - np.eye(x0.size)[i] * step[i]))
+                / (2 * step[i])
+                for i in range(x0.size)
+            ]
+        )
+        H = 0.5 * (H + H.T)
+        # The raw units mix V, W and sigma2; the scale-free congruence keeps the inertia.
+        J = np.concatenate(
+            [
+                np.full(192, np.sqrt(1 / p.sigma2)),
+                np.ones(x0.size - 384 - learned),
+                np.full(192, np.sqrt(p.sigma2)),
+            ]
+            + ([[p.sigma2]] if learned else [])
+        )
+        h = np.linalg.eigvalsh(J[:, None] * H * J[None, :])
+        tol = 1e-8 * np.max(np.abs(h))  # FD round-off ~ eps |g| / step: 1e-10 of the scale
+        assert int(np.sum(h > tol)) == p.morse_index, (active, np.sort(h)[-5:])
+        assert int(np.sum(np.abs(h) <= tol)) == p.symmetry_dim + p.n_degenerate
+
+
+def _digits_cov() -> np.ndarray:
+    return np.cov(digits_data().T, ddof=0)
+
+
+@pytest.mark.parametrize("method", ["dense", "lanczos"])
+def test_classify_agrees_with_the_map_on_permuted_and_sign_flipped_representatives(
+    method: str,
+) -> None:
+    S = _digits_cov()
+    emap = elbo_stability_map(S, 20.0, latent_dim=4)
+    rng = np.random.default_rng(0)
+    for active in [(0, 1, 2, 3), (0, 1, 2, 4), (1, 3), ()]:
+        p = emap.point(active)
+        perm, signs = rng.permutation(4), rng.choice([-1.0, 1.0], 4)
+        par = LinearVAEParams(
+            p.params.encoder_weights[perm] * signs[:, None],
+            p.params.encoder_log_variances[perm],
+            p.params.loadings[:, perm] * signs,
+        )
+        c = classify_vae_point(par, S, 20.0, method=method, n_eigenvalues=12)
+        assert c.is_stationary
+        assert (c.stability, c.morse_index, c.symmetry_dim, c.n_degenerate) == (
+            p.stability,
+            p.morse_index,
+            p.symmetry_dim,
+            p.n_degenerate,
+        ) or not c.morse_index_exact
+        assert c.morse_index_exact or c.morse_index <= p.morse_index
+
+
+def test_rotated_columns_are_not_stationary_for_the_diagonal_encoder_but_are_for_the_full() -> None:
+    S = _digits_cov()
+    s = 20.0
+    p = elbo_stability_map(S, s, latent_dim=3).global_maximum
+    R = np.linalg.qr(np.random.default_rng(1).standard_normal((3, 3)))[0]
+    W = p.params.loadings @ R
+    V, D = optimal_encoder(W, s)  # the best diagonal encoder for the rotated decoder
+    assert classify_vae_point((V, np.log(D), W), S, s).stability is Stability.NOT_STATIONARY
+    pf = elbo_stability_map(S, s, latent_dim=3, encoder="full").global_maximum
+    Lr = np.linalg.cholesky(R.T @ pf.params.encoder_covariance @ R)
+    c = classify_vae_point(
+        LinearVAEFullParams(R.T @ pf.params.encoder_weights, Lr, W), S, s, encoder="full"
+    )
+    assert (c.stability, c.symmetry_dim) == (Stability.MAXIMUM, pf.symmetry_dim)
+
+
+def test_fit_linear_vae_on_digits_is_classified_maximum() -> None:
+    X = digits_data()
+    fit = fit_linear_vae(X, latent_dim=8, sigma2=1.0, rng=0)
+    c = classify_vae_point(fit.params, np.cov(X.T, ddof=0), 1.0)
+    assert c.stability is Stability.MAXIMUM, c
+
+
+# ----------------------------------------------------------------------------- all roots
+def _is_cluster_root(W: np.ndarray, lam: np.ndarray, s: float) -> bool:
+    """docs/theory.md: columns fall into groups of equal norm, orthogonal across groups; within
+    a group with diagonal mu, M's eigenvalues m are s (ghost) or sqrt(mu lam_i) (live, eigenvector
+    direction of S = diag(lam))."""
+    M = W.T @ W + s * np.eye(W.shape[1])
+    mdiag = np.diag(M)
+    q = W.shape[1]
+    groups: list[list[int]] = []
+    for c in np.argsort(mdiag):
+        if groups and abs(mdiag[c] - mdiag[groups[-1][0]]) <= NORM_RTOL * mdiag[c]:
+            groups[-1].append(int(c))
+        else:
+            groups.append([int(c)])
+    for g1, g2 in itertools.combinations(groups, 2):
+        if np.max(np.abs(M[np.ix_(g1, g2)])) > NORM_RTOL * np.max(mdiag):
+            return False
+    for g in groups:
+        mu = mdiag[g[0]]
+        m, Q = np.linalg.eigh(M[np.ix_(g, g)])
+        Wt = W[:, g] @ Q
+        for j in range(len(g)):
+            if abs(m[j] - s) <= NORM_RTOL * mu:
+                continue
+            u = Wt[:, j] / np.linalg.norm(Wt[:, j])
+            i = int(np.argmax(np.abs(u)))
+            if (
+                abs(abs(u[i]) - 1) > NORM_RTOL
+                or abs(m[j] ** 2 - mu * lam[i]) > NORM_RTOL * mu * lam[i]
+            ):
+                return False
+    return q >= 1
+
+
+@pytest.mark.parametrize(
+    "lam,s,q",
+    [
+        ([4.0, 1.0], 0.5, 2),
+        ([5.0, 3.0, 1.5], 0.7, 2),
+        ([6.0, 3.0, 2.0, 1.0], 0.4, 2),
+        ([3.0, 2.5, 0.4], 0.3, 3),
+    ],
+)
+def test_newton_roots_are_enumerated_points_or_equal_norm_clusters(lam, s: float, q: int) -> None:
+    """Newton (scipy's hybrid method with the exact Hessian as Jacobian) on the full gradient from
+    random starts: every root is an enumerated point (orthogonal columns, same Morse index) or an
+    equal-norm cluster, and no root but the global maximum has Morse index 0."""
+    lam = np.array(lam)
+    S, d = np.diag(lam), lam.size
+    emap = elbo_stability_map(S, s, latent_dim=q)
+    rng = np.random.default_rng(0)
+    n_found = {"enumerated": 0, "cluster": 0}
+    for _ in range(60):
+        W0 = rng.standard_normal((d, q)) * np.sqrt(lam.max())
+        V0, D0 = optimal_encoder(W0, s)
+        x0 = np.concatenate([V0.ravel(), np.log(D0), W0.ravel()])
+
+        def split(x: np.ndarray) -> ElboModel:
+            return ElboModel(
+                x[: q * d].reshape(q, d),
+                x[q * d : q * d + q],
+                x[q * d + q :].reshape(d, q),
+                S,
+                s,
+                full=False,
+                learned=False,
+            )
+
+        sol = scipy.optimize.root(
+            lambda x: split(x).gradient(),
+            x0,
+            jac=lambda x: split(x).dense_hessian(),
+            method="hybr",
+            options={"xtol": 1e-13},
+        )
+        point = split(sol.x)
+        c = classify_vae_point((point.V, point.enc, point.W), S, s)
+        if c.relative_gradient_norm > ROOT_GTOL:
+            continue
+        W = point.W
+        M = W.T @ W
+        off = M - np.diag(np.diag(M))
+        if np.max(np.abs(off)) <= NORM_RTOL * max(np.max(np.diag(M)), s):
+            live = tuple(
+                sorted(
+                    int(np.argmax(np.abs(W[:, c_])))
+                    for c_ in range(q)
+                    if np.linalg.norm(W[:, c_]) ** 2 > NORM_RTOL * s
+                )
+            )
+            ref = emap.point(live)
+            assert (c.morse_index, c.stability) == (ref.morse_index, ref.stability)
+            n_found["enumerated"] += 1
+        else:
+            assert _is_cluster_root(W, lam, s), W
+            assert c.morse_index >= 1
+            n_found["cluster"] += 1
+        if c.morse_index == 0:  # no spurious local maxima
+            assert abs(point.value() - emap.global_maximum.elbo) <= 1e-9 * abs(point.value())
+    assert sum(n_found.values()) > 0, n_found
+
+
+def test_an_equal_norm_cluster_is_a_stationary_saddle() -> None:
+    """The simplest cluster (docs/theory.md): one eigenvector split over two equal columns,
+    |w|^2 = m - s with 2 m^2 = lam (m + s); stationary for the diagonal encoder, Morse index
+    one more than the orthogonal point with the same eigenvector."""
+    lam, s = np.array([5.0, 3.0, 2.0, 1.0]), 0.5
+    m = (lam[0] + np.sqrt(lam[0] ** 2 + 8 * lam[0] * s)) / 4
+    w = np.sqrt((m - s) / 2) * np.eye(4)[:, 0]
+    W = np.stack([w, w], 1)
+    V, D = optimal_encoder(W, s)
+    c = classify_vae_point((V, np.log(D), W), np.diag(lam), s)
+    ref = elbo_stability_map(np.diag(lam), s, latent_dim=2).point((0,))
+    assert c.stability is Stability.SADDLE and c.morse_index == ref.morse_index + 1
+
+
+# ----------------------------------------------------------------------------- map facts
+def test_the_map_matches_the_ppca_map_and_counts_symmetries() -> None:
+    from ppca_stability import stability_map
+
+    S = np.diag([5.0, 3.0, 2.0, 1.0, 0.0])
+    for encoder in ("diagonal", "full"):
+        emap = elbo_stability_map(S, 1.5, latent_dim=2, encoder=encoder)
+        smap = stability_map(S, 1.5, latent_dim=2)
+        assert emap.n_points == smap.n_points and emap.census() == smap.census()
+        for p, r in zip(emap.points, smap.points):
+            assert p.morse_index == r.morse_index and p.elbo == r.log_likelihood
+            rot = r.symmetry_dim if encoder == "full" else 0
+            assert p.symmetry_dim == rot + 2 * 1  # q (d - rank) null modes
+        assert Stability.MINIMUM not in emap.stability_counts()
+    assert elbo_stability_map(S, 1.5, latent_dim=2).global_maximum.orbit_size == 8
+    assert not elbo_stability_map(S, 1.5, latent_dim=2).complete
+    assert elbo_stability_map(S, 1.5, latent_dim=2, encoder="full").complete
+    assert "ElboStabilityMap" in repr(elbo_stability_map(S, 1.5, latent_dim=2))
+
+
+def test_a_live_tie_is_degenerate_for_the_diagonal_encoder_only() -> None:
+    S = np.diag([3.0, 3.0, 1.0])
+    with pytest.warns(DegeneracyWarning):
+        diag = elbo_stability_map(S, 0.5, latent_dim=2)
+    with pytest.warns(DegeneracyWarning):
+        full = elbo_stability_map(S, 0.5, latent_dim=2, encoder="full")
+    assert (
+        diag.global_maximum.stability is Stability.DEGENERATE
+        and diag.global_maximum.n_degenerate == 1
+    )
+    assert full.global_maximum.stability is Stability.MAXIMUM
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegeneracyWarning)
+        c = classify_vae_point(diag.global_maximum.params, S, 0.5)
+    assert (c.stability, c.n_degenerate) == (Stability.DEGENERATE, 1)
+
+
+def test_sigma2_at_an_eigenvalue_is_degenerate() -> None:
+    with pytest.warns(DegeneracyWarning):
+        emap = elbo_stability_map(np.diag([4.0, 2.0, 1.0]), 2.0, latent_dim=2)
+    assert emap.point((0,)).stability is Stability.DEGENERATE
+
+
+def test_errors_name_the_parameter() -> None:
+    S = np.eye(3)
+    with pytest.raises(ValueError, match="`encoder` must be one of"):
+        elbo_stability_map(S, 1.0, encoder="diag")
+    p = (np.zeros((2, 3)), np.zeros(2), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="`encoder`='full' needs `params` as LinearVAEFullParams"):
+        classify_vae_point(p, S, 1.0, encoder="full")
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        classify_vae_point(p, S, 1.0, method="exact")
+    with pytest.raises(ValueError, match="is not a stationary point"):
+        elbo_stability_map(np.diag([4.0, 2.0, 1.0]), 1.5, latent_dim=2).point((2,))
