@@ -31,7 +31,8 @@ def peak_memory_mib(fn: Callable[[], Any]) -> float:
 
 
 def random_covariance(d: int, rng: np.random.Generator, *, decades: float = 4.0) -> np.ndarray:
-    """A dense covariance with a spectrum spread log-uniformly over `decades` orders of magnitude."""
+    """A dense covariance with a spectrum spread log-uniformly over `decades` orders of
+    magnitude."""
     lam = np.logspace(0.0, -decades, d)
     Q, R = np.linalg.qr(rng.standard_normal((d, d)))
     Q *= np.sign(np.diag(R))

@@ -1,4 +1,5 @@
-"""Benchmark: the deep-VAE collapse sweep on digits - time per sigma2 value, and deep vs linear thresholds.
+"""Benchmark: the deep-VAE collapse sweep on digits - time per sigma2 value, and deep vs linear
+thresholds.
 
 Problem: the acceptance sweep of ppca_stability.deep - scikit-learn's digits (d = 64), latent_dim
 10, the default grid (8 log-spaced sigma2 from lambda_10 / 4 to 4 lambda_1), 3 seeds, default

@@ -58,7 +58,7 @@ def large_rows(d: int, n_grid: int) -> list[dict]:
                 "ratio": f"{t / t_ref:.2f}",
                 "goal": "<= 1.5x",
                 "met": "yes" if t <= 1.5 * t_ref else "NO",
-                "peak MiB": f"{peak_memory_mib(lambda: phase_diagram(S, latent_dim=q, sigma2=grid)):.0f}",
+                "peak MiB": f"{peak_memory_mib(lambda: phase_diagram(S, latent_dim=q, sigma2=grid)):.0f}",  # noqa: E501
             }
         )
     return rows

@@ -42,12 +42,18 @@ CASES = {
         "exact_stability_map(['11/2', 5, 4, 3, '5/2', 1], sympy.Symbol('s'), latent_dim=3)",
     ),
 }
-SETUP = "import sympy; from ppca_stability.symbolic import exact_stability_map, verify_hessian_closed_form"
+SETUP = (
+    "import sympy; "
+    "from ppca_stability.symbolic import exact_stability_map, verify_hessian_closed_form"
+)
 
 
 def cold_seconds(statement: str, timeout: float) -> str:
     """Wall time of `statement` in a fresh interpreter (import excluded), or a timeout note."""
-    code = f"{SETUP}\nimport time\nt = time.perf_counter()\nr = {statement}\nprint(time.perf_counter() - t)"
+    code = (
+        f"{SETUP}\nimport time\nt = time.perf_counter()\nr = {statement}\n"
+        "print(time.perf_counter() - t)"
+    )
     try:
         out = subprocess.run(
             [sys.executable, "-c", code],

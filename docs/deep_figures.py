@@ -66,7 +66,8 @@ def run(out: Path) -> dict:
 
 
 def control(out: Path, record: dict) -> dict:
-    """The same training with identity activations (a linear VAE) on the same grid, one seed: separates
+    """The same training with identity activations (a linear VAE) on the same grid, one seed:
+    separates
     what depth changes from what the optimiser leaves undone near each threshold."""
     from sklearn.datasets import load_digits
 
@@ -106,7 +107,8 @@ def tables(record: dict) -> str:
     th = record["thresholds"]
     rows += [
         "",
-        "| k | λ_k | linear, on the grid | deep, mean over seeds | deep, per seed | deep / linear |",
+        "| k | λ_k | linear, on the grid | deep, mean over seeds | deep, per seed "
+        "| deep / linear |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
     for i, k in enumerate(th["k"]):

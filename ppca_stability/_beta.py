@@ -144,7 +144,8 @@ class CollapsePrediction:
 
     @property
     def largest_sigma2_without_collapse(self) -> float:
-        """Collapse starts once sigma2 reaches the smallest of the top ``latent_dim`` eigenvalues."""
+        """Collapse starts once sigma2 reaches the smallest of the top ``latent_dim``
+        eigenvalues."""
         return float(self.eigenvalues[-1])
 
     def __repr__(self) -> str:
@@ -212,7 +213,8 @@ def predict_collapse(
     --------
     >>> import numpy as np
     >>> from ppca_stability import predict_collapse
-    >>> pred = predict_collapse(np.diag([4.0, 2.0, 1.0, 0.5]), latent_dim=3, beta=1.0)  # mse, d = 4: sigma2 = 2
+    >>> cov = np.diag([4.0, 2.0, 1.0, 0.5])
+    >>> pred = predict_collapse(cov, latent_dim=3, beta=1.0)  # mse, d = 4: sigma2 = 2
     >>> pred.sigma2, pred.collapsed.tolist()
     (2.0, [False, True, True])
     >>> np.round(pred.kl_per_latent, 4).tolist()

@@ -146,7 +146,7 @@ def _is_dask_array(data: Any) -> bool:
 
 
 def _check_dtype(dtype: np.dtype) -> None:
-    if dtype == object:
+    if dtype.kind == "O":
         raise TypeError(
             "`data` must be an array of real numbers; got an object array "
             "(ragged nested lists or non-numeric entries?)."

@@ -184,7 +184,8 @@ def collapse_diagnostics(
     delta: float = 0.01,
     au_threshold: float = 0.01,
 ) -> CollapseDiagnostics:
-    """KL per latent, active units and ``(epsilon, delta)``-collapse from a Gaussian encoder's outputs.
+    """KL per latent, active units and ``(epsilon, delta)``-collapse from a Gaussian encoder's
+    outputs.
 
     Parameters
     ----------
@@ -292,7 +293,8 @@ class CollapseComparison:
 
     @property
     def predicted_active_units(self) -> int:
-        """Active units the linear optimum shows under the same threshold: ``1 - sigma2/lam_c > au_threshold``.
+        """Active units the linear optimum shows under the same threshold: ``1 - sigma2/lam_c >
+        au_threshold``.
 
         Equal to the number of live latents except for eigenvalues in
         ``(sigma2, sigma2 / (1 - au_threshold)]``, whose mean barely moves.

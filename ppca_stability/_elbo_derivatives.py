@@ -172,7 +172,7 @@ class ElboModel:
         """Hessian times ``v`` (flat, in the module's coordinates): the derivative of every
         gradient block along ``v``, by the product rule."""
         dV, de, dW, ds = self.split(v)
-        s, S, V, W, M, A, q = self.s, self.S, self.V, self.W, self.M, self.A, self.q
+        s, S, W, M, A, q = self.s, self.S, self.W, self.M, self.A, self.q
         dVS = dV @ S
         SdW = S @ dW
         dSigma, dL = self._d_sigma(de)

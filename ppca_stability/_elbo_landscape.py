@@ -693,35 +693,9 @@ class ElboStabilityMap:
     # ------------------------------------------------------------------ display
     def plot(self, ax: Any = None) -> Any:
         """The enumerated points: ELBO against Morse index, coloured by stability."""
-        from matplotlib.axes import Axes
-        from matplotlib.figure import Figure
+        from ._plotting import plot_elbo_stability_map
 
-        from .plotting import MAX_PLOTTED_POINTS, STABILITY_STYLE
-
-        if self.n_points > MAX_PLOTTED_POINTS:
-            raise ValueError(
-                f"the map has {self.n_points} points and every one is drawn; at most "
-                f"{MAX_PLOTTED_POINTS} are. Use a smaller latent_dim or a larger sigma2."
-            )
-        if ax is None:
-            ax = Figure(figsize=(6.4, 4.2), layout="constrained").subplots()
-        elif not isinstance(ax, Axes):
-            raise ValueError(f"`ax` must be None or a matplotlib Axes; got {ax!r}.")
-        groups: dict[Stability, list[tuple[int, float]]] = {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DegeneracyWarning)
-            for pt in self.points:
-                groups.setdefault(pt.stability, []).append((pt.morse_index, pt.elbo))
-        for kind, xy in groups.items():
-            x, y = np.array(xy).T
-            ax.scatter(x, y, label=f"{kind.value} ({len(xy)})", **STABILITY_STYLE[kind])
-        ax.set(
-            xlabel="Morse index (ascent directions)",
-            ylabel="ELBO (nats per sample)",
-            title=f"ELBO stationary points, {self.encoder} encoder",
-        )
-        ax.legend(loc="lower left", fontsize="small")
-        return ax.figure
+        return plot_elbo_stability_map(self, ax=ax)
 
     def __repr__(self) -> str:
         lam = self.eigenvalues
@@ -789,7 +763,8 @@ def elbo_stability_map(
     >>> g = emap.global_maximum
     >>> g.active, g.stability.name, g.symmetry_dim, g.orbit_size      # isolated: identifiable
     ((0, 1), 'MAXIMUM', 0, 8)
-    >>> elbo_stability_map(np.diag([5.0, 3.0, 2.0, 1.0]), 1.5, latent_dim=2, encoder="full").global_maximum.symmetry_dim
+    >>> full = elbo_stability_map(np.diag([5.0, 3.0, 2.0, 1.0]), 1.5, latent_dim=2, encoder="full")
+    >>> full.global_maximum.symmetry_dim
     1
     """
     S, s, q, rtol = validate_map_inputs(cov, sigma2, latent_dim, rtol)

@@ -163,7 +163,7 @@ def iter_joint(
 
         # Depth-first in lexicographic order; a prefix is abandoned once even its best completion
         # (the next consecutive indices) fails the monotone test, and so do all later prefixes.
-        def walk(prefix: tuple[int, ...], kept: float) -> Iterator[tuple[int, ...]]:
+        def walk(prefix: tuple[int, ...], kept: float, k: int = k) -> Iterator[tuple[int, ...]]:
             r = k - len(prefix)
             start = prefix[-1] + 1 if prefix else 0
             for i in range(start, d - r + 1):
@@ -216,7 +216,7 @@ class _JointCounter:
         for m in range(start + r - 1, rank - (k == rank)):
             lam_m = values[m]
 
-            def ok(others: float) -> bool:
+            def ok(others: float, lam_m: float = lam_m) -> bool:
                 return _relaxed(lam_m, lam_m + others, k, total, d, self.rtol, self.floor)
 
             if not ok(kept + prefix[start + r - 1] - prefix[start]):

@@ -183,7 +183,8 @@ def hessian_vector_product(
     >>> from ppca_stability import hessian_vector_product, log_likelihood_hessian
     >>> rng = np.random.default_rng(0)
     >>> W, cov, v = rng.normal(size=(3, 2)), np.diag([3.0, 2.0, 1.0]), rng.normal(size=6)
-    >>> bool(np.allclose(hessian_vector_product(W, cov, 0.5, v), log_likelihood_hessian(W, cov, 0.5) @ v))
+    >>> hv = hessian_vector_product(W, cov, 0.5, v)
+    >>> bool(np.allclose(hv, log_likelihood_hessian(W, cov, 0.5) @ v))
     True
     """
     W, S, s, joint = _validate(loadings, cov, sigma2, sigma2_learned, wrt)

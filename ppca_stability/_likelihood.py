@@ -27,7 +27,8 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 @dataclass(frozen=True, slots=True)
 class Model:
-    """``C = W W^T + s I`` in its eigenbasis, with the products with ``S`` that every quantity needs.
+    """``C = W W^T + s I`` in its eigenbasis, with the products with ``S`` that every quantity
+    needs.
 
     Everything is stored in units of ``scale`` (the caller's ``s``): ``W / sqrt(scale)``,
     ``S / scale`` and ``s = 1``. The likelihood is invariant under this rescaling up to
@@ -91,7 +92,8 @@ class Model:
         """``(C^power W, C^-1 S C^power W)``, both built from span(Q) without a product with ``S``.
 
         ``C^power W = Q diag(w c^power) R^T`` lies in span(Q) exactly, so ``S`` times it reuses
-        ``S Q``. Forming it as ``C^power @ W`` instead leaves round-off of size ``eps ||W||`` outside
+        ``S Q``. Forming it as ``C^power @ W`` instead leaves round-off of size ``eps ||W||``
+        outside
         span(Q), which ``S`` then amplifies by ``||S|| / s``: on a spectrum spanning 12 decades that
         put errors of 1e-5 relative into Hessian-vector products at the global maximum.
         """
@@ -104,7 +106,8 @@ class Model:
         return Z - Y, float(0.5 * (self.trace_power_S(-2) - self.trace_power(-1)))
 
     def gradient(self) -> tuple[np.ndarray, float]:
-        """The gradient in the caller's units: ``dl/dW`` scales as ``scale^-1/2``, ``dl/ds`` as ``1/scale``."""
+        """The gradient in the caller's units: ``dl/dW`` scales as ``scale^-1/2``, ``dl/ds`` as
+        ``1/scale``."""
         gW, gs = self.scaled_gradient()
         with np.errstate(over="ignore"):
             out_W, out_s = gW / math.sqrt(self.scale), gs / self.scale
@@ -172,7 +175,8 @@ def log_likelihood_gradient(loadings: Any, cov: Any, sigma2: float) -> tuple[np.
     --------
     >>> import numpy as np
     >>> from ppca_stability import log_likelihood_gradient
-    >>> g_W, g_s = log_likelihood_gradient(np.array([[np.sqrt(3.0)], [0.0]]), np.diag([4.0, 1.0]), 1.0)
+    >>> W = np.array([[np.sqrt(3.0)], [0.0]])
+    >>> g_W, g_s = log_likelihood_gradient(W, np.diag([4.0, 1.0]), 1.0)
     >>> bool(np.allclose(g_W, 0.0)), round(g_s, 12)
     (True, 0.0)
     """

@@ -81,7 +81,8 @@ class TrainingHistory:
     sigma2: np.ndarray
 
     def __repr__(self) -> str:
-        return f"TrainingHistory(n_steps={self.elbo.size - 1}, elbo {self.elbo[0]:.6g} -> {self.elbo[-1]:.6g})"
+        first, last = self.elbo[0], self.elbo[-1]
+        return f"TrainingHistory(n_steps={self.elbo.size - 1}, elbo {first:.6g} -> {last:.6g})"
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -262,7 +263,8 @@ class _Problem:
     def stochastic_loss(
         self, x: np.ndarray, rng: np.random.Generator, batch_size: int
     ) -> tuple[float, np.ndarray]:
-        """Minus a reparameterised one-sample ELBO estimate on a random minibatch, and its gradient."""
+        """Minus a reparameterised one-sample ELBO estimate on a random minibatch, and its
+        gradient."""
         V, logD, W, s = self.unpack(x)
         batch = self.X[rng.choice(self.X.shape[0], size=batch_size, replace=False)]
         eps = rng.standard_normal((batch_size, self.q))
@@ -271,7 +273,8 @@ class _Problem:
 
     @staticmethod
     def stationarity(ev: _Evaluation) -> float:
-        """Largest ELBO-gradient entry in the scale-free coordinates (invariant to scaling the data)."""
+        """Largest ELBO-gradient entry in the scale-free coordinates (invariant to scaling the
+        data)."""
         return float(np.max(np.abs(ev.grad)))
 
 
@@ -578,8 +581,9 @@ def fit_linear_vae(
     >>> import numpy as np
     >>> from ppca_stability import fit_linear_vae, ppca_mle
     >>> cov = np.diag([5.0, 3.0, 2.0, 1.0])
-    >>> fit = fit_linear_vae(cov=cov, latent_dim=2, sigma2=4.0, rng=0)     # lam_2 = 3 < 4: collapses
-    >>> fit.converged, len(fit.collapsed), round(fit.elbo - ppca_mle(cov, 2, sigma2=4.0).log_likelihood, 9)
+    >>> fit = fit_linear_vae(cov=cov, latent_dim=2, sigma2=4.0, rng=0)  # lam_2 = 3 < 4: collapses
+    >>> optimum = ppca_mle(cov, 2, sigma2=4.0).log_likelihood
+    >>> fit.converged, len(fit.collapsed), round(fit.elbo - optimum, 9)
     (True, 1, 0.0)
     """
     cfg = _fit_linear_vae_iv(

@@ -103,7 +103,8 @@ def _ppca_mle_iv(
 def mle_from_spectrum(
     spec: Spectrum, latent_dim: int, sigma2: float | str, rtol: float = DEFAULT_RTOL
 ) -> PPCAResult:
-    """`ppca_mle` on a computed spectrum (with eigenvectors), for internal callers: no validation."""
+    """`ppca_mle` on a computed spectrum (with eigenvectors), for internal callers: no
+    validation."""
     lam = spec.eigenvalues
     floor = eigen_floor(lam)
     if isinstance(sigma2, str):  # "learned"
@@ -119,7 +120,8 @@ def mle_from_spectrum(
 def ppca_mle(
     cov: Any, latent_dim: int, *, sigma2: float | str = "learned", rtol: float = DEFAULT_RTOL
 ) -> PPCAResult:
-    """Maximum-likelihood pPCA: ``W = U_k (Lam_k - sigma2 I)^{1/2}``, collapsing ``lam_i <= sigma2``.
+    """Maximum-likelihood pPCA: ``W = U_k (Lam_k - sigma2 I)^{1/2}``, collapsing ``lam_i <=
+    sigma2``.
 
     Parameters
     ----------

@@ -9,6 +9,7 @@ is given (or into a new figure) and returns the figure.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,10 +26,12 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
+from ._elbo_landscape import ElboStabilityMap  # noqa: E402
 from ._linear_vae import LinearVAEFit  # noqa: E402
 from ._phase import PhaseDiagram  # noqa: E402
 from ._stability import Stability, StabilityMap, point_summaries  # noqa: E402
 from ._validation import check_choice  # noqa: E402
+from .exceptions import DegeneracyWarning  # noqa: E402
 
 __all__ = ["plot_phase_diagram", "plot_stability_map", "plot_linear_vae_fit", "PANELS"]
 
@@ -315,11 +318,55 @@ def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:
             f"the map has {smap.n_points} stationary points and every one is drawn; at most "
             f"{MAX_PLOTTED_POINTS} are. Use a smaller latent_dim or a larger sigma2."
         )
-    fig, (ax,) = _axes_for(ax, 1, (6.4, 4.2))
     groups: dict[Stability, list[tuple[int, float]]] = {}
     for morse, loglik, kind in point_summaries(smap):
         groups.setdefault(kind, []).append((morse, loglik))
-    many = smap.n_points > DENSE_SCATTER_FROM
+    s = "learned" if smap.is_learned else f"{smap.sigma2:.4g}"
+    title = f"{smap.n_points} stationary points, $\\sigma^2$ = {s}, latent_dim = {smap.latent_dim}"
+    return _scatter_by_stability(ax, groups, "mean log-likelihood per sample", title)
+
+
+def plot_elbo_stability_map(emap: ElboStabilityMap, ax: Any = None) -> Figure:
+    """Stationary points of an `ElboStabilityMap`: ELBO against Morse index, coloured by
+    stability (the enumerated points; see `ElboStabilityMap.complete`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import elbo_stability_map
+    >>> fig = elbo_stability_map(np.diag([5.0, 3.0, 2.0, 1.0]), 1.5, latent_dim=2).plot()
+    >>> fig.axes[0].get_ylabel()
+    'ELBO (nats per sample)'
+    """
+    if not isinstance(emap, ElboStabilityMap):
+        raise TypeError(
+            f"`emap` must be an ElboStabilityMap (from elbo_stability_map); got "
+            f"{type(emap).__name__}."
+        )
+    if emap.n_points > MAX_PLOTTED_POINTS:
+        raise ValueError(
+            f"the map has {emap.n_points} stationary points and every one is drawn; at most "
+            f"{MAX_PLOTTED_POINTS} are. Use a smaller latent_dim or a larger sigma2."
+        )
+    groups: dict[Stability, list[tuple[int, float]]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegeneracyWarning)  # the map announced them when built
+        for point in emap.points:
+            groups.setdefault(point.stability, []).append((point.morse_index, point.elbo))
+    s = "learned" if emap.is_learned else f"{emap.sigma2:.4g}"
+    title = (
+        f"{emap.n_points} ELBO stationary points ({emap.encoder} encoder)\n"
+        f"$\\sigma^2$ = {s}, latent_dim = {emap.latent_dim}"
+    )
+    return _scatter_by_stability(ax, groups, "ELBO (nats per sample)", title)
+
+
+def _scatter_by_stability(
+    ax: Any, groups: dict[Stability, list[tuple[int, float]]], ylabel: str, title: str
+) -> Figure:
+    """Points ``(morse_index, value)`` grouped by stability, one scatter per group."""
+    fig, (ax,) = _axes_for(ax, 1, (6.4, 4.2))
+    many = sum(len(xy) for xy in groups.values()) > DENSE_SCATTER_FROM
     for kind in Stability:
         if kind in groups:
             x, y = np.array(groups[kind]).T
@@ -334,13 +381,9 @@ def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:
             )
             ax.scatter(x, y, **style, label=f"{kind.value} ({len(x)})")
     ax.set_xlabel("Morse index (ascent directions)")
-    ax.set_ylabel("mean log-likelihood per sample")
+    ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    s = "learned" if smap.is_learned else f"{smap.sigma2:.4g}"
-    ax.set_title(
-        f"{smap.n_points} stationary points, $\\sigma^2$ = {s}, latent_dim = {smap.latent_dim}",
-        loc="left",
-    )
+    ax.set_title(title, loc="left")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper right", fontsize="small", framealpha=0.9)
     return fig

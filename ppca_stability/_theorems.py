@@ -142,7 +142,8 @@ def _numeric_hessian_eigenvalues(point: Any, cov: np.ndarray, joint: bool) -> np
 
 
 def _numeric_morse_index(point: Any, cov: np.ndarray, joint: bool) -> int:
-    """Positive eigenvalues of the dense Hessian; skips examples whose signs round-off could flip."""
+    """Positive eigenvalues of the dense Hessian; skips examples whose signs round-off could
+    flip."""
     h = _numeric_hessian_eigenvalues(point, cov, joint)
     scale = float(np.max(np.abs(h)))
     closed = point.hessian_eigenvalues
@@ -152,13 +153,15 @@ def _numeric_morse_index(point: Any, cov: np.ndarray, joint: bool) -> int:
 
 
 def _morse_formula(active: tuple[int, ...], m: int, q: int) -> int:
-    """theory.md §3: ``n+ = (q - k)(m - k) + sum_c (i_c - c)`` (1-based, so ``i_c - c`` 0-based too)."""
+    """theory.md §3: ``n+ = (q - k)(m - k) + sum_c (i_c - c)`` (1-based, so ``i_c - c`` 0-based
+    too)."""
     k = len(active)
     return (q - k) * (m - k) + sum(i - c for c, i in enumerate(active))
 
 
 def _gaussian_binomial(m: int, k: int) -> list[int]:
-    """Coefficients of ``[m choose k]_t`` by the t-Pascal rule ``[m, k] = [m-1, k-1] + t^k [m-1, k]``
+    """Coefficients of ``[m choose k]_t`` by the t-Pascal rule ``[m, k] = [m-1, k-1] + t^k [m-1,
+    k]``
     (the census module uses the product formula instead)."""
     rows = {(0, 0): [1]}
     for n in range(1, m + 1):
@@ -266,11 +269,11 @@ def _joint_admissible_reference(lam: np.ndarray, q: int) -> list[tuple[int, ...]
     d = lam.size
     sets = []
     for k in range(min(q, d - 1) + 1):
-        for I in itertools.combinations(range(d), k):
-            rest = np.delete(lam, list(I))
+        for active in itertools.combinations(range(d), k):
+            rest = np.delete(lam, list(active))
             s_I = float(rest.mean())
-            if s_I > 0 and all(lam[i] > s_I * (1 + DEFAULT_RTOL) for i in I):
-                sets.append(I)
+            if s_I > 0 and all(lam[i] > s_I * (1 + DEFAULT_RTOL) for i in active):
+                sets.append(active)
     return sets
 
 

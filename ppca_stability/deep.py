@@ -1,13 +1,15 @@
-"""A reference deep Gaussian VAE (PyTorch), and its posterior collapse measured against the linear theory.
+"""A reference deep Gaussian VAE (PyTorch), and its posterior collapse measured against the linear
+theory.
 
 Optional: needs the ``deep`` extra, ``pip install "ppca_stability[deep]"``, which pins
 ``torch==2.13.0`` (a CPU build is enough; see the README for why the pin).
 
 The model is the plainest deep Gaussian VAE: an MLP encoder ``x -> (mu(x), log sigma_enc^2(x))``, an
-MLP decoder ``z -> f(z)``, the prior ``N(0, I)`` and the decoder ``p(x | z) = N(f(z), sigma2 I)`` with
-``sigma2`` fixed or learned (one scalar). It maximises the reparameterised one-sample ELBO
+MLP decoder ``z -> f(z)``, the prior ``N(0, I)`` and the decoder ``p(x | z) = N(f(z), sigma2 I)``
+with ``sigma2`` fixed or learned (one scalar). It maximises the reparameterised one-sample ELBO
 
-    ELBO(x) = -(d/2) log(2 pi sigma2) - ||x - f(mu + sigma_enc eps)||^2 / (2 sigma2) - KL(q(z|x) || N(0, I))
+    ELBO(x) = -(d/2) log(2 pi sigma2) - ||x - f(mu + sigma_enc eps)||^2 / (2 sigma2)
+              - KL(q(z|x) || N(0, I))
 
 with Adam on minibatches, in float64. ``sigma2`` is in the units of the data, exactly as in the
 linear theory (docs/sigma2.md). The networks see the data through a fixed standardisation
@@ -35,10 +37,6 @@ from typing import Any
 
 import numpy as np
 
-from ._optional import require
-
-torch = require("torch", "deep", "ppca_stability.deep")
-
 from ._covariance import covariance
 from ._diagnostics import (
     CollapseComparison,
@@ -48,9 +46,12 @@ from ._diagnostics import (
 )
 from ._likelihood import LOG_2PI
 from ._linear_vae import TrainingHistory
+from ._optional import require
 from ._phase import PhaseDiagram, phase_diagram
 from ._spectrum import spectrum
 from ._validation import as_real_array, check_choice, check_positive_int, check_rng, check_sigma2
+
+torch = require("torch", "deep", "ppca_stability.deep")
 
 __all__ = [
     "ACTIVATIONS",
@@ -201,7 +202,8 @@ class DeepVAEFit:
         return compare_collapse(self.diagnostics, self.cov, self.sigma2)
 
     def encode(self, data: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Encoder means and log-variances of `data` (n, d) as float64 arrays, each (n, latent_dim)."""
+        """Encoder means and log-variances of `data` (n, d) as float64 arrays, each (n,
+        latent_dim)."""
         X = as_real_array(data, "data")
         if X.ndim != 2 or X.shape[1] != self.cov.shape[0]:
             raise ValueError(
@@ -229,7 +231,8 @@ class DeepVAEFit:
 
 @dataclass(frozen=True, eq=False, slots=True)
 class CollapseThresholds:
-    """Where the ``k``-th active unit switches off as ``sigma2`` grows: deep VAE against linear theory.
+    """Where the ``k``-th active unit switches off as ``sigma2`` grows: deep VAE against linear
+    theory.
 
     Each threshold is where an active-unit count (as a function of ``log sigma2`` on the sweep's
     grid) falls through ``k - 1/2`` for the last time, interpolated linearly in ``log sigma2``
@@ -258,7 +261,8 @@ class CollapseThresholds:
 
     @property
     def ratio(self) -> np.ndarray:
-        """``deep / linear_on_grid``: 1 when the deep VAE loses its k-th unit where the linear one does."""
+        """``deep / linear_on_grid``: 1 when the deep VAE loses its k-th unit where the linear
+        one does."""
         return self.deep / self.linear_on_grid
 
     def __repr__(self) -> str:
@@ -277,7 +281,8 @@ class CollapseThresholds:
 
 
 def _crossing(grid: np.ndarray, counts: np.ndarray, level: float) -> float:
-    """Last ``sigma2`` where ``counts`` falls through ``level``, log-linearly interpolated; NaN if none."""
+    """Last ``sigma2`` where ``counts`` falls through ``level``, log-linearly interpolated; NaN
+    if none."""
     above = counts >= level
     if not above.any() or above[-1]:
         return math.nan
@@ -288,7 +293,8 @@ def _crossing(grid: np.ndarray, counts: np.ndarray, level: float) -> float:
 
 @dataclass(frozen=True, eq=False, slots=True)
 class DeepCollapseSweep:
-    """Deep-VAE collapse measured on a grid of ``sigma2`` and several seeds, beside the linear theory.
+    """Deep-VAE collapse measured on a grid of ``sigma2`` and several seeds, beside the linear
+    theory.
 
     Build it with `deep_collapse_sweep()`. Entry ``[g, j]`` is grid value ``g``, seed ``j``.
 
@@ -345,14 +351,16 @@ class DeepCollapseSweep:
 
     @property
     def predicted_active_units(self) -> np.ndarray:
-        """Active units of the linear optimum under the sweep's threshold: ``1 - sigma2/lam_c > au_threshold``."""
+        """Active units of the linear optimum under the sweep's threshold: ``1 - sigma2/lam_c >
+        au_threshold``."""
         au = self.diagnostics[0][0].au_threshold
         lam = self.eigenvalues[None, :]
         var = np.where(lam > self.sigma2[:, None], 1.0 - self.sigma2[:, None] / lam, 0.0)
         return np.count_nonzero(var > au, axis=1)
 
     def thresholds(self) -> CollapseThresholds:
-        """Where each active unit switches off, deep (mean and per seed) against linear; see `CollapseThresholds`."""
+        """Where each active unit switches off, deep (mean and per seed) against linear; see
+        `CollapseThresholds`."""
         s, au, pred = self.sigma2, self.active_units, self.predicted_active_units
         ks = np.arange(1, self.latent_dim + 1)
         mean = au.mean(axis=1)
@@ -388,7 +396,8 @@ class DeepCollapseSweep:
         return "\n".join(rows)
 
     def plot(self, ax: Any = None) -> Any:
-        """Active units and KL per latent against ``sigma2``: deep VAE (markers) over the linear theory (lines).
+        """Active units and KL per latent against ``sigma2``: deep VAE (markers) over the linear
+        theory (lines).
 
         Parameters
         ----------
@@ -706,7 +715,8 @@ def fit_deep_vae(
 
 
 def default_sigma2_grid(cov: Any, latent_dim: int, n: int = DEFAULT_GRID_POINTS) -> np.ndarray:
-    """``n`` log-spaced ``sigma2`` from ``lam_q / 4`` to ``4 lam_1``: every collapse threshold and beyond.
+    """``n`` log-spaced ``sigma2`` from ``lam_q / 4`` to ``4 lam_1``: every collapse threshold and
+    beyond.
 
     Examples
     --------
@@ -784,8 +794,8 @@ def deep_collapse_sweep(
     >>> import numpy as np
     >>> from ppca_stability.deep import deep_collapse_sweep
     >>> x = np.random.default_rng(0).normal(size=(300, 3)) * np.sqrt([4.0, 1.0, 0.25])
-    >>> sweep = deep_collapse_sweep(x, 2, [0.5, 2.0, 8.0], n_seeds=2, epochs=200, batch_size=300, rng=0,
-    ...                             progress=False)                      # full batch: 200 Adam steps
+    >>> sweep = deep_collapse_sweep(x, 2, [0.5, 2.0, 8.0], n_seeds=2, epochs=200, batch_size=300,
+    ...                             rng=0, progress=False)  # full batch: 200 Adam steps
     >>> sweep.predicted_active_units.tolist(), sweep.active_units.tolist()
     ([2, 1, 0], [[2, 2], [1, 1], [0, 0]])
     """

@@ -32,7 +32,8 @@ def cov_from_eigenvalues(eigenvalues, rng: np.random.Generator) -> np.ndarray:
 
 
 def random_vae_problem(seed: int, d: int = 5, q: int = 3):
-    """Covariance (eigenvalues uniform on [0.1, 5]), linear-VAE parameters and sigma2 from `seed`."""
+    """Covariance (eigenvalues uniform on [0.1, 5]), linear-VAE parameters and sigma2 from
+    `seed`."""
     from ppca_stability import LinearVAEParams
 
     rng = np.random.default_rng(seed)

@@ -1,5 +1,6 @@
-"""The command line: output against the public API, one-line errors with exit code 2, whole-or-nothing
-files. One section per sub-command (map, phase, demo, beta, exact, verify); the ``vae`` command is
+"""The command line: output against the public API, one-line errors with exit code 2,
+whole-or-nothing files. One section per sub-command (map, phase, demo, beta, exact, verify); the
+``vae`` command is
 tested with the linear VAE. Fuzzing of the CLI with malformed files lives in test_robustness.py."""
 
 from __future__ import annotations

@@ -77,7 +77,8 @@ def test_cli_deep_without_torch_is_a_one_line_error(tmp_path, capsys, monkeypatc
 
 
 def test_docs_tables_are_the_measured_record():
-    """docs/deep_vae.md shows exactly the tables that docs/deep_figures.py builds from its saved record."""
+    """docs/deep_vae.md shows exactly the tables that docs/deep_figures.py builds from its saved
+    record."""
     spec = importlib.util.spec_from_file_location("deep_figures", ROOT / "docs" / "deep_figures.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -254,9 +255,9 @@ def test_cli_deep_table_json_and_figure(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("sigma2", [20.0, 85.0, 120.0, 400.0])
 def test_identity_activations_are_the_linear_vae(deep, sigma2):
-    """An MLP with identity activations is a linear VAE: trained on the digits, it collapses exactly the
-    latents pPCA collapses at this sigma2, with the analytic KL per latent, and its ELBO reaches the
-    pPCA maximum log-likelihood without exceeding it. The sigma2 values sit between eigenvalues
+    """An MLP with identity activations is a linear VAE: trained on the digits, it collapses exactly
+    the latents pPCA collapses at this sigma2, with the analytic KL per latent, and its ELBO reaches
+    the pPCA maximum log-likelihood without exceeding it. The sigma2 values sit between eigenvalues
     (lam_10 = 37, 69.5 < 85 < 101 < 120 < 141.7, lam_1 = 179 < 400), away from the critical slowing
     down at each lam_c."""
     X = digits_data()
@@ -276,10 +277,11 @@ def test_identity_activations_are_the_linear_vae(deep, sigma2):
 @needs_torch
 @pytest.mark.slow
 def test_digits_sweep_no_unit_survives_four_lambda_one(deep):
-    """The acceptance sweep: digits, latent_dim 10, 8 sigma2 values over [lam_10 / 4, 4 lam_1], 3 seeds.
-    What the theory guarantees is asserted: nothing is active at sigma2 = 4 lam_1 on any seed (the
-    fully
-    collapsed solution is the optimum for sigma2 >= lam_1); the rest is measured and reported in the docs."""
+    """The acceptance sweep: digits, latent_dim 10, 8 sigma2 values over [lam_10 / 4, 4 lam_1], 3
+    seeds. What the theory guarantees is asserted: nothing is active at sigma2 = 4 lam_1 on any seed
+    (the fully
+    collapsed solution is the optimum for sigma2 >= lam_1); the rest is measured and reported in the
+    docs."""
     X = digits_data()
     sweep = deep.deep_collapse_sweep(X, 10, n_seeds=3, rng=0, progress=False)
     lam = phase_diagram(covariance(X), latent_dim=10).eigenvalues

@@ -77,7 +77,8 @@ def test_matches_independent_formulas(outputs, eps, delta, au):
 
 @given(st.integers(1, 50), st.integers(1, 5), st.floats(-1e-4, 1e-4))
 def test_all_collapsed_at_the_prior(n, q, jitter):
-    """Encoder equal to the prior (mu = 0, log var = 0) up to tiny noise: every latent collapsed, none active."""
+    """Encoder equal to the prior (mu = 0, log var = 0) up to tiny noise: every latent collapsed,
+    none active."""
     mu = np.full((n, q), jitter)
     diag = collapse_diagnostics(mu, np.full((n, q), -jitter))
     assert diag.collapsed == tuple(range(q)) and diag.active_units == 0
@@ -96,14 +97,16 @@ def test_none_collapsed_and_all_active():
 
 
 def test_single_sample():
-    """n_samples = 1: no variance over x (nothing is active); collapse is decided by that one sample."""
+    """n_samples = 1: no variance over x (nothing is active); collapse is decided by that one
+    sample."""
     diag = collapse_diagnostics([[0.0, 3.0]], [[0.0, 0.0]])
     assert diag.active_units == 0 and diag.mean_variance.tolist() == [0.0, 0.0]
     assert diag.collapsed == (0,) and diag.kl_per_latent.tolist() == [0.0, 4.5]
 
 
 def test_huge_means():
-    """Means far beyond the data scale: the variance does not overflow or cancel, KL overflows to inf only
+    """Means far beyond the data scale: the variance does not overflow or cancel, KL overflows to
+    inf only
     when it exceeds the float range."""
     base = np.array([1e150, 1e150 + 1e136, 1e150 - 1e136])
     diag = collapse_diagnostics(np.column_stack([base, np.full(3, 1e8)]), np.zeros((3, 2)))
@@ -124,7 +127,8 @@ def test_huge_means():
 
 
 def test_delta_counts_samples_exactly():
-    """delta = 0.01 on 100 samples allows exactly one sample above epsilon (1 - 0.01 = 0.99 in floats
+    """delta = 0.01 on 100 samples allows exactly one sample above epsilon (1 - 0.01 = 0.99 in
+    floats
     would make this a rounding question)."""
     mu = np.zeros((100, 2))
     mu[:1, 0] = 1.0  # one sample informative in latent 0
@@ -222,7 +226,8 @@ def test_repr_is_a_table():
 
 
 def _linear_optimum_outputs(lam, s, q, rng):
-    """Encoder outputs of the linear VAE at its analytic optimum (theory.md §6), on Gaussian samples."""
+    """Encoder outputs of the linear VAE at its analytic optimum (theory.md §6), on Gaussian
+    samples."""
     S = cov_from_eigenvalues(lam, rng)
     W = ppca_mle(S, q, sigma2=s).loadings
     V, D = optimal_encoder(W, s)
@@ -233,7 +238,8 @@ def _linear_optimum_outputs(lam, s, q, rng):
 
 @pytest.mark.parametrize("s", [0.3, 1.5, 3.0, 10.0])
 def test_linear_optimum_measures_as_predicted(s):
-    """Diagnostics of the analytic linear-VAE encoder reproduce predict_collapse: the same live latents
+    """Diagnostics of the analytic linear-VAE encoder reproduce predict_collapse: the same live
+    latents
     and, within Monte-Carlo error, KL = 1/2 log(lam / s) and Var_x(mu) = 1 - s / lam."""
     rng = np.random.default_rng(3)
     lam = np.array([8.0, 4.0, 2.0, 1.0, 0.5])

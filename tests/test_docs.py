@@ -1,4 +1,5 @@
-"""The documentation cannot rot: every example in docs/*.md runs, and what it shows is what it prints.
+"""The documentation cannot rot: every example in docs/*.md runs, and what it shows is what it
+prints.
 
 * ```python blocks run page by page, in order, in one namespace per page (in a temporary working
   directory). A ```text block right after a python block is its expected output.

@@ -169,7 +169,8 @@ def test_flat_gradient_agrees_with_linear_vae_elbo_gradient() -> None:
 def test_schur_product_is_the_schur_complement_of_the_encoder_block(
     full: bool, learned: bool
 ) -> None:
-    """Source: the dense Hessian, H_WW - H_WE H_EE^-1 H_EW formed explicitly (S positive definite)."""
+    """Source: the dense Hessian, H_WW - H_WE H_EE^-1 H_EW formed explicitly (S positive
+    definite)."""
     rng = np.random.default_rng(3)
     d, q = 4, 2
     _, S, params, _ = _random_case(rng, d, q, full)

@@ -103,7 +103,8 @@ def problems(draw):  # noqa: ANN001, ANN201
 @settings(max_examples=15, deadline=None)
 @given(problems())
 def test_every_point_agrees_with_a_finite_difference_hessian(problem) -> None:  # noqa: ANN001
-    """Morse index and zero modes of every enumerated point, against the FD Hessian of naive_elbo."""
+    """Morse index and zero modes of every enumerated point, against the FD Hessian of
+    naive_elbo."""
     lam, basis, s, q, encoder = problem
     S = from_eigenpairs(lam, basis)
     d = lam.size

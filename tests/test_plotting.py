@@ -12,6 +12,7 @@ from ppca_stability import Stability, phase_diagram, stability_map
 from ppca_stability._plotting import (
     DENSE_SCATTER_FROM,
     MAX_PLOTTED_POINTS,
+    plot_elbo_stability_map,
     plot_phase_diagram,
     plot_stability_map,
 )
@@ -187,3 +188,16 @@ def test_a_figure_without_matplotlib_is_one_error_naming_the_extra():
         out.strip() == "Drawing figures needs matplotlib, which is not installed: pip install "
         '"ppca_stability[plot]"'
     )
+
+
+def test_elbo_map_figure_draws_every_enumerated_point_by_stability():
+    from ppca_stability import elbo_stability_map
+
+    emap = elbo_stability_map(np.diag([5.0, 3.0, 2.0, 1.0]), 1.5, latent_dim=2)
+    ax = emap.plot().axes[0]
+    drawn = sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
+    assert drawn == emap.n_points == 7
+    assert ax.get_ylabel() == "ELBO (nats per sample)"
+    assert "diagonal encoder" in ax.get_title(loc="left")
+    with pytest.raises(TypeError, match="`emap`"):
+        plot_elbo_stability_map(object())

@@ -399,10 +399,14 @@ def _joint_scale_dependence():
 
 FOUND_BY_FUZZING = {
     "sigma2 = 3e245: OverflowError in hessian.closed_form_spectrum (s**2)": _huge_sigma2,
-    "sigma2 = 1e-160: OverflowError in likelihood.Model.trace_power_S (s**-2)": _tiny_sigma2_gradient,
+    "sigma2 = 1e-160: OverflowError in Model.trace_power_S (s**-2)": _tiny_sigma2_gradient,
     "cov ~ 1e-105: OverflowError in the joint Hessian (s**-3)": _joint_hessian_small_scale,
-    "optimal_encoder with |W|^2 >> sigma2: LinAlgError (singular M)": _optimal_encoder_large_loadings,
-    "joint classification changes under S -> 1e-8 S (MAXIMUM -> DEGENERATE)": _joint_scale_dependence,
+    "optimal_encoder with |W|^2 >> sigma2: LinAlgError (singular M)": (
+        _optimal_encoder_large_loadings
+    ),
+    "joint classification changes under S -> 1e-8 S (MAXIMUM -> DEGENERATE)": (
+        _joint_scale_dependence
+    ),
 }
 
 

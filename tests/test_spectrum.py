@@ -1,4 +1,5 @@
-"""spectrum: descending eigenvalues, orthonormal sign-fixed eigenvectors, round-off zeros made exact.
+"""spectrum: descending eigenvalues, orthonormal sign-fixed eigenvectors, round-off zeros made
+exact.
 
 Its input errors (shape, symmetry, positive semi-definiteness, ...) are in test_validation.py.
 """

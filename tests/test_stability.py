@@ -26,7 +26,8 @@ LAM = np.array([5.0, 3.0, 2.0, 1.0])
 
 
 def _morse_formula(active, m, q):
-    """theory.md §3: n+ = (q - k)(m - k) + sum_c (i_c - c), 1-based i_c sorted, distinct eigenvalues."""
+    """theory.md §3: n+ = (q - k)(m - k) + sum_c (i_c - c), 1-based i_c sorted, distinct
+    eigenvalues."""
     k = len(active)
     return (q - k) * (m - k) + sum(i - c for c, i in enumerate(active))
 

@@ -1,4 +1,5 @@
-"""ppca_stability.strategies: what each strategy promises, checked as properties; argument errors."""
+"""ppca_stability.strategies: what each strategy promises, checked as properties; argument
+errors."""
 
 import numpy as np
 import pytest

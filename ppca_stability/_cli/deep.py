@@ -1,4 +1,5 @@
-"""``ppca-stability deep``: train the reference deep Gaussian VAE over a sigma^2 grid and measure its collapse."""
+"""``ppca-stability deep``: train the reference deep Gaussian VAE over a sigma^2 grid and measure
+its collapse."""
 
 from __future__ import annotations
 

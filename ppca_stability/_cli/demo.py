@@ -1,4 +1,5 @@
-"""``ppca-stability demo``: the main job, on scikit-learn's bundled handwritten digits (no download)."""
+"""``ppca-stability demo``: the main job, on scikit-learn's bundled handwritten digits (no
+download)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ COLLAPSE_NOTE = (
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="the main job: posterior collapse and the landscape on real data (digits, no download)",
+        help="the main job: posterior collapse and the landscape on real data (digits, offline)",
         description="Run on scikit-learn's bundled handwritten digits (1797 images, 64 pixels): "
         "print the spectrum, the learned noise variance, which latents collapse at several sigma^2 "
         "and how many stationary points (and saddles) the likelihood has, and write the "

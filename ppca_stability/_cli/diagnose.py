@@ -1,4 +1,5 @@
-"""``ppca-stability diagnose``: collapse diagnostics of saved encoder outputs, optionally against the theory."""
+"""``ppca-stability diagnose``: collapse diagnostics of saved encoder outputs, optionally against
+the theory."""
 
 from __future__ import annotations
 

@@ -70,7 +70,8 @@ def _inertia(groups: list[tuple[Fraction, int]]) -> tuple[int, int, int]:
 
 
 def _active_sets(lam: tuple[Fraction, ...], s: Fraction, q: int) -> Iterator[tuple[int, ...]]:
-    """Stationary points exist for ``I`` with ``lam_i > s`` strictly; k ascending, then lexicographic."""
+    """Stationary points exist for ``I`` with ``lam_i > s`` strictly; k ascending, then
+    lexicographic."""
     m = sum(1 for v in lam if v > s)
     for k in range(min(q, m) + 1):
         yield from itertools.combinations(range(m), k)
@@ -156,7 +157,8 @@ def _point(
     s: sympy.Expr,
     q: int,
 ) -> ExactStationaryPoint:
-    """The point ``W_I`` with eigenvalues in ``s`` (Rational or Symbol), classified at ``sample``."""
+    """The point ``W_I`` with eigenvalues in ``s`` (Rational or Symbol), classified at
+    ``sample``."""
     signs = hessian_groups(lam, active, sample, q)
     values = hessian_groups(lam_sym, active, s, q)
     n_pos, n_neg, n_zero = _inertia(signs)
@@ -250,7 +252,8 @@ class Sigma2Interval:
 
 @dataclass(frozen=True, eq=False, slots=True)
 class ExactStabilityMap:
-    """The exact stability map for one spectrum and ``latent_dim``, at a rational or symbolic sigma2.
+    """The exact stability map for one spectrum and ``latent_dim``, at a rational or symbolic
+    sigma2.
 
     Build it with `exact_stability_map()`. With a rational ``sigma2``, ``.points`` lists every
     stationary point; with a symbolic one, ``.intervals`` splits ``(0, oo)`` at the critical values
@@ -294,7 +297,8 @@ class ExactStabilityMap:
 
     @property
     def points(self) -> tuple[ExactStationaryPoint, ...]:
-        """Every stationary point at the rational sigma2, ordered by ``k`` then lexicographically."""
+        """Every stationary point at the rational sigma2, ordered by ``k`` then
+        lexicographically."""
         return self._fixed("points").points
 
     @property

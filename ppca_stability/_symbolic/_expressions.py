@@ -70,7 +70,8 @@ class LikelihoodSymbols:
         return int(self.loadings.shape[1])
 
     def coordinates(self, wrt: str) -> list[sympy.Symbol]:
-        """Differentiation variables: ``loadings`` in C order, then ``sigma2`` if ``wrt="joint"``."""
+        """Differentiation variables: ``loadings`` in C order, then ``sigma2`` if
+        ``wrt="joint"``."""
         return list(self.loadings) + ([self.sigma2] if wrt == "joint" else [])
 
     def __repr__(self) -> str:
@@ -232,7 +233,8 @@ def hessian_expr(
     >>> import sympy
     >>> from ppca_stability.symbolic import hessian_expr, likelihood_symbols
     >>> sym = likelihood_symbols(1, 1)
-    >>> h = hessian_expr(1, 1)[0, 0].subs({sym.cov[0, 0]: 4, sym.sigma2: 1, sym.loadings[0, 0]: sympy.sqrt(3)})
+    >>> at = {sym.cov[0, 0]: 4, sym.sigma2: 1, sym.loadings[0, 0]: sympy.sqrt(3)}
+    >>> h = hessian_expr(1, 1)[0, 0].subs(at)
     >>> sympy.nsimplify(h)                       # radial: -2 (4 - 1) / 4^2
     -3/8
     """
@@ -268,7 +270,8 @@ def _lambdify_iv(expr: Any, n_features: Any, latent_dim: Any) -> tuple[Any, Like
 
 
 def lambdify_expr(expr: Any, n_features: int, latent_dim: int) -> Callable[[Any, Any, Any], Any]:
-    """Turn an expression in the likelihood symbols into a numpy function ``f(loadings, cov, sigma2)``.
+    """Turn an expression in the likelihood symbols into a numpy function ``f(loadings, cov,
+    sigma2)``.
 
     Parameters
     ----------
