@@ -165,7 +165,7 @@ def compare_with_ppca(fit: LinearVAEFit, cov: Any, *, rtol: float | None = None)
 
     collapsed = fit.collapsed
     live = [c for c in range(fit.latent_dim) if c not in collapsed]
-    U = spec.eigenvectors[:, : ref.n_active]
+    U = spec.vectors[:, : ref.n_active]
     norms = np.linalg.norm(W[:, live], axis=0)
     cosines = np.abs(U.T @ W[:, live]) / np.where(norms > 0, norms, 1.0)
     rows, cols = linear_sum_assignment(cosines, maximize=True)

@@ -288,7 +288,7 @@ def check_vae_params(params: Any, n_features: int) -> LinearVAEParams | LinearVA
             "`params.encoder_weights` must have shape (latent_dim, n_features) = "
             f"{(q, n_features)}; got {V.shape}.{hint}"
         )
-    if full:
+    if isinstance(params, LinearVAEFullParams):
         L = as_real_array(params.encoder_cholesky, "params.encoder_cholesky")
         if L.shape != (q, q):
             raise ValueError(

@@ -528,7 +528,7 @@ class _ElboPoints(Sequence):
             )
         return n
 
-    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+    def __getitem__(self, index):
         got = self._map.ppca.points[index]
         return (
             [self._map._build(p) for p in got] if isinstance(got, list) else self._map._build(got)

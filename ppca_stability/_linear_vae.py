@@ -11,7 +11,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -230,7 +230,7 @@ class _Problem:
     def unpack(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         d, q = self.S.shape[0], self.q
         W = self.root_c * x[self.n_encoder : self.n_encoder + d * q].reshape(d, q)
-        s = self.c * math.exp(x[-1]) if self.learned else self.s_fixed
+        s = self.c * math.exp(x[-1]) if self.learned else cast(float, self.s_fixed)
         if self.closed_form:
             V, D = optimal_encoder_kernel(W, s)
             return V, np.log(D), W, s
@@ -266,7 +266,8 @@ class _Problem:
         """Minus a reparameterised one-sample ELBO estimate on a random minibatch, and its
         gradient."""
         V, logD, W, s = self.unpack(x)
-        batch = self.X[rng.choice(self.X.shape[0], size=batch_size, replace=False)]
+        X = cast(np.ndarray, self.X)  # the stochastic objective always has data
+        batch = X[rng.choice(X.shape[0], size=batch_size, replace=False)]
         eps = rng.standard_normal((batch_size, self.q))
         elbo, grads = stochastic_elbo(V, logD, W, batch, eps, s)
         return -elbo, -self.pack_gradient(grads, s)
@@ -351,7 +352,8 @@ class _Adam:
         self, grad: Callable[[np.ndarray], np.ndarray], lr: Callable[[int], float]
     ) -> None:
         self.grad, self.lr = grad, lr
-        self.m = self.v = 0.0
+        self.m: np.ndarray | float = 0.0
+        self.v: np.ndarray | float = 0.0
         self.k = 0
 
     def step(self, x: np.ndarray) -> np.ndarray:
@@ -454,11 +456,12 @@ def _fit_linear_vae_iv(
                 "`batch_size` is only used with objective='stochastic'; the analytic ELBO "
                 "averages over all the data."
             )
+        n = cast(np.ndarray, X).shape[0]  # objective='stochastic' has data (checked above)
         batch_size = check_positive_int(
-            batch_size, "batch_size", upper=X.shape[0], upper_name="the number of samples in `data`"
+            batch_size, "batch_size", upper=n, upper_name="the number of samples in `data`"
         )
     elif objective == "stochastic":
-        batch_size = min(_DEFAULT_BATCH_SIZE, X.shape[0])
+        batch_size = min(_DEFAULT_BATCH_SIZE, cast(np.ndarray, X).shape[0])
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable or None; got {type(callback).__name__}.")
     return _FitConfig(
@@ -477,7 +480,7 @@ def _make_optimizer(cfg: _FitConfig, problem: _Problem) -> _LBFGS | _Adam | _GD:
             return lr0 * decay**k
 
         def grad(x: np.ndarray) -> np.ndarray:
-            return problem.stochastic_loss(x, cfg.rng, cfg.batch_size)[1]
+            return problem.stochastic_loss(x, cfg.rng, cast(int, cfg.batch_size))[1]
     else:
 
         def lr(k: int) -> float:

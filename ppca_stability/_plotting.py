@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -56,7 +56,7 @@ STABILITY_LABEL = {
     Stability.SADDLE: "saddles",
     Stability.DEGENERATE: "degenerate (at breakpoints)",
 }
-LEARNED_STYLE = dict(color="#c0392b", linestyle="--", linewidth=1.3)
+LEARNED_STYLE: dict[str, Any] = dict(color="#c0392b", linestyle="--", linewidth=1.3)
 COLLAPSED_COLOR = "#e6e6e6"
 # Training curves of a linear VAE: two panels side by side.
 VAE_FIT_FIGSIZE = (10.0, 3.8)
@@ -67,10 +67,10 @@ def _axes_for(ax: Any, n: int, figsize: tuple[float, float]) -> tuple[Figure, li
         fig = Figure(figsize=figsize, layout="constrained")
         axes = fig.subplots(n, 1, sharex=n > 1, squeeze=False)[:, 0]
         return fig, list(axes)
-    axes = [ax] if isinstance(ax, Axes) else list(np.ravel(np.asarray(ax, dtype=object)))
-    if len(axes) != n or not all(isinstance(a, Axes) for a in axes):
+    given = [ax] if isinstance(ax, Axes) else list(np.ravel(np.asarray(ax, dtype=object)))
+    if len(given) != n or not all(isinstance(a, Axes) for a in given):
         raise ValueError(f"`ax` must be None or {n} matplotlib Axes (one per panel); got {ax!r}.")
-    return axes[0].figure, axes
+    return cast(Figure, given[0].figure), given
 
 
 def _log_count(n: int) -> float:

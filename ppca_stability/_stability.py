@@ -161,7 +161,7 @@ class _Points(Sequence):
     @overload
     def __getitem__(self, index: slice) -> list[StationaryPoint]: ...
 
-    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+    def __getitem__(self, index):
         n = self._map.n_points
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(n))]

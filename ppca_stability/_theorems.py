@@ -124,7 +124,7 @@ def _problems(
 
 # Well-separated spectra in [0.1, 10]: every sign of every Hessian eigenvalue is numerically
 # decidable, so the numeric route can judge the closed form's inertia.
-_SEPARATED = {"min_value": 0.1, "max_value": 10.0, "min_gap": 0.01}
+_SEPARATED: dict[str, Any] = {"min_value": 0.1, "max_value": 10.0, "min_gap": 0.01}
 
 
 def _generic(learned: bool = False) -> SearchStrategy[Problem]:
@@ -247,7 +247,7 @@ def _check_no_spurious_maxima(problem: Problem) -> None:
 
 
 def _check_zero_minimum(problem: Problem) -> None:
-    cov, s = problem.cov, problem.sigma2
+    cov, s = problem.cov, float(problem.sigma2)  # drawn fixed (the theorem's problems)
     zero = problem.map().points[0]
     assert zero.active == ()
     lam_min, lam_max = float(problem.eigenvalues.min()), float(problem.eigenvalues.max())

@@ -51,7 +51,11 @@ from ._phase import PhaseDiagram, phase_diagram
 from ._spectrum import spectrum
 from ._validation import as_real_array, check_choice, check_positive_int, check_rng, check_sigma2
 
-torch = require("torch", "deep", "ppca_stability.deep")
+try:
+    import torch
+except ImportError:
+    require("torch", "deep", "ppca_stability.deep")  # raises one line naming the extra
+    raise
 
 __all__ = [
     "ACTIVATIONS",
@@ -595,7 +599,7 @@ def _fit(
             q,
             cfg.hidden,
             cfg.activation,
-            math.log(scale**2 if learned else cfg.sigma2),
+            math.log(scale**2 if learned else float(cfg.sigma2)),
             learned,
         )
         opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from typing import Any
 
-from .._elbo_landscape import elbo_stability_map
-from .._stability import stability_map
+from .._elbo_landscape import ElboStabilityMap, elbo_stability_map
+from .._stability import StabilityMap, stability_map
 from ._io import add_data_arguments, dump_json, load_covariance, parse_sigma2
 
 # How many stationary points the table lists (the rest are counted, not printed).
@@ -61,13 +62,14 @@ def _row(p) -> dict:  # noqa: ANN001
 
 def run(args: argparse.Namespace) -> int:
     cov = load_covariance(args.data, is_cov=args.cov)
+    smap: StabilityMap | ElboStabilityMap
     if args.objective == "elbo":
         smap = elbo_stability_map(
             cov, parse_sigma2(args.sigma2), latent_dim=args.latent_dim, encoder=args.encoder
         )
     else:
         smap = stability_map(cov, parse_sigma2(args.sigma2), latent_dim=args.latent_dim)
-    shown = list(itertools.islice(smap.points, max(args.show, 0)))
+    shown: list[Any] = list(itertools.islice(smap.points, max(args.show, 0)))
     census = smap.census()
     counts = {k.value: v for k, v in smap.stability_counts().items()}
     top = smap.global_maximum
