@@ -273,7 +273,6 @@ def check_vae_params(params: Any, n_features: int) -> LinearVAEParams | LinearVA
             "(encoder_weights, encoder_log_variances or encoder_cholesky, loadings); got "
             f"{type(params).__name__}."
         )
-    full = isinstance(params, LinearVAEFullParams)
     V = as_real_array(params.encoder_weights, "params.encoder_weights")
     W = as_real_array(params.loadings, "params.loadings")
     if W.ndim != 2 or W.shape[0] != n_features or W.shape[1] < 1:

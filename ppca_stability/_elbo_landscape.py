@@ -30,9 +30,8 @@ maximum; they are not enumerated here (``ElboStabilityMap.complete`` is False wh
 from __future__ import annotations
 
 import math
-import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +42,7 @@ from ._classify import _Symmetry
 from ._elbo import LinearVAEParams
 from ._elbo_derivatives import ElboModel, LinearVAEFullParams, check_vae_params, encoder_array
 from ._spectrum import eigh_descending
-from ._stability import Stability, StabilityMap, StationaryPoint, validate_map_inputs
+from ._stability import LazyPoints, Stability, StabilityMap, StationaryPoint, validate_map_inputs
 from ._tolerance import DEFAULT_RTOL, tie_sign
 from ._validation import check_choice, check_cov, check_rtol, check_sigma2
 from .exceptions import ConvergenceWarning, DegeneracyWarning
@@ -509,35 +508,6 @@ class ElboStationaryPoint:
         )
 
 
-class _ElboPoints(Sequence):
-    """The map's points, built only when iterated or indexed (over the pPCA map's)."""
-
-    __slots__ = ("_map",)
-
-    def __init__(self, emap: ElboStabilityMap) -> None:
-        self._map = emap
-
-    def __iter__(self) -> Iterator[ElboStationaryPoint]:
-        return (self._map._build(p) for p in self._map.ppca.points)
-
-    def __len__(self) -> int:
-        n = self._map.n_points
-        if n > sys.maxsize:
-            raise OverflowError(
-                f"{n} stationary points exceed sys.maxsize; use `.n_points` instead of len()."
-            )
-        return n
-
-    def __getitem__(self, index):
-        got = self._map.ppca.points[index]
-        return (
-            [self._map._build(p) for p in got] if isinstance(got, list) else self._map._build(got)
-        )
-
-    def __repr__(self) -> str:
-        return f"<{self._map.n_points} ELBO stationary points, built lazily>"
-
-
 @dataclass(frozen=True, eq=False, slots=True)
 class ElboStabilityMap:
     """Stationary points of the linear-VAE ELBO in all parameters, classified in closed form.
@@ -608,7 +578,13 @@ class ElboStabilityMap:
     @property
     def points(self) -> Sequence[ElboStationaryPoint]:
         """Lazily built points, in the pPCA map's order (``k`` ascending, then lexicographic)."""
-        return _ElboPoints(self)
+        ppca = self.ppca.points
+        return LazyPoints(
+            lambda: self.n_points,
+            lambda i: self._build(ppca[i]),
+            lambda: (self._build(p) for p in ppca),
+            "ELBO stationary points",
+        )
 
     def point(self, active: Any) -> ElboStationaryPoint:
         """The point with the given live eigen-indices (any order); ValueError if there is none."""

@@ -15,7 +15,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -33,7 +33,9 @@ from ._validation import (
 )
 from .exceptions import DegeneracyWarning
 
-__all__ = ["Stability", "StationaryPoint", "StabilityMap", "stability_map"]
+__all__ = ["Stability", "StationaryPoint", "StabilityMap", "stability_map", "LazyPoints"]
+
+T = TypeVar("T")
 
 # A census that has to enumerate points (ties, or sigma2 learned) refuses beyond this many.
 MAX_ENUMERATED_CENSUS = 2_000_000
@@ -131,38 +133,39 @@ class StationaryPoint:
         )
 
 
-class _Points(Sequence):
-    """The stationary points of a map, built only when iterated or indexed."""
+class LazyPoints(Sequence[T]):
+    """Stationary points built only when iterated or indexed: ``n`` gives their number, ``item``
+    the ``i``-th (0 <= i < n) and ``items`` all of them in order."""
 
-    __slots__ = ("_map",)
+    __slots__ = ("_n", "_item", "_items", "_what")
 
-    def __init__(self, smap: StabilityMap) -> None:
-        self._map = smap
+    def __init__(
+        self,
+        n: Callable[[], int],
+        item: Callable[[int], T],
+        items: Callable[[], Iterator[T]],
+        what: str = "stationary points",
+    ) -> None:
+        self._n, self._item, self._items, self._what = n, item, items, what
 
-    def __iter__(self) -> Iterator[StationaryPoint]:
-        smap = self._map
-        return (
-            smap._build(a)
-            for a in en.active_sets(
-                smap.eigenvalues, smap.latent_dim, smap.sigma2, smap.rtol, smap.floor
-            )
-        )
+    def __iter__(self) -> Iterator[T]:
+        return self._items()
 
     def __len__(self) -> int:
-        n = self._map.n_points
+        n = self._n()
         if n > sys.maxsize:
             raise OverflowError(
-                f"{n} stationary points exceed sys.maxsize; use `.n_points` instead of len()."
+                f"{n} {self._what} exceed sys.maxsize; use `.n_points` instead of len()."
             )
         return n
 
     @overload
-    def __getitem__(self, index: int) -> StationaryPoint: ...
+    def __getitem__(self, index: int) -> T: ...
     @overload
-    def __getitem__(self, index: slice) -> list[StationaryPoint]: ...
+    def __getitem__(self, index: slice) -> list[T]: ...
 
     def __getitem__(self, index):
-        n = self._map.n_points
+        n = self._n()
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(n))]
         if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
@@ -171,16 +174,11 @@ class _Points(Sequence):
             )
         i = int(index) + (n if index < 0 else 0)
         if not 0 <= i < n:
-            raise IndexError(f"point index {index} out of range for {n} stationary points.")
-        smap = self._map
-        if smap.is_learned:
-            return smap._build(
-                en.unrank_joint(i, smap.eigenvalues, smap.latent_dim, smap.rtol, smap.floor)
-            )
-        return smap._build(en.unrank_fixed(i, smap.n_above, smap.latent_dim))
+            raise IndexError(f"point index {index} out of range for {n} {self._what}.")
+        return self._item(i)
 
     def __repr__(self) -> str:
-        return f"<{self._map.n_points} stationary points, built lazily>"
+        return f"<{self._n()} {self._what}, built lazily>"
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -250,7 +248,17 @@ class StabilityMap:
     @property
     def points(self) -> Sequence[StationaryPoint]:
         """Lazily built stationary points, ordered by ``k`` then lexicographically."""
-        return _Points(self)
+        lam, q, rtol, floor = self.eigenvalues, self.latent_dim, self.rtol, self.floor
+
+        def item(i: int) -> StationaryPoint:
+            if self.is_learned:
+                return self._build(en.unrank_joint(i, lam, q, rtol, floor))
+            return self._build(en.unrank_fixed(i, self.n_above, q))
+
+        def items() -> Iterator[StationaryPoint]:
+            return (self._build(a) for a in en.active_sets(lam, q, self.sigma2, rtol, floor))
+
+        return LazyPoints(lambda: self.n_points, item, items)
 
     def _build(self, active: tuple[int, ...]) -> StationaryPoint:
         lam, q = self.eigenvalues, self.latent_dim
