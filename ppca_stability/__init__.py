@@ -21,9 +21,14 @@ from ._diagnostics import (
     collapse_diagnostics,
     compare_collapse,
 )
-from ._elbo import LinearVAEParams, linear_vae_elbo, linear_vae_elbo_gradient, optimal_encoder
-from ._elbo_derivatives import (
+from ._elbo import (
     LinearVAEFullParams,
+    LinearVAEParams,
+    linear_vae_elbo,
+    linear_vae_elbo_gradient,
+    optimal_encoder,
+)
+from ._elbo_derivatives import (
     linear_vae_elbo_flat_gradient,
     linear_vae_elbo_hessian,
     linear_vae_elbo_hessian_vector_product,

@@ -32,6 +32,8 @@ from ._likelihood import LOG_2PI, finite
 from ._validation import as_real_array, check_cov, check_sigma2
 
 __all__ = [
+    "LinearVAEFullParams",
+    "check_vae_params",
     "LinearVAEParams",
     "linear_vae_elbo",
     "linear_vae_elbo_gradient",
@@ -72,6 +74,39 @@ class LinearVAEParams:
             f"LinearVAEParams(n_features={d}, latent_dim={q}, "
             f"|V|={np.linalg.norm(self.encoder_weights):.4g}, "
             f"|log D|={np.linalg.norm(self.encoder_log_variances):.4g}, "
+            f"|W|={np.linalg.norm(self.loadings):.4g})"
+        )
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class LinearVAEFullParams:
+    """Parameters of a linear VAE whose encoder covariance is full: ``q(z|x) = N(V x, L L^T)``.
+
+    Attributes
+    ----------
+    encoder_weights : ndarray, shape (q, d)
+        ``V``.
+    encoder_cholesky : ndarray, shape (q, q)
+        ``L``: lower triangular with a positive diagonal.
+    loadings : ndarray, shape (d, q)
+        ``W``.
+    """
+
+    encoder_weights: np.ndarray
+    encoder_cholesky: np.ndarray
+    loadings: np.ndarray
+
+    @property
+    def encoder_covariance(self) -> np.ndarray:
+        """``Sigma = L L^T``."""
+        return self.encoder_cholesky @ self.encoder_cholesky.T
+
+    def __repr__(self) -> str:
+        d, q = self.loadings.shape
+        return (
+            f"LinearVAEFullParams(n_features={d}, latent_dim={q}, "
+            f"|V|={np.linalg.norm(self.encoder_weights):.4g}, "
+            f"|L|={np.linalg.norm(self.encoder_cholesky):.4g}, "
             f"|W|={np.linalg.norm(self.loadings):.4g})"
         )
 
@@ -150,33 +185,50 @@ def resolve_cov(cov: Any, data: Any) -> np.ndarray:
     return check_cov(cov) if cov is not None else covariance(data)
 
 
-def _check_params(params: Any, n_features: int) -> LinearVAEParams:
-    if not isinstance(params, LinearVAEParams):
-        if not (isinstance(params, (tuple, list)) and len(params) == 3):
-            raise TypeError(
-                "`params` must be a LinearVAEParams or a tuple (encoder_weights, "
-                f"encoder_log_variances, loadings); got {type(params).__name__}."
-            )
-        params = LinearVAEParams(*params)
+def check_vae_params(params: Any, n_features: int) -> LinearVAEParams | LinearVAEFullParams:
+    """`params` as `LinearVAEParams` (diagonal encoder) or `LinearVAEFullParams`, float64, with
+    shapes matching ``n_features``; a 3-tuple is read as diagonal when its middle entry is 1-D."""
+    if isinstance(params, (tuple, list)) and len(params) == 3:
+        middle = np.asarray(params[1])
+        params = (LinearVAEFullParams if middle.ndim == 2 else LinearVAEParams)(*params)
+    if not isinstance(params, (LinearVAEParams, LinearVAEFullParams)):
+        raise TypeError(
+            "`params` must be a LinearVAEParams, a LinearVAEFullParams or a tuple "
+            "(encoder_weights, encoder_log_variances or encoder_cholesky, loadings); got "
+            f"{type(params).__name__}."
+        )
     V = as_real_array(params.encoder_weights, "params.encoder_weights")
-    logD = as_real_array(params.encoder_log_variances, "params.encoder_log_variances")
     W = as_real_array(params.loadings, "params.loadings")
     if W.ndim != 2 or W.shape[0] != n_features or W.shape[1] < 1:
         raise ValueError(
-            f"`params.loadings` must have shape (n_features={n_features}, latent_dim); "
-            f"got {W.shape}."
+            f"`params.loadings` must have shape (n_features={n_features}, latent_dim); got "
+            f"{W.shape}."
         )
     q = W.shape[1]
     if V.shape != (q, n_features):
         hint = " Did you pass its transpose?" if V.shape == (n_features, q) else ""
         raise ValueError(
-            f"`params.encoder_weights` must have shape (latent_dim, n_features) = "
+            "`params.encoder_weights` must have shape (latent_dim, n_features) = "
             f"{(q, n_features)}; got {V.shape}.{hint}"
         )
+    if isinstance(params, LinearVAEFullParams):
+        L = as_real_array(params.encoder_cholesky, "params.encoder_cholesky")
+        if L.shape != (q, q):
+            raise ValueError(
+                f"`params.encoder_cholesky` must have shape (latent_dim, latent_dim) = {(q, q)}; "
+                f"got {L.shape}."
+            )
+        if np.any(np.triu(L, 1) != 0.0) or not np.all(np.diag(L) > 0.0):
+            raise ValueError(
+                "`params.encoder_cholesky` must be lower triangular with a positive diagonal "
+                "(numpy.linalg.cholesky of the encoder covariance)."
+            )
+        return LinearVAEFullParams(V, L, W)
+    logD = as_real_array(params.encoder_log_variances, "params.encoder_log_variances")
     if logD.shape != (q,):
         raise ValueError(
-            f"`params.encoder_log_variances` must have shape (latent_dim,) = ({q},); "
-            f"got {logD.shape}."
+            f"`params.encoder_log_variances` must have shape (latent_dim,) = ({q},); got "
+            f"{logD.shape}."
         )
     return LinearVAEParams(V, logD, W)
 
@@ -185,7 +237,14 @@ def _linear_vae_elbo_iv(
     params: Any, cov: Any, data: Any, sigma2: Any
 ) -> tuple[LinearVAEParams, np.ndarray, float]:
     S = resolve_cov(cov, data)
-    return _check_params(params, S.shape[0]), S, check_sigma2(sigma2)
+    p = check_vae_params(params, S.shape[0])
+    if isinstance(p, LinearVAEFullParams):
+        raise TypeError(
+            "`params` must be a LinearVAEParams (a diagonal encoder) or a tuple (encoder_weights, "
+            "encoder_log_variances, loadings); for a full encoder covariance use "
+            "linear_vae_elbo_flat_gradient and its Hessians."
+        )
+    return p, S, check_sigma2(sigma2)
 
 
 def _optimal_encoder_iv(loadings: Any, sigma2: Any) -> tuple[np.ndarray, float]:

@@ -26,14 +26,13 @@ asked for.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ._covariance import covariance
-from ._elbo import LinearVAEParams
-from ._validation import as_real_array, check_cov, check_sigma2
+from ._elbo import LinearVAEFullParams, LinearVAEParams, check_vae_params, resolve_cov
+from ._likelihood import LOG_2PI
+from ._validation import as_real_array, check_sigma2
 
 __all__ = [
     "LinearVAEFullParams",
@@ -41,41 +40,6 @@ __all__ = [
     "linear_vae_elbo_hessian",
     "linear_vae_elbo_hessian_vector_product",
 ]
-
-LOG_2PI = math.log(2.0 * math.pi)
-
-
-@dataclass(frozen=True, eq=False, slots=True)
-class LinearVAEFullParams:
-    """Parameters of a linear VAE whose encoder covariance is full: ``q(z|x) = N(V x, L L^T)``.
-
-    Attributes
-    ----------
-    encoder_weights : ndarray, shape (q, d)
-        ``V``.
-    encoder_cholesky : ndarray, shape (q, q)
-        ``L``: lower triangular with a positive diagonal.
-    loadings : ndarray, shape (d, q)
-        ``W``.
-    """
-
-    encoder_weights: np.ndarray
-    encoder_cholesky: np.ndarray
-    loadings: np.ndarray
-
-    @property
-    def encoder_covariance(self) -> np.ndarray:
-        """``Sigma = L L^T``."""
-        return self.encoder_cholesky @ self.encoder_cholesky.T
-
-    def __repr__(self) -> str:
-        d, q = self.loadings.shape
-        return (
-            f"LinearVAEFullParams(n_features={d}, latent_dim={q}, "
-            f"|V|={np.linalg.norm(self.encoder_weights):.4g}, "
-            f"|L|={np.linalg.norm(self.encoder_cholesky):.4g}, "
-            f"|W|={np.linalg.norm(self.loadings):.4g})"
-        )
 
 
 # --------------------------------------------------------------------------- the model at a point
@@ -252,63 +216,6 @@ class ElboModel:
 # --------------------------------------------------------------------------- validation
 
 
-def _resolve_cov(cov: Any, data: Any) -> np.ndarray:
-    if (cov is None) == (data is None):
-        raise ValueError(
-            "pass exactly one of `cov` and `data`; "
-            + ("got both." if cov is not None else "got neither.")
-        )
-    return check_cov(cov) if cov is not None else covariance(data)
-
-
-def check_vae_params(params: Any, n_features: int) -> LinearVAEParams | LinearVAEFullParams:
-    """`params` as `LinearVAEParams` (diagonal encoder) or `LinearVAEFullParams`, float64, with
-    shapes matching ``n_features``; a 3-tuple is read as diagonal when its middle entry is 1-D."""
-    if isinstance(params, (tuple, list)) and len(params) == 3:
-        middle = np.asarray(params[1])
-        params = (LinearVAEFullParams if middle.ndim == 2 else LinearVAEParams)(*params)
-    if not isinstance(params, (LinearVAEParams, LinearVAEFullParams)):
-        raise TypeError(
-            "`params` must be a LinearVAEParams, a LinearVAEFullParams or a tuple "
-            "(encoder_weights, encoder_log_variances or encoder_cholesky, loadings); got "
-            f"{type(params).__name__}."
-        )
-    V = as_real_array(params.encoder_weights, "params.encoder_weights")
-    W = as_real_array(params.loadings, "params.loadings")
-    if W.ndim != 2 or W.shape[0] != n_features or W.shape[1] < 1:
-        raise ValueError(
-            f"`params.loadings` must have shape (n_features={n_features}, latent_dim); got "
-            f"{W.shape}."
-        )
-    q = W.shape[1]
-    if V.shape != (q, n_features):
-        hint = " Did you pass its transpose?" if V.shape == (n_features, q) else ""
-        raise ValueError(
-            "`params.encoder_weights` must have shape (latent_dim, n_features) = "
-            f"{(q, n_features)}; got {V.shape}.{hint}"
-        )
-    if isinstance(params, LinearVAEFullParams):
-        L = as_real_array(params.encoder_cholesky, "params.encoder_cholesky")
-        if L.shape != (q, q):
-            raise ValueError(
-                f"`params.encoder_cholesky` must have shape (latent_dim, latent_dim) = {(q, q)}; "
-                f"got {L.shape}."
-            )
-        if np.any(np.triu(L, 1) != 0.0) or not np.all(np.diag(L) > 0.0):
-            raise ValueError(
-                "`params.encoder_cholesky` must be lower triangular with a positive diagonal "
-                "(numpy.linalg.cholesky of the encoder covariance)."
-            )
-        return LinearVAEFullParams(V, L, W)
-    logD = as_real_array(params.encoder_log_variances, "params.encoder_log_variances")
-    if logD.shape != (q,):
-        raise ValueError(
-            f"`params.encoder_log_variances` must have shape (latent_dim,) = ({q},); got "
-            f"{logD.shape}."
-        )
-    return LinearVAEParams(V, logD, W)
-
-
 def encoder_array(params: LinearVAEParams | LinearVAEFullParams) -> np.ndarray:
     """``log D`` or ``L``: what `ElboModel` takes as ``enc``."""
     if isinstance(params, LinearVAEFullParams):
@@ -317,7 +224,7 @@ def encoder_array(params: LinearVAEParams | LinearVAEFullParams) -> np.ndarray:
 
 
 def _point_iv(params: Any, cov: Any, data: Any, sigma2: Any, sigma2_learned: Any) -> ElboModel:
-    S = _resolve_cov(cov, data)
+    S = resolve_cov(cov, data)
     p = check_vae_params(params, S.shape[0])
     s = check_sigma2(sigma2)
     if not isinstance(sigma2_learned, (bool, np.bool_)):

@@ -39,8 +39,8 @@ import numpy as np
 import scipy.sparse.linalg
 
 from ._classify import _Symmetry
-from ._elbo import LinearVAEParams
-from ._elbo_derivatives import ElboModel, LinearVAEFullParams, check_vae_params, encoder_array
+from ._elbo import LinearVAEFullParams, LinearVAEParams, check_vae_params
+from ._elbo_derivatives import ElboModel, encoder_array
 from ._spectrum import eigh_descending
 from ._stability import LazyPoints, Stability, StabilityMap, StationaryPoint, validate_map_inputs
 from ._tolerance import DEFAULT_RTOL, tie_sign
