@@ -287,3 +287,38 @@ def test_verify_prints_the_table_and_exits_1_on_failure(capsys, monkeypatch):
     )
     captured = capsys.readouterr()
     assert "counterexample (shrunk)" in captured.out and "Traceback" not in captured.err
+
+
+# ----------------------------------------------------------------------------- sizes (issue §2)
+def _run_cli(*argv: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ppca_stability", *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_phase_out_at_large_d_needs_no_census(tmp_path):
+    # Issue probe: `phase --out` at d = 300 exceeded 8 GB (the census per distinct m).
+    path = tmp_path / "cov.npy"
+    np.save(path, np.diag(np.geomspace(100.0, 1.0, 300)))
+    done = _run_cli("phase", str(path), "--cov", "--out", str(tmp_path / "p.png"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "p.png").stat().st_size > 0
+    done = _run_cli("phase", str(path), "--cov", "--json", "--census")
+    assert done.returncode == 2 and "polynomial coefficients" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_map_reports_an_oversized_census_instead_of_failing(tmp_path):
+    path = tmp_path / "cov.npy"
+    np.save(path, np.diag(np.geomspace(100.0, 1.0, 1000)))
+    done = _run_cli("map", str(path), "--cov", "--sigma2", "0.5", "--json", "--show", "2")
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["census"] is None and len(payload["points"]) == 2
+    assert payload["stability_counts"]["saddle"] == 2**1000 - 2
+    done = _run_cli("map", str(path), "--cov", "--sigma2", "0.5")
+    assert done.returncode == 0 and "census (Morse index: count): not computed" in done.stdout

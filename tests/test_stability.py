@@ -291,3 +291,19 @@ def test_grid_degeneracy_test_agrees_with_the_map_at_each_value():
         n_near, tied_above = fixed_degeneracy(lam, grid, maps[0].rtol, maps[0].floor)
         for g, smap in enumerate(maps):
             assert bool(n_near[g] > 0 or tied_above[g]) == smap.has_degeneracy
+
+
+def test_stability_counts_and_repr_need_no_census():
+    # Issue probe: `map` with the default latent_dim grew O(d^3) in memory (d = 400: 1 GB), the
+    # census's Gaussian binomials. Counts by stability are closed forms; an oversized census is
+    # refused with its size instead of exhausting memory.
+    lam = np.geomspace(100.0, 1.0, 1000)
+    with mock.patch.object(
+        sys.modules["ppca_stability._stability"], "census_dict", side_effect=AssertionError
+    ):
+        smap = stability_map(np.diag(lam), 0.5)
+        counts = smap.stability_counts()
+        repr(smap)
+    assert counts == {Stability.MAXIMUM: 1, Stability.MINIMUM: 1, Stability.SADDLE: 2**1000 - 2}
+    with pytest.raises(ValueError, match="polynomial coefficients"):
+        smap.census()

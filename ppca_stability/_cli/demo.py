@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _count(n: int) -> str:
-    return f"{n:,}" if n < 10**12 else f"{float(n):.3g}"
+    return f"{n:,}" if n < 10**12 else f"{Decimal(n):.3g}"
 
 
 def _latents(first: int, last: int) -> str:
