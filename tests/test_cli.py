@@ -322,3 +322,11 @@ def test_map_reports_an_oversized_census_instead_of_failing(tmp_path):
     assert payload["stability_counts"]["saddle"] == 2**1000 - 2
     done = _run_cli("map", str(path), "--cov", "--sigma2", "0.5")
     assert done.returncode == 0 and "census (Morse index: count): not computed" in done.stdout
+
+
+def test_exact_refuses_large_inputs_up_front():
+    done = _run_cli("exact", "--eigenvalues", ",".join(map(str, range(1, 17))), "--sigma2", "1/2")
+    assert done.returncode == 2 and "active sets" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    done = _run_cli("exact", "--eigenvalues", "1e500000,1")
+    assert done.returncode == 2 and "more than 1000 digits" in done.stderr
