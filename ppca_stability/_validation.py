@@ -95,7 +95,8 @@ def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
     """Return `cov` as a symmetric float64 (d, d) array, or raise.
 
     Positive semi-definiteness is checked where the eigenvalues are computed
-    (`ppca_stability._spectrum.spectrum()`), so that it costs no extra factorisation.
+    (`ppca_stability._spectrum.spectrum()`), so that it costs no extra factorisation; here only
+    its necessary conditions on the entries (`_check_psd_entries`, O(d^2)).
     """
     arr = as_real_array(cov, name)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
@@ -105,6 +106,7 @@ def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
         raise ValueError(f"`{name}` must not be empty; got shape {arr.shape}.")
     asym = _max_asymmetry(arr)
     if asym == 0.0:
+        _check_psd_entries(arr, name)
         return arr
     scale = np.abs(arr).max()
     if asym > SYMMETRY_RTOL * scale:
@@ -114,7 +116,38 @@ def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
         )
     sym = arr + arr.T
     sym *= 0.5
+    _check_psd_entries(sym, name)
     return sym
+
+
+def _check_psd_entries(S: np.ndarray, name: str) -> None:
+    """Necessary conditions for positive semi-definiteness, in O(d^2): a non-negative diagonal
+    and ``|S_ij| <= sqrt(S_ii S_jj)`` (every 2 x 2 principal minor), each up to round-off
+    (``PSD_SLACK d eps max|S|``). They catch the common mistakes (a sign error, a correlation
+    above 1, a difference of covariances) where no eigenvalues are computed, as in
+    `log_likelihood` and its derivatives; the full test is `check_psd_eigenvalues`.
+    """
+    d = S.shape[0]
+    diag = np.diagonal(S)
+    tol = PSD_SLACK * d * np.finfo(np.float64).eps * float(np.abs(diag).max(initial=0.0))
+    i = int(np.argmin(diag))
+    if diag[i] < -tol:
+        raise ValueError(
+            f"`{name}` must be positive semi-definite; its diagonal entry [{i}, {i}] is "
+            f"{diag[i]:.6g} < 0 (a variance cannot be negative)."
+        )
+    root = np.sqrt(np.maximum(diag, 0.0))
+    for start in range(0, d, _TILE):
+        block = S[start : start + _TILE]
+        excess = np.abs(block) - np.outer(root[start : start + _TILE], root) - tol
+        r, c = np.unravel_index(int(np.argmax(excess)), excess.shape)
+        if excess[r, c] > 0:
+            r += start
+            raise ValueError(
+                f"`{name}` must be positive semi-definite; |entry [{r}, {c}]| = "
+                f"{abs(S[r, c]):.6g} exceeds sqrt([{r}, {r}] x [{c}, {c}]) = "
+                f"{root[r] * root[c]:.6g} (a correlation above 1)."
+            )
 
 
 def check_psd_eigenvalues(

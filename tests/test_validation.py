@@ -47,6 +47,18 @@ COV_ERRORS = {
     "complex": (COV * 1j, TypeError, "`cov` must be real"),
     "empty": (np.zeros((0, 0)), ValueError, "`cov` must not be empty"),
     "strings": ([["a"]], TypeError, "`cov` must be an array of real numbers"),
+    # Necessary conditions for PSD, checked in O(d^2) by every user (issue: log_likelihood and its
+    # derivatives accepted a negative diagonal).
+    "negative variance": (
+        np.diag([1.0, -1.0]),
+        ValueError,
+        r"positive semi-definite; its diagonal entry \[1, 1\] is -1 < 0",
+    ),
+    "correlation above 1": (
+        np.array([[1.0, 2.0], [2.0, 1.0]]),
+        ValueError,
+        r"positive semi-definite; \|entry \[0, 1\]\| = 2 exceeds sqrt",
+    ),
 }
 
 
@@ -60,10 +72,12 @@ def test_bad_cov(user, error):
 
 @pytest.mark.parametrize("user", EIGEN_USERS)
 def test_cov_not_positive_semi_definite(user):
+    # Passes the entrywise checks (unit diagonal, |correlations| 0.9); eigenvalues -0.8, 1.9, 1.9.
+    cov = np.array([[1.0, 0.9, 0.9], [0.9, 1.0, -0.9], [0.9, -0.9, 1.0]])
     with pytest.raises(
-        ValueError, match="`cov` must be positive semi-definite; its smallest eigenvalue is -1"
+        ValueError, match="`cov` must be positive semi-definite; its smallest eigenvalue is -0.8"
     ):
-        COV_USERS[user](np.diag([1.0, -1.0]))
+        COV_USERS[user](cov)
 
 
 # --------------------------------------------------------------------------- sigma2
