@@ -330,3 +330,9 @@ def test_exact_refuses_large_inputs_up_front():
     assert len(done.stderr.strip().splitlines()) == 1
     done = _run_cli("exact", "--eigenvalues", "1e500000,1")
     assert done.returncode == 2 and "more than 1000 digits" in done.stderr
+
+
+def test_beta_outside_float64_is_an_error():
+    done = _run_cli("beta", "--beta", "1e308", "--n-features", "10")
+    assert done.returncode == 2 and "outside the positive float64 range" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
