@@ -17,6 +17,9 @@ from .exceptions import PrecisionWarning
 
 __all__ = [
     "as_real_array",
+    "real_array",
+    "check_array_container",
+    "object_array_hint",
     "describe",
     "check_cov",
     "check_learned_latent_dim",
@@ -32,8 +35,9 @@ __all__ = [
     "check_choice",
 ]
 
-# Relative asymmetry tolerated in a covariance before it is rejected (round-off from X.T @ X / n
-# is far below this; a genuinely non-symmetric matrix is far above it).
+# Relative asymmetry tolerated in a float64 covariance before it is rejected (round-off from
+# X.T @ X / n is far below this; a genuinely non-symmetric matrix is far above it). A lower
+# precision input is allowed PSD_SLACK times its own machine epsilon instead.
 SYMMETRY_RTOL = 1e-10
 # Eigenvalues within PSD_SLACK * n * eps * max|lambda| of 0 are round-off and are set to 0.
 PSD_SLACK = 100.0
@@ -44,11 +48,43 @@ def describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def as_real_array(value: Any, name: str) -> np.ndarray:
+def check_array_container(value: Any, name: str) -> None:
+    """Refuse, with a message that says what to do, inputs NumPy would convert silently wrongly
+    (a masked array loses its mask) or into an object array (None, scipy sparse matrices,
+    pandas objects with nullable dtypes)."""
+    if value is None:
+        raise TypeError(f"`{name}` must be an array of real numbers; got None.")
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(
+            f"`{name}` is a masked array; masks are not supported (NumPy would drop the mask and "
+            "use the hidden values). Drop the incomplete rows, or impute them, and pass a plain "
+            "ndarray."
+        )
+    if type(value).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"`{name}` is a scipy sparse {type(value).__name__}; pass a dense array "
+            f"({name}.toarray()), or compute the covariance first."
+        )
+
+
+def object_array_hint(value: Any) -> str:
+    """Why NumPy made an object array of `value`, for an error message."""
+    if hasattr(value, "dtypes") or type(value).__module__.startswith("pandas"):
+        return (
+            "a pandas object with nullable or non-numeric columns (missing values?); convert "
+            "with .to_numpy(dtype=float) after dropping or imputing missing values"
+        )
+    return "ragged nested lists or non-numeric entries?"
+
+
+def real_array(value: Any, name: str) -> tuple[np.ndarray, float]:
+    """`value` as a finite float64 ndarray, and the machine epsilon of its own dtype (0 for
+    integers, which convert exactly)."""
     if isinstance(value, (str, bytes)):
         raise TypeError(
             f"`{name}` must be an array of real numbers; got a string {describe(value)}."
         )
+    check_array_container(value, name)
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and other objects numpy refuses
@@ -58,16 +94,21 @@ def as_real_array(value: Any, name: str) -> np.ndarray:
     if arr.dtype == object:
         raise TypeError(
             f"`{name}` must be an array of real numbers; got an object array "
-            "(ragged nested lists or non-numeric entries?)."
+            f"({object_array_hint(value)})."
         )
     if np.iscomplexobj(arr):
         raise TypeError(f"`{name}` must be real; got complex dtype {arr.dtype}.")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"`{name}` must be an array of real numbers; got dtype {arr.dtype}.")
+    eps = float(np.finfo(arr.dtype).eps) if arr.dtype.kind == "f" else 0.0
     arr = arr.astype(np.float64, copy=False)
     if arr.size and not np.all(np.isfinite(arr)):
         raise ValueError(f"`{name}` must contain only finite values; it contains NaN or inf.")
-    return arr
+    return arr, eps
+
+
+def as_real_array(value: Any, name: str) -> np.ndarray:
+    return real_array(value, name)[0]
 
 
 _TILE = 128
@@ -98,7 +139,10 @@ def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
     (`ppca_stability._spectrum.spectrum()`), so that it costs no extra factorisation; here only
     its necessary conditions on the entries (`_check_psd_entries`, O(d^2)).
     """
-    arr = as_real_array(cov, name)
+    arr, eps = real_array(cov, name)
+    # Asymmetry is measured against the input's own precision: a float32 covariance carries
+    # round-off of 1e-8 relative, far above SYMMETRY_RTOL (it was refused as "not symmetric").
+    symmetry_rtol = max(SYMMETRY_RTOL, PSD_SLACK * eps)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         hint = " Pass a data matrix to `covariance(data)` first." if arr.ndim == 2 else ""
         raise ValueError(f"`{name}` must be a square 2-D array; got shape {arr.shape}.{hint}")
@@ -109,10 +153,10 @@ def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
         _check_psd_entries(arr, name)
         return arr
     scale = np.abs(arr).max()
-    if asym > SYMMETRY_RTOL * scale:
+    if asym > symmetry_rtol * scale:
         raise ValueError(
             f"`{name}` must be symmetric; max |cov - cov.T| = {asym:.3g} exceeds "
-            f"{SYMMETRY_RTOL:g} x max|cov|. Is it a data matrix rather than a covariance?"
+            f"{symmetry_rtol:g} x max|cov|. Is it a data matrix rather than a covariance?"
         )
     sym = arr + arr.T
     sym *= 0.5

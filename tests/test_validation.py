@@ -47,6 +47,12 @@ COV_ERRORS = {
     "complex": (COV * 1j, TypeError, "`cov` must be real"),
     "empty": (np.zeros((0, 0)), ValueError, "`cov` must not be empty"),
     "strings": ([["a"]], TypeError, "`cov` must be an array of real numbers"),
+    "None": (None, TypeError, "`cov` must be an array of real numbers; got None"),
+    "masked": (
+        np.ma.masked_array(np.eye(2), mask=[[0, 1], [0, 0]]),
+        TypeError,
+        "`cov` is a masked array; masks are not supported",
+    ),
     # Necessary conditions for PSD, checked in O(d^2) by every user (issue: log_likelihood and its
     # derivatives accepted a negative diagonal).
     "negative variance": (
@@ -233,3 +239,24 @@ def test_bad_rtol(user, rtol, exc):
 # --------------------------------------------------------------------------- accepted
 def test_integer_cov_and_numpy_scalars_are_accepted():
     assert ps.stability_map(np.diag([2, 1]), np.float32(0.5), latent_dim=np.int64(1)).n_points == 3
+
+
+def test_float32_cov_is_symmetric_to_its_own_precision(rng):
+    # Issue probe: float32 covariances were refused as "not symmetric" (relative asymmetry
+    # 2.3e-8 against a fixed 1e-10); the tolerance is now 100 eps of the input's dtype.
+    X = rng.normal(size=(500, 20)).astype(np.float32)
+    cov = X.T @ X / np.float32(500)
+    cov[0, 1] *= np.float32(1 + 1e-7)  # asymmetry at float32 round-off
+    assert ps.stability_map(cov, 0.5).n_points == 2**20
+    with pytest.raises(ValueError, match="must be symmetric"):
+        ps.spectrum(cov.astype(np.float64))  # in float64 the same asymmetry is not round-off
+    bad = cov.copy()
+    bad[0, 1] *= np.float32(1.01)
+    with pytest.raises(ValueError, match="must be symmetric"):
+        ps.spectrum(bad)
+
+
+def test_sparse_cov_is_refused_with_a_hint():
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match=r"scipy sparse .*cov\.toarray\(\)"):
+        ps.spectrum(scipy_sparse.eye(3, format="csr"))
