@@ -97,6 +97,8 @@ def eigh_descending(cov: np.ndarray, *, vectors: bool) -> Spectrum:
         if U is not None:
             return U[:, idx]
         d = lam.size
+        if idx.size > d // 10:  # many: one full decomposition is cheaper than syevr's subset
+            return np.linalg.eigh(cov)[1][:, ::-1][:, idx]
         lo, hi = d - 1 - int(idx.max()), d - 1 - int(idx.min())
         V = scipy.linalg.eigh(cov, subset_by_index=[lo, hi], driver="evr")[1][:, ::-1]
         return V[:, idx - idx.min()]

@@ -238,6 +238,10 @@ def check_psd_eigenvalues(
     # so that ranks, ties and "eigenvalue > sigma2" tests do not depend on round-off.
     keep = eigenvalues > slack
     candidates = np.flatnonzero(~keep & (eigenvalues > 0))
+    if cov is not None:
+        # The bound below is at least eta min_j S_jj (|u|^T |S| |u| >= sum_j u_j^2 S_jj): what
+        # falls under that is round-off without computing its eigenvector.
+        candidates = candidates[eigenvalues[candidates] > eta * float(np.diagonal(cov).min())]
     if cov is not None and vectors is not None and candidates.size:
         U = vectors(candidates)
         lam_c = eigenvalues[candidates]
