@@ -48,7 +48,7 @@ from ._phase import PhaseDiagram, phase_diagram
 from ._spectrum import Spectrum, spectrum
 from ._stability import Stability, StabilityMap, StationaryPoint, stability_map
 from ._verify import TheoremResult, VerificationReport, theorem_names, verify
-from .exceptions import ConvergenceWarning, DegeneracyWarning
+from .exceptions import ConvergenceWarning, DegeneracyWarning, PrecisionWarning
 
 __version__ = "0.1.0"
 
@@ -66,6 +66,7 @@ __all__ = [
     "LinearVAEParams",
     "PPCAResult",
     "PhaseDiagram",
+    "PrecisionWarning",
     "PointClassification",
     "SampleMoments",
     "Spectrum",

@@ -55,6 +55,16 @@ def _factor(reconstruction: Any, n_features: Any) -> float:
     return 0.5 if rec == "sse" else 1.0
 
 
+def _converted(value: float, what: str, name: str, given: float) -> float:
+    """`value` if float64 holds it as a positive finite number, else a ValueError naming it."""
+    if not (np.isfinite(value) and value > 0.0):
+        raise ValueError(
+            f"`{name}` = {given:g} gives {what} = {value:g}, outside the positive float64 range; "
+            f"pass a {name} between about 1e-300 and 1e300."
+        )
+    return value
+
+
 def sigma2_from_beta(
     beta: float, *, reconstruction: str = "mse", n_features: int | None = None
 ) -> float:
@@ -83,7 +93,8 @@ def sigma2_from_beta(
     >>> sigma2_from_beta(1.0, reconstruction="mse", n_features=784)  # MNIST with MSELoss
     392.0
     """
-    return check_sigma2(beta, "beta") * _factor(reconstruction, n_features)
+    b = check_sigma2(beta, "beta")
+    return _converted(b * _factor(reconstruction, n_features), "sigma2", "beta", b)
 
 
 def beta_from_sigma2(
@@ -99,7 +110,8 @@ def beta_from_sigma2(
     >>> beta_from_sigma2(1.0, reconstruction="mse", n_features=64)
     0.03125
     """
-    return check_sigma2(sigma2) / _factor(reconstruction, n_features)
+    s = check_sigma2(sigma2)
+    return _converted(s / _factor(reconstruction, n_features), "beta", "sigma2", s)
 
 
 @dataclass(frozen=True, eq=False, slots=True)

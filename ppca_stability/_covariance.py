@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_positive_int
+from ._validation import check_array_container, check_positive_int, object_array_hint
 
 __all__ = ["SampleMoments", "covariance", "sample_moments"]
 
@@ -145,11 +145,11 @@ def _is_dask_array(data: Any) -> bool:
     return type(data).__module__.startswith("dask") and hasattr(data, "to_delayed")
 
 
-def _check_dtype(dtype: np.dtype) -> None:
+def _check_dtype(dtype: np.dtype, data: Any = None) -> None:
     if dtype.kind == "O":
         raise TypeError(
             "`data` must be an array of real numbers; got an object array "
-            "(ragged nested lists or non-numeric entries?)."
+            f"({object_array_hint(data)})."
         )
     if dtype.kind == "c":
         raise TypeError(f"`data` must be real; got complex dtype {dtype}.")
@@ -176,21 +176,28 @@ def _sample_moments_iv(
     budget = None if memory_budget is None else check_positive_int(memory_budget, "memory_budget")
     if _is_dask_array(data):
         _check_dtype(np.dtype(data.dtype))
-        _check_shape(tuple(data.shape))
         if not np.isfinite(data.shape[1]):
             raise ValueError(
                 "`data` must have a known number of columns; call data.compute_chunk_sizes()."
             )
+        if not all(np.isfinite(c) for c in data.chunks[0]):
+            # e.g. after boolean indexing: the row blocks cannot be rechunked or merged blind.
+            raise ValueError(
+                "`data` is a Dask array with unknown row chunk sizes (NaN in data.chunks[0]); "
+                "call data = data.compute_chunk_sizes() first."
+            )
+        _check_shape(tuple(data.shape))
         return data, chunk_rows, budget
     if isinstance(data, (str, bytes)):
         raise TypeError(f"`data` must be an array of real numbers; got a string {data[:40]!r}.")
+    check_array_container(data, "data")
     try:
         X = np.asarray(data)  # a memmap stays a view of the file: nothing is read here
     except Exception as exc:  # ragged lists and other objects numpy refuses
         raise TypeError(
             f"`data` must be an array of real numbers; got {type(data).__name__}."
         ) from exc
-    _check_dtype(X.dtype)
+    _check_dtype(X.dtype, data)
     _check_shape(X.shape)
     return X, chunk_rows, budget
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ._inertia import inertia_counter
-from ._likelihood import LOG_2PI
+from ._likelihood import LOG_2PI, finite
 from ._tolerance import n_above
 
 __all__ = [
@@ -299,12 +299,16 @@ def stationary_log_likelihood(lam: np.ndarray, active: tuple[int, ...], s: float
     d, idx = lam.size, list(active)
     kept = lam[idx]
     rest = float(lam.sum() - kept.sum()) if idx else float(lam.sum())
-    return -0.5 * (
-        d * LOG_2PI
-        + float(np.sum(np.log(kept)))
-        + len(idx)
-        + (d - len(idx)) * math.log(s)
-        + rest / s
+    return finite(
+        -0.5
+        * (
+            d * LOG_2PI
+            + float(np.sum(np.log(kept)))
+            + len(idx)
+            + (d - len(idx)) * math.log(s)
+            + rest / s
+        ),
+        "the log-likelihood of a stationary point",
     )
 
 
@@ -328,7 +332,10 @@ def top_log_likelihood(lam: np.ndarray, k: np.ndarray, s: np.ndarray) -> np.ndar
     d = lam.size
     kept = np.concatenate([[0.0], np.cumsum(np.log(lam, out=np.zeros(d), where=lam > 0) + 1.0)])
     rest = np.concatenate([np.cumsum(lam[::-1])[::-1], [0.0]])
-    return -0.5 * (d * LOG_2PI + kept[k] + (d - k) * np.log(s) + rest[k] / s)
+    return finite(
+        -0.5 * (d * LOG_2PI + kept[k] + (d - k) * np.log(s) + rest[k] / s),
+        "the maximum log-likelihood",
+    )
 
 
 # ----------------------------------------------------------------------------- one sigma2, whole

@@ -139,7 +139,10 @@ def log_likelihood(loadings: Any, cov: Any, sigma2: float) -> float:
     loadings : array_like, shape (d, q)
         Decoder matrix ``W``.
     cov : array_like, shape (d, d)
-        Data covariance (ddof=0).
+        Data covariance (ddof=0). Checked: symmetric, a non-negative diagonal and
+        ``|cov_ij| <= sqrt(cov_ii cov_jj)`` (O(d^2) necessary conditions for positive
+        semi-definiteness; the full test would cost an eigendecomposition). The same checks
+        apply to the gradient and the Hessians.
     sigma2 : float
         Observation-noise variance, positive.
 

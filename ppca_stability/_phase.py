@@ -25,16 +25,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from . import _enumeration as en
-from ._census import census_dict
+from ._census import census_dict, check_census_size
 from ._mle import kl_at_optimum
 from ._spectrum import eigh_descending
-from ._stability import Stability, fixed_stability_counts, landscape_counts
+from ._stability import Stability, enumerated_counts, fixed_stability_counts
 from ._tolerance import DEFAULT_RTOL, eigen_floor, fixed_degeneracy, n_above
 from ._validation import as_real_array, check_cov, check_latent_dim, check_rtol
 
@@ -113,31 +114,55 @@ class PhaseDiagram:
     def census(self) -> Sequence[Mapping[int, int]]:
         """Per grid value, ``{morse_index: count}`` over all stationary orbits (exact ints).
 
-        Computed on first access (Gaussian-binomial arithmetic, once per distinct ``n_above``)
-        and cached; the mappings are read-only.
+        Computed on first access (Gaussian-binomial arithmetic, once per distinct ``n_above``:
+        about ``n_above^3 / 6`` big-integer operations each) and cached; the mappings are
+        read-only. Refused with a `ValueError` naming the size beyond
+        ``_census.MAX_CENSUS_SIZE`` coefficients in all: pass a coarser ``sigma2`` grid or a
+        smaller ``latent_dim``. `stability_counts` needs no census.
         """
-        return self._landscape()[0]
+        if "census" not in self._cache:
+            self._cache["census"] = _grid_census(self)
+        return self._cache["census"]
 
     @property
     def stability_counts(self) -> Sequence[Mapping[Stability, int]]:
         """Per grid value, the number of stationary orbits of each `Stability`.
 
         Zero counts are omitted, as in `StabilityMap.stability_counts()`. At a breakpoint
-        some points are ``DEGENERATE`` (see the module notes). Computed on first access.
+        some points are ``DEGENERATE`` (see the module notes). Computed on first access, in
+        closed form except at grid values with tied eigenvalues above them.
         """
-        return self._landscape()[1]
+        if "stability_counts" not in self._cache:
+            self._cache["stability_counts"] = _grid_stability_counts(self)
+        return self._cache["stability_counts"]
 
     @property
     def degenerate(self) -> np.ndarray:
         """Grid values at which the landscape is degenerate (a breakpoint, or tied eigenvalues)."""
-        return self._landscape()[2]
+        return ~self._kinds()[0]
 
-    def _landscape(
-        self,
-    ) -> tuple[tuple[Mapping[int, int], ...], tuple[Mapping[Stability, int], ...], np.ndarray]:
-        if "landscape" not in self._cache:
-            self._cache["landscape"] = _classify_grid(self)
-        return self._cache["landscape"]
+    def _kinds(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(regular, breakpoint)`` masks of the grid: the values with a closed-form count."""
+        if "kinds" not in self._cache:
+            lam, rtol = self.eigenvalues, self.rtol
+            n_near, tied_above = fixed_degeneracy(lam, self.sigma2, rtol, eigen_floor(lam))
+            self._cache["kinds"] = ((n_near == 0) & ~tied_above, (n_near == 1) & ~tied_above)
+        return self._cache["kinds"]
+
+    def _enumerated(self, g: int, what: str) -> tuple[dict, dict]:
+        """Census and counts at a grid value without a closed form, counted point by point from
+        the eigenvalues alone (no eigenvectors are needed)."""
+        key = ("enumerated", g)
+        if key not in self._cache:
+            self._cache[key] = enumerated_counts(
+                self.eigenvalues,
+                self.latent_dim,
+                float(self.sigma2[g]),
+                self.rtol,
+                self.n_points[g],
+                what,
+            )
+        return self._cache[key]
 
     def plot(self, ax: Any = None) -> Any:
         """Collapse map, landscape and optimum log-likelihood against ``sigma2``.
@@ -169,38 +194,48 @@ class PhaseDiagram:
             n = self.n_points[g]
             rows.append(
                 f"  {s[g]:>12.5g} {self.n_active[g]:>9} {self.max_log_likelihood[g]:>13.6g} "
-                f"{n if n < 10**10 else format(float(n), '.3e'):>11}"
+                f"{n if n < 10**10 else format(Decimal(n), '.3e'):>11}"
             )
         return "\n".join(rows)
 
 
-def _classify_grid(pd: PhaseDiagram) -> tuple[tuple, tuple, np.ndarray]:
-    """Census and counts by stability at every grid value, computed once per distinct case."""
-    lam, q, d, rtol = pd.eigenvalues, pd.latent_dim, pd.n_features, pd.rtol
-    n_near, tied_above = fixed_degeneracy(lam, pd.sigma2, rtol, eigen_floor(lam))
-    regular = (n_near == 0) & ~tied_above
-    breakpoint = (n_near == 1) & ~tied_above
-    census: list[Mapping[int, int]] = []
+def _grid_stability_counts(pd: PhaseDiagram) -> tuple[Mapping[Stability, int], ...]:
+    """Counts by stability at every grid value: closed forms, computed once per distinct case."""
+    regular, breakpoint = pd._kinds()
     counts: list[Mapping[Stability, int]] = []
-    memo: dict[tuple[str, int], Mapping] = {}
-    for g, s in enumerate(pd.sigma2):
-        m, n = int(pd.n_above[g]), pd.n_points[g]
+    memo: dict[tuple[bool, int], Mapping[Stability, int]] = {}
+    for g in range(pd.sigma2.size):
         if regular[g] or breakpoint[g]:
-            if ("census", m) not in memo:
-                memo["census", m] = MappingProxyType(census_dict(m, q))
-            kind = "regular" if regular[g] else "breakpoint"
-            if (kind, m) not in memo:
-                memo[kind, m] = MappingProxyType(
-                    fixed_stability_counts(m, q, d, n, breakpoint=bool(breakpoint[g]))
+            key = (bool(breakpoint[g]), int(pd.n_above[g]))
+            if key not in memo:
+                memo[key] = MappingProxyType(
+                    fixed_stability_counts(
+                        key[1], pd.latent_dim, pd.n_features, pd.n_points[g], breakpoint=key[0]
+                    )
                 )
-            census.append(memo["census", m])
-            counts.append(memo[kind, m])
+            counts.append(memo[key])
         else:
-            # Counted point by point from the eigenvalues alone (no eigenvectors are needed).
-            by_index, by_kind = landscape_counts(lam, q, float(s), rtol, n, "stability_counts")
-            census.append(MappingProxyType(by_index))
-            counts.append(MappingProxyType(by_kind))
-    return tuple(census), tuple(counts), ~regular
+            counts.append(MappingProxyType(pd._enumerated(g, "stability_counts")[1]))
+    return tuple(counts)
+
+
+def _grid_census(pd: PhaseDiagram) -> tuple[Mapping[int, int], ...]:
+    """Census at every grid value: one Gaussian-binomial polynomial per distinct ``n_above``
+    (the flat direction at a breakpoint changes no Morse index), size-checked up front."""
+    regular, breakpoint = pd._kinds()
+    closed = regular | breakpoint
+    check_census_size(pd.n_above[closed].tolist(), pd.latent_dim, "census")
+    census: list[Mapping[int, int]] = []
+    memo: dict[int, Mapping[int, int]] = {}
+    for g in range(pd.sigma2.size):
+        if closed[g]:
+            m = int(pd.n_above[g])
+            if m not in memo:
+                memo[m] = MappingProxyType(census_dict(m, pd.latent_dim))
+            census.append(memo[m])
+        else:
+            census.append(MappingProxyType(pd._enumerated(g, "census")[0]))
+    return tuple(census)
 
 
 def _phase_diagram_iv(

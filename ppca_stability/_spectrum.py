@@ -5,7 +5,9 @@ Conventions, stated once for the whole package:
 * covariances are the ddof=0 (maximum-likelihood) estimate ``X_c.T @ X_c / n``
   (`ppca_stability._covariance`);
 * eigenvalues are sorted in descending order, ``lam[0] >= lam[1] >= ... >= lam[d-1] >= 0``;
-  eigenvalues within round-off of 0 (|lam| <= 100 d eps lam_max) are set to exactly 0;
+  eigenvalues within round-off of 0 are set to exactly 0: those below 100 d eps lam_max whose
+  own first-order round-off bound they do not exceed (`_validation.check_psd_eigenvalues`),
+  with a `PrecisionWarning` when feature scales, not rank, made them unresolvable;
 * each eigenvector's sign is fixed so that its entry of largest magnitude is positive (the
   convention of scikit-learn's ``svd_flip``), so results are reproducible across LAPACK builds.
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 
 from ._covariance import covariance  # re-exported: the step before the spectrum
 from ._validation import check_cov, check_psd_eigenvalues
@@ -86,7 +89,21 @@ def eigh_descending(cov: np.ndarray, *, vectors: bool) -> Spectrum:
     else:
         lam = np.linalg.eigvalsh(cov)[::-1]
         U = None
-    return Spectrum(check_psd_eigenvalues(np.ascontiguousarray(lam)), U)
+    lam = np.ascontiguousarray(lam)
+
+    def eigenvectors(idx: np.ndarray) -> np.ndarray:
+        # Only eigenvalues near round-off need their vectors (to bound their error); without U,
+        # LAPACK's syevr computes just those (indices ascending in its order).
+        if U is not None:
+            return U[:, idx]
+        d = lam.size
+        if idx.size > d // 10:  # many: one full decomposition is cheaper than syevr's subset
+            return np.linalg.eigh(cov)[1][:, ::-1][:, idx]
+        lo, hi = d - 1 - int(idx.max()), d - 1 - int(idx.min())
+        V = scipy.linalg.eigh(cov, subset_by_index=[lo, hi], driver="evr")[1][:, ::-1]
+        return V[:, idx - idx.min()]
+
+    return Spectrum(check_psd_eigenvalues(lam, cov=cov, vectors=eigenvectors), U)
 
 
 def from_eigenpairs(lam: np.ndarray, Q: np.ndarray) -> np.ndarray:

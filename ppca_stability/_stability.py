@@ -340,21 +340,38 @@ class StabilityMap:
         """``{morse_index: count}`` over all stationary orbits, exact.
 
         For a fixed ``sigma2`` without degeneracy this is the Gaussian-binomial polynomial of
-        theory.md §3 and costs no enumeration; otherwise the points are enumerated (refused
-        beyond ``MAX_ENUMERATED_CENSUS`` points).
+        theory.md §3 and costs no enumeration, but about ``m^3 / 6`` big-integer operations
+        (refused beyond ``_census.MAX_CENSUS_SIZE`` coefficients); otherwise the points are
+        enumerated (refused beyond ``MAX_ENUMERATED_CENSUS`` points).
         """
-        return dict(self._counts("census")[0])
+        if "census" not in self._cache:
+            if self._closed_form:
+                self._cache["census"] = census_dict(self.n_above, self.latent_dim)
+            else:
+                self._cache["census"] = self._enumerated("census")[0]
+        return dict(self._cache["census"])
 
     def stability_counts(self) -> dict[Stability, int]:
-        """Number of stationary orbits of each `Stability` (zero counts omitted)."""
-        return dict(self._counts("stability_counts")[1])
+        """Number of stationary orbits of each `Stability` (zero counts omitted).
 
-    def _counts(self, what: str) -> tuple[dict[int, int], dict[Stability, int]]:
-        if "counts" not in self._cache:
-            self._cache["counts"] = landscape_counts(
+        In closed form (no census) for a fixed ``sigma2`` without degeneracy.
+        """
+        if self._closed_form:
+            return fixed_stability_counts(
+                self.n_above, self.latent_dim, self.n_features, self.n_points
+            )
+        return dict(self._enumerated("stability_counts")[1])
+
+    @property
+    def _closed_form(self) -> bool:
+        return not self.is_learned and not self.has_degeneracy
+
+    def _enumerated(self, what: str) -> tuple[dict[int, int], dict[Stability, int]]:
+        if "enumerated" not in self._cache:
+            self._cache["enumerated"] = enumerated_counts(
                 self.eigenvalues, self.latent_dim, self.sigma2, self.rtol, self.n_points, what
             )
-        return self._cache["counts"]
+        return self._cache["enumerated"]
 
     # ------------------------------------------------------------------ display
     def plot(self, ax: Any = None) -> Any:
@@ -443,19 +460,14 @@ def fixed_stability_counts(
     return {k: v for k, v in counts.items() if v}
 
 
-def landscape_counts(
+def enumerated_counts(
     lam: np.ndarray, q: int, sigma2: float | str, rtol: float, n_points: int, what: str = "census"
 ) -> tuple[dict[int, int], dict[Stability, int]]:
-    """``(census, stability counts)`` of the landscape at ``sigma2``, exact.
-
-    Closed forms for a fixed ``sigma2`` without degeneracy (Gaussian binomials and
-    `fixed_stability_counts`); otherwise one counting walk over every point's inertia, refused
-    beyond ``MAX_ENUMERATED_CENSUS`` points (`what` names the caller in the error).
-    """
+    """``(census, stability counts)`` of the landscape at ``sigma2`` by one counting walk over
+    every point's inertia, for the cases without a closed form (ties, ``sigma2`` at an
+    eigenvalue, or learned); refused beyond ``MAX_ENUMERATED_CENSUS`` points (`what` names the
+    caller in the error)."""
     floor = eigen_floor(lam)
-    if not isinstance(sigma2, str) and not is_degenerate(lam, sigma2, rtol, floor):
-        m = n_above(lam, sigma2, rtol, floor)
-        return census_dict(m, q), fixed_stability_counts(m, q, lam.size, n_points)
     if n_points > MAX_ENUMERATED_CENSUS:
         reason = (
             "sigma2 is learned"

@@ -14,6 +14,8 @@ from typing import overload
 
 import numpy as np
 
+from ._validation import PSD_SLACK
+
 __all__ = [
     "DEFAULT_RTOL",
     "eigen_floor",
@@ -28,8 +30,17 @@ DEFAULT_RTOL = 1e-9
 
 
 def eigen_floor(lam: np.ndarray) -> float:
-    """Absolute tie tolerance: the eigensolver's error scale ``d * eps * lam_max``."""
-    return lam.size * np.finfo(np.float64).eps * float(lam[0])
+    """Absolute tie tolerance: the eigensolver's error scale ``d * eps * lam_max``, capped at
+    ``lam_min_positive / PSD_SLACK``.
+
+    The cap matters only when `check_psd_eigenvalues` kept a positive eigenvalue below
+    ``PSD_SLACK * d * eps * lam_max`` because its own error bound is smaller (eigenvalues 4..1
+    next to 1e16 on the diagonal are exact): a floor above a kept eigenvalue would tie it with 0
+    and with its neighbours, undoing the decision that it is resolved.
+    """
+    floor = lam.size * np.finfo(np.float64).eps * float(lam[0])
+    positive = lam[lam > 0]
+    return min(floor, float(positive[-1]) / PSD_SLACK) if positive.size else floor
 
 
 def tie_sign(a: np.ndarray, b: np.ndarray | float, rtol: float, floor: float) -> np.ndarray:

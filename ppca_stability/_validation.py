@@ -7,12 +7,19 @@ Messages name the parameter, say what was wrong and, where a mistake is likely, 
 from __future__ import annotations
 
 import numbers
+import warnings
+from collections.abc import Callable
 from typing import Any, Literal, overload
 
 import numpy as np
 
+from .exceptions import PrecisionWarning
+
 __all__ = [
     "as_real_array",
+    "real_array",
+    "check_array_container",
+    "object_array_hint",
     "describe",
     "check_cov",
     "check_learned_latent_dim",
@@ -28,8 +35,9 @@ __all__ = [
     "check_choice",
 ]
 
-# Relative asymmetry tolerated in a covariance before it is rejected (round-off from X.T @ X / n
-# is far below this; a genuinely non-symmetric matrix is far above it).
+# Relative asymmetry tolerated in a float64 covariance before it is rejected (round-off from
+# X.T @ X / n is far below this; a genuinely non-symmetric matrix is far above it). A lower
+# precision input is allowed PSD_SLACK times its own machine epsilon instead.
 SYMMETRY_RTOL = 1e-10
 # Eigenvalues within PSD_SLACK * n * eps * max|lambda| of 0 are round-off and are set to 0.
 PSD_SLACK = 100.0
@@ -40,11 +48,43 @@ def describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def as_real_array(value: Any, name: str) -> np.ndarray:
+def check_array_container(value: Any, name: str) -> None:
+    """Refuse, with a message that says what to do, inputs NumPy would convert silently wrongly
+    (a masked array loses its mask) or into an object array (None, scipy sparse matrices,
+    pandas objects with nullable dtypes)."""
+    if value is None:
+        raise TypeError(f"`{name}` must be an array of real numbers; got None.")
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(
+            f"`{name}` is a masked array; masks are not supported (NumPy would drop the mask and "
+            "use the hidden values). Drop the incomplete rows, or impute them, and pass a plain "
+            "ndarray."
+        )
+    if type(value).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"`{name}` is a scipy sparse {type(value).__name__}; pass a dense array "
+            f"({name}.toarray()), or compute the covariance first."
+        )
+
+
+def object_array_hint(value: Any) -> str:
+    """Why NumPy made an object array of `value`, for an error message."""
+    if hasattr(value, "dtypes") or type(value).__module__.startswith("pandas"):
+        return (
+            "a pandas object with nullable or non-numeric columns (missing values?); convert "
+            "with .to_numpy(dtype=float) after dropping or imputing missing values"
+        )
+    return "ragged nested lists or non-numeric entries?"
+
+
+def real_array(value: Any, name: str) -> tuple[np.ndarray, float]:
+    """`value` as a finite float64 ndarray, and the machine epsilon of its own dtype (0 for
+    integers, which convert exactly)."""
     if isinstance(value, (str, bytes)):
         raise TypeError(
             f"`{name}` must be an array of real numbers; got a string {describe(value)}."
         )
+    check_array_container(value, name)
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and other objects numpy refuses
@@ -54,16 +94,21 @@ def as_real_array(value: Any, name: str) -> np.ndarray:
     if arr.dtype == object:
         raise TypeError(
             f"`{name}` must be an array of real numbers; got an object array "
-            "(ragged nested lists or non-numeric entries?)."
+            f"({object_array_hint(value)})."
         )
     if np.iscomplexobj(arr):
         raise TypeError(f"`{name}` must be real; got complex dtype {arr.dtype}.")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"`{name}` must be an array of real numbers; got dtype {arr.dtype}.")
+    eps = float(np.finfo(arr.dtype).eps) if arr.dtype.kind == "f" else 0.0
     arr = arr.astype(np.float64, copy=False)
     if arr.size and not np.all(np.isfinite(arr)):
         raise ValueError(f"`{name}` must contain only finite values; it contains NaN or inf.")
-    return arr
+    return arr, eps
+
+
+def as_real_array(value: Any, name: str) -> np.ndarray:
+    return real_array(value, name)[0]
 
 
 _TILE = 128
@@ -91,9 +136,13 @@ def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
     """Return `cov` as a symmetric float64 (d, d) array, or raise.
 
     Positive semi-definiteness is checked where the eigenvalues are computed
-    (`ppca_stability._spectrum.spectrum()`), so that it costs no extra factorisation.
+    (`ppca_stability._spectrum.spectrum()`), so that it costs no extra factorisation; here only
+    its necessary conditions on the entries (`_check_psd_entries`, O(d^2)).
     """
-    arr = as_real_array(cov, name)
+    arr, eps = real_array(cov, name)
+    # Asymmetry is measured against the input's own precision: a float32 covariance carries
+    # round-off of 1e-8 relative, far above SYMMETRY_RTOL (it was refused as "not symmetric").
+    symmetry_rtol = max(SYMMETRY_RTOL, PSD_SLACK * eps)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         hint = " Pass a data matrix to `covariance(data)` first." if arr.ndim == 2 else ""
         raise ValueError(f"`{name}` must be a square 2-D array; got shape {arr.shape}.{hint}")
@@ -101,23 +150,85 @@ def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
         raise ValueError(f"`{name}` must not be empty; got shape {arr.shape}.")
     asym = _max_asymmetry(arr)
     if asym == 0.0:
+        _check_psd_entries(arr, name)
         return arr
     scale = np.abs(arr).max()
-    if asym > SYMMETRY_RTOL * scale:
+    if asym > symmetry_rtol * scale:
         raise ValueError(
             f"`{name}` must be symmetric; max |cov - cov.T| = {asym:.3g} exceeds "
-            f"{SYMMETRY_RTOL:g} x max|cov|. Is it a data matrix rather than a covariance?"
+            f"{symmetry_rtol:g} x max|cov|. Is it a data matrix rather than a covariance?"
         )
     sym = arr + arr.T
     sym *= 0.5
+    _check_psd_entries(sym, name)
     return sym
 
 
-def check_psd_eigenvalues(eigenvalues: np.ndarray, name: str = "cov") -> np.ndarray:
-    """Set eigenvalues within round-off of 0 to exactly 0; raise for genuinely negative ones."""
+def _check_psd_entries(S: np.ndarray, name: str) -> None:
+    """Necessary conditions for positive semi-definiteness, in O(d^2): a non-negative diagonal
+    and ``|S_ij| <= sqrt(S_ii S_jj)`` (every 2 x 2 principal minor), each up to round-off
+    (``PSD_SLACK d eps max|S|``). They catch the common mistakes (a sign error, a correlation
+    above 1, a difference of covariances) where no eigenvalues are computed, as in
+    `log_likelihood` and its derivatives; the full test is `check_psd_eigenvalues`.
+    """
+    d = S.shape[0]
+    diag = np.diagonal(S)
+    tol = PSD_SLACK * d * np.finfo(np.float64).eps * float(np.abs(diag).max(initial=0.0))
+    i = int(np.argmin(diag))
+    if diag[i] < -tol:
+        raise ValueError(
+            f"`{name}` must be positive semi-definite; its diagonal entry [{i}, {i}] is "
+            f"{diag[i]:.6g} < 0 (a variance cannot be negative)."
+        )
+    root = np.sqrt(np.maximum(diag, 0.0))
+    for start in range(0, d, _TILE):
+        block = S[start : start + _TILE]
+        excess = np.abs(block) - np.outer(root[start : start + _TILE], root) - tol
+        r, c = np.unravel_index(int(np.argmax(excess)), excess.shape)
+        if excess[r, c] > 0:
+            r += start
+            raise ValueError(
+                f"`{name}` must be positive semi-definite; |entry [{r}, {c}]| = "
+                f"{abs(S[r, c]):.6g} exceeds sqrt([{r}, {r}] x [{c}, {c}]) = "
+                f"{root[r] * root[c]:.6g} (a correlation above 1)."
+            )
+
+
+def check_psd_eigenvalues(
+    eigenvalues: np.ndarray,
+    name: str = "cov",
+    *,
+    cov: np.ndarray | None = None,
+    vectors: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """Set eigenvalues within round-off of 0 to exactly 0; raise for genuinely negative ones.
+
+    Which eigenvalues are round-off. The eigensolver's error in every eigenvalue is at most
+    about ``d * eps * lam_max`` (its backward error is that large in norm), so eigenvalues above
+    ``PSD_SLACK`` times that are kept outright. Below it the global bound is too pessimistic
+    when the covariance's scales differ: in ``diag([1e16, 4, 3, 2, 1])`` the eigenvalues 4..1 are
+    computed exactly, and a covariance of features in different units resolves its small
+    eigenvalues much better than ``eps * lam_max``. For those candidates the test is per
+    eigenvalue, with two errors added: the eigensolver's, bounded rigorously by the residual
+    ``||S u_i - lam_i u_i||`` of the computed unit eigenvector (some eigenvalue of ``S`` lies
+    that close; it is exactly 0 for a diagonal ``S``), and the covariance's own round-off: an
+    entrywise relative error ``eta`` (``|dS| <= eta |S|``) moves ``lam_i`` by at most
+    ``eta |u_i|^T |S| |u_i|`` to first order. ``lam_i`` is kept when it exceeds
+    ``eta |u_i|^T |S| |u_i| + PSD_SLACK ||S u_i - lam_i u_i||`` with ``eta = PSD_SLACK d eps``.
+    A genuinely well-scaled round-off eigenvalue (rank-deficient data) has ``|u_i|^T |S| |u_i|``
+    of order ``lam_max`` and is zeroed as before; 4..1 next to 1e16 on the diagonal have it equal
+    to themselves and are kept. When the eigensolver resolved an eigenvalue (above its residual
+    term and above ``eps lam_max``) but the covariance's round-off term drops it, and the
+    variances of the features span more than ``PSD_SLACK`` (so that rescaling would help), a
+    `PrecisionWarning` says how many and suggests standardising the features.
+
+    `cov` is the matrix the eigenvalues came from and `vectors(idx)` returns the unit
+    eigenvectors of ``eigenvalues[idx]`` as columns; without them only the global bound is used.
+    """
     d = eigenvalues.shape[0]
     top = max(abs(eigenvalues[0]), abs(eigenvalues[-1]))
-    slack = PSD_SLACK * d * np.finfo(np.float64).eps * top
+    eta = PSD_SLACK * d * np.finfo(np.float64).eps
+    slack = eta * top
     if eigenvalues[-1] < -slack:
         raise ValueError(
             f"`{name}` must be positive semi-definite; its smallest eigenvalue is "
@@ -125,7 +236,40 @@ def check_psd_eigenvalues(eigenvalues: np.ndarray, name: str = "cov") -> np.ndar
         )
     # Below the eigensolver's accuracy an eigenvalue is indistinguishable from 0: make it exactly 0
     # so that ranks, ties and "eigenvalue > sigma2" tests do not depend on round-off.
-    return np.where(eigenvalues > slack, eigenvalues, 0.0)
+    keep = eigenvalues > slack
+    candidates = np.flatnonzero(~keep & (eigenvalues > 0))
+    if cov is not None:
+        # The bound below is at least eta min_j S_jj (|u|^T |S| |u| >= sum_j u_j^2 S_jj): what
+        # falls under that is round-off without computing its eigenvector.
+        candidates = candidates[eigenvalues[candidates] > eta * float(np.diagonal(cov).min())]
+    if cov is not None and vectors is not None and candidates.size:
+        U = vectors(candidates)
+        lam_c = eigenvalues[candidates]
+        residual = np.linalg.norm(cov @ U - U * lam_c, axis=0)
+        A = np.abs(U)
+        bound = eta * np.einsum("ij,ij->j", A, np.abs(cov) @ A) + PSD_SLACK * residual
+        keep[candidates] = eigenvalues[candidates] > bound
+        # An eigenvalue above a resolved one is not zero: keep the spectrum descending.
+        keep = np.logical_or.accumulate(keep[::-1])[::-1]
+        # Warn only for eigenvalues the eigensolver did resolve (above its residual) and that
+        # the covariance's own round-off hides: rescaling helps there; below the residual the
+        # computed value is noise, as for a constant feature or rank-deficient data.
+        # And only when the feature scales span more than float64 resolves next to each other.
+        diag = np.diagonal(cov)
+        spread = float(diag.max()) > PSD_SLACK * float(diag[diag > 0].min(initial=np.inf))
+        solved = (lam_c > PSD_SLACK * residual) & (lam_c > np.finfo(np.float64).eps * top)
+        lost = lam_c[solved & ~keep[candidates]] if spread else lam_c[:0]
+        n_lost = lost.size
+        if n_lost:
+            warnings.warn(
+                f"{n_lost} eigenvalue(s) of `{name}` (the largest {lost.max():.3g}) are below "
+                f"what float64 resolves next to its largest, {top:.3g}, and were set to 0. "
+                "Features on very different scales cause this: standardise them (divide each by "
+                "its standard deviation) or rescale to similar units.",
+                PrecisionWarning,
+                stacklevel=4,
+            )
+    return np.where(keep, eigenvalues, 0.0)
 
 
 def check_positive_float(value: Any, name: str, *, allow_zero: bool = False) -> float:

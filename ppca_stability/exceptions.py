@@ -1,10 +1,10 @@
 """Warning classes of ppca_stability.
 
-Both derive from `UserWarning`, so ``warnings.simplefilter("error", DegeneracyWarning)``
+All derive from `UserWarning`, so ``warnings.simplefilter("error", DegeneracyWarning)``
 turns exactly our degeneracy announcements into errors without touching anything else.
 """
 
-__all__ = ["ConvergenceWarning", "DegeneracyWarning"]
+__all__ = ["ConvergenceWarning", "DegeneracyWarning", "PrecisionWarning"]
 
 
 class DegeneracyWarning(UserWarning):
@@ -19,3 +19,12 @@ class DegeneracyWarning(UserWarning):
 
 class ConvergenceWarning(UserWarning):
     """An iterative method stopped before meeting its tolerance."""
+
+
+class PrecisionWarning(UserWarning):
+    """Eigenvalues of the covariance were set to zero because float64 cannot resolve them.
+
+    An eigenvalue is resolvable when it exceeds the first-order effect of the covariance's own
+    round-off on it (`ppca_stability._validation.check_psd_eigenvalues`). Features on very
+    different scales hide genuine small eigenvalues this way; standardise them first.
+    """

@@ -91,3 +91,20 @@ def test_kl_per_latent_and_repr():
 def test_errors_name_the_parameter(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "convert,value,kwargs",
+    [
+        (sigma2_from_beta, 1e308, {"n_features": 10}),  # beta d / 2 = inf
+        (beta_from_sigma2, 1e308, {"reconstruction": "half_sse", "n_features": None}),
+        (beta_from_sigma2, 1e-320, {"n_features": 10**6}),  # sigma2 2 / d underflows to 0
+    ],
+)
+def test_conversions_outside_float64_raise(convert, value, kwargs):
+    # Regression: `beta` printed sigma2 = inf (or 0) with exit 0.
+    kwargs = {"reconstruction": "mse", **kwargs}
+    if kwargs["reconstruction"] == "half_sse":
+        kwargs["reconstruction"] = "sse"  # sigma2 / 0.5 = 2e308 = inf
+    with pytest.raises(ValueError, match="outside the positive float64 range"):
+        convert(value, **kwargs)

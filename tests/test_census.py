@@ -7,7 +7,12 @@ import pytest
 from _support import cov_from_eigenvalues
 
 from ppca_stability import stability_map
-from ppca_stability._census import census_dict, gaussian_binomials
+from ppca_stability._census import (
+    census_dict,
+    census_size,
+    check_census_size,
+    gaussian_binomials,
+)
 
 
 @pytest.mark.parametrize(
@@ -41,3 +46,20 @@ def test_gaussian_binomial_symmetry_and_value_at_one():
             assert int(poly.sum()) == math.comb(m, k)  # [m k]_1 = C(m, k)
             assert list(poly) == list(poly[::-1])  # palindromic
             assert poly.size == k * (m - k) + 1
+
+
+def test_census_size_is_the_coefficients_touched():
+    # closed form against the sum it abbreviates
+    for m in range(0, 30):
+        for q in range(1, 35):
+            touched = sum(k * (m - k) + 1 for k in range(min(q, m) + 1)) + q * m + 1
+            assert census_size(m, q) == touched
+
+
+def test_oversized_census_is_refused_up_front_naming_its_size():
+    # m = q = 2000 would touch 1.3e9 big-integer coefficients (was a MemoryError at d = 300)
+    with pytest.raises(ValueError, match=r"1\.34e\+09 exact polynomial coefficients"):
+        census_dict(2000, 2000)
+    with pytest.raises(ValueError, match="distinct counts of eigenvalues"):
+        check_census_size(range(200, 600), 200)
+    check_census_size([100], 100)  # small enough

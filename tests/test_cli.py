@@ -6,12 +6,16 @@ tested with the linear VAE. Fuzzing of the CLI with malformed files lives in tes
 from __future__ import annotations
 
 import json
+import os
+import signal
+import stat
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
-from _support import off_by_one_percent
+from _support import off_by_one_percent, rel_err
 
 from ppca_stability import _stability as results_module
 from ppca_stability import covariance, phase_diagram, stability_map
@@ -191,12 +195,12 @@ def test_phase_unwritable_out_leaves_no_file(data_file, tmp_path, capsys):
     assert main(["phase", str(path), "--out", str(missing_dir)]) == 2
     _one_line_error(capsys)
     assert not missing_dir.exists()
-    # The target is a directory: writing fails after the figure was rendered; no stray temp file.
+    # The target is a directory: refused before any work; no stray temp file.
     target = tmp_path / "fig.png"
     target.mkdir()
     before = set(tmp_path.iterdir())
     assert main(["phase", str(path), "--out", str(target)]) == 2
-    assert "cannot write" in _one_line_error(capsys)
+    assert "is a directory" in _one_line_error(capsys)
     assert set(tmp_path.iterdir()) == before and target.is_dir()
 
 
@@ -288,3 +292,226 @@ def test_verify_prints_the_table_and_exits_1_on_failure(capsys, monkeypatch):
     )
     captured = capsys.readouterr()
     assert "counterexample (shrunk)" in captured.out and "Traceback" not in captured.err
+
+
+# ----------------------------------------------------------------------------- sizes
+def _run_cli(*argv: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ppca_stability", *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_phase_out_at_large_d_needs_no_census(tmp_path):
+    # Regression: `phase --out` at d = 300 exceeded 8 GB (the census per distinct m).
+    path = tmp_path / "cov.npy"
+    np.save(path, np.diag(np.geomspace(100.0, 1.0, 300)))
+    done = _run_cli("phase", str(path), "--cov", "--out", str(tmp_path / "p.png"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "p.png").stat().st_size > 0
+    done = _run_cli("phase", str(path), "--cov", "--json", "--census")
+    assert done.returncode == 2 and "polynomial coefficients" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_map_reports_an_oversized_census_instead_of_failing(tmp_path):
+    path = tmp_path / "cov.npy"
+    np.save(path, np.diag(np.geomspace(100.0, 1.0, 1000)))
+    done = _run_cli("map", str(path), "--cov", "--sigma2", "0.5", "--json", "--show", "2")
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["census"] is None and len(payload["points"]) == 2
+    assert payload["stability_counts"]["saddle"] == 2**1000 - 2
+    done = _run_cli("map", str(path), "--cov", "--sigma2", "0.5")
+    assert done.returncode == 0 and "census (Morse index: count): not computed" in done.stdout
+
+
+def test_exact_refuses_large_inputs_up_front():
+    done = _run_cli("exact", "--eigenvalues", ",".join(map(str, range(1, 17))), "--sigma2", "1/2")
+    assert done.returncode == 2 and "active sets" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    done = _run_cli("exact", "--eigenvalues", "1e500000,1")
+    assert done.returncode == 2 and "more than 1000 digits" in done.stderr
+
+
+def test_beta_outside_float64_is_an_error():
+    done = _run_cli("beta", "--beta", "1e308", "--n-features", "10")
+    assert done.returncode == 2 and "outside the positive float64 range" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- promises (§4)
+def _assert_one_line_exit_2(done: subprocess.CompletedProcess, *fragments: str) -> str:
+    err = done.stderr.strip()
+    assert done.returncode == 2, (done.returncode, err)
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+def test_vae_out_is_checked_before_training(data_file, tmp_path):
+    # Regression: --out to a directory, or without an extension, failed after training (the
+    # latter on the temporary file's random suffix); to a missing directory likewise.
+    path, _ = data_file
+    (tmp_path / "figdir.png").mkdir()
+    for out, fragment in [
+        (tmp_path / "figdir.png", "is a directory"),
+        (tmp_path / "curves", "must end in .png"),
+        (tmp_path / "nodir" / "c.png", "does not exist"),
+    ]:
+        done = _run_cli("vae", str(path), "--latent-dim", "2", "--out", str(out))
+        _assert_one_line_exit_2(done, "--out")
+        assert fragment in done.stderr and "ELBO" not in done.stdout
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere"
+)
+def test_vae_out_to_an_unwritable_directory(data_file, tmp_path):
+    path, _ = data_file
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    done = _run_cli("vae", str(path), "--latent-dim", "2", "--out", str(locked / "c.png"))
+    _assert_one_line_exit_2(done, "not writable")
+
+
+def test_phase_out_into_a_missing_directory_fails_before_work(data_file, tmp_path):
+    path, _ = data_file
+    done = _run_cli("phase", str(path), "--out", str(tmp_path / "nodir" / "x.png"))
+    _assert_one_line_exit_2(done, "does not exist")
+    assert done.stdout == ""  # nothing computed or printed
+
+
+def test_demo_bad_latent_dim_creates_nothing(tmp_path):
+    pytest.importorskip("sklearn")
+    out = tmp_path / "figs"
+    done = _run_cli("demo", "--out", str(out), "--latent-dim", "0")
+    _assert_one_line_exit_2(done, "latent_dim")
+    assert not out.exists()
+
+
+def test_npz_named_npy_is_a_one_line_error(tmp_path):
+    path = tmp_path / "x.npy"
+    with open(path, "wb") as f:
+        np.savez(f, a=np.eye(3))
+    _assert_one_line_exit_2(_run_cli("map", str(path), "--sigma2", "1"), ".npz archive")
+
+
+def test_parse_errors_report_the_position_not_the_content(tmp_path):
+    # Regression: a symlink to /etc/passwd printed its first line.
+    secret = tmp_path / "secret.txt"
+    secret.write_text("1,2\nroot:x:0:0:root:/root:/bin/bash,3\n")
+    link = tmp_path / "data.csv"
+    link.symlink_to(secret)
+    err = _assert_one_line_exit_2(_run_cli("map", str(link), "--sigma2", "1"), "row")
+    assert "root:x" not in err and "bash" not in err
+
+
+def test_huge_feature_counts_fail_fast_with_the_size(tmp_path):
+    # Regression: MemoryError tracebacks on a 10^6-column CSV and a (100, 60000) .npy.
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(["1"] * 10**6) + "\n")
+    _assert_one_line_exit_2(_run_cli("map", str(wide), "--sigma2", "1"), "1000000 features", "GiB")
+    tall = tmp_path / "tall.npy"
+    np.lib.format.open_memmap(tall, mode="w+", dtype=np.float64, shape=(100, 60000)).flush()
+    _assert_one_line_exit_2(_run_cli("phase", str(tall)), "60000 features", "GiB")
+
+
+def test_huge_cov_fails_fast_on_a_machine_with_8_gib(tmp_path, monkeypatch, capsys):
+    # Regression: a 25000^2 --cov ran out of memory; the size is checked against the machine's
+    # memory (patched to 8 GiB here so that the test does not depend on this machine).
+    from ppca_stability._cli import _io
+
+    monkeypatch.setattr(_io, "memory_bytes", lambda: 8 * 2**30)
+    path = tmp_path / "cov.npy"
+    np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(25000, 25000)).flush()
+    assert main(["map", str(path), "--cov", "--sigma2", "1"]) == 2
+    assert "25000 features" in _one_line_error(capsys)
+
+
+def test_stdout_to_a_full_disk_is_a_one_line_error(data_file):
+    # Regression: `map > /dev/full` ended in a traceback.
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    path, _ = data_file
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "ppca_stability", "map", str(path), "--sigma2", "1"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    assert done.returncode == 2 and "No space left on device" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_outputs_keep_the_mode_and_refuse_foreign_files(data_file, tmp_path):
+    # Regression: outputs overwrote unrelated files silently and widened 0600 to 0644.
+    path, _ = data_file
+    fig = tmp_path / "fig.png"
+    fig.write_text("my notes, not a figure")
+    done = _run_cli("phase", str(path), "--out", str(fig))
+    _assert_one_line_exit_2(done, "--force")
+    assert fig.read_text() == "my notes, not a figure"
+    fig.chmod(0o600)
+    done = _run_cli("phase", str(path), "--out", str(fig), "--force")
+    assert done.returncode == 0, done.stderr
+    assert fig.read_bytes().startswith(b"\x89PNG") and stat.S_IMODE(fig.stat().st_mode) == 0o600
+    # A figure this tool wrote is overwritten without --force, keeping its mode.
+    assert _run_cli("phase", str(path), "--out", str(fig)).returncode == 0
+    assert stat.S_IMODE(fig.stat().st_mode) == 0o600
+
+
+def test_sigterm_while_saving_leaves_no_temporary_file(data_file, tmp_path):
+    # Regression: SIGTERM during savefig left a 0-byte temporary file.
+    path, _ = data_file
+    script = (
+        "import time, matplotlib.figure as mf\n"
+        "def slow(self, fname, **kw):\n"
+        "    open(fname, 'wb').close()\n"
+        "    time.sleep(60)\n"
+        "mf.Figure.savefig = slow\n"
+        "from ppca_stability._cli import main\n"
+        f"raise SystemExit(main(['phase', {str(path)!r}, '--out', {str(tmp_path / 'f.png')!r}]))\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE) as proc:
+        deadline = time.monotonic() + 120
+        while not any(p.name.startswith(".f.png.") for p in tmp_path.iterdir()):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert [p.name for p in tmp_path.iterdir() if p != path] == []
+
+
+def test_verify_writes_nothing_into_the_working_directory(tmp_path):
+    # Regression: `verify` created .hypothesis/ in the working directory.
+    done = _run_cli(
+        "verify", "--examples", "2", "--theorem", "orbit_count", "--no-progress", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_vae_streams_the_covariance_once(data_file, monkeypatch, capsys):
+    # Regression: `vae DATA` loaded the whole file as float64 and computed the covariance twice
+    # (400 MB float32: 52 s, 1.36 GB). The analytic objective now gets the streamed covariance.
+    from ppca_stability._cli import vae as vae_cli
+
+    path, X = data_file
+    seen = {}
+    real_fit = vae_cli.fit_linear_vae
+
+    def spy(data, **kwargs):
+        seen["data"], seen["cov"] = data, kwargs["cov"]
+        return real_fit(data, **kwargs)
+
+    monkeypatch.setattr(vae_cli, "fit_linear_vae", spy)
+    assert main(["vae", str(path), "--latent-dim", "2"]) in (0, 1)
+    assert seen["data"] is None and rel_err(seen["cov"], covariance(X)) < 1e-12

@@ -230,3 +230,33 @@ def test_bad_dask_input(da):
     bad = da.from_array(np.array([[1.0, np.nan], [2.0, 3.0], [4.0, 5.0]]), chunks=(1, 2))
     with pytest.raises(ValueError, match="`data` must contain only finite values"):
         covariance(bad)
+
+
+# ----------------------------------------------------------------------------- containers (§3)
+def test_masked_arrays_are_refused_not_silently_unmasked():
+    # Regression: covariance() dropped the mask and used the hidden values.
+    X = np.ma.masked_array(np.arange(6.0).reshape(3, 2), mask=[[0, 1], [0, 0], [0, 0]])
+    with pytest.raises(TypeError, match="`data` is a masked array; masks are not supported"):
+        covariance(X)
+
+
+def test_none_and_sparse_get_their_own_messages():
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match="`data` must be an array of real numbers; got None"):
+        covariance(None)
+    with pytest.raises(TypeError, match=r"scipy sparse .*data\.toarray\(\)"):
+        covariance(scipy_sparse.random(5, 3, density=0.5, format="csr", random_state=0))
+
+
+def test_nullable_pandas_frames_are_named():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": pd.array([1, None, 3], dtype="Int64"), "b": [1.0, 2.0, 3.0]})
+    with pytest.raises(TypeError, match=r"pandas object .*missing values"):
+        covariance(frame)
+
+
+def test_dask_unknown_row_chunks_say_how_to_fix(da, rng):
+    # Regression: boolean indexing leaves NaN row chunks, which failed inside Dask.
+    X = da.from_array(rng.normal(size=(100, 3)), chunks=(10, 3))
+    with pytest.raises(ValueError, match=r"unknown row chunk sizes.*compute_chunk_sizes\(\)"):
+        covariance(X[X[:, 0] > 0])

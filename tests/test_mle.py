@@ -81,3 +81,26 @@ def test_fixed_sigma2_at_an_eigenvalue_agrees_with_stability_map(spectrum_cov):
     fit = ppca_mle(cov, 3, sigma2=3.0)
     assert fit.n_active == expected.n_active == 2
     assert np.allclose(fit.loadings, expected.loadings)
+
+
+# ----------------------------------------------------------------------------- overflow
+def test_kl_at_optimum_is_a_difference_of_logs():
+    # Regression: lam / sigma2 = 1e310 overflows, its log does not: 1/2 ln(1e310) = 356.9 nats.
+    from ppca_stability._mle import kl_at_optimum
+
+    kl = kl_at_optimum(np.array([1e300]), np.array([1e-10]), np.array([1]))
+    assert kl[0, 0] == pytest.approx(0.5 * 310 * np.log(10.0), rel=1e-12)
+
+
+def test_unrepresentable_log_likelihood_raises_instead_of_minus_inf():
+    # Regression: ppca_mle(diag([1e200, 1e200]), 1, sigma2=1e-200).log_likelihood was -inf; the
+    # true value, about -1e400 / 2 (the discarded lam / sigma2 term), is beyond float64, and
+    # log_likelihood raises for it: so do ppca_mle and the closed-form maps.
+    S = np.diag([1e200, 1e200])
+    with pytest.raises(ValueError, match="not representable in float64.*Rescale"):
+        ppca_mle(S, 1, sigma2=1e-200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegeneracyWarning)
+        smap = stability_map(S, 1e-200, latent_dim=1)
+    with pytest.raises(ValueError, match="not representable in float64"):
+        smap.global_maximum

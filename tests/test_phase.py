@@ -210,6 +210,22 @@ def test_census_is_lazy(cov, monkeypatch):
         pd.census
 
 
+def test_stability_counts_need_no_census(monkeypatch):
+    # Regression: at d = 200 the counts computed the census per distinct m (38 s, 4.2 GB); d = 300
+    # ran out of memory. The counts are closed forms; the census, asked for, is refused by size.
+    def refuse(*args):
+        raise AssertionError("census computed for the stability counts")
+
+    monkeypatch.setattr(phase_module, "census_dict", refuse)
+    lam = np.geomspace(100.0, 1.0, 300)
+    pd = phase_diagram(np.diag(lam))
+    counts = pd.stability_counts
+    assert [sum(c.values()) for c in counts] == list(pd.n_points)
+    assert pd.degenerate.sum() == lam.size
+    with pytest.raises(ValueError, match="polynomial coefficients.*Reduce latent_dim"):
+        pd.census
+
+
 def test_results_are_read_only(cov):
     pd = phase_diagram(cov, latent_dim=2)
     with pytest.raises(TypeError):

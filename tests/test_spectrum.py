@@ -4,12 +4,22 @@ exact.
 Its input errors (shape, symmetry, positive semi-definiteness, ...) are in test_validation.py.
 """
 
+import warnings
+
 import numpy as np
+import pytest
 from _support import NUMERIC_RTOL, rel_err
 from hypothesis import given
 from hypothesis import strategies as hs
 
-from ppca_stability import Spectrum, spectrum
+from ppca_stability import (
+    PrecisionWarning,
+    Spectrum,
+    covariance,
+    ppca_mle,
+    spectrum,
+    stability_map,
+)
 from ppca_stability.strategies import covariances, spectra
 
 
@@ -62,3 +72,57 @@ def test_repr_shows_the_leading_eigenvalues():
     )
     many = repr(spectrum(np.diag(np.arange(8.0, 0.0, -1.0))))
     assert many == "Spectrum(n_features=8, eigenvalues=[8, 7, 6, 5, 4, 3, ...])"
+
+
+# ----------------------------------------------------------------------------- zero eigenvalues
+def test_exact_small_eigenvalues_next_to_a_huge_one_are_kept():
+    # Regression: the 100 d eps lam_max cut zeroed 4, 3, 2, 1 (eigh returns them exactly for a
+    # diagonal matrix) and stability_map reported 2 points; the exact count is 2^5 (closed form,
+    # as symbolic.exact_stability_map gives), and ppca_mle then claimed "rank 1".
+    S = np.diag([1e16, 4.0, 3.0, 2.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for vectors in (True, False):
+            assert spectrum(S, vectors=vectors).eigenvalues.tolist() == [1e16, 4.0, 3.0, 2.0, 1.0]
+        assert stability_map(S, 0.5).n_points == 2**5
+        assert ppca_mle(S, 3).sigma2 == 1.5  # mean of the discarded eigenvalues 2 and 1
+
+
+def test_features_on_scales_1e8_apart_keep_their_small_eigenvalues(rng):
+    # Regression (fit_linear_vae): features differing in scale by 1e8. Reference: the
+    # eigenvalues of the standardised covariance, scaled back through the tiny features' block.
+    X = rng.normal(size=(200, 4)) * np.array([1e8, 1.0, 1.0, 1.0])
+    S = covariance(X)
+    lam = spectrum(S).eigenvalues
+    assert np.all(lam > 0)
+    # The small block is nearly decoupled from the huge feature: its eigenvalues are those of the
+    # Schur complement S_22 - S_21 S_11^-1 S_12, to first order.
+    schur = S[1:, 1:] - np.outer(S[1:, 0], S[0, 1:]) / S[0, 0]
+    assert np.allclose(lam[1:], np.linalg.eigvalsh(schur)[::-1], rtol=1e-6)
+
+
+def test_unresolvable_eigenvalues_are_zeroed_with_a_precision_warning():
+    # Feature 2 (variance 4.9e13) is almost collinear with feature 1 (1e16): the eigenvalue near 5
+    # is computed accurately for this stored matrix (residual far below it), but the matrix's own
+    # round-off, eta |u|^T |S| |u| ~ 4 eta S_22 ~ 9, can move it by more than its size.
+    S = np.array([[1e16, 7e14], [7e14, 4.9e13 + 5.0]])
+    with pytest.warns(PrecisionWarning, match=r"1 eigenvalue\(s\) of `cov`.*standardise"):
+        lam = spectrum(S).eigenvalues
+    assert lam[1] == 0.0
+
+
+def test_an_eigenvalue_above_a_resolved_one_is_kept():
+    # The exact 1 of an uncoupled third feature is resolved, so the eigenvalue above it is not 0.
+    S = np.array([[1e16, 1e15, 0.0], [1e15, 1e14 + 4.0, 0.0], [0.0, 0.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lam = spectrum(S).eigenvalues
+    assert np.all(lam[:-1] >= lam[1:]) and lam[2] == 1.0 and lam[1] > 1.0
+
+
+def test_round_off_eigenvalues_of_rank_deficient_data_are_zeroed_silently(rng):
+    X = rng.normal(size=(4, 30))  # rank 3 after centring
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for vectors in (True, False):
+            assert np.count_nonzero(spectrum(covariance(X), vectors=vectors).eigenvalues) == 3

@@ -7,6 +7,7 @@ The numeric classification of arbitrary loadings (classify_point) is tested in t
 import math
 import sys
 import warnings
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -201,3 +202,19 @@ def test_learned_points_by_index_equal_the_enumeration():
     assert len(walked) == smap.n_points > 100
     assert [smap.points[i].active for i in range(len(walked))] == walked
     assert [p.active for p in smap.points[-5:]] == walked[-5:]
+
+
+def test_stability_counts_and_repr_need_no_census():
+    # Regression: `map` with the default latent_dim grew O(d^3) in memory (d = 400: 1 GB), the
+    # census's Gaussian binomials. Counts by stability are closed forms; an oversized census is
+    # refused with its size instead of exhausting memory.
+    lam = np.geomspace(100.0, 1.0, 1000)
+    with mock.patch.object(
+        sys.modules["ppca_stability._stability"], "census_dict", side_effect=AssertionError
+    ):
+        smap = stability_map(np.diag(lam), 0.5)
+        counts = smap.stability_counts()
+        repr(smap)
+    assert counts == {Stability.MAXIMUM: 1, Stability.MINIMUM: 1, Stability.SADDLE: 2**1000 - 2}
+    with pytest.raises(ValueError, match="polynomial coefficients"):
+        smap.census()

@@ -409,3 +409,30 @@ def test_bad_latent_dim():
         critical_sigma2([2, 1], latent_dim="1")
     with pytest.raises(ValueError, match="n_features"):
         verify_hessian_closed_form(0, 1)
+
+
+def test_exact_map_refuses_exponential_enumeration_up_front():
+    # Regression: 14 eigenvalues at a fixed sigma2 took 26 s (every one of the 2^14 active sets
+    # symbolically); now refused at once, naming the count and the numeric alternative.
+    with pytest.raises(ValueError, match=r"visits 16384 active sets.*stability_map"):
+        exact_stability_map(list(range(1, 15)), "1/2")
+    with pytest.raises(ValueError, match="visits 16384 active sets"):
+        critical_sigma2(list(range(1, 15)))
+    # a small latent_dim keeps the enumeration polynomial: allowed
+    assert exact_stability_map(list(range(1, 15)), "1/2", latent_dim=1).n_points == 15
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1e500000", "1e50000000", "1" * 3000, Fraction(1, 10**5000), 10**5000],
+    ids=["1e500000", "1e50000000", "3000 digits", "tiny Fraction", "huge int"],
+)
+def test_huge_exact_numbers_are_refused_before_they_are_built(value):
+    # Regression: "1e500000" burned CPU before a confusing int-digits error ("1e50000000": 90 s).
+    with pytest.raises(ValueError, match=r"eigenvalues\[0\]` = .* more than 1000 digits"):
+        exact_stability_map([value, 1], "1/2")
+
+
+def test_exact_numbers_up_to_the_digit_limit_are_accepted():
+    # 1e1000 and 1 lie above sigma2 = 1/2, 1e-1000 below: 2^2 points
+    assert exact_stability_map(["1e1000", "1e-1000", 1], "1/2").n_points == 4

@@ -47,6 +47,24 @@ COV_ERRORS = {
     "complex": (COV * 1j, TypeError, "`cov` must be real"),
     "empty": (np.zeros((0, 0)), ValueError, "`cov` must not be empty"),
     "strings": ([["a"]], TypeError, "`cov` must be an array of real numbers"),
+    "None": (None, TypeError, "`cov` must be an array of real numbers; got None"),
+    "masked": (
+        np.ma.masked_array(np.eye(2), mask=[[0, 1], [0, 0]]),
+        TypeError,
+        "`cov` is a masked array; masks are not supported",
+    ),
+    # Necessary conditions for PSD, checked in O(d^2) by every user (log_likelihood and its
+    # derivatives accepted a negative diagonal).
+    "negative variance": (
+        np.diag([1.0, -1.0]),
+        ValueError,
+        r"positive semi-definite; its diagonal entry \[1, 1\] is -1 < 0",
+    ),
+    "correlation above 1": (
+        np.array([[1.0, 2.0], [2.0, 1.0]]),
+        ValueError,
+        r"positive semi-definite; \|entry \[0, 1\]\| = 2 exceeds sqrt",
+    ),
 }
 
 
@@ -60,10 +78,12 @@ def test_bad_cov(user, error):
 
 @pytest.mark.parametrize("user", EIGEN_USERS)
 def test_cov_not_positive_semi_definite(user):
+    # Passes the entrywise checks (unit diagonal, |correlations| 0.9); eigenvalues -0.8, 1.9, 1.9.
+    cov = np.array([[1.0, 0.9, 0.9], [0.9, 1.0, -0.9], [0.9, -0.9, 1.0]])
     with pytest.raises(
-        ValueError, match="`cov` must be positive semi-definite; its smallest eigenvalue is -1"
+        ValueError, match="`cov` must be positive semi-definite; its smallest eigenvalue is -0.8"
     ):
-        COV_USERS[user](np.diag([1.0, -1.0]))
+        COV_USERS[user](cov)
 
 
 # --------------------------------------------------------------------------- sigma2
@@ -219,3 +239,24 @@ def test_bad_rtol(user, rtol, exc):
 # --------------------------------------------------------------------------- accepted
 def test_integer_cov_and_numpy_scalars_are_accepted():
     assert ps.stability_map(np.diag([2, 1]), np.float32(0.5), latent_dim=np.int64(1)).n_points == 3
+
+
+def test_float32_cov_is_symmetric_to_its_own_precision(rng):
+    # Regression: float32 covariances were refused as "not symmetric" (relative asymmetry
+    # 2.3e-8 against a fixed 1e-10); the tolerance is now 100 eps of the input's dtype.
+    X = rng.normal(size=(500, 20)).astype(np.float32)
+    cov = X.T @ X / np.float32(500)
+    cov[0, 1] *= np.float32(1 + 1e-7)  # asymmetry at float32 round-off
+    assert ps.stability_map(cov, 0.5).n_points == 2**20
+    with pytest.raises(ValueError, match="must be symmetric"):
+        ps.spectrum(cov.astype(np.float64))  # in float64 the same asymmetry is not round-off
+    bad = cov.copy()
+    bad[0, 1] *= np.float32(1.01)
+    with pytest.raises(ValueError, match="must be symmetric"):
+        ps.spectrum(bad)
+
+
+def test_sparse_cov_is_refused_with_a_hint():
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match=r"scipy sparse .*cov\.toarray\(\)"):
+        ps.spectrum(scipy_sparse.eye(3, format="csr"))

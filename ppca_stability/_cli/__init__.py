@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 import warnings
 
 from ._io import CliError
@@ -47,22 +49,52 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
+    # SIGTERM unwinds (exit 143) instead of killing outright, so that a half-written temporary
+    # file is removed; signal handlers can only be set from the main thread.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         with warnings.catch_warnings():
             # Our warnings are printed as one line each, not with a source excerpt.
             warnings.showwarning = _show_warning
-            return int(args.handler(args) or 0)
+            code = int(args.handler(args) or 0)
+            sys.stdout.flush()  # a full disk or closed pipe is reported here, not at exit
+            return code
     except (CliError, ValueError, TypeError, ImportError) as exc:
         print(f"ppca-stability {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, and keep Python's exit-time flush of
         # stdout from raising again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _discard_stdout()
         return 141
+    except OSError as exc:  # writing stdout failed (e.g. `> /dev/full`); files raise CliError
+        _discard_stdout()
+        print(
+            f"ppca-stability {args.command}: error: cannot write the output: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _discard_stdout() -> None:
+    # Whatever is still buffered can never be written: drop it, so that Python's exit-time flush
+    # of stdout does not fail again with a traceback.
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives until exit)
+        os.dup2(sys.stdout.fileno(), 1)
+    except OSError:
+        pass
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001

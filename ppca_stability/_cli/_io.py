@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +18,10 @@ from .._covariance import covariance
 __all__ = [
     "CliError",
     "add_data_arguments",
+    "add_force_argument",
+    "check_feature_count",
     "check_figure_path",
+    "check_output_path",
     "dump_json",
     "load_covariance",
     "load_matrix",
@@ -26,6 +31,13 @@ __all__ = [
 ]
 
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
+# How a file we write starts, by suffix: an existing file that does not is not ours, and is
+# overwritten only with --force.
+SIGNATURES = {".png": (b"\x89PNG",), ".pdf": (b"%PDF",), ".svg": (b"<?xml", b"<svg")}
+# d x d float64 matrices alive at once for a covariance and its eigendecomposition: the matrix,
+# its symmetrised copy, eigh's working copy (which becomes the eigenvectors) and syevd's
+# workspace of about 2 d^2.
+COV_COPIES = 5
 # Resolution of raster figures.
 FIGURE_DPI = 150
 
@@ -48,8 +60,49 @@ def add_data_arguments(parser: Any, *, optional: bool = False, cov_note: str = "
     )
 
 
+def _position(exc: Exception) -> str:
+    """Where a parse error happened, without the offending text (which could be anything the
+    path points at: a symlink to /etc/passwd would print its first line)."""
+    found = re.search(r"(at )?(row|line) \d+(, column \d+)?", str(exc))
+    return f" at {found.group(0).removeprefix('at ')}" if found else ""
+
+
+def _csv_columns(p: Path, delimiter: str) -> int:
+    """Columns of the first non-comment line, read in bounded pieces: a 10^6-column line is
+    counted without building a row of floats."""
+    with p.open("rb") as f:
+        for line in f:
+            if line.strip() and not line.lstrip().startswith(b"#"):
+                return line.count(delimiter.encode()) + 1
+    return 0
+
+
+def check_feature_count(d: int, path: str, name: str = "DATA") -> None:
+    """Refuse, before anything is read, a problem whose d x d matrices cannot fit in memory."""
+    need = COV_COPIES * 8 * d * d
+    if need > memory_bytes():
+        raise CliError(
+            f"{name}: {path} has {d} features; its {d} x {d} covariance and eigenvectors need "
+            f"about {need / 2**30:.3g} GiB, more than this machine's "
+            f"{memory_bytes() / 2**30:.3g} GiB of memory. Reduce the features first (e.g. a "
+            "random projection or PCA on a subsample)."
+        )
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine (a generous 2^40 where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 2**40
+
+
 def load_matrix(path: str, name: str = "DATA") -> np.ndarray:
-    """Read a 2-D float array from a ``.npy`` or ``.csv``/``.txt`` file."""
+    """Read a 2-D float array from a ``.npy`` or ``.csv``/``.txt`` file.
+
+    ``.npy`` files are memory-mapped (nothing is read here); the number of features is checked
+    against memory before a CSV is parsed or a covariance is formed (`check_feature_count`).
+    """
     p = Path(path)
     if not p.is_file():
         raise CliError(f"{name}: no such file: {path}")
@@ -57,15 +110,30 @@ def load_matrix(path: str, name: str = "DATA") -> np.ndarray:
     try:
         if suffix == ".npy":
             arr = np.load(p, mmap_mode="r", allow_pickle=False)
+            if not isinstance(arr, np.ndarray):  # np.load opens a .npz archive whatever its name
+                if hasattr(arr, "close"):
+                    arr.close()
+                raise CliError(
+                    f"{name}: {path} is not a .npy array (an .npz archive?); save one array with "
+                    "numpy.save, or extract it: numpy.save('x.npy', numpy.load('f.npz')['name'])."
+                )
+            if arr.ndim == 2:
+                check_feature_count(arr.shape[1], path, name)
         elif suffix in {".csv", ".txt", ".tsv"}:
             delimiter = "\t" if suffix == ".tsv" else ","
+            check_feature_count(_csv_columns(p, delimiter), path, name)
             arr = np.loadtxt(p, delimiter=delimiter, ndmin=2, dtype=np.float64)
         else:
             raise CliError(f"{name}: unsupported file type {suffix!r}; use .npy or .csv.")
     except CliError:
         raise
+    except MemoryError:
+        raise CliError(f"{name}: {path} does not fit in memory.") from None
     except Exception as exc:  # numpy's parse errors come in many classes
-        raise CliError(f"{name}: cannot read {path}: {exc}".splitlines()[0]) from exc
+        raise CliError(
+            f"{name}: cannot read {path}{_position(exc)}: not a {suffix[1:]} file of numbers "
+            f"({type(exc).__name__})."
+        ) from exc
     if arr.ndim != 2 or arr.size == 0:
         raise CliError(f"{name}: expected a non-empty 2-D array in {path}; got shape {arr.shape}.")
     if arr.dtype.kind not in "biuf":
@@ -84,8 +152,42 @@ def load_covariance(path: str, *, is_cov: bool) -> np.ndarray:
     return covariance(arr)
 
 
+def check_output_path(path: str, option: str, formats: tuple[str, ...], *, force: bool) -> Path:
+    """Check an output file before any work: a suffix we write, an existing writable directory,
+    and no existing file that is not one of ours (unless `force`)."""
+    target = Path(path)
+    if target.suffix.lower() not in formats:
+        raise CliError(f"{option}: the file must end in {', '.join(formats)}; got {path!r}.")
+    parent = target.parent
+    if not parent.is_dir():
+        raise CliError(f"{option}: cannot write {target}: directory {parent} does not exist.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CliError(f"{option}: cannot write {target}: directory {parent} is not writable.")
+    if target.is_dir():
+        raise CliError(f"{option}: {target} is a directory; give a file name.")
+    if target.exists() and not force and not _is_ours(target):
+        raise CliError(
+            f"{option}: {target} exists and is not a {target.suffix} file this tool wrote; "
+            "pass --force to overwrite it."
+        )
+    return target
+
+
+def _is_ours(target: Path) -> bool:
+    try:
+        with target.open("rb") as f:
+            head = f.read(64).lstrip()
+    except OSError:
+        return False
+    return head.startswith(SIGNATURES.get(target.suffix.lower(), (b"\0",)))
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
-    """Call ``write(tmp_path)`` then move the file into place: written whole or not at all."""
+    """Call ``write(tmp_path)`` then move the file into place: written whole or not at all.
+
+    An existing target keeps its permissions (a 0600 file stays 0600); a new one gets those a
+    plain open() would give.
+    """
     target = Path(path)
     if target.parent and not target.parent.exists():
         raise CliError(f"cannot write {target}: directory {target.parent} does not exist.")
@@ -95,10 +197,14 @@ def write_atomic(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
     os.close(fd)
     try:
         write(tmp)
-        # mkstemp creates the file owner-only; give it the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        try:
+            mode = stat.S_IMODE(os.stat(target).st_mode)
+        except FileNotFoundError:
+            # mkstemp creates the file owner-only; give it the permissions a plain open() would.
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
@@ -133,12 +239,18 @@ def parse_sigma2(text: str) -> float | str:
         ) from None
 
 
-def check_figure_path(path: str) -> Path:
-    """The figure path, if its suffix names a format we write."""
-    target = Path(path)
-    if target.suffix.lower() not in FIGURE_FORMATS:
-        raise CliError(f"--out: the figure must end in {', '.join(FIGURE_FORMATS)}; got {path!r}.")
-    return target
+def add_force_argument(parser: Any) -> None:
+    """--force: overwrite an existing output file that this tool did not write."""
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite an existing output file even if it is not one this tool wrote",
+    )
+
+
+def check_figure_path(path: str, *, force: bool = False) -> Path:
+    """The figure path, if its suffix names a format we write and it can be written."""
+    return check_output_path(path, "--out", FIGURE_FORMATS, force=force)
 
 
 def save_figure(fig: Any, path: Path) -> Path:

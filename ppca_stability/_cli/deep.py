@@ -6,7 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._io import CliError, check_figure_path, dump_json, load_matrix, save_figure
+from ._io import (
+    CliError,
+    add_force_argument,
+    check_figure_path,
+    dump_json,
+    load_matrix,
+    save_figure,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", metavar="FIG", default=None, help="write the figure to FIG (.png, .svg or .pdf)"
     )
+    add_force_argument(p)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument(
         "--no-progress",
@@ -97,7 +105,7 @@ def _nan_to_none(values) -> list:  # noqa: ANN001
 
 
 def run(args: argparse.Namespace) -> int:
-    out = None if args.out is None else check_figure_path(args.out)
+    out = None if args.out is None else check_figure_path(args.out, force=args.force)
     try:
         from ..deep import deep_collapse_sweep
     except ImportError as exc:

@@ -4,6 +4,8 @@ download)."""
 from __future__ import annotations
 
 import argparse
+import os
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,8 @@ from .._optional import require
 from .._phase import phase_diagram
 from .._spectrum import covariance
 from .._stability import Stability, stability_map
-from ._io import CliError, save_figure
+from .._validation import check_latent_dim
+from ._io import CliError, add_force_argument, check_figure_path, save_figure
 
 DEFAULT_OUT = "ppca_stability_demo"
 DEFAULT_LATENT_DIM = 10
@@ -25,6 +28,8 @@ FIGURE_GRID_POINTS = 300
 # The stability-map figure draws every point, so it uses a small latent dimension.
 MAP_LATENT_DIM = 3
 EIGENVALUES_PER_ROW = 10
+# The figures written into --out.
+FIGURES = ("phase_digits.png", "stability_map_digits.png")
 
 COLLAPSE_NOTE = (
     "A collapsed latent: at the optimum of a linear VAE (= probabilistic PCA) with decoder noise\n"
@@ -55,11 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_LATENT_DIM,
         help=f"latent dimension K of the linear VAE (default {DEFAULT_LATENT_DIM})",
     )
+    add_force_argument(p)
     p.set_defaults(handler=run)
 
 
 def _count(n: int) -> str:
-    return f"{n:,}" if n < 10**12 else f"{float(n):.3g}"
+    return f"{n:,}" if n < 10**12 else f"{Decimal(n):.3g}"
 
 
 def _latents(first: int, last: int) -> str:
@@ -69,8 +75,21 @@ def _latents(first: int, last: int) -> str:
     return f"{first + 1}" if last - first == 1 else f"{first + 1}-{last}"
 
 
-def _output_dir(path: str) -> Path:
+def _check_output_dir(path: str) -> Path:
+    """The figure directory, checked before any work: an existing directory, or one that can be
+    created in the nearest existing ancestor (created only when the figures are written)."""
     out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out: {out} exists and is not a directory.")
+    ancestor = out
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise CliError(f"--out: cannot write into {ancestor}.")
+    return out
+
+
+def _output_dir(out: Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -81,8 +100,12 @@ def _output_dir(path: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     datasets = require("sklearn.datasets", "demo", "The demo (scikit-learn's bundled digits)")
     require("matplotlib", "demo", "The demo's figures")
-    out = _output_dir(args.out)
+    out = _check_output_dir(args.out)
     X = datasets.load_digits().data
+    check_latent_dim(args.latent_dim, X.shape[1])  # before anything is printed or created
+    if out.is_dir():
+        for name in FIGURES:
+            check_figure_path(str(out / name), force=args.force)
     cov = covariance(X)
     pd = phase_diagram(cov, latent_dim=args.latent_dim)
     q, lam, s_ml = pd.latent_dim, pd.eigenvalues, pd.sigma2_learned
@@ -135,12 +158,11 @@ def run(args: argparse.Namespace) -> int:
     grid = np.union1d(
         np.geomspace(lo, 10.0 * lam[0], FIGURE_GRID_POINTS), pd.breakpoints[pd.breakpoints >= lo]
     )
-    written = [
-        save_figure(phase_diagram(cov, latent_dim=q, sigma2=grid).plot(), out / "phase_digits.png")
-    ]
+    _output_dir(out)
+    written = [save_figure(phase_diagram(cov, latent_dim=q, sigma2=grid).plot(), out / FIGURES[0])]
     if s_ml is not None:
         smap = stability_map(cov, s_ml, latent_dim=min(q, MAP_LATENT_DIM))
-        written.append(save_figure(smap.plot(), out / "stability_map_digits.png"))
+        written.append(save_figure(smap.plot(), out / FIGURES[1]))
     print("\nFigures:")
     for path in written:
         print(f"  {path}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from typing import Any
 
 from .._elbo_landscape import ElboStabilityMap, elbo_stability_map
 from .._stability import StabilityMap, stability_map
@@ -69,8 +68,12 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         smap = stability_map(cov, parse_sigma2(args.sigma2), latent_dim=args.latent_dim)
-    shown: list[Any] = list(itertools.islice(smap.points, max(args.show, 0)))
-    census = smap.census()
+    # Rows, not points: each point holds (d, q) loadings, which are dropped as soon as read.
+    shown = [_row(p) for p in itertools.islice(smap.points, max(args.show, 0))]
+    try:
+        census: dict[int, int] | None = smap.census()
+    except ValueError as exc:  # too large to compute exactly: report the rest, say why
+        census, census_note = None, str(exc)
     counts = {k.value: v for k, v in smap.stability_counts().items()}
     top = smap.global_maximum
     if args.json:
@@ -84,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
                     "n_points": smap.n_points,
                     "global_maximum": _row(top),
                     "stability_counts": counts,
-                    "census": {str(k): v for k, v in census.items()},
-                    "points": [_row(p) for p in shown],
+                    "census": None if census is None else {str(k): v for k, v in census.items()},
+                    "points": shown,
                 }
             )
         )
@@ -95,14 +98,17 @@ def run(args: argparse.Namespace) -> int:
         f"\nglobal maximum: active {list(top.active)}; {top.n_collapsed} of {smap.latent_dim} "
         "latents collapsed"
     )
-    print("census (Morse index: count): " + ", ".join(f"{k}: {v}" for k, v in census.items()))
+    if census is None:
+        print(f"census (Morse index: count): not computed; {census_note}")
+    else:
+        print("census (Morse index: count): " + ", ".join(f"{k}: {v}" for k, v in census.items()))
     print("by stability: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
     print(f"\nfirst {len(shown)} of {smap.n_points} stationary points:")
     print(f"{'active':<24} {'sigma2':>11} {'log-lik':>13} {'morse':>6}  stability")
-    for p in shown:
-        act = ",".join(map(str, p.active)) or "-"
+    for r in shown:
+        act = ",".join(map(str, r["active"])) or "-"
         print(
-            f"{act[:24]:<24} {p.sigma2:>11.5g} {p.log_likelihood:>13.6g} {p.morse_index:>6}  "
-            f"{p.stability.value}"
+            f"{act[:24]:<24} {r['sigma2']:>11.5g} {r['log_likelihood']:>13.6g} "
+            f"{r['morse_index']:>6}  {r['stability']}"
         )
     return 0

@@ -8,6 +8,7 @@ from .._phase import PhaseDiagram, phase_diagram
 from ._io import (
     CliError,
     add_data_arguments,
+    add_force_argument,
     check_figure_path,
     dump_json,
     load_covariance,
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", metavar="FIG", default=None, help="write the figure to FIG (.png, .svg or .pdf)"
     )
+    add_force_argument(p)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument(
         "--census",
@@ -60,7 +62,7 @@ def _payload(pd: PhaseDiagram, with_census: bool) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = None if args.out is None else check_figure_path(args.out)
+    out = None if args.out is None else check_figure_path(args.out, force=args.force)
     if args.census and not args.json:
         raise CliError("--census: only with --json (the table shows the counts by stability).")
     cov = load_covariance(args.data, is_cov=args.cov)

@@ -8,7 +8,15 @@ from .._agreement import compare_with_ppca
 from .._elbo_landscape import classify_vae_point
 from .._linear_vae import fit_linear_vae
 from .._spectrum import covariance
-from ._io import add_data_arguments, load_matrix, parse_sigma2, write_atomic
+from ._io import (
+    add_data_arguments,
+    add_force_argument,
+    check_figure_path,
+    load_covariance,
+    load_matrix,
+    parse_sigma2,
+    save_figure,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,31 +43,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
-        "--out", metavar="FIG.png", default=None, help="save the training curves to this image"
+        "--out",
+        metavar="FIG",
+        default=None,
+        help="save the training curves to this figure (.png, .svg or .pdf)",
     )
+    add_force_argument(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    matrix = load_matrix(args.data)
-    cov = matrix if args.cov else covariance(matrix)
+    # The figure path is checked before training, not after.
+    out = None if args.out is None else check_figure_path(args.out, force=args.force)
+    if args.objective == "stochastic" and not args.cov:
+        # Minibatches need the samples: the trainer reads them (a .npy stays memory-mapped).
+        data, cov = load_matrix(args.data), None
+    else:
+        # The analytic ELBO needs only the covariance: streamed from DATA, computed once.
+        data, cov = None, load_covariance(args.data, is_cov=args.cov)
     fit = fit_linear_vae(
-        None if args.cov else matrix,
-        cov=cov if args.cov else None,
+        data,
+        cov=cov,
         latent_dim=args.latent_dim,
         sigma2=parse_sigma2(args.sigma2),
         objective=args.objective,
         max_steps=args.max_steps,
         rng=args.seed,
     )
-    agreement = compare_with_ppca(fit, cov)
+    agreement = compare_with_ppca(fit, cov if cov is not None else covariance(data))
     print(repr(fit))
     print()
     print(repr(agreement))
     print()
     print(repr(classify_vae_point(fit.params, cov, fit.sigma2, sigma2_learned=fit.sigma2_learned)))
-    if args.out:
-        fig = fit.plot()
-        write_atomic(args.out, lambda tmp: fig.savefig(tmp, dpi=120))
-        print(f"\ntraining curves written to {args.out}")
+    if out is not None:
+        path = save_figure(fit.plot(), out)
+        print(f"\ntraining curves written to {path}")
     return 0 if agreement.passed else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 
 from .._verify import DEFAULT_MAX_EXAMPLES, theorem_names, verify
 
@@ -48,11 +49,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = verify(
-        max_examples=args.examples,
-        seed=args.seed,
-        theorems=args.theorem,
-        progress=not args.no_progress,
-    )
+    from hypothesis import configuration  # a dependency; imported only by this command
+
+    # Hypothesis caches into ./.hypothesis by default; the command keeps nothing between runs
+    # (no example database), so it works in a temporary directory instead of the user's.
+    with tempfile.TemporaryDirectory(prefix="ppca-stability-hypothesis-") as home:
+        configuration.set_hypothesis_home_dir(home)
+        try:
+            report = verify(
+                max_examples=args.examples,
+                seed=args.seed,
+                theorems=args.theorem,
+                progress=not args.no_progress,
+            )
+        finally:
+            configuration.set_hypothesis_home_dir(None)
     print(repr(report))
     return 0 if report.passed else 1

@@ -12,6 +12,11 @@ real root of a numerator or denominator of some point's eigenvalue, below the ei
 point keeps (where it exists). Those candidates are found by sympy; a candidate is *critical* when
 the classification at it differs from that on either side (sampled exactly at midpoints). Between
 critical values the classification is constant and is decided at one rational sample.
+
+Cost. Finding the critical values visits every active set of the positive eigenvalues
+(``sum_{k <= q} C(p, k)``, ``2^p`` for ``q >= p``) with sympy, about a millisecond each (12
+eigenvalues: 11 s), at a fixed ``sigma2`` too; beyond `MAX_EXACT_ACTIVE_SETS` the call is refused
+up front with a message naming the count.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 
 import sympy
 
+from .._enumeration import count_fixed
 from .._inertia import symmetry_dim
 from .._stability import Stability
 from .._validation import check_latent_dim
@@ -36,6 +42,9 @@ __all__ = [
     "exact_stability_map",
     "critical_sigma2",
 ]
+
+# Active sets the symbolic enumeration may visit (2^11: about 5 s); beyond it the call is refused.
+MAX_EXACT_ACTIVE_SETS = 2**11
 
 _HALF = sympy.Rational(1, 2)
 _LOG_2PI = sympy.log(2 * sympy.pi)
@@ -445,14 +454,23 @@ def _latex(smap: ExactStabilityMap) -> str:
 def _map_iv(
     eigenvalues: Any, sigma2: Any, latent_dim: Any
 ) -> tuple[tuple[Fraction, ...], Any, int]:
-    lam = exact_eigenvalues(eigenvalues)
-    s = exact_sigma2(sigma2, allow_symbol=True)
-    return lam, s, check_latent_dim(latent_dim, len(lam))
+    lam, q = _critical_iv(eigenvalues, latent_dim)
+    return lam, exact_sigma2(sigma2, allow_symbol=True), q
 
 
 def _critical_iv(eigenvalues: Any, latent_dim: Any) -> tuple[tuple[Fraction, ...], int]:
     lam = exact_eigenvalues(eigenvalues)
-    return lam, check_latent_dim(latent_dim, len(lam))
+    q = check_latent_dim(latent_dim, len(lam))
+    p = sum(1 for v in lam if v > 0)
+    n_sets = count_fixed(p, q)
+    if n_sets > MAX_EXACT_ACTIVE_SETS:
+        raise ValueError(
+            f"the exact map of {p} positive eigenvalues with latent_dim = {q} visits {n_sets} "
+            f"active sets symbolically, above the limit of {MAX_EXACT_ACTIVE_SETS} (it grows as "
+            "2^p). Pass fewer eigenvalues or a smaller latent_dim, or use the numeric "
+            "ppca_stability.stability_map(), which counts without enumerating."
+        )
+    return lam, q
 
 
 def _to_sympy(x: Fraction) -> sympy.Rational:

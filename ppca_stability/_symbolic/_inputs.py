@@ -6,12 +6,17 @@ floats **only when the float is exactly the decimal it prints as** (``0.5``, ``2
 ``0.1`` is rejected, because the float nearest 0.1 is
 0.1000000000000000055511151231257827..., and there is no way to know which of the two was meant.
 The message says to pass the string ``"0.1"`` or ``Fraction(1, 10)`` instead.
+
+Size. Numerators and denominators are limited to `MAX_EXACT_DIGITS` decimal digits, checked
+before any big number is built: ``Fraction("1e50000000")`` alone takes 90 s, and sympy later
+fails on printing integers of more than 4300 digits.
 """
 
 from __future__ import annotations
 
 import decimal
 import numbers
+import re
 from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
@@ -21,11 +26,54 @@ import sympy
 
 from .._validation import describe
 
-__all__ = ["exact_rational", "exact_eigenvalues", "exact_sigma2"]
+__all__ = ["MAX_EXACT_DIGITS", "exact_rational", "exact_eigenvalues", "exact_sigma2"]
+
+# Decimal digits allowed in a numerator or denominator (far beyond any measured quantity).
+MAX_EXACT_DIGITS = 1000
+# Bits of an integer of MAX_EXACT_DIGITS decimal digits (log2(10) = 3.33 bits per digit).
+_MAX_BITS = int(MAX_EXACT_DIGITS * 3.33) + 1
+_EXPONENT = re.compile(r"[eE]\s*([+-]?\d+)")
+
+
+def _too_large(name: str, value: Any) -> ValueError:
+    try:
+        shown = describe(value)
+    except ValueError:  # Python refuses to print integers of more than 4300 digits
+        shown = "a number too large to print"
+    return ValueError(
+        f"`{name}` = {shown} has more than {MAX_EXACT_DIGITS} digits in its numerator "
+        "or denominator; rescale the eigenvalues (the stability map is invariant under scaling "
+        "eigenvalues and sigma2 together)."
+    )
+
+
+def _check_text_size(text: str, name: str) -> None:
+    """Refuse a decimal string whose exponent or length would build a huge integer."""
+    exponent = _EXPONENT.search(text)
+    digits = len(text) - (exponent.end() - exponent.start() if exponent else 0)
+    if digits > 2 * MAX_EXACT_DIGITS or (
+        exponent and (len(exponent.group(1)) > 6 or abs(int(exponent.group(1))) > MAX_EXACT_DIGITS)
+    ):
+        raise _too_large(name, text)
+
+
+def _checked(value: Fraction, name: str, original: Any) -> Fraction:
+    if max(value.numerator.bit_length(), value.denominator.bit_length()) > _MAX_BITS:
+        raise _too_large(name, original)
+    return value
 
 
 def exact_rational(value: Any, name: str) -> Fraction:
-    """``value`` as an exact `Fraction`, or raise naming ``name``."""
+    """``value`` as an exact `Fraction` of at most `MAX_EXACT_DIGITS` digits, or raise naming
+    ``name``."""
+    if isinstance(value, str):
+        _check_text_size(value, name)
+    elif isinstance(value, decimal.Decimal) and value.is_finite():
+        _check_text_size(str(value), name)
+    return _checked(_as_fraction(value, name), name, value)
+
+
+def _as_fraction(value: Any, name: str) -> Fraction:
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"`{name}` must be a rational number; got the bool {value!r}.")
     if isinstance(value, sympy.Basic):
