@@ -114,11 +114,27 @@ def _map_ratio() -> list[dict]:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            t_p, t_e = best_time(ppca, repeat=7), best_time(elbo, repeat=7)
+            t_p = best_time(ppca, repeat=7, min_total=1.0)
+            t_e = best_time(elbo, repeat=7, min_total=1.0)
         rows.append(
             {"input": name, "stability_map_s": t_p, "elbo_stability_map_s": t_e, "ratio": t_e / t_p}
         )
     return rows
+
+
+def run() -> list[dict]:
+    """The map rows for benchmarks/run_all.py (the classification at scale runs minutes per case
+    while its goal is missed at the maximum: run this file for it)."""
+    return [
+        {
+            "case": f"{row['input']}: elbo_stability_map + global_maximum + census",
+            "ours [s]": f"{row['elbo_stability_map_s']:.4f}",
+            "reference [s]": f"{row['stability_map_s']:.4f} (stability_map)",
+            "ratio": f"{row['ratio']:.3f}",
+            "goal": f"<= {GOAL_RATIO}",
+        }
+        for row in _map_ratio()
+    ]
 
 
 def main() -> int:

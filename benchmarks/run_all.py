@@ -44,6 +44,7 @@ BENCHMARKS: list[tuple[str, str, dict]] = [
     ("classify_point on rotated stationary points", "bench_classify", {}),
     ("Hessian accuracy at scale: closed form vs Lanczos", "bench_accuracy", {}),
     ("fit_linear_vae time to agreement vs PyTorch Adam", "bench_linear_vae", {}),
+    ("elbo_stability_map vs stability_map", "bench_elbo", {}),
 ]
 
 
