@@ -1,4 +1,4 @@
-"""classify_point over a family of spectra at d = 784, q = 64 (issue: "must work on every spectrum").
+"""classify_point over a family of spectra at d = 784, q = 64 ("must work on every spectrum").
 
 The spectra (random eigenbasis, ``lam_1 = 1`` unless stated): log-uniform over 2, 4 and 8 decades
 with sigma2 at several quantiles (hundreds of eigenvalues above sigma2, or fewer than q), a power

@@ -129,15 +129,6 @@ class _Symmetry:
         self.ca, self.cb = w[self.a] / norm, w[self.b] / norm
         self.dim = int(keep.sum())
 
-    def project(self, E: np.ndarray) -> np.ndarray:
-        """Orthogonal projection of a (d, q) direction onto the tangent space, O(d q^2)."""
-        X = self.P.T @ E @ self.R
-        coef = self.ca * X[self.a, self.b] - self.cb * X[self.b, self.a]
-        Y = np.zeros_like(X)
-        np.add.at(Y, (self.a, self.b), coef * self.ca)
-        np.add.at(Y, (self.b, self.a), -coef * self.cb)
-        return self.P @ Y @ self.R.T
-
     def basis(self, n: int) -> np.ndarray:
         """The orthonormal basis as columns of an (n, dim) array (n >= d q; extra rows zero)."""
         d, q = self.P.shape[0], self.R.shape[0]
