@@ -233,7 +233,7 @@ def classify_point(
     n = W.size + joint
     if method == "auto":
         method = "dense" if n <= DENSE_MAX else "structured"
-    if q >= d:  # no complement of span(W)'s basis: the structured route is the dense one
+    if q > d:  # the structured route needs the thin SVD's Q to have q columns
         method = "dense"
     if method == "dense":
         eig, n_pos, n_neg, n_zero = _dense_inertia(model, sym, joint, rtol, natural)

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
+import scipy.linalg.lapack
 
 from ._likelihood import Model
 
@@ -47,7 +47,7 @@ class HessianBlocks:
     V: np.ndarray  # (d - q, q, q) their eigenvectors
     Gh: np.ndarray  # (d - q, q) U^T G: the coupling in the eigenbasis of S_pp
     H_MM: np.ndarray  # (n_m, n_m) the M M block (+ sigma2) in the reduced basis
-    basis: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # reduced basis of M (+ sigma2)
+    basis: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # reduced basis of M
     mixed_hat: np.ndarray | None  # (d - q, q) U^T P^T mixed R, sigma2 learned only
     joint: bool
 
@@ -66,17 +66,15 @@ class HessianBlocks:
         b = np.diag(k) + v[:, None] * Sig * v[None, :]
         eta, V = np.linalg.eigh(mu[:, None, None] * np.diag(k)[None] - b[None])
         Gh = U.T @ (P.T @ SQ)
-        H4 = _mm_block(k, v, Sig, b)
-        basis = _reduced_basis(sym_weights, joint)
-        mixed_hat, H_MM = None, None
+        basis = _reduced_basis(sym_weights)
+        H_MM = _restrict(_mm_block(k, v, Sig, b).reshape(q * q, q * q), basis)
+        mixed_hat = None
         if joint:
             Y, Z = model.span_products()
             mixed = model.apply(-1, Y - Z) - model.span_products(-2)[1]
             d_ss = -model.trace_power_S(-3) + 0.5 * model.trace_power(-2)
             mixed_hat = U.T @ (P.T @ mixed @ R)
-            H_MM = _restrict(H4.reshape(q * q, q * q), basis, (Q.T @ mixed @ R).ravel(), d_ss)
-        else:
-            H_MM = _restrict(H4.reshape(q * q, q * q), basis)
+            H_MM = _bordered(H_MM, _gather_rows((Q.T @ mixed @ R).ravel(), basis), d_ss)
         return cls(k, v, eta, V, Gh, H_MM, basis, mixed_hat, joint)
 
     @property
@@ -130,28 +128,30 @@ class HessianBlocks:
         del GG, Hinv
         # J maps the basis of M-space onto vectors with the same two entries (a, b), (b, a), so
         # the correction in the reduced basis is a gather: rows, then columns.
-        i1, d1, i2, d2 = self._coupled_basis()
+        i1, d1, i2, d2 = coupled = self._coupled_basis()
         x1, y1 = np.divmod(i1, q)
         x2, y2 = np.divmod(i2, q)
-        T = d1[:, None, None] * raw[x1, :, y1, :]
-        T += d2[:, None, None] * raw[x2, :, y2, :]
+        T = raw[x1, :, y1, :]
+        T *= d1[:, None, None]
+        part = raw[x2, :, y2, :]
         del raw
-        T = T.reshape(i1.size, q * q)
-        corr = T[:, i1] * d1 + T[:, i2] * d2
+        part *= d2[:, None, None]
+        T += part
+        del part
+        corr = _gather_rows(T.reshape(i1.size, q * q).T, coupled)  # symmetric: rows = columns
         del T
         if self.joint:
             z = np.einsum("jbc,jc,jdc,jd->jb", self.V, inv, self.V, self.mixed_hat, optimize=True)
-            omega = (self.Gh.T @ z).ravel()
-            side = d1 * omega[i1] + d2 * omega[i2]
-            corner = float(np.sum(self.mixed_hat * z))
-            corr = np.block([[corr, side[:, None]], [side[None, :], np.array([[corner]])]])
-        schur = self.H_MM - corr
-        schur -= t * np.eye(schur.shape[0])
-        return (schur + schur.T) / 2.0
+            side = _gather_rows((self.Gh.T @ z).ravel(), coupled)
+            corr = _bordered(corr, side, float(np.sum(self.mixed_hat * z)))
+        # H_MM - t - corr, in place: at q = 64 each of these is up to 128 MiB.
+        np.subtract(self.H_MM, corr, out=corr)
+        corr[np.diag_indices_from(corr)] -= t
+        return corr
 
     def _coupled_basis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``J`` applied to the reduced basis of M-space (sigma2 excluded): same indices."""
-        i1, c1, i2, c2 = (x[: x.size - self.joint] for x in self.basis)
+        """``J`` applied to the reduced basis of M-space: same indices, new coefficients."""
+        i1, c1, i2, c2 = self.basis
         alpha, beta = np.outer(self.k, self.k).ravel(), np.outer(self.v, self.v).ravel()
         return i1, alpha[i1] * c1 - beta[i1] * c2, i2, alpha[i2] * c2 - beta[i2] * c1
 
@@ -175,15 +175,19 @@ def _power_norm(normal, x: np.ndarray, iterations: int) -> float:  # noqa: ANN00
 
 
 def _n_positive(A: np.ndarray) -> int:
-    """Positive eigenvalues of a symmetric ``A`` by Sylvester's law: those of ``D`` in the
-    Bunch-Kaufman ``A = L D L^T`` (1 x 1 and 2 x 2 blocks)."""
-    _, D, _ = scipy.linalg.ldl(A, lower=True, check_finite=False)
-    diag, off = np.diag(D).copy(), np.append(np.diag(D, -1), 0.0)
-    two = np.flatnonzero(off != 0.0)  # a 2 x 2 block starts at each of these
+    """Positive eigenvalues of the symmetric matrix whose lower triangle is the C-ordered ``A``
+    (overwritten), by Sylvester's law: those of ``D`` in the Bunch-Kaufman ``A = U^T D U`` of
+    LAPACK ``sytrf`` on ``A.T`` (Fortran order, so no copy; its upper triangle is ``A``'s lower):
+    1 x 1 blocks, and 2 x 2 blocks where ``ipiv[k] = ipiv[k + 1] < 0``."""
+    LD, ipiv, info = scipy.linalg.lapack.dsytrf(A.T, lower=0, overwrite_a=1)
+    if info < 0:  # pragma: no cover - an argument error, not a property of A
+        raise RuntimeError(f"LAPACK dsytrf failed (info = {info})")
+    diag = np.diag(LD).copy()
+    two = np.flatnonzero(ipiv < 0)[::2]  # each 2 x 2 block's first row
     in_two = np.zeros(diag.size, dtype=bool)
     in_two[two], in_two[two + 1] = True, True
     pos = int(np.sum(diag[~in_two] > 0.0))
-    a, b, c = diag[two], off[two], diag[two + 1]
+    a, b, c = diag[two], LD[two, two + 1], diag[two + 1]
     det, tr = a * c - b * b, a + c
     # A 2 x 2 block has one eigenvalue of each sign when det < 0, else both of the trace's sign.
     pos += int(np.sum(det < 0.0)) + 2 * int(np.sum((det >= 0.0) & (tr > 0.0)))
@@ -191,22 +195,36 @@ def _n_positive(A: np.ndarray) -> int:
 
 
 def _mm_block(k: np.ndarray, v: np.ndarray, Sig: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The M M block as a (q, q, q, q) array, ``[a, b, x, y]`` = d out[a, b] / d M[x, y]."""
+    """The M M block as a (q, q, q, q) array, ``[a, b, x, y]`` = d out[a, b] / d M[x, y].
+
+    Each term has a Kronecker delta between an output and an input index, so it fills a
+    three-index diagonal of the array: O(q^3) work into one O(q^4) allocation."""
     q = k.size
-    kSk = k[:, None] * Sig * k[None, :]
-    H = np.einsum("ax,yb->abxy", kSk, np.diag(k))
-    H -= np.einsum("ax,yb->abxy", np.diag(k), b)
-    L3 = (np.eye(q) - k[:, None] * Sig) * v[None, :]  # (I - k Sig) v
-    H += np.einsum("ay,xb->abxy", L3, np.diag(v))
-    H -= np.einsum("ay,xb->abxy", np.diag(v), k[:, None] * Sig * v[None, :])  # v M^T (k Sig v)
+    H = np.zeros((q, q, q, q))
+    s0, s1, s2, s3 = H.strides
+
+    def diagonal(strides: tuple[int, int, int]) -> np.ndarray:
+        return np.lib.stride_tricks.as_strided(H, shape=(q, q, q), strides=strides)
+
+    kS = k[:, None] * Sig
+    # k Sig k M k: [a, b, x, b] += (k Sig k)[a, x] k[b]
+    diagonal((s0, s1 + s3, s2))[...] += (kS * k[None, :])[:, None, :] * k[None, :, None]
+    # -k M b: [a, b, a, y] -= k[a] b[y, b]
+    diagonal((s0 + s2, s1, s3))[...] -= k[:, None, None] * b.T[None, :, :]
+    # (I - k Sig) v M^T v: [a, b, b, y] += ((I - k Sig) v)[a, y] v[b]
+    diagonal((s0, s1 + s2, s3))[...] += ((np.eye(q) - kS) * v[None, :])[:, None, :] * v[
+        None, :, None
+    ]
+    # -v M^T (k Sig v): [a, b, x, a] -= v[a] (k Sig v)[x, b]
+    diagonal((s0 + s3, s1, s2))[...] -= v[:, None, None] * (kS * v[None, :]).T[None, :, :]
     return H
 
 
 def _reduced_basis(
-    sym_weights: np.ndarray, joint: bool
+    sym_weights: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """An orthonormal basis of the complement of the symmetry modes in M-space (+ sigma2), as
-    columns with two entries each: ``(i1, c1, i2, c2)``, ``i2`` the transpose of ``i1``.
+    """An orthonormal basis of the complement of the symmetry modes in M-space, as columns
+    with two entries each: ``(i1, c1, i2, c2)``, ``i2`` the transpose of ``i1``.
 
     The symmetry mode of a pair ``a < b`` with ``w_a > 0`` is ``(w_a e_ab - w_b e_ba) / h``
     (``h = hypot(w_a, w_b)``); its complement in that pair is ``(w_b e_ab + w_a e_ba) / h``.
@@ -225,25 +243,35 @@ def _reduced_basis(
     c2 = [np.zeros(q), ca, zeros, zeros]
     out = [np.concatenate(x) for x in (i1, c1, i2, c2)]
     out[0], out[2] = out[0].astype(np.intp), out[2].astype(np.intp)
-    if joint:  # sigma2 is the last coordinate, index q^2
-        out = [np.append(x, v) for x, v in zip(out, (q * q, 1.0, q * q, 0.0))]
-        out[0], out[2] = out[0].astype(np.intp), out[2].astype(np.intp)
     return out[0], out[1], out[2], out[3]
 
 
-def _restrict(
-    H: np.ndarray,
-    basis: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    side: np.ndarray | None = None,
-    corner: float = 0.0,
+def _gather_rows(
+    A: np.ndarray, basis: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 ) -> np.ndarray:
-    """``B^T [[H, side], [side^T, corner]] B`` for the two-entries-per-column basis ``B``; the
-    bordered row exists only when ``side`` is given (sigma2 learned)."""
+    """``B^T A`` for the two-entries-per-column basis ``B`` (rows of ``A``, or entries of a
+    vector), with one temporary the size of the result."""
     i1, c1, i2, c2 = basis
-    if side is not None:
-        n = H.shape[0]
-        full = np.empty((n + 1, n + 1))
-        full[:n, :n], full[:n, n], full[n, :n], full[n, n] = H, side, side, corner
-        H = full
-    T = c1[:, None] * H[i1] + c2[:, None] * H[i2]
-    return T[:, i1] * c1 + T[:, i2] * c2
+    shape = (-1,) + (1,) * (A.ndim - 1)
+    out = A[i1]
+    out *= c1.reshape(shape)
+    part = A[i2]
+    part *= c2.reshape(shape)
+    out += part
+    return out
+
+
+def _restrict(
+    H: np.ndarray, basis: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """``B^T H B`` for a symmetric ``H`` (its transpose, equal up to round-off): rows, then the
+    rows of the transposed view."""
+    return _gather_rows(_gather_rows(H, basis).T, basis)
+
+
+def _bordered(A: np.ndarray, side: np.ndarray, corner: float) -> np.ndarray:
+    """``[[A, side], [side^T, corner]]``: the sigma2 row and column (learned sigma2)."""
+    n = A.shape[0]
+    out = np.empty((n + 1, n + 1))
+    out[:n, :n], out[:n, n], out[n, :n], out[n, n] = A, side, side, corner
+    return out

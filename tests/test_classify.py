@@ -19,7 +19,7 @@ from ppca_stability import (
 )
 from ppca_stability import _classify as classify_module
 from ppca_stability._hessian import dense_hessian_scaled
-from ppca_stability._hessian_blocks import HessianBlocks
+from ppca_stability._hessian_blocks import HessianBlocks, _n_positive
 from ppca_stability._likelihood import Model
 
 
@@ -267,6 +267,19 @@ def test_structured_never_forms_the_dense_hessian(monkeypatch, rng):
         True,
     )
     assert c.hessian_eigenvalues.size == 0
+
+
+def test_sylvester_count_from_bunch_kaufman_equals_eigvalsh(rng):
+    """The Schur complement's inertia from LAPACK sytrf (1 x 1 and 2 x 2 pivots: a zero leading
+    block forces the latter) equals the count of positive eigenvalues; only the lower triangle is
+    read."""
+    for n in (1, 2, 5, 40):
+        for _ in range(10):
+            A = rng.standard_normal((n, n))
+            A = A + A.T
+            A[: n // 2, : n // 2] = 0.0
+            expected = int(np.sum(np.linalg.eigvalsh(A) > 0.0))
+            assert _n_positive(np.tril(A).copy()) == expected
 
 
 def test_lanczos_is_a_deprecated_alias_of_structured():
