@@ -7,8 +7,8 @@ and sigma2 learned (clusters: 196 eigenvalues within 0.1 %; ties: blocks of 8 eq
 points: the global maximum, the index-1 saddle that swaps the last live
 eigenvalue for the next one (one ascent direction among d q), a high-index saddle (the lowest
 consecutive live set that is a stationary point) and a near-stationary maximum (the maximum moved
-at random by 1e-9 sigma2 / lam_1 relative, as trained weights are: the relative gradient then
-stays well below gtol), each rotated by a random orthogonal ``R`` so that
+at random, as trained weights are, by the amount (relative to its norm) that makes the relative
+gradient about 1e-9, below gtol = 1e-7), each rotated by a random orthogonal ``R`` so that
 nothing is aligned with the eigenbasis. The answer (stability, Morse index, extra zero modes) is
 checked against ``stability_map(cov, sigma2, latent_dim).point(active)`` (closed form).
 
@@ -98,6 +98,26 @@ def _active(smap, which: str):  # noqa: ANN001, ANN202
     return None
 
 
+def _near_stationary(W, S, s, learned, rng):  # noqa: ANN001, ANN202
+    """``W`` moved at random so that classify_point's relative gradient is about 1e-9 (gtol is
+    1e-7): the move is found from the gradient, which is linear in it at this scale."""
+    import numpy as np
+
+    from ppca_stability import log_likelihood_gradient
+
+    def relative_gradient(X):  # noqa: ANN001, ANN202 - classify_point's, in caller units
+        g, g_s = log_likelihood_gradient(X, S, s)
+        r = np.linalg.norm(g) * np.sqrt(s) * np.hypot(1.0, np.linalg.norm(X, 2) / np.sqrt(s))
+        return float(np.hypot(r, s * g_s if learned else 0.0))
+
+    noise = rng.standard_normal(W.shape)
+    noise *= max(np.linalg.norm(W, 2), np.sqrt(s)) / np.linalg.norm(noise, 2)
+    probe = 1e-6
+    slope = (relative_gradient(W + probe * noise) - relative_gradient(W)) / probe
+    move = 1e-9 / slope
+    return W + move * noise, move
+
+
 def _worker(name: str, which: str) -> dict:
     import resource
     import time
@@ -121,9 +141,9 @@ def _worker(name: str, which: str) -> dict:
         expected = smap.point(active)
         R, _ = np.linalg.qr(rng.standard_normal((Q, Q)))
         W = expected.loadings @ R
-        if which == "near-stationary maximum":  # the gradient moves by ~ lam_1 / sigma2 times this
-            move = 1e-9 * expected.sigma2 / lam[0] * max(np.linalg.norm(W, 2), expected.sigma2**0.5)
-            W = W + move * rng.standard_normal(W.shape)
+        move = 0.0
+        if which == "near-stationary maximum":
+            W, move = _near_stationary(W, S, expected.sigma2, smap.is_learned, rng)
         t0 = time.perf_counter()
         c = classify_point(W, S, expected.sigma2, sigma2_learned=smap.is_learned)
         elapsed = time.perf_counter() - t0
@@ -134,6 +154,8 @@ def _worker(name: str, which: str) -> dict:
         "expected": [expected.stability.name, expected.morse_index, expected.n_degenerate],
         "n_above": int(smap.n_above) if not smap.is_learned else None,
         "live": len(active),
+        "move": move,
+        "relative_gradient": c.relative_gradient_norm,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -171,7 +193,14 @@ def run(quick: bool = False) -> list[dict]:
                     "goal": "< 30 s, < 1 GiB, correct",
                     "met": "yes" if ok else "NO",
                     "peak MiB": f"{r['peak_rss_mib']:.0f} (RSS)",
-                    "notes": f"{r['method']}; {above}{r['live']} live; got {r['got'][0]}, index "
+                    "notes": f"{r['method']}; {above}{r['live']} live; "
+                    + (
+                        f"moved by {r['move']:.1e} (relative gradient "
+                        f"{r['relative_gradient']:.1e}); "
+                        if r["move"]
+                        else ""
+                    )
+                    + f"got {r['got'][0]}, index "
                     f"{r['got'][1]}, {r['got'][2]} zero (closed form {r['expected'][0]}, "
                     f"{r['expected'][1]}, {r['expected'][2]})",
                 }

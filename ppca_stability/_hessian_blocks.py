@@ -12,7 +12,7 @@ and the Hessian-vector product of `_hessian.hvp_scaled` splits into (``k = diag(
   ``(d - q) q`` eigenvalues of this block come from ``d - q`` eigendecompositions of size q.
 * ``X M``: ``G N(M)`` with ``N(M) = k M k - v M^T v``, entrywise on the pairs ``(a, b), (b, a)``.
 * ``M M``: ``k Sig k M k - k M b + (I - k Sig) v M^T v - v M^T k Sig v``.
-* ``sigma2`` (learned): the mixed column ``K (Y - Z) - K S K K Y`` split the same way, and
+* ``sigma2`` (learned): the mixed column ``K (Y - Z) - K S K Y`` split the same way, and
   ``-tr(K^3 S) + tr(K^2) / 2``.
 
 Haynsworth's inertia additivity, ``In(H) = In(H_XX) + In(H / H_XX)``, then counts the eigenvalues
@@ -179,7 +179,9 @@ def _n_positive(A: np.ndarray) -> int:
     (overwritten), by Sylvester's law: those of ``D`` in the Bunch-Kaufman ``A = U^T D U`` of
     LAPACK ``sytrf`` on ``A.T`` (Fortran order, so no copy; its upper triangle is ``A``'s lower):
     1 x 1 blocks, and 2 x 2 blocks where ``ipiv[k] = ipiv[k + 1] < 0``."""
-    LD, ipiv, info = scipy.linalg.lapack.dsytrf(A.T, lower=0, overwrite_a=1)
+    # The workspace query matters: the wrapper's default is the unblocked algorithm, 8x slower.
+    lwork, _ = scipy.linalg.lapack.dsytrf_lwork(A.shape[0], lower=0)
+    LD, ipiv, info = scipy.linalg.lapack.dsytrf(A.T, lower=0, overwrite_a=1, lwork=int(lwork))
     if info < 0:  # pragma: no cover - an argument error, not a property of A
         raise RuntimeError(f"LAPACK dsytrf failed (info = {info})")
     diag = np.diag(LD).copy()
