@@ -183,7 +183,7 @@ def classify_point(
         ``"structured"`` never does: it counts the eigenvalues above and below the zero band
         exactly from the Hessian's block structure (theory.md §3, "Inertia of any W"), in
         O(d^3 + d q^4) time and O(d^2 + q^4) memory; ``"auto"`` is dense up to 4096 coordinates
-        (and whenever ``q >= d``, where the structure gives nothing). ``"lanczos"`` is a
+        (and always for ``q > d``, which the block split does not cover). ``"lanczos"`` is a
         deprecated alias of ``"structured"``.
     rtol : float, default 1e-8
         The zero band: an eigenvalue ``h`` counts as zero when ``|h| <= rtol * max(scale,
