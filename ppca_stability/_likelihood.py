@@ -51,12 +51,24 @@ class Model:
     def build(cls, W: np.ndarray, S: np.ndarray, s: float) -> Model:
         Wn = W / math.sqrt(s)
         Q, w, Rt = np.linalg.svd(Wn, full_matrices=False)
-        return cls(Wn, S, 1.0, Q, w, Rt, w**2 + 1.0, (S @ Q) / s, float(np.trace(S)) / s, float(s))
+        with np.errstate(over="ignore"):  # c = inf beyond w ~ 1e154: 1 / c underflows anyway
+            c = w**2 + 1.0
+        return cls(Wn, S, 1.0, Q, w, Rt, c, (S @ Q) / s, float(np.trace(S)) / s, float(s))
 
     def one_minus_P0(self) -> np.ndarray:
         """``I - W^T C^-1 W = s M^-1 = R diag(s / c) R^T``, in closed form: computing it as a
-        difference cancels catastrophically when ``||W||^2 >> s``."""
-        return (self.Rt.T * (self.s / self.c)) @ self.Rt
+        difference cancels catastrophically when ``||W||^2 >> s``. For ``q > d`` the thin ``R``
+        spans only ``d`` of the ``q`` directions; ``P0`` vanishes on the rest, which add
+        ``I - R R^T``."""
+        out = (self.Rt.T * (self.s / self.c)) @ self.Rt
+        if self.Rt.shape[0] < self.Rt.shape[1]:
+            out += np.eye(self.Rt.shape[1]) - self.Rt.T @ self.Rt
+        return out
+
+    def w_over_c(self) -> np.ndarray:
+        """``w / c``, as ``1 / (w + 1 / w)`` above 1: representable when ``c`` overflows."""
+        big = self.w > 1.0
+        return np.where(big, 1.0 / (self.w + 1.0 / np.where(big, self.w, 1.0)), self.w / self.c)
 
     def S_mul(self, X: np.ndarray) -> np.ndarray:
         """``S @ X`` in scaled units (``S / scale``), without forming ``S / scale``."""
@@ -97,7 +109,7 @@ class Model:
         span(Q), which ``S`` then amplifies by ``||S|| / s``: on a spectrum spanning 12 decades that
         put errors of 1e-5 relative into Hessian-vector products at the global maximum.
         """
-        coef = (self.w * self.c**power)[:, None] * self.Rt
+        coef = (self.w_over_c() * self.c ** (power + 1))[:, None] * self.Rt
         return self.Q @ coef, self.apply(-1, self.SQ @ coef)
 
     def scaled_gradient(self) -> tuple[np.ndarray, float]:
