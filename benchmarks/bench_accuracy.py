@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse.linalg as sla
 
 from ppca_stability import hessian_vector_product, stability_map
-from ppca_stability._classify import _Symmetry
+from ppca_stability._classify import SymmetryBasis
 
 D, LATENT_DIM, SIGMA2, DECADES = 2000, 5, 1e-6, 12.0
 GOAL_RTOL = 1e-6
@@ -54,7 +54,7 @@ def run() -> list[dict]:
     W, n = point.loadings, d * q
     h = point.hessian_eigenvalues
     closed = np.sort(h[h != 0.0])
-    sym = _Symmetry(W, np.sqrt(np.finfo(float).eps))
+    sym = SymmetryBasis(W, np.sqrt(np.finfo(float).eps))
     calls = [0]
 
     def operator(shift: float) -> sla.LinearOperator:

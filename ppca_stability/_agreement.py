@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ._classify import PointClassification, classify_point
+from ._classify import DEFAULT_GTOL, DEFAULT_HESSIAN_RTOL, PointClassification, classify_kernel
 from ._linear_vae import LinearVAEFit
 from ._mle import mle_from_spectrum
 from ._spectrum import eigh_descending
@@ -185,6 +185,8 @@ def compare_with_ppca(fit: LinearVAEFit, cov: Any, *, rtol: float | None = None)
         kl_error=float(np.max(np.abs(kl_fit - fit.kl_optimum))),
         collapsed=collapsed,
         n_collapsed_predicted=ref.n_collapsed,
-        classification=classify_point(W, S, fit.sigma2, sigma2_learned=learned),
+        classification=classify_kernel(
+            W, S, fit.sigma2, learned, "auto", DEFAULT_HESSIAN_RTOL, DEFAULT_GTOL
+        ),
         rtol=rtol,
     )

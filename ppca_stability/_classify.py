@@ -34,7 +34,7 @@ from ._validation import (
 )
 from .exceptions import DegeneracyWarning
 
-__all__ = ["PointClassification", "classify_point"]
+__all__ = ["PointClassification", "classify_point", "classify_kernel", "SymmetryBasis"]
 
 # classify_point: relative zero test on numeric Hessian eigenvalues and the stationarity test.
 DEFAULT_HESSIAN_RTOL = 1e-8
@@ -103,7 +103,7 @@ class PointClassification:
         ).rstrip()
 
 
-class _Symmetry:
+class SymmetryBasis:
     """The orbit tangent space ``{W A : A = -A^T}`` with an orthonormal basis known in closed form.
 
     With the SVD ``W = P diag(w) R^T``, the vectors ``(w_a p_a r_b^T - w_b p_b r_a^T) / sqrt(w_a^2 +
@@ -128,6 +128,15 @@ class _Symmetry:
         norm = np.hypot(w[self.a], w[self.b])  # not sqrt(w_a^2 + w_b^2): it underflows at 1e-162
         self.ca, self.cb = w[self.a] / norm, w[self.b] / norm
         self.dim = int(keep.sum())
+
+    def project(self, E: np.ndarray) -> np.ndarray:
+        """Orthogonal projection of a (d, q) direction onto the tangent space, O(d q^2)."""
+        X = self.P.T @ E @ self.R
+        coef = self.ca * X[self.a, self.b] - self.cb * X[self.b, self.a]
+        Y = np.zeros_like(X)
+        np.add.at(Y, (self.a, self.b), coef * self.ca)
+        np.add.at(Y, (self.b, self.a), -coef * self.cb)
+        return self.P @ Y @ self.R.T
 
     def basis(self, n: int) -> np.ndarray:
         """The orthonormal basis as columns of an (n, dim) array (n >= d q; extra rows zero)."""
@@ -216,7 +225,13 @@ def classify_point(
     W, S, s, method, rtol, gtol = _classify_point_iv(
         loadings, cov, sigma2, method, rtol, gtol, n_eigenvalues
     )
-    joint = bool(sigma2_learned)
+    return classify_kernel(W, S, s, bool(sigma2_learned), method, rtol, gtol)
+
+
+def classify_kernel(
+    W: np.ndarray, S: np.ndarray, s: float, joint: bool, method: str, rtol: float, gtol: float
+) -> PointClassification:
+    """`classify_point` on validated inputs (for internal callers)."""
     d, q = W.shape
     model = Model.build(W, S, s)
     gW, gs = model.gradient()
@@ -229,7 +244,7 @@ def classify_point(
     rel = float(np.hypot(_norm(gW_n) * np.hypot(1.0, w1), gs_n if joint else 0.0))
     with np.errstate(over="ignore"):
         natural = 1.0 / (1.0 + w1 * w1)  # the Hessian's natural scale, for when it is all zero
-    sym = _Symmetry(model.W, rank_rtol=np.sqrt(np.finfo(float).eps))
+    sym = SymmetryBasis(model.W, rank_rtol=np.sqrt(np.finfo(float).eps))
     n = W.size + joint
     if method == "auto":
         method = "dense" if n <= DENSE_MAX else "structured"
@@ -249,7 +264,7 @@ def classify_point(
                 "the Hessian has zero modes beyond the symmetry orbit; second order does not "
                 "settle this point.",
                 DegeneracyWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
     return PointClassification(
         gnorm, rel, is_stationary, eig, n_pos, True, sym.dim, n_zero, stability, method
@@ -263,7 +278,7 @@ def _norm(X: np.ndarray) -> float:
 
 
 def _dense_inertia(
-    model: Model, sym: _Symmetry, joint: bool, rtol: float, natural: float
+    model: Model, sym: SymmetryBasis, joint: bool, rtol: float, natural: float
 ) -> tuple[np.ndarray, int, int, int]:
     """All eigenvalues of the dense scaled Hessian on the complement of the symmetry modes."""
     H = dense_hessian_scaled(model, joint)
@@ -287,7 +302,7 @@ def _dense_inertia(
 
 
 def _structured_inertia(
-    model: Model, sym: _Symmetry, joint: bool, rtol: float, natural: float
+    model: Model, sym: SymmetryBasis, joint: bool, rtol: float, natural: float
 ) -> tuple[np.ndarray, int, int, int]:
     """Counts of the restricted scaled Hessian's eigenvalues above ``t`` and below ``-t`` for the
     zero band ``t``, by Sylvester/Haynsworth inertia on its blocks (``_hessian_blocks``)."""

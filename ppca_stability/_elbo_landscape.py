@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse.linalg
 
-from ._classify import _Symmetry
+from ._classify import SymmetryBasis
 from ._elbo import LinearVAEFullParams, LinearVAEParams, check_vae_params
 from ._elbo_derivatives import ElboModel, encoder_array
 from ._spectrum import eigh_descending
@@ -216,7 +216,10 @@ class _Schur:
         self.point = point
         self.solve, self.e_pos, self.e_neg, self.e_zero = _encoder_solver(point, rtol)
         self.sym = (
-            _Symmetry(point.W, rank_rtol=np.sqrt(np.finfo(float).eps)) if point.full else None
+            # A column below sqrt(eps sigma2) does not change C in float64 (as in classify_point).
+            SymmetryBasis(point.W, rank_rtol=np.sqrt(np.finfo(float).eps * point.s))
+            if point.full
+            else None
         )
         self.sym_dim = self.sym.dim if self.sym is not None else 0
         self.n = point.d * point.q + point.learned

@@ -27,6 +27,7 @@ memory. No ``(d q)^2`` object is formed. The symmetry modes ``{W A : A = -A^T}``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import scipy.linalg.lapack
@@ -141,9 +142,10 @@ class HessianBlocks:
         corr = _gather_rows(T.reshape(i1.size, q * q).T, coupled)  # symmetric: rows = columns
         del T
         if self.joint:
-            z = np.einsum("jbc,jc,jdc,jd->jb", self.V, inv, self.V, self.mixed_hat, optimize=True)
+            mixed = cast(np.ndarray, self.mixed_hat)  # set whenever sigma2 is learned
+            z = np.einsum("jbc,jc,jdc,jd->jb", self.V, inv, self.V, mixed, optimize=True)
             side = _gather_rows((self.Gh.T @ z).ravel(), coupled)
-            corr = _bordered(corr, side, float(np.sum(self.mixed_hat * z)))
+            corr = _bordered(corr, side, float(np.sum(mixed * z)))
         # H_MM - t - corr, in place: at q = 64 each of these is up to 128 MiB.
         np.subtract(self.H_MM, corr, out=corr)
         corr[np.diag_indices_from(corr)] -= t

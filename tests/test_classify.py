@@ -116,7 +116,7 @@ def test_structured_counts_equal_dense_at_every_threshold(seed):
         W = rng.standard_normal((d, q)) * rng.uniform(0.1, 3.0)
         W[:, -1] *= rng.integers(2)  # rank deficient half the time
         model = Model.build(W, S, float(np.exp(rng.uniform(-2.0, 1.0))))
-        sym = classify_module._Symmetry(model.W, np.sqrt(np.finfo(float).eps))
+        sym = classify_module.SymmetryBasis(model.W, np.sqrt(np.finfo(float).eps))
         h = _dense_restricted_eigenvalues(model, sym, joint)
         blocks = HessianBlocks.from_model(model, sym.w, joint)
         assert blocks.size == h.size
