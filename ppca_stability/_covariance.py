@@ -176,6 +176,7 @@ def _sample_moments_iv(
     budget = None if memory_budget is None else check_positive_int(memory_budget, "memory_budget")
     if _is_dask_array(data):
         _check_dtype(np.dtype(data.dtype))
+        _check_shape(tuple(data.shape))  # unknown sizes are NaN: they pass, and are caught below
         if not np.isfinite(data.shape[1]):
             raise ValueError(
                 "`data` must have a known number of columns; call data.compute_chunk_sizes()."
@@ -186,7 +187,6 @@ def _sample_moments_iv(
                 "`data` is a Dask array with unknown row chunk sizes (NaN in data.chunks[0]); "
                 "call data = data.compute_chunk_sizes() first."
             )
-        _check_shape(tuple(data.shape))
         return data, chunk_rows, budget
     if isinstance(data, (str, bytes)):
         raise TypeError(f"`data` must be an array of real numbers; got a string {data[:40]!r}.")
