@@ -37,7 +37,7 @@ from ._mle import kl_at_optimum
 from ._spectrum import eigh_descending
 from ._stability import Stability, enumerated_counts, fixed_stability_counts
 from ._tolerance import DEFAULT_RTOL, eigen_floor, fixed_degeneracy, n_above
-from ._validation import as_real_array, check_cov, check_latent_dim, check_rtol
+from ._validation import check_cov, check_latent_dim, check_rtol, check_sigma2_grid
 
 __all__ = ["PhaseDiagram", "phase_diagram"]
 
@@ -246,21 +246,7 @@ def _phase_diagram_iv(
     rtol = check_rtol(rtol)
     if sigma2 is None:
         return S, q, None, rtol
-    grid = np.atleast_1d(as_real_array(sigma2, "sigma2"))
-    if grid.ndim != 1 or grid.size == 0:
-        raise ValueError(
-            f"`sigma2` must be a non-empty 1-D grid of values; got shape {np.shape(sigma2)}."
-        )
-    if grid.min() <= 0.0:
-        raise ValueError(
-            f"`sigma2` must contain only positive values; its smallest is {grid.min()!r}."
-        )
-    if grid.size > 1 and np.any(np.diff(grid) <= 0):
-        raise ValueError(
-            "`sigma2` must be strictly increasing; sort it and drop repeats with "
-            "numpy.unique(sigma2)."
-        )
-    return S, q, grid, rtol
+    return S, q, check_sigma2_grid(sigma2, "sigma2"), rtol
 
 
 def _default_grid(

@@ -25,6 +25,7 @@ __all__ = [
     "check_learned_latent_dim",
     "check_loadings",
     "check_sigma2",
+    "check_sigma2_grid",
     "check_positive_float",
     "check_bool",
     "check_seed",
@@ -301,6 +302,25 @@ def check_sigma2(sigma2: Any, name: str = "sigma2", *, allow_learned: bool = Fal
         allowed = 'a positive float or "learned"' if allow_learned else "a positive float"
         raise ValueError(f"`{name}` must be {allowed}; got the string {sigma2!r}.")
     return check_positive_float(sigma2, name)
+
+
+def check_sigma2_grid(grid: Any, name: str) -> np.ndarray:
+    """Return `grid` as a non-empty, strictly increasing 1-D float64 array of positive values."""
+    arr = np.atleast_1d(as_real_array(grid, name))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"`{name}` must be a non-empty 1-D grid of values; got shape {np.shape(grid)}."
+        )
+    if arr.min() <= 0.0:
+        raise ValueError(
+            f"`{name}` must contain only positive values; its smallest is {float(arr.min())!r}."
+        )
+    if arr.size > 1 and np.any(np.diff(arr) <= 0):
+        raise ValueError(
+            f"`{name}` must be strictly increasing; sort it and drop repeats with "
+            f"numpy.unique({name})."
+        )
+    return arr
 
 
 def check_bool(value: Any, name: str) -> bool:

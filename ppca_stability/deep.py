@@ -49,7 +49,14 @@ from ._linear_vae import TrainingHistory
 from ._optional import require
 from ._phase import PhaseDiagram, phase_diagram
 from ._spectrum import spectrum
-from ._validation import as_real_array, check_choice, check_positive_int, check_rng, check_sigma2
+from ._validation import (
+    as_real_array,
+    check_choice,
+    check_positive_int,
+    check_rng,
+    check_sigma2,
+    check_sigma2_grid,
+)
 
 try:
     import torch
@@ -657,16 +664,6 @@ def _default_grid(lam: np.ndarray, q: int, n: int) -> np.ndarray:
     return np.geomspace(lam[q - 1] / GRID_MARGIN, lam[0] * GRID_MARGIN, n)
 
 
-def _check_grid(sigma2_grid: Any) -> np.ndarray:
-    grid = np.atleast_1d(as_real_array(sigma2_grid, "sigma2_grid"))
-    if grid.ndim != 1 or grid.size == 0 or grid.min() <= 0 or np.any(np.diff(grid) <= 0):
-        raise ValueError(
-            f"`sigma2_grid` must be a non-empty, strictly increasing 1-D array of positive values; "
-            f"got {np.array2string(grid, threshold=6)}."
-        )
-    return grid
-
-
 def deep_collapse_sweep(
     data: Any,
     latent_dim: int,
@@ -722,7 +719,7 @@ def deep_collapse_sweep(
     grid = (
         _default_grid(pd.eigenvalues, cfg.q, DEFAULT_GRID_POINTS)
         if sigma2_grid is None
-        else _check_grid(sigma2_grid)
+        else check_sigma2_grid(sigma2_grid, "sigma2_grid")
     )
     gen = check_rng(rng)
     seeds = tuple(_seed(gen) for _ in range(check_positive_int(n_seeds, "n_seeds")))

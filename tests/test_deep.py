@@ -202,7 +202,7 @@ def test_sweep_table_thresholds_and_figure(deep):
     assert repr(sweep).startswith("DeepCollapseSweep(latent_dim=2, 3 sigma2 values x 2 seeds")
     fig = sweep.plot()
     assert isinstance(fig, Figure) and len(fig.axes) == 2 and fig.axes[1].get_xscale() == "log"
-    with pytest.raises(ValueError, match="`sigma2_grid` must be a non-empty, strictly increasing"):
+    with pytest.raises(ValueError, match="`sigma2_grid` must be strictly increasing"):
         deep.deep_collapse_sweep(_toy(30), 2, [2.0, 1.0], progress=False)
 
 
