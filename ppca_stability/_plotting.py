@@ -315,11 +315,7 @@ def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:
         raise TypeError(
             f"`smap` must be a StabilityMap (from stability_map); got {type(smap).__name__}."
         )
-    if smap.n_points > MAX_PLOTTED_POINTS:
-        raise ValueError(
-            f"the map has {smap.n_points} stationary points and every one is drawn; at most "
-            f"{MAX_PLOTTED_POINTS} are. Use a smaller latent_dim or a larger sigma2."
-        )
+    _check_plottable(smap.n_points)
     groups: dict[Stability, list[tuple[int, float]]] = {}
     for morse, loglik, kind in point_summaries(smap):
         groups.setdefault(kind, []).append((morse, loglik))
@@ -345,11 +341,7 @@ def plot_elbo_stability_map(emap: ElboStabilityMap, ax: Any = None) -> Figure:
             f"`emap` must be an ElboStabilityMap (from elbo_stability_map); got "
             f"{type(emap).__name__}."
         )
-    if emap.n_points > MAX_PLOTTED_POINTS:
-        raise ValueError(
-            f"the map has {emap.n_points} stationary points and every one is drawn; at most "
-            f"{MAX_PLOTTED_POINTS} are. Use a smaller latent_dim or a larger sigma2."
-        )
+    _check_plottable(emap.n_points)
     groups: dict[Stability, list[tuple[int, float]]] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegeneracyWarning)  # the map announced them when built
@@ -361,6 +353,15 @@ def plot_elbo_stability_map(emap: ElboStabilityMap, ax: Any = None) -> Figure:
         f"$\\sigma^2$ = {s}, latent_dim = {emap.latent_dim}"
     )
     return _scatter_by_stability(ax, groups, "ELBO (nats per sample)", title)
+
+
+def _check_plottable(n_points: int) -> None:
+    """Every point of a map is drawn: refuse beyond `MAX_PLOTTED_POINTS` before walking them."""
+    if n_points > MAX_PLOTTED_POINTS:
+        raise ValueError(
+            f"the map has {n_points} stationary points and every one is drawn; at most "
+            f"{MAX_PLOTTED_POINTS} are. Use a smaller latent_dim or a larger sigma2."
+        )
 
 
 def _scatter_by_stability(
