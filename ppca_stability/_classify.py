@@ -34,7 +34,13 @@ from ._validation import (
 )
 from .exceptions import DegeneracyWarning
 
-__all__ = ["PointClassification", "classify_point", "classify_kernel", "SymmetryBasis"]
+__all__ = [
+    "PointClassification",
+    "classify_point",
+    "classify_kernel",
+    "classification_table",
+    "SymmetryBasis",
+]
 
 # classify_point: relative zero test on numeric Hessian eigenvalues and the stationarity test.
 DEFAULT_HESSIAN_RTOL = 1e-8
@@ -86,21 +92,24 @@ class PointClassification:
     method: str
 
     def __repr__(self) -> str:
-        h = self.hessian_eigenvalues
-        return "\n".join(
-            [
-                f"PointClassification(stability={self.stability.name}, method={self.method})",
-                f"  gradient norm     {self.gradient_norm:.3e} "
-                f"(relative {self.relative_gradient_norm:.3e}, "
-                f"{'stationary' if self.is_stationary else 'NOT stationary'})",
-                f"  morse index       {self.morse_index}"
-                f"{'' if self.morse_index_exact else ' (lower bound)'}",
-                f"  symmetry modes    {self.symmetry_dim}; extra zero modes {self.n_degenerate}",
-                f"  hessian spectrum  [{h[0]:.4g} .. {h[-1]:.4g}] ({h.size} values)"
-                if h.size
-                else "",
-            ]
-        ).rstrip()
+        return classification_table(
+            self, f"PointClassification(stability={self.stability.name}, method={self.method})"
+        )
+
+
+def classification_table(c: Any, header: str) -> str:
+    """The table ``repr`` of a numeric classification (of the likelihood or of the ELBO)."""
+    h = c.hessian_eigenvalues
+    rows = [
+        header,
+        f"  gradient norm     {c.gradient_norm:.3e} (relative {c.relative_gradient_norm:.3e}, "
+        f"{'stationary' if c.is_stationary else 'NOT stationary'})",
+        f"  morse index       {c.morse_index}{'' if c.morse_index_exact else ' (lower bound)'}",
+        f"  symmetry modes    {c.symmetry_dim}; extra zero modes {c.n_degenerate}",
+    ]
+    if h.size:
+        rows.append(f"  hessian spectrum  [{h[0]:.4g} .. {h[-1]:.4g}] ({h.size} values)")
+    return "\n".join(rows)
 
 
 class SymmetryBasis:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse.linalg
 
-from ._classify import SymmetryBasis
+from ._classify import SymmetryBasis, classification_table
 from ._elbo import LinearVAEFullParams, LinearVAEParams, check_vae_params
 from ._elbo_derivatives import ElboModel, encoder_array
 from ._spectrum import eigh_descending
@@ -123,22 +123,11 @@ class VAEPointClassification:
     encoder: str
 
     def __repr__(self) -> str:
-        h = self.hessian_eigenvalues
-        return "\n".join(
-            [
-                f"VAEPointClassification(stability={self.stability.name}, encoder={self.encoder}, "
-                f"method={self.method})",
-                f"  gradient norm     {self.gradient_norm:.3e} (relative "
-                f"{self.relative_gradient_norm:.3e}, "
-                f"{'stationary' if self.is_stationary else 'NOT stationary'})",
-                "  morse index       "
-                f"{self.morse_index}{'' if self.morse_index_exact else ' (lower bound)'}",
-                f"  symmetry modes    {self.symmetry_dim}; extra zero modes {self.n_degenerate}",
-                f"  hessian spectrum  [{h[0]:.4g} .. {h[-1]:.4g}] ({h.size} values)"
-                if h.size
-                else "",
-            ]
-        ).rstrip()
+        return classification_table(
+            self,
+            f"VAEPointClassification(stability={self.stability.name}, encoder={self.encoder}, "
+            f"method={self.method})",
+        )
 
 
 def _scaled_point(
