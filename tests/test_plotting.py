@@ -413,3 +413,20 @@ def test_vae_marks_where_iterate_averaging_starts():
         assert f"{start:,}" in mark.get_label()
         legend = [t.get_text() for t in ax.get_legend().get_texts()]
         assert mark.get_label() in legend
+
+
+def test_summary_without_a_census_says_so(monkeypatch):
+    # A census that would need an enumeration beyond its limit is refused; the summary then
+    # draws the maximum and the sample, and its title gives the reason instead of bars.
+    from ppca_stability import StabilityMap
+
+    def refused(self):
+        raise ValueError("`census` must enumerate the points; that exceeds the limit")
+
+    monkeypatch.setattr(StabilityMap, "census", refused)
+    smap = stability_map(np.diag(np.arange(40.0, 0.0, -1.0)), 0.5, latent_dim=5)
+    fig = smap.plot()
+    titles = " ".join(a.get_title(loc="left") for a in fig.axes)
+    assert "Summary" in titles and "no census (`census` must enumerate the points)" in titles
+    assert not any(a.patches for a in fig.axes)
+    assert "maximum (global)" in _scatters(fig.axes[0])
