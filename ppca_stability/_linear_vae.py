@@ -74,11 +74,15 @@ class TrainingHistory:
         Row 0 is the random start.
     kl : ndarray, shape (n_iter + 1, q)
     sigma2 : ndarray, shape (n_iter + 1,)
+    averaged_from : int or None
+        First step whose row records the running average of the iterates (Polyak-Ruppert, the
+        stochastic objective) instead of the iterate itself; None when nothing is averaged.
     """
 
     elbo: np.ndarray
     kl: np.ndarray
     sigma2: np.ndarray
+    averaged_from: int | None = None
 
     def __repr__(self) -> str:
         first, last = self.elbo[0], self.elbo[-1]
@@ -657,7 +661,12 @@ def fit_linear_vae(
         kl_optimum=kl_at_optimum(
             reference.eigenvalues[: cfg.q], reference.sigma2, reference.n_active
         ),
-        history=TrainingHistory(np.array(elbos), np.array(kls), np.array(sigma2s)),
+        history=TrainingHistory(
+            np.array(elbos),
+            np.array(kls),
+            np.array(sigma2s),
+            averaged_from=tail_start + 1 if n_iter > tail_start else None,
+        ),
         converged=bool(converged),
         n_iter=n_iter,
         message=message,

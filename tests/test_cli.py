@@ -515,3 +515,43 @@ def test_vae_streams_the_covariance_once(data_file, monkeypatch, capsys):
     monkeypatch.setattr(vae_cli, "fit_linear_vae", spy)
     assert main(["vae", str(path), "--latent-dim", "2"]) in (0, 1)
     assert seen["data"] is None and rel_err(seen["cov"], covariance(X)) < 1e-12
+
+
+def _demo_table_rows(text):
+    header = next(i for i, line in enumerate(text.splitlines()) if "total KL (nats)" in line)
+    rows = []
+    for line in text.splitlines()[header + 1 :]:
+        if not line.startswith("   ") or line.strip().startswith("1 (VAE default):"):
+            break
+        rows.append(line)
+    return rows
+
+
+def test_demo_map_uses_the_same_latent_dim_as_the_text(tmp_path, capsys, digits_cov):
+    # The map figure is drawn at the K the text talks about (as a summary when too large), and
+    # the text says which sigma2 and how it is drawn; the "VAE default" row is explained.
+    assert main(["demo", "--out", str(tmp_path), "--latent-dim", "10"]) == 0
+    text = capsys.readouterr().out
+    s_ml = phase_diagram(digits_cov, latent_dim=10).sigma2_learned
+    n = stability_map(digits_cov, s_ml, latent_dim=10).n_points
+    assert f"Stability map at sigma2_ML, K = 10: {n:,} stationary points" in text
+    assert "the figure is a summary" in text
+    assert "1 (VAE default): sigma2 = 1 is a Gaussian decoder of unit variance" in text
+    assert len(_demo_table_rows(text)) == 6
+
+
+def test_demo_without_a_learned_sigma2_keeps_its_rows_and_figures(tmp_path, capsys):
+    # latent_dim >= rank: no sigma2_ML. The table still has rows (sigma2 = 1 and values between
+    # eigenvalues), the text says why, and both figures are written (the map at sigma2 = 1).
+    assert main(["demo", "--out", str(tmp_path), "--latent-dim", "64"]) == 0
+    text = capsys.readouterr().out
+    assert "no sigma2_ML to scale" in text
+    rows = _demo_table_rows(text)
+    assert len(rows) >= 4
+    live = [int(row.split()[-5]) for row in rows]
+    assert live == sorted(live, reverse=True) and len(set(live)) == len(live)
+    assert "Stability map at sigma2 = 1, K = 64" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "phase_digits.png",
+        "stability_map_digits.png",
+    ]

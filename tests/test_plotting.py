@@ -8,13 +8,17 @@ from _support import SPECTRUM, cov_from_eigenvalues
 from matplotlib.collections import PathCollection, QuadMesh
 from matplotlib.figure import Figure
 
-from ppca_stability import Stability, phase_diagram, stability_map
+from ppca_stability import Stability, fit_linear_vae, phase_diagram, stability_map
 from ppca_stability._plotting import (
     DENSE_SCATTER_FROM,
+    MAX_LEGEND_LATENTS,
     MAX_PLOTTED_POINTS,
+    SUMMARY_SAMPLE,
+    landscape_title,
     plot_elbo_stability_map,
     plot_phase_diagram,
     plot_stability_map,
+    summary_sample,
 )
 
 Q = 3
@@ -42,13 +46,94 @@ def _label_starting(ax, prefix):
     return matches[0]
 
 
+def _legends(fig):
+    return [a.get_legend() for a in fig.axes if a.get_legend() is not None]
+
+
+def _assert_legends_clear_of_data(fig, n_legends):
+    """Every legend lies inside the figure and overlaps no axes that draws data (panels, twins,
+    colour bars, insets)."""
+    fig.draw_without_rendering()
+    legends = _legends(fig)
+    assert len(legends) == n_legends
+    data_axes = [a for a in fig.axes if a.axison]
+    data_axes += [c for a in fig.axes for c in a.child_axes]
+    for legend in legends:
+        box = legend.get_window_extent()
+        assert fig.bbox.x0 - 1 <= box.x0 and box.x1 <= fig.bbox.x1 + 1
+        assert fig.bbox.y0 - 1 <= box.y0 and box.y1 <= fig.bbox.y1 + 1
+        for a in data_axes:
+            assert not box.overlaps(a.get_window_extent()), (
+                [t.get_text() for t in legend.get_texts()],
+                a.get_title(loc="left") or a.get_ylabel(),
+            )
+
+
 def test_phase_figure_has_three_labelled_log_panels(fig):
     assert isinstance(fig, Figure)
     collapse, landscape, likelihood = fig.axes[:3]
     for ax in (collapse, landscape, likelihood):
         assert ax.get_xscale() == "log" and ax.get_ylabel() and ax.get_title(loc="left")
-        assert ax.get_legend() is not None
     assert likelihood.get_xlabel() == "observation-noise variance $\\sigma^2$"
+    texts = [[t.get_text() for t in legend.get_texts()] for legend in _legends(fig)]
+    assert [row[0].split(":")[0] for row in texts] == [
+        "breakpoint",
+        "all stationary points",
+        "max log-likelihood $\\ell^*$",
+    ]
+
+
+@pytest.mark.parametrize("latent_dim", [1, 5, 10, 32])
+def test_phase_legends_sit_outside_the_data_for_any_number_of_latents(latent_dim):
+    # The bottom latent's row (and every other row) stays visible: no legend covers a panel.
+    cov = np.diag(np.geomspace(50.0, 0.5, 40))
+    fig = phase_diagram(cov, latent_dim=latent_dim).plot()
+    _assert_legends_clear_of_data(fig, 3)
+    collapse = fig.axes[0]
+    assert collapse.get_ylim() == (latent_dim + 0.5, 0.5)
+
+
+def test_phase_legends_outside_given_axes(pd):
+    fig = Figure(figsize=(14.0, 10.0), layout="constrained")
+    plot_phase_diagram(pd, fig.subplots(3, 1))
+    _assert_legends_clear_of_data(fig, 3)
+
+
+def _kinds_named(title):
+    words = {
+        Stability.MAXIMUM: "maximum",
+        Stability.SADDLE: "saddles",
+        Stability.MINIMUM: "minimum",
+        Stability.DEGENERATE: "degenerate",
+    }
+    return {kind for kind, word in words.items() if word in title}
+
+
+@pytest.mark.parametrize(
+    "sigma2",
+    [
+        None,  # the default grid: breakpoints included, so degenerate points
+        np.geomspace(0.05, 0.3, 5),  # below every eigenvalue: W = 0 is a minimum
+        np.geomspace(0.5, 5.0, 7),  # regular values above the smallest eigenvalue
+    ],
+    ids=["breakpoints", "minimum", "regular"],
+)
+def test_landscape_title_names_exactly_the_kinds_drawn(sigma2):
+    pd = phase_diagram(np.diag(SPECTRUM), latent_dim=Q, sigma2=sigma2)
+    ax = plot_phase_diagram(pd, panels=["landscape"]).axes[0]
+    drawn = {
+        kind
+        for kind in Stability
+        for ln in ax.get_lines()
+        if ln.get_label().startswith(kind.value if kind is not Stability.SADDLE else "saddles")
+    }
+    counted = {kind for c in pd.stability_counts for kind, n in c.items() if n}
+    assert drawn == counted
+    title = ax.get_title(loc="left")
+    assert title == landscape_title(pd.stability_counts)
+    assert _kinds_named(title) == counted
+    only_max_and_saddles = counted <= {Stability.MAXIMUM, Stability.SADDLE}
+    assert ("the rest saddles" in title) == only_max_and_saddles
 
 
 def test_collapse_map_shows_kl_with_collapsed_cells_masked(pd, fig):
@@ -155,13 +240,74 @@ def test_dense_stability_map_draws_every_point(sigma2, d, latent_dim):
         np.testing.assert_allclose(scatters[kind.value].get_offsets(), mine)
     assert scatters["saddle"].get_rasterized() and not scatters["maximum"].get_rasterized()
     assert scatters["maximum"].get_sizes()[0] > scatters["saddle"].get_sizes()[0]
+    _assert_legends_clear_of_data(ax.figure, 1)
 
 
-def test_stability_map_refuses_too_many_points():
+def _scatters(ax):
+    return {c.get_label(): c for c in ax.collections if isinstance(c, PathCollection)}
+
+
+def _census_bars(fig):
+    every = list(fig.axes) + [c for a in fig.axes for c in a.child_axes]
+    bars = next(a for a in every if a.patches)
+    return {round(p.get_x() + p.get_width() / 2): p.get_y() + p.get_height() for p in bars.patches}
+
+
+def test_a_map_too_large_to_draw_is_summarised():
+    # sigma2 below every eigenvalue: W = 0 is the minimum, the top set the maximum, the rest
+    # saddles (theory.md section 3).
     smap = stability_map(np.diag(np.arange(40.0, 0.0, -1.0)), 0.5, latent_dim=5)
     assert smap.n_points > MAX_PLOTTED_POINTS
-    with pytest.raises(ValueError, match="latent_dim"):
-        smap.plot()
+    fig = smap.plot()
+    ax = fig.axes[0]
+    heading = " ".join(a.get_title(loc="left") for a in fig.axes)
+    assert "Summary" in heading and f"{smap.n_points:,}" in heading
+    # Every Morse index of the census is a bar, of height log10(count).
+    census = smap.census()
+    heights = _census_bars(fig)
+    assert sorted(heights) == sorted(census)
+    for index, count in census.items():
+        assert heights[index] == pytest.approx(np.log10(count))
+    # The sample: the points at the drawn ranks, by stability.
+    ranks = summary_sample(smap.n_points)
+    assert len(ranks) > 0.99 * SUMMARY_SAMPLE
+    scatters = _scatters(ax)
+    saddles = scatters[f"saddle: {len(ranks):,} sampled of {smap.n_points - 2:,}"]
+    expected = [(smap.points[i].morse_index, smap.points[i].log_likelihood) for i in ranks]
+    np.testing.assert_allclose(saddles.get_offsets(), expected)
+    top = smap.global_maximum
+    np.testing.assert_allclose(
+        scatters["maximum (global)"].get_offsets(), [(top.morse_index, top.log_likelihood)]
+    )
+    zero = smap.point(())
+    np.testing.assert_allclose(
+        scatters["minimum ($W = 0$)"].get_offsets(), [(zero.morse_index, zero.log_likelihood)]
+    )
+    lo, hi = ax.get_xlim()
+    assert lo < min(census) and hi > max(census)
+    _assert_legends_clear_of_data(fig, 1)
+
+
+def test_a_large_elbo_map_is_summarised():
+    from ppca_stability import elbo_stability_map
+
+    emap = elbo_stability_map(np.diag(np.arange(40.0, 0.0, -1.0)), 0.5, latent_dim=5)
+    fig = emap.plot()
+    assert "Summary" in fig.axes[1].get_title(loc="left")
+    assert sorted(_census_bars(fig)) == sorted(emap.census())
+    labels = list(_scatters(fig.axes[0]))
+    # The pPCA minimum W = 0 is an ELBO saddle (the encoder adds descent directions): only the
+    # maximum is drawn besides the sample.
+    assert labels[0] == "maximum (global)" and len(labels) == 2 and "saddle" in labels[1]
+
+
+def test_summary_into_given_axes_puts_the_census_above():
+    smap = stability_map(np.diag(np.arange(40.0, 0.0, -1.0)), 0.5, latent_dim=5)
+    ax = Figure(figsize=(9.0, 7.0), layout="constrained").subplots()
+    fig = plot_stability_map(smap, ax)
+    (inset,) = ax.child_axes
+    assert inset.get_window_extent().y0 > ax.get_window_extent().y1
+    assert sorted(_census_bars(fig)) == sorted(smap.census())
 
 
 def test_figures_save_without_a_gui_backend(fig, tmp_path):
@@ -201,3 +347,86 @@ def test_elbo_map_figure_draws_every_enumerated_point_by_stability():
     assert "diagonal encoder" in ax.get_title(loc="left")
     with pytest.raises(TypeError, match="`emap`"):
         plot_elbo_stability_map(object())
+
+
+# ----------------------------------------------------------------------------- linear VAE
+@pytest.fixture(scope="module")
+def analytic_fit():
+    # L-BFGS on the closed-form ELBO drives the gap to round-off (0 or a few ulps, either sign).
+    return fit_linear_vae(cov=np.diag(SPECTRUM), latent_dim=Q, rng=0)
+
+
+def test_vae_gap_axis_is_clipped_at_roundoff(analytic_fit):
+    fit = analytic_fit
+    gap = fit.elbo_optimum - fit.history.elbo
+    eps_floor = np.finfo(float).eps * abs(fit.elbo_optimum)
+    assert (gap <= eps_floor).any()  # the case that used to send the axis to 1e-300
+    fig = fit.plot()
+    ax = fig.axes[0]
+    lo, hi = ax.get_ylim()
+    assert lo >= eps_floor / 10 and hi >= gap.max()
+    curve = _line(ax, "optimum - ELBO")
+    np.testing.assert_allclose(curve.get_ydata(), np.maximum(gap, eps_floor))
+    floor = _label_starting(ax, "round-off")
+    assert floor.get_ydata()[0] == pytest.approx(eps_floor)
+    assert f"{np.count_nonzero(gap <= eps_floor):,} smaller gaps" in floor.get_label()
+    assert not [ln for ln in ax.get_lines() if "averaging" in ln.get_label()]
+    _assert_legends_clear_of_data(fig, 2)
+
+
+@pytest.mark.parametrize("latent_dim", [3, MAX_LEGEND_LATENTS + 4])
+def test_vae_kl_panel_names_the_latent_colours(latent_dim):
+    spectrum = np.geomspace(30.0, 1.0, latent_dim + 4)
+    fit = fit_linear_vae(cov=np.diag(spectrum), latent_dim=latent_dim, sigma2=0.5, rng=0)
+    fig = fit.plot()
+    ax = fig.axes[1]
+    lines = [ln for ln in ax.get_lines() if ln.get_label().startswith("latent ")]
+    assert [ln.get_label() for ln in lines] == [f"latent {c + 1}" for c in range(latent_dim)]
+    for c, ln in enumerate(lines):
+        np.testing.assert_array_equal(ln.get_ydata(), fit.history.kl[:, c])
+    assert len({ln.get_color() for ln in lines}) == latent_dim
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    bars = [a for a in fig.axes if a.get_xlabel() == "latent index (line colour)"]
+    if latent_dim <= MAX_LEGEND_LATENTS:
+        assert legend[:latent_dim] == [ln.get_label() for ln in lines] and not bars
+    else:
+        assert not any(t.startswith("latent ") for t in legend) and len(bars) == 1
+        lo, hi = bars[0].get_xlim()
+        assert lo == 0.5 and hi == latent_dim + 0.5
+    assert "optimum (predicted)" in legend
+    _assert_legends_clear_of_data(fig, 2)
+
+
+def test_vae_marks_where_iterate_averaging_starts():
+    from ppca_stability._linear_vae import TAIL_AVERAGE
+
+    steps = 400
+    X = np.random.default_rng(0).standard_normal((300, 4)) * np.sqrt([4.0, 2.0, 1.0, 0.5])
+    fit = fit_linear_vae(X, latent_dim=2, objective="stochastic", max_steps=steps, rng=0)
+    start = fit.history.averaged_from
+    # The documented schedule: the second half of the steps is averaged (Polyak-Ruppert).
+    assert start == int((1 - TAIL_AVERAGE) * steps) + 1
+    fig = fit.plot()
+    for ax in fig.axes[:2]:
+        mark = _label_starting(ax, "iterate averaging")
+        assert list(mark.get_xdata()) == [start, start]
+        assert f"{start:,}" in mark.get_label()
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert mark.get_label() in legend
+
+
+def test_summary_without_a_census_says_so(monkeypatch):
+    # A census that would need an enumeration beyond its limit is refused; the summary then
+    # draws the maximum and the sample, and its title gives the reason instead of bars.
+    from ppca_stability import StabilityMap
+
+    def refused(self):
+        raise ValueError("`census` must enumerate the points; that exceeds the limit")
+
+    monkeypatch.setattr(StabilityMap, "census", refused)
+    smap = stability_map(np.diag(np.arange(40.0, 0.0, -1.0)), 0.5, latent_dim=5)
+    fig = smap.plot()
+    titles = " ".join(a.get_title(loc="left") for a in fig.axes)
+    assert "Summary" in titles and "no census (`census` must enumerate the points)" in titles
+    assert not any(a.patches for a in fig.axes)
+    assert "maximum (global)" in _scatters(fig.axes[0])

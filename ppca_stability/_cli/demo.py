@@ -22,15 +22,20 @@ DEFAULT_LATENT_DIM = 10
 # The noise variances the table reports, besides 1 (the value many VAE implementations fix):
 # sigma2_ML and these multiples of it.
 SIGMA2_MULTIPLES = (2.0, 5.0, 10.0, 30.0)
+# Without a sigma2_ML (K >= rank), rows where this fraction of the K latents stays live instead
+# (sigma2 halfway, geometrically, between two consecutive eigenvalues).
+LIVE_FRACTIONS = (0.75, 0.5, 0.25, 0.125, 0.0625)
 # The figure's sigma2 axis starts here (below it every latent is live) and ends at 10 lam_max.
 FIGURE_SIGMA2_MIN = 0.1
 FIGURE_GRID_POINTS = 300
-# The stability-map figure draws every point, so it uses a small latent dimension.
-MAP_LATENT_DIM = 3
 EIGENVALUES_PER_ROW = 10
 # The figures written into --out.
 FIGURES = ("phase_digits.png", "stability_map_digits.png")
 
+VAE_DEFAULT_NOTE = (
+    "  1 (VAE default): sigma2 = 1 is a Gaussian decoder of unit variance, i.e. the loss\n"
+    "  1/2 |x - f(z)|^2 + KL that many VAE implementations use (see docs/sigma2.md for others)."
+)
 COLLAPSE_NOTE = (
     "A collapsed latent: at the optimum of a linear VAE (= probabilistic PCA) with decoder noise\n"
     "variance sigma2, latent c is used only if its eigenvalue lambda_c exceeds sigma2. Otherwise "
@@ -100,6 +105,8 @@ def _output_dir(out: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     datasets = require("sklearn.datasets", "demo", "The demo (scikit-learn's bundled digits)")
     require("matplotlib", "demo", "The demo's figures")
+    from .._plotting import MAX_PLOTTED_POINTS, SUMMARY_SAMPLE
+
     out = _check_output_dir(args.out)
     X = datasets.load_digits().data
     check_latent_dim(args.latent_dim, X.shape[1])  # before anything is printed or created
@@ -122,11 +129,13 @@ def run(args: argparse.Namespace) -> int:
     print(COLLAPSE_NOTE + "\n")
 
     if s_ml is None:
+        probes = [1.0] + _between_eigenvalues(lam, q)
         print(
             f"latent_dim K = {q}: no learned sigma2 (K >= rank {pd.breakpoints.size}: the "
-            "likelihood is unbounded as sigma2 -> 0)."
+            "likelihood is unbounded as sigma2 -> 0),\nso there is no sigma2_ML to scale: the rows "
+            "are sigma2 = 1 and values between consecutive\neigenvalues, where fewer and fewer "
+            "latents stay live."
         )
-        probes = [1.0]
     else:
         print(
             f"latent_dim K = {q}: learned noise variance sigma2_ML = {s_ml:.4g} "
@@ -146,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
             f"  {name:>16}  {k:>4}  {_latents(k, q):>17}  {at.kl_per_latent[g].sum():>15.3f}  "
             f"{_count(at.n_points[g]):>17}  {_count(saddles):>17}"
         )
+    print(VAE_DEFAULT_NOTE)
     print(
         "  Every stationary point except the global maximum is a saddle (no spurious local maxima),"
     )
@@ -160,10 +170,30 @@ def run(args: argparse.Namespace) -> int:
     )
     _output_dir(out)
     written = [save_figure(phase_diagram(cov, latent_dim=q, sigma2=grid).plot(), out / FIGURES[0])]
-    if s_ml is not None:
-        smap = stability_map(cov, s_ml, latent_dim=min(q, MAP_LATENT_DIM))
-        written.append(save_figure(smap.plot(), out / FIGURES[1]))
+    # The map at the table's sigma2_ML (or, without one, at sigma2 = 1), with the same K.
+    s_map, s_name = (s_ml, "sigma2_ML") if s_ml is not None else (1.0, "sigma2 = 1")
+    smap = stability_map(cov, s_map, latent_dim=q)
+    written.append(save_figure(smap.plot(), out / FIGURES[1]))
+    print(
+        f"\nStability map at {s_name}, K = {q}: {_count(smap.n_points)} stationary points, ", end=""
+    )
+    if smap.n_points > MAX_PLOTTED_POINTS:
+        print(
+            f"too many to draw one by one\n(at most {MAX_PLOTTED_POINTS:,}): the figure is a "
+            "summary: the number of points of every Morse index,\nthe global maximum and "
+            f"{SUMMARY_SAMPLE:,} points drawn at random."
+        )
+    else:
+        print("every one drawn.")
     print("\nFigures:")
     for path in written:
         print(f"  {path}")
     return 0
+
+
+def _between_eigenvalues(lam: np.ndarray, q: int) -> list[float]:
+    """sigma2 values where ``LIVE_FRACTIONS`` of the ``q`` latents stay live: the geometric mean
+    of eigenvalues ``c`` and ``c + 1`` (1-based) for ``c = fraction * q``, positive ones only."""
+    positive = int(np.count_nonzero(lam > 0))
+    live = sorted({max(1, round(f * q)) for f in LIVE_FRACTIONS}, reverse=True)
+    return [float(np.sqrt(lam[c - 1] * lam[c])) for c in live if c < positive]
