@@ -189,7 +189,7 @@ def _digits_cov() -> np.ndarray:
     return np.cov(digits_data().T, ddof=0)
 
 
-@pytest.mark.parametrize("method", ["dense", "lanczos"])
+@pytest.mark.parametrize("method", ["dense", "structured", "lanczos"])
 def test_classify_agrees_with_the_map_on_permuted_and_sign_flipped_representatives(
     method: str,
 ) -> None:
@@ -236,6 +236,171 @@ def test_fit_linear_vae_on_digits_is_classified_maximum() -> None:
     fit = fit_linear_vae(X, latent_dim=8, sigma2=1.0, rng=0)
     c = classify_vae_point(fit.params, np.cov(X.T, ddof=0), 1.0)
     assert c.stability is Stability.MAXIMUM, c
+
+
+# ----------------------------------------------------------------------------- structured route
+def _optimal_params(W: np.ndarray, s: float, encoder: str):  # noqa: ANN202
+    """The encoder that maximises the ELBO for W (closed form: V = M^-1 W^T, Sigma = s M^-1 or
+    its diagonal's optimum s / diag M)."""
+    if encoder == "diagonal":
+        V, D = optimal_encoder(W, s)
+        return LinearVAEParams(V, np.log(D), W)
+    M = W.T @ W + s * np.eye(W.shape[1])
+    return LinearVAEFullParams(np.linalg.solve(M, W.T), np.linalg.cholesky(s * np.linalg.inv(M)), W)
+
+
+def _naive_profile(x: np.ndarray, S: np.ndarray, d: int, q: int, gap: bool, learned: bool):  # noqa: ANN202
+    """F(W, s) = l(W, s) - G(M): the log-likelihood from its definition, minus the gap between
+    the diagonal and the exact posterior (0 for the full encoder)."""
+    W = x[: d * q].reshape(d, q)
+    s = float(x[-1]) if learned else 1.0
+    C = W @ W.T + s * np.eye(d)
+    ll = -0.5 * (d * np.log(2 * np.pi) + np.linalg.slogdet(C)[1] + np.trace(np.linalg.solve(C, S)))
+    M = W.T @ W + s * np.eye(q)
+    G = 0.5 * (np.sum(np.log(np.diag(M))) - np.linalg.slogdet(M)[1])
+    return ll - G if gap else ll
+
+
+@pytest.mark.parametrize("encoder", ["diagonal", "full"])
+@pytest.mark.parametrize("learned", [False, True])
+def test_the_encoder_schur_complement_is_the_profile_hessian(encoder: str, learned: bool) -> None:
+    """Where the encoder is optimal for W (here W is random: neither stationary nor with
+    orthogonal columns), the Schur complement of the encoder block equals the FD Hessian of the
+    profile l - G (G = 0 for the full encoder), the identity the structured route rests on."""
+    from ppca_stability._elbo_landscape import _encoder_solver, _scaled_point
+
+    rng = np.random.default_rng(4)
+    d, q, s = 4, 2, 0.6
+    A = rng.standard_normal((d, d))
+    S = A @ A.T
+    p = _optimal_params(rng.standard_normal((d, q)), s, encoder)
+    point = _scaled_point(p, S, s, learned)  # units of s: S / s, W / sqrt(s), s = 1
+    solve = _encoder_solver(point, 1e-12)[0]
+    n = d * q + learned
+    T = np.empty((n, n))
+    for i, e in enumerate(np.eye(n)):
+        hW, hs = point.schur_product(
+            e[: d * q].reshape(d, q), float(e[-1]) if learned else 0.0, solve
+        )
+        T[:, i] = np.append(hW.ravel(), hs) if learned else hW.ravel()
+    x0 = np.append(point.W.ravel(), 1.0) if learned else point.W.ravel()
+    H = fd_hessian(lambda x: _naive_profile(x, S / s, d, q, encoder == "diagonal", learned), x0)
+    assert np.max(np.abs(T - T.T)) <= 1e-10 * np.max(np.abs(T))
+    assert np.max(np.abs(T - H)) <= FD_ZERO_RTOL * np.max(np.abs(H)), np.max(np.abs(T - H))
+
+
+def test_the_gap_hessian_in_block_coordinates_matches_finite_differences() -> None:
+    """_gap_hessian's (M, X, sigma2) blocks against an FD Hessian of G(W^T W + s I), mapped to the
+    same coordinates E = Q M R^T + P X R^T: the X X block is kron(I, Gamma), X couples with
+    nothing (not with sigma2 either)."""
+    from ppca_stability._hessian_blocks import _gap_hessian
+    from ppca_stability._likelihood import Model
+
+    rng = np.random.default_rng(3)
+    d, q = 5, 3
+    A = rng.standard_normal((d, d))
+    model = Model.build(rng.standard_normal((d, q)), A @ A.T, 0.7)
+    Q, R = model.Q, model.Rt.T
+    P = np.linalg.qr(Q, mode="complete")[0][:, q:]
+    # Columns: E for each M[a, b], then each X[j, b], then sigma2.
+    cols = [(Q @ np.eye(q * q)[i].reshape(q, q) @ R.T).ravel() for i in range(q * q)]
+    cols += [
+        (P @ np.eye((d - q) * q)[i].reshape(d - q, q) @ R.T).ravel() for i in range((d - q) * q)
+    ]
+    T = np.zeros((d * q + 1, d * q + 1))
+    T[: d * q, : d * q] = np.array(cols).T
+    T[-1, -1] = 1.0
+
+    def G(x: np.ndarray) -> float:
+        W = x[:-1].reshape(d, q)
+        M = W.T @ W + x[-1] * np.eye(q)
+        return 0.5 * (np.sum(np.log(np.diag(M))) - np.linalg.slogdet(M)[1])
+
+    H = T.T @ fd_hessian(G, np.append(model.W.ravel(), 1.0)) @ T
+    Gamma, HG = _gap_hessian(R, model.w, model.c, True)
+    nm = q * q
+    tol = FD_ZERO_RTOL * np.max(np.abs(H))
+    assert np.max(np.abs(Gamma)) > 100 * tol  # columns far from orthogonal: Gamma matters
+    assert np.max(np.abs(H[:nm, :nm] - HG[:nm, :nm])) <= tol
+    assert np.max(np.abs(H[:nm, -1] - HG[:nm, -1])) <= tol and abs(H[-1, -1] - HG[-1, -1]) <= tol
+    assert np.max(np.abs(H[nm:-1, nm:-1] - np.kron(np.eye(d - q), Gamma))) <= tol
+    assert np.max(np.abs(H[nm:-1, :nm])) <= tol and np.max(np.abs(H[nm:-1, -1])) <= tol
+
+
+def _structured_cases():  # noqa: ANN202
+    """Small covariances: distinct, tied, singular; sigma2 between eigenvalues, at one, learned."""
+    rng = np.random.default_rng(7)
+    for lam, s in [
+        ([5.0, 3.0, 2.0, 1.0], 1.5),
+        ([4.0, 4.0, 1.0, 0.5], 0.7),
+        ([3.0, 2.0, 1.0, 0.0, 0.0], 0.4),
+        ([6.0, 2.0, 2.0, 1.0, 0.3], 2.0),
+        ([5.0, 3.0, 2.0, 1.0, 0.5], "learned"),
+        ([2.0, 2.0, 1.0, 0.0], "learned"),
+    ]:
+        basis = np.linalg.qr(rng.standard_normal((len(lam), len(lam))))[0]
+        yield from_eigenpairs(np.array(lam), basis), s, rng
+
+
+@pytest.mark.parametrize("encoder", ["diagonal", "full"])
+def test_structured_counts_equal_dense_counts(encoder: str) -> None:
+    """The structured route against the dense Schur complement, point by point: every enumerated
+    point (maxima, saddles, degenerate ones) and random decoders with their optimal encoder (not
+    stationary, columns not orthogonal), sigma2 fixed and learned."""
+    n = 0
+    for S, s, rng in _structured_cases():
+        d = S.shape[0]
+        rank = int(np.sum(np.linalg.eigvalsh(S) > 1e-12))
+        for q in (1, 2, 3) if s != "learned" else range(1, min(3, rank - 1) + 1):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DegeneracyWarning)
+                emap = elbo_stability_map(S, s, latent_dim=q, encoder=encoder)
+                cases = [(p.params, p.sigma2) for p in emap.points]
+                s0 = emap.global_maximum.sigma2
+                cases += [
+                    (_optimal_params(rng.standard_normal((d, q)), s0, encoder), s0)
+                    for _ in range(3)
+                ]
+                for params, sigma2 in cases:
+                    got = [
+                        classify_vae_point(
+                            params,
+                            S,
+                            sigma2,
+                            encoder=encoder,
+                            sigma2_learned=emap.is_learned,
+                            method=m,
+                        )
+                        for m in ("dense", "structured")
+                    ]
+                    a, b = (
+                        (c.stability, c.morse_index, c.n_degenerate, c.symmetry_dim) for c in got
+                    )
+                    assert a == b, (S, sigma2, q, params)
+                    n += 1
+    assert n > 100
+
+
+def test_structured_never_forms_the_dense_complement(monkeypatch) -> None:  # noqa: ANN001
+    """method="auto" at d q > 4096 takes the structured route: no Hessian-vector product with the
+    ELBO's dense Hessian or its complement, and the map's label at its maximum and a saddle."""
+    rng = np.random.default_rng(2)
+    d, q = 700, 6
+    lam = np.logspace(0.0, -3.0, d)
+    S = from_eigenpairs(lam, np.linalg.qr(rng.standard_normal((d, d)))[0])
+    s = float(np.sqrt(lam[8] * lam[9]))
+    emap = elbo_stability_map(S, s, latent_dim=q)
+
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the structured route called a Hessian-vector product")
+
+    monkeypatch.setattr(ElboModel, "hvp", refuse)
+    for active in [tuple(range(q)), (0, 1, 2, 3, 4, 6)]:
+        ref = emap.point(active)
+        c = classify_vae_point(ref.params, S, s)
+        assert c.method == "structured"
+        assert (c.stability, c.morse_index) == (ref.stability, ref.morse_index)
+        assert "not computed" in repr(c)
 
 
 # ----------------------------------------------------------------------------- all roots
