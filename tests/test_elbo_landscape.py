@@ -505,6 +505,66 @@ def test_newton_roots_are_enumerated_points_or_equal_norm_clusters(lam, s: float
     assert sum(n_found.values()) > 0, n_found
 
 
+def _cluster_orbits_q2(lam: np.ndarray, s: float) -> int:
+    """Roots of the two kinds of two-column cluster (docs/theory.md, point 4), with their
+    signed-permutation orbits: u_i split over two equal columns (4 roots, for each lam_i > s) and
+    the 45-degree pair of u_i, u_j (8 roots, when both m = sqrt(lam) (sqrt(lam_i) +
+    sqrt(lam_j)) / 2 exceed s)."""
+    n = 4 * int(np.sum(lam > s))
+    for i, j in itertools.combinations(range(lam.size), 2):
+        mu_root = (np.sqrt(lam[i]) + np.sqrt(lam[j])) / 2
+        if min(np.sqrt(lam[i]), np.sqrt(lam[j])) * mu_root > s:
+            n += 8
+    return n
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "lam,s,q",
+    [
+        (["4", "1"], "1/2", 1),
+        (["4", "1"], "1/2", 2),
+        (["3", "2", "1"], "1/2", 1),
+        (["3", "2", "1"], "1/2", 2),
+        (["5", "1"], "2", 2),
+    ],
+)
+def test_every_exact_root_of_the_gradient_is_enumerated_or_a_cluster(lam, s, q: int) -> None:
+    """sympy's Groebner solve of grad ELBO = 0 (diagonal encoder, all parameters) on rational
+    diagonal covariances: the roots with orthogonal columns are exactly the orbits of the
+    enumerated points (each orbit complete, of the map's orbit_size), the others are equal-norm
+    clusters, as many as the q = 2 cluster census predicts, and each is a saddle."""
+    from fractions import Fraction
+
+    from ppca_stability._symbolic._elbo_roots import real_stationary_loadings
+
+    lam_f = np.array([float(Fraction(x)) for x in lam])
+    s_f = float(Fraction(s))
+    S = np.diag(lam_f)
+    emap = elbo_stability_map(S, s_f, latent_dim=q)
+    roots = [np.array(W.evalf(30), dtype=float) for W in real_stationary_loadings(lam, s, q)]
+    by_active: dict[tuple[int, ...], int] = {}
+    n_cluster = 0
+    for W in roots:
+        M = W.T @ W
+        if np.max(np.abs(M - np.diag(np.diag(M)))) <= NORM_RTOL * max(np.max(np.diag(M)), s_f):
+            live = [c for c in range(q) if M[c, c] > NORM_RTOL * s_f]
+            active = tuple(sorted(int(np.argmax(np.abs(W[:, c]))) for c in live))
+            ref = emap.point(active)  # ValueError if the map does not have it
+            ref_norms = np.sort(np.einsum("ij,ij->j", ref.params.loadings, ref.params.loadings))
+            assert np.allclose(np.sort(np.diag(M)), ref_norms, rtol=NORM_RTOL, atol=1e-12)
+            by_active[active] = by_active.get(active, 0) + 1
+        else:
+            assert _is_cluster_root(W, lam_f, s_f), W
+            V, D = optimal_encoder(W, s_f)
+            c = classify_vae_point((V, np.log(D), W), S, s_f, method="dense")
+            assert c.is_stationary and c.morse_index >= 1, c
+            n_cluster += 1
+    assert by_active == {p.active: p.orbit_size for p in emap.points}
+    assert n_cluster == (_cluster_orbits_q2(lam_f, s_f) if q == 2 else 0)
+    assert emap.complete == (n_cluster == 0)
+
+
 def test_an_equal_norm_cluster_is_a_stationary_saddle() -> None:
     """The simplest cluster (docs/theory.md): one eigenvector split over two equal columns,
     |w|^2 = m - s with 2 m^2 = lam (m + s); stationary for the diagonal encoder, Morse index
