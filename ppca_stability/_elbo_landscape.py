@@ -610,7 +610,10 @@ class ElboStabilityMap:
     def complete(self) -> bool:
         """Whether ``points`` are all the stationary points. False for the diagonal encoder with
         ``q >= 2`` and a live eigenvalue: equal-norm clusters of non-orthogonal columns are then
-        stationary too (saddles, never maxima; docs/theory.md), and are not enumerated."""
+        stationary too (saddles, never maxima; docs/theory.md), and are not enumerated. With
+        ``sigma2`` fixed this is exact (the split of ``u_i`` over two columns exists for every
+        ``lam_i > sigma2``; checked against sympy's complete root lists); with ``sigma2`` learned
+        it is the same test at the maximum's ``sigma2``, a conservative answer."""
         if self.encoder == "full" or self.latent_dim < 2:
             return True
         return self.global_maximum.n_active == 0

@@ -505,6 +505,82 @@ def test_newton_roots_are_enumerated_points_or_equal_norm_clusters(lam, s: float
     assert sum(n_found.values()) > 0, n_found
 
 
+@pytest.mark.parametrize(
+    "lam,q,encoder,learned",
+    [
+        ([5.0, 3.0, 1.5], 2, "full", False),
+        ([5.0, 3.0, 1.5], 1, "full", True),
+    ],
+)
+def test_newton_roots_with_the_full_encoder_or_learned_sigma2_are_enumerated(
+    lam, q: int, encoder: str, learned: bool
+) -> None:
+    """Newton on the gradient in all parameters (the full encoder's Cholesky factor, sigma2 when
+    learned) from random starts: a root of the full encoder is an enumerated point up to O(q)
+    (W W^T = sum over its active set of (lam_i - s) e_i e_i^T) with its Morse index; a root with
+    sigma2 learned has the enumerated point's sigma2; only the global maximum has index 0.
+    (Newton from random starts rarely reaches the gradient tolerance for the full encoder with
+    q = 3, or with q = 2 and sigma2 learned: its Jacobian is singular along the rotation orbit.)"""
+    lam = np.array(lam)
+    S, d = np.diag(lam), lam.size
+    emap = elbo_stability_map(S, "learned" if learned else 0.7, latent_dim=q, encoder=encoder)
+    full = encoder == "full"
+    n_enc = q * (q + 1) // 2 if full else q
+    tril = np.tril_indices(q)
+    rng = np.random.default_rng(1)
+
+    def split(x: np.ndarray) -> ElboModel:
+        e = x[q * d : q * d + n_enc]
+        if full:
+            L = np.zeros((q, q))
+            L[tril] = e
+            e = L
+        s = float(x[-1]) if learned else 0.7
+        W = x[q * d + n_enc : q * d + n_enc + d * q].reshape(d, q)
+        return ElboModel(x[: q * d].reshape(q, d), e, W, S, s, full=full, learned=learned)
+
+    found = 0
+    for _ in range(40):
+        s0 = float(rng.uniform(0.5, 1.5)) if learned else 0.7
+        W0 = rng.standard_normal((d, q)) * np.sqrt(lam.max())
+        V0, D0 = optimal_encoder(W0, s0)
+        enc0 = np.diag(np.sqrt(D0))[tril] if full else np.log(D0)
+        x0 = np.concatenate([V0.ravel(), enc0, W0.ravel()] + ([[s0]] if learned else []))
+        with np.errstate(all="ignore"):
+            sol = scipy.optimize.root(
+                lambda x: split(x).gradient(),
+                x0,
+                jac=lambda x: split(x).dense_hessian(),
+                method="hybr",
+                options={"xtol": 1e-13},
+            )
+        if not np.all(np.isfinite(sol.x)) or (learned and sol.x[-1] <= 0):
+            continue
+        point = split(sol.x)
+        if full and np.any(np.diag(point.enc) <= 0):  # the Cholesky factor's sign convention
+            continue
+        par = (LinearVAEFullParams if full else LinearVAEParams)(point.V, point.enc, point.W)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DegeneracyWarning)
+            c = classify_vae_point(par, S, point.s, encoder=encoder, sigma2_learned=learned)
+        if c.relative_gradient_norm > ROOT_GTOL:
+            continue
+        nu, U = np.linalg.eigh(point.W @ point.W.T)
+        live = nu > NORM_RTOL * point.s
+        if not full and not np.allclose(
+            point.W.T @ point.W, np.diag(np.diag(point.W.T @ point.W)), atol=NORM_RTOL
+        ):
+            continue  # a diagonal-encoder cluster: characterised in the fixed-sigma2 tests
+        active = tuple(sorted(int(np.argmax(np.abs(U[:, j]))) for j in np.flatnonzero(live)))
+        ref = emap.point(active)
+        assert np.allclose(np.sort(nu[live]), np.sort(lam[list(active)] - ref.sigma2), rtol=1e-6)
+        assert abs(point.s - ref.sigma2) <= 1e-8 * ref.sigma2
+        assert (c.morse_index, c.stability) == (ref.morse_index, ref.stability)
+        assert (c.morse_index == 0) == (active == emap.global_maximum.active)
+        found += 1
+    assert found >= 5, found
+
+
 def _cluster_orbits_q2(lam: np.ndarray, s: float) -> int:
     """Roots of the two kinds of two-column cluster (docs/theory.md, point 4), with their
     signed-permutation orbits: u_i split over two equal columns (4 roots, for each lam_i > s) and
