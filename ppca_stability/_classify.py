@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._hessian import dense_hessian_scaled, unscale
-from ._hessian_blocks import HessianBlocks
+from ._hessian_blocks import structured_counts
 from ._likelihood import Model
 from ._stability import Stability
 from ._validation import (
@@ -65,8 +65,10 @@ class PointClassification:
         Dense method: all eigenvalues of the Hessian compressed onto the complement of the
         symmetry orbit's tangent space (the symmetry modes appear as exact zeros), ascending (for
         ``sigma2_learned``, of the Hessian in the coordinates ``(W, sigma2)``). Structured method:
-        empty (it counts the eigenvalues on each side of the zero band exactly without computing
-        them).
+        empty, and the ``repr`` says so. It counts the eigenvalues on each side of the zero band
+        exactly without computing them; the eigenvalues it does compute are not the Hessian's
+        (those of its ``span(W)``-complement block, which are the Hessian's only when that block
+        decouples, e.g. at a stationary point, and those of a Schur complement).
     morse_index : int
         Eigenvalues above the zero band (see `classify_point()`'s ``rtol``) outside the symmetry
         modes.
@@ -109,6 +111,8 @@ def classification_table(c: Any, header: str) -> str:
     ]
     if h.size:
         rows.append(f"  hessian spectrum  [{h[0]:.4g} .. {h[-1]:.4g}] ({h.size} values)")
+    elif c.method == "structured":
+        rows.append("  hessian spectrum  not computed (structured: exact counts, no eigenvalues)")
     return "\n".join(rows)
 
 
@@ -315,11 +319,5 @@ def _structured_inertia(
 ) -> tuple[np.ndarray, int, int, int]:
     """Counts of the restricted scaled Hessian's eigenvalues above ``t`` and below ``-t`` for the
     zero band ``t``, by Sylvester/Haynsworth inertia on its blocks (``_hessian_blocks``)."""
-    blocks = HessianBlocks.from_model(model, sym.w, joint)
-    scale = blocks.scale()
-    # A floor keeps the shifted block invertible when the Hessian underflows to exactly 0 (|W| of
-    # 1e200, where even the natural scale 1 / |W|^2 is 0): below it everything counts as zero.
-    tol = max(rtol * max(scale, natural), np.sqrt(np.finfo(float).tiny))
-    n_pos = blocks.count_above(blocks.safe_shift(tol))
-    n_neg = blocks.size - blocks.count_above(blocks.safe_shift(-tol))
-    return np.zeros(0), n_pos, n_neg, blocks.size - n_pos - n_neg
+    n_pos, n_neg, n_zero = structured_counts(model, sym.w, joint, rtol, natural, gap=False)
+    return np.zeros(0), n_pos, n_neg, n_zero

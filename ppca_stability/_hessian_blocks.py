@@ -34,7 +34,7 @@ import scipy.linalg.lapack
 
 from ._likelihood import Model
 
-__all__ = ["HessianBlocks"]
+__all__ = ["HessianBlocks", "structured_counts"]
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -53,8 +53,18 @@ class HessianBlocks:
     joint: bool
 
     @classmethod
-    def from_model(cls, model: Model, sym_weights: np.ndarray, joint: bool) -> HessianBlocks:
-        """``sym_weights``: the singular values that span symmetry modes (0 for collapsed ones)."""
+    def from_model(
+        cls,
+        model: Model,
+        sym_weights: np.ndarray,
+        joint: bool,
+        gap: bool = False,
+        s_unit: float = 1.0,
+    ) -> HessianBlocks:
+        """``sym_weights``: the singular values that span symmetry modes (0 for collapsed ones).
+        ``gap``: the blocks of ``l - G`` instead of ``l`` (the diagonal-encoder ELBO's profile,
+        `_gap_hessian`). ``s_unit``: the ``sigma2`` coordinate's unit (a congruence: it changes
+        the scale the zero band is relative to, never the inertia)."""
         d, q = model.W.shape
         Q, R = model.Q, model.Rt.T
         k, v = 1.0 / model.c, model.w_over_c()
@@ -65,17 +75,27 @@ class HessianBlocks:
         S_pp = P.T @ model.S_mul(P)
         mu, U = np.linalg.eigh((S_pp + S_pp.T) / 2.0)
         b = np.diag(k) + v[:, None] * Sig * v[None, :]
+        H_full = _mm_block(k, v, Sig, b).reshape(q * q, q * q)
+        if gap:
+            Gamma, H_gap = _gap_hessian(R, model.w, model.c, joint)
+            b = b + Gamma  # the X X block of -G is -X Gamma: still one q x q block per row
+            H_full -= H_gap[: q * q, : q * q]
         eta, V = np.linalg.eigh(mu[:, None, None] * np.diag(k)[None] - b[None])
         Gh = U.T @ (P.T @ SQ)
         basis = _reduced_basis(sym_weights)
-        H_MM = _restrict(_mm_block(k, v, Sig, b).reshape(q * q, q * q), basis)
+        H_MM = _restrict(H_full, basis)
+        del H_full
         mixed_hat = None
         if joint:
             Y, Z = model.span_products()
             mixed = model.apply(-1, Y - Z) - model.span_products(-2)[1]
             d_ss = -model.trace_power_S(-3) + 0.5 * model.trace_power(-2)
-            mixed_hat = U.T @ (P.T @ mixed @ R)
-            H_MM = _bordered(H_MM, _gather_rows((Q.T @ mixed @ R).ravel(), basis), d_ss)
+            mixed_hat = s_unit * (U.T @ (P.T @ mixed @ R))  # G does not couple sigma2 with X
+            mixed_M = (Q.T @ mixed @ R).ravel()
+            if gap:
+                mixed_M = mixed_M - H_gap[: q * q, -1]
+                d_ss -= H_gap[-1, -1]
+            H_MM = _bordered(H_MM, _gather_rows(s_unit * mixed_M, basis), s_unit**2 * d_ss)
         return cls(k, v, eta, V, Gh, H_MM, basis, mixed_hat, joint)
 
     @property
@@ -161,6 +181,71 @@ class HessianBlocks:
         """``U^T H_XM M`` for a (q, q) ``M``: ``G_hat N(M)``."""
         alpha, beta = np.outer(self.k, self.k), np.outer(self.v, self.v)
         return self.Gh @ (alpha * M - beta * M.T)
+
+
+def structured_counts(
+    model: Model,
+    sym_weights: np.ndarray,
+    joint: bool,
+    rtol: float,
+    natural: float,
+    gap: bool,
+    s_unit: float = 1.0,
+) -> tuple[int, int, int]:
+    """``(n_pos, n_neg, n_zero)`` of the restricted scaled Hessian of ``l`` (``gap``: of
+    ``l - G``) for the zero band ``rtol * max(scale, natural)``, ``scale`` the largest block norm
+    (`HessianBlocks.scale`) with ``sigma2`` in units of ``s_unit``."""
+    blocks = HessianBlocks.from_model(model, sym_weights, joint, gap, s_unit)
+    # A floor keeps the shifted block invertible when the Hessian underflows to exactly 0 (|W| of
+    # 1e200, where even the natural scale 1 / |W|^2 is 0): below it everything counts as zero.
+    tol = max(rtol * max(blocks.scale(), natural), np.sqrt(np.finfo(float).tiny))
+    n_pos = blocks.count_above(blocks.safe_shift(tol))
+    n_neg = blocks.size - blocks.count_above(blocks.safe_shift(-tol))
+    return n_pos, n_neg, blocks.size - n_pos - n_neg
+
+
+def _gap_hessian(
+    R: np.ndarray, w: np.ndarray, c: np.ndarray, joint: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Hessian of the posterior gap ``G = 1/2 (sum_c log M_cc - log det M)``, ``M = W^T W +
+    s I``, in the scaled coordinates ``(M, X, s)`` of the module docstring, at ``s = 1``.
+
+    ``G`` depends on ``E = Q M R^T + P X R^T`` and ``s`` only through ``M``: ``dM = R (N + e_s I)
+    R^T`` with ``N = diag(w) M + M^T diag(w)``, and ``d^2 M = 2 E^T E = 2 R (M^T M + X^T X)
+    R^T``. With ``m = diag(M)`` (the latents' basis) and ``Gamma = R^T (diag(1/m) - M^-1) R``,
+
+        d^2 G = -1/2 sum_c dM_cc^2 / m_c^2 + 1/2 sum_ab N'_ab^2 / (c_a c_b)
+                + tr(Gamma (M^T M + X^T X)),    N' = N + e_s I.
+
+    So the X X block gains ``X -> X Gamma`` (``Gamma = 0`` when ``W^T W`` is diagonal, e.g. at
+    every stationary point with orthogonal columns), X couples with nothing new, and the rest is
+    a ``(q^2 + 1)``-square matrix on ``(M, s)``. Returns ``(Gamma, H)``, ``H`` indexed
+    ``a * q + b`` for ``M[a, b]`` then ``s`` (when ``joint``), in O(q^5) flops.
+    """
+    q = w.size
+    m = (R * R) @ c  # diag(R diag(c) R^T)
+    Gamma = (R.T / m) @ R - np.diag(1.0 / c)
+    n = q * q + joint
+    # dM_cc = sum_ab 2 w_a R_ca R_cb M_ab (+ e_s): the first term, -1/2 J^T diag(1/m^2) J.
+    J = np.zeros((q, n))
+    J[:, : q * q] = (2.0 * (R * w[None, :])[:, :, None] * R[:, None, :]).reshape(q, q * q)
+    if joint:
+        J[:, -1] = 1.0
+    H = -0.5 * (J.T / (m * m)) @ J
+    # The second term pairs (a, b) with (b, a): f = 1 / (c_a c_b).
+    f = 1.0 / np.outer(c, c)
+    a, b = np.divmod(np.arange(q * q), q)
+    H[np.arange(q * q), np.arange(q * q)] += (f * (w * w)[:, None]).ravel()
+    H[a * q + b, b * q + a] += (f * np.outer(w, w)).ravel()
+    if joint:
+        diag = np.arange(q) * (q + 1)
+        H[diag, -1] += np.diag(f) * w
+        H[-1, diag] += np.diag(f) * w
+        H[-1, -1] += 0.5 * float(np.sum(np.diag(f)))
+    # The third: M -> M Gamma, i.e. kron(I, Gamma) on M.ravel().
+    for x in range(q):
+        H[x * q : (x + 1) * q, x * q : (x + 1) * q] += Gamma
+    return Gamma, H
 
 
 def _power_norm(normal, x: np.ndarray, iterations: int) -> float:  # noqa: ANN001

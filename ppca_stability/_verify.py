@@ -127,6 +127,8 @@ THEOREM_NAMES = (
     "elbo_bound_and_gap",
     "optimal_encoder",
     "stochastic_elbo_unbiased",
+    "elbo_no_spurious_maxima",
+    "elbo_diagonal_maximum_isolated",
 )
 
 

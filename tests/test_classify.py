@@ -388,3 +388,15 @@ def test_repr_names_the_stability():
     cov = np.diag([5.0, 3.0, 2.0, 1.0])
     smap = stability_map(cov, 1.5, latent_dim=2)
     assert "MAXIMUM" in repr(classify_point(smap.global_maximum.loadings, cov, 1.5))
+
+
+def test_structured_repr_says_the_spectrum_is_not_computed():
+    """The structured route returns counts only: an empty eigenvalue array, and a repr that says
+    why instead of silently omitting the spectrum row."""
+    cov = np.diag([5.0, 3.0, 2.0, 1.0])
+    W = stability_map(cov, 1.5, latent_dim=2).global_maximum.loadings
+    structured = classify_point(W, cov, 1.5, method="structured")
+    dense = classify_point(W, cov, 1.5, method="dense")
+    assert structured.hessian_eigenvalues.size == 0
+    assert "not computed" in repr(structured)
+    assert "not computed" not in repr(dense) and "hessian spectrum" in repr(dense)

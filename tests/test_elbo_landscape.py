@@ -189,7 +189,7 @@ def _digits_cov() -> np.ndarray:
     return np.cov(digits_data().T, ddof=0)
 
 
-@pytest.mark.parametrize("method", ["dense", "lanczos"])
+@pytest.mark.parametrize("method", ["dense", "structured", "lanczos"])
 def test_classify_agrees_with_the_map_on_permuted_and_sign_flipped_representatives(
     method: str,
 ) -> None:
@@ -236,6 +236,171 @@ def test_fit_linear_vae_on_digits_is_classified_maximum() -> None:
     fit = fit_linear_vae(X, latent_dim=8, sigma2=1.0, rng=0)
     c = classify_vae_point(fit.params, np.cov(X.T, ddof=0), 1.0)
     assert c.stability is Stability.MAXIMUM, c
+
+
+# ----------------------------------------------------------------------------- structured route
+def _optimal_params(W: np.ndarray, s: float, encoder: str):  # noqa: ANN202
+    """The encoder that maximises the ELBO for W (closed form: V = M^-1 W^T, Sigma = s M^-1 or
+    its diagonal's optimum s / diag M)."""
+    if encoder == "diagonal":
+        V, D = optimal_encoder(W, s)
+        return LinearVAEParams(V, np.log(D), W)
+    M = W.T @ W + s * np.eye(W.shape[1])
+    return LinearVAEFullParams(np.linalg.solve(M, W.T), np.linalg.cholesky(s * np.linalg.inv(M)), W)
+
+
+def _naive_profile(x: np.ndarray, S: np.ndarray, d: int, q: int, gap: bool, learned: bool):  # noqa: ANN202
+    """F(W, s) = l(W, s) - G(M): the log-likelihood from its definition, minus the gap between
+    the diagonal and the exact posterior (0 for the full encoder)."""
+    W = x[: d * q].reshape(d, q)
+    s = float(x[-1]) if learned else 1.0
+    C = W @ W.T + s * np.eye(d)
+    ll = -0.5 * (d * np.log(2 * np.pi) + np.linalg.slogdet(C)[1] + np.trace(np.linalg.solve(C, S)))
+    M = W.T @ W + s * np.eye(q)
+    G = 0.5 * (np.sum(np.log(np.diag(M))) - np.linalg.slogdet(M)[1])
+    return ll - G if gap else ll
+
+
+@pytest.mark.parametrize("encoder", ["diagonal", "full"])
+@pytest.mark.parametrize("learned", [False, True])
+def test_the_encoder_schur_complement_is_the_profile_hessian(encoder: str, learned: bool) -> None:
+    """Where the encoder is optimal for W (here W is random: neither stationary nor with
+    orthogonal columns), the Schur complement of the encoder block equals the FD Hessian of the
+    profile l - G (G = 0 for the full encoder), the identity the structured route rests on."""
+    from ppca_stability._elbo_landscape import _encoder_solver, _scaled_point
+
+    rng = np.random.default_rng(4)
+    d, q, s = 4, 2, 0.6
+    A = rng.standard_normal((d, d))
+    S = A @ A.T
+    p = _optimal_params(rng.standard_normal((d, q)), s, encoder)
+    point = _scaled_point(p, S, s, learned)  # units of s: S / s, W / sqrt(s), s = 1
+    solve = _encoder_solver(point, 1e-12)[0]
+    n = d * q + learned
+    T = np.empty((n, n))
+    for i, e in enumerate(np.eye(n)):
+        hW, hs = point.schur_product(
+            e[: d * q].reshape(d, q), float(e[-1]) if learned else 0.0, solve
+        )
+        T[:, i] = np.append(hW.ravel(), hs) if learned else hW.ravel()
+    x0 = np.append(point.W.ravel(), 1.0) if learned else point.W.ravel()
+    H = fd_hessian(lambda x: _naive_profile(x, S / s, d, q, encoder == "diagonal", learned), x0)
+    assert np.max(np.abs(T - T.T)) <= 1e-10 * np.max(np.abs(T))
+    assert np.max(np.abs(T - H)) <= FD_ZERO_RTOL * np.max(np.abs(H)), np.max(np.abs(T - H))
+
+
+def test_the_gap_hessian_in_block_coordinates_matches_finite_differences() -> None:
+    """_gap_hessian's (M, X, sigma2) blocks against an FD Hessian of G(W^T W + s I), mapped to the
+    same coordinates E = Q M R^T + P X R^T: the X X block is kron(I, Gamma), X couples with
+    nothing (not with sigma2 either)."""
+    from ppca_stability._hessian_blocks import _gap_hessian
+    from ppca_stability._likelihood import Model
+
+    rng = np.random.default_rng(3)
+    d, q = 5, 3
+    A = rng.standard_normal((d, d))
+    model = Model.build(rng.standard_normal((d, q)), A @ A.T, 0.7)
+    Q, R = model.Q, model.Rt.T
+    P = np.linalg.qr(Q, mode="complete")[0][:, q:]
+    # Columns: E for each M[a, b], then each X[j, b], then sigma2.
+    cols = [(Q @ np.eye(q * q)[i].reshape(q, q) @ R.T).ravel() for i in range(q * q)]
+    cols += [
+        (P @ np.eye((d - q) * q)[i].reshape(d - q, q) @ R.T).ravel() for i in range((d - q) * q)
+    ]
+    T = np.zeros((d * q + 1, d * q + 1))
+    T[: d * q, : d * q] = np.array(cols).T
+    T[-1, -1] = 1.0
+
+    def G(x: np.ndarray) -> float:
+        W = x[:-1].reshape(d, q)
+        M = W.T @ W + x[-1] * np.eye(q)
+        return 0.5 * (np.sum(np.log(np.diag(M))) - np.linalg.slogdet(M)[1])
+
+    H = T.T @ fd_hessian(G, np.append(model.W.ravel(), 1.0)) @ T
+    Gamma, HG = _gap_hessian(R, model.w, model.c, True)
+    nm = q * q
+    tol = FD_ZERO_RTOL * np.max(np.abs(H))
+    assert np.max(np.abs(Gamma)) > 100 * tol  # columns far from orthogonal: Gamma matters
+    assert np.max(np.abs(H[:nm, :nm] - HG[:nm, :nm])) <= tol
+    assert np.max(np.abs(H[:nm, -1] - HG[:nm, -1])) <= tol and abs(H[-1, -1] - HG[-1, -1]) <= tol
+    assert np.max(np.abs(H[nm:-1, nm:-1] - np.kron(np.eye(d - q), Gamma))) <= tol
+    assert np.max(np.abs(H[nm:-1, :nm])) <= tol and np.max(np.abs(H[nm:-1, -1])) <= tol
+
+
+def _structured_cases():  # noqa: ANN202
+    """Small covariances: distinct, tied, singular; sigma2 between eigenvalues, at one, learned."""
+    rng = np.random.default_rng(7)
+    for lam, s in [
+        ([5.0, 3.0, 2.0, 1.0], 1.5),
+        ([4.0, 4.0, 1.0, 0.5], 0.7),
+        ([3.0, 2.0, 1.0, 0.0, 0.0], 0.4),
+        ([6.0, 2.0, 2.0, 1.0, 0.3], 2.0),
+        ([5.0, 3.0, 2.0, 1.0, 0.5], "learned"),
+        ([2.0, 2.0, 1.0, 0.0], "learned"),
+    ]:
+        basis = np.linalg.qr(rng.standard_normal((len(lam), len(lam))))[0]
+        yield from_eigenpairs(np.array(lam), basis), s, rng
+
+
+@pytest.mark.parametrize("encoder", ["diagonal", "full"])
+def test_structured_counts_equal_dense_counts(encoder: str) -> None:
+    """The structured route against the dense Schur complement, point by point: every enumerated
+    point (maxima, saddles, degenerate ones) and random decoders with their optimal encoder (not
+    stationary, columns not orthogonal), sigma2 fixed and learned."""
+    n = 0
+    for S, s, rng in _structured_cases():
+        d = S.shape[0]
+        rank = int(np.sum(np.linalg.eigvalsh(S) > 1e-12))
+        for q in (1, 2, 3) if s != "learned" else range(1, min(3, rank - 1) + 1):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DegeneracyWarning)
+                emap = elbo_stability_map(S, s, latent_dim=q, encoder=encoder)
+                cases = [(p.params, p.sigma2) for p in emap.points]
+                s0 = emap.global_maximum.sigma2
+                cases += [
+                    (_optimal_params(rng.standard_normal((d, q)), s0, encoder), s0)
+                    for _ in range(3)
+                ]
+                for params, sigma2 in cases:
+                    got = [
+                        classify_vae_point(
+                            params,
+                            S,
+                            sigma2,
+                            encoder=encoder,
+                            sigma2_learned=emap.is_learned,
+                            method=m,
+                        )
+                        for m in ("dense", "structured")
+                    ]
+                    a, b = (
+                        (c.stability, c.morse_index, c.n_degenerate, c.symmetry_dim) for c in got
+                    )
+                    assert a == b, (S, sigma2, q, params)
+                    n += 1
+    assert n > 100
+
+
+def test_structured_never_forms_the_dense_complement(monkeypatch) -> None:  # noqa: ANN001
+    """method="auto" at d q > 4096 takes the structured route: no Hessian-vector product with the
+    ELBO's dense Hessian or its complement, and the map's label at its maximum and a saddle."""
+    rng = np.random.default_rng(2)
+    d, q = 700, 6
+    lam = np.logspace(0.0, -3.0, d)
+    S = from_eigenpairs(lam, np.linalg.qr(rng.standard_normal((d, d)))[0])
+    s = float(np.sqrt(lam[8] * lam[9]))
+    emap = elbo_stability_map(S, s, latent_dim=q)
+
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the structured route called a Hessian-vector product")
+
+    monkeypatch.setattr(ElboModel, "hvp", refuse)
+    for active in [tuple(range(q)), (0, 1, 2, 3, 4, 6)]:
+        ref = emap.point(active)
+        c = classify_vae_point(ref.params, S, s)
+        assert c.method == "structured"
+        assert (c.stability, c.morse_index) == (ref.stability, ref.morse_index)
+        assert "not computed" in repr(c)
 
 
 # ----------------------------------------------------------------------------- all roots
@@ -338,6 +503,142 @@ def test_newton_roots_are_enumerated_points_or_equal_norm_clusters(lam, s: float
         if c.morse_index == 0:  # no spurious local maxima
             assert abs(point.value() - emap.global_maximum.elbo) <= 1e-9 * abs(point.value())
     assert sum(n_found.values()) > 0, n_found
+
+
+@pytest.mark.parametrize(
+    "lam,q,encoder,learned",
+    [
+        ([5.0, 3.0, 1.5], 2, "full", False),
+        ([5.0, 3.0, 1.5], 1, "full", True),
+    ],
+)
+def test_newton_roots_with_the_full_encoder_or_learned_sigma2_are_enumerated(
+    lam, q: int, encoder: str, learned: bool
+) -> None:
+    """Newton on the gradient in all parameters (the full encoder's Cholesky factor, sigma2 when
+    learned) from random starts: a root of the full encoder is an enumerated point up to O(q)
+    (W W^T = sum over its active set of (lam_i - s) e_i e_i^T) with its Morse index; a root with
+    sigma2 learned has the enumerated point's sigma2; only the global maximum has index 0.
+    (Newton from random starts rarely reaches the gradient tolerance for the full encoder with
+    q = 3, or with q = 2 and sigma2 learned: its Jacobian is singular along the rotation orbit.)"""
+    lam = np.array(lam)
+    S, d = np.diag(lam), lam.size
+    emap = elbo_stability_map(S, "learned" if learned else 0.7, latent_dim=q, encoder=encoder)
+    full = encoder == "full"
+    n_enc = q * (q + 1) // 2 if full else q
+    tril = np.tril_indices(q)
+    rng = np.random.default_rng(1)
+
+    def split(x: np.ndarray) -> ElboModel:
+        e = x[q * d : q * d + n_enc]
+        if full:
+            L = np.zeros((q, q))
+            L[tril] = e
+            e = L
+        s = float(x[-1]) if learned else 0.7
+        W = x[q * d + n_enc : q * d + n_enc + d * q].reshape(d, q)
+        return ElboModel(x[: q * d].reshape(q, d), e, W, S, s, full=full, learned=learned)
+
+    found = 0
+    for _ in range(40):
+        s0 = float(rng.uniform(0.5, 1.5)) if learned else 0.7
+        W0 = rng.standard_normal((d, q)) * np.sqrt(lam.max())
+        V0, D0 = optimal_encoder(W0, s0)
+        enc0 = np.diag(np.sqrt(D0))[tril] if full else np.log(D0)
+        x0 = np.concatenate([V0.ravel(), enc0, W0.ravel()] + ([[s0]] if learned else []))
+        with np.errstate(all="ignore"):
+            sol = scipy.optimize.root(
+                lambda x: split(x).gradient(),
+                x0,
+                jac=lambda x: split(x).dense_hessian(),
+                method="hybr",
+                options={"xtol": 1e-13},
+            )
+        if not np.all(np.isfinite(sol.x)) or (learned and sol.x[-1] <= 0):
+            continue
+        point = split(sol.x)
+        if full and np.any(np.diag(point.enc) <= 0):  # the Cholesky factor's sign convention
+            continue
+        par = (LinearVAEFullParams if full else LinearVAEParams)(point.V, point.enc, point.W)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DegeneracyWarning)
+            c = classify_vae_point(par, S, point.s, encoder=encoder, sigma2_learned=learned)
+        if c.relative_gradient_norm > ROOT_GTOL:
+            continue
+        nu, U = np.linalg.eigh(point.W @ point.W.T)
+        live = nu > NORM_RTOL * point.s
+        if not full and not np.allclose(
+            point.W.T @ point.W, np.diag(np.diag(point.W.T @ point.W)), atol=NORM_RTOL
+        ):
+            continue  # a diagonal-encoder cluster: characterised in the fixed-sigma2 tests
+        active = tuple(sorted(int(np.argmax(np.abs(U[:, j]))) for j in np.flatnonzero(live)))
+        ref = emap.point(active)
+        assert np.allclose(np.sort(nu[live]), np.sort(lam[list(active)] - ref.sigma2), rtol=1e-6)
+        assert abs(point.s - ref.sigma2) <= 1e-8 * ref.sigma2
+        assert (c.morse_index, c.stability) == (ref.morse_index, ref.stability)
+        assert (c.morse_index == 0) == (active == emap.global_maximum.active)
+        found += 1
+    assert found >= 5, found
+
+
+def _cluster_orbits_q2(lam: np.ndarray, s: float) -> int:
+    """Roots of the two kinds of two-column cluster (docs/theory.md, point 4), with their
+    signed-permutation orbits: u_i split over two equal columns (4 roots, for each lam_i > s) and
+    the 45-degree pair of u_i, u_j (8 roots, when both m = sqrt(lam) (sqrt(lam_i) +
+    sqrt(lam_j)) / 2 exceed s)."""
+    n = 4 * int(np.sum(lam > s))
+    for i, j in itertools.combinations(range(lam.size), 2):
+        mu_root = (np.sqrt(lam[i]) + np.sqrt(lam[j])) / 2
+        if min(np.sqrt(lam[i]), np.sqrt(lam[j])) * mu_root > s:
+            n += 8
+    return n
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "lam,s,q",
+    [
+        (["4", "1"], "1/2", 1),
+        (["4", "1"], "1/2", 2),
+        (["3", "2", "1"], "1/2", 1),
+        (["3", "2", "1"], "1/2", 2),
+        (["5", "1"], "2", 2),
+    ],
+)
+def test_every_exact_root_of_the_gradient_is_enumerated_or_a_cluster(lam, s, q: int) -> None:
+    """sympy's Groebner solve of grad ELBO = 0 (diagonal encoder, all parameters) on rational
+    diagonal covariances: the roots with orthogonal columns are exactly the orbits of the
+    enumerated points (each orbit complete, of the map's orbit_size), the others are equal-norm
+    clusters, as many as the q = 2 cluster census predicts, and each is a saddle."""
+    from fractions import Fraction
+
+    from ppca_stability._symbolic._elbo_roots import real_stationary_loadings
+
+    lam_f = np.array([float(Fraction(x)) for x in lam])
+    s_f = float(Fraction(s))
+    S = np.diag(lam_f)
+    emap = elbo_stability_map(S, s_f, latent_dim=q)
+    roots = [np.array(W.evalf(30), dtype=float) for W in real_stationary_loadings(lam, s, q)]
+    by_active: dict[tuple[int, ...], int] = {}
+    n_cluster = 0
+    for W in roots:
+        M = W.T @ W
+        if np.max(np.abs(M - np.diag(np.diag(M)))) <= NORM_RTOL * max(np.max(np.diag(M)), s_f):
+            live = [c for c in range(q) if M[c, c] > NORM_RTOL * s_f]
+            active = tuple(sorted(int(np.argmax(np.abs(W[:, c]))) for c in live))
+            ref = emap.point(active)  # ValueError if the map does not have it
+            ref_norms = np.sort(np.einsum("ij,ij->j", ref.params.loadings, ref.params.loadings))
+            assert np.allclose(np.sort(np.diag(M)), ref_norms, rtol=NORM_RTOL, atol=1e-12)
+            by_active[active] = by_active.get(active, 0) + 1
+        else:
+            assert _is_cluster_root(W, lam_f, s_f), W
+            V, D = optimal_encoder(W, s_f)
+            c = classify_vae_point((V, np.log(D), W), S, s_f, method="dense")
+            assert c.is_stationary and c.morse_index >= 1, c
+            n_cluster += 1
+    assert by_active == {p.active: p.orbit_size for p in emap.points}
+    assert n_cluster == (_cluster_orbits_q2(lam_f, s_f) if q == 2 else 0)
+    assert emap.complete == (n_cluster == 0)
 
 
 def test_an_equal_norm_cluster_is_a_stationary_saddle() -> None:

@@ -436,3 +436,21 @@ def test_huge_exact_numbers_are_refused_before_they_are_built(value):
 def test_exact_numbers_up_to_the_digit_limit_are_accepted():
     # 1e1000 and 1 lie above sigma2 = 1/2, 1e-1000 below: 2^2 points
     assert exact_stability_map(["1e1000", "1e-1000", 1], "1/2").n_points == 4
+
+
+@pytest.mark.parametrize(("d", "q"), [(2, 1), pytest.param(2, 2, marks=pytest.mark.slow)])
+def test_elbo_decoder_gradient_at_the_optimal_encoder_is_the_cluster_equation(d, q):
+    """sympy: with the encoder equations solved exactly, C grad_W M = S W - W M diag(M)^-1 M for a
+    general symmetric S (docs/theory.md, the ELBO's point 4): the polynomial system the exact
+    root solve works on has the same real roots as the ELBO's gradient."""
+    from ppca_stability._symbolic._elbo_roots import gradient_identity
+
+    assert gradient_identity(d, q)
+
+
+def test_exact_elbo_roots_refuse_a_continuous_family():
+    """A tie between the eigenvalues makes the cluster roots a continuous family: no finite list."""
+    from ppca_stability._symbolic._elbo_roots import real_stationary_loadings
+
+    with pytest.raises(ValueError, match="continuous family"):
+        real_stationary_loadings(["2", "2"], "1/2", 2)

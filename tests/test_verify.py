@@ -39,6 +39,8 @@ def test_every_theorem_of_the_theory_is_registered():
         "stochastic_elbo_unbiased",
         "scale_equivariance",
         "rotation_invariance",
+        "elbo_no_spurious_maxima",
+        "elbo_diagonal_maximum_isolated",
     }
     assert expected <= set(theorem_names())
 
@@ -79,6 +81,36 @@ def test_the_classic_wrong_optimal_encoder_is_caught(monkeypatch):
     monkeypatch.setattr(elbo, "optimal_encoder_kernel", posterior_variances)
     result = verify(max_examples=50, theorems=["optimal_encoder"])["optimal_encoder"]
     assert result.status == "failed" and "VAEExample" in result.counterexample
+
+
+def test_a_second_elbo_maximum_in_the_census_is_caught(monkeypatch):
+    from ppca_stability._elbo_landscape import ElboStabilityMap
+
+    original = ElboStabilityMap.census
+    monkeypatch.setattr(ElboStabilityMap, "census", lambda self: {**original(self), 0: 2})
+    result = verify(max_examples=20, theorems=["elbo_no_spurious_maxima"])[
+        "elbo_no_spurious_maxima"
+    ]
+    assert result.status == "failed" and "census {0: 2" in result.counterexample
+
+
+def test_rotation_zero_modes_claimed_for_the_diagonal_encoder_are_caught(monkeypatch):
+    """The map claiming the full encoder's rotation modes for the diagonal one (the pPCA
+    picture) contradicts the ELBO's numeric Hessian at the maximum."""
+    from ppca_stability._elbo_landscape import ElboStabilityMap
+
+    original = ElboStabilityMap._build
+
+    def with_rotations(self, p):  # noqa: ANN001, ANN202
+        out = original(self, p)
+        k = len(p.active)
+        return dataclasses.replace(out, symmetry_dim=out.symmetry_dim + k * (k - 1) // 2)
+
+    monkeypatch.setattr(ElboStabilityMap, "_build", with_rotations)
+    result = verify(max_examples=50, theorems=["elbo_diagonal_maximum_isolated"])[
+        "elbo_diagonal_maximum_isolated"
+    ]
+    assert result.status == "failed" and "symmetry_dim" in result.counterexample
 
 
 def test_a_theorem_whose_module_is_missing_is_skipped(monkeypatch):
