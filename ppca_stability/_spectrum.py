@@ -401,3 +401,66 @@ def spectrum(
     if lam.size == op.n_features:  # everything was found
         return Spectrum(lam, U, op.n_features, op.trace)
     return Spectrum(lam, U, op.n_features, op.trace, found.rest_max)
+
+
+def check_spectrum(spec: Spectrum, name: str = "cov") -> Spectrum:
+    """A `Spectrum` passed where a covariance is accepted: descending, finite, non-negative
+    eigenvalues and eigenvectors of matching shape, or a ValueError naming `name`."""
+    lam = spec.eigenvalues
+    if (
+        not isinstance(lam, np.ndarray)
+        or lam.ndim != 1
+        or not np.all(np.isfinite(lam))
+        or np.any(lam < 0)
+        or np.any(np.diff(lam) > 0)
+    ):
+        raise ValueError(
+            f"`{name}` is a Spectrum whose eigenvalues are not a 1-D array of finite, "
+            "non-negative values in descending order; build it with spectrum()."
+        )
+    U = spec.eigenvectors
+    if U is not None and U.shape != (spec.n_features, lam.size):
+        raise ValueError(
+            f"`{name}` is a Spectrum whose eigenvectors have shape {U.shape}; expected "
+            f"(n_features, n_eigenvalues) = ({spec.n_features}, {lam.size})."
+        )
+    if spec.eigenvalues.size == 0 and spec.trace is None:
+        raise ValueError(f"`{name}` is a Spectrum with no eigenvalues and no trace.")
+    return spec
+
+
+def check_cov_or_spectrum(cov: Any, name: str = "cov") -> np.ndarray | Spectrum:
+    """`check_cov`, or `check_spectrum` for a `Spectrum`."""
+    return check_spectrum(cov, name) if isinstance(cov, Spectrum) else check_cov(cov, name)
+
+
+def joint_min_sigma2(spec: Spectrum, latent_dim: int) -> float:
+    """The smallest ``s_I`` of any active set of at most `latent_dim` indices: ``min_k (tr -
+    sum of the top k) / (d - k)``; needs ``latent_dim`` < the eigenvalues held."""
+    lam, d = spec.eigenvalues, spec.n_features
+    k = np.arange(latent_dim + 1)
+    kept = np.concatenate([[0.0], np.cumsum(lam[:latent_dim])])
+    return float(np.min((require_trace(spec, "sigma2='learned'") - kept) / (d - k)))
+
+
+def require_joint(spec: Spectrum, latent_dim: int, rtol: float, floor: float, what: str) -> None:
+    """A ValueError unless the eigenvalues a partial `spec` lacks lie below every ``s_I`` beyond
+    the tie tolerance, so that no joint stationary point keeps one of them."""
+    if spec.is_complete:
+        return
+    r = spec.eigenvalues.size
+    if latent_dim >= r:
+        raise ValueError(
+            f"{what} with sigma2='learned' needs more than latent_dim = {latent_dim} eigenvalues, "
+            f"but {_partial_hint(spec)}. Compute spectrum(..., n_components=k) with k > "
+            "latent_dim, or the complete spectrum."
+        )
+    s_min = joint_min_sigma2(spec, latent_dim)
+    require_above(spec, s_min, rtol, floor, f"{what} with sigma2='learned' (smallest s_I)")
+
+
+def covariance_from_spectrum(spec: Spectrum, name: str = "cov") -> np.ndarray:
+    """The covariance ``U diag(lam) U^T`` of a complete spectrum with eigenvectors."""
+    check_spectrum(spec, name)
+    require_complete(spec, f"`{name}` as a covariance")
+    return from_eigenpairs(spec.eigenvalues, spec.vectors)
