@@ -239,3 +239,22 @@ def test_krylov_on_a_covariance_matches_lapack():
     np.testing.assert_allclose(a.eigenvalues, b.eigenvalues, rtol=1e-10)
     np.testing.assert_allclose(np.abs(a.vectors.T @ b.vectors), np.eye(8), atol=1e-8)
     assert a.rest_max < 2.0
+
+
+def test_cli_map_streams_a_large_npy_through_the_partial_route(tmp_path, capsys):
+    import json
+
+    from ppca_stability._cli import main
+
+    X = _spiked_data(700, 600, np.linspace(40.0, 10.0, 5), seed=10)
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    assert main(["map", str(path), "--sigma2", "6", "--latent-dim", "3", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    ref = stability_map(spectrum(covariance(X)), 6.0, latent_dim=3)
+    assert len(payload["eigenvalues"]) == ref.n_above  # only the eigenpairs above sigma2
+    assert payload["n_points"] == ref.n_points
+    assert payload["census"] == {str(k): v for k, v in ref.census().items()}
+    assert payload["global_maximum"]["log_likelihood"] == pytest.approx(
+        ref.global_maximum.log_likelihood, rel=LOGLIK_RTOL
+    )
