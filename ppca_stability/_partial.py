@@ -16,9 +16,10 @@ Two routes, both returning descending eigenvalues and sign-fixed unit eigenvecto
   ``RESIDUAL_RTOL * lam_max``; ``ValueError`` when that does not happen within ``MAX_PASSES``.
 
 Certifying a cut. For ``above=a`` the method also needs to know that no eigenvalue it did not
-return exceeds ``a``: it stops when the next Ritz value plus its residual (an upper bound for the
-eigenvalue it approximates) lies below ``a`` beyond the tie tolerance, and records that bound as
-the spectrum's ``rest_max``. Like every Krylov method it finds an eigenvalue only through the
+return exceeds ``a``: it stops when the next Ritz pair has converged to ``CERTIFY_RTOL`` and its
+value plus its residual (a bound for the eigenvalue it approximates, the largest not returned)
+lies below ``a`` beyond the tie tolerance, and records that bound as the spectrum's
+``rest_max``. Like every Krylov method it finds an eigenvalue only through the
 random start block: an eigenvalue whose multiplicity exceeds the block size (``MIN_BLOCK`` or
 more) may be undercounted. Sample covariances have no exact ties above their noise floor.
 """
@@ -47,6 +48,10 @@ __all__ = [
 # then within that of an exact one (and far closer, res^2 / gap, when separated), its vector
 # within res / gap.
 RESIDUAL_RTOL = 1e-10
+# The Ritz pair just below a cut certifies it only once its residual is below CERTIFY_RTOL *
+# lam_max: then it approximates an eigenvalue, and the largest one not returned (the Krylov
+# space finds the top of the spectrum first).
+CERTIFY_RTOL = 1e-6
 # Smallest block of vectors the Krylov method applies the operator to at once; it also bounds
 # the multiplicity of an eigenvalue that is certain to be found.
 MIN_BLOCK = 16
@@ -233,6 +238,8 @@ def _decide(
     # approximates, and must lie below `above` beyond the tie tolerance.
     m = int(np.count_nonzero(tie_sign(theta, above, DEFAULT_RTOL, floor) >= 0))
     if m >= theta.size or c < m:
+        return False, 0, None
+    if not exhausted and res[m] > CERTIFY_RTOL * max(float(theta[0]), 0.0):
         return False, 0, None
     bound = float(theta[m] + res[m])
     if tie_sign(np.array(bound), above, DEFAULT_RTOL, floor) < 0 or (exhausted and c > m):
