@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as hs
 
 from ppca_stability import (
     Spectrum,
@@ -258,3 +260,58 @@ def test_cli_map_streams_a_large_npy_through_the_partial_route(tmp_path, capsys)
     assert payload["global_maximum"]["log_likelihood"] == pytest.approx(
         ref.global_maximum.log_likelihood, rel=LOGLIK_RTOL
     )
+
+
+def test_krylov_that_does_not_converge_raises_naming_the_parameter(monkeypatch):
+    from ppca_stability import _partial
+
+    monkeypatch.setattr(_partial, "MAX_PASSES", 1)
+    X = _spiked_data(200, 60, np.linspace(30.0, 6.0, 4), seed=11)
+    with pytest.raises(ValueError, match=r"did not converge.*`above`"):
+        spectrum(data=X, above=4.0, rng=0)
+    with pytest.raises(ValueError, match=r"did not converge.*`n_components`"):
+        spectrum(data=X, n_components=30, rng=0)
+
+
+def test_spectrum_from_data_without_a_cut_is_the_complete_covariance_spectrum():
+    X = _spiked_data(50, 12, np.array([5.0]), seed=12)
+    a, b = spectrum(data=X), spectrum(covariance(X))
+    assert a.is_complete
+    np.testing.assert_array_equal(a.eigenvalues, b.eigenvalues)
+
+
+def _top_of(lam: np.ndarray, s: float) -> Spectrum:
+    """The partial spectrum of diag(lam) holding the eigenvalues not below ``s`` beyond the tie
+    tolerance, and the bound the next one gives."""
+    from ppca_stability._tolerance import DEFAULT_RTOL, eigen_floor, tie_sign
+
+    r = min(
+        int(np.count_nonzero(tie_sign(lam, s, DEFAULT_RTOL, eigen_floor(lam)) >= 0)), lam.size - 1
+    )
+    U = np.eye(lam.size)[:, :r]
+    return Spectrum(lam[:r].copy(), U, lam.size, float(lam.sum()), float(lam[r]))
+
+
+@given(data=hs.data())
+def test_property_partial_map_equals_complete_on_generated_spectra(data):
+    import warnings
+
+    from ppca_stability.strategies import sigma2_values, spectra
+
+    lam = data.draw(spectra(min_dim=3, max_dim=9, ties=True, zeros=True))
+    s = data.draw(sigma2_values(lam))
+    q = data.draw(hs.integers(1, lam.size))
+    top = _top_of(lam, s)
+    assume(top.rest_max < s)
+    # The tie floor is capped by the smallest positive eigenvalue held (module notes of
+    # _spectrum): compare where both caps agree.
+    from ppca_stability._spectrum import spectrum_floor
+    from ppca_stability._tolerance import eigen_floor
+
+    assume(spectrum_floor(top) == eigen_floor(lam))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegeneracyWarning)
+        partial = stability_map(top, s, latent_dim=q)
+        complete = stability_map(Spectrum(lam, np.eye(lam.size)), s, latent_dim=q)
+    assert partial.has_degeneracy == complete.has_degeneracy
+    _same_map(partial, complete, loglik_rtol=1e-12)
