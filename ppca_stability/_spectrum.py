@@ -236,16 +236,13 @@ METHODS = ("auto", "eigh", "krylov")
 def _spectrum_iv(
     cov: Any, data: Any, above: Any, n_components: Any, method: Any, vectors: Any
 ) -> tuple[np.ndarray | None, Any, float | None, int | None, str, bool]:
-    if (cov is None) == (data is None):
-        raise ValueError(
-            "pass exactly one of `cov` and `data`; "
-            + ("got both." if cov is not None else "got neither.")
-        )
+    if cov is not None and data is not None:
+        raise ValueError("pass exactly one of `cov` and `data`; got both.")
     if above is not None and n_components is not None:
         raise ValueError("pass at most one of `above` and `n_components`; got both.")
     method = check_choice(method, "method", METHODS)
     S = X = None
-    if cov is not None:
+    if data is None:  # `cov` is then required: None gets check_cov's message
         S = check_cov(cov)
         d = S.shape[0]
     else:

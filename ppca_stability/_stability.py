@@ -34,7 +34,7 @@ from ._spectrum import (
     require_trace,
     spectrum_floor,
 )
-from ._tolerance import DEFAULT_RTOL, eigen_floor, is_degenerate, n_above
+from ._tolerance import DEFAULT_RTOL, eigen_floor, is_degenerate, n_above, tie_sign
 from ._validation import (
     check_cov,
     check_latent_dim,
@@ -50,10 +50,14 @@ T = TypeVar("T")
 
 # A census that has to enumerate points (ties, or sigma2 learned) refuses beyond this many.
 MAX_ENUMERATED_CENSUS = 2_000_000
-# `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2 computes only the eigenpairs above
-# sigma2 (LAPACK syevr, about 0.4x a full eigh) from this many features on, when q <= d / 8.
+# `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2 first computes only the top
+# max(PARTIAL_TOP, 4 q) eigenpairs (LAPACK syevr, about 0.4x a full eigh at d = 2000 for 64 of
+# them; 0.7x for 125 and 3x for 1600, so the number is capped up front), from
+# PARTIAL_MIN_FEATURES features on, when q <= d / PARTIAL_MAX_FRACTION. When they do not reach
+# below sigma2 the complete decomposition follows (at most about 1.5x a full eigh in all).
 PARTIAL_MIN_FEATURES = 512
 PARTIAL_MAX_FRACTION = 8
+PARTIAL_TOP = 64
 
 
 class Stability(enum.Enum):
@@ -613,9 +617,11 @@ def stability_map(
 
     Notes
     -----
-    At a fixed ``sigma2`` with ``latent_dim <= d / 8`` and ``d >= 512`` a covariance is
-    decomposed only above ``sigma2`` (LAPACK's syevr on that subset); the map is the same as
-    from the complete decomposition, which a point's ``hessian_eigenvalues`` computes on demand.
+    At a fixed ``sigma2`` with ``latent_dim <= d / 8`` and ``d >= 512`` only the top
+    ``max(64, 4 latent_dim)`` eigenpairs of a covariance are computed first (LAPACK's syevr on
+    that subset); when they reach below ``sigma2`` the map is built from them, the same as from
+    the complete decomposition (which a point's ``hessian_eigenvalues`` computes on demand),
+    and otherwise the covariance is decomposed whole.
 
     Examples
     --------
@@ -650,9 +656,13 @@ def _map_of(S: np.ndarray | Spectrum, s: float | str, q: int, rtol: float) -> St
         d = S.shape[0]
         if isinstance(s, str) or d < PARTIAL_MIN_FEATURES or q * PARTIAL_MAX_FRACTION > d:
             return StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
-        spec = dense_partial(S, above=s, n_components=None, vectors=True, rtol=rtol)
-        complete = functools.partial(eigh_descending, S, vectors=False)
-        return StabilityMap(spec, s, q, rtol, _complete=complete)
+        k = min(d - 1, max(PARTIAL_TOP, 4 * q))
+        spec = dense_partial(S, above=None, n_components=k, vectors=True)
+        lam = spec.eigenvalues
+        if lam[-1] > 0 and tie_sign(lam[-1:], s, rtol, spectrum_floor(spec))[0] < 0:
+            complete = functools.partial(eigh_descending, S, vectors=False)
+            return StabilityMap(spec, s, q, rtol, _complete=complete)
+        return StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
     floor = spectrum_floor(S)
     if isinstance(s, str):
         require_joint(S, q, rtol, floor, "stability_map")
