@@ -51,7 +51,7 @@ RESIDUAL_RTOL = 1e-10
 # The Ritz pair just below a cut certifies it only once its residual is below CERTIFY_RTOL *
 # lam_max: then it approximates an eigenvalue, and the largest one not returned (the Krylov
 # space finds the top of the spectrum first).
-CERTIFY_RTOL = 1e-6
+CERTIFY_RTOL = 1e-4
 # Smallest block of vectors the Krylov method applies the operator to at once; it also bounds
 # the multiplicity of an eigenvalue that is certain to be found.
 MIN_BLOCK = 16
