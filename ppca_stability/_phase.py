@@ -198,11 +198,12 @@ class PhaseDiagram:
 
     def __repr__(self) -> str:
         s = self.sigma2
-        learned = (
-            "none (latent_dim >= rank)"
-            if self.sigma2_learned is None
-            else f"{self.sigma2_learned:.6g}"
-        )
+        if self.sigma2_learned is not None:
+            learned = f"{self.sigma2_learned:.6g}"
+        elif self._values is not None:
+            learned = "none (not settled by this partial spectrum)"
+        else:
+            learned = "none (latent_dim >= rank)"
         rows = [
             f"PhaseDiagram(n_features={self.n_features}, latent_dim={self.latent_dim}, "
             f"{s.size} sigma2 values in [{s[0]:.4g}, {s[-1]:.4g}])",
