@@ -148,7 +148,7 @@ def _orthonormalise(W: np.ndarray, Q: np.ndarray | None) -> np.ndarray:
     for _ in range(2):
         if Q is not None and Q.shape[1]:
             W = W - Q @ (Q.T @ W)
-    Qw, R, piv = scipy.linalg.qr(W, mode="economic", pivoting=True)
+    Qw, R, _ = scipy.linalg.qr(W, mode="economic", pivoting=True)
     keep = np.abs(np.diag(R)) > DEPENDENT * max(float(norms.max(initial=0.0)), np.finfo(float).tiny)
     Qw = Qw[:, keep]
     if Q is not None and Q.shape[1] and Qw.shape[1]:  # one more pass after the QR's rounding
