@@ -45,6 +45,7 @@ BENCHMARKS: list[tuple[str, str, dict]] = [
     ("Hessian accuracy at scale: closed form vs Lanczos", "bench_accuracy", {}),
     ("fit_linear_vae time to agreement vs PyTorch Adam", "bench_linear_vae", {}),
     ("elbo_stability_map vs stability_map", "bench_elbo", {}),
+    ("Large d: partial spectra and spectra from data", "bench_partial", {}),
 ]
 
 

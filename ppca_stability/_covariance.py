@@ -26,7 +26,15 @@ import numpy as np
 
 from ._validation import check_array_container, check_positive_int, object_array_hint
 
-__all__ = ["SampleMoments", "covariance", "sample_moments"]
+__all__ = [
+    "SampleMoments",
+    "covariance",
+    "sample_moments",
+    "check_data",
+    "column_moments",
+    "rows_for_budget",
+    "is_dask_array",
+]
 
 # Working memory per chunk when neither `chunk_rows` nor `memory_budget` is given: the chunk's
 # centred float64 copy. Large enough that BLAS runs at full speed, small next to any machine.
@@ -65,16 +73,21 @@ class SampleMoments:
 # ----------------------------------------------------------------------------- the reduction
 # A partial result is (n, mean, M): the mean of the shifted rows X - shift and the scatter matrix
 # (X - shift - mean).T @ (X - shift - mean).
-def _chunk_moments(X: np.ndarray, shift: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """Moments of one chunk of rows, shifted by the common `shift`, centred on its own mean."""
+def _chunk_moments(
+    X: np.ndarray, shift: np.ndarray, diagonal: bool = False
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Moments of one chunk of rows, shifted by the common `shift`, centred on its own mean;
+    with `diagonal`, only the scatter matrix's diagonal (the sums of squares per feature)."""
     n = X.shape[0]
     if n == 0:
-        return 0, np.zeros(shift.size), np.zeros((shift.size, shift.size))
+        return 0, np.zeros(shift.size), np.zeros(shift.size if diagonal else (shift.size,) * 2)
     # NaN, inf and overflow propagate to the result, which _finish checks once.
     with np.errstate(over="ignore", invalid="ignore"):
         Xc = np.subtract(X, shift, dtype=np.float64)  # the one working copy of the chunk
         mean = Xc.mean(axis=0)
         Xc -= mean
+        if diagonal:
+            return n, mean, np.einsum("ij,ij->j", Xc, Xc)
         return n, mean, Xc.T @ Xc  # numpy turns A.T @ A into one symmetric rank-k update (syrk)
 
 
@@ -90,7 +103,7 @@ def _merge(
     with np.errstate(over="ignore", invalid="ignore"):
         delta = mean_b - mean_a
         M = M_a + M_b
-        M += (n_a * n_b / n) * np.outer(delta, delta)
+        M += (n_a * n_b / n) * (np.outer(delta, delta) if M.ndim == 2 else delta * delta)
         return n, mean_a + delta * (n_b / n), M
 
 
@@ -108,7 +121,8 @@ def _tree(parts: list[Any], merge: Any) -> Any:
 def _finish(shift: np.ndarray, n: int, mean: np.ndarray, M: np.ndarray) -> SampleMoments:
     with np.errstate(over="ignore", invalid="ignore"):
         cov = M / n
-        cov = (cov + cov.T) / 2.0
+        if cov.ndim == 2:
+            cov = (cov + cov.T) / 2.0
         mean = shift + mean
     # Non-finite values are absorbing, so one check of the result covers every chunk.
     if not (np.all(np.isfinite(cov)) and np.all(np.isfinite(mean))):
@@ -120,27 +134,29 @@ def _finish(shift: np.ndarray, n: int, mean: np.ndarray, M: np.ndarray) -> Sampl
     return SampleMoments(int(n), mean, cov)
 
 
-def _numpy_moments(X: np.ndarray, rows: int) -> SampleMoments:
+def _numpy_moments(X: np.ndarray, rows: int, diagonal: bool = False) -> SampleMoments:
     shift = np.asarray(X[0], dtype=np.float64)
     # A running merge, chunk after chunk, holds O(d^2) memory whatever n is; thanks to the shift,
     # its error growth with the number of chunks is on the scale of the spread, not the offset.
-    parts = (_chunk_moments(X[i : i + rows], shift) for i in range(0, X.shape[0], rows))
+    parts = (_chunk_moments(X[i : i + rows], shift, diagonal) for i in range(0, X.shape[0], rows))
     return _finish(shift, *functools.reduce(_merge, parts))
 
 
-def _dask_moments(X: Any, chunk_rows: int | None) -> SampleMoments:
+def _dask_moments(X: Any, chunk_rows: int | None, diagonal: bool = False) -> SampleMoments:
     import dask  # the optional extra, imported only for a Dask input
 
     # One block per chunk of rows with all columns, so that each block yields a (d, d) partial.
     X = X.rechunk({0: chunk_rows if chunk_rows is not None else X.chunks[0], 1: -1})
     shift = np.asarray(X[0].compute(), dtype=np.float64)
-    parts = [dask.delayed(_chunk_moments)(block, shift) for block in X.to_delayed().ravel()]
+    parts = [
+        dask.delayed(_chunk_moments)(block, shift, diagonal) for block in X.to_delayed().ravel()
+    ]
     (root,) = dask.compute(_tree(parts, dask.delayed(_merge)))  # on the active scheduler
     return _finish(shift, *root)
 
 
 # ----------------------------------------------------------------------------- validation
-def _is_dask_array(data: Any) -> bool:
+def is_dask_array(data: Any) -> bool:
     # Decided without importing dask: a plain NumPy user never pays for it.
     return type(data).__module__.startswith("dask") and hasattr(data, "to_delayed")
 
@@ -174,7 +190,7 @@ def _sample_moments_iv(
 ) -> tuple[Any, int | None, int | None]:
     chunk_rows = None if chunk_rows is None else check_positive_int(chunk_rows, "chunk_rows")
     budget = None if memory_budget is None else check_positive_int(memory_budget, "memory_budget")
-    if _is_dask_array(data):
+    if is_dask_array(data):
         _check_dtype(np.dtype(data.dtype))
         _check_shape(tuple(data.shape))  # unknown sizes are NaN: they pass, and are caught below
         if not np.isfinite(data.shape[1]):
@@ -200,6 +216,27 @@ def _sample_moments_iv(
     _check_dtype(X.dtype, data)
     _check_shape(X.shape)
     return X, chunk_rows, budget
+
+
+def check_data(data: Any) -> Any:
+    """`data` as a validated 2-D real array (a memmap stays a view, a Dask array stays lazy)."""
+    return _sample_moments_iv(data, None, None)[0]
+
+
+def rows_for_budget(X: Any, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:
+    """Rows of a NumPy chunk whose float64 copy fits in `memory_budget` bytes."""
+    return max(1, memory_budget // (8 * int(X.shape[1])))
+
+
+def column_moments(X: Any) -> tuple[int, np.ndarray, float]:
+    """``(n_samples, mean, total variance)`` of validated data in one pass, without a d x d
+    matrix: the same chunked, shifted, pairwise-merged reduction as `sample_moments`, on the
+    diagonal of the scatter matrix only."""
+    if is_dask_array(X):
+        m = _dask_moments(X, None, diagonal=True)
+    else:
+        m = _numpy_moments(X, rows_for_budget(X), diagonal=True)
+    return m.n_samples, m.mean, float(m.covariance.sum())
 
 
 # ----------------------------------------------------------------------------- public
@@ -237,7 +274,7 @@ def sample_moments(
            [0.66666667, 0.66666667]])
     """
     X, chunk_rows, budget = _sample_moments_iv(data, chunk_rows, memory_budget)
-    if _is_dask_array(X):
+    if is_dask_array(X):
         return _dask_moments(X, chunk_rows)
     rows = chunk_rows if chunk_rows is not None else max(1, budget // (8 * X.shape[1]))
     return _numpy_moments(X, rows)

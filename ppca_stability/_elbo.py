@@ -29,6 +29,7 @@ import numpy as np
 
 from ._covariance import covariance
 from ._likelihood import LOG_2PI, finite
+from ._spectrum import Spectrum, covariance_from_spectrum
 from ._validation import as_real_array, check_cov, check_sigma2
 
 __all__ = [
@@ -182,6 +183,8 @@ def resolve_cov(cov: Any, data: Any) -> np.ndarray:
             "pass exactly one of `cov` and `data`; "
             + ("got both." if cov is not None else "got neither.")
         )
+    if isinstance(cov, Spectrum):  # a complete spectrum with eigenvectors stands for its matrix
+        return covariance_from_spectrum(cov)
     return check_cov(cov) if cov is not None else covariance(data)
 
 

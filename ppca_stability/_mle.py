@@ -8,10 +8,17 @@ from typing import Any
 import numpy as np
 
 from . import _enumeration as en
-from ._spectrum import Spectrum, eigh_descending
-from ._tolerance import DEFAULT_RTOL, eigen_floor, n_above
+from ._spectrum import (
+    Spectrum,
+    check_cov_or_spectrum,
+    eigh_descending,
+    full_eigenvalues,
+    require_above,
+    require_joint,
+    spectrum_floor,
+)
+from ._tolerance import DEFAULT_RTOL, n_above
 from ._validation import (
-    check_cov,
     check_learned_latent_dim,
     check_positive_int,
     check_rtol,
@@ -52,8 +59,8 @@ class PPCAResult:
     sigma2 : float
     log_likelihood : float
         Mean per-sample log-likelihood at the optimum.
-    eigenvalues : ndarray, shape (d,)
-        Of the covariance, descending.
+    eigenvalues : ndarray, shape (d,) or (r,)
+        Of the covariance, descending (the top ``r`` when fitted from a partial spectrum).
     sigma2_learned : bool
     """
 
@@ -87,9 +94,9 @@ class PPCAResult:
 
 def _ppca_mle_iv(
     cov: Any, latent_dim: Any, sigma2: Any, rtol: Any
-) -> tuple[np.ndarray, int, float | str, float]:
-    S = check_cov(cov)
-    d = S.shape[0]
+) -> tuple[np.ndarray | Spectrum, int, float | str, float]:
+    S = check_cov_or_spectrum(cov)
+    d = S.n_features if isinstance(S, Spectrum) else S.shape[0]
     s = check_sigma2(sigma2, allow_learned=True)
     if s == "learned":
         q = check_learned_latent_dim(check_positive_int(latent_dim, "latent_dim"), d)
@@ -104,17 +111,29 @@ def mle_from_spectrum(
     spec: Spectrum, latent_dim: int, sigma2: float | str, rtol: float = DEFAULT_RTOL
 ) -> PPCAResult:
     """`ppca_mle` on a computed spectrum (with eigenvectors), for internal callers: no
-    validation."""
-    lam = spec.eigenvalues
-    floor = eigen_floor(lam)
+    validation. A partial spectrum must settle the answer: hold every eigenvalue above a fixed
+    ``sigma2`` (or at least `latent_dim` of them), more than `latent_dim` with a learned one, and
+    its trace."""
+    floor = spectrum_floor(spec)
     if isinstance(sigma2, str):  # "learned"
+        require_joint(spec, latent_dim, rtol, floor, "ppca_mle")
+    elif n_above(spec.eigenvalues, sigma2, rtol, floor) < latent_dim:
+        require_above(spec, sigma2, rtol, floor, "ppca_mle")
+    lam = full_eigenvalues(spec, "ppca_mle (the log-likelihood)")
+    if isinstance(sigma2, str):
         active = en.joint_maximum(lam, latent_dim, rtol, floor)
         s = en.joint_sigma2(lam, active)
     else:
         active = tuple(range(min(latent_dim, n_above(lam, sigma2, rtol, floor))))
         s = float(sigma2)
     W = en.stationary_loadings(spec.vectors, lam, active, s, latent_dim)
-    return PPCAResult(W, s, en.stationary_log_likelihood(lam, active, s), lam, sigma2 == "learned")
+    return PPCAResult(
+        W,
+        s,
+        en.stationary_log_likelihood(lam, active, s),
+        spec.eigenvalues,
+        sigma2 == "learned",
+    )
 
 
 def ppca_mle(
@@ -125,8 +144,8 @@ def ppca_mle(
 
     Parameters
     ----------
-    cov : array_like, shape (d, d)
-        Data covariance (ddof=0).
+    cov : array_like, shape (d, d), or Spectrum
+        Data covariance (ddof=0), or its `spectrum()`, possibly partial (see `stability_map()`).
     latent_dim : int
         ``q``.
     sigma2 : float or "learned", default "learned"
@@ -151,4 +170,5 @@ def ppca_mle(
     1
     """
     S, q, s, rtol = _ppca_mle_iv(cov, latent_dim, sigma2, rtol)
-    return mle_from_spectrum(eigh_descending(S, vectors=True), q, s, rtol)
+    spec = S if isinstance(S, Spectrum) else eigh_descending(S, vectors=True)
+    return mle_from_spectrum(spec, q, s, rtol)

@@ -34,10 +34,18 @@ import numpy as np
 from . import _enumeration as en
 from ._census import census_dict, check_census_size
 from ._mle import kl_at_optimum
-from ._spectrum import eigh_descending
+from ._spectrum import (
+    Spectrum,
+    check_cov_or_spectrum,
+    eigh_descending,
+    full_eigenvalues,
+    require_above,
+    require_joint,
+    spectrum_floor,
+)
 from ._stability import Stability, enumerated_counts, fixed_stability_counts
-from ._tolerance import DEFAULT_RTOL, eigen_floor, fixed_degeneracy, n_above
-from ._validation import check_cov, check_latent_dim, check_rtol, check_sigma2_grid
+from ._tolerance import DEFAULT_RTOL, fixed_degeneracy, n_above
+from ._validation import check_latent_dim, check_rtol, check_sigma2_grid
 
 __all__ = ["PhaseDiagram", "phase_diagram"]
 
@@ -81,8 +89,8 @@ class PhaseDiagram:
         Tipping & Bishop's ``sigma2_ML`` for this ``latent_dim`` (the joint maximum), or None
         when it does not exist: ``latent_dim = n_features``, or ``rank(cov) <= latent_dim``
         (the likelihood is then unbounded as ``sigma2 -> 0``).
-    eigenvalues : ndarray, shape (d,)
-        Of the covariance, descending.
+    eigenvalues : ndarray, shape (d,) or (r,)
+        Of the covariance, descending (the top ``r`` when built from a partial spectrum).
     latent_dim : int
     rtol : float
         The tie tolerance the counts were made with (see `stability_map()`).
@@ -100,10 +108,24 @@ class PhaseDiagram:
     latent_dim: int
     rtol: float = DEFAULT_RTOL
     _cache: dict = field(default_factory=dict, repr=False)
+    # All d eigenvalues (a partial spectrum's missing ones stood in for by their mean, see
+    # `_spectrum.full_eigenvalues`) and the tie floor, when they differ from `eigenvalues`'.
+    _values: np.ndarray | None = field(default=None, repr=False)
+    _floor: float | None = field(default=None, repr=False)
 
     @property
     def n_features(self) -> int:
-        return int(self.eigenvalues.size)
+        return int(self._lam.size)
+
+    @property
+    def _lam(self) -> np.ndarray:
+        return self.eigenvalues if self._values is None else self._values
+
+    @property
+    def _tie_floor(self) -> float:
+        return (
+            spectrum_floor(Spectrum(self.eigenvalues, None)) if self._floor is None else self._floor
+        )
 
     @property
     def n_collapsed(self) -> np.ndarray:
@@ -144,8 +166,8 @@ class PhaseDiagram:
     def _kinds(self) -> tuple[np.ndarray, np.ndarray]:
         """``(regular, breakpoint)`` masks of the grid: the values with a closed-form count."""
         if "kinds" not in self._cache:
-            lam, rtol = self.eigenvalues, self.rtol
-            n_near, tied_above = fixed_degeneracy(lam, self.sigma2, rtol, eigen_floor(lam))
+            lam, rtol = self._lam, self.rtol
+            n_near, tied_above = fixed_degeneracy(lam, self.sigma2, rtol, self._tie_floor)
             self._cache["kinds"] = ((n_near == 0) & ~tied_above, (n_near == 1) & ~tied_above)
         return self._cache["kinds"]
 
@@ -155,12 +177,13 @@ class PhaseDiagram:
         key = ("enumerated", g)
         if key not in self._cache:
             self._cache[key] = enumerated_counts(
-                self.eigenvalues,
+                self._lam,
                 self.latent_dim,
                 float(self.sigma2[g]),
                 self.rtol,
                 self.n_points[g],
                 what,
+                floor=self._tie_floor,
             )
         return self._cache[key]
 
@@ -175,11 +198,12 @@ class PhaseDiagram:
 
     def __repr__(self) -> str:
         s = self.sigma2
-        learned = (
-            "none (latent_dim >= rank)"
-            if self.sigma2_learned is None
-            else f"{self.sigma2_learned:.6g}"
-        )
+        if self.sigma2_learned is not None:
+            learned = f"{self.sigma2_learned:.6g}"
+        elif self._values is not None:
+            learned = "none (not settled by this partial spectrum)"
+        else:
+            learned = "none (latent_dim >= rank)"
         rows = [
             f"PhaseDiagram(n_features={self.n_features}, latent_dim={self.latent_dim}, "
             f"{s.size} sigma2 values in [{s[0]:.4g}, {s[-1]:.4g}])",
@@ -240,9 +264,9 @@ def _grid_census(pd: PhaseDiagram) -> tuple[Mapping[int, int], ...]:
 
 def _phase_diagram_iv(
     cov: Any, latent_dim: Any, sigma2: Any, rtol: Any
-) -> tuple[np.ndarray, int, np.ndarray | None, float]:
-    S = check_cov(cov)
-    q = check_latent_dim(latent_dim, S.shape[0])
+) -> tuple[np.ndarray | Spectrum, int, np.ndarray | None, float]:
+    S = check_cov_or_spectrum(cov)
+    q = check_latent_dim(latent_dim, S.n_features if isinstance(S, Spectrum) else S.shape[0])
     rtol = check_rtol(rtol)
     if sigma2 is None:
         return S, q, None, rtol
@@ -273,8 +297,11 @@ def phase_diagram(
 
     Parameters
     ----------
-    cov : array_like, shape (d, d)
-        Data covariance (ddof=0), symmetric positive semi-definite.
+    cov : array_like, shape (d, d), or Spectrum
+        Data covariance (ddof=0), symmetric positive semi-definite, or its `spectrum()`. A
+        partial spectrum needs an explicit `sigma2` grid above its ``rest_max`` (beyond
+        ``rtol``) and its ``trace``; ``sigma2_learned`` is then None unless the spectrum
+        settles it (see `stability_map()`).
     latent_dim : int, optional
         ``q``. Defaults to ``d``.
     sigma2 : array_like, optional
@@ -314,16 +341,30 @@ def phase_diagram(
     {'MAXIMUM': 1, 'SADDLE': 2, 'DEGENERATE': 1}
     """
     S, q, grid, rtol = _phase_diagram_iv(cov, latent_dim, sigma2, rtol)
-    lam = eigh_descending(S, vectors=False).eigenvalues
-    floor = eigen_floor(lam)
-    breakpoints = np.unique(lam[lam > 0])
+    spec = S if isinstance(S, Spectrum) else eigh_descending(S, vectors=False)
+    floor = spectrum_floor(spec)
+    known = spec.eigenvalues
+    breakpoints = np.unique(known[known > 0])
     if grid is None:
-        grid = _default_grid(lam, breakpoints, rtol, floor)
+        if not spec.is_complete:
+            raise ValueError(
+                "`sigma2` must be given for a partial spectrum: the default grid reaches below "
+                "the eigenvalues it holds. Pass a grid above its rest_max "
+                f"({spec.rest_max if spec.rest_max is not None else known[-1]:.6g})."
+            )
+        grid = _default_grid(known, breakpoints, rtol, floor)
+    else:
+        require_above(spec, float(grid[0]), rtol, floor, "phase_diagram (the smallest sigma2)")
+    lam = full_eigenvalues(spec, "phase_diagram (max_log_likelihood)")
+    try:
+        require_joint(spec, q, rtol, floor, "phase_diagram")
+        active = en.joint_mle_active(lam, q, rtol, floor)
+    except ValueError:  # a partial spectrum that does not settle the learned sigma2
+        active = None
     # m(s) as the core counts it: an eigenvalue within tolerance of s is not above it.
     m = np.asarray(n_above(lam, grid, rtol, floor))
     k = np.minimum(q, m)
     counts = en.count_fixed_upto(int(m.max()), q)
-    active = en.joint_mle_active(lam, q, rtol, floor)
     return PhaseDiagram(
         sigma2=grid,
         n_above=m,
@@ -333,8 +374,10 @@ def phase_diagram(
         n_points=tuple(counts[i] for i in m),
         breakpoints=breakpoints,
         sigma2_learned=None if active is None else en.joint_sigma2(lam, active),
-        eigenvalues=lam,
+        eigenvalues=known,
         latent_dim=q,
         rtol=rtol,
         _cache={},
+        _values=None if spec.is_complete else lam,
+        _floor=floor,
     )

@@ -10,6 +10,16 @@ Conventions, stated once for the whole package:
   with a `PrecisionWarning` when feature scales, not rank, made them unresolvable;
 * each eigenvector's sign is fixed so that its entry of largest magnitude is positive (the
   convention of scikit-learn's ``svd_flip``), so results are reproducible across LAPACK builds.
+
+A spectrum may be *partial*: the top ``r`` of the ``d`` eigenpairs (`ppca_stability._partial`),
+with the total variance ``trace`` and a bound ``rest_max`` on every eigenvalue it lacks. What
+depends only on the eigenvalues above ``sigma2`` (a map's points, counts, global maximum and its
+log-likelihood, which needs ``trace``) is exact from it; what needs the others (a point's full
+Hessian spectrum, ``sigma2`` not above ``rest_max``) raises a ValueError that says how to get
+them. Internally the missing eigenvalues are stood in for by their mean ``(trace - sum of the
+known) / (d - r)`` (`full_eigenvalues`): every sum over them and every comparison with a value
+above ``rest_max`` is then the same as with the true ones. In a partial spectrum an eigenvalue
+is round-off, and set to 0, below the global bound ``100 d eps lam_max`` alone.
 """
 
 from __future__ import annotations
@@ -20,45 +30,153 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from ._covariance import covariance  # re-exported: the step before the spectrum
-from ._validation import check_cov, check_psd_eigenvalues
+from . import _partial
+from ._covariance import (
+    check_data,
+    column_moments,
+    covariance,  # re-exported: the step before the spectrum
+    rows_for_budget,
+)
+from ._tolerance import DEFAULT_RTOL, eigen_floor, tie_sign
+from ._validation import (
+    PSD_SLACK,
+    check_bool,
+    check_choice,
+    check_cov,
+    check_positive_float,
+    check_positive_int,
+    check_psd_eigenvalues,
+    check_rng,
+)
 
 __all__ = ["Spectrum", "spectrum", "covariance"]
 
 
 @dataclass(frozen=True, eq=False, slots=True)
 class Spectrum:
-    """Eigen-decomposition ``cov = U diag(eigenvalues) U.T`` with descending eigenvalues.
+    """Eigen-decomposition ``cov = U diag(eigenvalues) U.T`` with descending eigenvalues, whole or
+    only its top.
 
     Attributes
     ----------
-    eigenvalues : ndarray, shape (d,)
-        Descending, non-negative.
-    eigenvectors : ndarray, shape (d, d) or None
+    eigenvalues : ndarray, shape (r,)
+        The top ``r`` eigenvalues, descending, non-negative (``r = n_features`` when complete).
+    eigenvectors : ndarray, shape (d, r) or None
         Columns are the matching unit eigenvectors (sign-fixed), or None when only the values
         were computed.
+    n_features : int
+        ``d``; 0 (the default) means ``r``: the spectrum is complete.
+    trace : float or None
+        The total variance ``tr(cov)``; the sum of the eigenvalues when complete. A partial
+        spectrum needs it for log-likelihoods and a learned ``sigma2``.
+    rest_max : float or None
+        A bound on every eigenvalue not in `eigenvalues` (None: the last of them).
     """
 
     eigenvalues: np.ndarray
     eigenvectors: np.ndarray | None
+    n_features: int = 0
+    trace: float | None = None
+    rest_max: float | None = None
+
+    def __post_init__(self) -> None:
+        r = int(self.eigenvalues.shape[0])
+        if self.n_features == 0:
+            object.__setattr__(self, "n_features", r)
+        if self.n_features < r:
+            raise ValueError(
+                f"`n_features` ({self.n_features}) must be at least the number of eigenvalues "
+                f"({r})."
+            )
+        if self.trace is None and self.n_features == r:
+            object.__setattr__(self, "trace", float(self.eigenvalues.sum()))
+
+    @property
+    def is_complete(self) -> bool:
+        """Whether every eigenvalue of the covariance is here."""
+        return int(self.eigenvalues.shape[0]) == self.n_features
 
     @property
     def vectors(self) -> np.ndarray:
         """The eigenvectors, or a ValueError when only the eigenvalues were computed."""
         if self.eigenvectors is None:
             raise ValueError(
-                "this spectrum has no eigenvectors; compute it with spectrum(cov, vectors=True)."
+                "this spectrum has no eigenvectors; compute it with spectrum(..., vectors=True)."
             )
         return self.eigenvectors
-
-    @property
-    def n_features(self) -> int:
-        return int(self.eigenvalues.shape[0])
 
     def __repr__(self) -> str:
         lam = self.eigenvalues
         shown = ", ".join(f"{v:.4g}" for v in lam[:6]) + (", ..." if lam.size > 6 else "")
-        return f"Spectrum(n_features={lam.size}, eigenvalues=[{shown}])"
+        part = "" if self.is_complete else f", top {lam.size} (partial)"
+        return f"Spectrum(n_features={self.n_features}, eigenvalues=[{shown}]{part})"
+
+
+def unknown_max(spec: Spectrum) -> float:
+    """A bound on the eigenvalues `spec` lacks: -inf when complete."""
+    if spec.is_complete:
+        return -np.inf
+    if spec.rest_max is not None:
+        return float(spec.rest_max)
+    return float(spec.eigenvalues[-1]) if spec.eigenvalues.size else np.inf
+
+
+def spectrum_floor(spec: Spectrum) -> float:
+    """The tie tolerance's absolute floor (`_tolerance.eigen_floor`) for `spec`, partial or not."""
+    if spec.eigenvalues.size == 0:
+        return 0.0
+    return eigen_floor(spec.eigenvalues, spec.n_features)
+
+
+def _partial_hint(spec: Spectrum) -> str:
+    return (
+        f"this spectrum is partial (the top {spec.eigenvalues.size} of {spec.n_features} "
+        "eigenvalues)"
+    )
+
+
+def require_trace(spec: Spectrum, what: str) -> float:
+    """The total variance, or a ValueError saying that `what` needs it."""
+    if spec.trace is None:
+        raise ValueError(
+            f"{what} needs the total variance, and {_partial_hint(spec)} has no `trace`; "
+            "compute it with spectrum(cov, ...) or spectrum(data=..., ...), which record it, or "
+            "pass Spectrum(..., trace=...)."
+        )
+    return float(spec.trace)
+
+
+def require_complete(spec: Spectrum, what: str) -> None:
+    """A ValueError when `what` needs every eigenvalue and `spec` is partial."""
+    if not spec.is_complete:
+        raise ValueError(
+            f"{what} needs every eigenvalue of the covariance, but {_partial_hint(spec)}. "
+            "Compute the complete spectrum: spectrum(cov) (or spectrum(covariance(data)))."
+        )
+
+
+def require_above(spec: Spectrum, s: float, rtol: float, floor: float, what: str) -> None:
+    """A ValueError when the eigenvalues `spec` lacks might not lie below ``s`` beyond the tie
+    tolerance: then how many exceed ``s`` is unknown."""
+    bound = unknown_max(spec)
+    if bound > -np.inf and tie_sign(np.array(bound), s, rtol, floor) >= 0:
+        raise ValueError(
+            f"{what} needs every eigenvalue above sigma2 = {s:.6g}, but {_partial_hint(spec)} and "
+            f"those it lacks may be as large as {bound:.6g}, which is not below sigma2 beyond "
+            "rtol. Compute the spectrum with spectrum(..., above=a) for an `a` below sigma2, or "
+            "a larger n_components."
+        )
+
+
+def full_eigenvalues(spec: Spectrum, what: str) -> np.ndarray:
+    """All ``d`` eigenvalues, the missing ones stood in for by their mean (module notes)."""
+    lam = spec.eigenvalues
+    if spec.is_complete:
+        return lam
+    rest = spec.n_features - lam.size
+    fill = max(require_trace(spec, what) - float(lam.sum()), 0.0) / rest
+    fill = min(fill, max(unknown_max(spec), 0.0))
+    return np.concatenate([lam, np.full(rest, fill)])
 
 
 _BLOCK = 64
@@ -112,19 +230,133 @@ def from_eigenpairs(lam: np.ndarray, Q: np.ndarray) -> np.ndarray:
     return (S + S.T) / 2.0
 
 
-def spectrum(cov: Any, *, vectors: bool = True) -> Spectrum:
-    """Eigen-decompose a covariance matrix (descending eigenvalues, sign-fixed eigenvectors).
+METHODS = ("auto", "eigh", "krylov")
+
+
+def _spectrum_iv(
+    cov: Any, data: Any, above: Any, n_components: Any, method: Any, vectors: Any
+) -> tuple[np.ndarray | None, Any, float | None, int | None, str, bool]:
+    if cov is not None and data is not None:
+        raise ValueError("pass exactly one of `cov` and `data`; got both.")
+    if above is not None and n_components is not None:
+        raise ValueError("pass at most one of `above` and `n_components`; got both.")
+    method = check_choice(method, "method", METHODS)
+    S = X = None
+    if data is None:  # `cov` is then required: None gets check_cov's message
+        S = check_cov(cov)
+        d = S.shape[0]
+    else:
+        X = check_data(data)
+        d = int(X.shape[1])
+    a = None if above is None else check_positive_float(above, "above")
+    k = (
+        None
+        if n_components is None
+        else check_positive_int(n_components, "n_components", upper=d, upper_name="n_features")
+    )
+    if method == "krylov" and a is None and k is None:
+        raise ValueError(
+            "`method`='krylov' computes the top of a spectrum: pass `above` or `n_components`."
+        )
+    return S, X, a, k, method, check_bool(bool(vectors), "vectors")
+
+
+def zero_roundoff(lam: np.ndarray, n_features: int) -> np.ndarray:
+    """A partial spectrum's round-off eigenvalues set to 0 (the global bound of the module
+    notes)."""
+    if lam.size == 0:
+        return lam
+    slack = PSD_SLACK * n_features * np.finfo(np.float64).eps * float(lam[0])
+    return np.where(lam > slack, lam, 0.0)
+
+
+def dense_partial(
+    S: np.ndarray,
+    *,
+    above: float | None,
+    n_components: int | None,
+    vectors: bool,
+    rtol: float = DEFAULT_RTOL,
+) -> Spectrum:
+    """Eigenpairs of `S` not below `above` (ties with it included, and certified by a bound
+    below it beyond `rtol`) or its top `n_components`, by LAPACK on that subset alone."""
+    d, trace = S.shape[0], float(np.trace(S))
+    if n_components == d or (above is not None and not above > PSD_SLACK * d * _EPS * trace):
+        # Everything, or a cut inside the round-off band: the complete route, with its zeroing.
+        return eigh_descending(S, vectors=vectors)
+    rest_max = None
+    if above is not None:
+        # The interval LAPACK searches starts beyond the tie band of `above` (floor <= d eps tr S).
+        rest_max = above * (1.0 - 4.0 * rtol) - 4.0 * d * _EPS * trace
+        if rest_max <= 0.0:
+            return eigh_descending(S, vectors=vectors)
+    lam, U = _partial.dense_top(S, above=rest_max, n_components=n_components)
+    lam = zero_roundoff(lam, d)
+    return Spectrum(lam, U if vectors else None, d, trace, rest_max)
+
+
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def spectrum(
+    cov: Any = None,
+    *,
+    data: Any = None,
+    above: float | None = None,
+    n_components: int | None = None,
+    method: str = "auto",
+    vectors: bool = True,
+    rng: Any = None,
+    progress: bool = False,
+) -> Spectrum:
+    """Eigen-decompose a covariance, whole or only its top, from the matrix or from data.
 
     Parameters
     ----------
-    cov : array_like, shape (d, d)
+    cov : array_like, shape (d, d), optional
         Symmetric positive semi-definite covariance.
+    data : array_like, numpy.memmap or dask.array.Array, shape (n_samples, d), optional
+        Rows are samples; instead of `cov`. With `above` or `n_components` its d x d covariance
+        (ddof=0, centred) is never formed: the top eigenpairs come from the centred data
+        operator, in passes over the rows (a memory-mapped ``.npy`` is read chunk by chunk, a
+        Dask array is reduced on the active Dask scheduler). Without them the covariance is
+        formed (`covariance()`) and decomposed whole.
+    above : float, optional
+        Compute only the eigenpairs whose eigenvalue is not below `above` beyond the default
+        tie tolerance (ties with it are included): enough for `stability_map()` at any
+        ``sigma2 >= above`` (see Notes).
+    n_components : int, optional
+        Compute only the top `n_components` eigenpairs.
+    method : {"auto", "eigh", "krylov"}, default "auto"
+        ``"eigh"``: LAPACK on the dense covariance (formed from `data` if needed): the complete
+        ``syevd``, or ``syevr`` on just the eigenpairs asked for. ``"krylov"``: a block Krylov
+        method with a residual check on every pair returned (`ppca_stability._partial`), which
+        needs `above` or `n_components`. ``"auto"``: ``"eigh"`` for `cov`, ``"krylov"`` for
+        `data` with `above` or `n_components`.
     vectors : bool, default True
-        Also compute the eigenvectors.
+        Also return the eigenvectors.
+    rng : numpy.random.Generator, int or None
+        The Krylov method's random start block (its results do not depend on it beyond its
+        residual tolerance).
+    progress : bool, default False
+        Show a tqdm progress bar over the passes of the Krylov method.
 
     Returns
     -------
     Spectrum
+        Complete, or partial (``is_complete`` False) with `trace` and `rest_max` set.
+
+    Raises
+    ------
+    ValueError
+        If the Krylov method does not converge within its budget of passes.
+
+    Notes
+    -----
+    A partial spectrum answers every fixed-``sigma2`` question of `stability_map()`,
+    `ppca_mle()` and `phase_diagram()` exactly for ``sigma2`` above its `rest_max` (``above``
+    lowered by a little over 4 ``rtol``), and a learned ``sigma2`` when the eigenvalues it lacks
+    lie below every candidate ``s_I``. A point's full Hessian spectrum needs all eigenvalues.
 
     Examples
     --------
@@ -132,5 +364,100 @@ def spectrum(cov: Any, *, vectors: bool = True) -> Spectrum:
     >>> from ppca_stability import spectrum
     >>> spectrum(np.diag([1.0, 3.0, 2.0])).eigenvalues
     array([3., 2., 1.])
+    >>> top = spectrum(np.diag([1.0, 3.0, 2.0, 0.5]), above=1.5)
+    >>> top.eigenvalues, top.n_features, top.trace, top.is_complete
+    (array([3., 2.]), 4, 6.5, False)
+    >>> X = np.random.default_rng(0).standard_normal((500, 40)) * np.linspace(3.0, 0.1, 40)
+    >>> from_data = spectrum(data=X, n_components=3, rng=0)
+    >>> np.allclose(from_data.eigenvalues, spectrum(np.cov(X.T, ddof=0)).eigenvalues[:3])
+    True
     """
-    return eigh_descending(check_cov(cov), vectors=bool(vectors))
+    S, X, a, k, method, vectors = _spectrum_iv(cov, data, above, n_components, method, vectors)
+    if X is not None and (method == "eigh" or (a is None and k is None)):
+        S = covariance(X)
+    if S is not None:
+        if a is None and k is None:
+            return eigh_descending(S, vectors=vectors)
+        if method == "krylov":
+            op = _partial.dense_operator(S)
+        else:
+            return dense_partial(S, above=a, n_components=k, vectors=vectors)
+    else:
+        n, mean, trace = column_moments(X)
+        op = _partial.data_operator(X, n, mean, trace, rows_for_budget(X))
+    found = _partial.krylov_top(
+        op,
+        above=a,
+        n_components=k,
+        rng=check_rng(rng),
+        progress=check_bool(bool(progress), "progress"),
+        name="above" if a is not None else "n_components",
+    )
+    lam = zero_roundoff(found.eigenvalues, op.n_features)
+    U = found.eigenvectors if vectors else None
+    if lam.size == op.n_features:  # everything was found
+        return Spectrum(lam, U, op.n_features, op.trace)
+    return Spectrum(lam, U, op.n_features, op.trace, found.rest_max)
+
+
+def check_spectrum(spec: Spectrum, name: str = "cov") -> Spectrum:
+    """A `Spectrum` passed where a covariance is accepted: descending, finite, non-negative
+    eigenvalues and eigenvectors of matching shape, or a ValueError naming `name`."""
+    lam = spec.eigenvalues
+    if (
+        not isinstance(lam, np.ndarray)
+        or lam.ndim != 1
+        or not np.all(np.isfinite(lam))
+        or np.any(lam < 0)
+        or np.any(np.diff(lam) > 0)
+    ):
+        raise ValueError(
+            f"`{name}` is a Spectrum whose eigenvalues are not a 1-D array of finite, "
+            "non-negative values in descending order; build it with spectrum()."
+        )
+    U = spec.eigenvectors
+    if U is not None and U.shape != (spec.n_features, lam.size):
+        raise ValueError(
+            f"`{name}` is a Spectrum whose eigenvectors have shape {U.shape}; expected "
+            f"(n_features, n_eigenvalues) = ({spec.n_features}, {lam.size})."
+        )
+    if spec.eigenvalues.size == 0 and spec.trace is None:
+        raise ValueError(f"`{name}` is a Spectrum with no eigenvalues and no trace.")
+    return spec
+
+
+def check_cov_or_spectrum(cov: Any, name: str = "cov") -> np.ndarray | Spectrum:
+    """`check_cov`, or `check_spectrum` for a `Spectrum`."""
+    return check_spectrum(cov, name) if isinstance(cov, Spectrum) else check_cov(cov, name)
+
+
+def joint_min_sigma2(spec: Spectrum, latent_dim: int) -> float:
+    """The smallest ``s_I`` of any active set of at most `latent_dim` indices: ``min_k (tr -
+    sum of the top k) / (d - k)``; needs ``latent_dim`` < the eigenvalues held."""
+    lam, d = spec.eigenvalues, spec.n_features
+    k = np.arange(latent_dim + 1)
+    kept = np.concatenate([[0.0], np.cumsum(lam[:latent_dim])])
+    return float(np.min((require_trace(spec, "sigma2='learned'") - kept) / (d - k)))
+
+
+def require_joint(spec: Spectrum, latent_dim: int, rtol: float, floor: float, what: str) -> None:
+    """A ValueError unless the eigenvalues a partial `spec` lacks lie below every ``s_I`` beyond
+    the tie tolerance, so that no joint stationary point keeps one of them."""
+    if spec.is_complete:
+        return
+    r = spec.eigenvalues.size
+    if latent_dim >= r:
+        raise ValueError(
+            f"{what} with sigma2='learned' needs more than latent_dim = {latent_dim} eigenvalues, "
+            f"but {_partial_hint(spec)}. Compute spectrum(..., n_components=k) with k > "
+            "latent_dim, or the complete spectrum."
+        )
+    s_min = joint_min_sigma2(spec, latent_dim)
+    require_above(spec, s_min, rtol, floor, f"{what} with sigma2='learned' (smallest s_I)")
+
+
+def covariance_from_spectrum(spec: Spectrum, name: str = "cov") -> np.ndarray:
+    """The covariance ``U diag(lam) U^T`` of a complete spectrum with eigenvectors."""
+    check_spectrum(spec, name)
+    require_complete(spec, f"`{name}` as a covariance")
+    return from_eigenpairs(spec.eigenvalues, spec.vectors)

@@ -22,8 +22,19 @@ import numpy as np
 from . import _enumeration as en
 from ._census import census_dict
 from ._inertia import HessianSpectrum, closed_form_spectrum, inertia_counter, symmetry_dim
-from ._spectrum import Spectrum, eigh_descending
-from ._tolerance import DEFAULT_RTOL, eigen_floor, is_degenerate, n_above
+from ._spectrum import (
+    Spectrum,
+    check_cov_or_spectrum,
+    dense_partial,
+    eigh_descending,
+    full_eigenvalues,
+    require_above,
+    require_complete,
+    require_joint,
+    require_trace,
+    spectrum_floor,
+)
+from ._tolerance import DEFAULT_RTOL, eigen_floor, is_degenerate, n_above, tie_sign
 from ._validation import (
     check_cov,
     check_latent_dim,
@@ -39,6 +50,14 @@ T = TypeVar("T")
 
 # A census that has to enumerate points (ties, or sigma2 learned) refuses beyond this many.
 MAX_ENUMERATED_CENSUS = 2_000_000
+# `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2 first computes only the top
+# max(PARTIAL_TOP, 4 q) eigenpairs (LAPACK syevr, about 0.4x a full eigh at d = 2000 for 64 of
+# them; 0.7x for 125 and 3x for 1600, so the number is capped up front), from
+# PARTIAL_MIN_FEATURES features on, when q <= d / PARTIAL_MAX_FRACTION. When they do not reach
+# below sigma2 the complete decomposition follows (at most about 1.5x a full eigh in all).
+PARTIAL_MIN_FEATURES = 512
+PARTIAL_MAX_FRACTION = 8
+PARTIAL_TOP = 64
 
 
 class Stability(enum.Enum):
@@ -188,6 +207,11 @@ class StabilityMap:
     Build it with `ppca_stability.stability_map()`. Points are enumerated lazily: nothing is
     built until ``.points`` is iterated or indexed, and ``.n_points`` and ``.census()`` are exact
     integers computed without enumeration (for a fixed ``sigma2`` and untied eigenvalues).
+
+    The spectrum may be partial (`Spectrum.is_complete` False): every count, point and
+    log-likelihood is then the same as from the complete one; only a point's
+    ``hessian_eigenvalues`` need all eigenvalues (computed on demand when the map was built
+    from a covariance, a ValueError when it was built from a partial `Spectrum`).
     """
 
     spectrum: Spectrum
@@ -197,12 +221,30 @@ class StabilityMap:
     # Results that cost an enumeration-sized search (the joint count, enumerated census and
     # stability counts); filled on first use.
     _cache: dict = field(default_factory=dict, init=False, repr=False)
+    # The complete spectrum (eigenvalues only), when the map holds a partial one it can complete.
+    _complete: Callable[[], Spectrum] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ basic facts
     @property
     def eigenvalues(self) -> np.ndarray:
-        """Eigenvalues of the covariance, descending."""
+        """Eigenvalues of the covariance, descending (the top ones only, when the spectrum is
+        partial)."""
         return self.spectrum.eigenvalues
+
+    @property
+    def _values(self) -> np.ndarray:
+        """All ``d`` eigenvalues, those a partial spectrum lacks stood in for by their mean
+        (`_spectrum.full_eigenvalues`): what every count and log-likelihood reads."""
+        if "values" not in self._cache:
+            spec = self.spectrum
+            if spec.is_complete or spec.trace is not None:
+                values = full_eigenvalues(spec, "the log-likelihood")
+            else:  # counts need only that they are below sigma2; log-likelihoods raise
+                values = np.concatenate(
+                    [spec.eigenvalues, np.zeros(spec.n_features - spec.eigenvalues.size)]
+                )
+            self._cache["values"] = values
+        return self._cache["values"]
 
     @property
     def n_features(self) -> int:
@@ -216,7 +258,7 @@ class StabilityMap:
     @property
     def floor(self) -> float:
         """Absolute tie tolerance: the eigensolver's error scale ``d * eps * lam_max``."""
-        return eigen_floor(self.eigenvalues)
+        return spectrum_floor(self.spectrum)
 
     @property
     def n_above(self) -> int:
@@ -226,12 +268,15 @@ class StabilityMap:
                 "`n_above` is defined for a fixed sigma2; each point has its own with "
                 "sigma2='learned'."
             )
-        return n_above(self.eigenvalues, self.sigma2, self.rtol, self.floor)
+        return n_above(self._values, self.sigma2, self.rtol, self.floor)
 
     @property
     def has_degeneracy(self) -> bool:
         """Ties among eigenvalues that matter, or ``sigma2`` within ``rtol`` of an eigenvalue."""
-        return is_degenerate(self.eigenvalues, self.sigma2, self.rtol, self.floor)
+        # With sigma2 learned any tie among positive eigenvalues counts; a partial spectrum's
+        # stand-ins for the rest are not ties (they lie below every s_I).
+        lam = self.eigenvalues if self.is_learned else self._values
+        return is_degenerate(lam, self.sigma2, self.rtol, self.floor)
 
     # ------------------------------------------------------------------ enumeration
     @property
@@ -241,14 +286,14 @@ class StabilityMap:
             "n_points" not in self._cache
         ):  # learned: a branch-and-bound search (0.8 s for digits, q = 10)
             self._cache["n_points"] = en.count_points(
-                self.eigenvalues, self.latent_dim, self.sigma2, self.rtol, self.floor
+                self._values, self.latent_dim, self.sigma2, self.rtol, self.floor
             )
         return self._cache["n_points"]
 
     @property
     def points(self) -> Sequence[StationaryPoint]:
         """Lazily built stationary points, ordered by ``k`` then lexicographically."""
-        lam, q, rtol, floor = self.eigenvalues, self.latent_dim, self.rtol, self.floor
+        lam, q, rtol, floor = self._values, self.latent_dim, self.rtol, self.floor
 
         def item(i: int) -> StationaryPoint:
             if self.is_learned:
@@ -261,7 +306,7 @@ class StabilityMap:
         return LazyPoints(lambda: self.n_points, item, items)
 
     def _build(self, active: tuple[int, ...]) -> StationaryPoint:
-        lam, q = self.eigenvalues, self.latent_dim
+        lam, q = self._values, self.latent_dim
         s = en.point_sigma2(lam, active, self.sigma2)
         # The inertia by counting (O(k log d), exactly the signs of the closed-form spectrum; a
         # test checks both point by point); the O(d q) spectrum only when it is asked for.
@@ -280,6 +325,8 @@ class StabilityMap:
                 stacklevel=3,
             )
         index = np.asarray(active, dtype=np.intp)
+        if not self.spectrum.is_complete:
+            require_trace(self.spectrum, "the log-likelihood of a stationary point")
         return StationaryPoint(
             active=tuple(index.tolist()),
             loadings=en.stationary_loadings(self.spectrum.vectors, lam, active, s, q),
@@ -289,16 +336,27 @@ class StabilityMap:
             symmetry_dim=symmetry_dim(len(active), q),
             n_degenerate=n_zero,
             stability=Stability.from_counts(n_pos, n_neg, n_zero),
-            _spectrum=functools.partial(
-                closed_form_spectrum,
-                lam,
-                index,
-                s,
-                q,
-                joint=self.is_learned,
-                rtol=self.rtol,
-                floor=self.floor,
-            ),
+            _spectrum=functools.partial(self._hessian_spectrum, index, s),
+        )
+
+    def _hessian_spectrum(self, index: np.ndarray, s: float) -> HessianSpectrum:
+        """The closed-form Hessian spectrum at a point; it needs every eigenvalue."""
+        lam = self.eigenvalues
+        if not self.spectrum.is_complete:
+            if self._complete is None:
+                require_complete(self.spectrum, "the full Hessian spectrum of a point")
+            else:
+                if "complete" not in self._cache:
+                    self._cache["complete"] = self._complete().eigenvalues
+                lam = self._cache["complete"]
+        return closed_form_spectrum(
+            lam,
+            index,
+            s,
+            self.latent_dim,
+            joint=self.is_learned,
+            rtol=self.rtol,
+            floor=self.floor,
         )
 
     def point(self, active: Any) -> StationaryPoint:
@@ -310,7 +368,7 @@ class StabilityMap:
             If `active` does not define a stationary point of this map.
         """
         idx = check_active(active, self.n_features, self.latent_dim)
-        lam = self.eigenvalues
+        lam = self._values
         if self.is_learned:
             if not en.is_joint_admissible(lam, idx, self.latent_dim, self.rtol, self.floor):
                 raise ValueError(
@@ -330,7 +388,7 @@ class StabilityMap:
     @property
     def global_maximum(self) -> StationaryPoint:
         """The global maximum (theory.md §2, §5): the top ``min(q, m)`` eigenvalues kept."""
-        lam, q = self.eigenvalues, self.latent_dim
+        lam, q = self._values, self.latent_dim
         if not self.is_learned:
             return self._build(tuple(range(min(q, self.n_above))))
         return self._build(en.joint_maximum(lam, q, self.rtol, self.floor))
@@ -369,7 +427,13 @@ class StabilityMap:
     def _enumerated(self, what: str) -> tuple[dict[int, int], dict[Stability, int]]:
         if "enumerated" not in self._cache:
             self._cache["enumerated"] = enumerated_counts(
-                self.eigenvalues, self.latent_dim, self.sigma2, self.rtol, self.n_points, what
+                self._values,
+                self.latent_dim,
+                self.sigma2,
+                self.rtol,
+                self.n_points,
+                what,
+                floor=self.floor,
             )
         return self._cache["enumerated"]
 
@@ -461,13 +525,21 @@ def fixed_stability_counts(
 
 
 def enumerated_counts(
-    lam: np.ndarray, q: int, sigma2: float | str, rtol: float, n_points: int, what: str = "census"
+    lam: np.ndarray,
+    q: int,
+    sigma2: float | str,
+    rtol: float,
+    n_points: int,
+    what: str = "census",
+    *,
+    floor: float | None = None,
 ) -> tuple[dict[int, int], dict[Stability, int]]:
     """``(census, stability counts)`` of the landscape at ``sigma2`` by one counting walk over
     every point's inertia, for the cases without a closed form (ties, ``sigma2`` at an
     eigenvalue, or learned); refused beyond ``MAX_ENUMERATED_CENSUS`` points (`what` names the
-    caller in the error)."""
-    floor = eigen_floor(lam)
+    caller in the error). `floor` defaults to `eigen_floor` of `lam`; pass a partial
+    spectrum's own."""
+    floor = eigen_floor(lam) if floor is None else floor
     if n_points > MAX_ENUMERATED_CENSUS:
         reason = (
             "sigma2 is learned"
@@ -491,7 +563,7 @@ def enumerated_counts(
 def point_summaries(smap: StabilityMap) -> Iterator[tuple[int, float, Stability]]:
     """``(morse_index, log_likelihood, stability)`` of every point of `smap` in order (what a
     scatter of the whole map needs), by counting: no loadings or spectra are built."""
-    lam = smap.eigenvalues
+    lam = smap._values
     for active, s, inertia in en.walk(lam, smap.latent_dim, smap.sigma2, smap.rtol, smap.floor):
         yield (
             inertia[0],
@@ -502,11 +574,13 @@ def point_summaries(smap: StabilityMap) -> Iterator[tuple[int, float, Stability]
 
 # ----------------------------------------------------------------------------- the public function
 def validate_map_inputs(
-    cov: Any, sigma2: Any, latent_dim: Any, rtol: Any
-) -> tuple[np.ndarray, float | str, Any, float]:
-    S = check_cov(cov)
+    cov: Any, sigma2: Any, latent_dim: Any, rtol: Any, *, allow_spectrum: bool = False
+) -> tuple[Any, float | str, Any, float]:
+    """``(cov or Spectrum, sigma2, latent_dim, rtol)`` validated; a `Spectrum` is accepted for
+    `cov` with `allow_spectrum`."""
+    S = check_cov_or_spectrum(cov) if allow_spectrum else check_cov(cov)
     s = check_sigma2(sigma2, allow_learned=True)
-    d = S.shape[0]
+    d = S.n_features if isinstance(S, Spectrum) else S.shape[0]
     if s == "learned":
         q = check_learned_latent_dim(latent_dim, d)
     else:
@@ -521,8 +595,11 @@ def stability_map(
 
     Parameters
     ----------
-    cov : array_like, shape (d, d)
-        Data covariance (ddof=0), symmetric positive semi-definite.
+    cov : array_like, shape (d, d), or Spectrum
+        Data covariance (ddof=0), symmetric positive semi-definite, or its `spectrum()`, possibly
+        partial (e.g. ``spectrum(data=X, above=sigma2)``, which never forms the covariance): a
+        partial spectrum must hold every eigenvalue above ``sigma2`` beyond ``rtol``
+        (with ``"learned"``: above every ``s_I``) and its ``trace``.
     sigma2 : float or "learned"
         Fixed observation-noise variance, or ``"learned"`` for the joint ``(W, sigma2)``
         problem in which each point carries its own ``s_I`` (the mean of the discarded
@@ -538,6 +615,14 @@ def stability_map(
     -------
     StabilityMap
 
+    Notes
+    -----
+    At a fixed ``sigma2`` with ``latent_dim <= d / 8`` and ``d >= 512`` only the top
+    ``max(64, 4 latent_dim)`` eigenpairs of a covariance are computed first (LAPACK's syevr on
+    that subset); when they reach below ``sigma2`` the map is built from them, the same as from
+    the complete decomposition (which a point's ``hessian_eigenvalues`` computes on demand),
+    and otherwise the covariance is decomposed whole.
+
     Examples
     --------
     >>> import numpy as np
@@ -550,8 +635,8 @@ def stability_map(
     >>> [(p.active, p.morse_index, p.stability.name) for p in smap.points][:3]
     [((), 6, 'SADDLE'), ((0,), 2, 'SADDLE'), ((1,), 3, 'SADDLE')]
     """
-    S, s, q, rtol = validate_map_inputs(cov, sigma2, latent_dim, rtol)
-    smap = StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
+    S, s, q, rtol = validate_map_inputs(cov, sigma2, latent_dim, rtol, allow_spectrum=True)
+    smap = _map_of(S, s, q, rtol)
     if smap.has_degeneracy:
         where = "ties among the eigenvalues" + (
             "" if smap.is_learned else " or sigma2 within rtol of an eigenvalue"
@@ -562,3 +647,25 @@ def stability_map(
             stacklevel=2,
         )
     return smap
+
+
+def _map_of(S: np.ndarray | Spectrum, s: float | str, q: int, rtol: float) -> StabilityMap:
+    """The map of a covariance (partially decomposed where that is faster: see
+    `stability_map`'s Notes) or of a spectrum, after checking that a partial one suffices."""
+    if not isinstance(S, Spectrum):
+        d = S.shape[0]
+        if isinstance(s, str) or d < PARTIAL_MIN_FEATURES or q * PARTIAL_MAX_FRACTION > d:
+            return StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
+        k = min(d - 1, max(PARTIAL_TOP, 4 * q))
+        spec = dense_partial(S, above=None, n_components=k, vectors=True)
+        lam = spec.eigenvalues
+        if lam[-1] > 0 and tie_sign(lam[-1:], s, rtol, spectrum_floor(spec))[0] < 0:
+            complete = functools.partial(eigh_descending, S, vectors=False)
+            return StabilityMap(spec, s, q, rtol, _complete=complete)
+        return StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
+    floor = spectrum_floor(S)
+    if isinstance(s, str):
+        require_joint(S, q, rtol, floor, "stability_map")
+    else:
+        require_above(S, s, rtol, floor, "stability_map")
+    return StabilityMap(S, s, q, rtol)

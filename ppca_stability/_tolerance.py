@@ -29,16 +29,18 @@ __all__ = [
 DEFAULT_RTOL = 1e-9
 
 
-def eigen_floor(lam: np.ndarray) -> float:
+def eigen_floor(lam: np.ndarray, n_features: int | None = None) -> float:
     """Absolute tie tolerance: the eigensolver's error scale ``d * eps * lam_max``, capped at
-    ``lam_min_positive / PSD_SLACK``.
+    ``lam_min_positive / PSD_SLACK`` (``d`` is `n_features` when `lam` is the top of a partial
+    spectrum, and the cap then uses the smallest eigenvalue it holds).
 
     The cap matters only when `check_psd_eigenvalues` kept a positive eigenvalue below
     ``PSD_SLACK * d * eps * lam_max`` because its own error bound is smaller (eigenvalues 4..1
     next to 1e16 on the diagonal are exact): a floor above a kept eigenvalue would tie it with 0
     and with its neighbours, undoing the decision that it is resolved.
     """
-    floor = lam.size * np.finfo(np.float64).eps * float(lam[0])
+    d = lam.size if n_features is None else n_features
+    floor = d * np.finfo(np.float64).eps * float(lam[0])
     positive = lam[lam > 0]
     return min(floor, float(positive[-1]) / PSD_SLACK) if positive.size else floor
 

@@ -126,3 +126,31 @@ def test_round_off_eigenvalues_of_rank_deficient_data_are_zeroed_silently(rng):
         warnings.simplefilter("error")
         for vectors in (True, False):
             assert np.count_nonzero(spectrum(covariance(X), vectors=vectors).eigenvalues) == 3
+
+
+def test_a_spectrum_is_complete_unless_told_its_size_and_then_needs_its_trace():
+    from ppca_stability import Spectrum
+
+    whole = Spectrum(np.array([3.0, 2.0, 1.0]), None)
+    assert whole.is_complete and whole.n_features == 3 and whole.trace == 6.0
+    top = Spectrum(np.array([3.0, 2.0]), None, 5)
+    assert not top.is_complete and top.trace is None
+    assert "top 2 (partial)" in repr(top)
+    with pytest.raises(ValueError, match="`n_features`"):
+        Spectrum(np.array([3.0, 2.0]), None, 1)
+
+
+def test_partial_spectrum_of_a_covariance_is_the_top_of_the_complete_one():
+    from ppca_stability import spectrum
+
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((30, 30))
+    cov = A @ A.T
+    whole = spectrum(cov)
+    top = spectrum(cov, n_components=4)
+    np.testing.assert_allclose(top.eigenvalues, whole.eigenvalues[:4], rtol=1e-12)
+    # Same sign convention: the entry of largest magnitude of each eigenvector is positive.
+    np.testing.assert_allclose(top.vectors, whole.vectors[:, :4], atol=1e-10)
+    assert top.trace == pytest.approx(np.trace(cov), rel=1e-14)
+    cut = spectrum(cov, above=float(whole.eigenvalues[5]) * 1.01)
+    assert cut.eigenvalues.size == 5 and cut.rest_max < whole.eigenvalues[4]

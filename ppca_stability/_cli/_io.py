@@ -97,7 +97,7 @@ def memory_bytes() -> int:
         return 2**40
 
 
-def load_matrix(path: str, name: str = "DATA") -> np.ndarray:
+def load_matrix(path: str, name: str = "DATA", *, check_memory: bool = True) -> np.ndarray:
     """Read a 2-D float array from a ``.npy`` or ``.csv``/``.txt`` file.
 
     ``.npy`` files are memory-mapped (nothing is read here); the number of features is checked
@@ -117,7 +117,7 @@ def load_matrix(path: str, name: str = "DATA") -> np.ndarray:
                     f"{name}: {path} is not a .npy array (an .npz archive?); save one array with "
                     "numpy.save, or extract it: numpy.save('x.npy', numpy.load('f.npz')['name'])."
                 )
-            if arr.ndim == 2:
+            if arr.ndim == 2 and check_memory:  # not for data that never forms d x d matrices
                 check_feature_count(arr.shape[1], path, name)
         elif suffix in {".csv", ".txt", ".tsv"}:
             delimiter = "\t" if suffix == ".tsv" else ","

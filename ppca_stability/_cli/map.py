@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
+from typing import Any
 
 from .._elbo_landscape import ElboStabilityMap, elbo_stability_map
-from .._stability import StabilityMap, stability_map
-from ._io import add_data_arguments, dump_json, load_covariance, parse_sigma2
+from .._spectrum import spectrum
+from .._stability import PARTIAL_MAX_FRACTION, PARTIAL_MIN_FEATURES, StabilityMap, stability_map
+from ._io import add_data_arguments, dump_json, load_covariance, load_matrix, parse_sigma2
 
 # How many stationary points the table lists (the rest are counted, not printed).
 N_SHOWN = 20
@@ -59,8 +62,26 @@ def _row(p) -> dict:  # noqa: ANN001
     }
 
 
+def _load(args: argparse.Namespace) -> Any:
+    """The covariance, or, for a large ``.npy`` of data at a fixed sigma2 and a small latent
+    dimension, its eigenpairs above sigma2 streamed from the file (no d x d matrix)."""
+    sigma2 = parse_sigma2(args.sigma2)
+    if (
+        not args.cov
+        and args.objective == "likelihood"
+        and not isinstance(sigma2, str)
+        and args.latent_dim is not None
+        and args.data.lower().endswith(".npy")
+    ):
+        arr = load_matrix(args.data, check_memory=False)
+        d = arr.shape[1]
+        if d >= PARTIAL_MIN_FEATURES and args.latent_dim * PARTIAL_MAX_FRACTION <= d:
+            return spectrum(data=arr, above=sigma2, progress=sys.stderr.isatty())
+    return load_covariance(args.data, is_cov=args.cov)
+
+
 def run(args: argparse.Namespace) -> int:
-    cov = load_covariance(args.data, is_cov=args.cov)
+    cov = _load(args)
     smap: StabilityMap | ElboStabilityMap
     if args.objective == "elbo":
         smap = elbo_stability_map(

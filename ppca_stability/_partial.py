@@ -1,0 +1,247 @@
+"""The top eigenpairs of a covariance without its full eigendecomposition: the partial spectrum.
+
+Two routes, both returning descending eigenvalues and sign-fixed unit eigenvectors:
+
+* a dense covariance: LAPACK's ``syevr`` (``scipy.linalg.eigh(..., subset_by_value=...)`` or
+  ``subset_by_index``) after one tridiagonal reduction: bisection and MRRR compute only the
+  eigenpairs asked for, exact to round-off (about 0.4x one full ``numpy.linalg.eigh``);
+* a data matrix (NumPy, memory-mapped ``.npy`` or Dask), never forming the d x d covariance: a
+  block Krylov method (block Lanczos with full reorthogonalisation and thick restarts, Golub &
+  Underwood 1977; the randomised block Krylov of Musco & Musco 2015) on the centred operator
+  ``v -> X_c^T (X_c v) / n``. Each step applies the operator to a block of vectors, one pass
+  over the data made of matrix-matrix products (chunks of rows for NumPy, Dask's own
+  distributed matrix products for a Dask array, so it runs on the active Dask scheduler), and
+  Rayleigh-Ritz on the whole basis yields Ritz pairs whose residuals ``||C x - theta x||`` are
+  known exactly from the stored products. A pair is returned only once its residual is below
+  ``RESIDUAL_RTOL * lam_max``; ``ValueError`` when that does not happen within ``MAX_PASSES``.
+
+Certifying a cut. For ``above=a`` the method also needs to know that no eigenvalue it did not
+return exceeds ``a``: it stops when the next Ritz pair has converged to ``CERTIFY_RTOL`` and its
+value plus its residual (a bound for the eigenvalue it approximates, the largest not returned)
+lies below ``a`` beyond the tie tolerance, and records that bound as the spectrum's
+``rest_max``. Like every Krylov method it finds an eigenvalue only through the
+random start block: an eigenvalue whose multiplicity exceeds the block size (``MIN_BLOCK`` or
+more) may be undercounted. Sample covariances have no exact ties above their noise floor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from ._tolerance import DEFAULT_RTOL, tie_sign
+
+__all__ = [
+    "PartialResult",
+    "dense_top",
+    "dense_operator",
+    "data_operator",
+    "krylov_top",
+    "sign_fix",
+]
+
+# A Ritz pair is accepted when ||C x - theta x|| <= RESIDUAL_RTOL * lam_max: its eigenvalue is
+# then within that of an exact one (and far closer, res^2 / gap, when separated), its vector
+# within res / gap.
+RESIDUAL_RTOL = 1e-10
+# The Ritz pair just below a cut certifies it only once its residual is below CERTIFY_RTOL *
+# lam_max: then it approximates an eigenvalue, and the largest one not returned (the Krylov
+# space finds the top of the spectrum first).
+CERTIFY_RTOL = 1e-4
+# Smallest block of vectors the Krylov method applies the operator to at once; it also bounds
+# the multiplicity of an eigenvalue that is certain to be found.
+MIN_BLOCK = 16
+# Extra vectors beyond those wanted (the oversampling of randomised range finders).
+OVERSAMPLE = 10
+# Operator applications (passes over the data) before the method gives up.
+MAX_PASSES = 300
+# Columns of a new block whose norm falls below this fraction after orthogonalisation lie in the
+# span already found (the Krylov space is exhausted in that direction) and are dropped.
+DEPENDENT = 1e-8
+
+
+@dataclass(frozen=True)
+class PartialResult:
+    """Converged top eigenpairs, descending, and a bound for every eigenvalue not among them."""
+
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    rest_max: float | None
+    n_passes: int
+
+
+def sign_fix(U: np.ndarray) -> np.ndarray:
+    """Each column's entry of largest magnitude made positive (in place; see `_spectrum`)."""
+    if U.shape[1]:
+        rows = np.argmax(np.abs(U), axis=0)
+        signs = np.sign(U[rows, np.arange(U.shape[1])])
+        U *= np.where(signs == 0, 1.0, signs)
+    return U
+
+
+# ----------------------------------------------------------------------------- dense covariance
+def dense_top(
+    S: np.ndarray, *, above: float | None = None, n_components: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenpairs of the dense `S` above `above` (all of them) or its top `n_components`,
+    descending, sign-fixed, by LAPACK's syevr on the requested subset only."""
+    d = S.shape[0]
+    if n_components is not None:
+        lam, U = scipy.linalg.eigh(
+            S, subset_by_index=[d - n_components, d - 1], driver="evr", check_finite=False
+        )
+    else:
+        lam, U = scipy.linalg.eigh(
+            S, subset_by_value=[above, np.inf], driver="evr", check_finite=False
+        )
+    return np.ascontiguousarray(lam[::-1]), sign_fix(np.ascontiguousarray(U[:, ::-1]))
+
+
+# ----------------------------------------------------------------------------- operators
+@dataclass(frozen=True)
+class Operator:
+    """``V -> C V`` for a (d, b) block ``V``, one pass over the data, with C's size and trace."""
+
+    n_features: int
+    trace: float
+    matmat: Callable[[np.ndarray], np.ndarray]
+
+
+def dense_operator(S: np.ndarray) -> Operator:
+    return Operator(S.shape[0], float(np.trace(S)), lambda V: S @ V)
+
+
+def data_operator(X: Any, n: int, mean: np.ndarray, trace: float, rows: int) -> Operator:
+    """``C V = X_c^T (X_c V) / n`` with ``X_c = X - mean``, centred exactly chunk by chunk (a
+    float64 copy of `rows` rows at a time for NumPy; Dask fuses the subtraction into its blocks).
+    """
+    if type(X).__module__.startswith("dask"):
+        import dask.array as da
+
+        Xc = X.astype(np.float64) - da.from_array(mean, chunks=-1)
+
+        def matmat(V: np.ndarray) -> np.ndarray:
+            return np.asarray((Xc.T @ (Xc @ V)).compute()) / n
+
+    else:
+
+        def matmat(V: np.ndarray) -> np.ndarray:
+            out = np.zeros((X.shape[1], V.shape[1]))
+            for i in range(0, X.shape[0], rows):
+                B = np.subtract(X[i : i + rows], mean, dtype=np.float64)
+                out += B.T @ (B @ V)
+            out /= n
+            return out
+
+    return Operator(X.shape[1], trace, matmat)
+
+
+# ----------------------------------------------------------------------------- block Krylov
+def _orthonormalise(W: np.ndarray, Q: np.ndarray | None) -> np.ndarray:
+    """Columns of `W` orthonormal to each other and to `Q` (twice is enough: Kahan-Parlett),
+    dropping those already in the span."""
+    norms = np.linalg.norm(W, axis=0)
+    for _ in range(2):
+        if Q is not None and Q.shape[1]:
+            W = W - Q @ (Q.T @ W)
+    Qw, R, _ = scipy.linalg.qr(W, mode="economic", pivoting=True)
+    keep = np.abs(np.diag(R)) > DEPENDENT * max(float(norms.max(initial=0.0)), np.finfo(float).tiny)
+    Qw = Qw[:, keep]
+    if Q is not None and Q.shape[1] and Qw.shape[1]:  # one more pass after the QR's rounding
+        Qw = Qw - Q @ (Q.T @ Qw)
+        Qw, _ = np.linalg.qr(Qw)
+    return Qw
+
+
+def krylov_top(
+    op: Operator,
+    *,
+    above: float | None,
+    n_components: int | None,
+    rng: np.random.Generator,
+    progress: bool = False,
+    name: str = "above",
+) -> PartialResult:
+    """Top eigenpairs of the operator: every one above `above` (certified as in the module
+    notes), or the top `n_components`; see the module notes for the method."""
+    from tqdm.auto import tqdm
+
+    d = op.n_features
+    want = n_components if n_components is not None else 0
+    b = min(d, max(MIN_BLOCK, want + OVERSAMPLE))
+    Q = _orthonormalise(rng.standard_normal((d, b)), None)
+    AQ = op.matmat(Q)
+    basis, images = Q, AQ
+    passes = 1
+    with tqdm(total=None, disable=not progress, desc="partial spectrum", unit="pass") as bar:
+        while True:
+            bar.update(1)
+            T = basis.T @ images
+            theta, Y = np.linalg.eigh((T + T.T) / 2.0)
+            theta, Y = theta[::-1], Y[:, ::-1]
+            X, AX = basis @ Y, images @ Y
+            res = np.linalg.norm(AX - X * theta, axis=0)
+            scale = max(float(theta[0]), 0.0) or 1.0
+            floor = d * np.finfo(np.float64).eps * scale
+            ok = res <= RESIDUAL_RTOL * scale
+            c = int(np.argmin(ok)) if not ok.all() else ok.size  # leading converged pairs
+            W = _orthonormalise(AQ, basis) if basis.shape[1] < d else AQ[:, :0]
+            exhausted = W.shape[1] == 0
+            done, m, rest = _decide(theta, res, c, above, want, exhausted, floor)
+            if done:
+                lam = np.where(theta[:m] > 0, theta[:m], 0.0)
+                return PartialResult(lam, sign_fix(np.array(X[:, :m])), rest, passes)
+            if exhausted or passes >= MAX_PASSES:
+                what = (
+                    f"the top {want} eigenpairs"
+                    if n_components is not None
+                    else f"every eigenpair above {above:g}"
+                )
+                raise ValueError(
+                    f"the partial eigensolver did not converge to {what} after {passes} passes "
+                    f"over the data ({c} pairs converged to a residual of {RESIDUAL_RTOL:g} "
+                    f"lam_max). Ask for fewer: a larger `{name}`, or compute "
+                    "spectrum(covariance(data)) when d x d fits in memory."
+                )
+            # Thick restart when the basis would outgrow its budget: keep the Ritz vectors that
+            # matter (and their images, so the residuals stay exact) and continue from there.
+            needed = max(want, int(np.count_nonzero(theta >= (above or 0.0)))) + b
+            if basis.shape[1] + W.shape[1] > max(6 * b, 3 * needed):
+                keep = min(theta.size, needed)
+                basis, images = X[:, :keep], AX[:, :keep]
+                W = _orthonormalise(AX[:, :keep] - X[:, :keep] * theta[:keep], basis)
+                if W.shape[1] == 0:
+                    W = _orthonormalise(rng.standard_normal((d, b)), basis)
+            Q, AQ = W, op.matmat(W)
+            passes += 1
+            basis, images = np.hstack([basis, Q]), np.hstack([images, AQ])
+
+
+def _decide(
+    theta: np.ndarray,
+    res: np.ndarray,
+    c: int,
+    above: float | None,
+    want: int,
+    exhausted: bool,
+    floor: float,
+) -> tuple[bool, int, float | None]:
+    """``(done, pairs to return, rest_max)`` from the Ritz values and residuals."""
+    if above is None:
+        return c >= want, want, None
+    # The pairs not below `above` (ties included, so that a map at sigma2 = above sees them) must
+    # all have converged; the next Ritz value plus its residual bounds the eigenvalue it
+    # approximates, and must lie below `above` beyond the tie tolerance.
+    m = int(np.count_nonzero(tie_sign(theta, above, DEFAULT_RTOL, floor) >= 0))
+    if m >= theta.size or c < m:
+        return False, 0, None
+    if not exhausted and res[m] > CERTIFY_RTOL * max(float(theta[0]), 0.0):
+        return False, 0, None
+    bound = float(theta[m] + res[m])
+    if tie_sign(np.array(bound), above, DEFAULT_RTOL, floor) < 0 or (exhausted and c > m):
+        return True, m, bound
+    return False, 0, None

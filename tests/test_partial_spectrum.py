@@ -1,0 +1,319 @@
+"""Partial spectra: the top eigenpairs from a covariance or from data give the same maps, fits and
+phase diagrams as the complete decomposition, and questions they cannot answer raise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as hs
+
+from ppca_stability import (
+    Spectrum,
+    covariance,
+    phase_diagram,
+    ppca_mle,
+    spectrum,
+    stability_map,
+)
+from ppca_stability._spectrum import from_eigenpairs
+from ppca_stability.exceptions import DegeneracyWarning
+
+# Same answers from two exact routes (LAPACK on a subset vs the whole): round-off only.
+EXACT_RTOL = 1e-12
+# The data route against the covariance route (the acceptance tolerances of the partial solver).
+LOGLIK_RTOL = 1e-9
+LOADINGS_ATOL = 1e-7
+
+
+def _cov(lam: np.ndarray, seed: int) -> np.ndarray:
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((lam.size, lam.size)))
+    return from_eigenpairs(lam, Q)
+
+
+def _spiked_data(n: int, d: int, spikes: np.ndarray, seed: int, offset: float = 0.0):
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((d, spikes.size)))
+    return (
+        rng.standard_normal((n, d))
+        + (rng.standard_normal((n, spikes.size)) * np.sqrt(spikes)) @ U.T
+        + offset
+    )
+
+
+def _same_map(a, b, *, loglik_rtol=EXACT_RTOL, loadings_atol=1e-10) -> None:
+    assert a.n_points == b.n_points
+    assert a.census() == b.census()
+    assert a.stability_counts() == b.stability_counts()
+    ga, gb = a.global_maximum, b.global_maximum
+    assert ga.active == gb.active and ga.stability == gb.stability
+    assert ga.log_likelihood == pytest.approx(gb.log_likelihood, rel=loglik_rtol)
+    np.testing.assert_allclose(
+        ga.loadings @ ga.loadings.T, gb.loadings @ gb.loadings.T, atol=loadings_atol
+    )
+
+
+# ----------------------------------------------------------------------------- cov route
+SPECTRA = {
+    "distinct": (np.geomspace(20.0, 0.01, 40), 0.5),
+    "ties at the cut": (np.r_[9.0, 7.0, 3.0, 3.0, 3.0, np.geomspace(2.0, 0.01, 35)], 3.0),
+    "sigma2 within rtol": (np.r_[9.0, 7.0, 5.0, np.geomspace(2.0, 0.01, 37)], 5.0 * (1 + 1e-11)),
+    "rank deficient": (np.r_[np.geomspace(10.0, 1.0, 12), np.zeros(28)], 2.0),
+}
+
+
+@pytest.mark.parametrize("name", SPECTRA)
+def test_partial_spectrum_map_equals_complete(name):
+    lam, s = SPECTRA[name]
+    cov = _cov(lam, 1)
+    top = spectrum(cov, above=s)
+    assert not top.is_complete and top.n_features == lam.size
+    assert top.trace == pytest.approx(lam.sum(), rel=EXACT_RTOL)
+    degenerate = name in ("ties at the cut", "sigma2 within rtol")
+    with pytest.warns(DegeneracyWarning) if degenerate else _no_warning():
+        partial = stability_map(top, s, latent_dim=3)
+    with pytest.warns(DegeneracyWarning) if degenerate else _no_warning():
+        complete = stability_map(spectrum(cov), s, latent_dim=3)
+    _same_map(partial, complete)
+    assert [p.active for p in partial.points] == [p.active for p in complete.points]
+    assert [p.morse_index for p in partial.points] == [p.morse_index for p in complete.points]
+
+
+class _no_warning:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_learned_sigma2_from_a_partial_spectrum_needs_only_the_trace():
+    # Every s_I is at least (trace - top 4) / 56 > 1.5, above every eigenvalue not held.
+    lam = np.r_[np.linspace(30.0, 20.0, 8), np.geomspace(0.5, 0.1, 52)]
+    cov = _cov(lam, 2)
+    top = spectrum(cov, above=1.0)
+    assert top.eigenvalues.size == 8
+    partial, complete = (
+        stability_map(top, "learned", latent_dim=4),
+        stability_map(spectrum(cov), "learned", latent_dim=4),
+    )
+    _same_map(partial, complete)
+    fit_p, fit_c = ppca_mle(top, 4), ppca_mle(cov, 4)
+    # sigma2_ML is the mean of the discarded eigenvalues: (trace - top 4) / (d - 4).
+    assert fit_p.sigma2 == pytest.approx((lam.sum() - lam[:4].sum()) / 56, rel=1e-10)
+    assert fit_p.sigma2 == pytest.approx(fit_c.sigma2, rel=EXACT_RTOL)
+    without_trace = Spectrum(top.eigenvalues, top.eigenvectors, top.n_features)
+    with pytest.raises(ValueError, match="total variance"):
+        ppca_mle(without_trace, 4)
+
+
+def test_stability_map_takes_the_partial_route_itself_with_the_same_answers():
+    d = 600
+    lam = np.r_[np.linspace(50.0, 2.0, 30), np.geomspace(1.0, 1e-3, d - 30)]
+    cov = _cov(lam, 3)
+    auto = stability_map(cov, 1.5, latent_dim=5)
+    assert not auto.spectrum.is_complete and auto.spectrum.eigenvalues.size < d
+    complete = stability_map(spectrum(cov), 1.5, latent_dim=5)
+    _same_map(auto, complete)
+    # Many eigenvalues above sigma2: the top few do not settle the count; decomposed whole.
+    assert stability_map(cov, 1e-2, latent_dim=5).spectrum.is_complete
+    # The full Hessian spectrum of a point is computed on demand from the covariance.
+    np.testing.assert_allclose(
+        auto.global_maximum.hessian_eigenvalues,
+        complete.global_maximum.hessian_eigenvalues,
+        rtol=1e-9,
+        atol=1e-12,
+    )
+
+
+def test_phase_diagram_and_fixed_mle_from_a_partial_spectrum():
+    lam = np.r_[8.0, 6.0, 4.0, 3.0, np.geomspace(1.0, 0.01, 36)]
+    cov = _cov(lam, 4)
+    grid = np.array([1.5, 3.0, 3.5, 5.0, 10.0])
+    top = spectrum(cov, above=1.2)
+    a, b = (
+        phase_diagram(top, latent_dim=2, sigma2=grid),
+        phase_diagram(cov, latent_dim=2, sigma2=grid),
+    )
+    assert a.n_points == b.n_points and a.n_features == b.n_features
+    np.testing.assert_array_equal(a.n_above, b.n_above)
+    np.testing.assert_allclose(a.max_log_likelihood, b.max_log_likelihood, rtol=EXACT_RTOL)
+    assert [dict(c) for c in a.stability_counts] == [dict(c) for c in b.stability_counts]
+    # sigma2_ML = 0.40 lies below eigenvalues this spectrum lacks: it cannot settle it.
+    assert b.sigma2_learned < 1.2 and a.sigma2_learned is None
+    fa, fb = ppca_mle(top, 3, sigma2=2.0), ppca_mle(cov, 3, sigma2=2.0)
+    assert fa.log_likelihood == pytest.approx(fb.log_likelihood, rel=EXACT_RTOL)
+
+
+# ----------------------------------------------------------------------------- data route
+def test_data_route_equals_covariance_route(tmp_path):
+    X = _spiked_data(400, 120, np.linspace(40.0, 8.0, 6), seed=5, offset=1e3)
+    s = 4.5  # above the noise bulk (at most (1 + sqrt(120/400))^2 < 2.4)
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    complete = stability_map(covariance(X), s, latent_dim=3)
+    for data in (X, np.load(path, mmap_mode="r")):
+        top = spectrum(data=data, above=s, rng=0)
+        assert top.eigenvalues.size == complete.n_above
+        _same_map(
+            stability_map(top, s, latent_dim=3),
+            complete,
+            loglik_rtol=LOGLIK_RTOL,
+            loadings_atol=LOADINGS_ATOL,
+        )
+
+
+def test_data_route_top_components_and_rank_deficient_data():
+    X = _spiked_data(30, 80, np.linspace(20.0, 5.0, 4), seed=6)  # rank 29 < d
+    top = spectrum(data=X, n_components=10, rng=1)
+    full = spectrum(covariance(X))
+    np.testing.assert_allclose(top.eigenvalues, full.eigenvalues[:10], rtol=1e-9)
+    assert top.trace == pytest.approx(full.eigenvalues.sum(), rel=1e-12)
+    s = float(full.eigenvalues[12] + full.eigenvalues[13]) / 2
+    cut = spectrum(data=X, above=s, rng=1)
+    _same_map(
+        stability_map(cut, s, latent_dim=2),
+        stability_map(full, s, latent_dim=2),
+        loglik_rtol=LOGLIK_RTOL,
+        loadings_atol=LOADINGS_ATOL,
+    )
+
+
+def test_dask_array_on_a_local_cluster_gives_the_numpy_answer():
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("dask.distributed")
+    X = _spiked_data(300, 60, np.linspace(30.0, 6.0, 4), seed=7)
+    s = 4.0
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        top = spectrum(data=da.from_array(X, chunks=(70, 60)), above=s, rng=0)
+    ref = spectrum(data=X, above=s, rng=0)
+    np.testing.assert_allclose(top.eigenvalues, ref.eigenvalues, rtol=1e-10)
+    assert top.trace == pytest.approx(ref.trace, rel=1e-12)
+    _same_map(
+        stability_map(top, s, latent_dim=2),
+        stability_map(covariance(X), s, latent_dim=2),
+        loglik_rtol=LOGLIK_RTOL,
+        loadings_atol=LOADINGS_ATOL,
+    )
+
+
+# ----------------------------------------------------------------------------- errors
+def test_questions_a_partial_spectrum_cannot_answer_raise_and_say_how():
+    lam = np.r_[9.0, 7.0, 5.0, np.geomspace(2.0, 0.01, 37)]
+    top = spectrum(_cov(lam, 8), above=3.0)
+    smap = stability_map(top, 4.0, latent_dim=2)
+    with pytest.raises(ValueError, match="every eigenvalue of the covariance"):
+        smap.global_maximum.hessian_eigenvalues
+    with pytest.raises(ValueError, match="above=a"):
+        stability_map(top, 2.0, latent_dim=2)
+    with pytest.raises(ValueError, match="latent_dim"):
+        stability_map(top, "learned", latent_dim=3)
+    with pytest.raises(ValueError, match="`sigma2` must be given"):
+        phase_diagram(top, latent_dim=2)
+    with pytest.raises(ValueError, match="no eigenvectors"):
+        stability_map(spectrum(_cov(lam, 8), above=3.0, vectors=False), 4.0).global_maximum
+
+
+def test_spectrum_argument_errors_name_the_parameter():
+    cov = np.diag([3.0, 2.0, 1.0])
+    with pytest.raises(ValueError, match="exactly one of `cov` and `data`; got both"):
+        spectrum(cov, data=cov)
+    with pytest.raises(ValueError, match="at most one of `above` and `n_components`"):
+        spectrum(cov, above=1.0, n_components=1)
+    with pytest.raises(ValueError, match="`method`"):
+        spectrum(cov, method="lanczos")
+    with pytest.raises(ValueError, match="`method`='krylov'"):
+        spectrum(cov, method="krylov")
+    with pytest.raises(ValueError, match="`above`"):
+        spectrum(cov, above=-1.0)
+    with pytest.raises(ValueError, match="`n_components`"):
+        spectrum(cov, n_components=4)
+
+
+def test_krylov_on_a_covariance_matches_lapack():
+    lam = np.r_[np.linspace(10.0, 3.0, 8), np.geomspace(1.0, 0.01, 52)]
+    cov = _cov(lam, 9)
+    a = spectrum(cov, above=2.0, method="krylov", rng=0)
+    b = spectrum(cov, above=2.0)
+    np.testing.assert_allclose(a.eigenvalues, b.eigenvalues, rtol=1e-10)
+    np.testing.assert_allclose(np.abs(a.vectors.T @ b.vectors), np.eye(8), atol=1e-8)
+    assert a.rest_max < 2.0
+
+
+def test_cli_map_streams_a_large_npy_through_the_partial_route(tmp_path, capsys):
+    import json
+
+    from ppca_stability._cli import main
+
+    X = _spiked_data(700, 600, np.linspace(40.0, 10.0, 5), seed=10)
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    assert main(["map", str(path), "--sigma2", "6", "--latent-dim", "3", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    ref = stability_map(spectrum(covariance(X)), 6.0, latent_dim=3)
+    assert len(payload["eigenvalues"]) == ref.n_above  # only the eigenpairs above sigma2
+    assert payload["n_points"] == ref.n_points
+    assert payload["census"] == {str(k): v for k, v in ref.census().items()}
+    assert payload["global_maximum"]["log_likelihood"] == pytest.approx(
+        ref.global_maximum.log_likelihood, rel=LOGLIK_RTOL
+    )
+
+
+def test_krylov_that_does_not_converge_raises_naming_the_parameter(monkeypatch):
+    from ppca_stability import _partial
+
+    monkeypatch.setattr(_partial, "MAX_PASSES", 1)
+    X = _spiked_data(200, 60, np.linspace(30.0, 6.0, 4), seed=11)
+    with pytest.raises(ValueError, match=r"did not converge.*`above`"):
+        spectrum(data=X, above=4.0, rng=0)
+    with pytest.raises(ValueError, match=r"did not converge.*`n_components`"):
+        spectrum(data=X, n_components=30, rng=0)
+
+
+def test_spectrum_from_data_without_a_cut_is_the_complete_covariance_spectrum():
+    X = _spiked_data(50, 12, np.array([5.0]), seed=12)
+    a, b = spectrum(data=X), spectrum(covariance(X))
+    assert a.is_complete
+    np.testing.assert_array_equal(a.eigenvalues, b.eigenvalues)
+
+
+def _top_of(lam: np.ndarray, s: float) -> Spectrum:
+    """The partial spectrum of diag(lam) holding the eigenvalues not below ``s`` beyond the tie
+    tolerance, and the bound the next one gives."""
+    from ppca_stability._tolerance import DEFAULT_RTOL, eigen_floor, tie_sign
+
+    r = min(
+        int(np.count_nonzero(tie_sign(lam, s, DEFAULT_RTOL, eigen_floor(lam)) >= 0)), lam.size - 1
+    )
+    U = np.eye(lam.size)[:, :r]
+    return Spectrum(lam[:r].copy(), U, lam.size, float(lam.sum()), float(lam[r]))
+
+
+@given(data=hs.data())
+def test_property_partial_map_equals_complete_on_generated_spectra(data):
+    import warnings
+
+    from ppca_stability.strategies import sigma2_values, spectra
+
+    lam = data.draw(spectra(min_dim=3, max_dim=9, ties=True, zeros=True))
+    s = data.draw(sigma2_values(lam))
+    q = data.draw(hs.integers(1, lam.size))
+    top = _top_of(lam, s)
+    assume(top.rest_max < s)
+    # The tie floor is capped by the smallest positive eigenvalue held (module notes of
+    # _spectrum): compare where both caps agree.
+    from ppca_stability._spectrum import spectrum_floor
+    from ppca_stability._tolerance import eigen_floor
+
+    assume(spectrum_floor(top) == eigen_floor(lam))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegeneracyWarning)
+        partial = stability_map(top, s, latent_dim=q)
+        complete = stability_map(Spectrum(lam, np.eye(lam.size)), s, latent_dim=q)
+    assert partial.has_degeneracy == complete.has_degeneracy
+    _same_map(partial, complete, loglik_rtol=1e-12)
