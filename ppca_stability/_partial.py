@@ -15,13 +15,16 @@ Two routes, both returning descending eigenvalues and sign-fixed unit eigenvecto
   known exactly from the stored products. A pair is returned only once its residual is below
   ``RESIDUAL_RTOL * lam_max``; ``ValueError`` when that does not happen within ``MAX_PASSES``.
 
-Certifying a cut. For ``above=a`` the method also needs to know that no eigenvalue it did not
-return exceeds ``a``: it stops when the next Ritz pair has converged to ``CERTIFY_RTOL`` and its
-value plus its residual (a bound for the eigenvalue it approximates, the largest not returned)
-lies below ``a`` beyond the tie tolerance, and records that bound as the spectrum's
-``rest_max``. Like every Krylov method it finds an eigenvalue only through the
-random start block: an eigenvalue whose multiplicity exceeds the block size (``MIN_BLOCK`` or
-more) may be undercounted. Sample covariances have no exact ties above their noise floor.
+Certifying a cut. For ``above=a`` a run stops when the next Ritz pair has converged to
+``CERTIFY_RTOL`` and its value plus its residual (a bound for the eigenvalue it approximates)
+lies below ``a`` beyond the tie tolerance. That alone would trust the Krylov space to have found
+the top of the spectrum first, which fails for an eigenvalue whose multiplicity exceeds the
+block size (a block of ``b`` start vectors meets an eigenspace in at most ``b`` directions) or
+whose eigenvector the start block nearly misses. So every pair found is then *locked* and a
+fresh run from a new random block, on the deflated operator ``P C P`` (``P`` projecting out the
+locked vectors), must find nothing above the cut (for ``n_components``: nothing above the k-th
+value beyond the tie tolerance); whatever it does find is locked too and the check repeats. The
+check's own bound becomes the spectrum's ``rest_max``.
 """
 
 from __future__ import annotations
@@ -166,59 +169,138 @@ def krylov_top(
     progress: bool = False,
     name: str = "above",
 ) -> PartialResult:
-    """Top eigenpairs of the operator: every one above `above` (certified as in the module
-    notes), or the top `n_components`; see the module notes for the method."""
+    """Top eigenpairs of the operator: every one above `above`, or the top `n_components`,
+    each found pair locked and the rest checked by a fresh run on the deflated operator (see the
+    module notes for the method)."""
     from tqdm.auto import tqdm
 
+    with tqdm(total=None, disable=not progress, desc="partial spectrum", unit="pass") as bar:
+        first = _krylov(op, above=above, n_components=n_components, rng=rng, bar=bar, name=name)
+        lam, U, rest, passes = first.eigenvalues, first.eigenvectors, first.rest_max, first.n_passes
+        scale = first.scale
+        found_lam, found_U = lam, U
+        while found_U.shape[1] < op.n_features:
+            if above is not None:
+                cut = above
+            elif lam.size and lam[-1] > 0:
+                # Only an eigenvalue above the k-th beyond the tie tolerance changes the answer.
+                floor = op.n_features * np.finfo(np.float64).eps * scale
+                cut = float(lam[-1]) * (1.0 + 4.0 * DEFAULT_RTOL) + 4.0 * floor
+            else:
+                break
+            check = _krylov(
+                _deflated(op, found_U),
+                above=cut,
+                n_components=None,
+                rng=rng,
+                bar=bar,
+                name=name,
+                scale=scale,
+                start_orthogonal_to=found_U,
+            )
+            passes += check.n_passes
+            if check.eigenvalues.size == 0:
+                rest = check.rest_max if above is not None else None
+                break
+            # Missed eigenpairs (a multiplicity above the block size, or a start block nearly
+            # orthogonal to an eigenvector): lock them too and check again.
+            found_lam = np.concatenate([found_lam, check.eigenvalues])
+            found_U = np.hstack([found_U, check.eigenvectors])
+            order = np.argsort(-found_lam, kind="stable")
+            found_lam, found_U = found_lam[order], found_U[:, order]
+            keep = found_lam.size if n_components is None else n_components
+            lam, U = found_lam[:keep], found_U[:, :keep]
+        return PartialResult(lam, sign_fix(np.array(U)), rest, passes)
+
+
+def _deflated(op: Operator, U: np.ndarray) -> Operator:
+    """``V -> P C P V`` with ``P = I - U U^T``: the operator without the locked eigenpairs."""
+
+    def matmat(V: np.ndarray) -> np.ndarray:
+        PV = V - U @ (U.T @ V)
+        CV = op.matmat(PV)
+        return CV - U @ (U.T @ CV)
+
+    return Operator(op.n_features, op.trace, matmat)
+
+
+@dataclass(frozen=True)
+class _Run:
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    rest_max: float | None
+    n_passes: int
+    scale: float
+
+
+def _krylov(
+    op: Operator,
+    *,
+    above: float | None,
+    n_components: int | None,
+    rng: np.random.Generator,
+    bar: Any,
+    name: str,
+    scale: float | None = None,
+    start_orthogonal_to: np.ndarray | None = None,
+) -> _Run:
+    """One block Krylov run (thick restarts) from a random start block; `scale` (``lam_max``, the
+    unit of the residual tolerances) defaults to the largest Ritz value."""
     d = op.n_features
     want = n_components if n_components is not None else 0
     b = min(d, max(MIN_BLOCK, want + OVERSAMPLE))
-    Q = _orthonormalise(rng.standard_normal((d, b)), None)
+    Q = _orthonormalise(rng.standard_normal((d, b)), start_orthogonal_to)
     AQ = op.matmat(Q)
     basis, images = Q, AQ
     passes = 1
-    with tqdm(total=None, disable=not progress, desc="partial spectrum", unit="pass") as bar:
-        while True:
-            bar.update(1)
-            T = basis.T @ images
-            theta, Y = np.linalg.eigh((T + T.T) / 2.0)
-            theta, Y = theta[::-1], Y[:, ::-1]
-            X, AX = basis @ Y, images @ Y
-            res = np.linalg.norm(AX - X * theta, axis=0)
-            scale = max(float(theta[0]), 0.0) or 1.0
-            floor = d * np.finfo(np.float64).eps * scale
-            ok = res <= RESIDUAL_RTOL * scale
-            c = int(np.argmin(ok)) if not ok.all() else ok.size  # leading converged pairs
-            W = _orthonormalise(AQ, basis) if basis.shape[1] < d else AQ[:, :0]
-            exhausted = W.shape[1] == 0
-            done, m, rest = _decide(theta, res, c, above, want, exhausted, floor)
-            if done:
-                lam = np.where(theta[:m] > 0, theta[:m], 0.0)
-                return PartialResult(lam, sign_fix(np.array(X[:, :m])), rest, passes)
-            if exhausted or passes >= MAX_PASSES:
-                what = (
-                    f"the top {want} eigenpairs"
-                    if n_components is not None
-                    else f"every eigenpair above {above:g}"
+    while True:
+        bar.update(1)
+        T = basis.T @ images
+        theta, Y = np.linalg.eigh((T + T.T) / 2.0)
+        theta, Y = theta[::-1], Y[:, ::-1]
+        X, AX = basis @ Y, images @ Y
+        res = np.linalg.norm(AX - X * theta, axis=0)
+        unit = scale if scale is not None else (max(float(theta[0]), 0.0) or 1.0)
+        floor = d * np.finfo(np.float64).eps * unit
+        ok = res <= RESIDUAL_RTOL * unit
+        c = int(np.argmin(ok)) if not ok.all() else ok.size  # leading converged pairs
+        W = _orthonormalise(AQ, basis) if basis.shape[1] < d else AQ[:, :0]
+        if start_orthogonal_to is not None and W.shape[1]:
+            W = _orthonormalise(W, np.hstack([start_orthogonal_to, basis]))
+        exhausted = W.shape[1] == 0
+        done, m, rest = _decide(theta, res, c, above, want, exhausted, floor, unit)
+        if done:
+            lam = np.where(theta[:m] > 0, theta[:m], 0.0)
+            return _Run(lam, np.array(X[:, :m]), rest, passes, unit)
+        if exhausted or passes >= MAX_PASSES:
+            what = (
+                f"the top {want} eigenpairs"
+                if n_components is not None
+                else f"every eigenpair above {above:g}"
+            )
+            raise ValueError(
+                f"the partial eigensolver did not converge to {what} after {passes} passes "
+                f"over the data ({c} pairs converged to a residual of {RESIDUAL_RTOL:g} "
+                f"lam_max). Ask for fewer: a larger `{name}`, or compute "
+                "spectrum(covariance(data)) when d x d fits in memory."
+            )
+        # Thick restart when the basis would outgrow its budget: keep the Ritz vectors that
+        # matter (and their images, so the residuals stay exact) and continue from there.
+        needed = max(want, int(np.count_nonzero(theta >= (above or 0.0)))) + b
+        if basis.shape[1] + W.shape[1] > max(6 * b, 3 * needed):
+            keep = min(theta.size, needed)
+            basis, images = X[:, :keep], AX[:, :keep]
+            W = _orthonormalise(AX[:, :keep] - X[:, :keep] * theta[:keep], basis)
+            if W.shape[1] == 0:
+                lock = (
+                    basis
+                    if start_orthogonal_to is None
+                    else np.hstack([start_orthogonal_to, basis])
                 )
-                raise ValueError(
-                    f"the partial eigensolver did not converge to {what} after {passes} passes "
-                    f"over the data ({c} pairs converged to a residual of {RESIDUAL_RTOL:g} "
-                    f"lam_max). Ask for fewer: a larger `{name}`, or compute "
-                    "spectrum(covariance(data)) when d x d fits in memory."
-                )
-            # Thick restart when the basis would outgrow its budget: keep the Ritz vectors that
-            # matter (and their images, so the residuals stay exact) and continue from there.
-            needed = max(want, int(np.count_nonzero(theta >= (above or 0.0)))) + b
-            if basis.shape[1] + W.shape[1] > max(6 * b, 3 * needed):
-                keep = min(theta.size, needed)
-                basis, images = X[:, :keep], AX[:, :keep]
-                W = _orthonormalise(AX[:, :keep] - X[:, :keep] * theta[:keep], basis)
-                if W.shape[1] == 0:
-                    W = _orthonormalise(rng.standard_normal((d, b)), basis)
-            Q, AQ = W, op.matmat(W)
-            passes += 1
-            basis, images = np.hstack([basis, Q]), np.hstack([images, AQ])
+                W = _orthonormalise(rng.standard_normal((d, b)), lock)
+        Q, AQ = W, op.matmat(W)
+        passes += 1
+        basis, images = np.hstack([basis, Q]), np.hstack([images, AQ])
 
 
 def _decide(
@@ -229,6 +311,7 @@ def _decide(
     want: int,
     exhausted: bool,
     floor: float,
+    unit: float,
 ) -> tuple[bool, int, float | None]:
     """``(done, pairs to return, rest_max)`` from the Ritz values and residuals."""
     if above is None:
@@ -239,7 +322,7 @@ def _decide(
     m = int(np.count_nonzero(tie_sign(theta, above, DEFAULT_RTOL, floor) >= 0))
     if m >= theta.size or c < m:
         return False, 0, None
-    if not exhausted and res[m] > CERTIFY_RTOL * max(float(theta[0]), 0.0):
+    if not exhausted and res[m] > CERTIFY_RTOL * unit:
         return False, 0, None
     bound = float(theta[m] + res[m])
     if tie_sign(np.array(bound), above, DEFAULT_RTOL, floor) < 0 or (exhausted and c > m):

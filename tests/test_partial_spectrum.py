@@ -317,3 +317,50 @@ def test_property_partial_map_equals_complete_on_generated_spectra(data):
         complete = stability_map(Spectrum(lam, np.eye(lam.size)), s, latent_dim=q)
     assert partial.has_degeneracy == complete.has_degeneracy
     _same_map(partial, complete, loglik_rtol=1e-12)
+
+
+def _data_with_singular_values(n: int, d: int, sv: np.ndarray, seed: int) -> np.ndarray:
+    """Centred data whose covariance has exactly the eigenvalues ``sv**2 / n`` (and zeros)."""
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((n, sv.size)))
+    U -= U.mean(axis=0)  # centred columns stay orthogonal only approximately: re-orthonormalise
+    U, _ = np.linalg.qr(U)
+    V, _ = np.linalg.qr(rng.standard_normal((d, sv.size)))
+    return (U * sv) @ V.T
+
+
+@pytest.mark.parametrize("multiplicity", [17, 40])
+def test_data_route_finds_an_eigenvalue_repeated_beyond_the_block_size(multiplicity):
+    # A block Krylov run meets an eigenspace in at most its block size (16) directions; the
+    # deflated check must find the remaining copies instead of certifying a cut below them.
+    sv = np.r_[np.full(multiplicity, 60.0), np.linspace(20.0, 5.0, 10)]
+    X = _data_with_singular_values(600, 300, sv, seed=multiplicity)
+    exact = spectrum(covariance(X)).eigenvalues
+    above = 1e-3
+    top = spectrum(data=X, above=above, rng=0)
+    n_true = int(np.count_nonzero(exact > above))
+    assert n_true == multiplicity + 10
+    assert top.eigenvalues.size == n_true
+    np.testing.assert_allclose(top.eigenvalues, exact[:n_true], rtol=1e-9)
+    assert top.rest_max < above
+    k = multiplicity + 3
+    first = spectrum(data=X, n_components=k, rng=0)
+    np.testing.assert_allclose(first.eigenvalues, exact[:k], rtol=1e-9)
+
+
+def test_partial_routes_refuse_an_indefinite_covariance():
+    # The subset eigensolver never sees the bottom of the spectrum; a Cholesky factor of the
+    # slightly shifted covariance is the positive semi-definiteness check instead.
+    d = 600
+    lam = np.r_[np.geomspace(100.0, 1.0, 30), np.full(d - 31, 0.01), -0.5]
+    C = _cov(lam, seed=3)
+    assert np.all(np.diagonal(C) > 0)  # the cheap entrywise checks pass
+    with pytest.raises(
+        ValueError, match=r"positive semi-definite; its smallest eigenvalue is -0\.5"
+    ):
+        stability_map(C, 0.5, latent_dim=5)
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        spectrum(C, above=0.5)
+    lam[-1] = 0.0  # rank-deficient but PSD: accepted, by the partial route
+    smap = stability_map(_cov(lam, seed=3), 0.5, latent_dim=5)
+    assert not smap.spectrum.is_complete
