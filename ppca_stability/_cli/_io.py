@@ -11,6 +11,7 @@ import stat
 import tempfile
 import warnings
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "save_figure",
     "seed",
     "summarise",
+    "text_rows",
     "write_atomic",
 ]
 
@@ -167,9 +169,16 @@ def _position(exc: Exception) -> str:
 
 
 def _is_number(field: bytes) -> bool:
+    """A decimal or a fraction such as 1/3 (the exact reader takes those)."""
+    text = field.strip().strip(b"\"'")
     try:
-        float(field.strip().strip(b"\"'"))
+        float(text)
+        return True
     except ValueError:
+        pass
+    try:
+        Fraction(text.decode())
+    except (ValueError, ZeroDivisionError, UnicodeDecodeError):
         return False
     return True
 
@@ -201,6 +210,35 @@ def _csv_layout(p: Path, suffix: str, name: str) -> tuple[str | None, int, int]:
     if header and len(lines) == 1:
         raise CliError(f"{name}: {p} has a header row and no rows of numbers.")
     return delimiter, int(header), len(fields)
+
+
+def text_rows(path: str, name: str, *, max_rows: int) -> list[list[str]]:
+    """The cells of a small text table as strings (for exact parsing), header skipped, with
+    the delimiter `load_matrix` would use; at most `max_rows` rows are read."""
+    p = Path(path)
+    if p.is_dir():
+        raise CliError(f"{name}: {path} is a directory; give a .csv file.")
+    if not p.is_file():
+        raise CliError(f"{name}: no such file: {path}")
+    suffix = p.suffix.lower()
+    if suffix not in {".csv", ".txt", ".tsv"}:
+        raise CliError(f"{name}: unsupported file type {suffix!r}; use .csv/.txt/.tsv or .npy.")
+    delimiter, header, _ = _csv_layout(p, suffix, name)
+    rows: list[list[str]] = []
+    try:
+        with p.open(encoding="utf-8") as f:
+            for line in f:
+                if not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                if header:
+                    header = 0
+                    continue
+                rows.append([cell.strip() for cell in line.split(delimiter)])
+                if len(rows) >= max_rows:
+                    break
+    except UnicodeDecodeError:
+        raise CliError(f"{name}: cannot read {path}: not a text file.") from None
+    return rows
 
 
 def check_feature_count(d: int, path: str, name: str = "DATA") -> None:
