@@ -24,6 +24,8 @@ from ._io import (
 # it (the answer changes at every eigenvalue; these are quantiles of the spectrum in log rank).
 ROWS_UP_TO_Q = 8
 ROWS_BEYOND_Q = 4
+# The intervals above the top few eigenvalues, where the first latents collapse, are all shown.
+TOP_INTERVALS = 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,11 +81,12 @@ def _payload(pd: PhaseDiagram, with_census: bool) -> dict:
 def table_rows(pd: PhaseDiagram) -> list[int]:
     """Grid indices the text table shows: one sigma2 inside each interval between consecutive
     eigenvalues for a log-spaced set of counts above sigma2 (all of them when there are few),
-    the intervals around the learned sigma2, and both ends of the grid."""
+    the intervals above the top eigenvalues and around the learned sigma2, and both ends of
+    the grid."""
     n_above = pd.n_above
     top = int(n_above.max())
     q = min(pd.latent_dim, top)
-    counts = {0, top}
+    counts = {top, *range(min(top, TOP_INTERVALS) + 1)}
     counts.update(np.geomspace(1, max(q, 1), ROWS_UP_TO_Q).round().astype(int).tolist())
     counts.update(np.geomspace(max(q, 1), max(top, 1), ROWS_BEYOND_Q).round().astype(int).tolist())
     if top <= ROWS_UP_TO_Q + ROWS_BEYOND_Q:
