@@ -758,3 +758,27 @@ def test_out_under_a_regular_file_is_refused_before_work_even_for_root(data_file
         done = _run_cli(*command, "--out", str(blocker / "sub" / "fig.png"))
         _assert_one_line_exit_2(done, "--out", "is a file, not a directory")
         assert done.stdout == "" and blocker.read_text() == "a file"
+
+
+def test_a_data_warning_is_printed_even_where_warnings_are_errors(tmp_path, capsys):
+    # In process, under this suite's filterwarnings = error: a hint must not become a failure.
+    path = tmp_path / "one.csv"
+    path.write_text("1,2,3\n")
+    assert main(["map", str(path), "--sigma2", "1", "--show", "0"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("warning: DataWarning: DATA:") and "single sample" in err
+
+
+def test_huge_cov_fails_fast_in_a_subprocess(tmp_path):
+    # The 25000^2 --cov probe as a subprocess, with the machine's memory set to 8 GiB in it.
+    path = tmp_path / "cov.npy"
+    np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(25000, 25000)).flush()
+    script = (
+        "from ppca_stability._cli import _io, main\n"
+        "_io.memory_bytes = lambda: 8 * 2**30\n"
+        f"raise SystemExit(main(['map', {str(path)!r}, '--cov', '--sigma2', '1']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    _assert_one_line_exit_2(done, "25000 features", "GiB")

@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     about_data: list[str] = []
     try:
         with warnings.catch_warnings():
+            # Shown even where warnings are errors (python -W error): a hint, not a failure.
+            warnings.simplefilter("always", DataWarning)
             # Our warnings are printed as one line each, not with a source excerpt.
             warnings.showwarning = lambda message, category, *rest, **kw: (
                 about_data.append(str(message))

@@ -335,17 +335,17 @@ def warn_about_samples(arr: np.ndarray, path: str) -> None:
     probably a covariance given without --cov; n <= d samples give a rank-deficient
     covariance."""
     n, d = arr.shape
-    if n == d and _symmetric(arr):
-        warnings.warn(
-            f"DATA: {path} is a square symmetric ({d}, {d}) matrix, read as {n} samples; if it is "
-            "a covariance, pass --cov.",
-            DataWarning,
-            stacklevel=2,
-        )
-    elif n == 1:
+    if n == 1:
         warnings.warn(
             f"DATA: {path} has a single sample (row): its covariance is 0. Rows are samples; "
             "transpose the data, or pass --cov for a covariance.",
+            DataWarning,
+            stacklevel=2,
+        )
+    elif n == d and _symmetric(arr):
+        warnings.warn(
+            f"DATA: {path} is a square symmetric ({d}, {d}) matrix, read as {n} samples; if it is "
+            "a covariance, pass --cov.",
             DataWarning,
             stacklevel=2,
         )
