@@ -758,6 +758,12 @@ def test_out_under_a_regular_file_is_refused_before_work_even_for_root(data_file
         done = _run_cli(*command, "--out", str(blocker / "sub" / "fig.png"))
         _assert_one_line_exit_2(done, "--out", "is a file, not a directory")
         assert done.stdout == "" and blocker.read_text() == "a file"
+        # /proc takes no new files whoever asks (os.access says "writable" to root): the
+        # check creates and removes a probe file in the directory before any work.
+        if os.path.isdir("/proc/self"):
+            done = _run_cli(*command, "--out", "/proc/fig.png")
+            _assert_one_line_exit_2(done, "--out", "refuses new files")
+            assert done.stdout == ""
 
 
 def test_a_data_warning_is_printed_even_where_warnings_are_errors(tmp_path, capsys):

@@ -38,6 +38,7 @@ __all__ = [
     "positive_int",
     "save_figure",
     "seed",
+    "sigma2_arg",
     "summarise",
     "text_rows",
     "write_atomic",
@@ -122,8 +123,8 @@ def positive_float(text: str) -> float:
     return value
 
 
-def parse_sigma2(text: str) -> float | str:
-    """``--sigma2``: a positive finite number, or "learned" in any case."""
+def sigma2_arg(text: str) -> float | str:
+    """``--sigma2`` as an argparse type: a positive finite number, or "learned" in any case."""
     if not isinstance(text, str):  # already parsed (argparse applies the type to defaults)
         return text
     if text.strip().lower() == "learned":
@@ -135,6 +136,15 @@ def parse_sigma2(text: str) -> float | str:
     if not (math.isfinite(value) and value > 0.0):
         raise FlagValueError(f'must be a positive finite number or "learned"; got {text!r}.')
     return value
+
+
+def parse_sigma2(text: str) -> float | str:
+    """`sigma2_arg` for a handler that parses ``--sigma2`` itself: its error names `sigma2`,
+    which `main` reports as the flag."""
+    try:
+        return sigma2_arg(text)
+    except FlagValueError as exc:
+        raise ValueError(f"`sigma2` {exc}") from None
 
 
 def summarise(items: Any, n: int = SHOWN_ITEMS) -> str:
@@ -391,6 +401,15 @@ def check_output_path(path: str, option: str, formats: tuple[str, ...], *, force
         raise CliError(f"{option}: cannot write {target}: directory {parent} is not writable.")
     if target.is_dir():
         raise CliError(f"{option}: {target} is a directory; give a file name.")
+    try:  # the one sure test (root passes os.access anywhere, and /proc refuses new files)
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", dir=parent)
+    except OSError as exc:
+        raise CliError(
+            f"{option}: cannot write {target}: directory {parent} refuses new files "
+            f"({exc.strerror or exc})."
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
     if target.exists() and not force and not _is_ours(target):
         raise CliError(
             f"{option}: {target} exists and is not a {target.suffix} file this tool wrote; "

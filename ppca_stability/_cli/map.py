@@ -12,8 +12,8 @@ from ._io import (
     dump_json,
     load_covariance,
     nonnegative_int,
-    parse_sigma2,
     positive_int,
+    sigma2_arg,
     summarise,
 )
 
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--sigma2",
         required=True,
-        type=parse_sigma2,
+        type=sigma2_arg,
         help='observation-noise variance, or "learned"',
     )
     p.add_argument(
