@@ -788,3 +788,13 @@ def test_huge_cov_fails_fast_in_a_subprocess(tmp_path):
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
     )
     _assert_one_line_exit_2(done, "25000 features", "GiB")
+
+
+def test_flag_names_leave_paths_alone(tmp_path, capsys):
+    folder = tmp_path / "latent_dim"
+    folder.mkdir()
+    missing = folder / "n_features.csv"
+    assert main(["map", str(missing), "--sigma2", "1"]) == 2
+    assert str(missing) in _one_line_error(capsys)
+    assert main(["map", str(folder / "x.csv"), "--sigma2", "1", "--latent-dim", "0"]) == 2
+    assert "argument --latent-dim" in _one_line_error(capsys)

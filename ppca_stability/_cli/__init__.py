@@ -26,8 +26,8 @@ COMMANDS = ["map", "phase", "demo", "beta", "verify", "vae", "exact", "diagnose"
 # Library parameters whose CLI name is not their flag's dest.
 PARAMETER_NAMES = {"rng": "--seed", "cov": "DATA", "data": "DATA"}
 # A parameter named in a library message: `name` or `name[i]`, or a bare name with an underscore
-# (no English word has one).
-_PARAMETER = re.compile(r"`(\w+)(\[(\d+)\])?`|\b([a-z]\w*_\w+)\b")
+# (no English word has one), not part of a path or file name.
+_PARAMETER = re.compile(r"`(\w+)(\[(\d+)\])?`|(?<![\w/.\\-])([a-z]\w*_\w+)\b(?![/\\]|\.\w)")
 
 
 class _Parser(argparse.ArgumentParser):
