@@ -582,6 +582,10 @@ def test_csv_header_and_delimiters_give_the_same_answer(tmp_path, rng):
     for name, options in variants.items():
         np.savetxt(tmp_path / name, X, **options)
         assert _json_map(tmp_path / name) == reference, name
+    # comments and blank lines before the header
+    commented = tmp_path / "commented.csv"
+    commented.write_text("# exported\n\nf0,f1,f2\n" + (tmp_path / "plain.csv").read_text())
+    assert _json_map(commented) == reference
 
 
 @pytest.mark.parametrize(

@@ -89,16 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     # Warnings about DATA wait for the outcome: after the output, or on the error's line.
     about_data: list[str] = []
+
+    def show(message, category, *where, **options) -> None:  # noqa: ANN001 (showwarning's)
+        if issubclass(category, DataWarning):
+            about_data.append(str(message))
+        else:
+            _show_warning(message, category)
+
     try:
         with warnings.catch_warnings():
             # Shown even where warnings are errors (python -W error): a hint, not a failure.
             warnings.simplefilter("always", DataWarning)
             # Our warnings are printed as one line each, not with a source excerpt.
-            warnings.showwarning = lambda message, category, *rest, **kw: (
-                about_data.append(str(message))
-                if issubclass(category, DataWarning)
-                else _show_warning(message, category)
-            )
+            warnings.showwarning = show
             code = int(args.handler(args) or 0)
             sys.stdout.flush()  # a full disk or closed pipe is reported here, not at exit
         for message in about_data:

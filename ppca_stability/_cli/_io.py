@@ -194,23 +194,24 @@ def _is_number(field: bytes) -> bool:
 
 
 def _csv_layout(p: Path, suffix: str, name: str) -> tuple[str | None, int, int]:
-    """``(delimiter, header rows to skip, columns)`` from the first data line, read as bytes
-    (a 10^6-column line is counted without building a row of floats).
+    """``(delimiter, lines to skip, columns)`` from the first data line, read as bytes (a
+    10^6-column line is counted without building a row of floats).
 
     The delimiter is a tab for ``.tsv``; otherwise a comma if the line has one, else a tab, else
     a semicolon, else whitespace (None). A first line none of whose fields is a number is a
-    header and is skipped; a data file with no line of numbers is an error.
+    header: it and the comments and blank lines before it are skipped. A data file with no line
+    of numbers is an error.
     """
     lines = []
     with p.open("rb") as f:
-        for line in f:
+        for number, line in enumerate(f):
             if line.strip() and not line.lstrip().startswith(b"#"):
-                lines.append(line)
+                lines.append((number, line))
                 if len(lines) == 2:
                     break
     if not lines:
         raise CliError(f"{name}: {p} has no rows of numbers (the file is empty or only comments).")
-    first = lines[0]
+    first_number, first = lines[0]
     if suffix == ".tsv":
         delimiter: str | None = "\t"
     else:
@@ -219,7 +220,7 @@ def _csv_layout(p: Path, suffix: str, name: str) -> tuple[str | None, int, int]:
     header = not any(_is_number(v) for v in fields)
     if header and len(lines) == 1:
         raise CliError(f"{name}: {p} has a header row and no rows of numbers.")
-    return delimiter, int(header), len(fields)
+    return delimiter, first_number + 1 if header else 0, len(fields)
 
 
 def text_rows(path: str, name: str, *, max_rows: int) -> list[list[str]]:
@@ -233,15 +234,16 @@ def text_rows(path: str, name: str, *, max_rows: int) -> list[list[str]]:
     suffix = p.suffix.lower()
     if suffix not in {".csv", ".txt", ".tsv"}:
         raise CliError(f"{name}: unsupported file type {suffix!r}; use .csv/.txt/.tsv or .npy.")
-    delimiter, header, _ = _csv_layout(p, suffix, name)
+    delimiter, skip, _ = _csv_layout(p, suffix, name)
+    header = skip > 0
     rows: list[list[str]] = []
     try:
         with p.open(encoding="utf-8") as f:
             for line in f:
                 if not line.strip() or line.lstrip().startswith("#"):
                     continue
-                if header:
-                    header = 0
+                if header:  # the first line of text is the header
+                    header = False
                     continue
                 rows.append([cell.strip() for cell in line.split(delimiter)])
                 if len(rows) >= max_rows:
