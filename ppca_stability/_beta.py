@@ -16,6 +16,9 @@ reconstruction         ``Rec``                         ``sigma^2``
 ``"mse"``              ``1/d sum_i (x_i - f_i)^2``     ``beta d / 2``
 =====================  ==============================  ==================
 
+A KL averaged over the ``q`` latents (``kl_reduction="mean"``, e.g. ``.mean()`` over a
+``(batch, q)`` array of per-latent KL terms) weighs it ``beta / q``: sigma^2 is divided by ``q``.
+
 For a linear VAE, latent ``c`` collapses exactly when ``lam_c <= sigma^2`` (Lucas et al. 2019;
 Wang & Ziyin 2022 state it as ``lam_c <= beta eta^2``): the equivalent sigma^2 is the threshold.
 """
@@ -33,6 +36,7 @@ from ._tolerance import DEFAULT_RTOL, eigen_floor, n_above
 from ._validation import check_choice, check_cov, check_positive_int, check_sigma2
 
 __all__ = [
+    "KL_REDUCTIONS",
     "RECONSTRUCTIONS",
     "CollapsePrediction",
     "beta_from_sigma2",
@@ -41,18 +45,26 @@ __all__ = [
 ]
 
 RECONSTRUCTIONS = ("sse", "half_sse", "mse")
+# How the KL term is reduced over the latents: summed (the ELBO's KL) or averaged.
+KL_REDUCTIONS = ("sum", "mean")
 
 
-def _factor(reconstruction: Any, n_features: Any) -> float:
-    """``sigma^2 / beta`` for a reconstruction convention."""
+def _factor(reconstruction: Any, n_features: Any, kl_reduction: Any, latent_dim: Any) -> float:
+    """``sigma^2 / beta`` for a reconstruction convention and a KL reduction."""
     rec = check_choice(reconstruction, "reconstruction", RECONSTRUCTIONS)
+    per_latent = check_choice(kl_reduction, "kl_reduction", KL_REDUCTIONS) == "mean"
+    if per_latent and latent_dim is None:
+        raise ValueError(
+            '`latent_dim` is required when kl_reduction="mean" (the mean divides the KL by it).'
+        )
+    q = check_positive_int(latent_dim, "latent_dim") if per_latent else 1
     if rec == "mse":
         if n_features is None:
             raise ValueError(
                 '`n_features` is required when reconstruction="mse" (the mean divides by it).'
             )
-        return check_positive_int(n_features, "n_features") / 2.0
-    return 0.5 if rec == "sse" else 1.0
+        return check_positive_int(n_features, "n_features") / 2.0 / q
+    return (0.5 if rec == "sse" else 1.0) / q
 
 
 def _converted(value: float, what: str, name: str, given: float) -> float:
@@ -66,7 +78,12 @@ def _converted(value: float, what: str, name: str, given: float) -> float:
 
 
 def sigma2_from_beta(
-    beta: float, *, reconstruction: str = "mse", n_features: int | None = None
+    beta: float,
+    *,
+    reconstruction: str = "mse",
+    n_features: int | None = None,
+    kl_reduction: str = "sum",
+    latent_dim: int | None = None,
 ) -> float:
     """The Gaussian-VAE noise variance equivalent to a beta-VAE loss ``Rec + beta KL``.
 
@@ -79,11 +96,17 @@ def sigma2_from_beta(
         over the ``n_features`` coordinates (``torch.nn.MSELoss()`` per sample).
     n_features : int, optional
         Data dimension ``d``; required for ``"mse"``.
+    kl_reduction : {"sum", "mean"}, default "sum"
+        How the KL term is reduced over the latents: summed (the ELBO's KL), or averaged over
+        them (a ``.mean()`` over a ``(batch, latent_dim)`` array), which weighs it
+        ``beta / latent_dim``.
+    latent_dim : int, optional
+        Number of latents ``q``; required for ``kl_reduction="mean"``.
 
     Returns
     -------
     float
-        ``beta / 2``, ``beta`` or ``beta d / 2``.
+        ``beta / 2``, ``beta`` or ``beta d / 2``; divided by ``q`` for ``kl_reduction="mean"``.
 
     Examples
     --------
@@ -92,26 +115,39 @@ def sigma2_from_beta(
     0.5
     >>> sigma2_from_beta(1.0, reconstruction="mse", n_features=784)  # MNIST with MSELoss
     392.0
+    >>> sigma2_from_beta(  # and the KL averaged over 16 latents
+    ...     1.0, reconstruction="mse", n_features=784, kl_reduction="mean", latent_dim=16
+    ... )
+    24.5
     """
     b = check_sigma2(beta, "beta")
-    return _converted(b * _factor(reconstruction, n_features), "sigma2", "beta", b)
+    factor = _factor(reconstruction, n_features, kl_reduction, latent_dim)
+    return _converted(b * factor, "sigma2", "beta", b)
 
 
 def beta_from_sigma2(
-    sigma2: float, *, reconstruction: str = "mse", n_features: int | None = None
+    sigma2: float,
+    *,
+    reconstruction: str = "mse",
+    n_features: int | None = None,
+    kl_reduction: str = "sum",
+    latent_dim: int | None = None,
 ) -> float:
     """The beta-VAE weight equivalent to a Gaussian VAE with noise variance ``sigma2``.
 
-    The inverse of `sigma2_from_beta()`.
+    The inverse of `sigma2_from_beta()`, with the same conventions.
 
     Examples
     --------
     >>> from ppca_stability import beta_from_sigma2
     >>> beta_from_sigma2(1.0, reconstruction="mse", n_features=64)
     0.03125
+    >>> beta_from_sigma2(1.0, reconstruction="sse", kl_reduction="mean", latent_dim=8)
+    16.0
     """
     s = check_sigma2(sigma2)
-    return _converted(s / _factor(reconstruction, n_features), "beta", "sigma2", s)
+    factor = _factor(reconstruction, n_features, kl_reduction, latent_dim)
+    return _converted(s / factor, "beta", "sigma2", s)
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -125,6 +161,7 @@ class CollapsePrediction:
     beta : float or None
         The beta it was converted from, if any.
     reconstruction : str or None
+        The reconstruction convention of ``beta``, if any.
     eigenvalues : ndarray, shape (latent_dim,)
         The top ``latent_dim`` eigenvalues of the covariance, descending.
     n_active : int
@@ -133,6 +170,8 @@ class CollapsePrediction:
     kl_per_latent : ndarray, shape (latent_dim,)
         ``1/2 log(lam_c / sigma2)`` for live latents, 0 for collapsed ones, at the optimum
         (theory.md §4), in nats.
+    kl_reduction : str or None
+        How the KL term of ``beta``'s loss is reduced over the latents, if ``beta`` was given.
     """
 
     sigma2: float
@@ -140,6 +179,7 @@ class CollapsePrediction:
     reconstruction: str | None
     eigenvalues: np.ndarray
     n_active: int
+    kl_reduction: str | None = None
 
     @property
     def collapsed(self) -> np.ndarray:
@@ -161,7 +201,8 @@ class CollapsePrediction:
         return float(self.eigenvalues[-1])
 
     def __repr__(self) -> str:
-        src = f" (beta={self.beta:g}, {self.reconstruction})" if self.beta is not None else ""
+        mean = ", KL mean over latents" if self.kl_reduction == "mean" else ""
+        src = f" (beta={self.beta:g}, {self.reconstruction}{mean})" if self.beta is not None else ""
         rows = [
             f"CollapsePrediction(sigma2={self.sigma2:.6g}{src}, latent_dim={self.latent_dim}, "
             f"active={self.n_active}, collapsed={self.latent_dim - self.n_active})",
@@ -178,7 +219,7 @@ class CollapsePrediction:
         return "\n".join(rows)
 
 
-def _predict_collapse_iv(cov, latent_dim, sigma2, beta, reconstruction):  # noqa: ANN001
+def _predict_collapse_iv(cov, latent_dim, sigma2, beta, reconstruction, kl_reduction):  # noqa: ANN001
     S = check_cov(cov)
     q = check_positive_int(
         latent_dim, "latent_dim", upper=S.shape[0], upper_name="the number of features"
@@ -186,12 +227,15 @@ def _predict_collapse_iv(cov, latent_dim, sigma2, beta, reconstruction):  # noqa
     if (sigma2 is None) == (beta is None):
         raise ValueError("give exactly one of `sigma2` and `beta`.")
     if beta is not None:
-        return (
-            S,
-            q,
-            sigma2_from_beta(beta, reconstruction=reconstruction, n_features=S.shape[0]),
-            float(beta),
+        s = sigma2_from_beta(
+            beta,
+            reconstruction=reconstruction,
+            n_features=S.shape[0],
+            kl_reduction=kl_reduction,
+            latent_dim=q,
         )
+        return S, q, s, float(beta)
+    check_choice(kl_reduction, "kl_reduction", KL_REDUCTIONS)
     return S, q, check_sigma2(sigma2), None
 
 
@@ -202,6 +246,7 @@ def predict_collapse(
     sigma2: float | None = None,
     beta: float | None = None,
     reconstruction: str = "mse",
+    kl_reduction: str = "sum",
 ) -> CollapsePrediction:
     """Predict which latents a linear VAE collapses, from ``sigma2`` or from a beta-VAE weight.
 
@@ -216,6 +261,9 @@ def predict_collapse(
         KL weight of a beta-VAE loss ``Rec + beta KL``, converted with `sigma2_from_beta()`
         using `reconstruction` and ``n_features = d``.
     reconstruction : {"sse", "half_sse", "mse"}, default "mse"
+    kl_reduction : {"sum", "mean"}, default "sum"
+        How `beta`'s loss reduces the KL over the ``latent_dim`` latents (see
+        `sigma2_from_beta()`).
 
     Returns
     -------
@@ -232,7 +280,15 @@ def predict_collapse(
     >>> np.round(pred.kl_per_latent, 4).tolist()
     [0.3466, 0.0, 0.0]
     """
-    S, q, s, b = _predict_collapse_iv(cov, latent_dim, sigma2, beta, reconstruction)
+    S, q, s, b = _predict_collapse_iv(cov, latent_dim, sigma2, beta, reconstruction, kl_reduction)
     lam = eigh_descending(S, vectors=False).eigenvalues
     k = min(q, n_above(lam, s, DEFAULT_RTOL, eigen_floor(lam)))
-    return CollapsePrediction(s, b, reconstruction if b is not None else None, lam[:q], k)
+    given = b is not None
+    return CollapsePrediction(
+        s,
+        b,
+        reconstruction if given else None,
+        lam[:q],
+        k,
+        kl_reduction if given else None,
+    )

@@ -11,40 +11,58 @@ from ppca_stability import beta_from_sigma2, ppca_mle, predict_collapse, sigma2_
 OPT_RTOL = 1e-5
 
 
-def _beta_vae_loss(x, S, q, beta, reconstruction):
+def _beta_vae_loss(x, S, q, beta, reconstruction, kl_reduction="sum"):
     """Oracle: the data-averaged beta-VAE loss of a linear VAE, written from its definition:
-    Rec (in the given convention) of E_q ||x - W z||^2 plus beta KL(N(Vx, D) || N(0, I))."""
+    Rec (in the given convention) of E_q ||x - W z||^2 plus beta KL(N(Vx, D) || N(0, I)), the KL
+    summed over the latents or averaged over them."""
     d = S.shape[0]
     V = x[: q * d].reshape(q, d)
     logD = x[q * d : q * d + q]
     W = x[q * d + q :].reshape(d, q)
     D = np.exp(logD)
     sse = np.trace(S) - 2 * np.trace(W @ V @ S) + np.trace(W @ (V @ S @ V.T + np.diag(D)) @ W.T)
-    kl = 0.5 * (np.sum(D) + np.trace(V @ S @ V.T) - q - np.sum(logD))
+    # KL per latent c: 1/2 (D_c + (V S V^T)_cc - 1 - log D_c), averaged over the data.
+    kl_c = 0.5 * (D + np.diag(V @ S @ V.T) - 1.0 - logD)
+    kl = np.sum(kl_c) if kl_reduction == "sum" else np.mean(kl_c)
     rec = {"sse": sse, "half_sse": 0.5 * sse, "mse": sse / d}[reconstruction]
     return rec + beta * kl
 
 
-@pytest.mark.parametrize("reconstruction,beta", [("sse", 1.6), ("half_sse", 0.8), ("mse", 0.4)])
-def test_minimising_beta_loss_gives_the_ppca_optimum_at_converted_sigma2(reconstruction, beta, rng):
+@pytest.mark.parametrize(
+    "reconstruction,beta,kl_reduction",
+    [
+        ("sse", 1.6, "sum"),
+        ("half_sse", 0.8, "sum"),
+        ("mse", 0.4, "sum"),
+        ("sse", 4.8, "mean"),  # the mean over q = 3 latents weighs the KL beta / 3
+        ("mse", 1.2, "mean"),
+    ],
+)
+def test_minimising_beta_loss_gives_the_ppca_optimum_at_converted_sigma2(
+    reconstruction, beta, kl_reduction, rng
+):
     lam = np.array([4.0, 2.0, 0.5, 0.1])
     S = cov_from_eigenvalues(lam, rng)
     d, q = 4, 3
-    s = sigma2_from_beta(beta, reconstruction=reconstruction, n_features=d)
-    assert s == pytest.approx(0.8)  # all three chosen so that latent 3 collapses, 1 and 2 live
+    s = sigma2_from_beta(
+        beta, reconstruction=reconstruction, n_features=d, kl_reduction=kl_reduction, latent_dim=q
+    )
+    assert s == pytest.approx(0.8)  # all chosen so that latent 3 collapses, 1 and 2 live
     x0 = 0.1 * rng.normal(size=q * d + q + d * q)
     res = scipy.optimize.minimize(
         _beta_vae_loss,
         x0,
-        args=(S, q, beta, reconstruction),
+        args=(S, q, beta, reconstruction, kl_reduction),
         method="L-BFGS-B",
         options=dict(maxiter=20000, maxfun=200000, ftol=1e-15, gtol=1e-12),
     )
     W = res.x[q * d + q :].reshape(d, q)
     target = ppca_mle(S, q, sigma2=s).loadings
     assert np.allclose(W @ W.T, target @ target.T, rtol=0, atol=OPT_RTOL * lam[0])
-    pred = predict_collapse(S, latent_dim=q, beta=beta, reconstruction=reconstruction)
-    assert pred.collapsed.tolist() == [False, False, True]
+    pred = predict_collapse(
+        S, latent_dim=q, beta=beta, reconstruction=reconstruction, kl_reduction=kl_reduction
+    )
+    assert pred.collapsed.tolist() == [False, False, True] and pred.sigma2 == s
     assert np.allclose(
         np.sort(np.linalg.norm(W, axis=0))[::-1] ** 2, np.maximum(lam[:q] - s, 0), atol=1e-4
     )
@@ -58,6 +76,21 @@ def test_conversions_are_inverse_and_match_the_table():
             reconstruction=rec,
             n_features=784,
         ) == pytest.approx(0.3)
+
+
+def test_kl_mean_over_latents_divides_sigma2_by_latent_dim_and_inverts():
+    for rec in ("sse", "half_sse", "mse"):
+        summed = sigma2_from_beta(2.0, reconstruction=rec, n_features=784)
+        mean = sigma2_from_beta(
+            2.0, reconstruction=rec, n_features=784, kl_reduction="mean", latent_dim=16
+        )
+        assert mean == pytest.approx(summed / 16, rel=1e-15)
+        back = beta_from_sigma2(
+            mean, reconstruction=rec, n_features=784, kl_reduction="mean", latent_dim=16
+        )
+        assert back == pytest.approx(2.0, rel=1e-15)
+    pred = predict_collapse(np.diag([4.0, 1.0]), latent_dim=2, beta=4.0, kl_reduction="mean")
+    assert "KL mean over latents" in repr(pred) and pred.kl_reduction == "mean"
 
 
 def test_kl_per_latent_and_repr():
@@ -86,6 +119,21 @@ def test_kl_per_latent_and_repr():
             "exactly one",
         ),
         (lambda: predict_collapse(np.eye(2), latent_dim=3, beta=1.0), ValueError, "`latent_dim`"),
+        (
+            lambda: sigma2_from_beta(1.0, reconstruction="sse", kl_reduction="mean"),
+            ValueError,
+            "`latent_dim` is required",
+        ),
+        (
+            lambda: sigma2_from_beta(1.0, reconstruction="sse", kl_reduction="max"),
+            ValueError,
+            "`kl_reduction`",
+        ),
+        (
+            lambda: predict_collapse(np.eye(2), latent_dim=1, sigma2=1.0, kl_reduction="max"),
+            ValueError,
+            "`kl_reduction`",
+        ),
     ],
 )
 def test_errors_name_the_parameter(call, exc, match):

@@ -67,7 +67,7 @@ def test_map_cov_csv(tmp_path, capsys):
     [
         (["--sigma2", "abc"], "--sigma2"),
         (["--sigma2", "-1"], "sigma2"),
-        (["--sigma2", "1", "--latent-dim", "9"], "latent_dim"),
+        (["--sigma2", "1", "--latent-dim", "9"], "--latent-dim"),
     ],
 )
 def test_map_bad_arguments_one_line_exit_2(data_file, capsys, argv_tail, match):
@@ -207,7 +207,7 @@ def test_phase_unwritable_out_leaves_no_file(data_file, tmp_path, capsys):
 def test_phase_bad_latent_dim(data_file, capsys):
     path, _ = data_file
     assert main(["phase", str(path), "--latent-dim", "9"]) == 2
-    assert "latent_dim" in _one_line_error(capsys)
+    assert "--latent-dim" in _one_line_error(capsys)
 
 
 # ----------------------------------------------------------------------------- demo
@@ -255,7 +255,7 @@ def test_beta_without_and_with_data(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "sigma2=1.5" in out and "collapsed=0" in out
     assert main(["beta", "--beta", "1", "--reconstruction", "mse"]) == 2
-    assert "n_features" in capsys.readouterr().err
+    assert "--n-features" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- exact
@@ -273,9 +273,9 @@ def test_exact_piecewise_and_fixed(capsys):
 def test_exact_errors_are_one_line(capsys):
     assert main(["exact", "--eigenvalues", "5,x", "--latent-dim", "1"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "eigenvalues[1]" in err
+    assert err.count("\n") == 1 and "--eigenvalues (item 2)" in err
     assert main(["exact", "--eigenvalues", "5,3", "--sigma2", "0"]) == 2
-    assert "`sigma2` must be positive" in capsys.readouterr().err
+    assert "--sigma2 must be positive" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- verify
@@ -390,7 +390,7 @@ def test_demo_bad_latent_dim_creates_nothing(tmp_path):
     pytest.importorskip("sklearn")
     out = tmp_path / "figs"
     done = _run_cli("demo", "--out", str(out), "--latent-dim", "0")
-    _assert_one_line_exit_2(done, "latent_dim")
+    _assert_one_line_exit_2(done, "--latent-dim")
     assert not out.exists()
 
 
@@ -555,3 +555,290 @@ def test_demo_without_a_learned_sigma2_keeps_its_rows_and_figures(tmp_path, caps
         "phase_digits.png",
         "stability_map_digits.png",
     ]
+
+
+# ----------------------------------------------------------------------------- a CLI that
+# catches mistakes and speaks in flags (one contiguous block)
+def _spd(d: int, rng) -> np.ndarray:
+    A = rng.normal(size=(d, d))
+    return A @ A.T / d + np.eye(d)
+
+
+def test_square_symmetric_data_without_cov_warns_once_after_the_output(tmp_path, rng):
+    path = tmp_path / "C.npy"
+    np.save(path, _spd(4, rng))
+    done = _run_cli("map", str(path), "--sigma2", "5")
+    assert done.returncode == 0 and "StabilityMap" in done.stdout
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and "DataWarning" in err[0] and "square symmetric" in err[0]
+    assert "pass --cov" in err[0]
+    done = _run_cli("map", str(path), "--cov", "--sigma2", "5")
+    assert done.returncode == 0 and done.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "shape,fragment",
+    [((1, 3), "single sample"), ((3, 5), "3 samples of 5 features (n <= d)"), ((200, 5), None)],
+)
+def test_few_samples_warn(tmp_path, rng, shape, fragment):
+    path = tmp_path / "x.npy"
+    np.save(path, rng.normal(size=shape))
+    done = _run_cli("map", str(path), "--sigma2", "0.5")
+    assert done.returncode == 0, done.stderr
+    if fragment is None:
+        assert done.stderr == ""
+    else:
+        assert len(done.stderr.strip().splitlines()) == 1 and fragment in done.stderr
+
+
+def test_a_warning_about_data_joins_the_error_line(tmp_path, rng):
+    path = tmp_path / "x.npy"
+    np.save(path, rng.normal(size=(2, 3)))
+    done = _run_cli("map", str(path), "--sigma2", "learned")
+    err = _assert_one_line_exit_2(done, "(warning: DATA:", "2 samples of 3 features")
+    assert "unbounded" in err
+
+
+def _json_map(path, *extra) -> dict:
+    done = _run_cli("map", str(path), "--sigma2", "0.5", "--json", *extra)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_csv_header_and_delimiters_give_the_same_answer(tmp_path, rng):
+    X = rng.normal(size=(30, 3)) * [3.0, 1.0, 0.3]
+    plain = tmp_path / "plain.csv"
+    np.savetxt(plain, X, delimiter=",")
+    reference = _json_map(plain)
+    assert reference["eigenvalues"] == pytest.approx(np.linalg.eigvalsh(covariance(X))[::-1])
+    variants = {
+        "header.csv": dict(delimiter=",", header="f0,f1,f2", comments=""),
+        "quoted.csv": dict(delimiter=",", header='"a","b","c"', comments=""),
+        "tabs.csv": dict(delimiter="\t"),
+        "tabs.tsv": dict(delimiter="\t", header="f0\tf1\tf2", comments=""),
+        "semicolons.csv": dict(delimiter=";"),
+        "spaces.txt": dict(delimiter=" "),
+    }
+    for name, options in variants.items():
+        np.savetxt(tmp_path / name, X, **options)
+        assert _json_map(tmp_path / name) == reference, name
+    # comments and blank lines before the header
+    commented = tmp_path / "commented.csv"
+    commented.write_text("# exported\n\nf0,f1,f2\n" + (tmp_path / "plain.csv").read_text())
+    assert _json_map(commented) == reference
+
+
+@pytest.mark.parametrize(
+    "content,fragment",
+    [
+        ("", "no rows of numbers"),
+        ("# only a comment\n\n", "no rows of numbers"),
+        ("a,b,c\n", "a header row and no rows of numbers"),
+        ("1,x,3\n4,5,6\n", "at row 0"),  # a bad row with numbers in it is not a header
+    ],
+)
+def test_empty_and_header_only_csv_are_one_line_errors(tmp_path, content, fragment):
+    path = tmp_path / "x.csv"
+    path.write_text(content)
+    err = _assert_one_line_exit_2(_run_cli("map", str(path), "--sigma2", "1"), "DATA", fragment)
+    assert "UserWarning" not in err
+
+
+def test_a_directory_is_not_a_missing_file(tmp_path):
+    folder = tmp_path / "data.npy"
+    folder.mkdir()
+    for argv in (["map", str(folder), "--sigma2", "1"], ["diagnose", str(folder)]):
+        err = _assert_one_line_exit_2(_run_cli(*argv), "is a directory")
+        assert "no such file" not in err
+
+
+def _table_rows(text: str) -> list[tuple[float, int, int]]:
+    """(sigma2, n_above, n_active) of the rows of the phase table."""
+    lines = text.split("n_points\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    return [(float(c[0]), int(c[1]), int(c[2])) for c in (line.split() for line in lines)]
+
+
+def test_phase_table_shows_where_the_answer_changes(tmp_path):
+    # Regression: at d = 784 on a power-law spectrum the table showed five sigma2 below 2e-4 and
+    # one at 733, skipping everything in between.
+    lam = 100.0 * np.arange(1, 785) ** -1.5
+    path = tmp_path / "cov.npy"
+    np.save(path, np.diag(lam))
+    for q in (784, 32):
+        done = _run_cli("phase", str(path), "--cov", "--latent-dim", str(q))
+        assert done.returncode == 0, done.stderr
+        rows = _table_rows(done.stdout)
+        pd = phase_diagram(np.diag(lam), latent_dim=q)
+        for s, n_above, n_active in rows:  # each row is the API's answer at its sigma2
+            g = int(np.argmin(np.abs(np.log(pd.sigma2 / s))))
+            assert (pd.n_above[g], pd.n_active[g]) == (n_above, n_active)
+        # a row in every decade of the spectrum, and rows on both sides of each of the top
+        # three eigenvalues (where the first latents collapse)
+        sigma2 = np.array([r[0] for r in rows])
+        for low in range(int(np.floor(np.log10(lam[-1]))), 2):
+            assert np.any((sigma2 >= 10.0**low) & (sigma2 < 10.0 ** (low + 1))), (q, low)
+        assert {1, 2, 3} <= {r[1] for r in rows}
+        assert all(len(line) < 200 for line in done.stdout.splitlines())
+    # With q < rank: the intervals around sigma2_learned are rows, the one holding it marked.
+    k = int(np.sum(lam > pd.sigma2_learned))
+    assert {k - 1, k, k + 1} <= {r[1] for r in rows}
+    marked = [line for line in done.stdout.splitlines() if "<- sigma2_learned" in line]
+    assert len(marked) == 1 and int(marked[0].split()[1]) == k
+
+
+def test_map_at_large_d_prints_short_lines(tmp_path):
+    # Regression: `map` with the default latent_dim = d printed a 40 kB census line.
+    path = tmp_path / "cov.npy"
+    np.save(path, np.diag(100.0 * np.arange(1, 785) ** -1.5))
+    done = _run_cli("map", str(path), "--cov", "--sigma2", "0.3", "--show", "3")
+    assert done.returncode == 0, done.stderr
+    assert max(len(line) for line in done.stdout.splitlines()) < 400
+    census = next(line for line in done.stdout.splitlines() if line.startswith("census"))
+    assert "more)" in census and "--json" in census
+    maximum = next(line for line in done.stdout.splitlines() if line.startswith("global"))
+    assert "(36 more)" in maximum  # 48 live latents: 9 shown first, 3 last
+
+
+@pytest.mark.parametrize(
+    "argv,fragment,forbidden",
+    [
+        (["verify", "--examples", "0"], "argument --examples: must be a positive integer", "_"),
+        (["map", "{data}", "--sigma2", "1", "--show", "-1"], "argument --show", None),
+        (["map", "{data}", "--sigma2", "1e400"], "argument --sigma2", None),
+        (["map", "{data}", "--sigma2", "1", "--latent-dim", "9"], "--latent-dim must be", "_dim"),
+        (["map", "{data}", "--cov", "--sigma2", "1"], "--cov expects a square", "covariance("),
+        (["beta", "--beta", "1"], "--n-features", "n_features"),
+        (["beta", "--beta", "-1", "--n-features", "3"], "argument --beta", None),
+        (["vae", "{data}", "--latent-dim", "2", "--seed", "-1"], "--seed", "`rng`"),
+        (["vae", "{data}", "--latent-dim", "2", "--max-steps", "0"], "--max-steps", "max_steps"),
+        (["exact", "--eigenvalues", "5,x"], "--eigenvalues (item 2)", "eigenvalues["),
+        (["exact", "--eigenvalues", "5,3", "--latent-dim", "0"], "argument --latent-dim", None),
+        (["deep", "{data}", "--latent-dim", "2", "--lr", "0"], "argument --lr", None),
+        (["diagnose", "{data}", "--sigma2", "-1"], "argument --sigma2", None),
+    ],
+)
+def test_errors_name_the_flag(data_file, argv, fragment, forbidden):
+    path, _ = data_file
+    err = _assert_one_line_exit_2(_run_cli(*(a.format(data=path) for a in argv)), fragment)
+    if forbidden is not None:
+        assert forbidden not in err.split("error:", 1)[1].replace("--", "  "), err
+
+
+def test_sigma2_learned_in_any_case_and_version(data_file):
+    path, _ = data_file
+    done = _run_cli("map", str(path), "--sigma2", "LEARNED", "--latent-dim", "2", "--show", "0")
+    assert done.returncode == 0 and "sigma2=learned" in done.stdout
+    from ppca_stability import __version__
+
+    done = _run_cli("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"ppca-stability {__version__}"
+
+
+@pytest.mark.parametrize("suffix,magic", [("jpg", b"\xff\xd8\xff"), ("eps", b"%!PS")])
+def test_phase_writes_any_format_matplotlib_writes(data_file, tmp_path, suffix, magic):
+    path, _ = data_file
+    fig = tmp_path / f"phase.{suffix}"
+    done = _run_cli("phase", str(path), "--latent-dim", "2", "--out", str(fig))
+    assert done.returncode == 0, done.stderr
+    assert fig.read_bytes().startswith(magic)
+    # ... and one this tool wrote is overwritten without --force
+    assert _run_cli("phase", str(path), "--latent-dim", "2", "--out", str(fig)).returncode == 0
+
+
+def test_verify_draws_no_progress_bar_into_a_log(tmp_path):
+    done = _run_cli("verify", "--examples", "2", "--theorem", "orbit_count", cwd=tmp_path)
+    assert done.returncode == 0 and "orbit_count" in done.stdout
+    assert done.stderr == ""  # stderr is a pipe here, not a terminal
+
+
+def test_exact_from_a_rational_covariance_matrix(tmp_path):
+    # Q diag(5, 3, 2, 1) Q^T for the rational rotation Q = [[3, -4], [4, 3]] / 5 on each pair.
+    Q = np.array([[3, -4], [4, 3]]) / 5
+    block = [Q @ np.diag(pair) @ Q.T for pair in ([5, 3], [2, 1])]
+    cov = np.block([[block[0], np.zeros((2, 2))], [np.zeros((2, 2)), block[1]]])
+    path = tmp_path / "cov.csv"
+    # exact decimals in the file: 3.72 and so on (25ths), written as text
+    path.write_text("\n".join(",".join(f"{v:.2f}" for v in row) for row in cov) + "\n")
+    by_matrix = _run_cli("exact", str(path), "--latent-dim", "2", "--sigma2", "3/2")
+    by_eigenvalues = _run_cli(
+        "exact", "--eigenvalues", "5,3,2,1", "--latent-dim", "2", "--sigma2", "3/2"
+    )
+    assert by_matrix.returncode == 0, by_matrix.stderr
+    assert by_matrix.stdout == by_eigenvalues.stdout
+    fractions = tmp_path / "fractions.csv"
+    fractions.write_text("5/2,1/2\n1/2,5/2\n")
+    done = _run_cli("exact", str(fractions), "--cov", "--sigma2", "1")
+    assert done.returncode == 0 and "eigenvalues      [3, 2]" in done.stdout
+    irrational = tmp_path / "irrational.csv"
+    irrational.write_text("2,1\n1,3\n")
+    _assert_one_line_exit_2(_run_cli("exact", str(irrational)), "COV", "not rational")
+    _assert_one_line_exit_2(_run_cli("exact"), "exactly one of COV")
+
+
+def test_beta_with_the_kl_averaged_over_latents(tmp_path):
+    done = _run_cli(
+        "beta", "--beta", "1", "--n-features", "784", "--kl-reduction", "mean", "--latent-dim", "16"
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"sigma^2 = {784 / 2 / 16:g}" in done.stdout  # beta d / 2, divided by q
+    path = tmp_path / "cov.npy"
+    np.save(path, np.diag([500.0, 300.0, 100.0]))
+    done = _run_cli("beta", "--beta", "4", str(path), "--cov", "--kl-reduction", "mean")
+    # beta d / 2 / q = 4 * 3 / 2 / 3 = 2: every eigenvalue stays above it
+    assert done.returncode == 0 and "sigma2=2 (beta=4, mse, KL mean over latents)" in done.stdout
+    _assert_one_line_exit_2(
+        _run_cli("beta", "--beta", "1", "--n-features", "3", "--kl-reduction", "mean"),
+        "--latent-dim",
+    )
+
+
+def test_out_under_a_regular_file_is_refused_before_work_even_for_root(data_file, tmp_path):
+    # The "unwritable directory" probe without relying on permissions (root writes anywhere):
+    # a path whose parent is a regular file can be written by no one.
+    path, _ = data_file
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file")
+    for command in (["vae", str(path), "--latent-dim", "2"], ["phase", str(path)]):
+        done = _run_cli(*command, "--out", str(blocker / "sub" / "fig.png"))
+        _assert_one_line_exit_2(done, "--out", "is a file, not a directory")
+        assert done.stdout == "" and blocker.read_text() == "a file"
+        # /proc takes no new files whoever asks (os.access says "writable" to root): the
+        # check creates and removes a probe file in the directory before any work.
+        if os.path.isdir("/proc/self"):
+            done = _run_cli(*command, "--out", "/proc/fig.png")
+            _assert_one_line_exit_2(done, "--out", "refuses new files")
+            assert done.stdout == ""
+
+
+def test_a_data_warning_is_printed_even_where_warnings_are_errors(tmp_path, capsys):
+    # In process, under this suite's filterwarnings = error: a hint must not become a failure.
+    path = tmp_path / "one.csv"
+    path.write_text("1,2,3\n")
+    assert main(["map", str(path), "--sigma2", "1", "--show", "0"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("warning: DataWarning: DATA:") and "single sample" in err
+
+
+def test_huge_cov_fails_fast_in_a_subprocess(tmp_path):
+    # The 25000^2 --cov probe as a subprocess, with the machine's memory set to 8 GiB in it.
+    path = tmp_path / "cov.npy"
+    np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(25000, 25000)).flush()
+    script = (
+        "from ppca_stability._cli import _io, main\n"
+        "_io.memory_bytes = lambda: 8 * 2**30\n"
+        f"raise SystemExit(main(['map', {str(path)!r}, '--cov', '--sigma2', '1']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    _assert_one_line_exit_2(done, "25000 features", "GiB")
+
+
+def test_flag_names_leave_paths_alone(tmp_path, capsys):
+    folder = tmp_path / "latent_dim"
+    folder.mkdir()
+    missing = folder / "n_features.csv"
+    assert main(["map", str(missing), "--sigma2", "1"]) == 2
+    assert str(missing) in _one_line_error(capsys)
+    assert main(["map", str(folder / "x.csv"), "--sigma2", "1", "--latent-dim", "0"]) == 2
+    assert "argument --latent-dim" in _one_line_error(capsys)

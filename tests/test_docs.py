@@ -23,6 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ppca_stability._cli import COMMANDS, main
@@ -167,3 +168,54 @@ def test_tutorial_figures_script_writes_every_figure(tmp_path):
     assert shown and shown <= written, (
         f"the tutorial shows {sorted(shown - written)}, which the script does not write"
     )
+
+
+# ----------------------------------------------------------------------------- formulas
+# The curvature of the log-likelihood along a dead column paired with an excluded direction j,
+# as the pages write it: (λⱼ − σ²)/σ⁴ or (λⱼ − s) / s², any subscript. Only a power of σ² (or s)
+# in the denominator: the other table rows divide by eigenvalues.
+DEAD_COLUMN_CURVATURE = re.compile(
+    r"\((?P<lam>λ[^\s)]*) − (?P<s>σ²|s)\) ?/ ?(?P<power>σ⁴|σ²|s²|s)(?![\w²⁴])"
+)
+POWER_OF_SIGMA2 = {"σ²": 1, "s": 1, "σ⁴": 2, "s²": 2}
+# Central differences with step h on a quadratic-like function: error O(h²) plus round-off
+# eps/h² relative; h = 1e-4 leaves about 1e-7.
+FD_STEP = 1e-4
+FD_RTOL = 1e-5
+
+
+def _dead_column_curvature_fd(lam: np.ndarray, s: float, j: int) -> float:
+    """d²ℓ/dt² at t = 0 along W = t e_j e_1ᵀ (one column of a (d, 2) W, the rest zero): the
+    second central difference of the public log-likelihood at the stationary point W = 0."""
+    from ppca_stability import log_likelihood
+
+    cov = np.diag(lam)
+    W = np.zeros((lam.size, 2))
+    W[j, 0] = FD_STEP
+
+    def ell(t: float) -> float:
+        return log_likelihood(t * W / FD_STEP, cov, s)
+
+    return (ell(FD_STEP) - 2 * ell(0.0) + ell(-FD_STEP)) / FD_STEP**2
+
+
+def test_dead_column_curvature_in_the_docs_is_the_numeric_one():
+    found: dict[str, list[str]] = {}
+    for page in sorted(DOCS.glob("*.md")):
+        for m in DEAD_COLUMN_CURVATURE.finditer(page.read_text()):
+            found.setdefault(page.name, []).append(m[0])
+    # the pages that state it (so that a rewording cannot make this test pass vacuously)
+    assert {"theory.md", "sigma2.md", "cli.md"} <= set(found), found
+    lam = np.array([5.0, 3.0, 2.0, 1.0])
+    # sigma2 away from 1, so that every power of it gives a different number
+    for s in (1.5, 0.25, 4.0):
+        for j in range(lam.size):
+            numeric = _dead_column_curvature_fd(lam, s, j)
+            for page, formulas in found.items():
+                for formula in formulas:
+                    power = POWER_OF_SIGMA2[DEAD_COLUMN_CURVATURE.fullmatch(formula)["power"]]
+                    stated = (lam[j] - s) / s**power
+                    assert abs(stated - numeric) <= FD_RTOL * abs(numeric), (
+                        f"{page}: {formula} gives {stated:.6g} at λ = {lam[j]}, σ² = {s}; the "
+                        f"finite-difference Hessian gives {numeric:.6g}"
+                    )

@@ -378,7 +378,7 @@ def test_exact_inputs_are_accepted():
         ([1, sympy.Float(0.5)], TypeError, "sympy Float"),
         ("5,3,2", TypeError, "`eigenvalues` must be a sequence"),
         ([], ValueError, "`eigenvalues` must not be empty"),
-        (np.eye(2), ValueError, "`eigenvalues` must be one-dimensional"),
+        (np.zeros((2, 2, 2)), ValueError, "`eigenvalues` must be a sequence of eigenvalues or a"),
     ],
 )
 def test_bad_eigenvalues(eigenvalues, error, match):

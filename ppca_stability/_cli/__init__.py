@@ -2,7 +2,9 @@
 
 Each sub-command lives in its own module of this package, which defines
 ``register(subparsers)``; the handler it registers receives the parsed arguments and returns an
-exit code. A bad file or argument is reported as one line on stderr with exit code 2.
+exit code. A bad file or argument is reported as one line on stderr with exit code 2, naming the
+flag (a library error's `parameter` is rewritten as the flag that sets it). Warnings about DATA
+(`DataWarning`) are printed after the output, or added to the error line if the command fails.
 """
 
 from __future__ import annotations
@@ -10,15 +12,22 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import signal
 import sys
 import threading
 import warnings
 
-from ._io import CliError
+from .. import __version__
+from ._io import CliError, DataWarning
 
 # Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = ["map", "phase", "demo", "beta", "verify", "vae", "exact", "diagnose", "deep"]
+# Library parameters whose CLI name is not their flag's dest.
+PARAMETER_NAMES = {"rng": "--seed", "cov": "DATA", "data": "DATA"}
+# A parameter named in a library message: `name` or `name[i]`, or a bare name with an underscore
+# (no English word has one), not part of a path or file name.
+_PARAMETER = re.compile(r"`(\w+)(\[(\d+)\])?`|(?<![\w/.\\-])([a-z]\w*_\w+)\b(?![/\\]|\.\w)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,10 +42,35 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ppca-stability",
         description="Stationary points of the pPCA likelihood and their stability in sigma^2.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
+    for command in sub.choices.values():
+        command.set_defaults(flag_names=_flag_names(command))
     return parser
+
+
+def _flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Library parameter name -> the flag (or positional) that sets it, for one sub-command."""
+    names = {}
+    for action in parser._actions:
+        flags = [o for o in action.option_strings if o.startswith("--")]
+        if flags and action.dest not in ("help", "means", "log_variances"):
+            names[action.dest] = flags[0]
+    return names | PARAMETER_NAMES
+
+
+def in_flags(message: str, names: dict[str, str]) -> str:
+    """A library message with each `parameter` it names rewritten as the flag that sets it."""
+
+    def flag(m: re.Match) -> str:
+        name = names.get(m[1] or m[4])
+        if name is None:
+            return m[0]
+        return f"{name} (item {int(m[3]) + 1})" if m[2] else name
+
+    return _PARAMETER.sub(flag, message)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,15 +87,32 @@ def main(argv: list[str] | None = None) -> int:
     # file is removed; signal handlers can only be set from the main thread.
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    # Warnings about DATA wait for the outcome: after the output, or on the error's line.
+    about_data: list[str] = []
+
+    def show(message, category, *where, **options) -> None:  # noqa: ANN001 (showwarning's)
+        if issubclass(category, DataWarning):
+            about_data.append(str(message))
+        else:
+            _show_warning(message, category)
+
     try:
         with warnings.catch_warnings():
+            # Shown even where warnings are errors (python -W error): a hint, not a failure.
+            warnings.simplefilter("always", DataWarning)
             # Our warnings are printed as one line each, not with a source excerpt.
-            warnings.showwarning = _show_warning
+            warnings.showwarning = show
             code = int(args.handler(args) or 0)
             sys.stdout.flush()  # a full disk or closed pipe is reported here, not at exit
-            return code
+        for message in about_data:
+            _show_warning(message, DataWarning)
+        return code
     except (CliError, ValueError, TypeError, ImportError) as exc:
-        print(f"ppca-stability {args.command}: error: {exc}", file=sys.stderr)
+        note = f" (warning: {about_data[0]})" if about_data else ""
+        print(
+            f"ppca-stability {args.command}: error: {in_flags(str(exc), args.flag_names)}{note}",
+            file=sys.stderr,
+        )
         return 2
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, and keep Python's exit-time flush of
@@ -97,5 +148,5 @@ def _discard_stdout() -> None:
         pass
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+def _show_warning(message: object, category: type[Warning]) -> None:
     print(f"warning: {category.__name__}: {message}", file=sys.stderr)

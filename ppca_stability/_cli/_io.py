@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
 import re
 import stat
 import tempfile
+import warnings
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._covariance import covariance
+from .._optional import require
 
 __all__ = [
     "CliError",
+    "DataWarning",
+    "FlagValueError",
     "add_data_arguments",
     "add_force_argument",
     "check_feature_count",
@@ -25,15 +32,40 @@ __all__ = [
     "dump_json",
     "load_covariance",
     "load_matrix",
+    "nonnegative_int",
     "parse_sigma2",
+    "positive_float",
+    "positive_int",
     "save_figure",
+    "seed",
+    "sigma2_arg",
+    "summarise",
+    "text_rows",
     "write_atomic",
 ]
 
-FIGURE_FORMATS = (".png", ".svg", ".pdf")
+# Figure formats matplotlib writes that we do not offer: pgf needs a LaTeX installation, raw and
+# rgba are headerless pixel dumps (no way to tell later whether we wrote them).
+EXCLUDED_FORMATS = {"pgf", "raw", "rgba"}
 # How a file we write starts, by suffix: an existing file that does not is not ours, and is
 # overwritten only with --force.
-SIGNATURES = {".png": (b"\x89PNG",), ".pdf": (b"%PDF",), ".svg": (b"<?xml", b"<svg")}
+SIGNATURES = {
+    ".png": (b"\x89PNG",),
+    ".pdf": (b"%PDF",),
+    ".svg": (b"<?xml", b"<svg"),
+    ".svgz": (b"\x1f\x8b",),
+    ".eps": (b"%!PS",),
+    ".ps": (b"%!PS",),
+    ".jpg": (b"\xff\xd8\xff",),
+    ".jpeg": (b"\xff\xd8\xff",),
+    ".tif": (b"II*\0", b"MM\0*"),
+    ".tiff": (b"II*\0", b"MM\0*"),
+    ".webp": (b"RIFF",),
+    ".gif": (b"GIF8",),
+    ".avif": (b"\0\0\0",),
+}
+# Longest list a text line prints in full; longer ones show their ends and a count.
+SHOWN_ITEMS = 12
 # d x d float64 matrices alive at once for a covariance and its eigendecomposition: the matrix,
 # its symmetrised copy, eigh's working copy (which becomes the eigenvectors) and syevd's
 # workspace of about 2 d^2.
@@ -44,6 +76,85 @@ FIGURE_DPI = 150
 
 class CliError(Exception):
     """A problem with the command line or its files, reported as one line with exit code 2."""
+
+
+class FlagValueError(argparse.ArgumentTypeError, ValueError):
+    """A flag's value is invalid: argparse reports it as "argument --flag: <message>"."""
+
+
+class DataWarning(UserWarning):
+    """DATA looks like a mistake (a covariance without --cov, fewer samples than features)."""
+
+
+# ----------------------------------------------------------------------------- argument types
+# argparse reports a type's ArgumentTypeError as "argument --flag: <message>", naming the flag.
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise FlagValueError(f"must be a positive integer; got {text!r}.")
+    return value
+
+
+def seed(text: str) -> int:
+    """``--seed``: a non-negative integer (what numpy accepts as a seed)."""
+    return nonnegative_int(text)
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise FlagValueError(f"must be a non-negative integer; got {text!r}.")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0.0):
+        raise FlagValueError(f"must be a positive finite number; got {text!r}.")
+    return value
+
+
+def sigma2_arg(text: str) -> float | str:
+    """``--sigma2`` as an argparse type: a positive finite number, or "learned" in any case."""
+    if not isinstance(text, str):  # already parsed (argparse applies the type to defaults)
+        return text
+    if text.strip().lower() == "learned":
+        return "learned"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0.0):
+        raise FlagValueError(f'must be a positive finite number or "learned"; got {text!r}.')
+    return value
+
+
+def parse_sigma2(text: str) -> float | str:
+    """`sigma2_arg` for a handler that parses ``--sigma2`` itself: its error names `sigma2`,
+    which `main` reports as the flag."""
+    try:
+        return sigma2_arg(text)
+    except FlagValueError as exc:
+        raise ValueError(f"`sigma2` {exc}") from None
+
+
+def summarise(items: Any, n: int = SHOWN_ITEMS) -> str:
+    """Comma-separated items, or, when there are more than `n`, the first and last few and how
+    many were left out: a line of text stays short whatever the dimension."""
+    items = [str(v) for v in items]
+    if len(items) <= n:
+        return ", ".join(items)
+    head, tail = items[: n - n // 4], items[-(n // 4) :]
+    return f"{', '.join(head)}, ... ({len(items) - len(head) - len(tail)} more), {', '.join(tail)}"
 
 
 def add_data_arguments(parser: Any, *, optional: bool = False, cov_note: str = "") -> None:
@@ -67,14 +178,79 @@ def _position(exc: Exception) -> str:
     return f" at {found.group(0).removeprefix('at ')}" if found else ""
 
 
-def _csv_columns(p: Path, delimiter: str) -> int:
-    """Columns of the first non-comment line, read in bounded pieces: a 10^6-column line is
-    counted without building a row of floats."""
+def _is_number(field: bytes) -> bool:
+    """A decimal or a fraction such as 1/3 (the exact reader takes those)."""
+    text = field.strip().strip(b"\"'")
+    try:
+        float(text)
+        return True
+    except ValueError:
+        pass
+    try:
+        Fraction(text.decode())
+    except (ValueError, ZeroDivisionError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _csv_layout(p: Path, suffix: str, name: str) -> tuple[str | None, int, int]:
+    """``(delimiter, lines to skip, columns)`` from the first data line, read as bytes (a
+    10^6-column line is counted without building a row of floats).
+
+    The delimiter is a tab for ``.tsv``; otherwise a comma if the line has one, else a tab, else
+    a semicolon, else whitespace (None). A first line none of whose fields is a number is a
+    header: it and the comments and blank lines before it are skipped. A data file with no line
+    of numbers is an error.
+    """
+    lines = []
     with p.open("rb") as f:
-        for line in f:
+        for number, line in enumerate(f):
             if line.strip() and not line.lstrip().startswith(b"#"):
-                return line.count(delimiter.encode()) + 1
-    return 0
+                lines.append((number, line))
+                if len(lines) == 2:
+                    break
+    if not lines:
+        raise CliError(f"{name}: {p} has no rows of numbers (the file is empty or only comments).")
+    first_number, first = lines[0]
+    if suffix == ".tsv":
+        delimiter: str | None = "\t"
+    else:
+        delimiter = next((c for c in (",", "\t", ";") if c.encode() in first), None)
+    fields = first.split(None if delimiter is None else delimiter.encode())
+    header = not any(_is_number(v) for v in fields)
+    if header and len(lines) == 1:
+        raise CliError(f"{name}: {p} has a header row and no rows of numbers.")
+    return delimiter, first_number + 1 if header else 0, len(fields)
+
+
+def text_rows(path: str, name: str, *, max_rows: int) -> list[list[str]]:
+    """The cells of a small text table as strings (for exact parsing), header skipped, with
+    the delimiter `load_matrix` would use; at most `max_rows` rows are read."""
+    p = Path(path)
+    if p.is_dir():
+        raise CliError(f"{name}: {path} is a directory; give a .csv file.")
+    if not p.is_file():
+        raise CliError(f"{name}: no such file: {path}")
+    suffix = p.suffix.lower()
+    if suffix not in {".csv", ".txt", ".tsv"}:
+        raise CliError(f"{name}: unsupported file type {suffix!r}; use .csv/.txt/.tsv or .npy.")
+    delimiter, skip, _ = _csv_layout(p, suffix, name)
+    header = skip > 0
+    rows: list[list[str]] = []
+    try:
+        with p.open(encoding="utf-8") as f:
+            for line in f:
+                if not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                if header:  # the first line of text is the header
+                    header = False
+                    continue
+                rows.append([cell.strip() for cell in line.split(delimiter)])
+                if len(rows) >= max_rows:
+                    break
+    except UnicodeDecodeError:
+        raise CliError(f"{name}: cannot read {path}: not a text file.") from None
+    return rows
 
 
 def check_feature_count(d: int, path: str, name: str = "DATA") -> None:
@@ -104,6 +280,8 @@ def load_matrix(path: str, name: str = "DATA", *, check_memory: bool = True) -> 
     against memory before a CSV is parsed or a covariance is formed (`check_feature_count`).
     """
     p = Path(path)
+    if p.is_dir():
+        raise CliError(f"{name}: {path} is a directory; give a .npy or .csv file.")
     if not p.is_file():
         raise CliError(f"{name}: no such file: {path}")
     suffix = p.suffix.lower()
@@ -120,11 +298,16 @@ def load_matrix(path: str, name: str = "DATA", *, check_memory: bool = True) -> 
             if arr.ndim == 2 and check_memory:  # not for data that never forms d x d matrices
                 check_feature_count(arr.shape[1], path, name)
         elif suffix in {".csv", ".txt", ".tsv"}:
-            delimiter = "\t" if suffix == ".tsv" else ","
-            check_feature_count(_csv_columns(p, delimiter), path, name)
-            arr = np.loadtxt(p, delimiter=delimiter, ndmin=2, dtype=np.float64)
+            delimiter, header, columns = _csv_layout(p, suffix, name)
+            check_feature_count(columns, path, name)
+            with warnings.catch_warnings():
+                # an empty file is reported above; numpy's own warning would be a second line
+                warnings.simplefilter("ignore", UserWarning)
+                arr = np.loadtxt(p, delimiter=delimiter, skiprows=header, ndmin=2, dtype=np.float64)
         else:
-            raise CliError(f"{name}: unsupported file type {suffix!r}; use .npy or .csv.")
+            raise CliError(
+                f"{name}: unsupported file type {suffix!r}; use .npy, or .csv/.txt/.tsv text."
+            )
     except CliError:
         raise
     except MemoryError:
@@ -147,9 +330,61 @@ def load_covariance(path: str, *, is_cov: bool) -> np.ndarray:
     A ``.npy`` is memory-mapped and reduced chunk by chunk, so DATA may be larger than memory.
     """
     arr = load_matrix(path)
+    n, d = arr.shape
     if is_cov:
+        if n != d:
+            raise CliError(
+                f"DATA: --cov expects a square (d, d) covariance; {path} has shape ({n}, {d}). "
+                "Without --cov its rows are used as samples."
+            )
         return np.asarray(arr, dtype=np.float64)
+    warn_about_samples(arr, path)
     return covariance(arr)
+
+
+def warn_about_samples(arr: np.ndarray, path: str) -> None:
+    """Warn (DataWarning) when a data matrix looks like a mistake: a square symmetric matrix is
+    probably a covariance given without --cov; n <= d samples give a rank-deficient
+    covariance."""
+    n, d = arr.shape
+    if n == 1:
+        warnings.warn(
+            f"DATA: {path} has a single sample (row): its covariance is 0. Rows are samples; "
+            "transpose the data, or pass --cov for a covariance.",
+            DataWarning,
+            stacklevel=2,
+        )
+    elif n == d and _symmetric(arr):
+        warnings.warn(
+            f"DATA: {path} is a square symmetric ({d}, {d}) matrix, read as {n} samples; if it is "
+            "a covariance, pass --cov.",
+            DataWarning,
+            stacklevel=2,
+        )
+    elif n <= d:
+        warnings.warn(
+            f"DATA: {path} has {n} samples of {d} features (n <= d): its covariance has rank at "
+            f"most {n - 1}, so at least {d - n + 1} eigenvalues are 0. Rows are samples.",
+            DataWarning,
+            stacklevel=2,
+        )
+
+
+def _symmetric(arr: np.ndarray) -> bool:
+    """Symmetric to a few ulps of its largest entry, checked in row blocks (DATA may be a
+    memory-mapped file)."""
+    d = arr.shape[0]
+    step = max(1, 2**22 // max(d, 1))
+    scale = 0.0
+    worst = 0.0
+    for i in range(0, d, step):
+        rows = np.asarray(arr[i : i + step], dtype=np.float64)
+        cols = np.asarray(arr[:, i : i + step], dtype=np.float64).T
+        if not (np.all(np.isfinite(rows)) and np.all(np.isfinite(cols))):
+            return False
+        scale = max(scale, float(np.max(np.abs(rows), initial=0.0)))
+        worst = max(worst, float(np.max(np.abs(rows - cols), initial=0.0)))
+    return worst <= 100 * np.finfo(np.float64).eps * scale
 
 
 def check_output_path(path: str, option: str, formats: tuple[str, ...], *, force: bool) -> Path:
@@ -159,12 +394,24 @@ def check_output_path(path: str, option: str, formats: tuple[str, ...], *, force
     if target.suffix.lower() not in formats:
         raise CliError(f"{option}: the file must end in {', '.join(formats)}; got {path!r}.")
     parent = target.parent
+    blocker = next((a for a in (parent, *parent.parents) if a.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise CliError(f"{option}: cannot write {target}: {blocker} is a file, not a directory.")
     if not parent.is_dir():
         raise CliError(f"{option}: cannot write {target}: directory {parent} does not exist.")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise CliError(f"{option}: cannot write {target}: directory {parent} is not writable.")
     if target.is_dir():
         raise CliError(f"{option}: {target} is a directory; give a file name.")
+    try:  # the one sure test (root passes os.access anywhere, and /proc refuses new files)
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", dir=parent)
+    except OSError as exc:
+        raise CliError(
+            f"{option}: cannot write {target}: directory {parent} refuses new files "
+            f"({exc.strerror or exc})."
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
     if target.exists() and not force and not _is_ours(target):
         raise CliError(
             f"{option}: {target} exists and is not a {target.suffix} file this tool wrote; "
@@ -228,17 +475,6 @@ def dump_json(payload: Any) -> str:
     return json.dumps(payload, indent=2, default=_default, allow_nan=False)
 
 
-def parse_sigma2(text: str) -> float | str:
-    if text == "learned":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(
-            f'`--sigma2` must be a positive number or "learned"; got {text!r}.'
-        ) from None
-
-
 def add_force_argument(parser: Any) -> None:
     """--force: overwrite an existing output file that this tool did not write."""
     parser.add_argument(
@@ -248,9 +484,18 @@ def add_force_argument(parser: Any) -> None:
     )
 
 
+def figure_formats() -> tuple[str, ...]:
+    """Suffixes of the figure formats matplotlib writes here (it must be installed)."""
+    backend_bases = require("matplotlib.backend_bases", "plot", "writing a figure")
+    supported = backend_bases.FigureCanvasBase.get_supported_filetypes()
+    usual = [".png", ".pdf", ".svg"]
+    others = sorted(f".{ext}" for ext in supported if ext not in EXCLUDED_FORMATS)
+    return tuple(usual + [ext for ext in others if ext not in usual])
+
+
 def check_figure_path(path: str, *, force: bool = False) -> Path:
     """The figure path, if its suffix names a format we write and it can be written."""
-    return check_output_path(path, "--out", FIGURE_FORMATS, force=force)
+    return check_output_path(path, "--out", figure_formats(), force=force)
 
 
 def save_figure(fig: Any, path: Path) -> Path:

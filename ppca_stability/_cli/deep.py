@@ -12,7 +12,10 @@ from ._io import (
     check_figure_path,
     dump_json,
     load_matrix,
+    positive_float,
+    positive_int,
     save_figure,
+    seed,
 )
 
 
@@ -26,27 +29,38 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the linear VAE's prediction, and the sigma^2 at which each unit switches off.",
     )
     p.add_argument("data", metavar="DATA", help=".npy or .csv data matrix (rows are samples)")
-    p.add_argument("--latent-dim", type=int, required=True, help="latent dimension q")
+    p.add_argument("--latent-dim", type=positive_int, required=True, help="latent dimension q")
     p.add_argument(
         "--sigma2",
         default=None,
         help="comma-separated grid of decoder noise variances (default: 8 log-spaced values "
         "from lambda_q/4 to 4 lambda_1)",
     )
-    p.add_argument("--seeds", type=int, default=3, help="fits per sigma^2 value (default 3)")
     p.add_argument(
-        "--seed", type=int, default=0, help="random seed that draws the fits' seeds (default 0)"
+        "--seeds", type=positive_int, default=3, help="fits per sigma^2 value (default 3)"
     )
     p.add_argument(
-        "--epochs", type=int, default=None, help="training epochs per fit (default: the library's)"
+        "--seed", type=seed, default=0, help="random seed that draws the fits' seeds (default 0)"
+    )
+    p.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="training epochs per fit (default: the library's)",
     )
     p.add_argument(
         "--hidden", default=None, help="comma-separated hidden widths (default: the library's)"
     )
     p.add_argument("--activation", default=None, help="tanh, relu or identity (default tanh)")
-    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default 256)")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-3)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per fit (default 1)")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=None, help="minibatch size (default 256)"
+    )
+    p.add_argument(
+        "--lr", type=positive_float, default=None, help="Adam learning rate (default 3e-3)"
+    )
+    p.add_argument(
+        "--threads", type=positive_int, default=1, help="torch threads per fit (default 1)"
+    )
     p.add_argument(
         "--out", metavar="FIG", default=None, help="write the figure to FIG (.png, .svg or .pdf)"
     )

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._beta import RECONSTRUCTIONS
 from .._diagnostics import CollapseDiagnostics, collapse_diagnostics, compare_collapse
-from ._io import CliError, dump_json, load_covariance
+from ._io import CliError, dump_json, load_covariance, positive_float
 
 # Array names looked up in the .npz when --means / --log-variances are not given.
 MEAN_KEYS = ("means", "mean", "mu")
@@ -68,11 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cov", action="store_true", help="--data is already a (d, d) covariance")
     p.add_argument(
         "--sigma2",
-        type=float,
+        type=positive_float,
         default=None,
         help="the decoder's noise variance, for the comparison",
     )
-    p.add_argument("--beta", type=float, default=None, help="or the beta of a Rec + beta*KL loss")
+    p.add_argument(
+        "--beta", type=positive_float, default=None, help="or the beta of a Rec + beta*KL loss"
+    )
     p.add_argument(
         "--reconstruction",
         choices=RECONSTRUCTIONS,
@@ -102,6 +104,8 @@ def _pick(
 
 def _load(path: str, means: str | None, log_variances: str | None) -> tuple[np.ndarray, np.ndarray]:
     p = Path(path)
+    if p.is_dir():
+        raise CliError(f"ENCODER_OUTPUTS: {path} is a directory; give an .npz file.")
     if not p.is_file():
         raise CliError(f"ENCODER_OUTPUTS: no such file: {path}")
     try:

@@ -10,10 +10,23 @@ from typing import Any
 from .._elbo_landscape import ElboStabilityMap, elbo_stability_map
 from .._spectrum import spectrum
 from .._stability import PARTIAL_MAX_FRACTION, PARTIAL_MIN_FEATURES, StabilityMap, stability_map
-from ._io import add_data_arguments, dump_json, load_covariance, load_matrix, parse_sigma2
+from ._io import (
+    add_data_arguments,
+    dump_json,
+    load_covariance,
+    load_matrix,
+    nonnegative_int,
+    positive_int,
+    sigma2_arg,
+    summarise,
+)
 
 # How many stationary points the table lists (the rest are counted, not printed).
 N_SHOWN = 20
+# Census entries printed in full; more are summarised.
+SHOWN_ENTRIES = 16
+# Counts of up to this many digits are printed in full; larger ones in scientific notation.
+COUNT_DIGITS = 12
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,10 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(maximum, saddle, minimum, degenerate) from the eigenvalues of the data covariance.",
     )
     add_data_arguments(p)
-    p.add_argument("--sigma2", required=True, help='observation-noise variance, or "learned"')
+    p.add_argument(
+        "--sigma2",
+        required=True,
+        type=sigma2_arg,
+        help='observation-noise variance, or "learned"',
+    )
     p.add_argument(
         "--latent-dim",
-        type=int,
+        type=positive_int,
         default=None,
         help="latent dimension q (default: d, or d-1 if learned)",
     )
@@ -44,10 +62,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="encoder covariance of the ELBO (with --objective elbo; default diagonal)",
     )
     p.add_argument(
-        "--show", type=int, default=N_SHOWN, help=f"how many points to list (default {N_SHOWN})"
+        "--show",
+        type=nonnegative_int,
+        default=N_SHOWN,
+        help=f"how many points to list (default {N_SHOWN})",
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=run)
+
+
+def _count(n: int) -> str:
+    text = str(n)
+    return text if len(text) <= COUNT_DIGITS else f"{text[0]}.{text[1:4]}e{len(text) - 1}"
 
 
 def _row(p) -> dict:  # noqa: ANN001
@@ -85,12 +111,12 @@ def run(args: argparse.Namespace) -> int:
     smap: StabilityMap | ElboStabilityMap
     if args.objective == "elbo":
         smap = elbo_stability_map(
-            cov, parse_sigma2(args.sigma2), latent_dim=args.latent_dim, encoder=args.encoder
+            cov, args.sigma2, latent_dim=args.latent_dim, encoder=args.encoder
         )
     else:
-        smap = stability_map(cov, parse_sigma2(args.sigma2), latent_dim=args.latent_dim)
+        smap = stability_map(cov, args.sigma2, latent_dim=args.latent_dim)
     # Rows, not points: each point holds (d, q) loadings, which are dropped as soon as read.
-    shown = [_row(p) for p in itertools.islice(smap.points, max(args.show, 0))]
+    shown = [_row(p) for p in itertools.islice(smap.points, args.show)]
     try:
         census: dict[int, int] | None = smap.census()
     except ValueError as exc:  # too large to compute exactly: report the rest, say why
@@ -115,15 +141,18 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     print(repr(smap))
+    # Lists are summarised (their ends and a count): at d = 784 the census alone is 40 kB.
     print(
-        f"\nglobal maximum: active {list(top.active)}; {top.n_collapsed} of {smap.latent_dim} "
-        "latents collapsed"
+        f"\nglobal maximum: active [{summarise(top.active)}]; {top.n_collapsed} of "
+        f"{smap.latent_dim} latents collapsed"
     )
     if census is None:
         print(f"census (Morse index: count): not computed; {census_note}")
     else:
-        print("census (Morse index: count): " + ", ".join(f"{k}: {v}" for k, v in census.items()))
-    print("by stability: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+        entries = [f"{k}: {_count(v)}" for k, v in census.items()]
+        more = " (all of them: --json)" if len(entries) > SHOWN_ENTRIES else ""
+        print(f"census (Morse index: count): {summarise(entries, SHOWN_ENTRIES)}{more}")
+    print("by stability: " + ", ".join(f"{k}: {_count(v)}" for k, v in counts.items()))
     print(f"\nfirst {len(shown)} of {smap.n_points} stationary points:")
     print(f"{'active':<24} {'sigma2':>11} {'log-lik':>13} {'morse':>6}  stability")
     for r in shown:

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 
 from .._verify import DEFAULT_MAX_EXAMPLES, theorem_names, verify
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
+from ._io import positive_int, seed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,14 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--examples",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_EXAMPLES,
         metavar="N",
         help=f"examples per theorem (default {DEFAULT_MAX_EXAMPLES})",
     )
     p.add_argument(
         "--seed",
-        type=int,
+        type=seed,
         default=None,
         metavar="S",
         help="random seed (default: derandomized, the same examples every run)",
@@ -44,7 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="check only this theorem (repeatable); one of: " + ", ".join(theorem_names()),
     )
-    p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="do not show the progress bar (also off when stderr is not a terminal)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                 max_examples=args.examples,
                 seed=args.seed,
                 theorems=args.theorem,
-                progress=not args.no_progress,
+                progress=not args.no_progress and sys.stderr.isatty(),
             )
         finally:
             configuration.set_hypothesis_home_dir(None)

@@ -7,6 +7,12 @@ floats **only when the float is exactly the decimal it prints as** (``0.5``, ``2
 0.1000000000000000055511151231257827..., and there is no way to know which of the two was meant.
 The message says to pass the string ``"0.1"`` or ``Fraction(1, 10)`` instead.
 
+A covariance *matrix* may stand for its eigenvalues (`exact_eigenvalues`): a small symmetric
+matrix of exact entries whose characteristic polynomial splits over the rationals (diagonal or
+block matrices, rotations by rational orthogonal matrices). Its eigenvalues are found exactly
+(characteristic polynomial, factored over Q); an irrational eigenvalue is an error naming the
+irreducible factor.
+
 Size. Numerators and denominators are limited to `MAX_EXACT_DIGITS` decimal digits, checked
 before any big number is built: ``Fraction("1e50000000")`` alone takes 90 s, and sympy later
 fails on printing integers of more than 4300 digits.
@@ -26,10 +32,19 @@ import sympy
 
 from .._validation import describe
 
-__all__ = ["MAX_EXACT_DIGITS", "exact_rational", "exact_eigenvalues", "exact_sigma2"]
+__all__ = [
+    "MAX_EXACT_DIGITS",
+    "MAX_EXACT_MATRIX",
+    "exact_rational",
+    "exact_eigenvalues",
+    "exact_sigma2",
+]
 
 # Decimal digits allowed in a numerator or denominator (far beyond any measured quantity).
 MAX_EXACT_DIGITS = 1000
+# Largest covariance matrix whose eigenvalues are found exactly (the exact map itself is limited
+# to far fewer positive eigenvalues; the characteristic polynomial of this size takes ~1 s).
+MAX_EXACT_MATRIX = 64
 # Bits of an integer of MAX_EXACT_DIGITS decimal digits (log2(10) = 3.33 bits per digit).
 _MAX_BITS = int(MAX_EXACT_DIGITS * 3.33) + 1
 _EXPONENT = re.compile(r"[eE]\s*([+-]?\d+)")
@@ -122,19 +137,79 @@ def _as_fraction(value: Any, name: str) -> Fraction:
     )
 
 
-def exact_eigenvalues(eigenvalues: Any, name: str = "eigenvalues") -> tuple[Fraction, ...]:
-    """Non-negative exact eigenvalues, sorted descending."""
-    if isinstance(eigenvalues, (str, bytes)) or not isinstance(eigenvalues, Iterable):
-        raise TypeError(
-            f"`{name}` must be a sequence of rational numbers; got {type(eigenvalues).__name__} "
-            f"{describe(eigenvalues)}."
-        )
-    if isinstance(eigenvalues, np.ndarray) and eigenvalues.ndim != 1:
+def _is_matrix(value: Any) -> bool:
+    if isinstance(value, (np.ndarray, sympy.MatrixBase)):
+        return len(value.shape) == 2
+    if isinstance(value, (list, tuple)) and value:
+        return all(isinstance(row, (list, tuple, np.ndarray)) for row in value)
+    return False
+
+
+def _matrix_eigenvalues(matrix: Any, name: str) -> list[Fraction]:
+    """The eigenvalues of an exact symmetric matrix, with multiplicity, if all are rational."""
+    rows = matrix.tolist() if isinstance(matrix, (np.ndarray, sympy.MatrixBase)) else matrix
+    d = len(rows)
+    lengths = sorted({len(row) for row in rows})
+    if lengths != [d]:
         raise ValueError(
-            f"`{name}` must be one-dimensional; got shape {eigenvalues.shape}. For a covariance "
-            "matrix pass its eigenvalues."
+            f"`{name}` as a matrix must be square; got {d} rows of "
+            f"{' or '.join(map(str, lengths))} entries."
         )
-    lam = [exact_rational(v, f"{name}[{i}]") for i, v in enumerate(eigenvalues)]
+    if d > MAX_EXACT_MATRIX:
+        raise ValueError(
+            f"`{name}` is a {d} x {d} matrix; exact eigenvalues are found for at most "
+            f"{MAX_EXACT_MATRIX} x {MAX_EXACT_MATRIX}. Pass its eigenvalues instead."
+        )
+    entries = [
+        [exact_rational(v, f"{name}[{i}, {j}]") for j, v in enumerate(row)]
+        for i, row in enumerate(rows)
+    ]
+    for i in range(d):
+        for j in range(i):
+            if entries[i][j] != entries[j][i]:
+                raise ValueError(
+                    f"`{name}` as a matrix must be symmetric (a covariance); entry [{i}, {j}] = "
+                    f"{entries[i][j]} but [{j}, {i}] = {entries[j][i]}."
+                )
+    x = sympy.Symbol("x")
+    M = sympy.Matrix(
+        d, d, lambda i, j: sympy.Rational(entries[i][j].numerator, entries[i][j].denominator)
+    )
+    _, factors = sympy.factor_list(M.charpoly(x).as_expr(), x)
+    lam: list[Fraction] = []
+    for factor, multiplicity in factors:
+        poly = sympy.Poly(factor, x)
+        if poly.degree() != 1:
+            raise ValueError(
+                f"`{name}` has eigenvalues that are not rational (the roots of {factor} = 0); "
+                "the exact map needs rational eigenvalues. Pass a matrix whose eigenvalues are "
+                "rational, or rational approximations of its eigenvalues."
+            )
+        a, b = poly.all_coeffs()
+        root = sympy.Rational(-b, a)
+        lam.extend([Fraction(int(root.p), int(root.q))] * multiplicity)
+    return lam
+
+
+def exact_eigenvalues(eigenvalues: Any, name: str = "eigenvalues") -> tuple[Fraction, ...]:
+    """Non-negative exact eigenvalues, sorted descending: given, or those of a small symmetric
+    matrix of exact entries (its characteristic polynomial must split over the rationals)."""
+    if isinstance(eigenvalues, (str, bytes)) or not isinstance(
+        eigenvalues, (Iterable, sympy.MatrixBase)
+    ):
+        raise TypeError(
+            f"`{name}` must be a sequence of rational numbers or a symmetric matrix of them; got "
+            f"{type(eigenvalues).__name__} {describe(eigenvalues)}."
+        )
+    if isinstance(eigenvalues, np.ndarray) and eigenvalues.ndim not in (1, 2):
+        raise ValueError(
+            f"`{name}` must be a sequence of eigenvalues or a covariance matrix; got shape "
+            f"{eigenvalues.shape}."
+        )
+    if _is_matrix(eigenvalues):
+        lam = _matrix_eigenvalues(eigenvalues, name)
+    else:
+        lam = [exact_rational(v, f"{name}[{i}]") for i, v in enumerate(eigenvalues)]
     if not lam:
         raise ValueError(f"`{name}` must not be empty.")
     negative = [str(v) for v in lam if v < 0]
