@@ -16,6 +16,7 @@ from ._io import (
     load_covariance,
     load_matrix,
     nonnegative_int,
+    parse_sigma2,
     positive_int,
     sigma2_arg,
     summarise,
