@@ -22,7 +22,7 @@ import numpy as np
 
 from ._inertia import inertia_counter
 from ._likelihood import LOG_2PI, finite
-from ._tolerance import n_above
+from ._tolerance import n_above, resolution
 
 __all__ = [
     "active_sets",
@@ -137,10 +137,17 @@ def joint_maximum(lam: np.ndarray, q: int, rtol: float, floor: float) -> tuple[i
     active = joint_mle_active(lam, q, rtol, floor)
     if active is None:
         rank = int(np.count_nonzero(lam > 0))
+        hidden = (
+            f" (its other {lam.size - rank} eigenvalues are below {resolution(lam):.3g}, what "
+            "float64 resolves next to the largest: 0, or hidden by round-off when the features' "
+            "scales differ greatly)"
+            if rank < lam.size
+            else ""
+        )
         raise ValueError(
-            f"with sigma2='learned' the likelihood is unbounded: cov has rank {rank} <= latent_dim "
-            f"= {q}, so W can span its support while sigma2 -> 0. Use latent_dim < {rank} or a "
-            "fixed sigma2."
+            f"with sigma2='learned' the likelihood is unbounded: cov has rank {rank}{hidden} <= "
+            f"latent_dim = {q}, so W can span its support while sigma2 -> 0. "
+            + (f"Use latent_dim < {rank} or a fixed sigma2." if rank > 1 else "Fix sigma2.")
         )
     return active
 

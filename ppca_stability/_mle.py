@@ -17,7 +17,7 @@ from ._spectrum import (
     require_joint,
     spectrum_floor,
 )
-from ._tolerance import DEFAULT_RTOL, n_above
+from ._tolerance import DEFAULT_RTOL, n_above, warn_unresolved
 from ._validation import (
     check_learned_latent_dim,
     check_positive_int,
@@ -171,4 +171,6 @@ def ppca_mle(
     """
     S, q, s, rtol = _ppca_mle_iv(cov, latent_dim, sigma2, rtol)
     spec = S if isinstance(S, Spectrum) else eigh_descending(S, vectors=True)
+    if spec.is_complete:
+        warn_unresolved(spec.eigenvalues, s)
     return mle_from_spectrum(spec, q, s, rtol)

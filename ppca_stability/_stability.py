@@ -34,7 +34,14 @@ from ._spectrum import (
     require_trace,
     spectrum_floor,
 )
-from ._tolerance import DEFAULT_RTOL, eigen_floor, is_degenerate, n_above, tie_sign
+from ._tolerance import (
+    DEFAULT_RTOL,
+    eigen_floor,
+    is_degenerate,
+    n_above,
+    tie_sign,
+    warn_unresolved,
+)
 from ._validation import (
     check_cov,
     check_latent_dim,
@@ -637,6 +644,8 @@ def stability_map(
     """
     S, s, q, rtol = validate_map_inputs(cov, sigma2, latent_dim, rtol, allow_spectrum=True)
     smap = _map_of(S, s, q, rtol)
+    if smap.spectrum.is_complete:
+        warn_unresolved(smap.spectrum.eigenvalues, s)
     if smap.has_degeneracy:
         where = "ties among the eigenvalues" + (
             "" if smap.is_learned else " or sigma2 within rtol of an eigenvalue"

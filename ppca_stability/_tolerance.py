@@ -10,11 +10,13 @@ it: it would give a live column of round-off size, a duplicate of the point with
 
 from __future__ import annotations
 
+import warnings
 from typing import overload
 
 import numpy as np
 
 from ._validation import PSD_SLACK
+from .exceptions import PrecisionWarning
 
 __all__ = [
     "DEFAULT_RTOL",
@@ -23,6 +25,8 @@ __all__ = [
     "n_above",
     "fixed_degeneracy",
     "is_degenerate",
+    "resolution",
+    "warn_unresolved",
 ]
 
 # Default relative tolerance under which two eigenvalues, or an eigenvalue and sigma2, are tied.
@@ -94,3 +98,34 @@ def is_degenerate(lam: np.ndarray, sigma2: float | str, rtol: float, floor: floa
         return bool(np.any(ties & (lam[:-1] > 0)))
     n_near, tied_above = fixed_degeneracy(lam, np.array([float(sigma2)]), rtol, floor)
     return bool(n_near[0] or tied_above[0])
+
+
+def resolution(lam: np.ndarray, n_features: int | None = None) -> float:
+    """``PSD_SLACK * d * eps * lam_max``: below it `check_psd_eigenvalues` may set an eigenvalue
+    to 0 (a round-off eigenvalue of a rank-deficient covariance, or a genuine one that float64
+    cannot resolve next to ``lam_max``: the two look the same in the matrix)."""
+    d = lam.size if n_features is None else n_features
+    return PSD_SLACK * d * float(np.finfo(np.float64).eps) * float(lam[0]) if lam.size else 0.0
+
+
+def warn_unresolved(
+    lam: np.ndarray, sigma2: float | str, *, name: str = "cov", stacklevel: int = 3
+) -> None:
+    """A `PrecisionWarning` when a fixed `sigma2` lies below `resolution` and the (complete)
+    spectrum `lam` has zero eigenvalues: whether they are really below `sigma2` is then unknown,
+    and an answer that counts them as below it may miss points (a rotated
+    ``diag(1e16, 4, 3, 2, 1)`` at ``sigma2 = 0.5`` shows 2 points of 32)."""
+    if isinstance(sigma2, str) or not lam.size or not lam[0] > 0:
+        return
+    res = resolution(lam)
+    n_zero = int(np.count_nonzero(lam == 0))
+    if n_zero and sigma2 < res:
+        warnings.warn(
+            f"sigma2 = {sigma2:.3g} is below {res:.3g}, the smallest eigenvalue float64 resolves "
+            f"next to the largest ({float(lam[0]):.3g}) of `{name}` (100 d eps lam_max). Its "
+            f"{n_zero} zero eigenvalue(s) may be genuine eigenvalues under {res:.3g} that "
+            "round-off hid; then they lie above sigma2 and the points built on them are missing. "
+            "Rescale the features to comparable variances, or use a sigma2 above it.",
+            PrecisionWarning,
+            stacklevel=stacklevel,
+        )

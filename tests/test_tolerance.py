@@ -3,10 +3,11 @@
 import warnings
 
 import numpy as np
+import pytest
 from _support import SPECTRUM
 
-from ppca_stability import DegeneracyWarning, stability_map
-from ppca_stability._tolerance import fixed_degeneracy, n_above, tie_sign
+from ppca_stability import DegeneracyWarning, PrecisionWarning, ppca_mle, stability_map
+from ppca_stability._tolerance import fixed_degeneracy, n_above, resolution, tie_sign
 
 
 def test_tie_sign_and_n_above_share_one_tie_rule():
@@ -29,3 +30,32 @@ def test_grid_degeneracy_test_agrees_with_the_map_at_each_value():
         n_near, tied_above = fixed_degeneracy(lam, grid, maps[0].rtol, maps[0].floor)
         for g, smap in enumerate(maps):
             assert bool(n_near[g] > 0 or tied_above[g]) == smap.has_degeneracy
+
+
+def _rotated(lam: np.ndarray, seed: int = 0) -> np.ndarray:
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((lam.size, lam.size)))
+    S = (Q * lam) @ Q.T
+    return (S + S.T) / 2.0
+
+
+def test_sigma2_below_the_eigenvalue_resolution_is_announced():
+    # Rotated, the eigenvalues 4..1 next to 1e16 are below float64's resolution of the matrix
+    # (about 100 d eps 1e16 = 1.1e3) and become 0: at sigma2 = 0.5 the map then shows 2 of the
+    # 32 points. That cannot be fixed from the matrix, but it must not pass silently.
+    C = _rotated(np.array([1e16, 4.0, 3.0, 2.0, 1.0]))
+    with pytest.warns(PrecisionWarning, match=r"4 zero eigenvalue\(s\) may be genuine"):
+        with pytest.warns(DegeneracyWarning):
+            smap = stability_map(C, 0.5)
+    assert smap.n_points == 2
+    with pytest.warns(PrecisionWarning, match="below 1.1"):
+        ppca_mle(C, 3, sigma2=0.5)
+    with pytest.raises(ValueError, match=r"rank 1 \(its other 4 eigenvalues are below 1.1"):
+        ppca_mle(C, 3)
+    # Unrotated, each is resolved by its own error bound: all 32 points, no warning.
+    assert stability_map(np.diag([1e16, 4.0, 3.0, 2.0, 1.0]), 0.5).n_points == 32
+
+
+def test_sigma2_above_the_resolution_of_a_rank_deficient_covariance_is_silent():
+    C = _rotated(np.array([5.0, 3.0, 2.0, 0.0, 0.0]))
+    assert stability_map(C, 1e-6).n_points == 8  # 2**3 active sets, no warning
+    assert resolution(np.array([5.0, 0.0])) == pytest.approx(100 * 2 * np.finfo(float).eps * 5)
