@@ -347,6 +347,7 @@ def compare_collapse(
     *,
     beta: float | None = None,
     reconstruction: str = "mse",
+    kl_reduction: str = "sum",
 ) -> CollapseComparison:
     """The linear VAE's collapse at ``sigma2`` (or ``beta``) beside measured `CollapseDiagnostics`.
 
@@ -364,6 +365,10 @@ def compare_collapse(
         ``n_features = d`` (see docs/sigma2.md for the conventions).
     reconstruction : {"sse", "half_sse", "mse"}, default "mse"
         How the reconstruction term is written; used only with `beta`.
+    kl_reduction : {"sum", "mean"}, default "sum"
+        How `beta`'s loss reduces the KL over the latents: summed (the ELBO's KL) or averaged
+        (e.g. ``.mean()`` over a (batch, q) array, which divides beta by ``q``); used only with
+        `beta`. ``q`` is `diagnostics`' latent dimension.
 
     Returns
     -------
@@ -403,6 +408,7 @@ def compare_collapse(
         sigma2=sigma2,
         beta=beta,
         reconstruction=reconstruction,
+        kl_reduction=kl_reduction,
     )
     lam, s = pred.eigenvalues, pred.sigma2
     live = ~pred.collapsed

@@ -842,3 +842,27 @@ def test_flag_names_leave_paths_alone(tmp_path, capsys):
     assert str(missing) in _one_line_error(capsys)
     assert main(["map", str(folder / "x.csv"), "--sigma2", "1", "--latent-dim", "0"]) == 2
     assert "argument --latent-dim" in _one_line_error(capsys)
+
+
+def test_diagnose_converts_beta_with_a_kl_averaged_over_latents(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 4)) * np.sqrt([4.0, 2.0, 1.0, 0.5])
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "enc.npz", mu=rng.normal(size=(400, 2)), logvar=np.zeros((400, 2)))
+    out = {}
+    for reduction in ("sum", "mean"):
+        res = _run_cli(
+            "diagnose",
+            str(tmp_path / "enc.npz"),
+            "--data",
+            str(tmp_path / "x.npy"),
+            "--beta",
+            "1",
+            "--kl-reduction",
+            reduction,
+            "--json",
+        )
+        assert res.returncode == 0, res.stderr
+        out[reduction] = json.loads(res.stdout)["linear"]["sigma2"]
+    # mse with d = 4: sigma2 = beta d / 2 = 2 summed; averaged over q = 2 latents, half that.
+    assert out == {"sum": 2.0, "mean": 1.0}

@@ -269,6 +269,9 @@ def test_compare_with_beta_uses_the_sigma2_conventions():
     )
     assert "beta=1, mse" in repr(by_beta) and "active units" in repr(by_beta)
     assert compare_collapse(diag, S, beta=4.0, reconstruction="sse").sigma2 == 2.0
+    # A KL averaged over the q = 2 latents weighs it beta / q: sigma2 = (beta / q) d / 2 = 1.
+    by_mean = compare_collapse(diag, S, beta=1.0, reconstruction="mse", kl_reduction="mean")
+    assert by_mean.sigma2 == 1.0 and by_mean.predicted_live.tolist() == [True, True]
 
 
 DIAG = collapse_diagnostics(np.zeros((5, 2)), np.zeros((5, 2)))

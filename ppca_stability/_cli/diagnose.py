@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._beta import RECONSTRUCTIONS
+from .._beta import KL_REDUCTIONS, RECONSTRUCTIONS
 from .._diagnostics import CollapseDiagnostics, collapse_diagnostics, compare_collapse
 from ._io import CliError, dump_json, load_covariance, positive_float
 
@@ -80,6 +80,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=RECONSTRUCTIONS,
         default="mse",
         help="how Rec is written, with --beta (default mse)",
+    )
+    p.add_argument(
+        "--kl-reduction",
+        choices=KL_REDUCTIONS,
+        default="sum",
+        help="how the KL is reduced over the latents, with --beta: sum (default) or mean "
+        "(.mean() over a (batch, q) array, which weighs it beta/q)",
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=run)
@@ -164,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
             args.sigma2,
             beta=args.beta,
             reconstruction=args.reconstruction,
+            kl_reduction=args.kl_reduction,
         )
     if args.json:
         payload = _payload(diag)
