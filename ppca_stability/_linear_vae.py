@@ -191,14 +191,17 @@ class _Evaluation:
     elbo: float
     kl: np.ndarray
     grad: np.ndarray  # of the ELBO in the optimiser's coordinates
+    measure: float  # largest ELBO-gradient entry in the documented scale-free coordinates
 
 
 class _Problem:
     """The optimiser's coordinates and the ELBO in them (`fit_linear_vae`, Notes).
 
     ``x = [V_hat, log D, W_hat, t]`` with ``V = V_hat / sqrt(c)``, ``W = sqrt(c) W_hat``,
-    ``s = c exp(t)``, ``c = tr S / d``; ``V_hat`` and ``log D`` are absent when the encoder is the
-    closed form, ``t`` when ``sigma2`` is fixed.
+    ``s = c exp(t / t_scale)``, ``c = tr S / d``; ``V_hat`` and ``log D`` are absent when the
+    encoder is the closed form, ``t`` when ``sigma2`` is fixed. With the closed-form encoder the
+    ELBO is evaluated at the decoder with orthogonalised columns ``W R`` (``R`` from the thin SVD
+    of ``W``) and ``t_scale = sqrt(d / 2)``; otherwise ``t_scale = 1``.
     """
 
     def __init__(
@@ -211,6 +214,10 @@ class _Problem:
         self.learned = sigma2 == "learned"
         self.s_fixed = None if self.learned else float(sigma2)
         self.closed_form = closed_form
+        # The curvature of the ELBO in log s is about (d - q) / 2 (one 1/2 per discarded
+        # direction), against O(1) for the decoder entries: rescaling log s by sqrt(d / 2) balances
+        # the two blocks, which L-BFGS's single initial step length cannot do.
+        self.t_scale = math.sqrt(d / 2.0) if closed_form else 1.0
         self.n_encoder = 0 if closed_form else q * d + q
         self._cache: _Evaluation | None = None
 
@@ -227,32 +234,61 @@ class _Problem:
             parts.append(np.zeros(1))
         return np.concatenate(parts)
 
-    def unpack(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    def unpack(
+        self, x: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray | None]:
+        """``(V, log D, W, s)`` where the ELBO is evaluated, and the rotation ``R^T`` applied to
+        ``W`` (None without the closed-form encoder)."""
         d, q = self.S.shape[0], self.q
-        W = self.root_c * x[self.n_encoder : self.n_encoder + d * q].reshape(d, q)
-        s = self.c * math.exp(x[-1]) if self.learned else cast(float, self.s_fixed)
-        if self.closed_form:
-            V, D = optimal_encoder_kernel(W, s)
-            return V, np.log(D), W, s
-        return x[: q * d].reshape(q, d) / self.root_c, x[q * d : self.n_encoder], W, s
+        s = self.c * math.exp(x[-1] / self.t_scale) if self.learned else cast(float, self.s_fixed)
+        W = self.w_unit(s) * x[self.n_encoder : self.n_encoder + d * q].reshape(d, q)
+        if not self.closed_form:
+            return x[: q * d].reshape(q, d) / self.root_c, x[q * d : self.n_encoder], W, s, None
+        # Variable projection over the column rotation: the likelihood is invariant under
+        # W -> W R and the ELBO's gap 1/2 log(prod M_cc / det M) >= 0 vanishes when W^T W is
+        # diagonal, so max_R ELBO(W R) is attained at the right singular vectors, W R = P diag(w),
+        # and equals the log-likelihood of W. This removes the rotation modes, whose curvature
+        # (lam_i - lam_j)^2 / (lam_i lam_j) is what made close eigenvalues slow. The optimal encoder
+        # of P diag(w) is V* = diag(w / (w^2 + s)) P^T, D* = s / (w^2 + s) (`_elbo` module).
+        P, w, Rt = np.linalg.svd(W, full_matrices=False)
+        V = (w / (w * w + s))[:, None] * P.T
+        return V, np.log(s / (w * w + s)), P * w, s, Rt
 
     def pack_gradient(
-        self, grads: tuple[np.ndarray, np.ndarray, np.ndarray, float], s: float
+        self,
+        grads: tuple[np.ndarray, np.ndarray, np.ndarray, float],
+        s: float,
+        W: np.ndarray,
+        Rt: np.ndarray | None = None,
     ) -> np.ndarray:
+        """The ELBO gradient in ``x``. With the rotation, ``d ELBO(W R) / dW = G R^T`` where ``G``
+        is the gradient at ``W R``: the gap's gradient vanishes at orthogonal columns and the
+        likelihood's is rotation-equivariant."""
         gV, glogD, gW, gs = grads
         parts = [] if self.closed_form else [gV.ravel() / self.root_c, glogD]
-        parts.append(self.root_c * gW.ravel())
+        parts.append(self.w_unit(s) * (gW if Rt is None else gW @ Rt).ravel())
         if self.learned:
-            parts.append(np.array([s * gs]))
+            g_t = s * gs
+            if self.closed_form:  # W = sqrt(s) W_hat moves with t: d W / d log s = W / 2
+                g_t += 0.5 * float(np.sum(W * gW))
+            parts.append(np.array([g_t / self.t_scale]))
         return np.concatenate(parts)
+
+    def w_unit(self, s: float) -> float:
+        """The unit of ``W_hat``: ``sqrt(s)`` with the closed-form encoder, else ``sqrt(c)``."""
+        return math.sqrt(s) if self.closed_form else self.root_c
 
     def evaluate(self, x: np.ndarray) -> _Evaluation:
         """Closed-form ELBO and its gradient at ``x`` (one-entry cache: optimisers re-ask)."""
         if self._cache is not None and np.array_equal(self._cache.x, x):
             return self._cache
-        V, logD, W, s = self.unpack(x)
+        V, logD, W, s, Rt = self.unpack(x)
         elbo, kl, grads = elbo_terms(V, logD, W, self.S, s, self.trS)
-        self._cache = _Evaluation(x.copy(), V, logD, W, s, elbo, kl, self.pack_gradient(grads, s))
+        grad = self.pack_gradient(grads, s, W, Rt)
+        measure = float(np.max(np.abs(grad[:-1] if self.learned else grad)))
+        if self.learned:  # measured in log s, whatever the optimiser's scaling of it
+            measure = max(measure, abs(float(grad[-1])) * self.t_scale)
+        self._cache = _Evaluation(x.copy(), V, logD, W, s, elbo, kl, grad, measure)
         return self._cache
 
     def loss(self, x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -265,18 +301,18 @@ class _Problem:
     ) -> tuple[float, np.ndarray]:
         """Minus a reparameterised one-sample ELBO estimate on a random minibatch, and its
         gradient."""
-        V, logD, W, s = self.unpack(x)
+        V, logD, W, s, _ = self.unpack(x)
         X = cast(np.ndarray, self.X)  # the stochastic objective always has data
         batch = X[rng.choice(X.shape[0], size=batch_size, replace=False)]
         eps = rng.standard_normal((batch_size, self.q))
         elbo, grads = stochastic_elbo(V, logD, W, batch, eps, s)
-        return -elbo, -self.pack_gradient(grads, s)
+        return -elbo, -self.pack_gradient(grads, s, W)
 
     @staticmethod
     def stationarity(ev: _Evaluation) -> float:
-        """Largest ELBO-gradient entry in the scale-free coordinates (invariant to scaling the
-        data)."""
-        return float(np.max(np.abs(ev.grad)))
+        """Largest ELBO-gradient entry in the scale-free coordinates ``W / sqrt(c)``, ``log s``
+        (and ``V sqrt(c)``, ``log D``): invariant to scaling the data."""
+        return ev.measure
 
 
 # --------------------------------------------------------------------------- optimisers
