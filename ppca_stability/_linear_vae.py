@@ -36,7 +36,8 @@ COLLAPSED_KL = 1e-3
 LBFGS_MEMORY = 30
 ARMIJO_C1 = 1e-4
 MIN_STEP = 1e-12
-# Objective changes this small (relative) are round-off: the line search treats them as ties.
+# Objective changes this small, relative to the largest term summed into the ELBO, are round-off:
+# the line search treats them as ties.
 ROUNDOFF_RTOL = 64 * np.finfo(np.float64).eps
 # Adam's moment decay rates and denominator guard (Kingma & Ba's defaults).
 ADAM_BETAS = (0.9, 0.999)
@@ -191,6 +192,7 @@ class _Evaluation:
     elbo: float
     kl: np.ndarray
     grad: np.ndarray  # of the ELBO in the optimiser's coordinates
+    roundoff: float  # the ELBO's absolute round-off
     measure: float  # largest ELBO-gradient entry in the documented scale-free coordinates
 
 
@@ -288,13 +290,16 @@ class _Problem:
         measure = float(np.max(np.abs(grad[:-1] if self.learned else grad)))
         if self.learned:  # measured in log s, whatever the optimiser's scaling of it
             measure = max(measure, abs(float(grad[-1])) * self.t_scale)
-        self._cache = _Evaluation(x.copy(), V, logD, W, s, elbo, kl, grad, measure)
+        # The reconstruction error is tr S minus terms of its size, over 2 s: when s << tr S it
+        # carries the round-off of tr S / (2 s), which can exceed that of the ELBO's value.
+        roundoff = ROUNDOFF_RTOL * max(abs(elbo), self.trS / (2.0 * s), 1.0)
+        self._cache = _Evaluation(x.copy(), V, logD, W, s, elbo, kl, grad, roundoff, measure)
         return self._cache
 
-    def loss(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        """``-ELBO`` and its gradient (optimisers minimise)."""
+    def loss(self, x: np.ndarray) -> tuple[float, np.ndarray, float]:
+        """``-ELBO``, its gradient (optimisers minimise) and its round-off."""
         ev = self.evaluate(x)
-        return -ev.elbo, -ev.grad
+        return -ev.elbo, -ev.grad, ev.roundoff
 
     def stochastic_loss(
         self, x: np.ndarray, rng: np.random.Generator, batch_size: int
@@ -330,7 +335,7 @@ class _Problem:
 class _LBFGS:
     """Limited-memory BFGS with a backtracking Armijo line search (Nocedal & Wright, Alg. 7.4)."""
 
-    def __init__(self, loss: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> None:
+    def __init__(self, loss: Callable[[np.ndarray], tuple[float, np.ndarray, float]]) -> None:
         self.loss = loss
         self.pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
 
@@ -351,17 +356,17 @@ class _LBFGS:
         return -r
 
     def step(self, x: np.ndarray) -> np.ndarray | None:
-        f, g = self.loss(x)
+        f, g, tie = self.loss(x)
         p = self._direction(g)
         slope = float(g @ p)
         if slope >= 0.0:  # the memory lost positive definiteness: restart from steepest descent
             self.pairs.clear()
             p = self._direction(g)
             slope = float(g @ p)
-        t, tie = 1.0, ROUNDOFF_RTOL * max(abs(f), 1.0)
+        t = 1.0
         while t >= MIN_STEP:
             x_new = x + t * p
-            f_new, g_new = self.loss(x_new)
+            f_new, g_new, _ = self.loss(x_new)
             if f_new <= f + ARMIJO_C1 * t * slope + tie:
                 break
             t *= 0.5
