@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ._elbo import LinearVAEParams, elbo_terms, optimal_encoder_kernel, resolve_cov, stochastic_elbo
 from ._mle import kl_at_optimum, mle_from_spectrum
@@ -60,6 +61,13 @@ _DEFAULT_MAX_STEPS = {"lbfgs": 5_000, "adam": 100_000, "gd": 100_000}
 _DEFAULT_STOCHASTIC_STEPS = 80_000
 _DEFAULT_TOL = {"analytic": 1e-10, "stochastic": 1e-1}
 _DEFAULT_BATCH_SIZE = 128
+# BLAS threads while training (None: the library's default). Every step is a few (d, d) x (d, q)
+# products, too small to share well: on 2 busy cores the default threads spin and wait for each
+# other. Measured on a 784-d (2000-d) power-law spectrum, q = 32 (64), sigma2 learned, 2 cores
+# shared with other work: default threads 8.7 s wall / 8.9 s CPU (62 s / 70 s; 196 s / 117 s in a
+# second run) against one thread 0.8 s / 0.9 s (17 s / 11 s). The benchmark
+# (benchmarks/bench_linear_vae.py) measures both.
+TRAINING_BLAS_THREADS: int | None = 1
 
 
 # --------------------------------------------------------------------------- results
@@ -325,13 +333,14 @@ class _Problem:
 
 # Hand-written rather than SciPy's L-BFGS-B, which cannot reach the default tol=1e-10: it stops
 # when a step does not decrease -ELBO, and once the gradient is near 1e-7 the decrease is below the
-# ELBO's round-off. This one's Armijo test accepts ties within ROUNDOFF_RTOL and keeps following the
-# gradient. Measured with the same coordinates and memory (SciPy: gtol=1e-10, ftol=0; one BLAS
-# thread): on digits (q=10, sigma2 learned) SciPy stops after 645 iterations at gradient 1.8e-7 and
-# 30 restarts from there stay between 1.6e-8 and 7e-7, while this one converges (9.3e-11, 998
-# steps); to 1e-6 in W W^T both take about as long (207 vs 246 ms CPU). At d=784, q=32 neither
-# converges in 5 000 steps, and SciPy takes 1.4x the CPU time (50 vs 35 s with sigma2 learned,
-# 44 vs 30 s fixed).
+# ELBO's round-off. This one's Armijo test accepts ties within the ELBO's round-off and keeps
+# following the gradient. Measured with the same coordinates (rotation projection, W / sqrt(s),
+# scaled log s) and memory (SciPy: gtol=1e-10, ftol=0; one BLAS thread, CPU time): on digits
+# (q=10, sigma2 learned) SciPy stops after 41 iterations at gradient 8.6e-9 (W W^T error 5.4e-8,
+# 0.01 s) while this one converges (4.6e-11 after 55 steps, W W^T error 3.0e-10, 0.02 s); on a
+# 784-d power-law spectrum (n=5000, q=32, learned) SciPy stops "ABNORMAL" after 99 iterations at
+# gradient 1.4e-6 (W W^T error 2.7e-7, 0.89 s) while this one converges in 138 steps (1.5e-9,
+# 0.78 s). Before the rotation projection neither converged there in 5 000 steps.
 class _LBFGS:
     """Limited-memory BFGS with a backtracking Armijo line search (Nocedal & Wright, Alg. 7.4)."""
 
@@ -577,7 +586,8 @@ def fit_linear_vae(
         Step budget: 5 000 (L-BFGS), 100 000 (Adam, GD), 80 000 (stochastic).
     tol : float, optional
         Converged when the largest entry of the closed-form ELBO gradient in the scale-free
-        coordinates is at most `tol` (default 1e-10 analytic; 1e-1 stochastic, checked once, after
+        coordinates (``W / sqrt(s)`` with L-BFGS, ``W / sqrt(tr S / d)`` and ``V sqrt(tr S / d)``
+        with Adam and GD; ``log D``; ``log s``) is at most `tol` (default 1e-10 analytic; 1e-1 stochastic, checked once, after
         the learning-rate schedule has run: Monte-Carlo noise and the flat encoder directions along
         small eigenvalues keep the full-data gradient of a good stochastic fit at 1e-3 to 1e-1).
     batch_size : int, optional
@@ -609,10 +619,17 @@ def fit_linear_vae(
     The default trainer therefore (a) maximises over the encoder exactly at every step - the
     closed-form ``(V*, D*)``, a variable projection that removes the encoder's ill-conditioned
     block and leaves ``f(W, s) = max_{V, D} L``, whose gradient is ``dL/dW`` and ``dL/ds`` at
-    ``(V*, D*)`` by the envelope theorem; (b) works in scale-free coordinates
-    ``W = sqrt(c) W_hat``, ``s = c exp(t)`` with ``c = tr S / d``, so the decoder and ``log s``
-    blocks are balanced; and (c) runs L-BFGS (memory ``LBFGS_MEMORY``) with a backtracking Armijo
-    line search, which builds the curvature of the slow rotation modes from gradient differences.
+    ``(V*, D*)`` by the envelope theorem; (b) maximises over the column rotation exactly too:
+    the likelihood does not depend on it and the gap vanishes when ``W^T W`` is diagonal, so the
+    ELBO is evaluated at the orthogonalised decoder ``W R = P diag(w)`` (thin SVD) and equals the
+    log-likelihood of ``W``; this removes the slow rotation modes of (2), which made a 784-d
+    power-law spectrum (close eigenvalues) stop unconverged after 5 000 steps; (c) works in the
+    coordinates ``W = sqrt(s) W_hat`` and ``s = c exp(t / sqrt(d / 2))`` with ``c = tr S / d``:
+    in units of ``sqrt(s)`` the many discarded directions have curvature of order one whatever
+    the spread of the spectrum, and ``sqrt(d / 2)`` balances the curvature ``(d - q) / 2`` of
+    ``log s``; and (d) runs L-BFGS (memory ``LBFGS_MEMORY``) with a backtracking Armijo line
+    search that treats changes within the ELBO's round-off (which grows like ``tr S / s``) as
+    ties, which builds the remaining curvature from gradient differences.
     It stays a pure gradient method: no Hessian and no eigendecomposition of ``S`` is used. Plain
     Adam and gradient descent on all four blocks remain available (``optimizer="adam"`` /
     ``"gd"``) to study what practitioners see; the stochastic objective (reparameterised
@@ -660,7 +677,10 @@ def fit_linear_vae(
     x_mean = np.zeros_like(x)
     from tqdm.auto import tqdm
 
-    with tqdm(total=cfg.max_steps, disable=not progress, desc="linear VAE", leave=False) as bar:
+    with (
+        threadpool_limits(limits=TRAINING_BLAS_THREADS, user_api="blas"),
+        tqdm(total=cfg.max_steps, disable=not progress, desc="linear VAE", leave=False) as bar,
+    ):
         for n_iter in range(1, cfg.max_steps + 1):
             x_new = opt.step(x)
             if x_new is None:
