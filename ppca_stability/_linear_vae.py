@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from ._elbo import LinearVAEParams, elbo_terms, optimal_encoder_kernel, resolve_cov, stochastic_elbo
+from ._elbo import LinearVAEParams, elbo_terms, resolve_cov, stochastic_elbo
 from ._mle import kl_at_optimum, mle_from_spectrum
 from ._spectrum import eigh_descending
 from ._validation import (
@@ -587,9 +587,10 @@ def fit_linear_vae(
     tol : float, optional
         Converged when the largest entry of the closed-form ELBO gradient in the scale-free
         coordinates (``W / sqrt(s)`` with L-BFGS, ``W / sqrt(tr S / d)`` and ``V sqrt(tr S / d)``
-        with Adam and GD; ``log D``; ``log s``) is at most `tol` (default 1e-10 analytic; 1e-1 stochastic, checked once, after
-        the learning-rate schedule has run: Monte-Carlo noise and the flat encoder directions along
-        small eigenvalues keep the full-data gradient of a good stochastic fit at 1e-3 to 1e-1).
+        with Adam and GD; ``log D``; ``log s``) is at most `tol` (default 1e-10 analytic; 1e-1
+        stochastic, checked once, after the learning-rate schedule has run: Monte-Carlo noise and
+        the flat encoder directions along small eigenvalues keep the full-data gradient of a good
+        stochastic fit at 1e-3 to 1e-1).
     batch_size : int, optional
         Minibatch size of the stochastic objective (default 128), at most ``n``.
     rng : numpy.random.Generator or int or None
