@@ -198,6 +198,13 @@ def _compare_with_ppca_iv(
     encoder_weights: Any,
     encoder_variances: Any,
 ) -> tuple[_Trained, np.ndarray, float, bool | str]:
+    if cov is None:
+        if not isinstance(fit, LinearVAEFit):
+            raise ValueError(
+                "`cov` is required unless `fit` is a LinearVAEFit (which keeps the covariance it "
+                "was trained on)."
+            )
+        cov = fit.cov
     S = check_cov(cov)
     if isinstance(fit, LinearVAEFit):
         given = [
@@ -271,7 +278,7 @@ def _classification(
 
 def compare_with_ppca(
     fit: LinearVAEFit | LinearVAEParams | Any,
-    cov: Any,
+    cov: Any = None,
     *,
     rtol: float | None = None,
     classify: bool | str = "auto",
@@ -291,8 +298,9 @@ def compare_with_ppca(
     fit : LinearVAEFit, LinearVAEParams or array_like of shape (d, q)
         A fit from `fit_linear_vae`, or a VAE trained elsewhere (e.g. in PyTorch): its parameters,
         or only its decoder loadings ``W``.
-    cov : array_like, shape (d, d)
-        The covariance (ddof=0) the VAE was trained on.
+    cov : array_like, shape (d, d), optional
+        The covariance (ddof=0) the VAE was trained on; by default a `LinearVAEFit`'s own
+        (``fit.cov``). Required for a VAE trained elsewhere.
     rtol : float, optional
         Tolerance of every check; default `ANALYTIC_RTOL` (1e-6) for an analytic fit and
         `STOCHASTIC_RTOL` (2e-2) for a stochastic one or a VAE trained elsewhere (arrays).

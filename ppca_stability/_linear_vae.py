@@ -16,11 +16,11 @@ from typing import Any, cast
 import numpy as np
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from ._covariance import sample_moments
 from ._elbo import LinearVAEParams, elbo_terms, resolve_cov, stochastic_elbo
 from ._mle import kl_at_optimum, mle_from_spectrum
 from ._spectrum import eigh_descending
 from ._validation import (
-    as_real_array,
     check_choice,
     check_latent_dim,
     check_positive_int,
@@ -119,6 +119,9 @@ class LinearVAEFit:
     n_iter : int
     message : str
     objective, optimizer : str
+    cov : ndarray, shape (d, d)
+        The covariance (ddof=0) the fit was trained on (the covariance of `data` when it was
+        given): `compare_with_ppca` uses it by default.
     """
 
     loadings: np.ndarray
@@ -135,6 +138,7 @@ class LinearVAEFit:
     message: str
     objective: str
     optimizer: str
+    cov: np.ndarray
 
     @property
     def latent_dim(self) -> int:
@@ -215,10 +219,16 @@ class _Problem:
     """
 
     def __init__(
-        self, S: np.ndarray, q: int, sigma2: float | str, closed_form: bool, X: np.ndarray | None
+        self,
+        S: np.ndarray,
+        q: int,
+        sigma2: float | str,
+        closed_form: bool,
+        X: np.ndarray | None,
+        mean: np.ndarray | None = None,
     ) -> None:
         d = S.shape[0]
-        self.S, self.trS, self.q, self.X = S, float(np.trace(S)), q, X
+        self.S, self.trS, self.q, self.X, self.mean = S, float(np.trace(S)), q, X, mean
         self.c = self.trS / d
         self.root_c = math.sqrt(self.c)
         self.learned = sigma2 == "learned"
@@ -316,7 +326,9 @@ class _Problem:
         gradient."""
         V, logD, W, s, _ = self.unpack(x)
         X = cast(np.ndarray, self.X)  # the stochastic objective always has data
-        batch = X[rng.choice(X.shape[0], size=batch_size, replace=False)]
+        # Only the minibatch is read (a memory-mapped file stays on disk) and centred in float64.
+        rows = np.sort(rng.choice(X.shape[0], size=batch_size, replace=False))
+        batch = np.asarray(X[rows], dtype=np.float64) - cast(np.ndarray, self.mean)
         eps = rng.standard_normal((batch_size, self.q))
         elbo, grads = stochastic_elbo(V, logD, W, batch, eps, s)
         return -elbo, -self.pack_gradient(grads, s, W)
@@ -438,6 +450,7 @@ class _GD:
 class _FitConfig:
     S: np.ndarray
     X: np.ndarray | None
+    mean: np.ndarray | None
     q: int
     sigma2: float | str
     objective: str
@@ -467,10 +480,13 @@ def _fit_linear_vae_iv(
     optimizer = check_choice(optimizer, "optimizer", ("auto", "lbfgs", "adam", "gd"))
     if optimizer == "auto":
         optimizer = "lbfgs" if objective == "analytic" else "adam"
-    X = None if data is None else as_real_array(data, "data")
-    S = resolve_cov(cov, X)
+    X = mean = None
+    if data is not None and cov is None:
+        mean, S = _data_moments(data)
+    else:
+        S = resolve_cov(cov, data)  # says that exactly one of them is needed
     if objective == "stochastic":
-        if X is None:
+        if mean is None:
             raise ValueError(
                 "objective='stochastic' needs `data` (it trains on minibatches of samples); "
                 "got only `cov`. Use objective='analytic' with a covariance."
@@ -480,7 +496,7 @@ def _fit_linear_vae_iv(
                 "`optimizer`='lbfgs' needs a deterministic objective; use objective='analytic', "
                 "or optimizer='adam' with objective='stochastic'."
             )
-        X = X - X.mean(axis=0)
+        X = np.asarray(data)  # minibatches are read from it; a memory map stays on disk
     if not np.trace(S) > 0.0:
         raise ValueError("`cov` (or the covariance of `data`) is zero: there is nothing to fit.")
     q = check_latent_dim(latent_dim, S.shape[0])
@@ -515,8 +531,17 @@ def _fit_linear_vae_iv(
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable or None; got {type(callback).__name__}.")
     return _FitConfig(
-        S, X, q, sigma2, objective, optimizer, lr, max_steps, tol, batch_size, check_rng(rng)
+        S, X, mean, q, sigma2, objective, optimizer, lr, max_steps, tol, batch_size, check_rng(rng)
     )
+
+
+def _data_moments(data: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and covariance of `data` in one streamed pass (`sample_moments`), never a float64
+    copy of the whole matrix."""
+    moments = sample_moments(data)
+    if not (np.all(np.isfinite(moments.covariance)) and np.all(np.isfinite(moments.mean))):
+        raise ValueError("`data` must contain only finite values; it contains NaN or inf.")
+    return moments.mean, moments.covariance
 
 
 def _make_optimizer(cfg: _FitConfig, problem: _Problem) -> _LBFGS | _Adam | _GD:
@@ -663,7 +688,7 @@ def fit_linear_vae(
         callback,
     )
     reference = mle_from_spectrum(eigh_descending(cfg.S, vectors=True), cfg.q, cfg.sigma2)
-    problem = _Problem(cfg.S, cfg.q, cfg.sigma2, cfg.optimizer == "lbfgs", cfg.X)
+    problem = _Problem(cfg.S, cfg.q, cfg.sigma2, cfg.optimizer == "lbfgs", cfg.X, cfg.mean)
     opt = _make_optimizer(cfg, problem)
     x = problem.initial(cfg.rng)
     ev = problem.evaluate(x)
@@ -725,4 +750,5 @@ def fit_linear_vae(
         message=message,
         objective=cfg.objective,
         optimizer=cfg.optimizer,
+        cov=cfg.S,
     )

@@ -179,3 +179,13 @@ def test_bad_arrays(cov):
         compare_with_ppca(W, cov, sigma2=0.5, sigma2_learned="yes")
     with pytest.raises(TypeError, match="`fit`"):
         compare_with_ppca("W", cov, sigma2=0.5)
+
+
+def test_a_fit_carries_its_covariance(cov):
+    rng = np.random.default_rng(2)
+    X = rng.multivariate_normal(np.zeros(LAM.size), cov, size=300)
+    fit = fit_linear_vae(X, latent_dim=2, sigma2=0.5, rng=1)
+    assert np.allclose(fit.cov, np.cov(X.T, ddof=0), rtol=1e-12, atol=0)
+    assert compare_with_ppca(fit).checks == compare_with_ppca(fit, fit.cov).checks
+    with pytest.raises(ValueError, match="`cov` is required"):
+        compare_with_ppca(fit.loadings, sigma2=0.5)
