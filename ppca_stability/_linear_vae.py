@@ -327,7 +327,7 @@ class _Problem:
         V, logD, W, s, _ = self.unpack(x)
         X = cast(np.ndarray, self.X)  # the stochastic objective always has data
         # Only the minibatch is read (a memory-mapped file stays on disk) and centred in float64.
-        rows = np.sort(rng.choice(X.shape[0], size=batch_size, replace=False))
+        rows = rng.choice(X.shape[0], size=batch_size, replace=False)
         batch = np.asarray(X[rows], dtype=np.float64) - cast(np.ndarray, self.mean)
         eps = rng.standard_normal((batch_size, self.q))
         elbo, grads = stochastic_elbo(V, logD, W, batch, eps, s)
