@@ -247,13 +247,17 @@ def run_sizes(seed: int = 0) -> list[dict]:
             if name == "digits" and q == 10:
                 settings.append(1e-4 * float(lam[0]))  # far below the spectrum: W must grow
             for sigma2 in settings:
-                for threads in thread_settings if sigma2 == "learned" else (None,):
+                for threads in thread_settings:
+                    if threads == "default" and sigma2 != "learned":
+                        continue
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", ConvergenceWarning)
                         seconds, cpu, fit = time_fit(S, q, sigma2, seed, threads)
                     agreement = compare_with_ppca(fit, classify=False)
                     worst = max(v for v, _ in agreement.checks.values())
-                    goal_time = name == "power-law 784" and q == 32 and sigma2 == "learned"
+                    goal_time = (
+                        name == "power-law 784" and q == 32 and sigma2 == "learned"
+                    ) and threads is None
                     ok = agreement.passed and fit.converged
                     if goal_time:
                         ok = ok and cpu <= SECONDS_GOAL
@@ -271,7 +275,8 @@ def run_sizes(seed: int = 0) -> list[dict]:
                             "converged": "yes" if fit.converged else "NO",
                             "agreement": f"{worst:.1e}",
                             "goal": f"agreement <= {AGREEMENT_GOAL:g}"
-                            + (f", <= {SECONDS_GOAL:g} s CPU" if goal_time else ""),
+                            + (f", <= {SECONDS_GOAL:g} s CPU" if goal_time else "")
+                            + (", time reported" if threads == "default" else ""),
                             "met": "yes" if ok else "NO",
                         }
                     )
