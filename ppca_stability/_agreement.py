@@ -16,7 +16,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ._classify import DEFAULT_GTOL, DEFAULT_HESSIAN_RTOL, PointClassification, classify_kernel
 from ._elbo import LinearVAEParams, elbo_terms, optimal_encoder_kernel
-from ._linear_vae import COLLAPSED_KL, LinearVAEFit
+from ._linear_vae import COLLAPSED_KL, LinearVAEFit, limit_blas_threads
 from ._mle import kl_at_optimum, mle_from_spectrum
 from ._spectrum import eigh_descending
 from ._validation import (
@@ -341,7 +341,13 @@ def compare_with_ppca(
     t, S, rtol, classify = _compare_with_ppca_iv(
         fit, cov, rtol, classify, sigma2, sigma2_learned, encoder_weights, encoder_variances
     )
-    d, q = t.W.shape
+    with limit_blas_threads():
+        return _compare(t, S, rtol, classify)
+
+
+def _compare(t: _Trained, S: np.ndarray, rtol: float, classify: bool | str) -> Agreement:
+    """`compare_with_ppca` on validated input."""
+    q = t.W.shape[1]
     spec = eigh_descending(S, vectors=True)  # serves both the reference and the alignment
     ref = mle_from_spectrum(spec, q, "learned" if t.learned else t.s)
     W, W_ref = t.W, ref.loadings

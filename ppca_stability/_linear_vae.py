@@ -61,13 +61,20 @@ _DEFAULT_MAX_STEPS = {"lbfgs": 5_000, "adam": 100_000, "gd": 100_000}
 _DEFAULT_STOCHASTIC_STEPS = 80_000
 _DEFAULT_TOL = {"analytic": 1e-10, "stochastic": 1e-1}
 _DEFAULT_BATCH_SIZE = 128
-# BLAS threads while training (None: the library's default). Every step is a few (d, d) x (d, q)
-# products, too small to share well: on 2 busy cores the default threads spin and wait for each
-# other. Measured on a 784-d (2000-d) power-law spectrum, q = 32 (64), sigma2 learned, 2 cores
-# shared with other work: default threads 8.7 s wall / 8.9 s CPU (62 s / 70 s; 196 s / 117 s in a
-# second run) against one thread 0.8 s / 0.9 s (17 s / 11 s). The benchmark
-# (benchmarks/bench_linear_vae.py) measures both.
+# BLAS threads in fit_linear_vae (after the data's covariance) and compare_with_ppca (None: the
+# library's default). Every training step is a few (d, d) x (d, q) products, too small to share
+# well: on 2 busy cores the default threads spin and wait for each other. Measured on a 784-d
+# (2000-d) power-law spectrum, q = 32 (64), sigma2 learned, 2 cores shared with other work: default
+# threads 8.7 s wall / 8.9 s CPU (62 s / 70 s; 196 s / 117 s in a second run) against one thread
+# 0.8 s / 0.9 s (17 s / 11 s); compare_with_ppca of the d = 784, q = 32 fit with its
+# classification 1.2-2.6 s (8.7 s once) against 0.34 s. The benchmark
+# (benchmarks/bench_linear_vae.py) measures both settings of the trainer.
 TRAINING_BLAS_THREADS: int | None = 1
+
+
+def limit_blas_threads() -> Any:
+    """A context in which BLAS uses `TRAINING_BLAS_THREADS` threads (threadpoolctl)."""
+    return threadpool_limits(limits=TRAINING_BLAS_THREADS, user_api="blas")
 
 
 # --------------------------------------------------------------------------- results
@@ -687,6 +694,16 @@ def fit_linear_vae(
         rng,
         callback,
     )
+    with limit_blas_threads():
+        return _fit(cfg, progress, callback)
+
+
+def _fit(
+    cfg: _FitConfig,
+    progress: bool,
+    callback: Callable[[int, LinearVAEParams, float, float], Any] | None,
+) -> LinearVAEFit:
+    """`fit_linear_vae` on a validated configuration."""
     reference = mle_from_spectrum(eigh_descending(cfg.S, vectors=True), cfg.q, cfg.sigma2)
     problem = _Problem(cfg.S, cfg.q, cfg.sigma2, cfg.optimizer == "lbfgs", cfg.X, cfg.mean)
     opt = _make_optimizer(cfg, problem)
@@ -703,10 +720,7 @@ def fit_linear_vae(
     x_mean = np.zeros_like(x)
     from tqdm.auto import tqdm
 
-    with (
-        threadpool_limits(limits=TRAINING_BLAS_THREADS, user_api="blas"),
-        tqdm(total=cfg.max_steps, disable=not progress, desc="linear VAE", leave=False) as bar,
-    ):
+    with tqdm(total=cfg.max_steps, disable=not progress, desc="linear VAE", leave=False) as bar:
         for n_iter in range(1, cfg.max_steps + 1):
             x_new = opt.step(x)
             if x_new is None:
@@ -732,7 +746,7 @@ def fit_linear_vae(
         message = f"converged: gradient {measure:.2g} <= tol={cfg.tol:g} after {n_iter} steps"
     else:
         message = f"not converged: {message} (gradient {measure:.2g})"
-        warnings.warn(f"fit_linear_vae: {message}", ConvergenceWarning, stacklevel=2)
+        warnings.warn(f"fit_linear_vae: {message}", ConvergenceWarning, stacklevel=3)
     return LinearVAEFit(
         loadings=ev.W,
         encoder_weights=ev.V,

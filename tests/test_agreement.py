@@ -189,3 +189,21 @@ def test_a_fit_carries_its_covariance(cov):
     assert compare_with_ppca(fit).checks == compare_with_ppca(fit, fit.cov).checks
     with pytest.raises(ValueError, match="`cov` is required"):
         compare_with_ppca(fit.loadings, sigma2=0.5)
+
+
+def test_agreement_runs_blas_on_one_thread(cov, monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    import ppca_stability._agreement as agreement_module
+
+    fit = fit_linear_vae(cov=cov, latent_dim=2, sigma2=0.5, rng=1)
+    threads = []
+    real = agreement_module.classify_kernel
+
+    def spy(*args):
+        threads.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return real(*args)
+
+    monkeypatch.setattr(agreement_module, "classify_kernel", spy)
+    compare_with_ppca(fit, classify=True)
+    assert threads and set(threads) == {1}
