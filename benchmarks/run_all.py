@@ -44,6 +44,7 @@ BENCHMARKS: list[tuple[str, str, dict]] = [
     ("classify_point on rotated stationary points", "bench_classify", {}),
     ("Hessian accuracy at scale: closed form vs Lanczos", "bench_accuracy", {}),
     ("fit_linear_vae time to agreement vs PyTorch Adam", "bench_linear_vae", {}),
+    ("fit_linear_vae over sizes, sigma2 and BLAS threads", "bench_linear_vae", {"table": "sizes"}),
     ("elbo_stability_map vs stability_map", "bench_elbo", {}),
     ("Large d: partial spectra and spectra from data", "bench_partial", {}),
 ]

@@ -866,3 +866,107 @@ def test_diagnose_converts_beta_with_a_kl_averaged_over_latents(tmp_path):
         out[reduction] = json.loads(res.stdout)["linear"]["sigma2"]
     # mse with d = 4: sigma2 = beta d / 2 = 2 summed; averaged over q = 2 latents, half that.
     assert out == {"sum": 2.0, "mean": 1.0}
+
+
+# ----------------------------------------------------------------------------- vae, stochastic
+@pytest.fixture
+def float32_data_file(tmp_path, rng):
+    X = (rng.normal(size=(400, 6)) * np.array([3.0, 2.0, 1.5, 1.0, 0.7, 0.5])).astype(np.float32)
+    path = tmp_path / "x32.npy"
+    np.save(path, X)
+    return path, X
+
+
+@pytest.mark.filterwarnings("ignore::ppca_stability.ConvergenceWarning")  # a short run
+def test_vae_stochastic_streams_data_once(float32_data_file, monkeypatch, capsys):
+    # The samples stay memory-mapped in their own dtype; their mean and covariance come from one
+    # streamed pass (sample_moments), which also serves the agreement check.
+    from ppca_stability import _linear_vae
+
+    path, X = float32_data_file
+    passes, seen = [], {}
+    real_moments = _linear_vae.sample_moments
+
+    def spy_moments(data, **kwargs):
+        passes.append(data)
+        return real_moments(data, **kwargs)
+
+    monkeypatch.setattr(_linear_vae, "sample_moments", spy_moments)
+    real_fit = _linear_vae.fit_linear_vae
+
+    def spy_fit(data, **kwargs):
+        seen.update(kwargs, data=data)
+        return real_fit(data, **kwargs)
+
+    from ppca_stability._cli import vae as vae_cli
+
+    monkeypatch.setattr(vae_cli, "fit_linear_vae", spy_fit)
+    argv = ["vae", str(path), "--objective", "stochastic", "--latent-dim", "2"]
+    code = main([*argv, "--max-steps", "200", "--lr", "0.05", "--batch-size", "64"])
+    out = capsys.readouterr().out
+    assert code in (0, 1) and "LinearVAEFit(stochastic ELBO" in out
+    assert len(passes) == 1 and isinstance(passes[0], np.memmap)
+    assert passes[0].dtype == np.float32
+    assert seen["lr"] == 0.05 and seen["batch_size"] == 64 and seen["max_steps"] == 200
+    assert seen["progress"] is False  # stderr is not a terminal here
+
+
+@pytest.mark.filterwarnings("ignore::ppca_stability.ConvergenceWarning")  # a short run
+def test_vae_progress_bar_follows_the_terminal(float32_data_file, monkeypatch, capsys):
+    from ppca_stability._cli import vae as vae_cli
+
+    path, _ = float32_data_file
+    seen = []
+    real_fit = vae_cli.fit_linear_vae
+    monkeypatch.setattr(
+        vae_cli, "fit_linear_vae", lambda d, **kw: seen.append(kw["progress"]) or real_fit(d, **kw)
+    )
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    argv = ["vae", str(path), "--objective", "stochastic", "--latent-dim", "2", "--max-steps", "5"]
+    main(argv)
+    main([*argv, "--no-progress"])
+    capsys.readouterr()
+    assert seen == [True, False]
+
+
+def test_vae_stochastic_subprocess_has_no_progress_bar_in_a_log(float32_data_file):
+    path, _ = float32_data_file
+    done = _run_cli(
+        "vae",
+        str(path),
+        "--objective",
+        "stochastic",
+        "--latent-dim",
+        "2",
+        "--max-steps",
+        "300",
+        "--batch-size",
+        "100",
+        "--classify",
+        "no",
+    )
+    assert done.returncode in (0, 1), done.stderr
+    assert "LinearVAEFit(stochastic ELBO" in done.stdout and "skipped" in done.stdout
+    assert "linear VAE" not in done.stderr and "it/s" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "extra, flag",
+    [
+        (["--objective", "stochastic", "--lr", "0"], "--lr"),
+        (["--objective", "stochastic", "--lr", "nan"], "--lr"),
+        (["--objective", "stochastic", "--batch-size", "0"], "--batch-size"),
+        (["--objective", "stochastic", "--batch-size", "401"], "--batch-size"),
+        (["--objective", "stochastic", "--max-steps", "-3"], "--max-steps"),
+        (["--objective", "stochastic", "--cov"], "--cov"),
+        (["--lr", "0.1"], "--lr"),
+        (["--batch-size", "10"], "--batch-size"),
+        (["--classify", "maybe"], "--classify"),
+    ],
+)
+def test_vae_flags_are_validated_by_flag_name(float32_data_file, extra, flag):
+    path, _ = float32_data_file
+    done = _run_cli("vae", str(path), "--latent-dim", "2", *extra)
+    err = done.stderr.strip()
+    assert done.returncode == 2 and len(err.splitlines()) == 1, err
+    assert flag in err and "Traceback" not in err

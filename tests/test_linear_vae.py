@@ -135,6 +135,96 @@ def test_matplotlib_is_imported_lazily_and_plot_avoids_pyplot():
     assert out.stdout.split() == ["False", "False"]
 
 
+# ----------------------------------------------------------------------------- realistic spectra
+
+
+def power_law_cov(d: int, n: int, seed: int = 0) -> np.ndarray:
+    """Sample covariance of n Gaussian draws with eigenvalues 1/i (i = 1..d) in a random basis:
+    adjacent eigenvalues are close, as in image data."""
+    rng = np.random.default_rng(seed)
+    Q = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    return covariance((rng.standard_normal((n, d)) / np.sqrt(np.arange(1, d + 1))) @ Q.T)
+
+
+# A budget the rotation-free trainer meets with a wide margin (74 steps at d = 200, q = 16) and a
+# trainer that must resolve the column rotation through the ELBO's gap does not (1 784 steps).
+CLOSE_EIGENVALUE_STEPS = 500
+
+
+@pytest.mark.parametrize("sigma2", ["learned", 0.002])
+def test_close_eigenvalues_converge_without_slow_rotation_modes(sigma2):
+    S = power_law_cov(200, 2000)
+    fit = fit_linear_vae(
+        cov=S, latent_dim=16, sigma2=sigma2, rng=0, max_steps=CLOSE_EIGENVALUE_STEPS
+    )
+    ref = ppca_mle(S, 16, sigma2=sigma2)
+    assert fit.converged
+    assert wwt_error(fit.loadings, ref.loadings) <= ANALYTIC_WWT_RTOL
+    # The decoder it returns has orthogonal columns, as every ELBO maximiser does.
+    gram = fit.loadings.T @ fit.loadings
+    assert np.allclose(gram, np.diag(np.diag(gram)), rtol=0, atol=ANALYTIC_WWT_RTOL * gram.max())
+
+
+@pytest.mark.slow
+def test_realistic_size_with_learned_sigma2_reaches_the_optimum():
+    # 5 000 samples of 784 features, latent_dim 32: the size of an MNIST experiment.
+    from ppca_stability import compare_with_ppca
+
+    S = power_law_cov(784, 5000)
+    fit = fit_linear_vae(cov=S, latent_dim=32, rng=0)
+    assert fit.converged
+    assert compare_with_ppca(fit, S, classify=False).passed
+
+
+def test_features_whose_scales_differ_by_1e8_converge(digits):
+    X, _, _ = digits
+    X = X[:, X.std(axis=0) > 0]
+    scales = np.logspace(0.0, 8.0, X.shape[1])
+    np.random.default_rng(0).shuffle(scales)
+    S = covariance(X * scales)
+    fit = fit_linear_vae(cov=S, latent_dim=10, rng=0)
+    ref = ppca_mle(S, 10, sigma2="learned")
+    assert fit.converged
+    assert wwt_error(fit.loadings, ref.loadings) <= ANALYTIC_WWT_RTOL
+    assert fit.sigma2 == pytest.approx(ref.sigma2, rel=ANALYTIC_WWT_RTOL)
+
+
+@pytest.mark.parametrize("sigma2", ["learned", 0.7])
+def test_trainer_gradient_matches_finite_differences(sigma2):
+    # The trainer's coordinates (rotation projection, W / sqrt(s), scaled log s) against central
+    # differences of the ELBO it reports.
+    from _support import FD_RTOL, FD_STEP
+
+    from ppca_stability._linear_vae import _Problem
+
+    S, _, _ = random_vae_problem(3, d=6, q=3)
+    problem = _Problem(S, 3, sigma2, True, None)
+    x = problem.initial(np.random.default_rng(1)) * 10.0
+    g = problem.evaluate(x).grad
+    fd = np.empty_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = FD_STEP
+        fd[i] = (problem.evaluate(x + e).elbo - problem.evaluate(x - e).elbo) / (2 * FD_STEP)
+    assert np.allclose(g, fd, rtol=FD_RTOL, atol=FD_RTOL * np.max(np.abs(g)))
+
+
+def test_training_runs_blas_on_one_thread():
+    from threadpoolctl import threadpool_info
+
+    S, _, _ = random_vae_problem(4)
+    threads = []
+    fit_linear_vae(
+        cov=S,
+        latent_dim=2,
+        rng=0,
+        callback=lambda *_: threads.extend(
+            i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"
+        ),
+    )
+    assert threads and set(threads) == {1}
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 
 from .._agreement import compare_with_ppca
-from .._elbo_landscape import classify_vae_point
+from .._elbo_landscape import DENSE_MAX, classify_vae_point
 from .._linear_vae import fit_linear_vae
-from .._spectrum import covariance
 from ._io import (
+    CliError,
     add_data_arguments,
     add_force_argument,
     check_figure_path,
@@ -17,6 +19,29 @@ from ._io import (
     parse_sigma2,
     save_figure,
 )
+
+# Flags that only the stochastic objective uses (the analytic one runs L-BFGS on all the data).
+STOCHASTIC_ONLY = (("lr", "--lr"), ("batch_size", "--batch-size"))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0.0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number; got {text!r}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +64,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="closed-form ELBO (default) or Monte-Carlo ELBO on minibatches of DATA",
     )
     p.add_argument(
-        "--max-steps", type=int, default=None, help="step budget (default: the trainer's)"
+        "--max-steps",
+        type=_positive_int,
+        default=None,
+        help="step budget (default: the trainer's, 5000 analytic, 80000 stochastic)",
+    )
+    p.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=None,
+        help="stochastic objective: initial Adam learning rate (default 0.1, decaying to 1e-4 of "
+        "it over the steps)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="stochastic objective: samples per minibatch (default 128), at most the number of "
+        "samples",
+    )
+    p.add_argument(
+        "--classify",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="classify the trained point by its Hessian: 'auto' (default) when the size keeps it "
+        "to seconds, 'yes' always, 'no' never",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
@@ -48,16 +97,39 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="save the training curves to this figure (.png, .svg or .pdf)",
     )
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (also off when stderr is not a terminal)",
+    )
     add_force_argument(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    stochastic = args.objective == "stochastic"
+    for name, flag in STOCHASTIC_ONLY:
+        if getattr(args, name) is not None and not stochastic:
+            raise CliError(
+                f"{flag}: used only with --objective stochastic (the analytic objective runs "
+                "L-BFGS with a line search on all the data)."
+            )
+    if stochastic and args.cov:
+        raise CliError(
+            "--objective stochastic trains on minibatches of samples: DATA must be a data "
+            "matrix, not a covariance (--cov)."
+        )
     # The figure path is checked before training, not after.
     out = None if args.out is None else check_figure_path(args.out, force=args.force)
-    if args.objective == "stochastic" and not args.cov:
-        # Minibatches need the samples: the trainer reads them (a .npy stays memory-mapped).
+    if stochastic:
+        # Minibatches need the samples: a .npy stays memory-mapped; the trainer reads its mean and
+        # covariance in one streamed pass and then only the rows of each minibatch.
         data, cov = load_matrix(args.data), None
+        if args.batch_size is not None and args.batch_size > data.shape[0]:
+            raise CliError(
+                f"--batch-size: must be at most the number of samples in DATA ({data.shape[0]}); "
+                f"got {args.batch_size}."
+            )
     else:
         # The analytic ELBO needs only the covariance: streamed from DATA, computed once.
         data, cov = None, load_covariance(args.data, is_cov=args.cov)
@@ -67,15 +139,33 @@ def run(args: argparse.Namespace) -> int:
         latent_dim=args.latent_dim,
         sigma2=parse_sigma2(args.sigma2),
         objective=args.objective,
+        lr=args.lr,
         max_steps=args.max_steps,
+        batch_size=args.batch_size,
         rng=args.seed,
+        progress=not args.no_progress and sys.stderr.isatty(),
     )
-    agreement = compare_with_ppca(fit, cov if cov is not None else covariance(data))
+    classify: bool | str = "auto" if args.classify == "auto" else args.classify == "yes"
+    agreement = compare_with_ppca(fit, classify=classify)
     print(repr(fit))
     print()
     print(repr(agreement))
     print()
-    print(repr(classify_vae_point(fit.params, cov, fit.sigma2, sigma2_learned=fit.sigma2_learned)))
+    # The ELBO's own classification (all of V, log D, W): exact by its dense route up to
+    # d q = DENSE_MAX; beyond, its Lanczos route can take long and still leave the top of the
+    # spectrum unsettled (d = 784, q = 32: 19 s, "degenerate"), so "auto" skips it.
+    size = fit.loadings.size
+    if args.classify == "yes" or (args.classify == "auto" and size <= DENSE_MAX):
+        print(
+            repr(
+                classify_vae_point(
+                    fit.params, fit.cov, fit.sigma2, sigma2_learned=fit.sigma2_learned
+                )
+            )
+        )
+    else:
+        why = "--classify no" if args.classify == "no" else f"d q = {size} > {DENSE_MAX}"
+        print(f"ELBO Hessian classification skipped ({why}; --classify yes runs it)")
     if out is not None:
         path = save_figure(fit.plot(), out)
         print(f"\ntraining curves written to {path}")
