@@ -256,12 +256,19 @@ def _compare_with_ppca_iv(
     return trained, S, check_rtol(rtol), classify if classify == "auto" else bool(classify)
 
 
+def classification_cost(d: int, q: int) -> float:
+    """Flops of an exact structured inertia count at a ``(d, q)`` decoder (likelihood or ELBO,
+    `_hessian_blocks`): one ``d x d`` eigendecomposition and the ``q^2`` Schur complement over
+    ``d`` rows; "auto" classifies when it is at most `CLASSIFY_BUDGET`."""
+    return float(d) ** 3 + d * float(q) ** 4
+
+
 def _classification(
     t: _Trained, S: np.ndarray, classify: bool | str
 ) -> tuple[PointClassification | None, str]:
     """`classify_point` of the decoder when asked for, or within `CLASSIFY_BUDGET` for "auto"."""
     d, q = t.W.shape
-    cost = float(d) ** 3 + d * float(q) ** 4
+    cost = classification_cost(d, q)
     if classify is False:
         return None, "classify=False"
     if classify == "auto" and cost > CLASSIFY_BUDGET:
