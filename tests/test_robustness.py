@@ -539,6 +539,17 @@ def test_extreme_valid_input(problem):
     _exercise_problem(*problem)
 
 
+def test_classify_point_at_tiny_scale_with_learned_sigma2_does_not_overflow():
+    # Once found by the fuzzing above (OverflowError squaring the sigma2 gradient): W is the
+    # fixed-sigma2 optimum's column, but sigma2 = 1e-145 is far from the mean of the discarded
+    # eigenvalues (5e-136), so the joint gradient does not vanish.
+    W = np.array([[np.sqrt(1e-135)], [0.0], [0.0]])
+    cov = np.diag([1e-135, 1e-135, 1e-145])
+    result = ps.classify_point(W, cov, 1e-145, sigma2_learned=True)
+    assert result.stability is ps.Stability.NOT_STATIONARY
+    assert np.isfinite(result.relative_gradient_norm)
+
+
 @given(
     data=hnp.arrays(
         np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=5), elements=finite
