@@ -20,11 +20,15 @@ Certifying a cut. For ``above=a`` a run stops when the next Ritz pair has conver
 lies below ``a`` beyond the tie tolerance. That alone would trust the Krylov space to have found
 the top of the spectrum first, which fails for an eigenvalue whose multiplicity exceeds the
 block size (a block of ``b`` start vectors meets an eigenspace in at most ``b`` directions) or
-whose eigenvector the start block nearly misses. So every pair found is then *locked* and a
-fresh run from a new random block, on the deflated operator ``P C P`` (``P`` projecting out the
-locked vectors), must find nothing above the cut (for ``n_components``: nothing above the k-th
-value beyond the tie tolerance); whatever it does find is locked too and the check repeats. The
-check's own bound becomes the spectrum's ``rest_max``.
+whose eigenvector the start block nearly misses. A value found fewer times than the block size
+has all its copies (with probability 1 over the start block); when some value, or a cluster
+within ``CLUSTER_RTOL``, was found ``b`` times or more, every pair found is *locked* and a fresh
+run from a new random block, on the deflated operator ``P C P`` (``P`` projecting out the locked
+vectors), must find nothing above the cut (for ``n_components``: nothing above the k-th value
+beyond the tie tolerance); whatever it does find is locked too and the check repeats. The
+check's own bound then becomes the spectrum's ``rest_max``. (The check is conditional because
+converging the top of a continuous bulk from a fresh start costs more passes than the whole
+first run: 1.2-1.9x a full ``eigh`` at n = d = 3000 instead of 0.2x.)
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ CERTIFY_RTOL = 1e-4
 # Smallest block of vectors the Krylov method applies the operator to at once; it also bounds
 # the multiplicity of an eigenvalue that is certain to be found.
 MIN_BLOCK = 16
+# Eigenvalues within this relative distance count as one cluster when deciding whether a run
+# may have missed copies of a multiple eigenvalue (`_may_hide_copies`).
+CLUSTER_RTOL = 1e-6
 # Extra vectors beyond those wanted (the oversampling of randomised range finders).
 OVERSAMPLE = 10
 # Operator applications (passes over the data) before the method gives up.
@@ -172,14 +179,32 @@ def krylov_top(
     """Top eigenpairs of the operator: every one above `above`, or the top `n_components`,
     each found pair locked and the rest checked by a fresh run on the deflated operator (see the
     module notes for the method)."""
+    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
     from tqdm.auto import tqdm
 
-    with tqdm(total=None, disable=not progress, desc="partial spectrum", unit="pass") as bar:
+    # The bookkeeping (orthonormalisation, Rayleigh-Ritz) is many small products that two BLAS
+    # threads share badly (they spin): one thread for it, the caller's threads for the operator's
+    # passes over the data. At n = d = 3000 on this 2-core machine: 0.9 s, against 2.5 s with
+    # default threads throughout and 1.2 s with one thread throughout.
+    controller = ThreadpoolController()
+    blas = controller.select(user_api="blas")
+    threads = max((int(info["num_threads"]) for info in blas.info()), default=1)
+    inner = op.matmat
+
+    def matmat(V: np.ndarray) -> np.ndarray:
+        with controller.limit(limits=threads, user_api="blas"):
+            return inner(V)
+
+    op = Operator(op.n_features, op.trace, matmat)
+    with (
+        controller.limit(limits=1, user_api="blas"),
+        tqdm(total=None, disable=not progress, desc="partial spectrum", unit="pass") as bar,
+    ):
         first = _krylov(op, above=above, n_components=n_components, rng=rng, bar=bar, name=name)
         lam, U, rest, passes = first.eigenvalues, first.eigenvectors, first.rest_max, first.n_passes
         scale = first.scale
         found_lam, found_U = lam, U
-        while found_U.shape[1] < op.n_features:
+        while found_U.shape[1] < op.n_features and _may_hide_copies(found_lam, first.block):
             if above is not None:
                 cut = above
             elif lam.size and lam[-1] > 0:
@@ -213,6 +238,19 @@ def krylov_top(
         return PartialResult(lam, sign_fix(np.array(U)), rest, passes)
 
 
+def _may_hide_copies(lam: np.ndarray, block: int) -> bool:
+    """Whether a run with `block` start vectors may have missed copies of an eigenvalue: some
+    value was found `block` times or more, within ``CLUSTER_RTOL`` (a block meets an eigenspace
+    in at most `block` directions, so a value found fewer times has all its copies; a tight
+    cluster behaves like a multiple eigenvalue for as long as the method cannot split it)."""
+    if lam.size < block:
+        return False
+    close = np.abs(np.diff(lam)) <= CLUSTER_RTOL * np.abs(lam[:-1])
+    # Longest run of consecutive close pairs + 1 = the largest cluster.
+    runs = np.diff(np.flatnonzero(np.concatenate([[True], ~close, [True]])))
+    return bool(runs.max(initial=0) >= block)
+
+
 def _deflated(op: Operator, U: np.ndarray) -> Operator:
     """``V -> P C P V`` with ``P = I - U U^T``: the operator without the locked eigenpairs."""
 
@@ -231,6 +269,7 @@ class _Run:
     rest_max: float | None
     n_passes: int
     scale: float
+    block: int
 
 
 def _krylov(
@@ -271,7 +310,7 @@ def _krylov(
         done, m, rest = _decide(theta, res, c, above, want, exhausted, floor, unit)
         if done:
             lam = np.where(theta[:m] > 0, theta[:m], 0.0)
-            return _Run(lam, np.array(X[:, :m]), rest, passes, unit)
+            return _Run(lam, np.array(X[:, :m]), rest, passes, unit, b)
         if exhausted or passes >= MAX_PASSES:
             what = (
                 f"the top {want} eigenpairs"

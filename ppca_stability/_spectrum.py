@@ -291,7 +291,7 @@ def dense_partial(
         if rest_max <= 0.0:
             return eigh_descending(S, vectors=vectors)
     lam, U = _partial.dense_top(S, above=rest_max, n_components=n_components)
-    _check_psd_by_cholesky(S, float(lam[0]) if lam.size else trace)
+    _check_rest_sum(lam, trace, d)
     lam = zero_roundoff(lam, d)
     return Spectrum(lam, U if vectors else None, d, trace, rest_max)
 
@@ -299,20 +299,19 @@ def dense_partial(
 _EPS = float(np.finfo(np.float64).eps)
 
 
-def _check_psd_by_cholesky(S: np.ndarray, lam_max: float, name: str = "cov") -> None:
-    """Raise when `S` has an eigenvalue below ``-PSD_SLACK d eps lam_max``, the complete route's
-    test, without its eigenvalues: ``S + tau I`` has a Cholesky factor iff every eigenvalue of
-    `S` exceeds ``-tau`` (to the factorisation's backward error, ``O(d eps ||S||)``, well inside
-    the slack). It costs ``d^3 / 3`` flops, a few percent of the eigendecomposition it saves."""
-    d = S.shape[0]
-    tau = PSD_SLACK * d * _EPS * max(lam_max, 0.0)
-    shifted = S + tau * np.eye(d)
-    _, info = scipy.linalg.lapack.dpotrf(shifted, lower=True, overwrite_a=True, clean=False)
-    if info > 0:
-        smallest = float(scipy.linalg.eigh(S, subset_by_index=[0, 0], eigvals_only=True)[0])
+def _check_rest_sum(lam: np.ndarray, trace: float, d: int, name: str = "cov") -> None:
+    """The subset eigensolver never sees the eigenvalues it skips; their sum, ``trace`` minus
+    those found, must not be negative beyond round-off (a necessary condition for positive
+    semi-definiteness, besides the entrywise ones of `check_cov`). A full check would be a
+    Cholesky factor of ``cov + tau I``: 0.06 s at d = 2000, which took this route from 0.44-0.48
+    to 0.50-0.61 times one full ``eigh``; ``spectrum(cov)`` checks every eigenvalue."""
+    if lam.size == d or not lam.size:
+        return
+    rest = trace - float(lam.sum())
+    if rest < -PSD_SLACK * d * _EPS * max(trace, float(lam[0])):
         raise ValueError(
-            f"`{name}` must be positive semi-definite; its smallest eigenvalue is "
-            f"{smallest:.6g} (largest {lam_max:.6g})."
+            f"`{name}` must be positive semi-definite; the eigenvalues below its top {lam.size} "
+            f"sum to {rest:.6g} < 0."
         )
 
 

@@ -348,16 +348,14 @@ def test_data_route_finds_an_eigenvalue_repeated_beyond_the_block_size(multiplic
     np.testing.assert_allclose(first.eigenvalues, exact[:k], rtol=1e-9)
 
 
-def test_partial_routes_refuse_an_indefinite_covariance():
-    # The subset eigensolver never sees the bottom of the spectrum; a Cholesky factor of the
-    # slightly shifted covariance is the positive semi-definiteness check instead.
+def test_partial_routes_refuse_a_covariance_whose_skipped_eigenvalues_sum_below_zero():
+    # The subset eigensolver never sees the bottom of the spectrum; the trace does: the skipped
+    # eigenvalues must not sum to a negative number (the entrywise checks pass here).
     d = 600
-    lam = np.r_[np.geomspace(100.0, 1.0, 30), np.full(d - 31, 0.01), -0.5]
+    lam = np.r_[np.geomspace(100.0, 1.0, 30), np.full(d - 31, 0.001), -5.0]
     C = _cov(lam, seed=3)
-    assert np.all(np.diagonal(C) > 0)  # the cheap entrywise checks pass
-    with pytest.raises(
-        ValueError, match=r"positive semi-definite; its smallest eigenvalue is -0\.5"
-    ):
+    assert np.all(np.diagonal(C) > 0)
+    with pytest.raises(ValueError, match=r"positive semi-definite; the eigenvalues below its top"):
         stability_map(C, 0.5, latent_dim=5)
     with pytest.raises(ValueError, match="positive semi-definite"):
         spectrum(C, above=0.5)
