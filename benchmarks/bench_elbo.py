@@ -159,6 +159,7 @@ def run() -> list[dict]:
             "reference [s]": f"{row['stability_map_s']:.4f} (stability_map)",
             "ratio": f"{row['ratio']:.3f}",
             "goal": f"<= {GOAL_RATIO}",
+            "met": "yes" if row["ratio"] <= GOAL_RATIO else "NO",
         }
         for row in _map_ratio()
     ]
@@ -170,7 +171,13 @@ def run() -> list[dict]:
                 "ours [s]": f"{r['seconds']:.2f} ({r['peak_mib']:.0f} MiB, {r['stability']})",
                 "reference [s]": "",
                 "ratio": "",
-                "goal": f"< {GOAL_S:.0f} s, < {GOAL_MIB:.0f} MiB",
+                "goal": f"< {GOAL_S:.0f} s, < {GOAL_MIB:.0f} MiB, correct",
+                "met": "yes"
+                if [r["stability"], r["morse"]] == r["expected"]
+                and r["seconds"] < GOAL_S
+                and r["peak_mib"] < GOAL_MIB
+                else "NO",
+                "peak MiB": f"{r['peak_mib']:.0f} (RSS)",
             }
         )
     return rows
