@@ -38,9 +38,16 @@ import numpy as np
 from ._elbo import LinearVAEParams, linear_vae_elbo
 from ._likelihood import log_likelihood
 from ._stability import Stability
+from ._tolerance import tie_sign
 from .exceptions import DegeneracyWarning
 
-__all__ = ["ElboClusterPoint", "cluster_configurations", "cluster_point", "family_dim"]
+__all__ = [
+    "ElboClusterPoint",
+    "cluster_configurations",
+    "cluster_point",
+    "family_dim",
+    "max_cluster_configurations",
+]
 
 # Enumeration guard: configurations examined (valid or not) before refusing.
 MAX_CLUSTER_CONFIGS = 20_000
@@ -77,15 +84,40 @@ def _group_ok(lam: np.ndarray, J: tuple[int, ...], n: int, s: float, rtol: float
     return bool(np.all(m > s))
 
 
+def max_cluster_configurations(n_live: int, q: int) -> int:
+    """The number of cluster configurations when every group's constraint holds (``s`` small):
+    ``sum_k C(P, k) sum_b S(k, b) C(q - k + b, b) - sum_{k <= q} C(P, k)`` with ``P = n_live``
+    positive eigenvalues and ``S(k, b)`` Stirling numbers of the second kind (``k`` live indices
+    partitioned into ``b`` groups, ``q - k`` spare columns spread over the groups or left
+    zero), minus the orthogonal configurations (all groups singletons). An upper bound always."""
+    stirling = [[1]]
+    for k in range(1, q + 1):
+        row = [0] * (k + 1)
+        for b in range(1, k + 1):
+            row[b] = b * (stirling[k - 1][b] if b < k else 0) + stirling[k - 1][b - 1]
+        stirling.append(row)
+    total = 0
+    for k in range(min(n_live, q) + 1):
+        inner = sum(stirling[k][b] * math.comb(q - k + b, b) for b in range(k + 1))
+        total += math.comb(n_live, k) * (inner - 1)
+    return total
+
+
 def cluster_configurations(
-    lam: np.ndarray, s: float, q: int, rtol: float, limit: int = MAX_CLUSTER_CONFIGS
+    lam: np.ndarray,
+    s: float,
+    q: int,
+    rtol: float,
+    floor: float = 0.0,
+    limit: int = MAX_CLUSTER_CONFIGS,
 ) -> list[tuple[Group, ...]]:
     """Every cluster configuration (a group with ``n >= 2`` columns), up to signed permutations.
 
     Groups are listed by their smallest eigen-index; ``lam`` descending, distinct, ``s`` off
-    them. Raises ValueError beyond ``limit`` candidate configurations, or when a live ``m_i`` is
-    within ``rtol`` of ``s`` or two groups share their norm (degenerate cases: families of
-    another kind, not enumerated)."""
+    them (``floor``: the absolute tie tolerance). Raises ValueError beyond ``limit``
+    candidate configurations, or when a live ``m_i`` is within ``rtol`` of ``s``, an
+    eigenvalue a cluster uses is tied, or two groups share their norm (degenerate cases:
+    not enumerated)."""
     live = [i for i in range(lam.size) if lam[i] > 0]
     out: list[tuple[Group, ...]] = []
     examined = 0
@@ -124,6 +156,14 @@ def cluster_configurations(
                             )
 
     rec(live, -1, q, ())
+    used = sorted({i for cfg in out for J, _ in cfg for i in J})
+    for i in used:
+        others = np.array([lam[j] for j in live if j != i])
+        if others.size and np.any(tie_sign(others, float(lam[i]), rtol, floor) == 0):
+            raise ValueError(
+                "an eigenvalue a cluster uses is tied with another (within rtol): the clusters "
+                "form continuous families of another kind and are not enumerated here."
+            )
     for cfg in out:
         mus = sorted(group_root(np.sqrt(lam[list(J)]), n, s) ** 2 for J, n in cfg)
         if any(b - a <= rtol * b for a, b in zip(mus, mus[1:], strict=False)):
