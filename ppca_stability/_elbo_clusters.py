@@ -115,7 +115,7 @@ def cluster_configurations(
 
     Groups are listed by their smallest eigen-index; ``lam`` descending, distinct, ``s`` off
     them (``floor``: the absolute tie tolerance). Raises ValueError beyond ``limit``
-    candidate configurations, or when a live ``m_i`` is within ``rtol`` of ``s``, an
+    candidate groups, or when a live ``m_i`` is within ``rtol`` of ``s``, an
     eigenvalue a cluster uses is tied, or two groups share their norm (degenerate cases:
     not enumerated)."""
     live = [i for i in range(lam.size) if lam[i] > 0]
@@ -137,9 +137,9 @@ def cluster_configurations(
                         examined += 1
                         if examined > limit:
                             raise ValueError(
-                                f"the equal-norm cluster enumeration examines more than {limit} "
-                                "configurations here; reduce latent_dim or the number of "
-                                "eigenvalues, or use include_clusters=False."
+                                "the equal-norm cluster enumeration examines more than "
+                                f"{limit} candidate groups here; reduce latent_dim or the "
+                                "number of eigenvalues, or use include_clusters=False."
                             )
                         ok = _group_ok(lam, J, n, s, rtol)
                         if ok is None:
