@@ -27,7 +27,9 @@ diagonal encoder keeps only the signed permutations, a finite group.
 
 Not every stationary point of the diagonal-encoder ELBO has orthogonal columns: columns of equal
 norm may share eigen-directions ("equal-norm clusters", docs/theory.md). None of them is a local
-maximum; they are not enumerated here (``ElboStabilityMap.complete`` is False when they exist).
+maximum. `ppca_stability._elbo_clusters` enumerates them for a fixed ``sigma2``
+(``ElboStabilityMap.cluster_points``); the census counts them with ``include_clusters=True``
+(``ElboStabilityMap.complete`` is then True).
 """
 
 from __future__ import annotations
@@ -43,13 +45,14 @@ import scipy.sparse.linalg
 
 from ._classify import SymmetryBasis, classification_table
 from ._elbo import LinearVAEFullParams, LinearVAEParams, check_vae_params
+from ._elbo_clusters import ElboClusterPoint, cluster_configurations, cluster_point
 from ._elbo_derivatives import ElboModel, encoder_array
 from ._hessian_blocks import structured_counts
 from ._likelihood import Model
 from ._spectrum import eigh_descending
 from ._stability import LazyPoints, Stability, StabilityMap, StationaryPoint, validate_map_inputs
 from ._tolerance import DEFAULT_RTOL, tie_sign
-from ._validation import check_choice, check_cov, check_rtol, check_sigma2
+from ._validation import check_bool, check_choice, check_cov, check_rtol, check_sigma2
 from .exceptions import ConvergenceWarning, DegeneracyWarning
 
 __all__ = [
@@ -561,13 +564,16 @@ class ElboStabilityMap:
 
     Build it with `elbo_stability_map()`. The points are the pPCA stationary points whose live
     columns are orthogonal (one orbit of the objective's symmetry group per pPCA orbit), with
-    the pPCA Morse index; see the module docstring for why, and for the equal-norm clusters of
-    the diagonal encoder that are stationary too but never maxima (``complete``).
+    the pPCA Morse index; see the module docstring for why. The diagonal encoder's equal-norm
+    clusters (stationary too, never maxima) are ``cluster_points``, classified numerically;
+    with ``include_clusters`` the census and stability counts include them and ``complete`` is
+    True.
     """
 
     ppca: StabilityMap
     encoder: str
     rank: int
+    include_clusters: bool = False
     _cache: dict = field(default_factory=dict, init=False, repr=False)
 
     # ------------------------------------------------------------------ basic facts
@@ -613,8 +619,10 @@ class ElboStabilityMap:
         stationary too (saddles, never maxima; docs/theory.md), and are not enumerated. With
         ``sigma2`` fixed this is exact (the split of ``u_i`` over two columns exists for every
         ``lam_i > sigma2``; checked against sympy's complete root lists); with ``sigma2`` learned
-        it is the same test at the maximum's ``sigma2``, a conservative answer."""
-        if self.encoder == "full" or self.latent_dim < 2:
+        it is the same test at the maximum's ``sigma2``, a conservative answer. True when the
+        map was built with ``include_clusters=True`` (``sigma2`` fixed): ``cluster_points`` then
+        lists the rest."""
+        if self.encoder == "full" or self.latent_dim < 2 or self.include_clusters:
             return True
         return self.global_maximum.n_active == 0
 
@@ -686,14 +694,93 @@ class ElboStabilityMap:
             encoder=self.encoder,
         )
 
+    # ------------------------------------------------------------------ equal-norm clusters
+    def _cluster_configurations(self) -> list:
+        if "clusters" not in self._cache:
+            if self.is_learned:
+                raise ValueError(
+                    "equal-norm clusters are enumerated for a fixed sigma2 only; with "
+                    "sigma2='learned' they were not studied."
+                )
+            if self.encoder == "full" or self.latent_dim < 2:
+                self._cache["clusters"] = []
+            else:
+                if self.ppca.has_degeneracy:
+                    raise ValueError(
+                        "equal-norm clusters are enumerated for distinct eigenvalues and sigma2 "
+                        "off the spectrum; this map is degenerate."
+                    )
+                lam = self.ppca._values
+                self._cache["clusters"] = cluster_configurations(
+                    lam, float(self.sigma2), self.latent_dim, self.rtol, self.ppca.floor
+                )
+        return self._cache["clusters"]
+
+    @property
+    def n_cluster_points(self) -> int:
+        """Number of equal-norm cluster configurations up to signed permutations (``sigma2``
+        fixed; a continuous family counts once); 0 for the full encoder or ``q = 1``.
+        ValueError with ``sigma2='learned'``, on a degenerate map, or beyond the enumeration
+        guard (`ppca_stability._elbo_clusters.MAX_CLUSTER_CONFIGS`)."""
+        return len(self._cluster_configurations())
+
+    @property
+    def cluster_points(self) -> Sequence[ElboClusterPoint]:
+        """The equal-norm clusters (diagonal encoder, ``sigma2`` fixed), lazily built and
+        classified numerically by `classify_vae_point`: groups in order of their smallest
+        eigen-index, configurations in lexicographic order of their groups."""
+        configs = self._cluster_configurations()
+        return LazyPoints(
+            lambda: len(configs),
+            lambda i: self._build_cluster(configs[i]),
+            lambda: (self._build_cluster(c) for c in configs),
+            "equal-norm cluster points",
+        )
+
+    def _build_cluster(self, groups: tuple) -> ElboClusterPoint:
+        spec = self.ppca.spectrum
+        lam, U = spec.eigenvalues, spec.eigenvectors
+        if U is None:  # pragma: no cover - elbo_stability_map builds from a covariance
+            raise ValueError("equal-norm clusters need the covariance's eigenvectors.")
+        S = (U * lam) @ U.T
+        return cluster_point(S, lam, U, float(self.sigma2), self.latent_dim, groups)
+
+    def _cluster_tally(self) -> tuple[dict[int, int], dict[Stability, int]]:
+        if "cluster_tally" not in self._cache:
+            census: dict[int, int] = {}
+            by: dict[Stability, int] = {}
+            for p in self.cluster_points:
+                census[p.morse_index] = census.get(p.morse_index, 0) + 1
+                by[p.stability] = by.get(p.stability, 0) + 1
+            self._cache["cluster_tally"] = (census, by)
+        return self._cache["cluster_tally"]
+
     # ------------------------------------------------------------------ counts
     def census(self) -> dict[int, int]:
-        """``{morse_index: count}`` over the enumerated orbits: the pPCA census (same indices)."""
-        return self.ppca.census()
+        """``{morse_index: count}`` over the enumerated orbits: the pPCA census (same indices);
+        with ``include_clusters``, plus one per equal-norm cluster configuration (a family
+        counts once, with its numeric Morse index)."""
+        base = self.ppca.census()
+        if not self.include_clusters:
+            return base
+        out = dict(base)
+        for k, v in self._cluster_tally()[0].items():
+            out[k] = out.get(k, 0) + v
+        return dict(sorted(out.items()))
 
     def stability_counts(self) -> dict[Stability, int]:
-        """Number of enumerated orbits of each `Stability`. The encoder block always adds
-        negative directions, so the pPCA minimum ``W = 0`` is an ELBO saddle."""
+        """Number of enumerated orbits of each `Stability` (with ``include_clusters``, the
+        cluster configurations too: saddles). The encoder block always adds negative directions,
+        so the pPCA minimum ``W = 0`` is an ELBO saddle."""
+        counts = self._orthogonal_stability_counts()
+        if not self.include_clusters:
+            return counts
+        out = dict(counts)
+        for k, v in self._cluster_tally()[1].items():
+            out[k] = out.get(k, 0) + v
+        return {s: out[s] for s in Stability if out.get(s)}
+
+    def _orthogonal_stability_counts(self) -> dict[Stability, int]:
         if not self.has_degeneracy:
             counts = dict(self.ppca.stability_counts())
             n_min = counts.pop(Stability.MINIMUM, 0)
@@ -723,6 +810,15 @@ class ElboStabilityMap:
 
         return plot_elbo_stability_map(self, ax=ax)
 
+    def _cluster_note(self) -> str:
+        if self.include_clusters:
+            n = self.n_cluster_points
+            if n == 0:
+                return " (no equal-norm clusters)"
+            n_fam = sum(1 for p in self.cluster_points if p.family_dim > 0)
+            return f" orthogonal + {n} equal-norm clusters ({n_fam} families), counted below"
+        return "" if self.complete else " + equal-norm cluster saddles (not counted)"
+
     def __repr__(self) -> str:
         lam = self.eigenvalues
         shown = ", ".join(f"{v:.4g}" for v in lam[:5]) + (", ..." if lam.size > 5 else "")
@@ -733,8 +829,7 @@ class ElboStabilityMap:
             f"sigma2={s}, encoder={self.encoder})",
             f"  eigenvalues     [{shown}] (rank {self.rank})",
             f"  parameters      {self.n_parameters}",
-            f"  n_points        {self.n_points}"
-            + ("" if self.complete else " + equal-norm cluster saddles (not enumerated)"),
+            f"  n_points        {self.n_points}" + self._cluster_note(),
             f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed, elbo={g.elbo:.6g}, "
             f"{g.stability.name}"
             + (f", orbit of {g.orbit_size}" if g.orbit_size is not None else ""),
@@ -756,6 +851,7 @@ def elbo_stability_map(
     latent_dim: int | None = None,
     encoder: str = "diagonal",
     rtol: float = DEFAULT_RTOL,
+    include_clusters: bool = False,
 ) -> ElboStabilityMap:
     """Every stationary orbit of the linear-VAE ELBO with orthogonal columns, classified in closed
     form in all parameters (encoder ``V`` and ``D`` or ``L``, decoder ``W``, and ``sigma2`` when
@@ -774,6 +870,12 @@ def elbo_stability_map(
     rtol : float, default 1e-9
         Tie tolerance, as in `stability_map()`; degenerate points are reported as
         ``DEGENERATE`` and a `DegeneracyWarning` is issued.
+    include_clusters : bool, default False
+        Count the diagonal encoder's equal-norm clusters (``cluster_points``, classified
+        numerically: a dense Hessian each, so meant for small ``d q``) in ``census()`` and
+        ``stability_counts()``; ``complete`` is then True. Needs a fixed ``sigma2``, distinct
+        eigenvalues and ``sigma2`` off the spectrum; refuses beyond a guard on the number of
+        configurations.
 
     Returns
     -------
@@ -792,9 +894,22 @@ def elbo_stability_map(
     >>> full = elbo_stability_map(np.diag([5.0, 3.0, 2.0, 1.0]), 1.5, latent_dim=2, encoder="full")
     >>> full.global_maximum.symmetry_dim
     1
+    >>> emap.complete, emap.n_cluster_points        # equal-norm clusters: never maxima
+    (False, 7)
+    >>> c = elbo_stability_map(
+    ...     np.diag([5.0, 3.0, 2.0, 1.0]), 1.5, latent_dim=2, include_clusters=True
+    ... )
+    >>> c.complete, sorted({p.stability.name for p in c.cluster_points})
+    (True, ['SADDLE'])
     """
     S, s, q, rtol = validate_map_inputs(cov, sigma2, latent_dim, rtol)
     encoder = check_choice(encoder, "encoder", ENCODERS)
+    include_clusters = check_bool(include_clusters, "include_clusters")
+    if include_clusters and s == "learned":
+        raise ValueError(
+            "`include_clusters` needs a fixed sigma2: equal-norm clusters with sigma2='learned' "
+            "are not enumerated."
+        )
     smap = StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
     if smap.has_degeneracy:
         where = "ties among the eigenvalues" + (
@@ -805,4 +920,9 @@ def elbo_stability_map(
             DegeneracyWarning,
             stacklevel=2,
         )
-    return ElboStabilityMap(smap, encoder, int(np.count_nonzero(smap.eigenvalues > 0)))
+    emap = ElboStabilityMap(
+        smap, encoder, int(np.count_nonzero(smap.eigenvalues > 0)), include_clusters
+    )
+    if include_clusters:
+        emap.n_cluster_points  # noqa: B018 - refuse now (degenerate map, enumeration guard)
+    return emap

@@ -609,7 +609,8 @@ def test_every_exact_root_of_the_gradient_is_enumerated_or_a_cluster(lam, s, q: 
     """sympy's Groebner solve of grad ELBO = 0 (diagonal encoder, all parameters) on rational
     diagonal covariances: the roots with orthogonal columns are exactly the orbits of the
     enumerated points (each orbit complete, of the map's orbit_size), the others are equal-norm
-    clusters, as many as the q = 2 cluster census predicts, and each is a saddle."""
+    clusters, as many as the q = 2 cluster census predicts and as the enumerated clusters' orbits
+    hold, and each is a saddle."""
     from fractions import Fraction
 
     from ppca_stability._symbolic._elbo_roots import real_stationary_loadings
@@ -639,6 +640,8 @@ def test_every_exact_root_of_the_gradient_is_enumerated_or_a_cluster(lam, s, q: 
     assert by_active == {p.active: p.orbit_size for p in emap.points}
     assert n_cluster == (_cluster_orbits_q2(lam_f, s_f) if q == 2 else 0)
     assert emap.complete == (n_cluster == 0)
+    enumerated = elbo_stability_map(S, s_f, latent_dim=q, include_clusters=True).cluster_points
+    assert n_cluster == sum(p.orbit_size or 0 for p in enumerated)
 
 
 def test_an_equal_norm_cluster_is_a_stationary_saddle() -> None:
