@@ -28,6 +28,7 @@ from ._elbo import (
     linear_vae_elbo_gradient,
     optimal_encoder,
 )
+from ._elbo_clusters import ElboClusterPoint
 from ._elbo_derivatives import (
     linear_vae_elbo_flat_gradient,
     linear_vae_elbo_hessian,
@@ -59,6 +60,7 @@ __all__ = [
     "CollapsePrediction",
     "ConvergenceWarning",
     "DegeneracyWarning",
+    "ElboClusterPoint",
     "ElboStabilityMap",
     "ElboStationaryPoint",
     "LinearVAEFit",

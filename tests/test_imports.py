@@ -37,3 +37,15 @@ def test_covariance_of_a_numpy_array_does_not_import_dask():
         f"print({_imported('dask')})"
     )
     assert _loaded(code) == ["False"]
+
+
+def test_every_public_name_has_an_api_reference_entry():
+    import re
+    from pathlib import Path
+
+    import ppca_stability
+
+    api = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    documented = set(re.findall(r":::\s*ppca_stability\.(\w+)", api))
+    missing = [name for name in ppca_stability.__all__ if name not in documented]
+    assert not missing, f"public names without an entry in docs/api.md: {missing}"
