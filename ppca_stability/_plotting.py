@@ -419,8 +419,9 @@ def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:
 
 def plot_elbo_stability_map(emap: ElboStabilityMap, ax: Any = None) -> Figure:
     """Stationary points of an `ElboStabilityMap`: ELBO against Morse index, coloured by
-    stability (the enumerated points; see `ElboStabilityMap.complete`). Beyond 500 000 points,
-    a summary as `plot_stability_map` draws.
+    stability (the enumerated points; see `ElboStabilityMap.complete`), and, for a map built
+    with ``include_clusters=True``, its equal-norm cluster points as hollow diamonds (one per
+    family). Beyond 500 000 points, a summary as `plot_stability_map` draws.
 
     Examples
     --------
@@ -445,7 +446,17 @@ def plot_elbo_stability_map(emap: ElboStabilityMap, ax: Any = None) -> Figure:
         warnings.simplefilter("ignore", DegeneracyWarning)  # the map announced them when built
         for point in emap.points:
             groups.setdefault(point.stability, []).append((point.morse_index, point.elbo))
-    return _scatter_by_stability(ax, groups, ylabel, f"{emap.n_points} stationary points ({where})")
+        clusters = list(emap.cluster_points) if emap.include_clusters else []
+    if not clusters:
+        return _scatter_by_stability(
+            ax, groups, ylabel, f"{emap.n_points} stationary points ({where})"
+        )
+    n_families = sum(1 for c in clusters if c.family_dim)
+    kinds = ", ".join(sorted({c.stability.value for c in clusters}))
+    label = f"equal-norm cluster, {kinds} ({len(clusters)}; {n_families} families)"
+    title = f"{emap.n_points} orthogonal + {len(clusters)} cluster points ({where})"
+    xy = [(c.morse_index, c.elbo) for c in clusters]
+    return _scatter_by_stability(ax, groups, ylabel, title, extra=(label, xy))
 
 
 def summary_sample(n_points: int, size: int = SUMMARY_SAMPLE) -> list[int]:
@@ -558,10 +569,28 @@ def _summary(
 
 
 def _scatter_by_stability(
-    ax: Any, groups: dict[Stability, list[tuple[int, float]]], ylabel: str, title: str
+    ax: Any,
+    groups: dict[Stability, list[tuple[int, float]]],
+    ylabel: str,
+    title: str,
+    extra: tuple[str, list[tuple[int, float]]] | None = None,
 ) -> Figure:
-    """Points ``(morse_index, value)`` grouped by stability, one scatter per group."""
+    """Points ``(morse_index, value)`` grouped by stability, one scatter per group; `extra`, a
+    label and points, is drawn as hollow diamonds (the ELBO's equal-norm clusters)."""
     fig, (ax,) = _axes_for(ax, 1, MAP_FIGSIZE)
+    if extra is not None and extra[1]:
+        x, y = np.array(extra[1]).T
+        ax.scatter(
+            x,
+            y,
+            marker="D",
+            s=22,
+            facecolors="none",
+            edgecolors="0.35",
+            linewidths=0.8,
+            label=extra[0],
+            zorder=1,
+        )
     many = sum(len(xy) for xy in groups.values()) > DENSE_SCATTER_FROM
     for kind in Stability:
         if kind in groups:

@@ -8,7 +8,13 @@ from _support import SPECTRUM, cov_from_eigenvalues
 from matplotlib.collections import PathCollection, QuadMesh
 from matplotlib.figure import Figure
 
-from ppca_stability import Stability, fit_linear_vae, phase_diagram, stability_map
+from ppca_stability import (
+    Stability,
+    elbo_stability_map,
+    fit_linear_vae,
+    phase_diagram,
+    stability_map,
+)
 from ppca_stability._plotting import (
     DENSE_SCATTER_FROM,
     MAX_LEGEND_LATENTS,
@@ -430,3 +436,24 @@ def test_summary_without_a_census_says_so(monkeypatch):
     assert "Summary" in titles and "no census (`census` must enumerate the points)" in titles
     assert not any(a.patches for a in fig.axes)
     assert "maximum (global)" in _scatters(fig.axes[0])
+
+
+def test_elbo_map_with_clusters_draws_every_cluster_point():
+    emap = elbo_stability_map(
+        np.diag([5.0, 3.0, 2.0, 1.0]), 0.5, latent_dim=3, include_clusters=True
+    )
+    fig = emap.plot()
+    ax = fig.axes[0]
+    clusters = [c for c in ax.collections if c.get_label().startswith("equal-norm cluster")]
+    assert len(clusters) == 1
+    drawn = clusters[0].get_offsets()
+    assert len(drawn) == emap.n_cluster_points
+    assert sorted(map(tuple, np.asarray(drawn).tolist())) == sorted(
+        (float(c.morse_index), c.elbo) for c in emap.cluster_points
+    )
+    assert f"{emap.n_points} orthogonal + {emap.n_cluster_points} cluster points" in ax.get_title(
+        loc="left"
+    )
+    # Without the flag, only the orthogonal points, as before.
+    plain = elbo_stability_map(np.diag([5.0, 3.0, 2.0, 1.0]), 0.5, latent_dim=3).plot()
+    assert not any(c.get_label().startswith("equal-norm") for c in plain.axes[0].collections)
