@@ -130,12 +130,11 @@ def sigma2_arg(text: str) -> float | str:
     if text.strip().lower() == "learned":
         return "learned"
     try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0.0):
-        raise FlagValueError(f'must be a positive finite number or "learned"; got {text!r}.')
-    return value
+        return positive_float(text)
+    except FlagValueError:
+        raise FlagValueError(
+            f'must be a positive finite number or "learned"; got {text!r}.'
+        ) from None
 
 
 def parse_sigma2(text: str) -> float | str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 from .._agreement import CLASSIFY_BUDGET, classification_cost, compare_with_ppca
@@ -17,31 +16,13 @@ from ._io import (
     load_covariance,
     load_matrix,
     parse_sigma2,
+    positive_float,
+    positive_int,
     save_figure,
 )
 
 # Flags that only the stochastic objective uses (the analytic one runs L-BFGS on all the data).
 STOCHASTIC_ONLY = (("lr", "--lr"), ("batch_size", "--batch-size"))
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0.0):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number; got {text!r}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,20 +46,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--max-steps",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="step budget (default: the trainer's, 5000 analytic, 80000 stochastic)",
     )
     p.add_argument(
         "--lr",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="stochastic objective: initial Adam learning rate (default 0.1, decaying to 1e-4 of "
         "it over the steps)",
     )
     p.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="stochastic objective: samples per minibatch (default 128), at most the number of "
         "samples",
