@@ -34,9 +34,10 @@ maximum. `ppca_stability._elbo_clusters` enumerates them for a fixed ``sigma2``
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,8 +50,16 @@ from ._elbo_clusters import ElboClusterPoint, cluster_configurations, cluster_po
 from ._elbo_derivatives import ElboModel, encoder_array
 from ._hessian_blocks import structured_counts
 from ._likelihood import Model
-from ._spectrum import eigh_descending
-from ._stability import LazyPoints, Stability, StabilityMap, StationaryPoint, validate_map_inputs
+from ._spectrum import Spectrum, eigh_descending, require_complete
+from ._stability import (
+    LazyPoints,
+    Stability,
+    StabilityMap,
+    StationaryPoint,
+    announce,
+    build_map,
+    validate_map_inputs,
+)
 from ._tolerance import DEFAULT_RTOL, tie_sign
 from ._validation import check_bool, check_choice, check_cov, check_rtol, check_sigma2
 from .exceptions import ConvergenceWarning, DegeneracyWarning
@@ -516,7 +525,8 @@ class ElboStationaryPoint:
         Positive eigenvalues of the ELBO's Hessian in all parameters (encoder included).
     symmetry_dim : int
         Zero modes that are symmetries: ``q (d - rank S)`` along ``null(S)``, plus
-        ``k (k - 1) / 2 + k (q - k)`` rotations for the full encoder.
+        ``k (k - 1) / 2 + k (q - k)`` rotations for the full encoder. (``rank S`` needs every
+        eigenvalue: a map built on a partial spectrum computes them when this is first read.)
     n_degenerate : int
         Zero eigenvalues beyond them.
     orbit_size : int or None
@@ -532,11 +542,17 @@ class ElboStationaryPoint:
     elbo: float
     log_likelihood: float
     morse_index: int
-    symmetry_dim: int
     n_degenerate: int
     orbit_size: int | None
     stability: Stability
     encoder: str
+    # The rotation zero modes; those along null(S) come from the map (its rank, on demand).
+    _rotations: int = field(default=0, repr=False)
+    _null_modes: Callable[[], int] | None = field(default=None, repr=False)
+
+    @property
+    def symmetry_dim(self) -> int:
+        return self._rotations + (self._null_modes() if self._null_modes is not None else 0)
 
     @property
     def latent_dim(self) -> int:
@@ -572,8 +588,10 @@ class ElboStabilityMap:
 
     ppca: StabilityMap
     encoder: str
-    rank: int
     include_clusters: bool = False
+    # The complete spectrum with eigenvectors, for the equal-norm clusters of a map built on a
+    # partial one (computed on first use).
+    _complete: Callable[[], Spectrum] | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, init=False, repr=False)
 
     # ------------------------------------------------------------------ basic facts
@@ -605,6 +623,30 @@ class ElboStabilityMap:
     def has_degeneracy(self) -> bool:
         """Ties among eigenvalues that matter, or ``sigma2`` within ``rtol`` of an eigenvalue."""
         return self.ppca.has_degeneracy
+
+    @property
+    def rank(self) -> int:
+        """``rank S``: the positive eigenvalues. The encoder's ``q (d - rank S)`` directions along
+        ``null(S)`` are zero modes. A partial spectrum does not know it: the map then computes
+        every eigenvalue on first use (a ValueError for a partial `Spectrum`)."""
+        if "rank" not in self._cache:
+            lam = self.ppca.all_eigenvalues("the rank of the covariance (the encoder's zero modes)")
+            self._cache["rank"] = int(np.count_nonzero(lam > 0))
+        return self._cache["rank"]
+
+    def _null_modes(self) -> int:
+        return self.latent_dim * (self.n_features - self.rank)
+
+    def _full_spectrum(self) -> Spectrum:
+        """The complete spectrum with eigenvectors (the equal-norm clusters read eigenvalues
+        below sigma2 too: a group's smaller eigenvalue can be live beside a larger one)."""
+        spec = self.ppca.spectrum
+        if spec.is_complete or self._complete is None:
+            require_complete(spec, "the equal-norm clusters")
+            return spec
+        if "full" not in self._cache:
+            self._cache["full"] = self._complete()
+        return self._cache["full"]
 
     @property
     def n_parameters(self) -> int:
@@ -663,7 +705,7 @@ class ElboStabilityMap:
         return int(np.count_nonzero(tie_sign(lam[a], lam[b], self.rtol, self.ppca.floor) == 0))
 
     def _build(self, p: StationaryPoint) -> ElboStationaryPoint:
-        d, q, k, s = self.n_features, self.latent_dim, p.n_active, p.sigma2
+        q, k, s = self.latent_dim, p.n_active, p.sigma2
         W = p.loadings
         m = np.einsum("ij,ij->j", W, W) + s  # diag(M) = M: the columns are orthogonal
         V = (W / m).T
@@ -677,9 +719,11 @@ class ElboStabilityMap:
             params = LinearVAEParams(V, np.log(s / m), W)
             symmetry = 0
             orbit = 2**k * math.perm(q, k)
-        symmetry += q * (d - self.rank)
         n_zero = p.n_degenerate + self._live_ties(p.active)
-        n_neg = self.n_parameters - p.morse_index - n_zero - symmetry
+        # The encoder's variance block (log D, or L) is negative definite at every point (its
+        # Hessian is -diag(D M) / 2 s, or -(M / s) (x) I - diag(1 / L_ii^2)), so negative
+        # directions always exist and the label needs no count of them (nor rank S).
+        n_neg = q
         return ElboStationaryPoint(
             active=p.active,
             params=params,
@@ -687,11 +731,12 @@ class ElboStabilityMap:
             elbo=p.log_likelihood,
             log_likelihood=p.log_likelihood,
             morse_index=p.morse_index,
-            symmetry_dim=symmetry,
             n_degenerate=n_zero,
             orbit_size=orbit,
             stability=Stability.from_counts(p.morse_index, n_neg, n_zero),
             encoder=self.encoder,
+            _rotations=symmetry,
+            _null_modes=self._null_modes,
         )
 
     # ------------------------------------------------------------------ equal-norm clusters
@@ -710,7 +755,7 @@ class ElboStabilityMap:
                         "equal-norm clusters are enumerated for distinct eigenvalues and sigma2 "
                         "off the spectrum; this map is degenerate."
                     )
-                lam = self.ppca._values
+                lam = self._full_spectrum().eigenvalues
                 self._cache["clusters"] = cluster_configurations(
                     lam, float(self.sigma2), self.latent_dim, self.rtol, self.ppca.floor
                 )
@@ -738,10 +783,13 @@ class ElboStabilityMap:
         )
 
     def _build_cluster(self, groups: tuple) -> ElboClusterPoint:
-        spec = self.ppca.spectrum
+        spec = self._full_spectrum()
         lam, U = spec.eigenvalues, spec.eigenvectors
-        if U is None:  # pragma: no cover - elbo_stability_map builds from a covariance
-            raise ValueError("equal-norm clusters need the covariance's eigenvectors.")
+        if U is None:
+            raise ValueError(
+                "equal-norm clusters need the covariance's eigenvectors: pass the covariance, or "
+                "spectrum(cov) with vectors=True."
+            )
         S = (U * lam) @ U.T
         return cluster_point(S, lam, U, float(self.sigma2), self.latent_dim, groups)
 
@@ -859,8 +907,12 @@ def elbo_stability_map(
 
     Parameters
     ----------
-    cov : array_like, shape (d, d)
-        Data covariance (ddof=0).
+    cov : array_like, shape (d, d), or Spectrum
+        Data covariance (ddof=0), or its `spectrum()`, possibly partial, as in
+        `stability_map()`; the map takes the same route (only the top of a large covariance
+        when that is faster). A point's ``symmetry_dim`` needs ``rank S``, and the equal-norm
+        clusters the whole spectrum: a map on a partial spectrum computes it from the
+        covariance when first asked (a ValueError for a partial `Spectrum`).
     sigma2 : float or "learned"
     latent_dim : int, optional
         ``q``; defaults as in `stability_map()`.
@@ -902,7 +954,7 @@ def elbo_stability_map(
     >>> c.complete, sorted({p.stability.name for p in c.cluster_points})
     (True, ['SADDLE'])
     """
-    S, s, q, rtol = validate_map_inputs(cov, sigma2, latent_dim, rtol)
+    S, s, q, rtol = validate_map_inputs(cov, sigma2, latent_dim, rtol, allow_spectrum=True)
     encoder = check_choice(encoder, "encoder", ENCODERS)
     include_clusters = check_bool(include_clusters, "include_clusters")
     if include_clusters and s == "learned":
@@ -910,19 +962,15 @@ def elbo_stability_map(
             "`include_clusters` needs a fixed sigma2: equal-norm clusters with sigma2='learned' "
             "are not enumerated."
         )
-    smap = StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
-    if smap.has_degeneracy:
-        where = "ties among the eigenvalues" + (
-            "" if smap.is_learned else " or sigma2 within rtol of an eigenvalue"
-        )
-        warnings.warn(
-            f"degenerate stationary points: {where}; affected points are reported as DEGENERATE.",
-            DegeneracyWarning,
-            stacklevel=2,
-        )
-    emap = ElboStabilityMap(
-        smap, encoder, int(np.count_nonzero(smap.eigenvalues > 0)), include_clusters
-    )
+    if include_clusters and not isinstance(S, Spectrum):
+        smap = build_map(eigh_descending(S, vectors=True), s, q, rtol)
+    else:  # the pPCA map's own route (partial where that is faster)
+        smap = build_map(S, s, q, rtol)
+    announce(smap, stacklevel=3)
+    complete = None
+    if not smap.spectrum.is_complete and not isinstance(S, Spectrum):
+        complete = functools.partial(eigh_descending, S, vectors=True)
+    emap = ElboStabilityMap(smap, encoder, include_clusters, complete)
     if include_clusters:
         emap.n_cluster_points  # noqa: B018 - refuse now (degenerate map, enumeration guard)
     return emap

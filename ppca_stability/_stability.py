@@ -346,16 +346,21 @@ class StabilityMap:
             _spectrum=functools.partial(self._hessian_spectrum, index, s),
         )
 
+    def all_eigenvalues(self, what: str = "this question") -> np.ndarray:
+        """Every eigenvalue of the covariance, descending: the spectrum's own when it is
+        complete, else computed once from the covariance the map was built from (a ValueError
+        naming `what` needs them when the map was built from a partial `Spectrum`)."""
+        if self.spectrum.is_complete:
+            return self.spectrum.eigenvalues
+        if self._complete is None:
+            require_complete(self.spectrum, what)
+        if "complete" not in self._cache:
+            self._cache["complete"] = self._complete().eigenvalues  # type: ignore[misc]
+        return self._cache["complete"]
+
     def _hessian_spectrum(self, index: np.ndarray, s: float) -> HessianSpectrum:
         """The closed-form Hessian spectrum at a point; it needs every eigenvalue."""
-        lam = self.eigenvalues
-        if not self.spectrum.is_complete:
-            if self._complete is None:
-                require_complete(self.spectrum, "the full Hessian spectrum of a point")
-            else:
-                if "complete" not in self._cache:
-                    self._cache["complete"] = self._complete().eigenvalues
-                lam = self._cache["complete"]
+        lam = self.all_eigenvalues("the full Hessian spectrum of a point")
         return closed_form_spectrum(
             lam,
             index,
@@ -646,9 +651,16 @@ def stability_map(
     [((), 6, 'SADDLE'), ((0,), 2, 'SADDLE'), ((1,), 3, 'SADDLE')]
     """
     S, s, q, rtol = validate_map_inputs(cov, sigma2, latent_dim, rtol, allow_spectrum=True)
-    smap = _map_of(S, s, q, rtol)
+    smap = build_map(S, s, q, rtol)
+    announce(smap, stacklevel=3)
+    return smap
+
+
+def announce(smap: StabilityMap, *, stacklevel: int) -> None:
+    """The warnings a new map owes its caller: a fixed sigma2 below float64's resolution of the
+    spectrum (`warn_unresolved`), and degenerate points (`DegeneracyWarning`)."""
     if smap.spectrum.is_complete:
-        warn_unresolved(smap.spectrum.eigenvalues, s)
+        warn_unresolved(smap.spectrum.eigenvalues, smap.sigma2, stacklevel=stacklevel + 1)
     if smap.has_degeneracy:
         where = "ties among the eigenvalues" + (
             "" if smap.is_learned else " or sigma2 within rtol of an eigenvalue"
@@ -656,12 +668,11 @@ def stability_map(
         warnings.warn(
             f"degenerate stationary points: {where}; affected points are reported as DEGENERATE.",
             DegeneracyWarning,
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
-    return smap
 
 
-def _map_of(S: np.ndarray | Spectrum, s: float | str, q: int, rtol: float) -> StabilityMap:
+def build_map(S: np.ndarray | Spectrum, s: float | str, q: int, rtol: float) -> StabilityMap:
     """The map of a covariance (partially decomposed where that is faster: see
     `stability_map`'s Notes) or of a spectrum, after checking that a partial one suffices."""
     if not isinstance(S, Spectrum):

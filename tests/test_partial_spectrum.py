@@ -11,6 +11,7 @@ from hypothesis import strategies as hs
 from ppca_stability import (
     Spectrum,
     covariance,
+    elbo_stability_map,
     phase_diagram,
     ppca_mle,
     spectrum,
@@ -362,3 +363,67 @@ def test_partial_routes_refuse_a_covariance_whose_skipped_eigenvalues_sum_below_
     lam[-1] = 0.0  # rank-deficient but PSD: accepted, by the partial route
     smap = stability_map(_cov(lam, seed=3), 0.5, latent_dim=5)
     assert not smap.spectrum.is_complete
+
+
+# ----------------------------------------------------------------------------- ELBO map
+def _same_elbo_map(a, b) -> None:
+    assert a.n_points == b.n_points and a.census() == b.census()
+    assert a.stability_counts() == b.stability_counts()
+    ga, gb = a.global_maximum, b.global_maximum
+    assert (ga.active, ga.stability, ga.morse_index) == (gb.active, gb.stability, gb.morse_index)
+    assert ga.elbo == pytest.approx(gb.elbo, rel=EXACT_RTOL)
+    Wa, Wb = ga.params.loadings, gb.params.loadings
+    np.testing.assert_allclose(Wa @ Wa.T, Wb @ Wb.T, atol=1e-10)
+
+
+@pytest.mark.parametrize("encoder", ["diagonal", "full"])
+def test_elbo_map_takes_the_partial_route_itself_with_the_same_answers(encoder):
+    """The ELBO map is the pPCA map's orbits: it decomposes only the top of a large covariance,
+    as stability_map does; rank S (the encoder's zero modes along null S) is computed only when a
+    point's symmetry_dim is read."""
+    d = 600
+    lam = np.r_[np.linspace(50.0, 2.0, 30), np.geomspace(1.0, 1e-3, d - 40), np.zeros(10)]
+    cov = _cov(lam, 4)
+    auto = elbo_stability_map(cov, 1.5, latent_dim=5, encoder=encoder)
+    assert not auto.ppca.spectrum.is_complete
+    complete = elbo_stability_map(spectrum(cov), 1.5, latent_dim=5, encoder=encoder)
+    _same_elbo_map(auto, complete)
+    assert "rank" not in auto._cache  # nothing so far needed every eigenvalue
+    assert auto.point((0, 2)).symmetry_dim == complete.point((0, 2)).symmetry_dim
+    assert auto.rank == complete.rank == d - 10
+
+
+def test_elbo_map_on_the_partial_route_finds_the_clusters_from_the_complete_spectrum(
+    monkeypatch,
+):
+    """A cluster group can hold an eigenvalue below sigma2 beside a larger one, so the clusters
+    of a map built on the top of the spectrum are enumerated from the complete one."""
+    import ppca_stability._stability as st
+
+    monkeypatch.setattr(st, "PARTIAL_MIN_FEATURES", 8)
+    lam = np.r_[30.0, 12.0, 0.5, np.geomspace(0.3, 0.01, 13)]
+    cov = _cov(lam, 5)
+    auto = elbo_stability_map(cov, 1.0, latent_dim=2)
+    assert not auto.ppca.spectrum.is_complete
+    complete = elbo_stability_map(spectrum(cov), 1.0, latent_dim=2)
+    _same_elbo_map(auto, complete)
+    assert auto.n_cluster_points == complete.n_cluster_points > 0
+    below = [p for p in complete.cluster_points if any(lam[i] < 1.0 for i in p.active)]
+    assert below, "no cluster uses an eigenvalue below sigma2: the case is not exercised"
+    got = {p.groups: p.elbo for p in auto.cluster_points}
+    for p in complete.cluster_points:
+        assert got[p.groups] == pytest.approx(p.elbo, rel=1e-10)
+
+
+def test_elbo_map_from_a_partial_spectrum_says_what_it_cannot_answer():
+    lam = np.r_[np.linspace(8.0, 3.0, 6), np.geomspace(1.0, 1e-3, 34)]
+    part = _top_of(lam, 2.0)
+    emap = elbo_stability_map(part, 2.0, latent_dim=3)
+    whole = elbo_stability_map(np.diag(lam), 2.0, latent_dim=3)
+    _same_elbo_map(emap, whole)
+    with pytest.raises(ValueError, match="rank of the covariance.*spectrum\\(cov\\)"):
+        emap.global_maximum.symmetry_dim  # noqa: B018
+    with pytest.raises(ValueError, match="equal-norm clusters.*spectrum\\(cov\\)"):
+        emap.n_cluster_points  # noqa: B018
+    with pytest.raises(ValueError, match="equal-norm clusters"):
+        elbo_stability_map(part, 2.0, latent_dim=3, include_clusters=True)
