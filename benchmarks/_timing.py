@@ -20,6 +20,19 @@ def best_time(fn: Callable[[], Any], *, repeat: int = 5, min_total: float = 0.0)
     return min(times)
 
 
+def best_times_interleaved(*fns: Callable[[], Any], repeat: int = 5) -> list[float]:
+    """Best wall time of each function over `repeat` rounds, the functions called in turn within
+    a round: a ratio of two of them is then not skewed by load that changes between their runs
+    (on a shared machine, timing one function's repeats after the other's is)."""
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
+
+
 def peak_memory_mib(fn: Callable[[], Any]) -> float:
     """Peak memory traced by tracemalloc during one call (numpy registers its buffers), MiB."""
     tracemalloc.start()

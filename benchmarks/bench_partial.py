@@ -15,7 +15,7 @@ import sys
 import time
 
 import numpy as np
-from _timing import best_time, peak_memory_mib
+from _timing import best_times_interleaved, peak_memory_mib
 
 from ppca_stability import covariance, spectrum, stability_map
 
@@ -36,8 +36,11 @@ def _case_a(d: int, seed: int, flat: bool) -> dict:
     top = np.geomspace(100.0, 2.0, 60)
     tail = np.full(d - 60, 0.99) if flat else np.geomspace(0.9, 1e-3, d - 60)
     S = _cov(np.r_[top, tail + (1e-6 * rng.random(d - 60) if flat else 0.0)], rng)
-    t_eigh = best_time(lambda: np.linalg.eigh(S), repeat=2)
-    t_map = best_time(lambda: _summary(stability_map(S, 1.0, latent_dim=10)), repeat=2)
+    t_eigh, t_map = best_times_interleaved(
+        lambda: np.linalg.eigh(S),
+        lambda: _summary(stability_map(S, 1.0, latent_dim=10)),
+        repeat=3,
+    )
     return {
         "case": f"(a) d={d}, q=10, 60 above, {'flat tail' if flat else 'log tail'}, seed {seed}",
         "ours s": round(t_map, 3),

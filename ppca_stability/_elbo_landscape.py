@@ -867,6 +867,12 @@ class ElboStabilityMap:
             return f" orthogonal + {n} equal-norm clusters ({n_fam} families), counted below"
         return "" if self.complete else " + equal-norm cluster saddles (not counted)"
 
+    def _rank_note(self) -> str:
+        # A repr does not decompose the rest of a large covariance just to print its rank.
+        if self.ppca.spectrum.is_complete or "rank" in self._cache:
+            return f"rank {self.rank}"
+        return f"the top {self.eigenvalues.size} of {self.n_features}"
+
     def __repr__(self) -> str:
         lam = self.eigenvalues
         shown = ", ".join(f"{v:.4g}" for v in lam[:5]) + (", ..." if lam.size > 5 else "")
@@ -875,7 +881,7 @@ class ElboStabilityMap:
         rows = [
             f"ElboStabilityMap(n_features={self.n_features}, latent_dim={self.latent_dim}, "
             f"sigma2={s}, encoder={self.encoder})",
-            f"  eigenvalues     [{shown}] (rank {self.rank})",
+            f"  eigenvalues     [{shown}] ({self._rank_note()})",
             f"  parameters      {self.n_parameters}",
             f"  n_points        {self.n_points}" + self._cluster_note(),
             f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed, elbo={g.elbo:.6g}, "

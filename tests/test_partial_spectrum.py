@@ -427,3 +427,13 @@ def test_elbo_map_from_a_partial_spectrum_says_what_it_cannot_answer():
         emap.n_cluster_points  # noqa: B018
     with pytest.raises(ValueError, match="equal-norm clusters"):
         elbo_stability_map(part, 2.0, latent_dim=3, include_clusters=True)
+
+
+def test_elbo_map_repr_on_the_partial_route_does_not_decompose_the_rest():
+    d = 600
+    cov = _cov(np.r_[np.linspace(50.0, 2.0, 30), np.geomspace(1.0, 1e-3, d - 30)], 6)
+    emap = elbo_stability_map(cov, 1.5, latent_dim=5)
+    text = repr(emap)
+    assert f"of {d})" in text and "rank" not in text and "rank" not in emap._cache
+    emap.rank  # noqa: B018
+    assert f"(rank {d})" in repr(emap)
