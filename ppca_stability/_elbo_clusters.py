@@ -1,5 +1,6 @@
-"""Equal-norm clusters: the stationary points of the diagonal-encoder ELBO (``sigma2`` fixed) whose
-columns are not orthogonal (docs/theory.md, "The linear VAE's own landscape", point 4).
+"""Equal-norm clusters: the stationary points of the diagonal-encoder ELBO (``sigma2`` fixed or
+learned) whose columns are not orthogonal (docs/theory.md, "The linear VAE's own landscape",
+point 4).
 
 At a stationary point the columns fall into groups of equal norm, mutually orthogonal across
 groups. A group of ``n`` columns with common ``M``-diagonal ``mu = t^2`` has
@@ -21,6 +22,18 @@ family: the Schur-Horn fibre of constant-diagonal matrices ``Q diag(m) Q^T``, of
 (the ``O(n)`` orbit of ``diag(m)`` minus the ``n - 1`` diagonal constraints). A single live index
 spread over ``n`` columns (``j = 1``) is isolated (``u_i v^T`` with ``v_c = +-1/sqrt(n)``).
 
+With ``sigma2`` learned, its stationarity ``d s = E||x - W z||^2`` reads, at a configuration
+(a group's share of the reconstruction error is ``n s - (n - j) s^2 / mu``; ``c`` the variance
+outside the live eigen-indices)
+
+    (d - sum n) s + sum_g (n_g - j_g) s^2 / mu_g(s) = c,
+
+whose left side increases strictly in ``s`` (``s / t`` does), so there is one root, in
+``[c / d, c / (d - sum n)]``: `learned_sigma2`. A live ``m_i / s`` decreases in ``s``, so a
+group that fails at ``s_lo = (sum of all but the top q eigenvalues) / d`` (below every root)
+fails at every root: the enumeration prunes there, then checks each configuration at its own
+root. (``j = 1``, ``n = 2``: the split of ``u_i`` exists iff ``lam_i > tr S / d``.)
+
 This module enumerates configurations, builds a representative (``Q`` by Givens rotations, the
 constructive proof of Schur-Horn) and classifies it numerically with `classify_vae_point` (an
 independent check: no closed form of the cluster Hessian is used).
@@ -34,6 +47,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.optimize
 
 from ._elbo import LinearVAEParams, linear_vae_elbo
 from ._likelihood import log_likelihood
@@ -46,6 +60,7 @@ __all__ = [
     "cluster_configurations",
     "cluster_point",
     "family_dim",
+    "learned_sigma2",
     "max_cluster_configurations",
 ]
 
@@ -62,6 +77,29 @@ def group_root(sqrt_lam: np.ndarray, n: int, s: float) -> float:
     b = float(np.sum(sqrt_lam))
     c = (n - sqrt_lam.size) * s
     return (b + math.sqrt(b * b + 4.0 * n * c)) / (2.0 * n)
+
+
+def learned_sigma2(lam: np.ndarray, trace: float, d: int, groups: tuple[Group, ...]) -> float:
+    """The configuration's ``sigma2`` when learned: the root of
+    ``(d - sum n) s + sum_g (n_g - j_g) s^2 / mu_g(s) = c`` (module docstring), ``c`` the
+    variance ``trace - sum lam_J`` outside the live indices (> 0: else ValueError)."""
+    c = trace - float(sum(lam[i] for J, _ in groups for i in J))
+    n_cols = sum(n for _, n in groups)
+    if not c > 0 or n_cols >= d:
+        raise ValueError(
+            "a learned sigma2 needs variance outside the live eigen-indices and fewer columns "
+            "than features; this configuration has none."
+        )
+    roots = [(np.sqrt(lam[list(J)]), n) for J, n in groups]
+
+    def excess(s: float) -> float:
+        ghosts = sum((n - r.size) * s * s / group_root(r, n, s) ** 2 for r, n in roots)
+        return (d - n_cols) * s + ghosts - c
+
+    lo, hi = c / d, c / (d - n_cols)  # excess(lo) < 0 <= excess(hi) (0 without ghosts)
+    if all(n == r.size for r, n in roots) or excess(hi) <= 0:  # the root is hi (to round-off)
+        return hi
+    return float(scipy.optimize.brentq(excess, lo, hi, xtol=1e-15 * hi, rtol=1e-15))
 
 
 def family_dim(groups: tuple[Group, ...]) -> int:
@@ -110,22 +148,45 @@ def cluster_configurations(
     rtol: float,
     floor: float = 0.0,
     limit: int = MAX_CLUSTER_CONFIGS,
+    learned: tuple[float, int] | None = None,
 ) -> list[tuple[Group, ...]]:
     """Every cluster configuration (a group with ``n >= 2`` columns), up to signed permutations.
 
     Groups are listed by their smallest eigen-index; ``lam`` descending, distinct, ``s`` off
-    them (``floor``: the absolute tie tolerance). Raises ValueError beyond ``limit``
-    candidate groups, or when a live ``m_i`` is within ``rtol`` of ``s``, an
-    eigenvalue a cluster uses is tied, or two groups share their norm (degenerate cases:
-    not enumerated)."""
+    them (``floor``: the absolute tie tolerance). With ``learned = (trace, d)`` the ``sigma2``
+    is each configuration's own (`learned_sigma2`; ``s`` is ignored). Raises ValueError beyond
+    ``limit`` candidate groups, or when a live ``m_i`` is within ``rtol`` of ``s``, an
+    eigenvalue a cluster uses is tied, two groups share their norm, or a learned ``sigma2``
+    falls on an eigenvalue outside the cluster while a zero or ghost column could turn towards
+    it (degenerate cases: not enumerated)."""
     live = [i for i in range(lam.size) if lam[i] > 0]
-    out: list[tuple[Group, ...]] = []
+    if learned is not None:  # below every configuration's root (module docstring)
+        s = float(np.sum(lam[q:])) / learned[1]
+        s += max(learned[0] - float(np.sum(lam)), 0.0) / learned[1]
+    out: list[tuple[tuple[Group, ...], float]] = []
     examined = 0
+
+    def boundary() -> ValueError:
+        return ValueError(
+            "a cluster's live M-eigenvalue is within rtol of sigma2 (a degenerate boundary): "
+            "clusters are not enumerated here."
+        )
+
+    def keep(chosen: tuple[Group, ...]) -> None:
+        if learned is None:
+            out.append((chosen, s))
+            return
+        s_star = learned_sigma2(lam, learned[0], learned[1], chosen)
+        ok = [_group_ok(lam, J, n, s_star, rtol) for J, n in chosen]
+        if None in ok:
+            raise boundary()
+        if all(ok):
+            out.append((chosen, s_star))
 
     def rec(free: list[int], last_min: int, left: int, chosen: tuple[Group, ...]) -> None:
         nonlocal examined
         if any(n >= 2 for _, n in chosen):
-            out.append(chosen)
+            keep(chosen)
         for a, i in enumerate(free):
             if i <= last_min:
                 continue
@@ -142,12 +203,9 @@ def cluster_configurations(
                                 "number of eigenvalues, or use include_clusters=False."
                             )
                         ok = _group_ok(lam, J, n, s, rtol)
-                        if ok is None:
-                            raise ValueError(
-                                "a cluster's live M-eigenvalue is within rtol of sigma2 "
-                                "(a degenerate boundary): clusters are not enumerated here."
-                            )
-                        if ok:
+                        if ok is None and learned is None:
+                            raise boundary()
+                        if ok is not False:  # learned: None at s_lo is not yet a boundary
                             rec(
                                 [x for x in free if x not in J],
                                 i,
@@ -156,7 +214,7 @@ def cluster_configurations(
                             )
 
     rec(live, -1, q, ())
-    used = sorted({i for cfg in out for J, _ in cfg for i in J})
+    used = sorted({i for cfg, _ in out for J, _ in cfg for i in J})
     for i in used:
         others = np.array([lam[j] for j in live if j != i])
         if others.size and np.any(tie_sign(others, float(lam[i]), rtol, floor) == 0):
@@ -164,14 +222,22 @@ def cluster_configurations(
                 "an eigenvalue a cluster uses is tied with another (within rtol): the clusters "
                 "form continuous families of another kind and are not enumerated here."
             )
-    for cfg in out:
-        mus = sorted(group_root(np.sqrt(lam[list(J)]), n, s) ** 2 for J, n in cfg)
+    for cfg, s_cfg in out:
+        mus = sorted(group_root(np.sqrt(lam[list(J)]), n, s_cfg) ** 2 for J, n in cfg)
         if any(b - a <= rtol * b for a, b in zip(mus, mus[1:], strict=False)):
             raise ValueError(
                 "two groups of a cluster configuration have equal norms (a coincidence of the "
                 "spectrum): clusters are not enumerated here."
             )
-    return out
+        spare = sum(n for _, n in cfg) < q or any(n > len(J) for J, n in cfg)
+        dead = np.delete(lam, [i for J, _ in cfg for i in J])
+        if learned is not None and spare and np.any(tie_sign(dead, s_cfg, rtol, floor) == 0):
+            # A zero or ghost column turning towards u_i has curvature ~ lam_i - sigma2.
+            raise ValueError(
+                "a cluster's learned sigma2 is within rtol of an eigenvalue (a degenerate "
+                "point): clusters are not enumerated here."
+            )
+    return [cfg for cfg, _ in out]
 
 
 def _constant_diagonal_rotation(m: np.ndarray) -> np.ndarray:
@@ -232,8 +298,8 @@ def _orbit_size(W: np.ndarray, s: float) -> int | None:
 
 @dataclass(frozen=True, eq=False, slots=True)
 class ElboClusterPoint:
-    """One equal-norm cluster of the diagonal-encoder ELBO (``sigma2`` fixed), up to signed
-    permutations of the latents: a point, or one representative of a continuous family.
+    """One equal-norm cluster of the diagonal-encoder ELBO, up to signed permutations of the
+    latents: a point, or one representative of a continuous family.
 
     Attributes
     ----------
@@ -245,6 +311,7 @@ class ElboClusterPoint:
     params : LinearVAEParams
         A representative ``(V, log D, W)`` at which the ELBO's gradient vanishes.
     sigma2 : float
+        The fixed ``sigma2``, or the configuration's own when learned.
     elbo, log_likelihood : float
         The ELBO is below the log-likelihood by the gap ``G > 0`` (the columns are not
         orthogonal).
@@ -310,18 +377,29 @@ def cluster_loadings(
 
 
 def cluster_point(
-    S: np.ndarray, lam: np.ndarray, U: np.ndarray, s: float, q: int, groups: tuple[Group, ...]
+    S: np.ndarray,
+    lam: np.ndarray,
+    U: np.ndarray,
+    s: float,
+    q: int,
+    groups: tuple[Group, ...],
+    *,
+    learned: bool = False,
 ) -> ElboClusterPoint:
-    """Representative and numeric classification of one configuration."""
+    """Representative and numeric classification of one configuration (``learned``: ``s`` is
+    ignored, the configuration's own `learned_sigma2` is used and the Hessian includes
+    ``sigma2``)."""
     from ._elbo_landscape import classify_vae_point
 
+    if learned:
+        s = learned_sigma2(lam, float(np.trace(S)), S.shape[0], groups)
     W = cluster_loadings(lam, U, s, q, groups)
     M = W.T @ W + s * np.eye(q)
     V = np.linalg.solve(M, W.T)
     params = LinearVAEParams(V, np.log(s / np.diag(M)), W)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegeneracyWarning)  # the family's zero modes
-        c = classify_vae_point(params, S, s)
+        c = classify_vae_point(params, S, s, sigma2_learned=learned)
     fam = family_dim(groups)
     return ElboClusterPoint(
         groups=groups,

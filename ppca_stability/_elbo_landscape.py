@@ -661,8 +661,8 @@ class ElboStabilityMap:
         stationary too (saddles, never maxima; docs/theory.md), and are not enumerated. With
         ``sigma2`` fixed this is exact (the split of ``u_i`` over two columns exists for every
         ``lam_i > sigma2``; checked against sympy's complete root lists); with ``sigma2`` learned
-        it is the same test at the maximum's ``sigma2``, a conservative answer. True when the
-        map was built with ``include_clusters=True`` (``sigma2`` fixed): ``cluster_points`` then
+        it exists iff ``lam_i > tr S / d``, which is again the test at the maximum's ``sigma2``.
+        True when the map was built with ``include_clusters=True``: ``cluster_points`` then
         lists the rest."""
         if self.encoder == "full" or self.latent_dim < 2 or self.include_clusters:
             return True
@@ -742,11 +742,6 @@ class ElboStabilityMap:
     # ------------------------------------------------------------------ equal-norm clusters
     def _cluster_configurations(self) -> list:
         if "clusters" not in self._cache:
-            if self.is_learned:
-                raise ValueError(
-                    "equal-norm clusters are enumerated for a fixed sigma2 only; with "
-                    "sigma2='learned' they were not studied."
-                )
             if self.encoder == "full" or self.latent_dim < 2:
                 self._cache["clusters"] = []
             else:
@@ -755,23 +750,29 @@ class ElboStabilityMap:
                         "equal-norm clusters are enumerated for distinct eigenvalues and sigma2 "
                         "off the spectrum; this map is degenerate."
                     )
-                lam = self._full_spectrum().eigenvalues
+                spec = self._full_spectrum()
+                learned = (float(spec.eigenvalues.sum()), spec.n_features)
                 self._cache["clusters"] = cluster_configurations(
-                    lam, float(self.sigma2), self.latent_dim, self.rtol, self.ppca.floor
+                    spec.eigenvalues,
+                    0.0 if self.is_learned else float(self.sigma2),
+                    self.latent_dim,
+                    self.rtol,
+                    self.ppca.floor,
+                    learned=learned if self.is_learned else None,
                 )
         return self._cache["clusters"]
 
     @property
     def n_cluster_points(self) -> int:
-        """Number of equal-norm cluster configurations up to signed permutations (``sigma2``
-        fixed; a continuous family counts once); 0 for the full encoder or ``q = 1``.
-        ValueError with ``sigma2='learned'``, on a degenerate map, or beyond the enumeration
-        guard (`ppca_stability._elbo_clusters.MAX_CLUSTER_CONFIGS`)."""
+        """Number of equal-norm cluster configurations up to signed permutations (a continuous
+        family counts once; with ``sigma2`` learned each has its own ``sigma2``); 0 for the full
+        encoder or ``q = 1``. ValueError on a degenerate map or beyond the enumeration guard
+        (`ppca_stability._elbo_clusters.MAX_CLUSTER_CONFIGS`)."""
         return len(self._cluster_configurations())
 
     @property
     def cluster_points(self) -> Sequence[ElboClusterPoint]:
-        """The equal-norm clusters (diagonal encoder, ``sigma2`` fixed), lazily built and
+        """The equal-norm clusters (diagonal encoder), lazily built and
         classified numerically by `classify_vae_point`: groups in order of their smallest
         eigen-index, configurations in lexicographic order of their groups."""
         configs = self._cluster_configurations()
@@ -791,7 +792,8 @@ class ElboStabilityMap:
                 "spectrum(cov) with vectors=True."
             )
         S = (U * lam) @ U.T
-        return cluster_point(S, lam, U, float(self.sigma2), self.latent_dim, groups)
+        s = 0.0 if self.is_learned else float(self.sigma2)
+        return cluster_point(S, lam, U, s, self.latent_dim, groups, learned=self.is_learned)
 
     def _cluster_tally(self) -> tuple[dict[int, int], dict[Stability, int]]:
         if "cluster_tally" not in self._cache:
@@ -931,7 +933,8 @@ def elbo_stability_map(
     include_clusters : bool, default False
         Count the diagonal encoder's equal-norm clusters (``cluster_points``, classified
         numerically: a dense Hessian each, so meant for small ``d q``) in ``census()`` and
-        ``stability_counts()``; ``complete`` is then True. Needs a fixed ``sigma2``, distinct
+        ``stability_counts()``; ``complete`` is then True. With ``sigma2="learned"`` each
+        cluster has its own ``sigma2`` (and its Hessian includes it). Needs distinct
         eigenvalues and ``sigma2`` off the spectrum; refuses beyond a guard on the number of
         configurations.
 
@@ -963,11 +966,6 @@ def elbo_stability_map(
     S, s, q, rtol = validate_map_inputs(cov, sigma2, latent_dim, rtol, allow_spectrum=True)
     encoder = check_choice(encoder, "encoder", ENCODERS)
     include_clusters = check_bool(include_clusters, "include_clusters")
-    if include_clusters and s == "learned":
-        raise ValueError(
-            "`include_clusters` needs a fixed sigma2: equal-norm clusters with sigma2='learned' "
-            "are not enumerated."
-        )
     if include_clusters and not isinstance(S, Spectrum):
         smap = build_map(eigh_descending(S, vectors=True), s, q, rtol)
     else:  # the pPCA map's own route (partial where that is faster)

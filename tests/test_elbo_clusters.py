@@ -1,5 +1,5 @@
-"""The equal-norm clusters of the diagonal-encoder ELBO (sigma2 fixed): enumeration, counts,
-representatives and their classification (docs/theory.md, "The linear VAE's own landscape",
+"""The equal-norm clusters of the diagonal-encoder ELBO (sigma2 fixed or learned): enumeration,
+counts, representatives and their classification (docs/theory.md, "The linear VAE's own landscape",
 points 4 and 5)."""
 
 from __future__ import annotations
@@ -11,7 +11,14 @@ import warnings
 import numpy as np
 import pytest
 import scipy.optimize
-from test_elbo_landscape import NORM_RTOL, ROOT_GTOL, _cluster_orbits_q2, _is_cluster_root
+from test_elbo_landscape import (
+    NORM_RTOL,
+    ROOT_GTOL,
+    _cluster_orbits_q2,
+    _is_cluster_root,
+    _naive_at,
+    fd_hessian,
+)
 
 from ppca_stability import (
     Stability,
@@ -23,7 +30,9 @@ from ppca_stability import (
 from ppca_stability._elbo_clusters import (
     _constant_diagonal_rotation,
     cluster_configurations,
+    cluster_loadings,
     family_dim,
+    learned_sigma2,
     max_cluster_configurations,
 )
 from ppca_stability._elbo_derivatives import ElboModel
@@ -288,12 +297,7 @@ def test_the_full_encoder_and_one_latent_have_no_clusters() -> None:
     assert elbo_stability_map(S, 0.5, latent_dim=1, include_clusters=True).n_cluster_points == 0
 
 
-def test_clusters_refuse_learned_sigma2_ties_and_large_enumerations() -> None:
-    S = np.diag([3.0, 2.0, 1.0])
-    with pytest.raises(ValueError, match="include_clusters"):
-        elbo_stability_map(S, "learned", latent_dim=2, include_clusters=True)
-    with pytest.raises(ValueError, match="fixed sigma2"):
-        _ = elbo_stability_map(S, "learned", latent_dim=2).n_cluster_points
+def test_clusters_refuse_ties_and_large_enumerations() -> None:
     with pytest.raises(ValueError, match="degenerate"), warnings.catch_warnings():
         warnings.simplefilter("ignore", DegeneracyWarning)
         elbo_stability_map(np.diag([3.0, 2.0, 2.0]), 0.5, latent_dim=2, include_clusters=True)
@@ -301,3 +305,178 @@ def test_clusters_refuse_learned_sigma2_ties_and_large_enumerations() -> None:
         elbo_stability_map(
             np.diag(np.linspace(3.0, 1.0, 40)), 0.1, latent_dim=6, include_clusters=True
         )
+
+
+# ----------------------------------------------------------------------------- sigma2 learned
+LEARNED_CASES = [
+    ([4.0, 2.0, 1.0], 2),
+    ([5.0, 3.0, 1.7, 0.9], 2),
+    ([5.0, 3.0, 1.7, 0.9], 3),
+    ([6.0, 4.0, 3.0, 1.5, 0.7], 3),
+]
+
+
+def _reconstruction_error(p, S: np.ndarray) -> float:  # noqa: ANN001
+    """E||x - W z||^2 under the encoder, from its definition."""
+    W, V = p.params.loadings, p.params.encoder_weights
+    R = np.eye(S.shape[0]) - W @ V
+    D = np.exp(p.params.encoder_log_variances)
+    return float(np.trace(R @ S @ R.T) + np.trace((W * D) @ W.T))
+
+
+@pytest.mark.parametrize("lam,q", LEARNED_CASES)
+def test_learned_clusters_are_stationary_in_sigma2_too(lam, q: int) -> None:
+    """With sigma2 learned each cluster's sigma2 is the mean squared reconstruction error per
+    feature (its own stationarity, from the definition), the gradient in the other parameters
+    vanishes there, and it is not the fixed-sigma2 map's value for any other configuration."""
+    S = np.diag(lam)
+    emap = elbo_stability_map(S, "learned", latent_dim=q, include_clusters=True)
+    assert emap.n_cluster_points > 0 and emap.complete
+    for p in emap.cluster_points:
+        assert p.sigma2 == pytest.approx(_reconstruction_error(p, S) / len(lam), rel=1e-12)
+        g, _ = linear_vae_elbo_gradient(p.params, cov=S, sigma2=p.sigma2)
+        W, V = p.params.loadings, p.params.encoder_weights
+        s = p.sigma2
+        scale = np.linalg.norm(S @ V.T) / s + np.linalg.norm(W) * np.linalg.norm(V @ S @ V.T) / s
+        assert np.linalg.norm(g.loadings) <= GRAD_RTOL * scale
+        assert np.max(np.abs(g.encoder_log_variances)) <= GRAD_RTOL
+        assert _is_cluster_root(W, np.array(lam), s)
+        if np.any(np.isclose(lam, s, rtol=1e-6)):
+            continue  # e.g. two live of d = 3: s is the third eigenvalue (a degenerate fixed map)
+        # The same configuration with sigma2 fixed at this value is one of that map's clusters.
+        fixed = {c.groups: c for c in _map(lam, s, q).cluster_points}
+        assert np.allclose(fixed[p.groups].params.loadings, W, atol=1e-12)
+
+
+@pytest.mark.parametrize("lam,q", LEARNED_CASES[:3])
+def test_learned_clusters_agree_with_a_finite_difference_hessian(lam, q: int) -> None:
+    """Morse index and zero modes of each learned-sigma2 cluster against the finite-difference
+    Hessian of test_elbo_landscape's independent ELBO in all parameters, sigma2 included: all
+    saddles, zero modes = the Schur-Horn family's dimension."""
+    S, d = np.diag(lam), len(lam)
+    emap = elbo_stability_map(S, "learned", latent_dim=q, include_clusters=True)
+    for p in emap.cluster_points:
+        x0 = np.concatenate(
+            [
+                p.params.encoder_weights.ravel(),
+                p.params.encoder_log_variances,
+                p.params.loadings.ravel(),
+                [p.sigma2],
+            ]
+        )
+        h = np.linalg.eigvalsh(fd_hessian(lambda x: _naive_at(x, S, d, q, False, True, 0.0), x0))
+        tol = 1e-5 * np.max(np.abs(h))
+        assert int(np.sum(h > tol)) == p.morse_index >= 1, (p, h)
+        assert int(np.sum(np.abs(h) <= tol)) == p.family_dim == p.n_degenerate, (p, h)
+        assert p.stability is Stability.SADDLE
+
+
+def test_learned_sigma2_is_the_root_of_its_stationarity_equation() -> None:
+    """(d - sum n) s + sum (n - j) s^2 / mu(s) = c, by bisection on the definition (the
+    reconstruction error of the fixed-sigma2 representative), for groups with and without ghosts."""
+    lam = np.array([6.0, 4.0, 3.0, 1.5, 0.7])
+    d = lam.size
+    for groups in [(((0,), 2),), (((0, 1), 2),), (((0, 1), 3),), (((0,), 2), ((1, 2), 2))]:
+        s = learned_sigma2(lam, float(lam.sum()), d, groups)
+
+        def excess(t: float, groups: tuple = groups) -> float:
+            W = cluster_loadings(lam, np.eye(d), t, 4, groups)
+            M = W.T @ W + t * np.eye(4)
+            V = np.linalg.solve(M, W.T)
+            R = np.eye(d) - W @ V
+            err = np.trace(R @ np.diag(lam) @ R.T) + np.trace((W * (t / np.diag(M))) @ W.T)
+            return d * t - err
+
+        c = lam.sum() - sum(lam[i] for J, _ in groups for i in J)
+        n_cols = sum(n for _, n in groups)
+        ref = scipy.optimize.brentq(excess, c / d, c / (d - n_cols) * (1 + 1e-9), xtol=1e-14)
+        assert s == pytest.approx(ref, rel=1e-10), groups
+
+
+@pytest.mark.parametrize("lam", [[4.0, 2.0, 1.0], [3.0, 2.9, 0.1], [5.0, 1.2, 1.1, 0.7]])
+def test_with_learned_sigma2_a_direction_splits_iff_its_eigenvalue_exceeds_the_mean(lam) -> None:
+    """u_i over two equal columns with sigma2 learned exists iff lam_i > tr S / d; ``complete``
+    without clusters is False exactly when some split exists (the top eigenvalue above the
+    mean)."""
+    lam = np.array(lam)
+    emap = elbo_stability_map(np.diag(lam), "learned", latent_dim=2, include_clusters=True)
+    one_split = [(((i,), 2),) for i in range(lam.size)]
+    splits = {p.groups[0][0][0] for p in emap.cluster_points if p.groups in one_split}
+    assert splits == set(np.flatnonzero(lam > lam.mean()).tolist())
+    plain = elbo_stability_map(np.diag(lam), "learned", latent_dim=2)
+    assert plain.complete == (not splits)
+
+
+def _newton_learned_clusters(lam, q: int, n_starts: int) -> tuple[set, dict]:  # noqa: ANN001
+    """Newton on the gradient in all parameters, sigma2 included, from equal-norm starts: every
+    non-orthogonal root must be an enumerated configuration with its sigma2, Morse index and
+    family dimension. Returns the configurations reached and the enumeration."""
+    lam = np.array(lam)
+    S, d = np.diag(lam), lam.size
+    emap = elbo_stability_map(S, "learned", latent_dim=q, include_clusters=True)
+    by_config = {tuple(sorted(p.groups)): p for p in emap.cluster_points}
+    rng = np.random.default_rng(3)
+    found: set = set()
+
+    def split(x: np.ndarray) -> ElboModel:
+        W = x[q * d + q : q * d + q + d * q].reshape(d, q)
+        return ElboModel(
+            x[: q * d].reshape(q, d),
+            x[q * d : q * d + q],
+            W,
+            S,
+            float(x[-1]),
+            full=False,
+            learned=True,
+        )
+
+    for _ in range(n_starts):
+        s0 = float(rng.uniform(0.3, 1.2)) * lam.mean()
+        W0 = rng.standard_normal((d, q))
+        W0 = W0 / np.linalg.norm(W0, axis=0) * np.sqrt(lam.max())
+        W0 += 0.05 * rng.standard_normal((d, q))
+        V0, D0 = optimal_encoder(W0, s0)
+        x0 = np.concatenate([V0.ravel(), np.log(D0), W0.ravel(), [s0]])
+        with np.errstate(all="ignore"):
+            sol = scipy.optimize.root(
+                lambda x: split(x).gradient(),
+                x0,
+                jac=lambda x: split(x).dense_hessian(),
+                method="hybr",
+                options={"xtol": 1e-13},
+            )
+        if not np.all(np.isfinite(sol.x)) or sol.x[-1] <= 0:
+            continue
+        point = split(sol.x)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DegeneracyWarning)
+            c = classify_vae_point((point.V, point.enc, point.W), S, point.s, sigma2_learned=True)
+        if c.relative_gradient_norm > ROOT_GTOL:
+            continue
+        M = point.W.T @ point.W
+        if np.max(np.abs(M - np.diag(np.diag(M)))) <= NORM_RTOL * max(np.max(np.diag(M)), 1.0):
+            continue  # orthogonal: tests/test_elbo_landscape.py
+        config = _configuration_of(point.W, point.s)
+        ref = by_config[config]  # KeyError: a cluster the enumeration misses
+        assert point.s == pytest.approx(ref.sigma2, rel=1e-8)
+        assert (c.morse_index, c.n_degenerate) == (ref.morse_index, ref.family_dim)
+        found.add(config)
+    return found, by_config
+
+
+@pytest.mark.parametrize("lam,q", [([5.0, 3.0, 1.5], 2), ([3.0, 2.5, 0.4, 0.3], 3)])
+def test_newton_roots_with_learned_sigma2_are_enumerated_clusters(lam, q: int) -> None:
+    found, _ = _newton_learned_clusters(lam, q, 40)
+    assert len(found) >= 2, found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lam", [[5.0, 3.0, 1.7, 0.9], [6.0, 4.0, 3.0, 1.5, 0.7]])
+def test_newton_from_many_starts_finds_no_learned_sigma2_cluster_outside_the_enumeration(
+    lam,  # noqa: ANN001
+) -> None:
+    """200 Newton starts (sigma2 learned, q = 3): no root outside the enumeration, and many
+    distinct configurations reached (8 of 13 and 11 of 23 here: Newton from equal-norm starts
+    does not reach them all)."""
+    found, _ = _newton_learned_clusters(lam, 3, 200)
+    assert len(found) >= 8, found
