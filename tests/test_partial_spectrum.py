@@ -265,6 +265,44 @@ def test_cli_map_streams_a_large_npy_through_the_partial_route(tmp_path, capsys)
     )
 
 
+def test_cli_elbo_map_streams_a_large_npy_and_counts_clusters_only_from_the_covariance(
+    tmp_path, capsys
+):
+    """`map --objective elbo` takes the same streamed route as the likelihood map (same counts
+    as the API on the full covariance); --include-clusters reads the whole covariance."""
+    import json
+
+    from ppca_stability._cli import main
+
+    X = _spiked_data(700, 600, np.linspace(40.0, 10.0, 5), seed=10)
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    argv = ["map", str(path), "--sigma2", "6", "--latent-dim", "3", "--objective", "elbo"]
+    assert main([*argv, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    ref = elbo_stability_map(covariance(X), 6.0, latent_dim=3)
+    assert len(payload["eigenvalues"]) == ref.ppca.n_above  # only the eigenpairs above sigma2
+    assert payload["n_points"] == ref.n_points
+    assert payload["census"] == {str(k): v for k, v in ref.census().items()}
+    assert payload["global_maximum"]["elbo"] == pytest.approx(
+        ref.global_maximum.elbo, rel=LOGLIK_RTOL
+    )
+    assert "n_cluster_points" not in payload
+
+    small = tmp_path / "small.npy"
+    np.save(small, X[:, :6])
+    tail = ["--sigma2", "1", "--latent-dim", "2", "--objective", "elbo", "--include-clusters"]
+    assert main(["map", str(small), *tail, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    full = elbo_stability_map(covariance(X[:, :6]), 1.0, latent_dim=2, include_clusters=True)
+    assert payload["n_cluster_points"] == full.n_cluster_points > 0
+    assert payload["census"] == {str(k): v for k, v in full.census().items()}
+    assert main(["map", str(small), *tail]) == 0
+    assert "equal-norm clusters" in capsys.readouterr().out
+    assert main(["map", str(small), "--sigma2", "1", "--include-clusters"]) == 2
+    assert "--include-clusters" in capsys.readouterr().err
+
+
 def test_krylov_that_does_not_converge_raises_naming_the_parameter(monkeypatch):
     from ppca_stability import _partial
 

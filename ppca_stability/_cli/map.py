@@ -11,6 +11,7 @@ from .._elbo_landscape import ElboStabilityMap, elbo_stability_map
 from .._spectrum import spectrum
 from .._stability import PARTIAL_MAX_FRACTION, PARTIAL_MIN_FEATURES, StabilityMap, stability_map
 from ._io import (
+    CliError,
     add_data_arguments,
     dump_json,
     load_covariance,
@@ -34,8 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "map",
         help="classify every stationary point at one sigma^2",
-        description="Classify every stationary point of the pPCA likelihood at one sigma^2 "
-        "(maximum, saddle, minimum, degenerate) from the eigenvalues of the data covariance.",
+        description="Classify every stationary point of the pPCA likelihood (or of the linear "
+        "VAE's ELBO) at one sigma^2 (maximum, saddle, minimum, degenerate) from the eigenvalues "
+        "of the data covariance.",
     )
     add_data_arguments(p)
     p.add_argument(
@@ -61,6 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("diagonal", "full"),
         default="diagonal",
         help="encoder covariance of the ELBO (with --objective elbo; default diagonal)",
+    )
+    p.add_argument(
+        "--include-clusters",
+        action="store_true",
+        help="with --objective elbo and the diagonal encoder: also enumerate and classify the "
+        "equal-norm cluster saddles, counted in the census (a dense Hessian each: small d q)",
     )
     p.add_argument(
         "--show",
@@ -95,7 +103,7 @@ def _load(args: argparse.Namespace) -> Any:
     sigma2 = parse_sigma2(args.sigma2)
     if (
         not args.cov
-        and args.objective == "likelihood"
+        and not args.include_clusters  # the clusters read the whole spectrum
         and not isinstance(sigma2, str)
         and args.latent_dim is not None
         and args.data.lower().endswith(".npy")
@@ -108,11 +116,17 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.include_clusters and args.objective != "elbo":
+        raise CliError("--include-clusters: used only with --objective elbo")
     cov = _load(args)
     smap: StabilityMap | ElboStabilityMap
     if args.objective == "elbo":
         smap = elbo_stability_map(
-            cov, args.sigma2, latent_dim=args.latent_dim, encoder=args.encoder
+            cov,
+            args.sigma2,
+            latent_dim=args.latent_dim,
+            encoder=args.encoder,
+            include_clusters=args.include_clusters,
         )
     else:
         smap = stability_map(cov, args.sigma2, latent_dim=args.latent_dim)
@@ -136,6 +150,11 @@ def run(args: argparse.Namespace) -> int:
                     "global_maximum": _row(top),
                     "stability_counts": counts,
                     "census": None if census is None else {str(k): v for k, v in census.items()},
+                    **(
+                        {"n_cluster_points": smap.n_cluster_points}
+                        if isinstance(smap, ElboStabilityMap) and smap.include_clusters
+                        else {}
+                    ),
                     "points": shown,
                 }
             )
