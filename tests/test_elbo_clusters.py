@@ -17,12 +17,13 @@ from test_elbo_landscape import (
     _cluster_orbits_q2,
     _is_cluster_root,
     _naive_at,
+    classify_quietly,
     fd_hessian,
+    newton_root,
 )
 
 from ppca_stability import (
     Stability,
-    classify_vae_point,
     elbo_stability_map,
     linear_vae_elbo_gradient,
     optimal_encoder,
@@ -247,20 +248,11 @@ def test_newton_roots_are_enumerated_points_or_enumerated_clusters(lam, s: float
         W0 += 0.05 * rng.standard_normal((d, q))
         V0, D0 = optimal_encoder(W0, s)
         x0 = np.concatenate([V0.ravel(), np.log(D0), W0.ravel()])
-        with np.errstate(all="ignore"):
-            sol = scipy.optimize.root(
-                lambda x: split(x).gradient(),
-                x0,
-                jac=lambda x: split(x).dense_hessian(),
-                method="hybr",
-                options={"xtol": 1e-13},
-            )
+        sol = newton_root(split, x0)
         if not np.all(np.isfinite(sol.x)):
             continue
         point = split(sol.x)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DegeneracyWarning)
-            c = classify_vae_point((point.V, point.enc, point.W), S, s)
+        c = classify_quietly((point.V, point.enc, point.W), S, s)
         if c.relative_gradient_norm > ROOT_GTOL:
             continue
         M = point.W.T @ point.W
@@ -437,20 +429,11 @@ def _newton_learned_clusters(lam, q: int, n_starts: int) -> tuple[set, dict]:  #
         W0 += 0.05 * rng.standard_normal((d, q))
         V0, D0 = optimal_encoder(W0, s0)
         x0 = np.concatenate([V0.ravel(), np.log(D0), W0.ravel(), [s0]])
-        with np.errstate(all="ignore"):
-            sol = scipy.optimize.root(
-                lambda x: split(x).gradient(),
-                x0,
-                jac=lambda x: split(x).dense_hessian(),
-                method="hybr",
-                options={"xtol": 1e-13},
-            )
+        sol = newton_root(split, x0)
         if not np.all(np.isfinite(sol.x)) or sol.x[-1] <= 0:
             continue
         point = split(sol.x)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DegeneracyWarning)
-            c = classify_vae_point((point.V, point.enc, point.W), S, point.s, sigma2_learned=True)
+        c = classify_quietly((point.V, point.enc, point.W), S, point.s, sigma2_learned=True)
         if c.relative_gradient_norm > ROOT_GTOL:
             continue
         M = point.W.T @ point.W

@@ -91,6 +91,41 @@ def fd_hessian(f, x: np.ndarray, h: float = FD_STEP) -> np.ndarray:
     return H
 
 
+def newton_root(model_of, x0: np.ndarray):  # noqa: ANN001, ANN201
+    """scipy's hybrid Newton method on ``model_of(x).gradient()`` with the exact dense Hessian as
+    its Jacobian (floating-point overflow on the way is not an error: a start may diverge)."""
+    with np.errstate(all="ignore"):
+        return scipy.optimize.root(
+            lambda x: model_of(x).gradient(),
+            x0,
+            jac=lambda x: model_of(x).dense_hessian(),
+            method="hybr",
+            options={"xtol": 1e-13},
+        )
+
+
+def classify_quietly(params, S: np.ndarray, s: float, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    """classify_vae_point without the DegeneracyWarning of a root's expected zero modes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegeneracyWarning)
+        return classify_vae_point(params, S, s, **kwargs)
+
+
+def _assert_enumerated(point: ElboModel, c, emap, lam: np.ndarray) -> tuple[int, ...]:  # noqa: ANN001
+    """A root with orthogonal columns is the enumerated point of its active set: W W^T's nonzero
+    spectrum lam_i - sigma2 there, the same sigma2, Morse index and stability; only the global
+    maximum has index 0. Returns the active set."""
+    nu, U = np.linalg.eigh(point.W @ point.W.T)
+    live = nu > NORM_RTOL * point.s
+    active = tuple(sorted(int(np.argmax(np.abs(U[:, j]))) for j in np.flatnonzero(live)))
+    ref = emap.point(active)
+    assert np.allclose(np.sort(nu[live]), np.sort(lam[list(active)] - ref.sigma2), rtol=1e-6)
+    assert abs(point.s - ref.sigma2) <= 1e-8 * ref.sigma2
+    assert (c.morse_index, c.stability) == (ref.morse_index, ref.stability)
+    assert (c.morse_index == 0) == (active == emap.global_maximum.active)
+    return active
+
+
 @hs.composite
 def problems(draw):  # noqa: ANN001, ANN201
     lam = draw(spectra(min_dim=2, max_dim=4, min_value=0.2, max_value=5.0, min_gap=0.05))
@@ -472,13 +507,7 @@ def test_newton_roots_are_enumerated_points_or_equal_norm_clusters(lam, s: float
                 learned=False,
             )
 
-        sol = scipy.optimize.root(
-            lambda x: split(x).gradient(),
-            x0,
-            jac=lambda x: split(x).dense_hessian(),
-            method="hybr",
-            options={"xtol": 1e-13},
-        )
+        sol = newton_root(split, x0)
         point = split(sol.x)
         c = classify_vae_point((point.V, point.enc, point.W), S, s)
         if c.relative_gradient_norm > ROOT_GTOL:
@@ -548,37 +577,21 @@ def test_newton_roots_with_the_full_encoder_or_learned_sigma2_are_enumerated(
         V0, D0 = optimal_encoder(W0, s0)
         enc0 = np.diag(np.sqrt(D0))[tril] if full else np.log(D0)
         x0 = np.concatenate([V0.ravel(), enc0, W0.ravel()] + ([[s0]] if learned else []))
-        with np.errstate(all="ignore"):
-            sol = scipy.optimize.root(
-                lambda x: split(x).gradient(),
-                x0,
-                jac=lambda x: split(x).dense_hessian(),
-                method="hybr",
-                options={"xtol": 1e-13},
-            )
+        sol = newton_root(split, x0)
         if not np.all(np.isfinite(sol.x)) or (learned and sol.x[-1] <= 0):
             continue
         point = split(sol.x)
         if full and np.any(np.diag(point.enc) <= 0):  # the Cholesky factor's sign convention
             continue
         par = (LinearVAEFullParams if full else LinearVAEParams)(point.V, point.enc, point.W)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DegeneracyWarning)
-            c = classify_vae_point(par, S, point.s, encoder=encoder, sigma2_learned=learned)
+        c = classify_quietly(par, S, point.s, encoder=encoder, sigma2_learned=learned)
         if c.relative_gradient_norm > ROOT_GTOL:
             continue
-        nu, U = np.linalg.eigh(point.W @ point.W.T)
-        live = nu > NORM_RTOL * point.s
         if not full and not np.allclose(
             point.W.T @ point.W, np.diag(np.diag(point.W.T @ point.W)), atol=NORM_RTOL
         ):
             continue  # a diagonal-encoder cluster: characterised in the fixed-sigma2 tests
-        active = tuple(sorted(int(np.argmax(np.abs(U[:, j]))) for j in np.flatnonzero(live)))
-        ref = emap.point(active)
-        assert np.allclose(np.sort(nu[live]), np.sort(lam[list(active)] - ref.sigma2), rtol=1e-6)
-        assert abs(point.s - ref.sigma2) <= 1e-8 * ref.sigma2
-        assert (c.morse_index, c.stability) == (ref.morse_index, ref.stability)
-        assert (c.morse_index == 0) == (active == emap.global_maximum.active)
+        _assert_enumerated(point, c, emap, lam)
         found += 1
     assert found >= 5, found
 
@@ -655,9 +668,7 @@ def test_levenberg_marquardt_roots_at_the_optimal_encoder_are_enumerated(
         if not np.all(np.isfinite(x)) or point.s <= 0:
             continue
         par = (LinearVAEFullParams if full else LinearVAEParams)(point.V, point.enc, point.W)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DegeneracyWarning)
-            c = classify_vae_point(par, S, point.s, encoder=encoder, sigma2_learned=learned)
+        c = classify_quietly(par, S, point.s, encoder=encoder, sigma2_learned=learned)
         if c.relative_gradient_norm > ROOT_GTOL:
             continue
         n_roots += 1
@@ -668,14 +679,7 @@ def test_levenberg_marquardt_roots_at_the_optimal_encoder_are_enumerated(
             assert c.morse_index >= 1
             n_cluster += 1
             continue
-        nu, U = np.linalg.eigh(point.W @ point.W.T)
-        live = nu > NORM_RTOL * point.s
-        active = tuple(sorted(int(np.argmax(np.abs(U[:, j]))) for j in np.flatnonzero(live)))
-        ref = emap.point(active)
-        assert np.allclose(np.sort(nu[live]), np.sort(lam[list(active)] - ref.sigma2), rtol=1e-6)
-        assert abs(point.s - ref.sigma2) <= 1e-8 * ref.sigma2
-        assert (c.morse_index, c.stability) == (ref.morse_index, ref.stability)
-        assert (c.morse_index == 0) == (active == emap.global_maximum.active)
+        active = _assert_enumerated(point, c, emap, lam)
         by_active[active] = by_active.get(active, 0) + 1
     assert n_roots >= 25 and len(by_active) >= 3, (n_roots, n_cluster, by_active)
 
@@ -788,9 +792,7 @@ def test_a_live_tie_is_degenerate_for_the_diagonal_encoder_only() -> None:
         and diag.global_maximum.n_degenerate == 1
     )
     assert full.global_maximum.stability is Stability.MAXIMUM
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DegeneracyWarning)
-        c = classify_vae_point(diag.global_maximum.params, S, 0.5)
+    c = classify_quietly(diag.global_maximum.params, S, 0.5)
     assert (c.stability, c.n_degenerate) == (Stability.DEGENERATE, 1)
 
 
