@@ -386,13 +386,10 @@ def cluster_point(
     *,
     learned: bool = False,
 ) -> ElboClusterPoint:
-    """Representative and numeric classification of one configuration (``learned``: ``s`` is
-    ignored, the configuration's own `learned_sigma2` is used and the Hessian includes
-    ``sigma2``)."""
+    """Representative and numeric classification of one configuration at ``s`` (``learned``:
+    ``s`` is the configuration's `learned_sigma2` and the Hessian includes ``sigma2``)."""
     from ._elbo_landscape import classify_vae_point
 
-    if learned:
-        s = learned_sigma2(lam, float(np.trace(S)), S.shape[0], groups)
     W = cluster_loadings(lam, U, s, q, groups)
     M = W.T @ W + s * np.eye(q)
     V = np.linalg.solve(M, W.T)

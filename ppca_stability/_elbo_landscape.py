@@ -46,7 +46,12 @@ import scipy.sparse.linalg
 
 from ._classify import SymmetryBasis, classification_table
 from ._elbo import LinearVAEFullParams, LinearVAEParams, check_vae_params
-from ._elbo_clusters import ElboClusterPoint, cluster_configurations, cluster_point
+from ._elbo_clusters import (
+    ElboClusterPoint,
+    cluster_configurations,
+    cluster_point,
+    learned_sigma2,
+)
 from ._elbo_derivatives import ElboModel, encoder_array
 from ._hessian_blocks import structured_counts
 from ._likelihood import Model
@@ -792,7 +797,10 @@ class ElboStabilityMap:
                 "spectrum(cov) with vectors=True."
             )
         S = (U * lam) @ U.T
-        s = 0.0 if self.is_learned else float(self.sigma2)
+        if self.is_learned:
+            s = learned_sigma2(lam, float(lam.sum()), spec.n_features, groups)
+        else:
+            s = float(self.sigma2)
         return cluster_point(S, lam, U, s, self.latent_dim, groups, learned=self.is_learned)
 
     def _cluster_tally(self) -> tuple[dict[int, int], dict[Stability, int]]:
