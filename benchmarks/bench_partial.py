@@ -6,8 +6,10 @@
     full-eigh route (same answers checked).
 (c) d = 20 000 from data: time and peak traced memory against the data's size.
 
-Families: several seeds, and an unfriendly spectrum whose tail is flat just below sigma2. (a)
-and (b) time ours and the reference in turn, best of 3 rounds (`best_times_interleaved`).
+Families: several seeds; for (a) a graded and a flat tail below sigma2, and two unfriendly
+spectra on which the certified Krylov route gives way to LAPACK (`A_SPECTRA`); for (b) a plateau
+of variance just below the cut. (a) and (b) time ours and the reference in turn, best of 3
+rounds (`best_times_interleaved`), and check the answers against the complete route.
 """
 
 from __future__ import annotations
@@ -27,27 +29,69 @@ def _cov(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (S + S.T) / 2
 
 
-def _summary(smap):
+def _summary(smap, census: bool = True):
+    # (A census with tied eigenvalues enumerates the points: beyond its cap at q = 10.)
     g = smap.global_maximum
-    return smap.n_points, smap.census(), g.log_likelihood, g.loadings
+    return smap.n_points, smap.census() if census else None, g.log_likelihood, g.loadings
 
 
-def _case_a(d: int, seed: int, flat: bool) -> dict:
-    rng = np.random.default_rng(seed)
-    top = np.geomspace(100.0, 2.0, 60)
-    tail = np.full(d - 60, 0.99) if flat else np.geomspace(0.9, 1e-3, d - 60)
-    S = _cov(np.r_[top, tail + (1e-6 * rng.random(d - 60) if flat else 0.0)], rng)
-    t_eigh, t_map = best_times_interleaved(
-        lambda: np.linalg.eigh(S),
-        lambda: _summary(stability_map(S, 1.0, latent_dim=10)),
-        repeat=3,
+def _same(a, b) -> bool:
+    return (
+        a[0] == b[0]
+        and a[1] == b[1]
+        and abs(a[2] - b[2]) <= 1e-9 * abs(b[2])
+        and np.abs(a[3] @ a[3].T - b[3] @ b[3].T).max() <= 1e-7
     )
+
+
+# Spectra for (a): 60 eigenvalues above sigma2 = 1, over a graded or a flat tail (the friendly
+# family the goal names), and unfriendly ones where the certified Krylov route gives way to
+# LAPACK: an eigenvalue repeated 40 times above the cut (more than the block of 16 vectors:
+# the Cholesky certificate fails) and a spectrum without a gap at the cut (eigenvalues
+# 1.05 ... 0.95 on both sides: the run exceeds its budget of passes).
+A_SPECTRA = {
+    "log tail": lambda d, rng: np.r_[np.geomspace(100.0, 2.0, 60), np.geomspace(0.9, 1e-3, d - 60)],
+    "flat tail": lambda d, rng: np.r_[
+        np.geomspace(100.0, 2.0, 60), np.full(d - 60, 0.99) + 1e-6 * rng.random(d - 60)
+    ],
+    "40-fold top (fallback)": lambda d, rng: np.r_[
+        np.full(40, 5.0), np.geomspace(3.0, 2.0, 20), np.full(d - 60, 0.5)
+    ],
+    "no gap at cut (fallback)": lambda d, rng: np.r_[
+        np.geomspace(100.0, 1.05, 60), np.geomspace(0.95, 1e-3, d - 60)
+    ],
+}
+
+
+def _case_a(d: int, seed: int, kind: str) -> dict:
+    import warnings
+
+    from ppca_stability.exceptions import DegeneracyWarning
+
+    warnings.simplefilter("ignore", DegeneracyWarning)
+    rng = np.random.default_rng(seed)
+    S = _cov(A_SPECTRA[kind](d, rng), rng)
+    out: dict[str, tuple] = {}
+
+    tied = "40" in kind
+
+    def ours():
+        out["a"] = _summary(stability_map(S, 1.0, latent_dim=10), census=not tied)
+
+    t_eigh, t_map = best_times_interleaved(lambda: np.linalg.eigh(S), ours, repeat=3)
+    exact = _summary(stability_map(spectrum(S), 1.0, latent_dim=10), census=not tied)
+    # The 40-fold eigenvalue makes the global maximum a family (W W^T not unique): compare the
+    # rest there.
+    a, b = out["a"], exact
+    same = _same(a, b) if not tied else a[0] == b[0] and abs(a[2] - b[2]) <= 1e-9 * abs(b[2])
+    goal = 1.0 if "fallback" in kind else 0.5
     return {
-        "case": f"(a) d={d}, q=10, 60 above, {'flat tail' if flat else 'log tail'}, seed {seed}",
+        "case": f"(a) d={d}, q=10, 60 above, {kind}, seed {seed}",
         "ours s": round(t_map, 3),
         "reference s": round(t_eigh, 3),
         "ratio": round(t_map / t_eigh, 3),
-        "goal": "<= 0.5",
+        "goal": f"<= {goal}",
+        "met": ("yes" if t_map <= goal * t_eigh else "NO") + ("" if same else " (answers DIFFER)"),
     }
 
 
@@ -76,12 +120,7 @@ def _case_b(n: int, seed: int, flat: bool) -> dict:
 
     t_ours, t_ref = best_times_interleaved(ours, reference, repeat=3)
     a, b = out["a"], out["b"]
-    same = (
-        a[0] == b[0]
-        and a[1] == b[1]
-        and abs(a[2] - b[2]) <= 1e-9 * abs(b[2])
-        and np.abs(a[3] @ a[3].T - b[3] @ b[3].T).max() <= 1e-7
-    )
+    same = _same(a, b)
     return {
         "case": f"(b) data n=d={n}, 30 spikes, {'plateau below cut' if flat else 'spiked'}, "
         f"seed {seed}",
@@ -120,7 +159,8 @@ def _case_c(n: int, d: int, seed: int) -> dict:
 
 def run(quick: bool = False) -> list[dict]:
     seeds = [0] if quick else [0, 1]
-    rows = [_case_a(2000, s, flat) for s in seeds for flat in (False, True)]
+    rows = [_case_a(2000, s, kind) for s in seeds for kind in A_SPECTRA if "fallback" not in kind]
+    rows += [_case_a(2000, 0, kind) for kind in A_SPECTRA if "fallback" in kind]
     rows += [_case_b(3000, s, flat) for s in seeds for flat in (False, True)]
     rows.append(_case_c(2000, 20_000, 0))
     return rows

@@ -277,23 +277,65 @@ def dense_partial(
     n_components: int | None,
     vectors: bool,
     rtol: float = DEFAULT_RTOL,
+    rng: np.random.Generator | None = None,
 ) -> Spectrum:
     """Eigenpairs of `S` not below `above` (ties with it included, and certified by a bound
-    below it beyond `rtol`) or its top `n_components`, by LAPACK on that subset alone."""
+    below it beyond `rtol`) or its top `n_components`: for `above` with an `rng`, by the block
+    Krylov method certified by a Cholesky factor (`dense_above`) when it answers, else by LAPACK
+    on that subset alone."""
     d, trace = S.shape[0], float(np.trace(S))
     if n_components == d or (above is not None and not above > PSD_SLACK * d * _EPS * trace):
         # Everything, or a cut inside the round-off band: the complete route, with its zeroing.
         return eigh_descending(S, vectors=vectors)
     rest_max = None
     if above is not None:
-        # The interval LAPACK searches starts beyond the tie band of `above` (floor <= d eps tr S).
-        rest_max = above * (1.0 - 4.0 * rtol) - 4.0 * d * _EPS * trace
+        rest_max = dense_cut(above, rtol, d, trace)
         if rest_max <= 0.0:
             return eigh_descending(S, vectors=vectors)
+        if rng is not None:
+            found = dense_above(S, above, max_count=max(1, d // DENSE_MAX_FRACTION), rng=rng)
+            if isinstance(found, Spectrum):
+                U = found.eigenvectors if vectors else None
+                return Spectrum(found.eigenvalues, U, d, trace, found.rest_max)
     lam, U = _partial.dense_top(S, above=rest_max, n_components=n_components)
     _check_rest_sum(lam, trace, d)
     lam = zero_roundoff(lam, d)
     return Spectrum(lam, U if vectors else None, d, trace, rest_max)
+
+
+# The certified Krylov route of `spectrum(cov, above=a)` stops, for LAPACK, once more than
+# d / DENSE_MAX_FRACTION eigenvalues are above `a` (beyond that its passes cost more than syevr).
+DENSE_MAX_FRACTION = 8
+
+
+def dense_cut(above: float, rtol: float, d: int, trace: float) -> float:
+    """The bound a dense partial spectrum certifies for the eigenvalues it lacks: `above`
+    lowered beyond its tie band (``floor <= d eps tr S``)."""
+    return above * (1.0 - 4.0 * rtol) - 4.0 * d * _EPS * trace
+
+
+def dense_above(
+    S: np.ndarray,
+    above: float,
+    *,
+    max_count: int,
+    rng: np.random.Generator,
+    rtol: float = DEFAULT_RTOL,
+) -> Spectrum | str:
+    """The eigenpairs of `S` not below `above` by `_partial.dense_certified_top` (block Krylov,
+    every eigenvalue left out certified below `dense_cut` by one Cholesky factor), or the reason
+    that route did not answer ("count", "passes", "certificate", or "cut" for a cut in the
+    round-off band)."""
+    d, trace = S.shape[0], float(np.trace(S))
+    cut = dense_cut(above, rtol, d, trace)
+    if cut <= PSD_SLACK * d * _EPS * trace:
+        return "cut"
+    found = _partial.dense_certified_top(S, above=above, cut=cut, max_count=max_count, rng=rng)
+    if isinstance(found, str):
+        return found
+    _check_rest_sum(found.eigenvalues, trace, d)
+    lam = zero_roundoff(found.eigenvalues, d)
+    return Spectrum(lam, found.eigenvectors, d, trace, cut)
 
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -348,8 +390,10 @@ def spectrum(
         ``"eigh"``: LAPACK on the dense covariance (formed from `data` if needed): the complete
         ``syevd``, or ``syevr`` on just the eigenpairs asked for. ``"krylov"``: a block Krylov
         method with a residual check on every pair returned (`ppca_stability._partial`), which
-        needs `above` or `n_components`. ``"auto"``: ``"eigh"`` for `cov`, ``"krylov"`` for
-        `data` with `above` or `n_components`.
+        needs `above` or `n_components`. ``"auto"``: for `cov` with `above`, the block Krylov
+        method with its cut certified exactly by one Cholesky factor when it finds at most
+        ``d / 8`` eigenpairs within its budget of passes, else ``"eigh"``; ``"eigh"`` for `cov`
+        otherwise; ``"krylov"`` for `data` with `above` or `n_components`.
     vectors : bool, default True
         Also return the eigenvectors.
     rng : numpy.random.Generator, int or None
@@ -398,7 +442,8 @@ def spectrum(
         if method == "krylov":
             op = _partial.dense_operator(S)
         else:
-            return dense_partial(S, above=a, n_components=k, vectors=vectors)
+            rng = check_rng(rng) if method == "auto" else None
+            return dense_partial(S, above=a, n_components=k, vectors=vectors, rng=rng)
     else:
         n, mean, trace = column_moments(X)
         op = _partial.data_operator(X, n, mean, trace, rows_for_budget(X))

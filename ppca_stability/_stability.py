@@ -25,6 +25,7 @@ from ._inertia import HessianSpectrum, closed_form_spectrum, inertia_counter, sy
 from ._spectrum import (
     Spectrum,
     check_cov_or_spectrum,
+    dense_above,
     dense_partial,
     eigh_descending,
     full_eigenvalues,
@@ -57,7 +58,9 @@ T = TypeVar("T")
 
 # A census that has to enumerate points (ties, or sigma2 learned) refuses beyond this many.
 MAX_ENUMERATED_CENSUS = 2_000_000
-# `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2 first computes only the top
+# `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2 first computes the eigenpairs
+# above sigma2 by the certified block Krylov route (`_spectrum.dense_above`), which stops once
+# more than max(PARTIAL_TOP, 4 q) are found; where it cannot certify its cut, the top
 # max(PARTIAL_TOP, 4 q) eigenpairs (LAPACK syevr, about 0.4x a full eigh at d = 2000 for 64 of
 # them; 0.7x for 125 and 3x for 1600, so the number is capped up front), from
 # PARTIAL_MIN_FEATURES features on, when q <= d / PARTIAL_MAX_FRACTION. When they do not reach
@@ -629,14 +632,15 @@ def stability_map(
 
     Notes
     -----
-    At a fixed ``sigma2`` with ``latent_dim <= d / 8`` and ``d >= 512`` only the top
-    ``max(64, 4 latent_dim)`` eigenpairs of a covariance are computed first (LAPACK's syevr on
-    that subset); when they reach below ``sigma2`` the map is built from them, the same as from
-    the complete decomposition (which a point's ``hessian_eigenvalues`` computes on demand),
-    and otherwise the covariance is decomposed whole. That route checks the covariance's
-    entries (`check_cov`) and that the eigenvalues it skips sum to a non-negative number, not
-    each of them: ``spectrum(cov)`` checks every eigenvalue (a full check would cost a Cholesky
-    factor, 10-20 % of the route's time).
+    At a fixed ``sigma2`` with ``latent_dim <= d / 8`` and ``d >= 512`` only the eigenpairs
+    above ``sigma2`` are computed, when there are at most ``max(64, 4 latent_dim)`` of them: by
+    a block Krylov method whose cut is certified by one Cholesky factor (about 0.3x a full
+    ``eigh`` at d = 2000), or, when that method cannot certify it within its budget, LAPACK's
+    syevr on the top ``max(64, 4 latent_dim)``. The map is then the same as from the complete
+    decomposition (which a point's ``hessian_eigenvalues`` computes on demand); with more
+    eigenvalues above ``sigma2`` the covariance is decomposed whole. That route checks the
+    covariance's entries (`check_cov`) and that the eigenvalues it skips sum to a non-negative
+    number, not each of them: ``spectrum(cov)`` checks every eigenvalue.
 
     Examples
     --------
@@ -680,11 +684,16 @@ def build_map(S: np.ndarray | Spectrum, s: float | str, q: int, rtol: float) -> 
         if isinstance(s, str) or d < PARTIAL_MIN_FEATURES or q * PARTIAL_MAX_FRACTION > d:
             return StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
         k = min(d - 1, max(PARTIAL_TOP, 4 * q))
-        spec = dense_partial(S, above=None, n_components=k, vectors=True)
-        lam = spec.eigenvalues
-        if lam[-1] > 0 and tie_sign(lam[-1:], s, rtol, spectrum_floor(spec))[0] < 0:
-            complete = functools.partial(eigh_descending, S, vectors=False)
-            return StabilityMap(spec, s, q, rtol, _complete=complete)
+        complete = functools.partial(eigh_descending, S, vectors=False)
+        # A fixed seed: the same covariance gives the same map, bit for bit.
+        found = dense_above(S, s, max_count=k, rng=np.random.default_rng(0), rtol=rtol)
+        if isinstance(found, Spectrum):
+            return StabilityMap(found, s, q, rtol, _complete=complete)
+        if found != "count":
+            spec = dense_partial(S, above=None, n_components=k, vectors=True)
+            lam = spec.eigenvalues
+            if lam[-1] > 0 and tie_sign(lam[-1:], s, rtol, spectrum_floor(spec))[0] < 0:
+                return StabilityMap(spec, s, q, rtol, _complete=complete)
         return StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
     floor = spectrum_floor(S)
     if isinstance(s, str):

@@ -147,8 +147,11 @@ def test_phase_diagram_and_fixed_mle_from_a_partial_spectrum():
 
 
 # ----------------------------------------------------------------------------- data route
-def test_data_route_equals_covariance_route(tmp_path):
-    X = _spiked_data(400, 120, np.linspace(40.0, 8.0, 6), seed=5, offset=1e3)
+@pytest.mark.parametrize("offset", [0.0, 3.0, 1e3])
+def test_data_route_equals_covariance_route(tmp_path, offset):
+    # Offsets 0 and 3 fold the centring into the operator's products; 1e3 (a mean far beyond
+    # the spread) centres each chunk in a copy.
+    X = _spiked_data(400, 120, np.linspace(40.0, 8.0, 6), seed=5, offset=offset)
     s = 4.5  # above the noise bulk (at most (1 + sqrt(120/400))^2 < 2.4)
     path = tmp_path / "x.npy"
     np.save(path, X)
@@ -475,3 +478,128 @@ def test_elbo_map_repr_on_the_partial_route_does_not_decompose_the_rest():
     assert f"of {d})" in text and "rank" not in text and "rank" not in emap._cache
     emap.rank  # noqa: B018
     assert f"(rank {d})" in repr(emap)
+
+
+@pytest.mark.parametrize(("offset", "rows"), [(0.5, 7), (0.5, 1000), (1e4, 7)])
+def test_data_operator_applies_the_centred_covariance(offset, rows):
+    from ppca_stability import _partial
+
+    rng = np.random.default_rng(20)
+    X = rng.standard_normal((90, 30)) * np.linspace(3.0, 0.2, 30) + offset
+    mean = X.mean(axis=0)
+    Xc = X - mean
+    C = Xc.T @ Xc / X.shape[0]
+    V = rng.standard_normal((30, 4))
+    op = _partial.data_operator(X, X.shape[0], mean, float(np.trace(C)), rows)
+    np.testing.assert_allclose(op.matmat(V), C @ V, rtol=1e-12, atol=1e-12 * np.abs(C @ V).max())
+    # float32 data on disk: the same operator on its float64 values
+    X32 = X.astype(np.float32)
+    m32 = X32.mean(axis=0, dtype=np.float64)
+    C32 = (X32 - m32).T @ (X32 - m32) / X.shape[0]
+    op32 = _partial.data_operator(X32, X.shape[0], m32, float(np.trace(C32)), rows)
+    np.testing.assert_allclose(op32.matmat(V), C32 @ V, rtol=1e-10, atol=1e-10 * np.abs(C32).max())
+
+
+# ----------------------------------------------------------------------------- certified dense
+def _dense_above(S, above, max_count=64, seed=0):
+    from ppca_stability._spectrum import dense_above
+
+    return dense_above(S, above, max_count=max_count, rng=np.random.default_rng(seed))
+
+
+def test_dense_krylov_route_matches_lapack_and_certifies_its_cut():
+    d = 600
+    lam = np.r_[np.geomspace(40.0, 2.0, 25), np.geomspace(0.9, 1e-3, d - 25)]
+    S = _cov(lam, 5)
+    found = _dense_above(S, 1.0)
+    assert isinstance(found, Spectrum) and not found.is_complete
+    exact = spectrum(S)
+    np.testing.assert_allclose(found.eigenvalues, exact.eigenvalues[:25], rtol=1e-12)
+    np.testing.assert_allclose(found.eigenvectors, exact.eigenvectors[:, :25], atol=1e-9)
+    assert lam[25] < found.rest_max < 1.0
+    assert found.trace == pytest.approx(lam.sum(), rel=1e-12)
+    # spectrum(cov, above=...) takes this route; method="eigh" keeps LAPACK's syevr.
+    for method in ("auto", "eigh"):
+        top = spectrum(S, above=1.0, method=method, rng=0)
+        np.testing.assert_allclose(top.eigenvalues, exact.eigenvalues[:25], rtol=1e-12)
+
+
+def test_dense_krylov_route_gives_way_to_lapack_where_it_cannot_answer(monkeypatch):
+    from ppca_stability import _partial
+
+    d = 600
+    # 40 copies of one eigenvalue above the cut: a block of 16 start vectors meets that
+    # eigenspace in 16 directions only, the run reports 16 copies, and the Cholesky certificate
+    # of the rest fails on the other 24. (Over a graded tail instead of a flat one, the run does
+    # not settle within its budget: "passes", the same fallback.)
+    lam = np.r_[np.full(40, 5.0), np.geomspace(3.0, 2.0, 5), np.full(d - 45, 0.5)]
+    S = _cov(lam, 6)
+    assert _dense_above(S, 1.0) == "certificate"
+    graded = np.r_[lam[:45], np.geomspace(0.9, 1e-3, d - 45)]
+    assert _dense_above(_cov(graded, 6), 1.0) == "passes"
+    top = spectrum(S, above=1.0, rng=0)  # LAPACK answers instead: every copy
+    np.testing.assert_allclose(top.eigenvalues, lam[:45], rtol=1e-12)
+    with pytest.warns(DegeneracyWarning):
+        auto = stability_map(S, 1.0, latent_dim=3)
+    with pytest.warns(DegeneracyWarning):
+        complete = stability_map(spectrum(S), 1.0, latent_dim=3)
+    assert not auto.spectrum.is_complete
+    # (The top three directions are any three of the 40-fold eigenspace: W W^T is not unique.)
+    assert (auto.n_points, auto.census()) == (complete.n_points, complete.census())
+    assert auto.global_maximum.log_likelihood == pytest.approx(
+        complete.global_maximum.log_likelihood, rel=EXACT_RTOL
+    )
+    # More eigenvalues above the cut than wanted: certain from the Ritz values alone.
+    assert _dense_above(S, 1.0, max_count=10) == "count"
+    # A run over its budget of passes on a spectrum it otherwise certifies.
+    distinct = _cov(np.r_[np.geomspace(40.0, 2.0, 25), np.geomspace(0.9, 1e-3, d - 25)], 5)
+    assert isinstance(_dense_above(distinct, 1.0), Spectrum)
+    assert stability_map(distinct, 1e-2, latent_dim=3).spectrum.is_complete  # "count"
+    monkeypatch.setattr(_partial, "MIN_DENSE_PASSES", 1)
+    monkeypatch.setattr(_partial, "DENSE_PASS_DIVISOR", 10**6)
+    assert _dense_above(distinct, 1.0) == "passes"
+
+
+@given(data=hs.data())
+def test_property_dense_krylov_route_equals_complete_on_tied_spectra(data):
+    """Generated spectra with repeated values (some beyond the block size), zeros, and a cut at,
+    near or between eigenvalues: the certified Krylov route or its LAPACK fallback, never a
+    different answer."""
+    import warnings
+
+    values = data.draw(
+        hs.lists(hs.sampled_from([0.0, 0.3, 1.0, 2.0, 3.5, 7.0]), min_size=20, max_size=80)
+    )
+    lam = np.sort(np.asarray(values, dtype=np.float64))[::-1]
+    assume(lam[0] > 0)
+    positive = np.unique(lam[lam > 0])
+    base = data.draw(hs.sampled_from(list(positive) + [0.65, 1.5, 5.0]))
+    s = base * data.draw(hs.sampled_from([1.0, 1.0 + 1e-11, 1.0 - 1e-11, 1.0 + 1e-6]))
+    q = data.draw(hs.integers(1, 4))
+    S = _cov(lam, data.draw(hs.integers(0, 2**16)))
+    seed = data.draw(hs.integers(0, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegeneracyWarning)
+        complete = stability_map(spectrum(S), s, latent_dim=q)
+        # The Krylov route itself (no cap on the count; "certificate" or "passes" when it cannot
+        # answer), and spectrum(cov, above=s), which falls back to LAPACK then.
+        found = _dense_above(S, s, max_count=lam.size, seed=seed)
+        tops = [found] if isinstance(found, Spectrum) else []
+        try:
+            tops.append(spectrum(S, above=s, rng=seed))
+        except ValueError:  # a cut inside the round-off band of a zero eigenvalue
+            pass
+        for top in tops:
+            assume(top.is_complete or top.rest_max < s)
+            _same_map_or_family(stability_map(top, s, latent_dim=q), complete)
+
+
+def _same_map_or_family(partial, complete) -> None:
+    assert partial.has_degeneracy == complete.has_degeneracy
+    if complete.has_degeneracy:  # tied directions: W W^T is any of a family, the rest unique
+        assert (partial.n_points, partial.census()) == (complete.n_points, complete.census())
+        assert partial.global_maximum.log_likelihood == pytest.approx(
+            complete.global_maximum.log_likelihood, rel=1e-11
+        )
+    else:
+        _same_map(partial, complete, loglik_rtol=1e-11, loadings_atol=1e-9)
