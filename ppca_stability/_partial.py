@@ -20,6 +20,11 @@ Two routes, both returning descending eigenvalues and sign-fixed unit eigenvecto
   Rayleigh-Ritz on the whole basis yields Ritz pairs whose residuals ``||C x - theta x||`` are
   known exactly from the stored products. A pair is returned only once its residual is below
   ``RESIDUAL_RTOL * lam_max``; ``ValueError`` when that does not happen within ``MAX_PASSES``.
+  With too many eigenvalues above the cut (a cut inside the noise bulk) or too many passes, its
+  caller hands over (`BudgetExceeded`) to an exact route: for ``n < d`` the eigenpairs of the
+  n x n Gram matrix ``X_c X_c^T / n`` (`gram_eigh`; its non-zero eigenvalues are the
+  covariance's), mapped to the covariance's eigenvectors ``X_c^T v / sqrt(n lam)``
+  (`gram_vectors`), both over blocks of columns.
 
 Certifying a cut. For ``above=a`` a run stops when the next Ritz pair has converged to
 ``CERTIFY_RTOL`` and its value plus its residual (a bound for the eigenvalue it approximates)
@@ -39,7 +44,7 @@ first run: 1.2-1.9x a full ``eigh`` at n = d = 3000 instead of 0.2x.)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +54,7 @@ import scipy.linalg
 from ._tolerance import DEFAULT_RTOL, tie_sign
 
 __all__ = [
+    "BudgetExceeded",
     "PartialResult",
     "dense_top",
     "dense_operator",
@@ -80,6 +86,8 @@ MAX_PASSES = 300
 # CENTRED_CHUNK bytes, which stay in cache between the chunk's two products.
 FUSED_MEAN = 100.0
 CENTRED_CHUNK = 2**20
+# The Gram route centres blocks of columns in float64 copies of at most this many bytes.
+GRAM_CHUNK = 64 * 2**20
 # The dense route (`dense_certified_top`) gives up on the block Krylov method, for LAPACK, after
 # max(MIN_DENSE_PASSES, d // DENSE_PASS_DIVISOR) passes: at d = 2000 a pass costs about 1/70 of
 # a full eigh, so a failed attempt costs at most about 0.3x one.
@@ -90,9 +98,9 @@ DENSE_PASS_DIVISOR = 100
 DEPENDENT = 1e-8
 
 
-class _Budget(Exception):
-    """A Krylov run stopped by its budget (`reason`: "count" or "passes"), for the dense route's
-    fallback to LAPACK."""
+class BudgetExceeded(Exception):
+    """A Krylov run stopped by its budget (`reason`: "count" or "passes"), for a fallback to an
+    exact route (LAPACK on a dense covariance, the Gram matrix of data)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -164,7 +172,7 @@ def dense_certified_top(
                 max_passes=budget,
             ),
         )
-    except _Budget as exc:
+    except BudgetExceeded as exc:
         return exc.reason
     lam, U = run.eigenvalues, run.eigenvectors
     # A = cut I - (S - U diag(lam) U^T). Its Cholesky factor exists only if every eigenvalue of
@@ -255,6 +263,56 @@ def data_operator(X: Any, n: int, mean: np.ndarray, trace: float, rows: int) -> 
     return Operator(X.shape[1], trace, matmat)
 
 
+# ----------------------------------------------------------------------------- Gram (dual) route
+def _column_blocks(X: Any, mean: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """``(columns, X_c[:, columns])`` over blocks of columns whose centred float64 copy fits in
+    ``GRAM_CHUNK`` bytes (a memory-mapped file is read once over all blocks)."""
+    n, d = int(X.shape[0]), int(X.shape[1])
+    cols = max(1, GRAM_CHUNK // (8 * n))
+    for j in range(0, d, cols):
+        sl = slice(j, min(d, j + cols))
+        yield sl, np.subtract(X[:, sl], mean[sl], dtype=np.float64)
+
+
+def gram_eigh(X: Any, n: int, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending) and eigenvectors of the n x n Gram matrix ``X_c X_c^T / n``.
+
+    Its eigenvalues are the covariance's non-zero ones (the other ``d - n`` are 0), and
+    ``X_c^T v / sqrt(n lam)`` is the covariance's eigenvector for the pair ``(lam, v)``
+    (`gram_vectors`). It costs ``n^2 d`` flops and ``n^2`` memory, whatever the number of
+    eigenvalues above a cut: the route for ``n < d`` when too many lie above it for the Krylov
+    method.
+    """
+    if type(X).__module__.startswith("dask"):
+        import dask.array as da
+
+        Xc = X.astype(np.float64) - da.from_array(mean, chunks=-1)
+        G = np.asarray((Xc @ Xc.T).compute())
+    else:
+        G = np.zeros((n, n))
+        for _, B in _column_blocks(X, mean):
+            G += B @ B.T
+    G /= n
+    lam, V = scipy.linalg.eigh(G, driver="evd", check_finite=False, overwrite_a=True)
+    return np.ascontiguousarray(lam[::-1]), np.ascontiguousarray(V[:, ::-1])
+
+
+def gram_vectors(X: Any, n: int, mean: np.ndarray, lam: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """The covariance's unit eigenvectors ``X_c^T V diag(n lam)^-1/2`` for the Gram matrix's
+    pairs ``(lam, V)``, ``lam > 0``; one more pass over the data, sign-fixed."""
+    coef = V / np.sqrt(n * lam)
+    if type(X).__module__.startswith("dask"):
+        import dask.array as da
+
+        Xc = X.astype(np.float64) - da.from_array(mean, chunks=-1)
+        U = np.asarray((Xc.T @ coef).compute())
+    else:
+        U = np.empty((int(X.shape[1]), lam.size))
+        for sl, B in _column_blocks(X, mean):
+            U[sl] = B.T @ coef
+    return sign_fix(U)
+
+
 # ----------------------------------------------------------------------------- block Krylov
 def _orthonormalise(W: np.ndarray, Q: np.ndarray | None) -> np.ndarray:
     """Columns of `W` orthonormal to each other and to `Q` (twice is enough: Kahan-Parlett),
@@ -280,16 +338,25 @@ def krylov_top(
     rng: np.random.Generator,
     progress: bool = False,
     name: str = "above",
+    max_count: int | None = None,
+    max_passes: int | None = None,
 ) -> PartialResult:
     """Top eigenpairs of the operator: every one above `above`, or the top `n_components`,
     each found pair locked and the rest checked by a fresh run on the deflated operator (see the
-    module notes for the method)."""
+    module notes for the method).
+
+    `BudgetExceeded` when a run finds more than `max_count` Ritz values not below `above`
+    (certain: Ritz values never exceed the eigenvalues they approximate) or takes more than
+    `max_passes` passes; without them only ``MAX_PASSES`` bounds a run (a ValueError).
+    """
     from tqdm.auto import tqdm
 
     with tqdm(total=None, disable=not progress, desc="partial spectrum", unit="pass") as bar:
         return _with_threads(
             op,
-            lambda op, bar: _krylov_checked(op, above, n_components, rng, bar, name),
+            lambda op, bar: _krylov_checked(
+                op, above, n_components, rng, bar, name, max_count, max_passes
+            ),
             bar,
         )
 
@@ -327,10 +394,22 @@ def _krylov_checked(
     rng: np.random.Generator,
     bar: Any,
     name: str,
+    max_count: int | None = None,
+    max_passes: int | None = None,
 ) -> PartialResult:
     """`_krylov`, its found pairs locked and the rest checked on the deflated operator while a
-    run may have missed copies of a multiple eigenvalue (module notes)."""
-    first = _krylov(op, above=above, n_components=n_components, rng=rng, bar=bar, name=name)
+    run may have missed copies of a multiple eigenvalue (module notes); `max_count` and
+    `max_passes` apply to each run."""
+    first = _krylov(
+        op,
+        above=above,
+        n_components=n_components,
+        rng=rng,
+        bar=bar,
+        name=name,
+        max_count=max_count,
+        max_passes=max_passes,
+    )
     lam, U, rest, passes = first.eigenvalues, first.eigenvectors, first.rest_max, first.n_passes
     scale = first.scale
     found_lam, found_U = lam, U
@@ -352,6 +431,8 @@ def _krylov_checked(
             name=name,
             scale=scale,
             start_orthogonal_to=found_U,
+            max_count=max_count,
+            max_passes=max_passes,
         )
         passes += check.n_passes
         if check.eigenvalues.size == 0:
@@ -446,7 +527,7 @@ def _krylov(
                 else int(np.count_nonzero(tie_sign(theta, above, DEFAULT_RTOL, floor) >= 0))
             )
             if max_count is not None and top > max_count:
-                raise _Budget("count")
+                raise BudgetExceeded("count")
             p = min(p, max(want, top) + b)
         X, AX = basis @ Y[:, :p], images @ Y[:, :p]
         theta = theta[:p]
@@ -458,7 +539,7 @@ def _krylov(
             lam = np.where(theta[:m] > 0, theta[:m], 0.0)
             return _Run(lam, np.array(X[:, :m]), rest, passes, unit, b)
         if max_passes is not None and passes >= max_passes and not exhausted:
-            raise _Budget("passes")
+            raise BudgetExceeded("passes")
         if exhausted or passes >= MAX_PASSES:
             what = (
                 f"the top {want} eigenpairs"

@@ -393,7 +393,13 @@ def spectrum(
         needs `above` or `n_components`. ``"auto"``: for `cov` with `above`, the block Krylov
         method with its cut certified exactly by one Cholesky factor when it finds at most
         ``d / 8`` eigenpairs within its budget of passes, else ``"eigh"``; ``"eigh"`` for `cov`
-        otherwise; ``"krylov"`` for `data` with `above` or `n_components`.
+        otherwise; for `data` with `above` or `n_components`, ``"krylov"`` while it finds at
+        most ``min(256, max(64, min(n, d) / 16))`` eigenvalues above `above` within
+        ``max(20, min(n, d) / 32)`` passes, else an exact route: the eigenpairs of the
+        ``n x n`` Gram matrix ``X_c X_c^T / n`` mapped to the covariance's when ``n < d`` (their
+        residuals checked in one more pass), of the covariance when ``n >= d``. When
+        ``min(n, d) > 16384`` there is no exact route: more than 256 eigenvalues above `above`
+        is a ValueError.
     vectors : bool, default True
         Also return the eigenvectors.
     rng : numpy.random.Generator, int or None
@@ -410,7 +416,8 @@ def spectrum(
     Raises
     ------
     ValueError
-        If the Krylov method does not converge within its budget of passes.
+        If the Krylov method does not converge within its budget of passes and no exact route
+        fits (see `method`).
 
     Notes
     -----
@@ -447,19 +454,123 @@ def spectrum(
     else:
         n, mean, trace = column_moments(X)
         op = _partial.data_operator(X, n, mean, trace, rows_for_budget(X))
-    found = _partial.krylov_top(
-        op,
-        above=a,
-        n_components=k,
-        rng=check_rng(rng),
-        progress=check_bool(bool(progress), "progress"),
-        name="above" if a is not None else "n_components",
-    )
+    # From data with method "auto": a budget, then an exact route (see `MAX_DATA_COUNT`).
+    budget = X is not None and method == "auto"
+    max_count, max_passes = _data_budget(n, op.n_features, a) if budget else (None, None)
+    try:
+        found = _partial.krylov_top(
+            op,
+            above=a,
+            n_components=k,
+            rng=check_rng(rng),
+            progress=check_bool(bool(progress), "progress"),
+            name="above" if a is not None else "n_components",
+            max_count=max_count,
+            max_passes=max_passes,
+        )
+    except _partial.BudgetExceeded:
+        d = op.n_features
+        if min(n, d) > DUAL_MAX:
+            raise ValueError(
+                f"more than {max_count} eigenvalues of the data's covariance lie above "
+                f"`above`={a:g}, and with {n} samples of {d} features neither its {d} x {d} "
+                f"covariance nor its {n} x {n} Gram matrix is formed (limit {DUAL_MAX}). Raise "
+                "`above` (sigma2) above the noise bulk, ask for `n_components`, or pass "
+                "method='krylov' to run the partial eigensolver regardless."
+            ) from None
+        return data_exact(X, n, mean, op.trace, above=a, n_components=k, vectors=vectors)
+    return _from_krylov(found, op, vectors)
+
+
+def _from_krylov(found: _partial.PartialResult, op: _partial.Operator, vectors: bool) -> Spectrum:
     lam = zero_roundoff(found.eigenvalues, op.n_features)
     U = found.eigenvectors if vectors else None
     if lam.size == op.n_features:  # everything was found
         return Spectrum(lam, U, op.n_features, op.trace)
     return Spectrum(lam, U, op.n_features, op.trace, found.rest_max)
+
+
+# `spectrum(data=X, above=a)` with method "auto": the block Krylov method hands over to an exact
+# route once it finds more than MAX_DATA_COUNT eigenvalues above `a` (its basis, of a few times
+# that many d-vectors, and its bookkeeping grow with them: a cut inside the noise bulk of
+# n = 2000 samples at d = 50 000 ran for over 10 minutes at 5 GB) or, for `above` and
+# `n_components` alike, takes more than max(MIN_DENSE_PASSES, min(n, d) // DUAL_PASS_DIVISOR)
+# passes (about the cost of the exact route: a pass of 16 vectors costs 64 n d flops, the Gram
+# matrix n^2 d). The exact route is the n x n Gram matrix when n < d, else the d x d covariance;
+# it needs min(n, d) <= DUAL_MAX. Beyond that the Krylov method runs alone, and too many
+# eigenvalues above `a` is a ValueError naming what to change.
+MAX_DATA_COUNT = 256
+DUAL_MAX = 16384
+DUAL_PASS_DIVISOR = 32
+RESIDUAL_PROBES = 32
+
+
+def _data_budget(n: int, d: int, above: float | None) -> tuple[int | None, int | None]:
+    """The Krylov method's limits (eigenvalues above the cut, passes) from data before an exact
+    route takes over; when none fits (``min(n, d) > DUAL_MAX``), only the count, for a clear
+    error (see `MAX_DATA_COUNT`)."""
+    if min(n, d) > DUAL_MAX:
+        return (MAX_DATA_COUNT if above is not None else None), None
+    count = min(MAX_DATA_COUNT, max(64, min(n, d) // 16)) if above is not None else None
+    passes = max(_partial.MIN_DENSE_PASSES, min(n, d) // DUAL_PASS_DIVISOR)
+    return count, min(_partial.MAX_PASSES, passes)
+
+
+def data_exact(
+    X: Any,
+    n: int,
+    mean: np.ndarray,
+    trace: float,
+    *,
+    above: float | None,
+    n_components: int | None,
+    vectors: bool,
+    rtol: float = DEFAULT_RTOL,
+) -> Spectrum:
+    """The eigenpairs `dense_partial` would give from the covariance of `X`, exactly: from the
+    covariance itself when ``n >= d``, else from the n x n Gram matrix (the covariance's other
+    ``d - n`` eigenvalues are 0), its eigenvectors mapped back and their residuals checked in one
+    pass over the data."""
+    d = int(X.shape[1])
+    if n >= d:
+        return dense_partial(covariance(X), above=above, n_components=n_components, vectors=vectors)
+    lam, V = _partial.gram_eigh(X, n, mean)
+    lam = zero_roundoff(lam, d)
+    rest_max = None
+    if above is not None:
+        rest_max = dense_cut(above, rtol, d, trace)
+        r = int(np.count_nonzero(lam > rest_max))
+    else:
+        r = int(n_components or 0)
+    if (rest_max is not None and rest_max <= 0.0) or r > n or (r > 0 and not lam[r - 1] > 0.0):
+        # Zero eigenvalues asked for (a cut in the round-off band, or more components than the
+        # data's rank): their eigenvectors are the covariance's null space, so decompose it.
+        return dense_partial(covariance(X), above=above, n_components=n_components, vectors=vectors)
+    lam, V = lam[:r], V[:, :r]
+    _check_rest_sum(lam, trace, d, name="data")
+    if not vectors:
+        return Spectrum(lam, None, d, trace, rest_max)
+    U = _partial.gram_vectors(X, n, mean, lam, V)
+    if r == 0:
+        return Spectrum(lam, U, d, trace, rest_max)
+    # The residual block R = S U - U diag(lam), in one pass over the data: exactly for up to
+    # RESIDUAL_PROBES pairs, else its Frobenius norm (which bounds every pair's residual) through
+    # RESIDUAL_PROBES Gaussian combinations, E ||R w||^2 = ||R||_F^2: the estimate falls below
+    # half of ||R||_F with probability under 1e-5 (chi-square with >= 32 degrees of freedom).
+    op = _partial.data_operator(X, n, mean, trace, rows_for_budget(X))
+    if r <= RESIDUAL_PROBES:
+        residual = float(np.linalg.norm(op.matmat(U) - U * lam, axis=0).max())
+    else:
+        W = np.random.default_rng(0).standard_normal((r, RESIDUAL_PROBES))
+        R = op.matmat(U @ W) - U @ (lam[:, None] * W)
+        residual = 2.0 * float(np.linalg.norm(R)) / np.sqrt(RESIDUAL_PROBES)
+    if residual > _partial.RESIDUAL_RTOL * float(lam[0]):
+        raise ValueError(
+            f"the eigenvectors recovered from the data's {n} x {n} Gram matrix have a residual "
+            f"of {residual / lam[0]:.3g} lam_max, above {_partial.RESIDUAL_RTOL:g}: eigenvalues "
+            "this close to round-off cannot be recovered from it; raise `above`."
+        )
+    return Spectrum(lam, U, d, trace, rest_max)
 
 
 def check_spectrum(spec: Spectrum, name: str = "cov") -> Spectrum:

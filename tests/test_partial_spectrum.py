@@ -183,6 +183,115 @@ def test_data_route_top_components_and_rank_deficient_data():
     )
 
 
+# A cut inside the noise bulk: about 100 of the covariance's eigenvalues lie above it, beyond the
+# Krylov method's limit of 64 at this size, so the exact route answers (the n x n Gram matrix
+# for n < d, the d x d covariance for n > d). Bulks (Marchenko-Pastur, unit noise): about
+# [0.4, 6.9] for (150, 400) and [0.15, 2.6] for (400, 150).
+BULK_CASES = [(150, 400, 1.0), (400, 150, 0.5)]
+
+
+def _calls(monkeypatch, module, name):
+    calls = []
+    inner = getattr(module, name)
+
+    def spy(*args, **kwargs):
+        calls.append(name)
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return calls
+
+
+def _same_top(top, full, above) -> None:
+    r = top.eigenvalues.size
+    assert r == int(np.count_nonzero(full.eigenvalues > top.rest_max))
+    assert full.eigenvalues[r] <= top.rest_max < above <= full.eigenvalues[r - 1]
+    np.testing.assert_allclose(
+        top.eigenvalues, full.eigenvalues[:r], rtol=0, atol=1e-12 * full.eigenvalues[0]
+    )
+    overlap = np.abs(np.sum(top.eigenvectors * full.eigenvectors[:, :r], axis=0))
+    np.testing.assert_allclose(overlap, 1.0, atol=1e-8)
+
+
+@pytest.mark.parametrize(("n", "d", "above"), BULK_CASES)
+def test_data_route_with_a_cut_inside_the_bulk_answers_exactly_by_gram_or_covariance(
+    monkeypatch, tmp_path, n, d, above
+):
+    from ppca_stability import _partial, _spectrum
+
+    X = _spiked_data(n, d, np.linspace(40.0, 10.0, 4), seed=n, offset=2.0)
+    full = spectrum(covariance(X))
+    assert int(np.count_nonzero(full.eigenvalues > above)) > 64
+    gram = _calls(monkeypatch, _partial, "gram_eigh")
+    dense = _calls(monkeypatch, _spectrum, "dense_partial")
+    # Column blocks of 100 kB: the Gram matrix and the eigenvectors are summed over several.
+    monkeypatch.setattr(_partial, "GRAM_CHUNK", 100_000)
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    for data in (X, np.load(path, mmap_mode="r")):
+        top = spectrum(data=data, above=above, rng=0)
+        _same_top(top, full, above)
+        assert top.trace == pytest.approx(full.eigenvalues.sum(), rel=1e-12)
+    assert (len(gram), len(dense)) == ((2, 0) if n < d else (0, 2))
+    values_only = spectrum(data=X, above=above, rng=0, vectors=False)
+    assert values_only.eigenvectors is None
+    np.testing.assert_array_equal(values_only.eigenvalues, top.eigenvalues)
+    _same_map(
+        stability_map(top, above, latent_dim=5),
+        stability_map(covariance(X), above, latent_dim=5),
+        loglik_rtol=LOGLIK_RTOL,
+        loadings_atol=LOADINGS_ATOL,
+    )
+
+
+def test_data_route_over_its_budget_of_passes_answers_top_components_exactly(monkeypatch):
+    from ppca_stability import _partial, _spectrum
+
+    n, d = 150, 400
+    X = _spiked_data(n, d, np.linspace(40.0, 10.0, 4), seed=3)
+    full = spectrum(covariance(X))
+    monkeypatch.setattr(_partial, "MIN_DENSE_PASSES", 1)
+    monkeypatch.setattr(_spectrum, "DUAL_PASS_DIVISOR", 10**9)
+    gram = _calls(monkeypatch, _partial, "gram_eigh")
+    top = spectrum(data=X, n_components=20, rng=0)
+    assert gram
+    np.testing.assert_allclose(top.eigenvalues, full.eigenvalues[:20], rtol=1e-12)
+    overlap = np.abs(np.sum(top.eigenvectors * full.eigenvectors[:, :20], axis=0))
+    np.testing.assert_allclose(overlap, 1.0, atol=1e-8)
+    # More components than the data's rank (n - 1): the zero ones need the covariance.
+    beyond = spectrum(data=X, n_components=n + 5, rng=0)
+    np.testing.assert_allclose(
+        beyond.eigenvalues, full.eigenvalues[: n + 5], rtol=0, atol=1e-12 * full.eigenvalues[0]
+    )
+    assert np.count_nonzero(beyond.eigenvalues) == n - 1
+
+
+def test_data_route_on_dask_with_a_cut_inside_the_bulk_uses_the_gram_matrix():
+    da = pytest.importorskip("dask.array")
+    n, d, above = BULK_CASES[0]
+    X = _spiked_data(n, d, np.linspace(40.0, 10.0, 4), seed=n, offset=2.0)
+    top = spectrum(data=da.from_array(X, chunks=(50, 160)), above=above, rng=0)
+    _same_top(top, spectrum(covariance(X)), above)
+
+
+def test_data_route_says_what_to_change_when_no_exact_route_fits(monkeypatch):
+    from ppca_stability import _partial, _spectrum
+
+    n, d, above = BULK_CASES[0]
+    X = _spiked_data(n, d, np.linspace(40.0, 10.0, 4), seed=n)
+    # As if both n and d were too large for an exact route, with a lower count limit (about 100
+    # eigenvalues lie above the cut).
+    monkeypatch.setattr(_spectrum, "DUAL_MAX", 100)
+    monkeypatch.setattr(_spectrum, "MAX_DATA_COUNT", 32)
+    with pytest.raises(ValueError, match=r"more than 32 eigenvalues.*`above`=1.*noise bulk"):
+        spectrum(data=X, above=above, rng=0)
+    monkeypatch.setattr(_spectrum, "DUAL_MAX", 10**6)
+    # Eigenvectors the Gram matrix cannot deliver to the residual tolerance are refused.
+    monkeypatch.setattr(_partial, "RESIDUAL_RTOL", 1e-30)
+    with pytest.raises(ValueError, match=r"Gram matrix have a residual.*raise `above`"):
+        spectrum(data=X, above=above, rng=0)
+
+
 def test_dask_array_on_a_local_cluster_gives_the_numpy_answer():
     da = pytest.importorskip("dask.array")
     distributed = pytest.importorskip("dask.distributed")
@@ -312,9 +421,9 @@ def test_krylov_that_does_not_converge_raises_naming_the_parameter(monkeypatch):
     monkeypatch.setattr(_partial, "MAX_PASSES", 1)
     X = _spiked_data(200, 60, np.linspace(30.0, 6.0, 4), seed=11)
     with pytest.raises(ValueError, match=r"did not converge.*`above`"):
-        spectrum(data=X, above=4.0, rng=0)
+        spectrum(data=X, above=4.0, rng=0, method="krylov")
     with pytest.raises(ValueError, match=r"did not converge.*`n_components`"):
-        spectrum(data=X, n_components=30, rng=0)
+        spectrum(data=X, n_components=30, rng=0, method="krylov")
 
 
 def test_spectrum_from_data_without_a_cut_is_the_complete_covariance_spectrum():
@@ -379,14 +488,14 @@ def test_data_route_finds_an_eigenvalue_repeated_beyond_the_block_size(multiplic
     X = _data_with_singular_values(600, 300, sv, seed=multiplicity)
     exact = spectrum(covariance(X)).eigenvalues
     above = 1e-3
-    top = spectrum(data=X, above=above, rng=0)
+    top = spectrum(data=X, above=above, rng=0, method="krylov")
     n_true = int(np.count_nonzero(exact > above))
     assert n_true == multiplicity + 10
     assert top.eigenvalues.size == n_true
     np.testing.assert_allclose(top.eigenvalues, exact[:n_true], rtol=1e-9)
     assert top.rest_max < above
     k = multiplicity + 3
-    first = spectrum(data=X, n_components=k, rng=0)
+    first = spectrum(data=X, n_components=k, rng=0, method="krylov")
     np.testing.assert_allclose(first.eigenvalues, exact[:k], rtol=1e-9)
 
 
