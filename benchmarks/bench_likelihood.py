@@ -13,7 +13,10 @@ References, measured in the same run:
    gradient: that row times ``log_likelihood`` alone, once from ``S`` and once from X including
    ``covariance(X)``.
 
+Also the goal row over `FAMILY`: q = 10 and 200 at d = 2000, d = 1000 and 3000 at q = 50.
+
 Run: python benchmarks/bench_likelihood.py [--d 2000] [--latent-dim 50] [--n-samples 4000]
+[--no-family]
 """
 
 from __future__ import annotations
@@ -79,7 +82,24 @@ def problem(
     return X, S, W, 1e-2
 
 
-def run(d: int = 2000, latent_dim: int = 50, n_samples: int = 4000) -> list[dict]:
+# Beyond the headline case (whose goal is >= 10x): other latent dimensions and sizes, the
+# speed-up reported. Ours is O(d^2 q), the direct route O(d^3): the speed-up shrinks as q / d
+# grows and, at small d, where the O(d^2) input checks weigh more.
+FAMILY = [(2000, 10), (2000, 200), (3000, 50), (1000, 50)]
+
+
+def run(
+    d: int = 2000, latent_dim: int = 50, n_samples: int = 4000, family: bool = True
+) -> list[dict]:
+    rows = _run(d, latent_dim, n_samples)
+    if family:
+        for d_i, q_i in FAMILY:
+            if (d_i, q_i) != (d, latent_dim):
+                rows.insert(-2, _run(d_i, q_i, 2 * d_i, sklearn=False)[0])
+    return rows
+
+
+def _run(d: int, latent_dim: int, n_samples: int, sklearn: bool = True) -> list[dict]:
     X, S, W, s = problem(d, latent_dim, n_samples)
 
     def ours() -> None:
@@ -104,12 +124,16 @@ def run(d: int = 2000, latent_dim: int = 50, n_samples: int = 4000) -> list[dict
             "reference": "direct C^-1, log det C (Cholesky)",
             "reference [s]": f"{t_direct:.3f}",
             "ratio": f"{t_ours / t_direct:.4f}",
-            "goal": "<= 0.1 (>= 10x faster)",
-            "met": "yes" if t_ours <= 0.1 * t_direct else "NO",
+            "goal": "<= 0.1 (>= 10x faster)"
+            if sklearn
+            else "reported (goal is for the headline case)",
+            "met": ("yes" if t_ours <= 0.1 * t_direct else "NO") if sklearn else "",
             "peak MiB": f"{peak_ours:.0f} (direct {peak_direct:.0f})",
             "notes": f"speed-up {t_direct / t_ours:.0f}x; max rel. difference {agree:.1e}",
         }
     ]
+    if not sklearn:
+        return rows
     try:
         pca = sklearn_model(W, s, X.mean(axis=0))
     except ImportError as exc:
@@ -146,8 +170,9 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=2000)
     parser.add_argument("--latent-dim", type=int, default=50)
     parser.add_argument("--n-samples", type=int, default=4000)
+    parser.add_argument("--no-family", action="store_true", help="the one case only")
     args = parser.parse_args()
-    rows = run(args.d, args.latent_dim, args.n_samples)
+    rows = run(args.d, args.latent_dim, args.n_samples, family=not args.no_family)
     print(table(rows, list(rows[0])))
 
 

@@ -256,6 +256,26 @@ def test_float32_cov_is_symmetric_to_its_own_precision(rng):
         ps.spectrum(bad)
 
 
+@pytest.mark.parametrize(("r", "c"), [(10, 250), (250, 10), (130, 131), (299, 299 - 128)])
+def test_cov_entry_checks_find_a_violation_in_any_tile(rng, r, c):
+    # The symmetry and 2 x 2-minor checks scan pairs of 128 x 128 tiles of the upper triangle:
+    # a violation in either triangle, inside or across tiles, is found and named by its entry.
+    X = rng.normal(size=(400, 300))
+    cov = X.T @ X / 400
+    i, j = min(r, c), max(r, c)
+    bad = cov.copy()
+    bad[i, j] = bad[j, i] = 1.5 * np.sqrt(cov[i, i] * cov[j, j])
+    with pytest.raises(ValueError, match=rf"\|entry \[{i}, {j}\]\| = .* exceeds sqrt"):
+        ps.log_likelihood(np.zeros((300, 1)), bad, 1.0)
+    lopsided = cov.copy()
+    lopsided[r, c] += 1e-13 * np.abs(cov).max()  # asymmetric within round-off: symmetrised
+    checked = ps.log_likelihood(np.zeros((300, 1)), lopsided, 1.0)
+    assert checked == pytest.approx(ps.log_likelihood(np.zeros((300, 1)), cov, 1.0), rel=1e-12)
+    lopsided[r, c] += 1e-6 * np.abs(cov).max()
+    with pytest.raises(ValueError, match="must be symmetric"):
+        ps.log_likelihood(np.zeros((300, 1)), lopsided, 1.0)
+
+
 def test_sparse_cov_is_refused_with_a_hint():
     scipy_sparse = pytest.importorskip("scipy.sparse")
     with pytest.raises(TypeError, match=r"scipy sparse .*cov\.toarray\(\)"):
