@@ -264,17 +264,26 @@ def data_operator(X: Any, n: int, mean: np.ndarray, trace: float, rows: int) -> 
 
 
 # ----------------------------------------------------------------------------- Gram (dual) route
-def _column_blocks(X: Any, mean: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+def _column_blocks(
+    X: Any, mean: np.ndarray, progress: bool, desc: str
+) -> Iterator[tuple[slice, np.ndarray]]:
     """``(columns, X_c[:, columns])`` over blocks of columns whose centred float64 copy fits in
-    ``GRAM_CHUNK`` bytes (a memory-mapped file is read once over all blocks)."""
+    ``GRAM_CHUNK`` bytes (a memory-mapped file is read once over all blocks), with a tqdm bar
+    over the columns when `progress`."""
+    from tqdm.auto import tqdm
+
     n, d = int(X.shape[0]), int(X.shape[1])
     cols = max(1, GRAM_CHUNK // (8 * n))
-    for j in range(0, d, cols):
-        sl = slice(j, min(d, j + cols))
-        yield sl, np.subtract(X[:, sl], mean[sl], dtype=np.float64)
+    with tqdm(total=d, disable=not progress, desc=desc, unit="column") as bar:
+        for j in range(0, d, cols):
+            sl = slice(j, min(d, j + cols))
+            yield sl, np.subtract(X[:, sl], mean[sl], dtype=np.float64)
+            bar.update(sl.stop - sl.start)
 
 
-def gram_eigh(X: Any, n: int, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def gram_eigh(
+    X: Any, n: int, mean: np.ndarray, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues (descending) and eigenvectors of the n x n Gram matrix ``X_c X_c^T / n``.
 
     Its eigenvalues are the covariance's non-zero ones (the other ``d - n`` are 0), and
@@ -290,14 +299,16 @@ def gram_eigh(X: Any, n: int, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         G = np.asarray((Xc @ Xc.T).compute())
     else:
         G = np.zeros((n, n))
-        for _, B in _column_blocks(X, mean):
+        for _, B in _column_blocks(X, mean, progress, "Gram matrix"):
             G += B @ B.T
     G /= n
     lam, V = scipy.linalg.eigh(G, driver="evd", check_finite=False, overwrite_a=True)
     return np.ascontiguousarray(lam[::-1]), np.ascontiguousarray(V[:, ::-1])
 
 
-def gram_vectors(X: Any, n: int, mean: np.ndarray, lam: np.ndarray, V: np.ndarray) -> np.ndarray:
+def gram_vectors(
+    X: Any, n: int, mean: np.ndarray, lam: np.ndarray, V: np.ndarray, progress: bool = False
+) -> np.ndarray:
     """The covariance's unit eigenvectors ``X_c^T V diag(n lam)^-1/2`` for the Gram matrix's
     pairs ``(lam, V)``, ``lam > 0``; one more pass over the data, sign-fixed."""
     coef = V / np.sqrt(n * lam)
@@ -308,7 +319,7 @@ def gram_vectors(X: Any, n: int, mean: np.ndarray, lam: np.ndarray, V: np.ndarra
         U = np.asarray((Xc.T @ coef).compute())
     else:
         U = np.empty((int(X.shape[1]), lam.size))
-        for sl, B in _column_blocks(X, mean):
+        for sl, B in _column_blocks(X, mean, progress, "eigenvectors"):
             U[sl] = B.T @ coef
     return sign_fix(U)
 

@@ -406,7 +406,8 @@ def spectrum(
         The Krylov method's random start block (its results do not depend on it beyond its
         residual tolerance).
     progress : bool, default False
-        Show a tqdm progress bar over the passes of the Krylov method.
+        Show a tqdm progress bar over the passes of the Krylov method, and over the columns of
+        the data when an exact route from data takes over (see `method`).
 
     Returns
     -------
@@ -478,7 +479,9 @@ def spectrum(
                 "`above` (sigma2) above the noise bulk, ask for `n_components`, or pass "
                 "method='krylov' to run the partial eigensolver regardless."
             ) from None
-        return data_exact(X, n, mean, op.trace, above=a, n_components=k, vectors=vectors)
+        return data_exact(
+            X, n, mean, op.trace, above=a, n_components=k, vectors=vectors, progress=bool(progress)
+        )
     return _from_krylov(found, op, vectors)
 
 
@@ -526,6 +529,7 @@ def data_exact(
     n_components: int | None,
     vectors: bool,
     rtol: float = DEFAULT_RTOL,
+    progress: bool = False,
 ) -> Spectrum:
     """The eigenpairs `dense_partial` would give from the covariance of `X`, exactly: from the
     covariance itself when ``n >= d``, else from the n x n Gram matrix (the covariance's other
@@ -534,7 +538,7 @@ def data_exact(
     d = int(X.shape[1])
     if n >= d:
         return dense_partial(covariance(X), above=above, n_components=n_components, vectors=vectors)
-    lam, V = _partial.gram_eigh(X, n, mean)
+    lam, V = _partial.gram_eigh(X, n, mean, progress)
     lam = zero_roundoff(lam, d)
     rest_max = None
     if above is not None:
@@ -550,7 +554,7 @@ def data_exact(
     _check_rest_sum(lam, trace, d, name="data")
     if not vectors:
         return Spectrum(lam, None, d, trace, rest_max)
-    U = _partial.gram_vectors(X, n, mean, lam, V)
+    U = _partial.gram_vectors(X, n, mean, lam, V, progress)
     if r == 0:
         return Spectrum(lam, U, d, trace, rest_max)
     # The residual block R = S U - U diag(lam), in one pass over the data: exactly for up to

@@ -215,7 +215,7 @@ def _same_top(top, full, above) -> None:
 
 @pytest.mark.parametrize(("n", "d", "above"), BULK_CASES)
 def test_data_route_with_a_cut_inside_the_bulk_answers_exactly_by_gram_or_covariance(
-    monkeypatch, tmp_path, n, d, above
+    monkeypatch, tmp_path, capsys, n, d, above
 ):
     from ppca_stability import _partial, _spectrum
 
@@ -233,8 +233,9 @@ def test_data_route_with_a_cut_inside_the_bulk_answers_exactly_by_gram_or_covari
         _same_top(top, full, above)
         assert top.trace == pytest.approx(full.eigenvalues.sum(), rel=1e-12)
     assert (len(gram), len(dense)) == ((2, 0) if n < d else (0, 2))
-    values_only = spectrum(data=X, above=above, rng=0, vectors=False)
+    values_only = spectrum(data=X, above=above, rng=0, vectors=False, progress=True)
     assert values_only.eigenvectors is None
+    assert ("Gram matrix" in capsys.readouterr().err) == (n < d)
     np.testing.assert_array_equal(values_only.eigenvalues, top.eigenvalues)
     _same_map(
         stability_map(top, above, latent_dim=5),
