@@ -394,8 +394,8 @@ def spectrum(
         method with its cut certified exactly by one Cholesky factor when it finds at most
         ``d / 8`` eigenpairs within its budget of passes, else ``"eigh"``; ``"eigh"`` for `cov`
         otherwise; for `data` with `above` or `n_components`, ``"krylov"`` while it finds at
-        most ``min(256, max(64, min(n, d) / 16))`` eigenvalues above `above` within
-        ``max(20, min(n, d) / 32)`` passes, else an exact route: the eigenpairs of the
+        most ``min(256, max(64, min(n, d) / 16))`` eigenvalues above `above` within passes
+        that cost at most twice the exact route, else that exact route: the eigenpairs of the
         ``n x n`` Gram matrix ``X_c X_c^T / n`` mapped to the covariance's when ``n < d`` (their
         residuals checked in one more pass), of the covariance when ``n >= d``. When
         ``min(n, d) > 16384`` there is no exact route: more than 256 eigenvalues above `above`
@@ -457,7 +457,7 @@ def spectrum(
         op = _partial.data_operator(X, n, mean, trace, rows_for_budget(X))
     # From data with method "auto": a budget, then an exact route (see `MAX_DATA_COUNT`).
     budget = X is not None and method == "auto"
-    max_count, max_passes = _data_budget(n, op.n_features, a) if budget else (None, None)
+    max_count, max_passes = _data_budget(n, op.n_features, a, k) if budget else (None, None)
     try:
         found = _partial.krylov_top(
             op,
@@ -493,30 +493,41 @@ def _from_krylov(found: _partial.PartialResult, op: _partial.Operator, vectors: 
     return Spectrum(lam, U, op.n_features, op.trace, found.rest_max)
 
 
-# `spectrum(data=X, above=a)` with method "auto": the block Krylov method hands over to an exact
-# route once it finds more than MAX_DATA_COUNT eigenvalues above `a` (its basis, of a few times
-# that many d-vectors, and its bookkeeping grow with them: a cut inside the noise bulk of
-# n = 2000 samples at d = 50 000 ran for over 10 minutes at 5 GB) or, for `above` and
-# `n_components` alike, takes more than max(MIN_DENSE_PASSES, min(n, d) // DUAL_PASS_DIVISOR)
-# passes (about the cost of the exact route: a pass of 16 vectors costs 64 n d flops, the Gram
-# matrix n^2 d). The exact route is the n x n Gram matrix when n < d, else the d x d covariance;
-# it needs min(n, d) <= DUAL_MAX. Beyond that the Krylov method runs alone, and too many
-# eigenvalues above `a` is a ValueError naming what to change.
+# `spectrum(data=X, ...)` with method "auto": the block Krylov method hands over to an exact
+# route once it finds more than MAX_DATA_COUNT eigenvalues above `above` (its basis, of a few
+# times that many d-vectors, and its bookkeeping grow with them: a cut inside the noise bulk of
+# n = 2000 samples at d = 50 000 ran for over 10 minutes at 5 GB), fewer for few samples, or,
+# for `above` and `n_components` alike, once its passes have cost EXACT_COST_FACTOR times the
+# exact route's flops (see `_data_budget`; the top 64 components of n = 2000, d = 20 000, from
+# inside the bulk, took 38 s of Krylov passes where the exact route takes 2 s).
+# The exact route is the n x n Gram matrix when n < d (n^2 d + 2 n d r flops for r pairs), else
+# the d x d covariance (n d^2 + about 2 d^3); it needs min(n, d) <= DUAL_MAX. Beyond that the
+# Krylov method runs alone, and too many eigenvalues above `above` is a ValueError naming what
+# to change.
 MAX_DATA_COUNT = 256
 DUAL_MAX = 16384
-DUAL_PASS_DIVISOR = 32
+EXACT_COST_FACTOR = 2.0
 RESIDUAL_PROBES = 32
 
 
-def _data_budget(n: int, d: int, above: float | None) -> tuple[int | None, int | None]:
+def _data_budget(
+    n: int, d: int, above: float | None, n_components: int | None
+) -> tuple[int | None, int | None]:
     """The Krylov method's limits (eigenvalues above the cut, passes) from data before an exact
     route takes over; when none fits (``min(n, d) > DUAL_MAX``), only the count, for a clear
     error (see `MAX_DATA_COUNT`)."""
     if min(n, d) > DUAL_MAX:
         return (MAX_DATA_COUNT if above is not None else None), None
-    count = min(MAX_DATA_COUNT, max(64, min(n, d) // 16)) if above is not None else None
-    passes = max(_partial.MIN_DENSE_PASSES, min(n, d) // DUAL_PASS_DIVISOR)
-    return count, min(_partial.MAX_PASSES, passes)
+    count = min(MAX_DATA_COUNT, max(64, min(n, d) // 16))
+    r = n_components if n_components is not None else count
+    block = min(d, max(_partial.MIN_BLOCK, (n_components or 0) + _partial.OVERSAMPLE))
+    exact = float(n) * n * d + 2.0 * n * d * r if n < d else float(n) * d * d + 2.0 * d**3
+    floor = max(1, _partial.MIN_DENSE_PASSES * _partial.MIN_BLOCK // block)
+    # A pass: the operator on b vectors (4 n d b flops) and the bookkeeping on one thread
+    # against a basis of a few blocks (measured as about 96 d b^2 flops' worth of time).
+    per_pass = 4.0 * n * d * block + 96.0 * d * block**2
+    passes = max(floor, int(EXACT_COST_FACTOR * exact / per_pass))
+    return (count if above is not None else None), min(_partial.MAX_PASSES, passes)
 
 
 def data_exact(

@@ -252,7 +252,7 @@ def test_data_route_over_its_budget_of_passes_answers_top_components_exactly(mon
     X = _spiked_data(n, d, np.linspace(40.0, 10.0, 4), seed=3)
     full = spectrum(covariance(X))
     monkeypatch.setattr(_partial, "MIN_DENSE_PASSES", 1)
-    monkeypatch.setattr(_spectrum, "DUAL_PASS_DIVISOR", 10**9)
+    monkeypatch.setattr(_spectrum, "EXACT_COST_FACTOR", 0.0)
     gram = _calls(monkeypatch, _partial, "gram_eigh")
     top = spectrum(data=X, n_components=20, rng=0)
     assert gram
