@@ -494,6 +494,12 @@ class _Run:
     block: int
 
 
+def block_size(d: int, n_components: int | None) -> int:
+    """The Krylov method's block: `MIN_BLOCK` vectors, or the components asked for and
+    `OVERSAMPLE` more."""
+    return min(d, max(MIN_BLOCK, (n_components or 0) + OVERSAMPLE))
+
+
 def _krylov(
     op: Operator,
     *,
@@ -511,7 +517,7 @@ def _krylov(
     unit of the residual tolerances) defaults to the largest Ritz value."""
     d = op.n_features
     want = n_components if n_components is not None else 0
-    b = min(d, max(MIN_BLOCK, want + OVERSAMPLE))
+    b = block_size(d, n_components)
     Q = _orthonormalise(rng.standard_normal((d, b)), start_orthogonal_to)
     AQ = op.matmat(Q)
     basis, images = Q, AQ

@@ -520,7 +520,7 @@ def _data_budget(
         return (MAX_DATA_COUNT if above is not None else None), None
     count = min(MAX_DATA_COUNT, max(64, min(n, d) // 16))
     r = n_components if n_components is not None else count
-    block = min(d, max(_partial.MIN_BLOCK, (n_components or 0) + _partial.OVERSAMPLE))
+    block = _partial.block_size(d, n_components)
     exact = float(n) * n * d + 2.0 * n * d * r if n < d else float(n) * d * d + 2.0 * d**3
     floor = max(1, _partial.MIN_DENSE_PASSES * _partial.MIN_BLOCK // block)
     # A pass: the operator on b vectors (4 n d b flops) and the bookkeeping on one thread
@@ -563,11 +563,9 @@ def data_exact(
         return dense_partial(covariance(X), above=above, n_components=n_components, vectors=vectors)
     lam, V = lam[:r], V[:, :r]
     _check_rest_sum(lam, trace, d, name="data")
-    if not vectors:
-        return Spectrum(lam, None, d, trace, rest_max)
+    if not vectors or r == 0:
+        return Spectrum(lam, np.zeros((d, 0)) if vectors else None, d, trace, rest_max)
     U = _partial.gram_vectors(X, n, mean, lam, V, progress)
-    if r == 0:
-        return Spectrum(lam, U, d, trace, rest_max)
     # The residual block R = S U - U diag(lam), in one pass over the data: exactly for up to
     # RESIDUAL_PROBES pairs, else its Frobenius norm (which bounds every pair's residual) through
     # RESIDUAL_PROBES Gaussian combinations, E ||R w||^2 = ||R||_F^2: the estimate falls below
