@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
+from ._covariance import is_dask_array
 from ._tolerance import DEFAULT_RTOL, tie_sign
 
 __all__ = [
@@ -225,10 +226,8 @@ def data_operator(X: Any, n: int, mean: np.ndarray, trace: float, rows: int) -> 
     centred exactly in a float64 copy small enough to stay in cache (`CENTRED_CHUNK` bytes), so
     that its second product reads it from there.
     """
-    if type(X).__module__.startswith("dask"):
-        import dask.array as da
-
-        Xc = X.astype(np.float64) - da.from_array(mean, chunks=-1)
+    if is_dask_array(X):
+        Xc = _dask_centred(X, mean)
 
         def matmat(V: np.ndarray) -> np.ndarray:
             return np.asarray((Xc.T @ (Xc @ V)).compute()) / n
@@ -263,6 +262,14 @@ def data_operator(X: Any, n: int, mean: np.ndarray, trace: float, rows: int) -> 
     return Operator(X.shape[1], trace, matmat)
 
 
+def _dask_centred(X: Any, mean: np.ndarray) -> Any:
+    """The lazily centred float64 Dask array ``X - mean`` (Dask fuses the subtraction into the
+    blocks of whatever product follows)."""
+    import dask.array as da
+
+    return X.astype(np.float64) - da.from_array(mean, chunks=-1)
+
+
 # ----------------------------------------------------------------------------- Gram (dual) route
 def _column_blocks(
     X: Any, mean: np.ndarray, progress: bool, desc: str
@@ -292,10 +299,8 @@ def gram_eigh(
     eigenvalues above a cut: the route for ``n < d`` when too many lie above it for the Krylov
     method.
     """
-    if type(X).__module__.startswith("dask"):
-        import dask.array as da
-
-        Xc = X.astype(np.float64) - da.from_array(mean, chunks=-1)
+    if is_dask_array(X):
+        Xc = _dask_centred(X, mean)
         G = np.asarray((Xc @ Xc.T).compute())
     else:
         G = np.zeros((n, n))
@@ -312,11 +317,8 @@ def gram_vectors(
     """The covariance's unit eigenvectors ``X_c^T V diag(n lam)^-1/2`` for the Gram matrix's
     pairs ``(lam, V)``, ``lam > 0``; one more pass over the data, sign-fixed."""
     coef = V / np.sqrt(n * lam)
-    if type(X).__module__.startswith("dask"):
-        import dask.array as da
-
-        Xc = X.astype(np.float64) - da.from_array(mean, chunks=-1)
-        U = np.asarray((Xc.T @ coef).compute())
+    if is_dask_array(X):
+        U = np.asarray((_dask_centred(X, mean).T @ coef).compute())
     else:
         U = np.empty((int(X.shape[1]), lam.size))
         for sl, B in _column_blocks(X, mean, progress, "eigenvectors"):
