@@ -1,7 +1,7 @@
 """Collection for the whole repository: skip the optional PyTorch module's doctests when torch is
 absent.
 
-``ppca_stability/deep.py`` raises ImportError (naming the ``deep`` extra) without torch, which
+``ppca_stability/deep/`` raises ImportError (naming the ``deep`` extra) without torch, which
 ``--doctest-modules`` would report as a collection error; its tests skip themselves.
 """
 
@@ -15,4 +15,4 @@ def _has_torch() -> bool:
         return False
 
 
-collect_ignore = [] if _has_torch() else ["ppca_stability/deep.py"]
+collect_ignore = [] if _has_torch() else ["ppca_stability/deep"]

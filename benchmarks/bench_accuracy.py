@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse.linalg as sla
 
 from ppca_stability import hessian_vector_product, stability_map
-from ppca_stability._classify import SymmetryBasis
+from ppca_stability._ppca.classify import SymmetryBasis
 
 D, LATENT_DIM, SIGMA2, DECADES = 2000, 5, 1e-6, 12.0
 GOAL_RTOL = 1e-6

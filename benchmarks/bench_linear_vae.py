@@ -32,7 +32,7 @@ import numpy as np
 from _timing import best_time, peak_memory_mib
 from sklearn.datasets import load_digits
 
-import ppca_stability._linear_vae as linear_vae_module
+import ppca_stability._vae.linear_vae as linear_vae_module
 from ppca_stability import compare_with_ppca, covariance, fit_linear_vae, ppca_mle
 
 TARGETS = (1e-2, 1e-4, 1e-6)

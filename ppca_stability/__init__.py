@@ -11,44 +11,44 @@ submodules load only when imported: `ppca_stability.symbolic` (sympy, an indepen
 (PyTorch, the ``deep`` extra). Figures need matplotlib (the ``plot`` extra).
 """
 
-from ._agreement import Agreement, compare_with_ppca
-from ._beta import CollapsePrediction, beta_from_sigma2, predict_collapse, sigma2_from_beta
-from ._classify import PointClassification, classify_point
-from ._covariance import SampleMoments, covariance, sample_moments
-from ._diagnostics import (
-    CollapseComparison,
-    CollapseDiagnostics,
-    collapse_diagnostics,
-    compare_collapse,
-)
-from ._elbo import (
-    LinearVAEFullParams,
-    LinearVAEParams,
-    linear_vae_elbo,
-    linear_vae_elbo_gradient,
-    optimal_encoder,
-)
-from ._elbo_clusters import ElboClusterPoint
-from ._elbo_derivatives import (
+from ._elbo.clusters import ElboClusterPoint
+from ._elbo.derivatives import (
     linear_vae_elbo_flat_gradient,
     linear_vae_elbo_hessian,
     linear_vae_elbo_hessian_vector_product,
 )
-from ._elbo_landscape import (
+from ._elbo.landscape import (
     ElboStabilityMap,
     ElboStationaryPoint,
     VAEPointClassification,
     classify_vae_point,
     elbo_stability_map,
 )
-from ._hessian import hessian_vector_product, log_likelihood_hessian
-from ._likelihood import log_likelihood, log_likelihood_gradient
-from ._linear_vae import LinearVAEFit, TrainingHistory, fit_linear_vae
-from ._mle import PPCAResult, ppca_mle
-from ._phase import PhaseDiagram, phase_diagram
-from ._spectrum import Spectrum, spectrum
-from ._stability import Stability, StabilityMap, StationaryPoint, stability_map
-from ._verify import TheoremResult, VerificationReport, theorem_names, verify
+from ._elbo.objective import (
+    LinearVAEFullParams,
+    LinearVAEParams,
+    linear_vae_elbo,
+    linear_vae_elbo_gradient,
+    optimal_encoder,
+)
+from ._ppca.classify import PointClassification, classify_point
+from ._ppca.hessian import hessian_vector_product, log_likelihood_hessian
+from ._ppca.likelihood import log_likelihood, log_likelihood_gradient
+from ._ppca.mle import PPCAResult, ppca_mle
+from ._ppca.phase import PhaseDiagram, phase_diagram
+from ._ppca.stability import Stability, StabilityMap, StationaryPoint, stability_map
+from ._spectra.covariance import SampleMoments, covariance, sample_moments
+from ._spectra.spectrum import Spectrum, spectrum
+from ._vae.agreement import Agreement, compare_with_ppca
+from ._vae.beta import CollapsePrediction, beta_from_sigma2, predict_collapse, sigma2_from_beta
+from ._vae.diagnostics import (
+    CollapseComparison,
+    CollapseDiagnostics,
+    collapse_diagnostics,
+    compare_collapse,
+)
+from ._vae.linear_vae import LinearVAEFit, TrainingHistory, fit_linear_vae
+from ._verify.verify import TheoremResult, VerificationReport, theorem_names, verify
 from .exceptions import ConvergenceWarning, DegeneracyWarning, PrecisionWarning
 
 __version__ = "0.1.0"

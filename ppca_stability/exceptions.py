@@ -25,6 +25,6 @@ class PrecisionWarning(UserWarning):
     """Eigenvalues of the covariance were set to zero because float64 cannot resolve them.
 
     An eigenvalue is resolvable when it exceeds the first-order effect of the covariance's own
-    round-off on it (`ppca_stability._validation.check_psd_eigenvalues`). Features on very
+    round-off on it (`ppca_stability._base.validation.check_psd_eigenvalues`). Features on very
     different scales hide genuine small eigenvalues this way; standardise them first.
     """

@@ -2,7 +2,7 @@
 
 Import this module explicitly (``from ppca_stability import strategies``): it imports
 `hypothesis`, which ``import ppca_stability`` never does. The strategies serve
-`ppca_stability._verify()` and any test suite that wants to state a property of the pPCA
+`ppca_stability._verify.verify()` and any test suite that wants to state a property of the pPCA
 landscape "for every covariance": they draw small, well-conditioned problems by default and
 expose the hard cases (ties, zero eigenvalues, wide dynamic range, ``sigma2`` at or next to an
 eigenvalue) through arguments, and they shrink towards simple ones (few dimensions, no ties, the
@@ -42,9 +42,7 @@ from hypothesis import strategies as hs
 from hypothesis.extra import numpy as hnp
 from hypothesis.strategies import SearchStrategy
 
-from ._spectrum import from_eigenpairs
-from ._stability import StabilityMap, StationaryPoint, stability_map
-from ._validation import (
+from ._base.validation import (
     as_real_array,
     check_bool,
     check_choice,
@@ -52,6 +50,8 @@ from ._validation import (
     check_positive_float,
     check_positive_int,
 )
+from ._ppca.stability import StabilityMap, StationaryPoint, stability_map
+from ._spectra.spectrum import from_eigenpairs
 from .exceptions import DegeneracyWarning
 
 __all__ = [

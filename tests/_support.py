@@ -85,7 +85,7 @@ def rel_err(a, b) -> float:
 def off_by_one_percent(closed_form_spectrum):
     """A deliberately broken `closed_form_spectrum`: every eigenvalue 1 % too large (for checking
     that `verify` catches a wrong closed form)."""
-    from ppca_stability._inertia import HessianSpectrum
+    from ppca_stability._ppca.inertia import HessianSpectrum
 
     def broken(*args, **kwargs):
         h = closed_form_spectrum(*args, **kwargs)

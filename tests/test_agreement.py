@@ -16,7 +16,7 @@ from ppca_stability import (
     ppca_mle,
     spectrum,
 )
-from ppca_stability._agreement import ANALYTIC_RTOL, STOCHASTIC_RTOL
+from ppca_stability._vae.agreement import ANALYTIC_RTOL, STOCHASTIC_RTOL
 
 # Distinct eigenvalues with a clear gap, so every check is well conditioned.
 LAM = np.array([9.0, 6.0, 4.0, 2.5, 1.5, 1.0, 0.6])
@@ -132,7 +132,7 @@ def test_a_poor_encoder_fails_the_kl_and_elbo_checks(cov):
 
 
 def test_classification_can_be_skipped_and_is_bounded_by_default(cov, monkeypatch):
-    import ppca_stability._agreement as agreement_module
+    import ppca_stability._vae.agreement as agreement_module
 
     fit = fit_linear_vae(cov=cov, latent_dim=3, sigma2=0.5, rng=1)
     skipped = compare_with_ppca(fit, cov, classify=False)
@@ -194,7 +194,7 @@ def test_a_fit_carries_its_covariance(cov):
 def test_agreement_runs_blas_on_one_thread(cov, monkeypatch):
     from threadpoolctl import threadpool_info
 
-    import ppca_stability._agreement as agreement_module
+    import ppca_stability._vae.agreement as agreement_module
 
     fit = fit_linear_vae(cov=cov, latent_dim=2, sigma2=0.5, rng=1)
     threads = []

@@ -7,7 +7,7 @@ import pytest
 from _support import cov_from_eigenvalues
 
 from ppca_stability import stability_map
-from ppca_stability._census import (
+from ppca_stability._ppca.census import (
     census_dict,
     census_size,
     check_census_size,

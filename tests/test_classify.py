@@ -17,11 +17,11 @@ from ppca_stability import (
     log_likelihood_hessian,
     stability_map,
 )
-from ppca_stability import _classify as classify_module
-from ppca_stability._classify import DEFAULT_HESSIAN_RTOL
-from ppca_stability._hessian import dense_hessian_scaled
-from ppca_stability._hessian_blocks import HessianBlocks, _n_positive
-from ppca_stability._likelihood import Model
+from ppca_stability._ppca import classify as classify_module
+from ppca_stability._ppca.classify import DEFAULT_HESSIAN_RTOL
+from ppca_stability._ppca.hessian import dense_hessian_scaled
+from ppca_stability._ppca.hessian_blocks import HessianBlocks, _n_positive
+from ppca_stability._ppca.likelihood import Model
 
 
 # ----------------------------------------------------------------------------- against the map

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from _support import off_by_one_percent, rel_err
 
-from ppca_stability import _stability as results_module
 from ppca_stability import covariance, phase_diagram, stability_map
 from ppca_stability._cli import main
+from ppca_stability._ppca import stability as results_module
 
 
 @pytest.fixture
@@ -881,7 +881,7 @@ def float32_data_file(tmp_path, rng):
 def test_vae_stochastic_streams_data_once(float32_data_file, monkeypatch, capsys):
     # The samples stay memory-mapped in their own dtype; their mean and covariance come from one
     # streamed pass (sample_moments), which also serves the agreement check.
-    from ppca_stability import _linear_vae
+    from ppca_stability._vae import linear_vae as _linear_vae
 
     path, X = float32_data_file
     passes, seen = [], {}

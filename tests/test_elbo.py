@@ -14,7 +14,7 @@ from ppca_stability import (
     log_likelihood,
     optimal_encoder,
 )
-from ppca_stability._elbo import stochastic_elbo
+from ppca_stability._elbo.objective import stochastic_elbo
 
 # Two-sided z threshold for the Monte-Carlo test: |z| > 4 has probability 6e-5 under the null.
 Z_CRIT = 4.0

@@ -28,7 +28,7 @@ from ppca_stability import (
     linear_vae_elbo_gradient,
     optimal_encoder,
 )
-from ppca_stability._elbo_clusters import (
+from ppca_stability._elbo.clusters import (
     _constant_diagonal_rotation,
     cluster_configurations,
     cluster_loadings,
@@ -36,7 +36,7 @@ from ppca_stability._elbo_clusters import (
     learned_sigma2,
     max_cluster_configurations,
 )
-from ppca_stability._elbo_derivatives import ElboModel
+from ppca_stability._elbo.derivatives import ElboModel
 from ppca_stability.exceptions import DegeneracyWarning
 
 GRAD_RTOL = 1e-10  # a representative's gradient, relative to the size of its terms

@@ -18,7 +18,7 @@ from ppca_stability import (
     linear_vae_elbo_hessian,
     linear_vae_elbo_hessian_vector_product,
 )
-from ppca_stability._elbo_derivatives import ElboModel
+from ppca_stability._elbo.derivatives import ElboModel
 
 # Tolerances, named by their source.
 FD_GRAD_RTOL = (

@@ -31,8 +31,8 @@ from ppca_stability import (
     linear_vae_elbo_flat_gradient,
     optimal_encoder,
 )
-from ppca_stability._elbo_derivatives import ElboModel
-from ppca_stability._spectrum import from_eigenpairs
+from ppca_stability._elbo.derivatives import ElboModel
+from ppca_stability._spectra.spectrum import from_eigenpairs
 from ppca_stability.strategies import orthogonal_matrices, sigma2_values, spectra
 
 FD_STEP = 1e-4  # second differences of the ELBO itself
@@ -303,7 +303,7 @@ def test_the_encoder_schur_complement_is_the_profile_hessian(encoder: str, learn
     """Where the encoder is optimal for W (here W is random: neither stationary nor with
     orthogonal columns), the Schur complement of the encoder block equals the FD Hessian of the
     profile l - G (G = 0 for the full encoder), the identity the structured route rests on."""
-    from ppca_stability._elbo_landscape import _encoder_solver, _scaled_point
+    from ppca_stability._elbo.landscape import _encoder_solver, _scaled_point
 
     rng = np.random.default_rng(4)
     d, q, s = 4, 2, 0.6
@@ -329,8 +329,8 @@ def test_the_gap_hessian_in_block_coordinates_matches_finite_differences() -> No
     """_gap_hessian's (M, X, sigma2) blocks against an FD Hessian of G(W^T W + s I), mapped to the
     same coordinates E = Q M R^T + P X R^T: the X X block is kron(I, Gamma), X couples with
     nothing (not with sigma2 either)."""
-    from ppca_stability._hessian_blocks import _gap_hessian
-    from ppca_stability._likelihood import Model
+    from ppca_stability._ppca.hessian_blocks import _gap_hessian
+    from ppca_stability._ppca.likelihood import Model
 
     rng = np.random.default_rng(3)
     d, q = 5, 3

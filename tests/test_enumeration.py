@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from _support import EXACT_RTOL, NUMERIC_RTOL, SPECTRUM, cov_from_eigenvalues, rel_err
 
-from ppca_stability import _enumeration as enumeration
 from ppca_stability import log_likelihood, log_likelihood_gradient, stability_map
+from ppca_stability._ppca import enumeration as enumeration
 
 # The gradient at a stationary point is round-off: relative to the gradient's natural scale.
 GRAD_ATOL_REL = 1e-10

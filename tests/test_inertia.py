@@ -11,8 +11,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as hs
 
 from ppca_stability import DegeneracyWarning, Stability, stability_map
-from ppca_stability import _inertia as inertia
-from ppca_stability._inertia import closed_form_spectrum, symmetry_dim
+from ppca_stability._ppca import inertia as inertia
+from ppca_stability._ppca.inertia import closed_form_spectrum, symmetry_dim
 
 
 def test_symmetry_dim_counts_rotations_among_and_out_of_live_columns():

@@ -195,7 +195,7 @@ def test_trainer_gradient_matches_finite_differences(sigma2):
     # differences of the ELBO it reports.
     from _support import FD_RTOL, FD_STEP
 
-    from ppca_stability._linear_vae import _Problem
+    from ppca_stability._vae.linear_vae import _Problem
 
     S, _, _ = random_vae_problem(3, d=6, q=3)
     problem = _Problem(S, 3, sigma2, True, None)

@@ -86,7 +86,7 @@ def test_fixed_sigma2_at_an_eigenvalue_agrees_with_stability_map(spectrum_cov):
 # ----------------------------------------------------------------------------- overflow
 def test_kl_at_optimum_is_a_difference_of_logs():
     # Regression: lam / sigma2 = 1e310 overflows, its log does not: 1/2 ln(1e310) = 356.9 nats.
-    from ppca_stability._mle import kl_at_optimum
+    from ppca_stability._ppca.mle import kl_at_optimum
 
     kl = kl_at_optimum(np.array([1e300]), np.array([1e-10]), np.array([1]))
     assert kl[0, 0] == pytest.approx(0.5 * 310 * np.log(10.0), rel=1e-12)

@@ -17,7 +17,7 @@ from ppca_stability import (
     spectrum,
     stability_map,
 )
-from ppca_stability._spectrum import from_eigenpairs
+from ppca_stability._spectra.spectrum import from_eigenpairs
 from ppca_stability.exceptions import DegeneracyWarning
 
 # Same answers from two exact routes (LAPACK on a subset vs the whole): round-off only.
@@ -217,7 +217,8 @@ def _same_top(top, full, above) -> None:
 def test_data_route_with_a_cut_inside_the_bulk_answers_exactly_by_gram_or_covariance(
     monkeypatch, tmp_path, capsys, n, d, above
 ):
-    from ppca_stability import _partial, _spectrum
+    from ppca_stability._spectra import partial as _partial
+    from ppca_stability._spectra import spectrum as _spectrum
 
     X = _spiked_data(n, d, np.linspace(40.0, 10.0, 4), seed=n, offset=2.0)
     full = spectrum(covariance(X))
@@ -246,7 +247,8 @@ def test_data_route_with_a_cut_inside_the_bulk_answers_exactly_by_gram_or_covari
 
 
 def test_data_route_over_its_budget_of_passes_answers_top_components_exactly(monkeypatch):
-    from ppca_stability import _partial, _spectrum
+    from ppca_stability._spectra import partial as _partial
+    from ppca_stability._spectra import spectrum as _spectrum
 
     n, d = 150, 400
     X = _spiked_data(n, d, np.linspace(40.0, 10.0, 4), seed=3)
@@ -276,7 +278,8 @@ def test_data_route_on_dask_with_a_cut_inside_the_bulk_uses_the_gram_matrix():
 
 
 def test_data_route_says_what_to_change_when_no_exact_route_fits(monkeypatch):
-    from ppca_stability import _partial, _spectrum
+    from ppca_stability._spectra import partial as _partial
+    from ppca_stability._spectra import spectrum as _spectrum
 
     n, d, above = BULK_CASES[0]
     X = _spiked_data(n, d, np.linspace(40.0, 10.0, 4), seed=n)
@@ -417,7 +420,7 @@ def test_cli_elbo_map_streams_a_large_npy_and_counts_clusters_only_from_the_cova
 
 
 def test_krylov_that_does_not_converge_raises_naming_the_parameter(monkeypatch):
-    from ppca_stability import _partial
+    from ppca_stability._spectra import partial as _partial
 
     monkeypatch.setattr(_partial, "MAX_PASSES", 1)
     X = _spiked_data(200, 60, np.linspace(30.0, 6.0, 4), seed=11)
@@ -437,7 +440,7 @@ def test_spectrum_from_data_without_a_cut_is_the_complete_covariance_spectrum():
 def _top_of(lam: np.ndarray, s: float) -> Spectrum:
     """The partial spectrum of diag(lam) holding the eigenvalues not below ``s`` beyond the tie
     tolerance, and the bound the next one gives."""
-    from ppca_stability._tolerance import DEFAULT_RTOL, eigen_floor, tie_sign
+    from ppca_stability._base.tolerance import DEFAULT_RTOL, eigen_floor, tie_sign
 
     r = min(
         int(np.count_nonzero(tie_sign(lam, s, DEFAULT_RTOL, eigen_floor(lam)) >= 0)), lam.size - 1
@@ -459,8 +462,8 @@ def test_property_partial_map_equals_complete_on_generated_spectra(data):
     assume(top.rest_max < s)
     # The tie floor is capped by the smallest positive eigenvalue held (module notes of
     # _spectrum): compare where both caps agree.
-    from ppca_stability._spectrum import spectrum_floor
-    from ppca_stability._tolerance import eigen_floor
+    from ppca_stability._base.tolerance import eigen_floor
+    from ppca_stability._spectra.spectrum import spectrum_floor
 
     assume(spectrum_floor(top) == eigen_floor(lam))
     with warnings.catch_warnings():
@@ -549,7 +552,7 @@ def test_elbo_map_on_the_partial_route_finds_the_clusters_from_the_complete_spec
 ):
     """A cluster group can hold an eigenvalue below sigma2 beside a larger one, so the clusters
     of a map built on the top of the spectrum are enumerated from the complete one."""
-    import ppca_stability._stability as st
+    import ppca_stability._ppca.stability as st
 
     monkeypatch.setattr(st, "PARTIAL_MIN_FEATURES", 8)
     lam = np.r_[30.0, 12.0, 0.5, np.geomspace(0.3, 0.01, 13)]
@@ -592,7 +595,7 @@ def test_elbo_map_repr_on_the_partial_route_does_not_decompose_the_rest():
 
 @pytest.mark.parametrize(("offset", "rows"), [(0.5, 7), (0.5, 1000), (1e4, 7)])
 def test_data_operator_applies_the_centred_covariance(offset, rows):
-    from ppca_stability import _partial
+    from ppca_stability._spectra import partial as _partial
 
     rng = np.random.default_rng(20)
     X = rng.standard_normal((90, 30)) * np.linspace(3.0, 0.2, 30) + offset
@@ -612,7 +615,7 @@ def test_data_operator_applies_the_centred_covariance(offset, rows):
 
 # ----------------------------------------------------------------------------- certified dense
 def _dense_above(S, above, max_count=64, seed=0):
-    from ppca_stability._spectrum import dense_above
+    from ppca_stability._spectra.spectrum import dense_above
 
     return dense_above(S, above, max_count=max_count, rng=np.random.default_rng(seed))
 
@@ -635,7 +638,7 @@ def test_dense_krylov_route_matches_lapack_and_certifies_its_cut():
 
 
 def test_dense_krylov_route_gives_way_to_lapack_where_it_cannot_answer(monkeypatch):
-    from ppca_stability import _partial
+    from ppca_stability._spectra import partial as _partial
 
     d = 600
     # 40 copies of one eigenvalue above the cut: a block of 16 start vectors meets that

@@ -17,7 +17,7 @@ from ppca_stability import (
     ppca_mle,
     stability_map,
 )
-from ppca_stability import _phase as phase_module
+from ppca_stability._ppca import phase as phase_module
 
 # One-sided finite differences of l*(s) across a breakpoint: step relative to the eigenvalue.
 FD_REL_STEP = 1e-4

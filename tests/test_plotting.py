@@ -15,7 +15,7 @@ from ppca_stability import (
     phase_diagram,
     stability_map,
 )
-from ppca_stability._plotting import (
+from ppca_stability._plotting.figures import (
     DENSE_SCATTER_FROM,
     MAX_LEGEND_LATENTS,
     MAX_PLOTTED_POINTS,
@@ -404,7 +404,7 @@ def test_vae_kl_panel_names_the_latent_colours(latent_dim):
 
 
 def test_vae_marks_where_iterate_averaging_starts():
-    from ppca_stability._linear_vae import TAIL_AVERAGE
+    from ppca_stability._vae.linear_vae import TAIL_AVERAGE
 
     steps = 400
     X = np.random.default_rng(0).standard_normal((300, 4)) * np.sqrt([4.0, 2.0, 1.0, 0.5])

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from ppca_stability import DegeneracyWarning, Stability, classify_point, ppca_mle, stability_map
-from ppca_stability import _enumeration as enumeration
+from ppca_stability._ppca import enumeration as enumeration
 from ppca_stability.strategies import covariances, sigma2_values, spectra
 
 LAM = np.array([5.0, 3.0, 2.0, 1.0])
@@ -210,7 +210,7 @@ def test_stability_counts_and_repr_need_no_census():
     # refused with its size instead of exhausting memory.
     lam = np.geomspace(100.0, 1.0, 1000)
     with mock.patch.object(
-        sys.modules["ppca_stability._stability"], "census_dict", side_effect=AssertionError
+        sys.modules["ppca_stability._ppca.stability"], "census_dict", side_effect=AssertionError
     ):
         smap = stability_map(np.diag(lam), 0.5)
         counts = smap.stability_counts()

@@ -7,7 +7,7 @@ import pytest
 from _support import SPECTRUM
 
 from ppca_stability import DegeneracyWarning, PrecisionWarning, ppca_mle, stability_map
-from ppca_stability._tolerance import fixed_degeneracy, n_above, resolution, tie_sign
+from ppca_stability._base.tolerance import fixed_degeneracy, n_above, resolution, tie_sign
 
 
 def test_tie_sign_and_n_above_share_one_tie_rule():

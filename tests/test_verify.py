@@ -7,7 +7,7 @@ import pytest
 from _support import off_by_one_percent
 
 from ppca_stability import VerificationReport, theorem_names, verify
-from ppca_stability import _stability as results_module
+from ppca_stability._ppca import stability as results_module
 
 # Examples per theorem in the quick runs (the 200-example run lives in benchmarks/bench_verify.py).
 QUICK = 10
@@ -72,7 +72,7 @@ def test_a_broken_census_is_caught(monkeypatch):
 
 
 def test_the_classic_wrong_optimal_encoder_is_caught(monkeypatch):
-    import ppca_stability._elbo as elbo
+    import ppca_stability._elbo.objective as elbo
 
     def posterior_variances(W, s):  # s diag(M^-1): the posterior's, not the ELBO-optimal D
         M = W.T @ W + s * np.eye(W.shape[1])
@@ -84,7 +84,7 @@ def test_the_classic_wrong_optimal_encoder_is_caught(monkeypatch):
 
 
 def test_a_second_elbo_maximum_in_the_census_is_caught(monkeypatch):
-    from ppca_stability._elbo_landscape import ElboStabilityMap
+    from ppca_stability._elbo.landscape import ElboStabilityMap
 
     original = ElboStabilityMap.census
     monkeypatch.setattr(ElboStabilityMap, "census", lambda self: {**original(self), 0: 2})
@@ -97,7 +97,7 @@ def test_a_second_elbo_maximum_in_the_census_is_caught(monkeypatch):
 def test_rotation_zero_modes_claimed_for_the_diagonal_encoder_are_caught(monkeypatch):
     """The map claiming the full encoder's rotation modes for the diagonal one (the pPCA
     picture) contradicts the ELBO's numeric Hessian at the maximum."""
-    from ppca_stability._elbo_landscape import ElboStabilityMap
+    from ppca_stability._elbo.landscape import ElboStabilityMap
 
     original = ElboStabilityMap._build
 
@@ -114,7 +114,7 @@ def test_rotation_zero_modes_claimed_for_the_diagonal_encoder_are_caught(monkeyp
 
 
 def test_a_theorem_whose_module_is_missing_is_skipped(monkeypatch):
-    import ppca_stability._theorems as theorems
+    import ppca_stability._verify.theorems as theorems
 
     changed = dataclasses.replace(
         theorems.THEOREMS["optimal_encoder"], requires="ppca_stability.no_such_module"
@@ -164,7 +164,7 @@ def test_scale_equivariance_with_random_seeds(seed):
 
 
 def test_theorem_names_match_the_registry_in_order():
-    import ppca_stability._theorems as theorems
+    import ppca_stability._verify.theorems as theorems
 
     assert theorem_names() == tuple(theorems.THEOREMS)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .._covariance import covariance
-from .._optional import require
+from .._base.optional import require
+from .._spectra.covariance import covariance
 
 __all__ = [
     "CliError",

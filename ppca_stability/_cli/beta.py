@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._beta import KL_REDUCTIONS, RECONSTRUCTIONS, predict_collapse, sigma2_from_beta
+from .._vae.beta import KL_REDUCTIONS, RECONSTRUCTIONS, predict_collapse, sigma2_from_beta
 from ._io import CliError, add_data_arguments, load_covariance, positive_float, positive_int
 
 # Latents shown with DATA when --latent-dim is not given.

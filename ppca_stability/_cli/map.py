@@ -7,9 +7,14 @@ import itertools
 import sys
 from typing import Any
 
-from .._elbo_landscape import ElboStabilityMap, elbo_stability_map
-from .._spectrum import spectrum
-from .._stability import PARTIAL_MAX_FRACTION, PARTIAL_MIN_FEATURES, StabilityMap, stability_map
+from .._elbo.landscape import ElboStabilityMap, elbo_stability_map
+from .._ppca.stability import (
+    PARTIAL_MAX_FRACTION,
+    PARTIAL_MIN_FEATURES,
+    StabilityMap,
+    stability_map,
+)
+from .._spectra.spectrum import spectrum
 from ._io import (
     CliError,
     add_data_arguments,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .._agreement import CLASSIFY_BUDGET, classification_cost, compare_with_ppca
-from .._elbo_landscape import classify_vae_point
-from .._linear_vae import fit_linear_vae
+from .._elbo.landscape import classify_vae_point
+from .._vae.agreement import CLASSIFY_BUDGET, classification_cost, compare_with_ppca
+from .._vae.linear_vae import fit_linear_vae
 from ._io import (
     CliError,
     add_data_arguments,

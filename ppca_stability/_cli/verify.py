@@ -6,7 +6,7 @@ import argparse
 import sys
 import tempfile
 
-from .._verify import DEFAULT_MAX_EXAMPLES, theorem_names, verify
+from .._verify.verify import DEFAULT_MAX_EXAMPLES, theorem_names, verify
 from ._io import positive_int, seed
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-from .._validation import (
+from .._base.validation import (
     check_bool,
     check_choice,
     check_cov,

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-from .._validation import describe
+from .._base.validation import describe
 
 __all__ = [
     "MAX_EXACT_DIGITS",

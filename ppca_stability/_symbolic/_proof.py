@@ -27,7 +27,7 @@ import sympy
 from sympy.polys.domains import QQ
 from sympy.polys.matrices import DomainMatrix
 
-from .._inertia import symmetry_dim
+from .._ppca.inertia import symmetry_dim
 from ._exact import hessian_groups
 from ._expressions import cached_gradient, cached_hessian, cached_symbols, check_sizes
 

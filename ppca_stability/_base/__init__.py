@@ -1,0 +1,3 @@
+"""Shared foundations: input validation, the round-off rule and tolerances, optional imports,
+objective protocols.
+"""

@@ -1,0 +1,3 @@
+"""The pPCA likelihood pipeline: objective, Hessian, stationary points, closed-form classification,
+maps and phase diagrams.
+"""

@@ -1,0 +1,3 @@
+"""From data to eigenpairs: the covariance, the (possibly partial) spectrum and the partial
+eigensolvers.
+"""

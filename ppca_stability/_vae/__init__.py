@@ -1,0 +1,3 @@
+"""The VAE toolkit: linear-VAE training, agreement with pPCA, beta <-> sigma2, collapse diagnostics
+of any encoder.
+"""

@@ -1,0 +1,427 @@
+"""Collapse diagnostics for any Gaussian-encoder VAE, and the linear prediction beside them.
+
+The encoder of a Gaussian VAE outputs, for every sample ``x``, a mean ``mu(x)`` and a log-variance
+``log sigma_enc^2(x)`` per latent; nothing else is needed to say which latents collapsed. For latent
+``i`` and sample ``x`` the KL divergence to the prior ``N(0, 1)`` is
+
+    KL_i(x) = 1/2 [mu_i(x)^2 + sigma_i(x)^2 - 1 - log sigma_i(x)^2],
+
+computed as ``1/2 [mu^2 + expm1(v) - v]`` with ``v = log sigma^2`` so that a collapsed latent
+(``mu ~ 0``, ``v ~ 0``) has no cancellation error. Three standard summaries:
+
+* ``kl_per_latent``: the mean of ``KL_i(x)`` over the samples (nats), the "rate" of latent ``i``;
+* active units (Burda, Grosse & Salakhutdinov 2016): latent ``i`` is active when
+  ``Var_x(mu_i(x)) > au_threshold`` (0.01 in that paper) - its mean moves with the input;
+* ``(epsilon, delta)``-collapse (Lucas et al. 2019, Definition 1): latent ``i`` is collapsed when
+  ``KL_i(x) < epsilon`` for at least a ``1 - delta`` fraction of the samples. The fraction is
+  compared exactly (rational arithmetic), so ``delta = 0.01`` on 100 samples allows one sample out.
+
+`compare_collapse()` puts these beside the linear VAE's optimum at the same ``sigma2``
+(`ppca_stability.beta.predict_collapse`, theory.md §4 and §6): latent ``c`` (sorted by eigenvalue)
+keeps ``KL_c = 1/2 log max(1, lam_c / sigma2)`` and its posterior mean has variance
+``Var_x(mu_c) = max(0, 1 - sigma2 / lam_c)`` (the optimal encoder ``V* = M^-1 W^T`` applied to the
+data), which is what the active-unit count measures. Measured latents have no natural order, so
+they are compared rank by rank: the measured latent with the ``r``-th largest KL beside the
+``r``-th eigenvalue.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from .._base.validation import as_real_array, check_cov
+from .beta import predict_collapse
+
+__all__ = ["CollapseComparison", "CollapseDiagnostics", "collapse_diagnostics", "compare_collapse"]
+
+# Rows of a table that ``repr`` shows before eliding the rest.
+REPR_ROWS = 16
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class CollapseDiagnostics:
+    """Which latents of a Gaussian-encoder VAE carry information, measured from encoder outputs.
+
+    Build it with `collapse_diagnostics()`.
+
+    Attributes
+    ----------
+    kl_per_latent : ndarray, shape (latent_dim,)
+        Mean over samples of ``KL(q(z_i | x) || N(0, 1))``, in nats.
+    mean_variance : ndarray, shape (latent_dim,)
+        ``Var_x(mu_i(x))`` (ddof=0), the activity statistic of Burda et al. (2016).
+    active : ndarray of bool, shape (latent_dim,)
+        ``mean_variance > au_threshold``.
+    collapsed_fraction : ndarray, shape (latent_dim,)
+        Fraction of samples with ``KL_i(x) < epsilon``.
+    collapsed : tuple of int
+        Latents that are ``(epsilon, delta)``-collapsed: ``collapsed_fraction >= 1 - delta``.
+    n_samples : int
+    epsilon, delta, au_threshold : float
+        The thresholds used.
+    """
+
+    kl_per_latent: np.ndarray
+    mean_variance: np.ndarray
+    active: np.ndarray
+    collapsed_fraction: np.ndarray
+    collapsed: tuple[int, ...]
+    n_samples: int
+    epsilon: float
+    delta: float
+    au_threshold: float
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.kl_per_latent.size)
+
+    @property
+    def active_units(self) -> int:
+        """Number of active units (Burda et al. 2016)."""
+        return int(np.count_nonzero(self.active))
+
+    @property
+    def total_kl(self) -> float:
+        """Sum of `kl_per_latent`: the mean KL of the whole posterior (the rate), in nats."""
+        return float(np.sum(self.kl_per_latent))
+
+    def __repr__(self) -> str:
+        q = self.latent_dim
+        collapsed = set(self.collapsed)
+        rows = [
+            f"CollapseDiagnostics(n_samples={self.n_samples}, latent_dim={q}, "
+            f"active_units={self.active_units}, collapsed={len(collapsed)}, "
+            f"total_kl={self.total_kl:.4g})",
+            f"  thresholds: active if Var_x(mu) > {self.au_threshold:g}; collapsed if KL < "
+            f"{self.epsilon:g} on >= {1 - self.delta:.4g} of samples",
+            f"  {'latent':>6} {'KL [nats]':>10} {'Var_x(mu)':>10} {'KL<eps':>7}  {'active':<6}  "
+            "collapsed",
+        ]
+        for i in range(min(q, REPR_ROWS)):
+            rows.append(
+                f"  {i:>6} {self.kl_per_latent[i]:>10.4g} {self.mean_variance[i]:>10.4g} "
+                f"{self.collapsed_fraction[i]:>7.1%}  {'yes' if self.active[i] else 'no':<6}  "
+                f"{'yes' if i in collapsed else 'no'}"
+            )
+        if q > REPR_ROWS:
+            rows.append(f"  ... {q - REPR_ROWS} more")
+        return "\n".join(rows)
+
+
+def _check_threshold(value: Any, name: str, *, upper: float | None = None) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"`{name}` must be a non-negative float; got {type(value).__name__} {value!r}."
+        )
+    out = float(value)
+    if not np.isfinite(out) or out < 0.0 or (upper is not None and out > upper):
+        allowed = f"in [0, {upper:g}]" if upper is not None else "non-negative and finite"
+        raise ValueError(f"`{name}` must be {allowed}; got {out!r}.")
+    return out
+
+
+def _check_encoder_output(value: Any, name: str) -> np.ndarray:
+    arr = as_real_array(value, name)
+    if arr.ndim != 2:
+        hint = " For a single latent, pass shape (n_samples, 1)." if arr.ndim == 1 else ""
+        raise ValueError(
+            f"`{name}` must be a 2-D (n_samples, latent_dim) array; got shape {arr.shape}.{hint}"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(
+            f"`{name}` must have at least one sample and one latent; got shape {arr.shape}."
+        )
+    return arr
+
+
+def _collapse_diagnostics_iv(
+    means: Any, log_variances: Any, epsilon: Any, delta: Any, au_threshold: Any
+):  # noqa: ANN202
+    mu = _check_encoder_output(means, "means")
+    logvar = _check_encoder_output(log_variances, "log_variances")
+    if logvar.shape != mu.shape:
+        raise ValueError(
+            f"`log_variances` must have the shape of `means` {mu.shape}; got {logvar.shape}."
+            + (" Did you pass its transpose?" if logvar.shape == mu.shape[::-1] else "")
+        )
+    return (
+        mu,
+        logvar,
+        _check_threshold(epsilon, "epsilon"),
+        _check_threshold(delta, "delta", upper=1.0),
+        _check_threshold(au_threshold, "au_threshold"),
+    )
+
+
+def _column_variance(a: np.ndarray) -> np.ndarray:
+    """``Var`` (ddof=0) of each column without cancellation or spurious overflow.
+
+    Shifting by a sample of the column makes the deviations of nearly equal values exact (Sterbenz),
+    where ``mean`` of the raw values would lose them (means ~1e8 moving by ~1e-3 is an ordinary
+    encoder); scaling by the largest deviation keeps the sums finite. Only a variance that itself
+    exceeds the float range is ``inf``.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        dev = a - a[:1]
+        scale = np.max(np.abs(dev), axis=0)
+        scale[(scale == 0.0) | ~np.isfinite(scale)] = 1.0
+        var = np.var(dev / scale, axis=0) * scale**2
+    # A column whose values span more than the float range: its deviations overflowed.
+    var[~np.all(np.isfinite(dev), axis=0)] = np.inf
+    return var
+
+
+def collapse_diagnostics(
+    means: Any,
+    log_variances: Any,
+    *,
+    epsilon: float = 0.01,
+    delta: float = 0.01,
+    au_threshold: float = 0.01,
+) -> CollapseDiagnostics:
+    """KL per latent, active units and ``(epsilon, delta)``-collapse from a Gaussian encoder's
+    outputs.
+
+    Parameters
+    ----------
+    means : array_like, shape (n_samples, latent_dim)
+        Encoder means ``mu(x)``, one row per sample. Anything `numpy.asarray` accepts: a NumPy
+        array, a CPU ``torch.Tensor`` (detach it first), a JAX array.
+    log_variances : array_like, shape (n_samples, latent_dim)
+        Encoder log-variances ``log sigma_enc^2(x)`` (natural log). If your encoder outputs standard
+        deviations, pass ``2 * log(std)``.
+    epsilon : float, default 0.01
+        KL level (nats) below which a latent counts as collapsed on a sample.
+    delta : float, default 0.01
+        Fraction of samples allowed above `epsilon`, in [0, 1].
+    au_threshold : float, default 0.01
+        A latent is active when the variance of its mean over the samples exceeds this.
+
+    Returns
+    -------
+    CollapseDiagnostics
+
+    Notes
+    -----
+    A KL beyond the float range (means beyond ~1e154, log-variances beyond ~709) is reported as
+    ``inf``: such a latent is active and far from collapsed, which is the right answer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import collapse_diagnostics
+    >>> rng = np.random.default_rng(0)
+    >>> mu = np.column_stack([rng.normal(size=500), np.zeros(500)])      # latent 1 ignores x
+    >>> logvar = np.column_stack([np.full(500, np.log(0.1)), np.zeros(500)])
+    >>> diag = collapse_diagnostics(mu, logvar)
+    >>> diag.active_units, diag.collapsed
+    (1, (1,))
+    >>> diag.kl_per_latent.round(3)                  # 1/2 (E mu^2 + 0.1 - 1 - log 0.1) and 0
+    array([1.215, 0.   ])
+    """
+    mu, logvar, eps, dlt, au = _collapse_diagnostics_iv(
+        means, log_variances, epsilon, delta, au_threshold
+    )
+    n = mu.shape[0]
+    with np.errstate(over="ignore"):
+        kl = 0.5 * (np.square(mu) + np.expm1(logvar) - logvar)
+    below = np.count_nonzero(kl < eps, axis=0)
+    # (epsilon, delta)-collapsed: n_above / n <= delta, compared exactly (delta is a binary
+    # fraction).
+    allowed = Fraction(dlt) * n
+    collapsed = tuple(int(i) for i in np.flatnonzero([n - b <= allowed for b in below.tolist()]))
+    var_mu = _column_variance(mu)
+    return CollapseDiagnostics(
+        kl_per_latent=np.mean(kl, axis=0),
+        mean_variance=var_mu,
+        active=var_mu > au,
+        collapsed_fraction=below / n,
+        collapsed=collapsed,
+        n_samples=n,
+        epsilon=eps,
+        delta=dlt,
+        au_threshold=au,
+    )
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class CollapseComparison:
+    """Measured collapse beside the linear VAE's optimum at the same ``sigma2``.
+
+    Build it with `compare_collapse()`. Row ``r`` of the per-rank arrays pairs the ``r``-th largest
+    eigenvalue with the measured latent of ``r``-th largest KL (`order`).
+
+    Attributes
+    ----------
+    measured : CollapseDiagnostics
+    sigma2 : float
+        The decoder noise variance (converted from ``beta`` when that was given).
+    beta : float or None
+    reconstruction : str or None
+    eigenvalues : ndarray, shape (latent_dim,)
+        Top ``latent_dim`` eigenvalues of the data covariance, descending.
+    predicted_kl : ndarray, shape (latent_dim,)
+        ``1/2 log max(1, lam_c / sigma2)``.
+    predicted_mean_variance : ndarray, shape (latent_dim,)
+        ``Var_x(mu_c) = max(0, 1 - sigma2 / lam_c)`` at the linear optimum.
+    order : ndarray of int, shape (latent_dim,)
+        Measured latent indices by decreasing KL.
+    """
+
+    measured: CollapseDiagnostics
+    sigma2: float
+    beta: float | None
+    reconstruction: str | None
+    eigenvalues: np.ndarray
+    predicted_kl: np.ndarray
+    predicted_mean_variance: np.ndarray
+    order: np.ndarray
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.eigenvalues.size)
+
+    @property
+    def predicted_live(self) -> np.ndarray:
+        """Latents live at the linear optimum, by rank: ``lam_c > sigma2``."""
+        return self.eigenvalues > self.sigma2
+
+    @property
+    def predicted_active_units(self) -> int:
+        """Active units the linear optimum shows under the same threshold: ``1 - sigma2/lam_c >
+        au_threshold``.
+
+        Equal to the number of live latents except for eigenvalues in
+        ``(sigma2, sigma2 / (1 - au_threshold)]``, whose mean barely moves.
+        """
+        return int(np.count_nonzero(self.predicted_mean_variance > self.measured.au_threshold))
+
+    @property
+    def measured_kl(self) -> np.ndarray:
+        """Measured KL per latent, by rank (descending)."""
+        return self.measured.kl_per_latent[self.order]
+
+    @property
+    def kl_difference(self) -> np.ndarray:
+        """Measured minus predicted KL, by rank (nats)."""
+        return self.measured_kl - self.predicted_kl
+
+    def __repr__(self) -> str:
+        m = self.measured
+        src = f" (beta={self.beta:g}, {self.reconstruction})" if self.beta is not None else ""
+        collapsed = set(m.collapsed)
+        rows = [
+            f"CollapseComparison(sigma2={self.sigma2:.6g}{src}, latent_dim={self.latent_dim}, "
+            f"n_samples={m.n_samples})",
+            f"  {'':<24} {'linear':>10} {'measured':>10}",
+            f"  {'active units':<24} {self.predicted_active_units:>10} {m.active_units:>10}",
+            f"  {'live / not collapsed':<24} {int(np.count_nonzero(self.predicted_live)):>10} "
+            f"{self.latent_dim - len(collapsed):>10}",
+            f"  {'total KL [nats]':<24} {float(np.sum(self.predicted_kl)):>10.4g} "
+            f"{m.total_kl:>10.4g}",
+            f"  {'rank':>4} {'eigenvalue':>11} {'KL lin':>8} {'Var lin':>8} | {'latent':>6} "
+            f"{'KL':>8} {'Var_x(mu)':>9}  state",
+        ]
+        for r in range(min(self.latent_dim, REPR_ROWS)):
+            i = int(self.order[r])
+            state = "active" if m.active[i] else ("collapsed" if i in collapsed else "inactive")
+            rows.append(
+                f"  {r:>4} {self.eigenvalues[r]:>11.5g} {self.predicted_kl[r]:>8.4f} "
+                f"{self.predicted_mean_variance[r]:>8.4f} | {i:>6} {m.kl_per_latent[i]:>8.4f} "
+                f"{m.mean_variance[i]:>9.4f}  {state}"
+            )
+        if self.latent_dim > REPR_ROWS:
+            rows.append(f"  ... {self.latent_dim - REPR_ROWS} more")
+        return "\n".join(rows)
+
+
+def compare_collapse(
+    diagnostics: CollapseDiagnostics,
+    cov: Any,
+    sigma2: float | None = None,
+    *,
+    beta: float | None = None,
+    reconstruction: str = "mse",
+    kl_reduction: str = "sum",
+) -> CollapseComparison:
+    """The linear VAE's collapse at ``sigma2`` (or ``beta``) beside measured `CollapseDiagnostics`.
+
+    Parameters
+    ----------
+    diagnostics : CollapseDiagnostics
+        From `collapse_diagnostics()` on your encoder's outputs.
+    cov : array_like, shape (d, d)
+        Covariance (ddof=0) of the data the VAE was trained on, in the units the decoder sees:
+        if you scale pixels to [0, 1] before training, scale them before `covariance()` too.
+    sigma2 : float, optional
+        The decoder's noise variance. Give this or `beta`.
+    beta : float, optional
+        KL weight of a beta-VAE loss ``Rec + beta KL``, converted as in `sigma2_from_beta()` with
+        ``n_features = d`` (see docs/sigma2.md for the conventions).
+    reconstruction : {"sse", "half_sse", "mse"}, default "mse"
+        How the reconstruction term is written; used only with `beta`.
+    kl_reduction : {"sum", "mean"}, default "sum"
+        How `beta`'s loss reduces the KL over the latents: summed (the ELBO's KL) or averaged
+        (e.g. ``.mean()`` over a (batch, q) array, which divides beta by ``q``); used only with
+        `beta`. ``q`` is `diagnostics`' latent dimension.
+
+    Returns
+    -------
+    CollapseComparison
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import collapse_diagnostics, compare_collapse
+    >>> rng = np.random.default_rng(0)
+    >>> cov = np.diag([4.0, 2.0, 1.0])
+    >>> x = rng.normal(size=(4000, 3)) * np.sqrt([4.0, 2.0, 1.0])
+    >>> # encoder outputs of the linear VAE's optimum at sigma2 = 1.5 (theory.md §6): W = diag(w)
+    >>> w = np.sqrt(np.maximum(np.array([4.0, 2.0, 1.0]) - 1.5, 0.0))
+    >>> mu = x * w / (w**2 + 1.5)
+    >>> logvar = np.broadcast_to(np.log(1.5 / (w**2 + 1.5)), mu.shape)
+    >>> cmp = compare_collapse(collapse_diagnostics(mu, logvar), cov, sigma2=1.5)
+    >>> cmp.predicted_active_units, cmp.measured.active_units, cmp.measured.collapsed
+    (2, 2, (2,))
+    >>> bool(np.allclose(cmp.measured_kl, cmp.predicted_kl, atol=0.02))
+    True
+    """
+    if not isinstance(diagnostics, CollapseDiagnostics):
+        raise TypeError(
+            f"`diagnostics` must be a CollapseDiagnostics from collapse_diagnostics(); "
+            f"got {type(diagnostics).__name__}."
+        )
+    S = check_cov(cov)
+    if diagnostics.latent_dim > S.shape[0]:
+        raise ValueError(
+            f"`diagnostics` has latent_dim = {diagnostics.latent_dim}, more than the "
+            f"{S.shape[0]} features of `cov`; the linear theory has at most d latents."
+        )
+    pred = predict_collapse(
+        S,
+        latent_dim=diagnostics.latent_dim,
+        sigma2=sigma2,
+        beta=beta,
+        reconstruction=reconstruction,
+        kl_reduction=kl_reduction,
+    )
+    lam, s = pred.eigenvalues, pred.sigma2
+    live = ~pred.collapsed
+    predicted_var = np.zeros_like(lam)
+    predicted_var[live] = 1.0 - s / lam[live]
+    order = np.argsort(-diagnostics.kl_per_latent, kind="stable")
+    return CollapseComparison(
+        diagnostics,
+        s,
+        pred.beta,
+        pred.reconstruction,
+        lam,
+        pred.kl_per_latent,
+        predicted_var,
+        order,
+    )

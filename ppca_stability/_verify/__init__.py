@@ -1,0 +1,1 @@
+"""verify() and the registry of theorems it checks by property-based testing."""
