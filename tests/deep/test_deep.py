@@ -22,7 +22,7 @@ from _support import digits_data
 from ppca_stability import collapse_diagnostics, covariance, phase_diagram, ppca_mle, spectrum
 from ppca_stability._cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HAS_TORCH = importlib.util.find_spec("torch") is not None  # as the root conftest.py decides
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason='needs the "deep" extra (torch)')
 

@@ -143,7 +143,7 @@ def test_q2_cluster_roots_match_the_closed_form(lam, s: float) -> None:
     "lam,s,n_roots",
     [
         # Real roots of grad ELBO = 0 from sympy's Groebner solve (docs/theory.md, point 4;
-        # tests/test_elbo_landscape.py::test_every_exact_root_of_the_gradient_is_...).
+        # tests/elbo/test_elbo_landscape.py::test_every_exact_root_of_the_gradient_is_...).
         ([4.0, 1.0], 0.5, 33),
         ([3.0, 2.0, 1.0], 0.5, 73),
     ],
@@ -223,7 +223,7 @@ def test_newton_roots_are_enumerated_points_or_enumerated_clusters(lam, s: float
     """Newton (hybrid method, exact Hessian as Jacobian) on the full gradient from random starts:
     every cluster root is one of the enumerated configurations, with its Morse index and zero
     modes. The starts have columns of equal norm (plus noise): from generic starts Newton mostly
-    finds orthogonal points (tests/test_elbo_landscape.py)."""
+    finds orthogonal points (tests/elbo/test_elbo_landscape.py)."""
     lam = np.array(lam)
     S, d = np.diag(lam), lam.size
     emap = _map(lam, s, q)
@@ -257,7 +257,7 @@ def test_newton_roots_are_enumerated_points_or_enumerated_clusters(lam, s: float
             continue
         M = point.W.T @ point.W
         if np.max(np.abs(M - np.diag(np.diag(M)))) <= NORM_RTOL * max(np.max(np.diag(M)), s):
-            continue  # orthogonal: tests/test_elbo_landscape.py
+            continue  # orthogonal: tests/elbo/test_elbo_landscape.py
         config = _configuration_of(point.W, s)
         ref = by_config[config]  # KeyError: a cluster the enumeration misses
         assert (c.morse_index, c.n_degenerate) == (ref.morse_index, ref.family_dim)
@@ -438,7 +438,7 @@ def _newton_learned_clusters(lam, q: int, n_starts: int) -> tuple[set, dict]:  #
             continue
         M = point.W.T @ point.W
         if np.max(np.abs(M - np.diag(np.diag(M)))) <= NORM_RTOL * max(np.max(np.diag(M)), 1.0):
-            continue  # orthogonal: tests/test_elbo_landscape.py
+            continue  # orthogonal: tests/elbo/test_elbo_landscape.py
         config = _configuration_of(point.W, point.s)
         ref = by_config[config]  # KeyError: a cluster the enumeration misses
         assert point.s == pytest.approx(ref.sigma2, rel=1e-8)
