@@ -11,19 +11,15 @@ submodules load only when imported: `ppca_stability.symbolic` (sympy, an indepen
 (PyTorch, the ``deep`` extra). Figures need matplotlib (the ``plot`` extra).
 """
 
+from ._base.classification import Stability
+from ._elbo.classify import VAEPointClassification, classify_vae_point
 from ._elbo.clusters import ElboClusterPoint
 from ._elbo.derivatives import (
     linear_vae_elbo_flat_gradient,
     linear_vae_elbo_hessian,
     linear_vae_elbo_hessian_vector_product,
 )
-from ._elbo.landscape import (
-    ElboStabilityMap,
-    ElboStationaryPoint,
-    VAEPointClassification,
-    classify_vae_point,
-    elbo_stability_map,
-)
+from ._elbo.landscape import ElboStabilityMap, ElboStationaryPoint, elbo_stability_map
 from ._elbo.objective import (
     LinearVAEFullParams,
     LinearVAEParams,
@@ -36,7 +32,7 @@ from ._ppca.hessian import hessian_vector_product, log_likelihood_hessian
 from ._ppca.likelihood import log_likelihood, log_likelihood_gradient
 from ._ppca.mle import PPCAResult, ppca_mle
 from ._ppca.phase import PhaseDiagram, phase_diagram
-from ._ppca.stability import Stability, StabilityMap, StationaryPoint, stability_map
+from ._ppca.stability import StabilityMap, StationaryPoint, stability_map
 from ._spectra.covariance import SampleMoments, covariance, sample_moments
 from ._spectra.spectrum import Spectrum, spectrum
 from ._vae.agreement import Agreement, compare_with_ppca

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .._base.classification import Stability
 from .._base.optional import require
 from .._base.validation import check_latent_dim
 from .._ppca.phase import phase_diagram
-from .._ppca.stability import Stability, stability_map
+from .._ppca.stability import stability_map
 from .._spectra.spectrum import covariance
 from ._io import CliError, add_force_argument, check_figure_path, save_figure
 
@@ -105,7 +106,7 @@ def _output_dir(out: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     datasets = require("sklearn.datasets", "demo", "The demo (scikit-learn's bundled digits)")
     require("matplotlib", "demo", "The demo's figures")
-    from .._plotting.figures import MAX_PLOTTED_POINTS, SUMMARY_SAMPLE
+    from .._plotting.maps import MAX_PLOTTED_POINTS, SUMMARY_SAMPLE
 
     out = _check_output_dir(args.out)
     X = datasets.load_digits().data

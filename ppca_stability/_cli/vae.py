@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .._elbo.landscape import classify_vae_point
+from .._elbo.classify import classify_vae_point
 from .._vae.agreement import CLASSIFY_BUDGET, classification_cost, compare_with_ppca
 from .._vae.linear_vae import fit_linear_vae
 from ._io import (

@@ -49,10 +49,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 
+from .._base.classification import Stability
 from .._base.tolerance import tie_sign
 from .._ppca.likelihood import log_likelihood
-from .._ppca.stability import Stability
 from ..exceptions import DegeneracyWarning
+from .classify import classify_vae_point
 from .objective import LinearVAEParams, linear_vae_elbo
 
 __all__ = [
@@ -388,7 +389,6 @@ def cluster_point(
 ) -> ElboClusterPoint:
     """Representative and numeric classification of one configuration at ``s`` (``learned``:
     ``s`` is the configuration's `learned_sigma2` and the Hessian includes ``sigma2``)."""
-    from .landscape import classify_vae_point
 
     W = cluster_loadings(lam, U, s, q, groups)
     M = W.T @ W + s * np.eye(q)

@@ -20,6 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from .._base.classification import (
+    DEFAULT_GTOL,
+    DEFAULT_HESSIAN_RTOL,
+    DENSE_MAX,
+    Classification,
+    Stability,
+)
 from .._base.validation import (
     check_choice,
     check_cov,
@@ -32,25 +39,17 @@ from ..exceptions import DegeneracyWarning
 from .hessian import dense_hessian_scaled, unscale
 from .hessian_blocks import structured_counts
 from .likelihood import Model
-from .stability import Stability
 
 __all__ = [
     "PointClassification",
     "classify_point",
     "classify_kernel",
-    "classification_table",
     "SymmetryBasis",
 ]
 
-# classify_point: relative zero test on numeric Hessian eigenvalues and the stationarity test.
-DEFAULT_HESSIAN_RTOL = 1e-8
-DEFAULT_GTOL = 1e-7
-# classify_point(method="auto") forms the dense Hessian up to this many coordinates.
-DENSE_MAX = 4096
 
-
-@dataclass(frozen=True, eq=False, slots=True)
-class PointClassification:
+@dataclass(frozen=True, eq=False, slots=True, repr=False)  # the table repr of the base
+class PointClassification(Classification):
     """Numeric second-order classification of an arbitrary ``W`` (see `classify_point()`).
 
     Attributes
@@ -81,39 +80,6 @@ class PointClassification:
     method : str
         ``"dense"`` or ``"structured"``.
     """
-
-    gradient_norm: float
-    relative_gradient_norm: float
-    is_stationary: bool
-    hessian_eigenvalues: np.ndarray
-    morse_index: int
-    morse_index_exact: bool
-    symmetry_dim: int
-    n_degenerate: int
-    stability: Stability
-    method: str
-
-    def __repr__(self) -> str:
-        return classification_table(
-            self, f"PointClassification(stability={self.stability.name}, method={self.method})"
-        )
-
-
-def classification_table(c: Any, header: str) -> str:
-    """The table ``repr`` of a numeric classification (of the likelihood or of the ELBO)."""
-    h = c.hessian_eigenvalues
-    rows = [
-        header,
-        f"  gradient norm     {c.gradient_norm:.3e} (relative {c.relative_gradient_norm:.3e}, "
-        f"{'stationary' if c.is_stationary else 'NOT stationary'})",
-        f"  morse index       {c.morse_index}{'' if c.morse_index_exact else ' (lower bound)'}",
-        f"  symmetry modes    {c.symmetry_dim}; extra zero modes {c.n_degenerate}",
-    ]
-    if h.size:
-        rows.append(f"  hessian spectrum  [{h[0]:.4g} .. {h[-1]:.4g}] ({h.size} values)")
-    elif c.method == "structured":
-        rows.append("  hessian spectrum  not computed (structured: exact counts, no eigenvalues)")
-    return "\n".join(rows)
 
 
 class SymmetryBasis:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .._base.classification import Stability
 from .._base.tolerance import DEFAULT_RTOL, fixed_degeneracy, n_above
 from .._base.validation import check_latent_dim, check_rtol, check_sigma2_grid
 from .._spectra.spectrum import (
@@ -45,7 +46,7 @@ from .._spectra.spectrum import (
 from . import enumeration as en
 from .census import census_dict, check_census_size
 from .mle import kl_at_optimum
-from .stability import Stability, enumerated_counts, fixed_stability_counts
+from .stability import enumerated_counts, fixed_stability_counts
 
 __all__ = ["PhaseDiagram", "phase_diagram"]
 
@@ -190,9 +191,9 @@ class PhaseDiagram:
     def plot(self, ax: Any = None) -> Any:
         """Collapse map, landscape and optimum log-likelihood against ``sigma2``.
 
-        See `ppca_stability._plotting.figures.plot_phase_diagram()`; returns a matplotlib Figure.
+        See `_plotting.phase.plot_phase_diagram`; returns a matplotlib Figure.
         """
-        from .._plotting.figures import plot_phase_diagram
+        from .._plotting.phase import plot_phase_diagram
 
         return plot_phase_diagram(self, ax=ax)
 

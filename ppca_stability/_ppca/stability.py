@@ -9,7 +9,6 @@ stability (census and stability counts), which the phase diagrams reuse value by
 
 from __future__ import annotations
 
-import enum
 import functools
 import sys
 import warnings
@@ -19,6 +18,7 @@ from typing import Any, TypeVar, overload
 
 import numpy as np
 
+from .._base.classification import Stability
 from .._base.tolerance import (
     DEFAULT_RTOL,
     eigen_floor,
@@ -52,7 +52,7 @@ from . import enumeration as en
 from .census import census_dict
 from .inertia import HessianSpectrum, closed_form_spectrum, inertia_counter, symmetry_dim
 
-__all__ = ["Stability", "StationaryPoint", "StabilityMap", "stability_map", "LazyPoints"]
+__all__ = ["StationaryPoint", "StabilityMap", "stability_map", "LazyPoints"]
 
 T = TypeVar("T")
 
@@ -68,36 +68,6 @@ MAX_ENUMERATED_CENSUS = 2_000_000
 PARTIAL_MIN_FEATURES = 512
 PARTIAL_MAX_FRACTION = 8
 PARTIAL_TOP = 64
-
-
-class Stability(enum.Enum):
-    """Second-order classification of a stationary point of the log-likelihood (maximised).
-
-    MAXIMUM: no ascent direction and no zero mode beyond the symmetry orbit.
-    MINIMUM: no descent direction (only ``W = 0`` with ``sigma2`` below every eigenvalue).
-    SADDLE: ascent and descent directions both exist (zero modes, if any, do not matter).
-    DEGENERATE: zero eigenvalues beyond the symmetry modes and no sign that settles it
-    (ties among eigenvalues, or ``sigma2`` within ``rtol`` of an eigenvalue).
-    NOT_STATIONARY: the gradient does not vanish (only from `classify_point()`).
-    """
-
-    MAXIMUM = "maximum"
-    MINIMUM = "minimum"
-    SADDLE = "saddle"
-    DEGENERATE = "degenerate"
-    NOT_STATIONARY = "not stationary"
-
-    @classmethod
-    def from_counts(cls, n_positive: int, n_negative: int, n_zero: int) -> Stability:
-        """Classify from the Hessian's inertia outside the symmetry modes."""
-        if n_positive and n_negative:
-            return cls.SADDLE
-        if n_zero:
-            return cls.DEGENERATE
-        return cls.MINIMUM if n_positive else cls.MAXIMUM
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -453,9 +423,30 @@ class StabilityMap:
         return self._cache["enumerated"]
 
     # ------------------------------------------------------------------ display
+    def point_summaries(self) -> Iterator[tuple[int, float, Stability]]:
+        """``(morse_index, log_likelihood, stability)`` of every point, in the order of ``points``,
+        by counting: no loadings or Hessian spectra are built (what a scatter of the whole map
+        needs).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ppca_stability import stability_map
+        >>> smap = stability_map(np.diag([3.0, 2.0, 1.0]), 0.5, latent_dim=1)
+        >>> [(k, str(kind)) for k, _, kind in smap.point_summaries()]
+        [(3, 'minimum'), (0, 'maximum'), (1, 'saddle'), (2, 'saddle')]
+        """
+        lam = self._values
+        for active, s, inertia in en.walk(lam, self.latent_dim, self.sigma2, self.rtol, self.floor):
+            yield (
+                inertia[0],
+                en.stationary_log_likelihood(lam, active, s),
+                Stability.from_counts(*inertia),
+            )
+
     def plot(self, ax: Any = None) -> Any:
         """Stationary points: log-likelihood against Morse index, coloured by stability."""
-        from .._plotting.figures import plot_stability_map
+        from .._plotting.maps import plot_stability_map
 
         return plot_stability_map(self, ax=ax)
 
@@ -573,18 +564,6 @@ def enumerated_counts(
         kind = Stability.from_counts(*inertia)
         by_kind[kind] = by_kind.get(kind, 0) + 1
     return dict(sorted(by_index.items())), {s: by_kind[s] for s in Stability if s in by_kind}
-
-
-def point_summaries(smap: StabilityMap) -> Iterator[tuple[int, float, Stability]]:
-    """``(morse_index, log_likelihood, stability)`` of every point of `smap` in order (what a
-    scatter of the whole map needs), by counting: no loadings or spectra are built."""
-    lam = smap._values
-    for active, s, inertia in en.walk(lam, smap.latent_dim, smap.sigma2, smap.rtol, smap.floor):
-        yield (
-            inertia[0],
-            en.stationary_log_likelihood(lam, active, s),
-            Stability.from_counts(*inertia),
-        )
 
 
 # ----------------------------------------------------------------------------- the public function

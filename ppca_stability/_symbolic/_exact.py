@@ -29,10 +29,10 @@ from typing import Any
 
 import sympy
 
+from .._base.classification import Stability
 from .._base.validation import check_latent_dim
 from .._ppca.enumeration import count_fixed
 from .._ppca.inertia import symmetry_dim
-from .._ppca.stability import Stability
 from ._inputs import exact_eigenvalues, exact_sigma2
 
 __all__ = [

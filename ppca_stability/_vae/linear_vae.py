@@ -197,7 +197,7 @@ class LinearVAEFit:
         -------
         matplotlib.figure.Figure
         """
-        from .._plotting.figures import plot_linear_vae_fit
+        from .._plotting.training import plot_linear_vae_fit
 
         return plot_linear_vae_fit(self, ax)
 

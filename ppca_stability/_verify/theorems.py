@@ -24,11 +24,12 @@ from hypothesis import strategies as hs
 from hypothesis.extra import numpy as hnp
 from hypothesis.strategies import SearchStrategy
 
+from .._base.classification import Stability
 from .._base.tolerance import DEFAULT_RTOL
 from .._ppca.classify import classify_point
 from .._ppca.hessian import log_likelihood_hessian
 from .._ppca.likelihood import log_likelihood, log_likelihood_gradient
-from .._ppca.stability import Stability, StabilityMap, stability_map
+from .._ppca.stability import StabilityMap, stability_map
 from .._spectra.spectrum import from_eigenpairs
 from ..exceptions import DegeneracyWarning
 from ..strategies import SIGMA2_KINDS, orthogonal_matrices, sigma2_values, spectra
@@ -640,7 +641,7 @@ def _ascend(ex: ElboProblem, rng: np.random.Generator) -> tuple[Any, float, floa
 
 
 def _check_elbo_no_spurious_maxima(ex: ElboProblem) -> None:
-    from .._elbo.landscape import classify_vae_point
+    from .._elbo.classify import classify_vae_point
 
     emap = _elbo_map(ex)
     cov, learned = ex.problem.cov, emap.is_learned

@@ -394,7 +394,7 @@ class DeepCollapseSweep:
         -------
         matplotlib.figure.Figure
         """
-        from .._plotting.figures import plot_deep_collapse_sweep
+        from .._plotting.deep import plot_deep_collapse_sweep
 
         return plot_deep_collapse_sweep(self, ax=ax)
 

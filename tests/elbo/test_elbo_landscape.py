@@ -303,7 +303,7 @@ def test_the_encoder_schur_complement_is_the_profile_hessian(encoder: str, learn
     """Where the encoder is optimal for W (here W is random: neither stationary nor with
     orthogonal columns), the Schur complement of the encoder block equals the FD Hessian of the
     profile l - G (G = 0 for the full encoder), the identity the structured route rests on."""
-    from ppca_stability._elbo.landscape import _encoder_solver, _scaled_point
+    from ppca_stability._elbo.classify import _encoder_solver, _scaled_point
 
     rng = np.random.default_rng(4)
     d, q, s = 4, 2, 0.6

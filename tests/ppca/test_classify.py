@@ -17,8 +17,8 @@ from ppca_stability import (
     log_likelihood_hessian,
     stability_map,
 )
+from ppca_stability._base.classification import DEFAULT_HESSIAN_RTOL
 from ppca_stability._ppca import classify as classify_module
-from ppca_stability._ppca.classify import DEFAULT_HESSIAN_RTOL
 from ppca_stability._ppca.hessian import dense_hessian_scaled
 from ppca_stability._ppca.hessian_blocks import HessianBlocks, _n_positive
 from ppca_stability._ppca.likelihood import Model
