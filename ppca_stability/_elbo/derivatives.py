@@ -109,6 +109,26 @@ class ElboModel:
     def gradient(self) -> np.ndarray:
         return np.concatenate([g.ravel() for g, _, _ in self.gradient_terms()])
 
+    # ----------------------------------------------------------------- the point (PointObjective)
+    @property
+    def parameters(self) -> np.ndarray:
+        """``(V, encoder, W[, sigma2])`` flat: ``log D`` or the lower triangle of ``L``."""
+        enc = self.enc[self.tril] if self.full else self.enc
+        return self.join(self.V, enc, self.W, self.s)
+
+    def at(self, theta: np.ndarray) -> ElboModel:
+        """The ELBO of the same covariance (and the same fixed ``sigma2`` unless learned) at the
+        flat parameters ``theta``."""
+        V, e, W, s = self.split(np.asarray(theta, dtype=np.float64))
+        if self.full:
+            enc = np.zeros((self.q, self.q))
+            enc[self.tril] = e
+        else:
+            enc = e
+        return ElboModel(
+            V, enc, W, self.S, s if self.learned else self.s, full=self.full, learned=self.learned
+        )
+
     # ----------------------------------------------------------------- second order
     def split(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         d, q, n_enc = self.d, self.q, self.n_enc

@@ -98,6 +98,47 @@ def _dense_hessian(model: Model, joint: bool) -> np.ndarray:
     return unscale(model, dense_hessian_scaled(model, joint), joint)
 
 
+class LikelihoodPoint:
+    """The pPCA log-likelihood at ``theta = (W.ravel()[, sigma2])`` for a fixed covariance (and a
+    fixed ``sigma2`` unless ``joint``): the `_base.objective.PointObjective` of the likelihood, in
+    the caller's units."""
+
+    def __init__(self, W: np.ndarray, S: np.ndarray, s: float, joint: bool) -> None:
+        self.model, self.joint = Model.build(W, S, s), joint
+        self._W, self._s = W, float(s)
+
+    @property
+    def size(self) -> int:
+        return self._W.size + self.joint
+
+    @property
+    def parameters(self) -> np.ndarray:
+        flat = self._W.ravel()
+        return np.append(flat, self._s) if self.joint else flat.copy()
+
+    def at(self, theta: np.ndarray) -> LikelihoodPoint:
+        theta = np.asarray(theta, dtype=np.float64)
+        W = theta[: self._W.size].reshape(self._W.shape)
+        s = float(theta[-1]) if self.joint else self._s
+        return LikelihoodPoint(W, self.model.S, s, self.joint)
+
+    def value(self) -> float:
+        return self.model.log_likelihood()
+
+    def gradient(self) -> np.ndarray:
+        gW, gs = self.model.gradient()
+        return np.append(gW.ravel(), gs) if self.joint else gW.ravel()
+
+    def hvp(self, v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v, dtype=np.float64)
+        E = v[: self._W.size].reshape(self._W.shape)
+        dW, ds = _hvp(self.model, E, float(v[-1]) if self.joint else 0.0, self.joint)
+        return np.append(dW.ravel(), ds) if self.joint else dW.ravel()
+
+    def dense_hessian(self) -> np.ndarray:
+        return _dense_hessian(self.model, self.joint)
+
+
 def _validate(
     loadings: Any, cov: Any, sigma2: Any, sigma2_learned: Any, wrt: Any
 ) -> tuple[np.ndarray, np.ndarray, float, bool]:
