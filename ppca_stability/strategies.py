@@ -41,6 +41,7 @@ from hypothesis import assume
 from hypothesis import strategies as hs
 from hypothesis.extra import numpy as hnp
 from hypothesis.strategies import SearchStrategy
+from numpy.typing import ArrayLike
 
 from ._base.validation import (
     as_real_array,
@@ -430,7 +431,7 @@ def _stationary_case(
 
 
 def stationary_points(
-    cov: Any = None,
+    cov: ArrayLike | None = None,
     *,
     latent_dim: int | None = None,
     sigma2: str | None = None,

@@ -50,6 +50,32 @@ def pytest_configure(config):
         config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
 
 
+# Markers by what a test exercises, so that a quick unit run can leave out the long ones
+# (CONTRIBUTING.md: ``pytest -m "not slow and not integration and not cli"``). A test marks itself
+# when it is the exception; otherwise its place decides.
+INTEGRATION = (
+    "tests/deep/",
+    "tests/test_docs.py",
+    "tests/test_readme.py",
+    "tests/vae/test_linear_vae.py",
+    "tests/vae/test_agreement.py",
+    "tests/test_robustness.py",
+)
+CLI = ("tests/cli/",)
+
+
+def pytest_collection_modifyitems(config, items):
+    root = str(config.rootpath) + "/"
+    for item in items:
+        where = str(item.path).removeprefix(root)
+        if where.startswith(INTEGRATION):
+            item.add_marker(pytest.mark.integration)
+        if where.startswith(CLI):
+            item.add_marker(pytest.mark.cli)
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.property)
+
+
 def pytest_terminal_summary(terminalreporter):
     """Report how many inputs the robustness fuzzing tried, per target."""
     import sys

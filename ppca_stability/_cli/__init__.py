@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import warnings
+from typing import Any
 
 from .. import __version__
 from ._io import CliError, DataWarning
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     # Warnings about DATA wait for the outcome: after the output, or on the error's line.
     about_data: list[str] = []
 
-    def show(message, category, *where, **options) -> None:  # noqa: ANN001 (showwarning's)
+    def show(message: Any, category: Any, *where: Any, **options: Any) -> None:
         if issubclass(category, DataWarning):
             about_data.append(str(message))
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from ._io import (
     CliError,
@@ -88,7 +89,7 @@ def _ints(text: str, option: str) -> list[int]:
         raise CliError(f"{option}: expected comma-separated integers; got {text!r}.") from None
 
 
-def _payload(sweep, thresholds) -> dict:  # noqa: ANN001
+def _payload(sweep: Any, thresholds: Any) -> dict:
     return {
         "latent_dim": sweep.latent_dim,
         "sigma2": sweep.sigma2,
@@ -114,7 +115,7 @@ def _payload(sweep, thresholds) -> dict:  # noqa: ANN001
     }
 
 
-def _nan_to_none(values) -> list:  # noqa: ANN001
+def _nan_to_none(values: Any) -> list:
     return [None if v != v else float(v) for v in values]
 
 

@@ -90,7 +90,7 @@ def _count(n: int) -> str:
     return text if len(text) <= COUNT_DIGITS else f"{text[0]}.{text[1:4]}e{len(text) - 1}"
 
 
-def _row(p) -> dict:  # noqa: ANN001
+def _row(p: Any) -> dict:
     return {
         "active": list(p.active),
         "sigma2": p.sigma2,

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse.linalg
+from numpy.typing import ArrayLike
 
 from .._base.classification import (
     DEFAULT_GTOL,
@@ -293,7 +294,16 @@ def _structured_inertia(
     return np.zeros(0), n_pos + schur.e_pos, n_neg, n_zero + schur.e_zero, True
 
 
-def _classify_vae_point_iv(params, cov, sigma2, encoder, sigma2_learned, method, rtol, gtol):  # noqa: ANN001
+def _classify_vae_point_iv(
+    params: Any,
+    cov: ArrayLike,
+    sigma2: Any,
+    encoder: Any,
+    sigma2_learned: Any,
+    method: Any,
+    rtol: Any,
+    gtol: Any,
+) -> tuple[Any, ...]:
     S = check_cov(cov)
     encoder = check_choice(encoder, "encoder", ENCODERS)
     p = check_vae_params(params, S.shape[0])
@@ -320,7 +330,7 @@ def _classify_vae_point_iv(params, cov, sigma2, encoder, sigma2_learned, method,
 
 def classify_vae_point(
     params: Any,
-    cov: Any,
+    cov: ArrayLike,
     sigma2: float,
     *,
     encoder: str = "diagonal",

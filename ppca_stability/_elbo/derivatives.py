@@ -29,6 +29,7 @@ import math
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base.validation import as_real_array, check_sigma2
 from .._ppca.likelihood import LOG_2PI
@@ -243,7 +244,9 @@ def encoder_array(params: LinearVAEParams | LinearVAEFullParams) -> np.ndarray:
     return params.encoder_log_variances
 
 
-def _point_iv(params: Any, cov: Any, data: Any, sigma2: Any, sigma2_learned: Any) -> ElboModel:
+def _linear_vae_elbo_hessian_iv(
+    params: Any, cov: ArrayLike | None, data: ArrayLike | None, sigma2: Any, sigma2_learned: Any
+) -> ElboModel:
     S = resolve_cov(cov, data)
     p = check_vae_params(params, S.shape[0])
     s = check_sigma2(sigma2)
@@ -270,7 +273,12 @@ def _point_iv(params: Any, cov: Any, data: Any, sigma2: Any, sigma2_learned: Any
 
 
 def linear_vae_elbo_flat_gradient(
-    params: Any, *, cov: Any = None, data: Any = None, sigma2: float, sigma2_learned: bool = False
+    params: Any,
+    *,
+    cov: ArrayLike | None = None,
+    data: ArrayLike | None = None,
+    sigma2: float,
+    sigma2_learned: bool = False,
 ) -> np.ndarray:
     """Gradient of the ELBO in all parameters, as one flat vector (module docstring's coordinates).
 
@@ -302,11 +310,16 @@ def linear_vae_elbo_flat_gradient(
     >>> g.shape, float(np.max(np.abs(g)))
     ((6,), 0.0)
     """
-    return _point_iv(params, cov, data, sigma2, sigma2_learned).gradient()
+    return _linear_vae_elbo_hessian_iv(params, cov, data, sigma2, sigma2_learned).gradient()
 
 
 def linear_vae_elbo_hessian(
-    params: Any, *, cov: Any = None, data: Any = None, sigma2: float, sigma2_learned: bool = False
+    params: Any,
+    *,
+    cov: ArrayLike | None = None,
+    data: ArrayLike | None = None,
+    sigma2: float,
+    sigma2_learned: bool = False,
 ) -> np.ndarray:
     """Dense Hessian of the ELBO in all parameters (the coordinates of the module docstring).
 
@@ -328,15 +341,15 @@ def linear_vae_elbo_hessian(
     >>> H.shape, bool(np.all(np.linalg.eigvalsh(H) < 0))
     ((5, 5), True)
     """
-    return _point_iv(params, cov, data, sigma2, sigma2_learned).dense_hessian()
+    return _linear_vae_elbo_hessian_iv(params, cov, data, sigma2, sigma2_learned).dense_hessian()
 
 
 def linear_vae_elbo_hessian_vector_product(
     params: Any,
     direction: Any,
     *,
-    cov: Any = None,
-    data: Any = None,
+    cov: ArrayLike | None = None,
+    data: ArrayLike | None = None,
     sigma2: float,
     sigma2_learned: bool = False,
 ) -> np.ndarray:
@@ -367,7 +380,7 @@ def linear_vae_elbo_hessian_vector_product(
     >>> bool(np.allclose(Hv, linear_vae_elbo_hessian(params, cov=cov, sigma2=0.5) @ v))
     True
     """
-    point = _point_iv(params, cov, data, sigma2, sigma2_learned)
+    point = _linear_vae_elbo_hessian_iv(params, cov, data, sigma2, sigma2_learned)
     v = as_real_array(direction, "direction")
     if v.shape != (point.size,):
         raise ValueError(

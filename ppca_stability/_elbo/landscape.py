@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base.tolerance import DEFAULT_RTOL, tie_sign
 from .._base.validation import check_bool, check_choice
@@ -52,9 +53,8 @@ from .._ppca.stability import (
     StationaryPoint,
     announce,
     build_map,
-    validate_map_inputs,
 )
-from .._spectra.spectrum import Spectrum, eigh_descending, require_complete
+from .._spectra.spectrum import Spectrum, check_map_inputs, eigh_descending, require_complete
 from ..exceptions import DegeneracyWarning
 from .clusters import (
     ElboClusterPoint,
@@ -476,8 +476,21 @@ class ElboStabilityMap:
         return "\n".join(rows)
 
 
+def _elbo_stability_map_iv(
+    cov: ArrayLike | Spectrum,
+    sigma2: Any,
+    latent_dim: Any,
+    rtol: Any,
+    encoder: Any,
+    include_clusters: Any,
+) -> tuple[np.ndarray | Spectrum, float | str, int, float, str, bool]:
+    S, s, q, rtol = check_map_inputs(cov, sigma2, latent_dim, rtol)
+    encoder = check_choice(encoder, "encoder", ENCODERS)
+    return S, s, q, rtol, encoder, check_bool(include_clusters, "include_clusters")
+
+
 def elbo_stability_map(
-    cov: Any,
+    cov: ArrayLike,
     sigma2: float | str,
     *,
     latent_dim: int | None = None,
@@ -539,9 +552,9 @@ def elbo_stability_map(
     >>> c.complete, sorted({p.stability.name for p in c.cluster_points})
     (True, ['SADDLE'])
     """
-    S, s, q, rtol = validate_map_inputs(cov, sigma2, latent_dim, rtol, allow_spectrum=True)
-    encoder = check_choice(encoder, "encoder", ENCODERS)
-    include_clusters = check_bool(include_clusters, "include_clusters")
+    S, s, q, rtol, encoder, include_clusters = _elbo_stability_map_iv(
+        cov, sigma2, latent_dim, rtol, encoder, include_clusters
+    )
     if include_clusters and not isinstance(S, Spectrum):
         smap = build_map(eigh_descending(S, vectors=True), s, q, rtol)
     else:  # the pPCA map's own route (partial where that is faster)

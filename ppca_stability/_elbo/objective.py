@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base.validation import as_real_array, check_cov, check_sigma2
 from .._ppca.likelihood import LOG_2PI, finite
@@ -237,7 +238,7 @@ def check_vae_params(params: Any, n_features: int) -> LinearVAEParams | LinearVA
 
 
 def _linear_vae_elbo_iv(
-    params: Any, cov: Any, data: Any, sigma2: Any
+    params: Any, cov: ArrayLike | None, data: ArrayLike | None, sigma2: Any
 ) -> tuple[LinearVAEParams, np.ndarray, float]:
     S = resolve_cov(cov, data)
     p = check_vae_params(params, S.shape[0])
@@ -250,7 +251,7 @@ def _linear_vae_elbo_iv(
     return p, S, check_sigma2(sigma2)
 
 
-def _optimal_encoder_iv(loadings: Any, sigma2: Any) -> tuple[np.ndarray, float]:
+def _optimal_encoder_iv(loadings: ArrayLike, sigma2: Any) -> tuple[np.ndarray, float]:
     W = as_real_array(loadings, "loadings")
     if W.ndim != 2 or min(W.shape) < 1:
         raise ValueError(
@@ -274,7 +275,11 @@ def _representable_elbo(p: LinearVAEParams, S: np.ndarray, s: float) -> tuple:
 
 
 def linear_vae_elbo(
-    params: LinearVAEParams | tuple, *, cov: Any = None, data: Any = None, sigma2: float
+    params: LinearVAEParams | tuple,
+    *,
+    cov: ArrayLike | None = None,
+    data: ArrayLike | None = None,
+    sigma2: float,
 ) -> float:
     """Closed-form data-averaged ELBO of a linear VAE (theory.md §6).
 
@@ -310,7 +315,11 @@ def linear_vae_elbo(
 
 
 def linear_vae_elbo_gradient(
-    params: LinearVAEParams | tuple, *, cov: Any = None, data: Any = None, sigma2: float
+    params: LinearVAEParams | tuple,
+    *,
+    cov: ArrayLike | None = None,
+    data: ArrayLike | None = None,
+    sigma2: float,
 ) -> tuple[LinearVAEParams, float]:
     """Gradient of `linear_vae_elbo()` in ``V``, ``log D``, ``W`` and ``sigma2``.
 
@@ -339,7 +348,7 @@ def linear_vae_elbo_gradient(
     return LinearVAEParams(gV, glogD, gW), gs
 
 
-def optimal_encoder(loadings: Any, sigma2: float) -> tuple[np.ndarray, np.ndarray]:
+def optimal_encoder(loadings: ArrayLike, sigma2: float) -> tuple[np.ndarray, np.ndarray]:
     """The encoder maximising the ELBO for a given decoder: ``V* = M^-1 W^T``, ``D* = s / diag(M)``.
 
     Parameters

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base.classification import (
     DEFAULT_GTOL,
@@ -129,7 +130,15 @@ class SymmetryBasis:
         return B
 
 
-def _classify_point_iv(loadings, cov, sigma2, method, rtol, gtol, n_eigenvalues):  # noqa: ANN001
+def _classify_point_iv(
+    loadings: ArrayLike,
+    cov: ArrayLike,
+    sigma2: Any,
+    method: Any,
+    rtol: Any,
+    gtol: Any,
+    n_eigenvalues: Any,
+) -> tuple[np.ndarray, np.ndarray, float, str, float, float]:
     S = check_cov(cov)
     W = check_loadings(loadings, S.shape[0])
     method = check_choice(method, "method", ("auto", "dense", "structured", "lanczos"))
@@ -147,8 +156,8 @@ def _classify_point_iv(loadings, cov, sigma2, method, rtol, gtol, n_eigenvalues)
 
 
 def classify_point(
-    loadings: Any,
-    cov: Any,
+    loadings: ArrayLike,
+    cov: ArrayLike,
     sigma2: float,
     *,
     sigma2_learned: bool = False,

@@ -19,6 +19,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base.validation import (
     as_real_array,
@@ -156,7 +157,12 @@ def _validate(
 
 
 def log_likelihood_hessian(
-    loadings: Any, cov: Any, sigma2: float, *, sigma2_learned: bool = False, wrt: str | None = None
+    loadings: ArrayLike,
+    cov: ArrayLike,
+    sigma2: float,
+    *,
+    sigma2_learned: bool = False,
+    wrt: str | None = None,
 ) -> np.ndarray:
     """Dense Hessian of `log_likelihood()`.
 
@@ -190,8 +196,8 @@ def log_likelihood_hessian(
 
 
 def hessian_vector_product(
-    loadings: Any,
-    cov: Any,
+    loadings: ArrayLike,
+    cov: ArrayLike,
     sigma2: float,
     direction: Any,
     *,

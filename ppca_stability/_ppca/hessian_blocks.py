@@ -26,6 +26,7 @@ memory. No ``(d q)^2`` object is formed. The symmetry modes ``{W A : A = -A^T}``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -248,7 +249,9 @@ def _gap_hessian(
     return Gamma, H
 
 
-def _power_norm(normal, x: np.ndarray, iterations: int) -> float:  # noqa: ANN001
+def _power_norm(
+    normal: Callable[[np.ndarray], np.ndarray], x: np.ndarray, iterations: int
+) -> float:
     """``sqrt(||A^T A x||)`` after power iteration on ``A^T A`` (``normal``): a lower bound on
     ``||A||`` that converges to it."""
     est = 0.0

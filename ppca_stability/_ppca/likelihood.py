@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base.validation import check_cov, check_loadings, check_sigma2
 
@@ -163,7 +164,7 @@ def _validate(loadings: Any, cov: Any, sigma2: Any) -> tuple[np.ndarray, np.ndar
     return W, S, check_sigma2(sigma2)
 
 
-def log_likelihood(loadings: Any, cov: Any, sigma2: float) -> float:
+def log_likelihood(loadings: ArrayLike, cov: ArrayLike, sigma2: float) -> float:
     """Mean per-sample pPCA log-likelihood ``l(W, sigma2)`` for a ddof=0 covariance.
 
     Parameters
@@ -196,7 +197,9 @@ def log_likelihood(loadings: Any, cov: Any, sigma2: float) -> float:
     return Model.build(W, S, s).log_likelihood()
 
 
-def log_likelihood_gradient(loadings: Any, cov: Any, sigma2: float) -> tuple[np.ndarray, float]:
+def log_likelihood_gradient(
+    loadings: ArrayLike, cov: ArrayLike, sigma2: float
+) -> tuple[np.ndarray, float]:
     """Gradient of `log_likelihood()` with respect to the loadings and to ``sigma2``.
 
     Returns

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base.tolerance import DEFAULT_RTOL, n_above, warn_unresolved
 from .._base.validation import (
@@ -93,7 +94,7 @@ class PPCAResult:
 
 
 def _ppca_mle_iv(
-    cov: Any, latent_dim: Any, sigma2: Any, rtol: Any
+    cov: ArrayLike, latent_dim: Any, sigma2: Any, rtol: Any
 ) -> tuple[np.ndarray | Spectrum, int, float | str, float]:
     S = check_cov_or_spectrum(cov)
     d = S.n_features if isinstance(S, Spectrum) else S.shape[0]
@@ -137,7 +138,7 @@ def mle_from_spectrum(
 
 
 def ppca_mle(
-    cov: Any, latent_dim: int, *, sigma2: float | str = "learned", rtol: float = DEFAULT_RTOL
+    cov: ArrayLike, latent_dim: int, *, sigma2: float | str = "learned", rtol: float = DEFAULT_RTOL
 ) -> PPCAResult:
     """Maximum-likelihood pPCA: ``W = U_k (Lam_k - sigma2 I)^{1/2}``, collapsing ``lam_i <=
     sigma2``.

@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base.classification import Stability
 from .._base.tolerance import DEFAULT_RTOL, fixed_degeneracy, n_above
@@ -264,7 +265,7 @@ def _grid_census(pd: PhaseDiagram) -> tuple[Mapping[int, int], ...]:
 
 
 def _phase_diagram_iv(
-    cov: Any, latent_dim: Any, sigma2: Any, rtol: Any
+    cov: ArrayLike, latent_dim: Any, sigma2: Any, rtol: Any
 ) -> tuple[np.ndarray | Spectrum, int, np.ndarray | None, float]:
     S = check_cov_or_spectrum(cov)
     q = check_latent_dim(latent_dim, S.n_features if isinstance(S, Spectrum) else S.shape[0])
@@ -292,7 +293,7 @@ def _default_grid(
 
 
 def phase_diagram(
-    cov: Any, *, latent_dim: int | None = None, sigma2: Any = None, rtol: float = DEFAULT_RTOL
+    cov: ArrayLike, *, latent_dim: int | None = None, sigma2: Any = None, rtol: float = DEFAULT_RTOL
 ) -> PhaseDiagram:
     """The pPCA landscape as a function of the noise variance ``sigma2``.
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base.classification import Stability
 from .._base.tolerance import (
@@ -27,16 +28,9 @@ from .._base.tolerance import (
     tie_sign,
     warn_unresolved,
 )
-from .._base.validation import (
-    check_cov,
-    check_latent_dim,
-    check_learned_latent_dim,
-    check_rtol,
-    check_sigma2,
-)
 from .._spectra.spectrum import (
     Spectrum,
-    check_cov_or_spectrum,
+    check_map_inputs,
     dense_above,
     dense_partial,
     eigh_descending,
@@ -567,23 +561,18 @@ def enumerated_counts(
 
 
 # ----------------------------------------------------------------------------- the public function
-def validate_map_inputs(
-    cov: Any, sigma2: Any, latent_dim: Any, rtol: Any, *, allow_spectrum: bool = False
-) -> tuple[Any, float | str, Any, float]:
-    """``(cov or Spectrum, sigma2, latent_dim, rtol)`` validated; a `Spectrum` is accepted for
-    `cov` with `allow_spectrum`."""
-    S = check_cov_or_spectrum(cov) if allow_spectrum else check_cov(cov)
-    s = check_sigma2(sigma2, allow_learned=True)
-    d = S.n_features if isinstance(S, Spectrum) else S.shape[0]
-    if s == "learned":
-        q = check_learned_latent_dim(latent_dim, d)
-    else:
-        q = check_latent_dim(latent_dim, d)
-    return S, s, q, check_rtol(rtol)
+def _stability_map_iv(
+    cov: ArrayLike | Spectrum, sigma2: Any, latent_dim: Any, rtol: Any
+) -> tuple[np.ndarray | Spectrum, float | str, int, float]:
+    return check_map_inputs(cov, sigma2, latent_dim, rtol)
 
 
 def stability_map(
-    cov: Any, sigma2: float | str, *, latent_dim: int | None = None, rtol: float = DEFAULT_RTOL
+    cov: ArrayLike,
+    sigma2: float | str,
+    *,
+    latent_dim: int | None = None,
+    rtol: float = DEFAULT_RTOL,
 ) -> StabilityMap:
     """Every stationary point of the pPCA log-likelihood, classified in closed form.
 
@@ -633,7 +622,7 @@ def stability_map(
     >>> [(p.active, p.morse_index, p.stability.name) for p in smap.points][:3]
     [((), 6, 'SADDLE'), ((0,), 2, 'SADDLE'), ((1,), 3, 'SADDLE')]
     """
-    S, s, q, rtol = validate_map_inputs(cov, sigma2, latent_dim, rtol, allow_spectrum=True)
+    S, s, q, rtol = _stability_map_iv(cov, sigma2, latent_dim, rtol)
     smap = build_map(S, s, q, rtol)
     announce(smap, stacklevel=3)
     return smap

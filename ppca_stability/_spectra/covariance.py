@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base.validation import check_array_container, check_positive_int, object_array_hint
 
@@ -241,7 +242,7 @@ def column_moments(X: Any) -> tuple[int, np.ndarray, float]:
 
 # ----------------------------------------------------------------------------- public
 def sample_moments(
-    data: Any, *, chunk_rows: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET
+    data: ArrayLike, *, chunk_rows: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET
 ) -> SampleMoments:
     """Sample size, mean and ddof=0 covariance of data whose rows are samples, in one pass.
 
@@ -281,7 +282,7 @@ def sample_moments(
 
 
 def covariance(
-    data: Any, *, chunk_rows: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET
+    data: ArrayLike, *, chunk_rows: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET
 ) -> np.ndarray:
     """The ddof=0 (maximum-likelihood) covariance of a data matrix whose rows are samples.
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+from numpy.typing import ArrayLike
 
 from .._base.tolerance import DEFAULT_RTOL, eigen_floor, tie_sign
 from .._base.validation import (
@@ -36,10 +37,14 @@ from .._base.validation import (
     check_bool,
     check_choice,
     check_cov,
+    check_latent_dim,
+    check_learned_latent_dim,
     check_positive_float,
     check_positive_int,
     check_psd_eigenvalues,
     check_rng,
+    check_rtol,
+    check_sigma2,
 )
 from . import partial as _partial
 from .covariance import (
@@ -234,7 +239,12 @@ METHODS = ("auto", "eigh", "krylov")
 
 
 def _spectrum_iv(
-    cov: Any, data: Any, above: Any, n_components: Any, method: Any, vectors: Any
+    cov: ArrayLike | None,
+    data: ArrayLike | None,
+    above: Any,
+    n_components: Any,
+    method: Any,
+    vectors: Any,
 ) -> tuple[np.ndarray | None, Any, float | None, int | None, str, bool]:
     if cov is not None and data is not None:
         raise ValueError("pass exactly one of `cov` and `data`; got both.")
@@ -358,9 +368,9 @@ def _check_rest_sum(lam: np.ndarray, trace: float, d: int, name: str = "cov") ->
 
 
 def spectrum(
-    cov: Any = None,
+    cov: ArrayLike | None = None,
     *,
-    data: Any = None,
+    data: ArrayLike | None = None,
     above: float | None = None,
     n_components: int | None = None,
     method: str = "auto",
@@ -647,3 +657,17 @@ def covariance_from_spectrum(spec: Spectrum, name: str = "cov") -> np.ndarray:
     check_spectrum(spec, name)
     require_complete(spec, f"`{name}` as a covariance")
     return from_eigenpairs(spec.eigenvalues, spec.vectors)
+
+
+def check_map_inputs(
+    cov: ArrayLike | Spectrum, sigma2: Any, latent_dim: Any, rtol: Any
+) -> tuple[np.ndarray | Spectrum, float | str, int, float]:
+    """``(cov or Spectrum, sigma2, latent_dim, rtol)`` validated, as every map takes them."""
+    S = check_cov_or_spectrum(cov)
+    s = check_sigma2(sigma2, allow_learned=True)
+    d = S.n_features if isinstance(S, Spectrum) else S.shape[0]
+    if s == "learned":
+        q = check_learned_latent_dim(latent_dim, d)
+    else:
+        q = check_latent_dim(latent_dim, d)
+    return S, s, q, check_rtol(rtol)

@@ -28,6 +28,7 @@ from fractions import Fraction
 from typing import Any
 
 import sympy
+from numpy.typing import ArrayLike
 
 from .._base.classification import Stability
 from .._base.validation import check_latent_dim
@@ -451,14 +452,14 @@ def _latex(smap: ExactStabilityMap) -> str:
 
 
 # ----------------------------------------------------------------------------- public functions
-def _map_iv(
-    eigenvalues: Any, sigma2: Any, latent_dim: Any
+def _exact_stability_map_iv(
+    eigenvalues: ArrayLike, sigma2: Any, latent_dim: Any
 ) -> tuple[tuple[Fraction, ...], Any, int]:
     lam, q = _critical_iv(eigenvalues, latent_dim)
     return lam, exact_sigma2(sigma2, allow_symbol=True), q
 
 
-def _critical_iv(eigenvalues: Any, latent_dim: Any) -> tuple[tuple[Fraction, ...], int]:
+def _critical_iv(eigenvalues: ArrayLike, latent_dim: Any) -> tuple[tuple[Fraction, ...], int]:
     lam = exact_eigenvalues(eigenvalues)
     q = check_latent_dim(latent_dim, len(lam))
     p = sum(1 for v in lam if v > 0)
@@ -511,7 +512,7 @@ def _interval_samples(critical: Sequence[Fraction]) -> list[Fraction]:
 
 
 def critical_sigma2(
-    eigenvalues: Any, *, latent_dim: int | None = None
+    eigenvalues: ArrayLike, *, latent_dim: int | None = None
 ) -> tuple[sympy.Rational, ...]:
     """The exact sigma2 values at which the classification of some stationary point changes.
 
@@ -555,7 +556,7 @@ def _piece(
 
 
 def exact_stability_map(
-    eigenvalues: Any, sigma2: Any, *, latent_dim: int | None = None
+    eigenvalues: ArrayLike, sigma2: Any, *, latent_dim: int | None = None
 ) -> ExactStabilityMap:
     """Every stationary point of the pPCA likelihood with its exact Hessian spectrum and stability.
 
@@ -607,7 +608,7 @@ def exact_stability_map(
     >>> w0.stability.name, w0.grouped_eigenvalues
     ('MAXIMUM', (((1 - s)/s**2, 2), ((2 - s)/s**2, 2), ((3 - s)/s**2, 2), ((5 - s)/s**2, 2)))
     """
-    lam, s, q = _map_iv(eigenvalues, sigma2, latent_dim)
+    lam, s, q = _exact_stability_map_iv(eigenvalues, sigma2, latent_dim)
     lam_sym = tuple(map(_to_sympy, lam))
     crit = _critical(lam, q)
     pieces: list[Sigma2Interval] = []

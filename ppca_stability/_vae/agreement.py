@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 
 from .._base.validation import (
@@ -195,7 +196,7 @@ def _trained_from_arrays(
 
 def _compare_with_ppca_iv(
     fit: Any,
-    cov: Any,
+    cov: ArrayLike | None,
     rtol: Any,
     classify: Any,
     sigma2: Any,
@@ -290,7 +291,7 @@ def _classification(
 
 def compare_with_ppca(
     fit: LinearVAEFit | LinearVAEParams | Any,
-    cov: Any = None,
+    cov: ArrayLike | None = None,
     *,
     rtol: float | None = None,
     classify: bool | str = "auto",

@@ -29,9 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base.tolerance import DEFAULT_RTOL, eigen_floor, n_above
-from .._base.validation import check_choice, check_cov, check_positive_int, check_sigma2
+from .._base.validation import (
+    check_choice,
+    check_cov,
+    check_positive_float,
+    check_positive_int,
+    check_sigma2,
+)
 from .._ppca.mle import kl_at_optimum
 from .._spectra.spectrum import eigh_descending
 
@@ -120,7 +127,7 @@ def sigma2_from_beta(
     ... )
     24.5
     """
-    b = check_sigma2(beta, "beta")
+    b = check_positive_float(beta, "beta")
     factor = _factor(reconstruction, n_features, kl_reduction, latent_dim)
     return _converted(b * factor, "sigma2", "beta", b)
 
@@ -219,7 +226,14 @@ class CollapsePrediction:
         return "\n".join(rows)
 
 
-def _predict_collapse_iv(cov, latent_dim, sigma2, beta, reconstruction, kl_reduction):  # noqa: ANN001
+def _predict_collapse_iv(
+    cov: ArrayLike,
+    latent_dim: Any,
+    sigma2: Any,
+    beta: Any,
+    reconstruction: Any,
+    kl_reduction: Any,
+) -> tuple[Any, ...]:
     S = check_cov(cov)
     q = check_positive_int(
         latent_dim, "latent_dim", upper=S.shape[0], upper_name="the number of features"
@@ -240,7 +254,7 @@ def _predict_collapse_iv(cov, latent_dim, sigma2, beta, reconstruction, kl_reduc
 
 
 def predict_collapse(
-    cov: Any,
+    cov: ArrayLike,
     *,
     latent_dim: int,
     sigma2: float | None = None,

@@ -33,6 +33,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base.validation import as_real_array, check_cov
 from .beta import predict_collapse
@@ -342,7 +343,7 @@ class CollapseComparison:
 
 def compare_collapse(
     diagnostics: CollapseDiagnostics,
-    cov: Any,
+    cov: ArrayLike,
     sigma2: float | None = None,
     *,
     beta: float | None = None,

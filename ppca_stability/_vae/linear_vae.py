@@ -7,6 +7,9 @@ Notes of `fit_linear_vae()`.
 
 from __future__ import annotations
 
+# Kept whole: the configuration, the two optimisers (full-batch L-BFGS-like ascent and stochastic
+# Adam), the rotation projection and the result share one private problem object (`_Problem`) and
+# its scaled coordinates; splitting them would export that object to every piece.
 import math
 import warnings
 from collections.abc import Callable
@@ -14,11 +17,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from .._base.validation import (
     check_choice,
     check_latent_dim,
+    check_positive_float,
     check_positive_int,
     check_rng,
     check_sigma2,
@@ -474,8 +479,8 @@ class _FitConfig:
 
 
 def _fit_linear_vae_iv(
-    data: Any,
-    cov: Any,
+    data: ArrayLike | None,
+    cov: ArrayLike | None,
     latent_dim: Any,
     sigma2: Any,
     objective: Any,
@@ -518,7 +523,7 @@ def _fit_linear_vae_iv(
                 "`lr` is not used by optimizer='lbfgs', which chooses each step by a line "
                 "search; omit it or pick optimizer='adam' or 'gd'."
             )
-        lr = check_sigma2(lr, "lr")
+        lr = check_positive_float(lr, "lr")
     if max_steps is None:
         max_steps = (
             _DEFAULT_STOCHASTIC_STEPS
@@ -526,7 +531,7 @@ def _fit_linear_vae_iv(
             else _DEFAULT_MAX_STEPS[optimizer]
         )
     max_steps = check_positive_int(max_steps, "max_steps")
-    tol = _DEFAULT_TOL[objective] if tol is None else check_sigma2(tol, "tol")
+    tol = _DEFAULT_TOL[objective] if tol is None else check_positive_float(tol, "tol")
     if batch_size is not None:
         if objective == "analytic":
             raise ValueError(
@@ -579,9 +584,9 @@ def _make_optimizer(cfg: _FitConfig, problem: _Problem) -> _LBFGS | _Adam | _GD:
 
 
 def fit_linear_vae(
-    data: Any = None,
+    data: ArrayLike | None = None,
     *,
-    cov: Any = None,
+    cov: ArrayLike | None = None,
     latent_dim: int,
     sigma2: float | str = "learned",
     objective: str = "analytic",

@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+# Kept whole: the model, its training loop and the sweep share the torch session (threads, RNG)
+# and the data standardisation of one private configuration; the public face is
+# `ppca_stability.deep`, and further tools (the landscape probe, the monitor) live beside it.
 import math
 import numbers
 from collections.abc import Sequence
@@ -11,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base.optional import require
 from .._base.validation import (
@@ -555,7 +559,7 @@ def _fit(
 
 
 def fit_deep_vae(
-    data: Any,
+    data: ArrayLike,
     *,
     latent_dim: int,
     sigma2: float | str,
@@ -613,7 +617,9 @@ def fit_deep_vae(
     return _fit(cfg, covariance(cfg.X), _seed(check_rng(rng)), progress)
 
 
-def default_sigma2_grid(cov: Any, latent_dim: int, n: int = DEFAULT_GRID_POINTS) -> np.ndarray:
+def default_sigma2_grid(
+    cov: ArrayLike, latent_dim: int, n: int = DEFAULT_GRID_POINTS
+) -> np.ndarray:
     """``n`` log-spaced ``sigma2`` from ``lam_q / 4`` to ``4 lam_1``: every collapse threshold and
     beyond.
 
@@ -640,9 +646,9 @@ def _default_grid(lam: np.ndarray, q: int, n: int) -> np.ndarray:
 
 
 def deep_collapse_sweep(
-    data: Any,
+    data: ArrayLike,
     latent_dim: int,
-    sigma2_grid: Any = None,
+    sigma2_grid: ArrayLike | None = None,
     *,
     n_seeds: int = 3,
     hidden: int | Sequence[int] = (64,),
