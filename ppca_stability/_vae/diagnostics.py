@@ -14,7 +14,8 @@ computed as ``1/2 [mu^2 + expm1(v) - v]`` with ``v = log sigma^2`` so that a col
   ``Var_x(mu_i(x)) > au_threshold`` (0.01 in that paper) - its mean moves with the input;
 * ``(epsilon, delta)``-collapse (Lucas et al. 2019, Definition 1): latent ``i`` is collapsed when
   ``KL_i(x) < epsilon`` for at least a ``1 - delta`` fraction of the samples. The fraction is
-  compared exactly (rational arithmetic), so ``delta = 0.01`` on 100 samples allows one sample out.
+  compared exactly (rational arithmetic, ``delta`` read as the decimal it prints as), so
+  ``delta = 0.01`` on 100 samples allows one sample out and ``delta = 0.03`` three.
 
 `compare_collapse()` puts these beside the linear VAE's optimum at the same ``sigma2``
 (`ppca_stability.beta.predict_collapse`, theory.md §4 and §6): latent ``c`` (sorted by eigenvalue)
@@ -232,9 +233,10 @@ def collapse_diagnostics(
     with np.errstate(over="ignore"):
         kl = 0.5 * (np.square(mu) + np.expm1(logvar) - logvar)
     below = np.count_nonzero(kl < eps, axis=0)
-    # (epsilon, delta)-collapsed: n_above / n <= delta, compared exactly (delta is a binary
-    # fraction).
-    allowed = Fraction(dlt) * n
+    # (epsilon, delta)-collapsed: n_above / n <= delta, compared exactly, with delta read as the
+    # decimal it prints as: 0.03 is 3/100, not the double just below it (which would refuse 3
+    # samples of 100).
+    allowed = Fraction(repr(dlt)) * n
     collapsed = tuple(int(i) for i in np.flatnonzero([n - b <= allowed for b in below.tolist()]))
     var_mu = _column_variance(mu)
     return CollapseDiagnostics(
