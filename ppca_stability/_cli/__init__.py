@@ -128,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"ppca-stability {args.command}: interrupted: no result", file=sys.stderr)
         return 130
+    except SystemExit as exc:  # SIGTERM (see _terminate)
+        print(f"ppca-stability {args.command}: terminated: no result", file=sys.stderr)
+        return int(exc.code) if isinstance(exc.code, int) else 143
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)

@@ -178,7 +178,7 @@ def _run(theorem: Any, max_examples: int, seed: int | None, bar: Any) -> Theorem
             f"needs {theorem.requires}, which is not installed",
             0.0,
         )
-    state: dict[str, Any] = {"tried": 0, "failed": False, "last": None}
+    state: dict[str, Any] = {"tried": 0, "failed": False, "last": None, "interrupt": None}
 
     def count() -> None:
         if not state["failed"]:
@@ -189,6 +189,10 @@ def _run(theorem: Any, max_examples: int, seed: int | None, bar: Any) -> Theorem
         try:
             theorem.check(example)
         except hypothesis.errors.UnsatisfiedAssumption:
+            raise
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # An interrupt is no counterexample: hypothesis would report it as a flaky failure.
+            state["interrupt"] = exc
             raise
         except Exception as exc:
             count()
@@ -215,6 +219,9 @@ def _run(theorem: Any, max_examples: int, seed: int | None, bar: Any) -> Theorem
     try:
         test()
     except Exception as exc:  # the property failed, or hypothesis could not generate examples
+        interrupt = state["interrupt"] or _interrupt_in(exc)
+        if interrupt is not None:  # interrupted (SIGINT, SIGTERM): no verdict at all
+            raise interrupt from None
         if state["last"] is None:
             counterexample = f"{type(exc).__name__}: {exc}"
         else:
@@ -230,6 +237,23 @@ def _run(theorem: Any, max_examples: int, seed: int | None, bar: Any) -> Theorem
         counterexample,
         time.perf_counter() - t0,
     )
+
+
+def _interrupt_in(exc: BaseException, seen: set[int] | None = None) -> BaseException | None:
+    """The KeyboardInterrupt or SystemExit that `exc` carries (hypothesis wraps an interrupt that
+    lands in its own code, or that a replay did not repeat, in an error of its own), if any."""
+    seen = set() if seen is None else seen
+    if id(exc) in seen:
+        return None
+    seen.add(id(exc))
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return exc
+    inner = [exc.__cause__, exc.__context__, *getattr(exc, "exceptions", ())]
+    for e in inner:
+        found = None if e is None else _interrupt_in(e, seen)
+        if found is not None:
+            return found
+    return None
 
 
 def verify(
