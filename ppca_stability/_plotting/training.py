@@ -67,7 +67,7 @@ def plot_linear_vae_fit(fit: LinearVAEFit, ax: Any = None) -> Figure:
     else:
         fig, (ax_elbo, ax_kl) = axes_for(ax, 2, VAE_FIT_FIGSIZE)
     history = fit.history
-    steps = np.arange(history.elbo.size)
+    steps = history.steps
     floor = roundoff_floor(fit.elbo_optimum)
     shortfall = np.maximum(fit.elbo_optimum - history.elbo, floor)
     ax_elbo.semilogy(steps, shortfall, color="#2c7fb8", label="optimum - ELBO")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -35,6 +35,10 @@ from .._spectra.spectrum import eigh_descending
 from ..exceptions import ConvergenceWarning
 
 __all__ = ["LinearVAEFit", "TrainingHistory", "fit_linear_vae"]
+
+# A fit's history keeps every step up to this many rows, then every k-th (k doubling): about
+# 8 (q + 2) bytes a row, so at most ~1 MB for q = 10 whatever max_steps is.
+MAX_HISTORY_ROWS = 10_000
 
 # A latent is collapsed when its data-averaged KL (nats) is at most this: it carries no information.
 COLLAPSED_KL = 1e-3
@@ -87,27 +91,79 @@ def limit_blas_threads() -> Any:
 
 @dataclass(frozen=True, eq=False, slots=True)
 class TrainingHistory:
-    """Per-step record of a fit: closed-form (full-data) ELBO, KL per latent and ``sigma2``.
+    """Record of a fit: closed-form (full-data) ELBO, KL per latent and ``sigma2`` by step.
+
+    Every step is recorded up to `MAX_HISTORY_ROWS` rows; a longer fit keeps every k-th step
+    (k a power of two, doubled whenever the rows would exceed the cap) and always its last, so
+    memory stays bounded whatever ``max_steps`` is.
 
     Attributes
     ----------
-    elbo : ndarray, shape (n_iter + 1,)
-        Row 0 is the random start.
-    kl : ndarray, shape (n_iter + 1, q)
-    sigma2 : ndarray, shape (n_iter + 1,)
+    elbo : ndarray, shape (n_rows,)
+        Row 0 is the random start (step 0).
+    kl : ndarray, shape (n_rows, q)
+    sigma2 : ndarray, shape (n_rows,)
     averaged_from : int or None
         First step whose row records the running average of the iterates (Polyak-Ruppert, the
         stochastic objective) instead of the iterate itself; None when nothing is averaged.
+    steps : ndarray of int, shape (n_rows,)
+        The step each row records (``0, 1, 2, ...`` unless the fit was longer than the cap).
     """
 
     elbo: np.ndarray
     kl: np.ndarray
     sigma2: np.ndarray
     averaged_from: int | None = None
+    steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        if self.steps.size != self.elbo.size:  # one row per step (the deep VAE's epochs)
+            object.__setattr__(self, "steps", np.arange(self.elbo.size))
 
     def __repr__(self) -> str:
         first, last = self.elbo[0], self.elbo[-1]
-        return f"TrainingHistory(n_steps={self.elbo.size - 1}, elbo {first:.6g} -> {last:.6g})"
+        strided = "" if self.steps.size == int(self.steps[-1]) + 1 else f", {self.steps.size} rows"
+        return (
+            f"TrainingHistory(n_steps={int(self.steps[-1])}{strided}, "
+            f"elbo {first:.6g} -> {last:.6g})"
+        )
+
+
+class _Recorder:
+    """Rows of a `TrainingHistory`, every `stride`-th step, at most `MAX_HISTORY_ROWS` of them
+    (plus the last step)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.stride = limit, 1
+        self.steps: list[int] = []
+        self.rows: list[tuple[float, np.ndarray, float]] = []
+        self.last: tuple[int, tuple[float, np.ndarray, float]] | None = None
+
+    def add(self, step: int, elbo: float, kl: np.ndarray, s: float) -> None:
+        row = (elbo, kl, s)
+        self.last = (step, row)
+        if step % self.stride:
+            return
+        self.steps.append(step)
+        self.rows.append(row)
+        if len(self.rows) > self.limit:
+            self.stride *= 2
+            keep = [i for i, t in enumerate(self.steps) if t % self.stride == 0]
+            self.steps = [self.steps[i] for i in keep]
+            self.rows = [self.rows[i] for i in keep]
+
+    def history(self, averaged_from: int | None) -> TrainingHistory:
+        steps, rows = list(self.steps), list(self.rows)
+        if self.last is not None and self.last[0] != steps[-1]:
+            steps.append(self.last[0])
+            rows.append(self.last[1])
+        return TrainingHistory(
+            np.array([r[0] for r in rows]),
+            np.array([r[1] for r in rows]),
+            np.array([r[2] for r in rows]),
+            averaged_from=averaged_from,
+            steps=np.array(steps, dtype=np.int64),
+        )
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -718,7 +774,8 @@ def _fit(
     opt = _make_optimizer(cfg, problem)
     x = problem.initial(cfg.rng)
     ev = problem.evaluate(x)
-    elbos, kls, sigma2s = [ev.elbo], [ev.kl], [ev.s]
+    record = _Recorder(MAX_HISTORY_ROWS)
+    record.add(0, ev.elbo, ev.kl, ev.s)
     message = f"reached max_steps={cfg.max_steps} before the gradient fell below tol={cfg.tol:g}"
     n_iter = 0
     tail_start = (
@@ -740,9 +797,7 @@ def _fit(
             if n_iter > tail_start:
                 x_mean += (x - x_mean) / (n_iter - tail_start)
             ev = problem.evaluate(x_mean if n_iter > tail_start else x)
-            elbos.append(ev.elbo)
-            kls.append(ev.kl)
-            sigma2s.append(ev.s)
+            record.add(n_iter, ev.elbo, ev.kl, ev.s)
             if callback is not None:
                 callback(n_iter, LinearVAEParams(ev.V, ev.logD, ev.W), ev.s, ev.elbo)
             bar.update()
@@ -767,12 +822,7 @@ def _fit(
         kl_optimum=kl_at_optimum(
             reference.eigenvalues[: cfg.q], reference.sigma2, reference.n_active
         ),
-        history=TrainingHistory(
-            np.array(elbos),
-            np.array(kls),
-            np.array(sigma2s),
-            averaged_from=tail_start + 1 if n_iter > tail_start else None,
-        ),
+        history=record.history(tail_start + 1 if n_iter > tail_start else None),
         converged=bool(converged),
         n_iter=n_iter,
         message=message,
