@@ -10,9 +10,12 @@ both report; each objective's result adds only what is its own.
 from __future__ import annotations
 
 import enum
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..exceptions import DegeneracyWarning
 
 __all__ = ["Stability", "Classification", "DEFAULT_HESSIAN_RTOL", "DEFAULT_GTOL", "DENSE_MAX"]
 
@@ -52,6 +55,21 @@ class Stability(enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+def second_order(
+    n_positive: int, n_negative: int, n_zero: int, zero_modes: str, stacklevel: int
+) -> Stability:
+    """`Stability.from_counts`, announcing with a `DegeneracyWarning` (which says what `zero_modes`
+    are) a point that second order does not settle."""
+    stability = Stability.from_counts(n_positive, n_negative, n_zero)
+    if stability is Stability.DEGENERATE:
+        warnings.warn(
+            f"{zero_modes}; second order does not settle this point.",
+            DegeneracyWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return stability
 
 
 @dataclass(frozen=True, eq=False, slots=True)

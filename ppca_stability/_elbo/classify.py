@@ -31,12 +31,13 @@ from .._base.classification import (
     DENSE_MAX,
     Classification,
     Stability,
+    second_order,
 )
 from .._base.validation import check_choice, check_cov, check_rtol, check_sigma2
 from .._ppca.classify import SymmetryBasis
 from .._ppca.hessian_blocks import structured_counts
 from .._ppca.likelihood import Model
-from ..exceptions import ConvergenceWarning, DegeneracyWarning
+from ..exceptions import ConvergenceWarning
 from .derivatives import ElboModel, encoder_array
 from .objective import LinearVAEFullParams, LinearVAEParams, check_vae_params
 
@@ -446,14 +447,9 @@ def classify_vae_point(
             stacklevel=2,
         )
     else:
-        stability = Stability.from_counts(n_pos, n_neg, n_zero)
-        if stability is Stability.DEGENERATE:
-            warnings.warn(
-                "the ELBO's Hessian has zero modes beyond the symmetries; second order does not "
-                "settle this point.",
-                DegeneracyWarning,
-                stacklevel=2,
-            )
+        stability = second_order(
+            n_pos, n_neg, n_zero, "the ELBO's Hessian has zero modes beyond the symmetries", 2
+        )
     return VAEPointClassification(
         gnorm, rel, rel <= gtol, eig, n_pos, exact, sym_dim, n_zero, stability, method, encoder
     )

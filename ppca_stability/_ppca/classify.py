@@ -27,6 +27,7 @@ from .._base.classification import (
     DENSE_MAX,
     Classification,
     Stability,
+    second_order,
 )
 from .._base.validation import (
     check_choice,
@@ -36,7 +37,6 @@ from .._base.validation import (
     check_rtol,
     check_sigma2,
 )
-from ..exceptions import DegeneracyWarning
 from .hessian import dense_hessian_scaled, unscale
 from .hessian_blocks import structured_counts
 from .likelihood import Model
@@ -246,14 +246,9 @@ def classify_kernel(
     if not is_stationary:
         stability = Stability.NOT_STATIONARY
     else:
-        stability = Stability.from_counts(n_pos, n_neg, n_zero)
-        if stability is Stability.DEGENERATE:
-            warnings.warn(
-                "the Hessian has zero modes beyond the symmetry orbit; second order does not "
-                "settle this point.",
-                DegeneracyWarning,
-                stacklevel=3,
-            )
+        stability = second_order(
+            n_pos, n_neg, n_zero, "the Hessian has zero modes beyond the symmetry orbit", 3
+        )
     return PointClassification(
         gnorm, rel, is_stationary, eig, n_pos, True, sym.dim, n_zero, stability, method
     )
