@@ -132,7 +132,14 @@ def run(args: argparse.Namespace) -> int:
             latent_dim=args.latent_dim,
             encoder=args.encoder,
             include_clusters=args.include_clusters,
+            progress=sys.stderr.isatty(),  # the clusters' classification can take minutes
         )
+        if args.include_clusters:
+            print(
+                f"classifying {smap.n_cluster_points} equal-norm cluster points "
+                "(a dense Hessian each)",
+                file=sys.stderr,
+            )
     else:
         smap = stability_map(cov, args.sigma2, latent_dim=args.latent_dim)
     # Rows, not points: each point holds (d, q) loadings, which are dropped as soon as read.
