@@ -11,6 +11,7 @@ submodules load only when imported: `ppca_stability.symbolic` (sympy, an indepen
 (PyTorch, the ``deep`` extra). Figures need matplotlib (the ``plot`` extra).
 """
 
+from ._base.persist import from_json, load
 from ._elbo.clusters import ElboClusterPoint
 from ._elbo.derivatives import (
     linear_vae_elbo_flat_gradient,
@@ -88,8 +89,10 @@ __all__ = [
     "covariance",
     "elbo_stability_map",
     "fit_linear_vae",
+    "from_json",
     "hessian_vector_product",
     "linear_vae_elbo",
+    "load",
     "linear_vae_elbo_flat_gradient",
     "linear_vae_elbo_gradient",
     "linear_vae_elbo_hessian",

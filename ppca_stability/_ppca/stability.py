@@ -19,6 +19,9 @@ from typing import Any, TypeVar, overload
 
 import numpy as np
 
+from .._base import persist
+from .._base.frames import data_frame
+from .._base.html import render, repr_facts
 from .._base.tolerance import (
     DEFAULT_RTOL,
     eigen_floor,
@@ -68,6 +71,8 @@ MAX_ENUMERATED_CENSUS = 2_000_000
 PARTIAL_MIN_FEATURES = 512
 PARTIAL_MAX_FRACTION = 8
 PARTIAL_TOP = 64
+# Most rows `StabilityMap.to_frame()` lists.
+MAX_FRAME_ROWS = 1_000_000
 
 
 class Stability(enum.Enum):
@@ -488,6 +493,43 @@ class StabilityMap:
             by = ", ".join(f"{k.name.lower()}: {v}" for k, v in self.stability_counts().items())
             rows.append(f"  by stability    {by}")
         return "\n".join(r for r in rows if r)
+
+    # ------------------------------------------------------------------ keeping and showing
+    # JSON text and a file that `ppca_stability.load` reads back (docs/saving.md): the spectrum
+    # is saved, and the points are enumerated from it again on demand.
+    to_json = persist.to_json
+    save = persist.save
+
+    def to_frame(self) -> Any:
+        """One row per stationary point, in the order of ``points``: ``active`` (tuple),
+        ``n_active``, ``sigma2``, ``log_likelihood``, ``morse_index``, ``stability`` (name), by
+        counting (no loadings are built); refused beyond `MAX_FRAME_ROWS` points. Needs pandas
+        (the ``pandas`` extra)."""
+        if self.n_points > MAX_FRAME_ROWS:
+            raise ValueError(
+                f"`to_frame` would list {self.n_points} points, more than {MAX_FRAME_ROWS}; "
+                "reduce latent_dim, or use .census() and .stability_counts()."
+            )
+        lam = self._values
+        rows = [
+            (active, len(active), s, en.stationary_log_likelihood(lam, active, s), inertia)
+            for active, s, inertia in en.walk(
+                lam, self.latent_dim, self.sigma2, self.rtol, self.floor
+            )
+        ]
+        columns = {
+            "active": [r[0] for r in rows],
+            "n_active": np.array([r[1] for r in rows], dtype=np.int64),
+            "sigma2": np.array([r[2] for r in rows], dtype=np.float64),
+            "log_likelihood": np.array([r[3] for r in rows], dtype=np.float64),
+            "morse_index": np.array([r[4][0] for r in rows], dtype=np.int64),
+            "stability": [Stability.from_counts(*r[4]).name for r in rows],
+        }
+        return data_frame(columns, "StabilityMap.to_frame()")
+
+    def _repr_html_(self) -> str:
+        lines = repr(self).splitlines()
+        return render(lines[0], repr_facts(lines[1:]))
 
 
 def check_active(active: Any, d: int, q: int) -> tuple[int, ...]:

@@ -30,6 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from .._base import persist
+from .._base.frames import data_frame
+from .._base.html import render, repr_rows
 from .._base.tolerance import DEFAULT_RTOL, eigen_floor, n_above
 from .._base.validation import check_choice, check_cov, check_positive_int, check_sigma2
 from .._ppca.mle import kl_at_optimum
@@ -217,6 +220,26 @@ class CollapsePrediction:
         if shown < self.latent_dim:
             rows.append(f"  ... {self.latent_dim - shown} more")
         return "\n".join(rows)
+
+    # ------------------------------------------------------------------ keeping and showing
+    # JSON text and a file that `ppca_stability.load` reads back (docs/saving.md).
+    to_json = persist.to_json
+    save = persist.save
+
+    def to_frame(self) -> Any:
+        """One row per latent (by eigenvalue, descending): ``eigenvalue``, ``kl_per_latent``,
+        ``collapsed``. Needs pandas (the ``pandas`` extra)."""
+        columns = {
+            "eigenvalue": self.eigenvalues,
+            "kl_per_latent": self.kl_per_latent,
+            "collapsed": self.collapsed,
+        }
+        return data_frame(columns, "CollapsePrediction.to_frame()", index_name="latent")
+
+    def _repr_html_(self) -> str:
+        lines = repr(self).splitlines()
+        rows, notes = repr_rows(lines[2:])
+        return render(lines[0], (), [(("latent", "eigenvalue", "KL [nats]", "state"), rows)], notes)
 
 
 def _predict_collapse_iv(cov, latent_dim, sigma2, beta, reconstruction, kl_reduction):  # noqa: ANN001
