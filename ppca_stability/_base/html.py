@@ -33,18 +33,19 @@ def render(
     tables: Sequence[Table] = (),
     notes: Sequence[str] = (),
 ) -> str:
-    """One ``<div>``: `title` as the caption of a table of `facts` (label, value), then each
-    ``(header, rows)`` of `tables` as a table, then `notes` as paragraphs."""
-    parts = ['<div class="ppca-stability-result">', f'<table style="{STYLE}">']
-    parts.append(f"<caption style=\"text-align: left\"><b>{html.escape(title)}</b></caption>")
-    if facts:
-        parts.append("<tbody>")
+    """One ``<div>``: a table of `facts` (label, value), then each ``(header, rows)`` of `tables`
+    as a table, then `notes` as paragraphs; `title` is the caption of the first table."""
+    caption = f'<caption style="text-align: left"><b>{html.escape(title)}</b></caption>'
+    parts = ['<div class="ppca-stability-result">']
+    if facts or not tables:
+        parts += [f'<table style="{STYLE}">', caption, "<tbody>"]
         for label, value in facts:
             parts.append(f"<tr>{_cell('th', label, left=True)}{_cell('td', value, left=True)}</tr>")
-        parts.append("</tbody>")
-    parts.append("</table>")
+        parts += ["</tbody>", "</table>"]
+        caption = ""
     for header, rows in tables:
-        parts.append(f'<table style="{STYLE}">')
+        parts += [f'<table style="{STYLE}">', caption] if caption else [f'<table style="{STYLE}">']
+        caption = ""
         parts.append("<thead><tr>" + "".join(_cell("th", h) for h in header) + "</tr></thead>")
         parts.append("<tbody>")
         for row in rows:
