@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["render", "repr_call", "repr_facts", "repr_rows"]
+__all__ = ["render", "repr_call", "repr_facts", "repr_rows", "split_repr"]
 
 Table = tuple[Sequence[str], Sequence[Sequence[Any]]]
 
@@ -63,8 +63,22 @@ def repr_facts(lines: Sequence[str]) -> list[tuple[str, str]]:
     facts = []
     for line in lines:
         found = FACT.match(line)
-        facts.append((found.group(1), found.group(2)) if found else (line.strip(), ""))
+        if found:
+            facts.append((found.group(1), found.group(2)))
+        else:
+            label, _, value = line.strip().partition(": ")
+            facts.append((label, value))
     return facts
+
+
+def split_repr(text: str, first_column: str) -> tuple[str, list[str], list[str]]:
+    """A text repr as ``(title, fact lines, table row lines)``: the table starts after its
+    header, the first line whose first word is `first_column` (no table: every line is a fact)."""
+    title, *lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.split()[:1] == [first_column]:
+            return title, lines[:i], lines[i + 1 :]
+    return title, lines, []
 
 
 def repr_rows(lines: Sequence[str]) -> tuple[list[list[str]], list[str]]:

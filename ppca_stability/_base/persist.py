@@ -176,9 +176,14 @@ def save(result: Any, path: str | os.PathLike) -> Path:
     """Write ``to_json(result)`` to `path` (whole or not at all) and return the path."""
     text = to_json(result)
     target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"`path` {target} is a directory; give a file name such as result.json.")
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return target
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from .._base import persist
 from .._base.frames import data_frame
-from .._base.html import render, repr_facts, repr_rows
+from .._base.html import render, repr_facts, repr_rows, split_repr
 from .._base.tolerance import DEFAULT_RTOL, fixed_degeneracy, n_above
 from .._base.validation import check_latent_dim, check_rtol, check_sigma2_grid
 from .._spectra.spectrum import (
@@ -247,10 +247,10 @@ class PhaseDiagram:
         return data_frame(columns, "PhaseDiagram.to_frame()")
 
     def _repr_html_(self) -> str:
-        lines = repr(self).splitlines()
-        rows, notes = repr_rows(lines[4:])
+        title, facts, table = split_repr(repr(self), "sigma2")
+        rows, notes = repr_rows(table)
         header = ("sigma2", "n_active", "max log-lik", "n_points")
-        return render(lines[0], repr_facts(lines[1:3]), [(header, rows)], notes)
+        return render(title, repr_facts(facts), [(header, rows)], notes)
 
 
 def _grid_stability_counts(pd: PhaseDiagram) -> tuple[Mapping[Stability, int], ...]:

@@ -32,7 +32,7 @@ import numpy as np
 
 from .._base import persist
 from .._base.frames import data_frame
-from .._base.html import render, repr_rows
+from .._base.html import render, repr_facts, repr_rows, split_repr
 from .._base.tolerance import DEFAULT_RTOL, eigen_floor, n_above
 from .._base.validation import check_choice, check_cov, check_positive_int, check_sigma2
 from .._ppca.mle import kl_at_optimum
@@ -237,9 +237,10 @@ class CollapsePrediction:
         return data_frame(columns, "CollapsePrediction.to_frame()", index_name="latent")
 
     def _repr_html_(self) -> str:
-        lines = repr(self).splitlines()
-        rows, notes = repr_rows(lines[2:])
-        return render(lines[0], (), [(("latent", "eigenvalue", "KL [nats]", "state"), rows)], notes)
+        title, facts, table = split_repr(repr(self), "latent")
+        rows, notes = repr_rows(table)
+        header = ("latent", "eigenvalue", "KL [nats]", "state")
+        return render(title, repr_facts(facts), [(header, rows)], notes)
 
 
 def _predict_collapse_iv(cov, latent_dim, sigma2, beta, reconstruction, kl_reduction):  # noqa: ANN001

@@ -36,7 +36,7 @@ import numpy as np
 
 from .._base import persist
 from .._base.frames import data_frame
-from .._base.html import render, repr_rows
+from .._base.html import render, repr_facts, repr_rows, split_repr
 from .._base.validation import as_real_array, check_cov
 from .beta import predict_collapse
 
@@ -135,12 +135,10 @@ class CollapseDiagnostics:
         return data_frame(columns, "CollapseDiagnostics.to_frame()", index_name="latent")
 
     def _repr_html_(self) -> str:
-        lines = repr(self).splitlines()
-        rows, notes = repr_rows(lines[3:])
+        title, facts, table = split_repr(repr(self), "latent")
+        rows, notes = repr_rows(table)
         header = ("latent", "KL [nats]", "Var_x(mu)", "KL<eps", "active", "collapsed")
-        return render(
-            lines[0], [("thresholds", lines[1].split(":", 1)[1].strip())], [(header, rows)], notes
-        )
+        return render(title, repr_facts(facts), [(header, rows)], notes)
 
 
 def _check_threshold(value: Any, name: str, *, upper: float | None = None) -> float:
@@ -392,12 +390,13 @@ class CollapseComparison:
         return data_frame(columns, "CollapseComparison.to_frame()", index_name="rank")
 
     def _repr_html_(self) -> str:
-        lines = repr(self).splitlines()
-        summary = [line.strip().rsplit(None, 2) for line in lines[2:5]]
-        rows, notes = repr_rows(lines[6:])
+        title, above, table = split_repr(repr(self), "rank")
+        # Above the per-rank table: a header ("linear", "measured") and rows "label  a  b".
+        summary = [line.strip().rsplit(None, 2) for line in above[1:]]
+        rows, notes = repr_rows(table)
         header = ("rank", "eigenvalue", "KL lin", "Var lin", "latent", "KL", "Var_x(mu)", "state")
         tables = [(("", "linear", "measured"), summary), (header, rows)]
-        return render(lines[0], (), tables, notes)
+        return render(title, (), tables, notes)
 
 
 def compare_collapse(
