@@ -105,8 +105,10 @@ def _float_text(x: float) -> float | str:
 
 
 def _array_data(a: np.ndarray) -> Any:
-    if a.dtype.kind == "f":
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
         return _map_nested(a.tolist(), _float_text)
+    if a.dtype.kind == "f":
+        return a.tolist()
     if a.dtype.kind in "biu":
         return a.tolist()
     raise TypeError(f"cannot save an array of dtype {a.dtype} (only bool, integer and float).")
@@ -208,8 +210,11 @@ def _decode(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
     if "array" in value:
-        data = _map_nested(value["array"], lambda v: NONFINITE.get(v, v))
-        return np.array(data, dtype=np.dtype(value["dtype"])).reshape(value["shape"])
+        dtype = np.dtype(value["dtype"])
+        if dtype.kind not in "biuf":
+            raise ValueError(f"arrays of dtype {dtype} are not in the format.")
+        # numpy reads the strings "nan", "inf" and "-inf" as floats itself.
+        return np.array(value["array"], dtype=dtype).reshape(value["shape"])
     if "tuple" in value:
         return tuple(_decode(v) for v in value["tuple"])
     if "float" in value:
@@ -234,9 +239,7 @@ def _from_cli(doc: dict[str, Any]) -> Any:
             dtypes = CLI_DTYPES[kind]
             return cls(
                 **{
-                    k: np.array(
-                        _map_nested(v, lambda x: NONFINITE.get(x, x)), dtype=np.dtype(dtypes[k])
-                    )
+                    k: np.array(v, dtype=np.dtype(dtypes[k]))
                     if k in dtypes
                     else (tuple(v) if isinstance(v, list) else v)
                     for k, v in payload.items()
