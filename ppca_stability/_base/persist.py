@@ -358,8 +358,8 @@ def load(path: str | os.PathLike) -> Any:
     >>> import numpy as np, tempfile, os
     >>> from ppca_stability import load, stability_map
     >>> smap = stability_map(np.diag([5.0, 3.0, 2.0, 1.0]), 1.5, latent_dim=2)
-    >>> path = smap.save(os.path.join(tempfile.mkdtemp(), "map.json"))
-    >>> again = load(path)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     again = load(smap.save(os.path.join(tmp, "map.json")))
     >>> again.census() == smap.census(), again.global_maximum.active
     (True, (0, 1))
     """
