@@ -70,11 +70,12 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "CollapseComparison": ("ppca_stability._vae.diagnostics", ()),
     "DeepCollapseSweep": ("ppca_stability.deep._reference", ()),
 }
-# A CLI payload that holds every field of one of these kinds (and otherwise only values derived
-# from them) is loaded as that kind.
-CLI_DERIVED = {
-    "PhaseDiagram": {"n_features", "stability_counts", "census"},
-    "CollapseDiagnostics": {"latent_dim", "total_kl", "active_units"},
+# A CLI payload that holds every field of one of these kinds, and none of the keys listed here
+# (which say it holds more than that result: a comparison beside the diagnostics), is loaded as
+# that kind; its other keys are values derived from those fields.
+CLI_KINDS: dict[str, set[str]] = {
+    "PhaseDiagram": set(),
+    "CollapseDiagnostics": {"linear"},
 }
 # The dtype of each array field in a CLI payload, where plain JSON lists lose it.
 CLI_DTYPES = {
@@ -231,11 +232,11 @@ def _build(kind: str, fields: dict[str, Any]) -> Any:
 
 def _from_cli(doc: dict[str, Any]) -> Any:
     payload = {k: v for k, v in doc.items() if k not in ("format", "version", "kind")}
-    for kind, derived in CLI_DERIVED.items():
+    for kind, more in CLI_KINDS.items():
         cls = _kind_class(kind)
         names = {f.name for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")}
         required = {f.name for f in dataclasses.fields(cls) if f.init and _required(f)}
-        if required <= payload.keys() <= names | derived:
+        if required <= payload.keys() and not more & payload.keys():
             dtypes = CLI_DTYPES[kind]
             return cls(
                 **{

@@ -336,3 +336,13 @@ def test_to_frame_without_pandas_is_one_line_naming_the_extra():
     assert last.endswith(
         'needs pandas, which is not installed: pip install "ppca_stability[pandas]"'
     )
+
+
+def test_diagnose_json_with_a_comparison_loads_as_its_payload(capsys, tmp_path, rng):
+    mu, logvar = rng.normal(size=(50, 3)), rng.normal(size=(50, 3)) * 0.1
+    np.savez(tmp_path / "enc.npz", means=mu, log_variances=logvar)
+    data = tmp_path / "x.npy"
+    np.save(data, rng.normal(size=(60, 3)))
+    argv = ("diagnose", str(tmp_path / "enc.npz"), "--data", str(data), "--sigma2", "0.5", "--json")
+    payload = ps.load(_cli_json(capsys, tmp_path, *argv))
+    assert isinstance(payload, dict) and payload["linear"]["sigma2"] == 0.5
