@@ -60,6 +60,7 @@ BUILDERS = {
     "StabilityMap partial": lambda c, rng: ps.stability_map(
         ps.spectrum(c, above=30.0), 30.0, latent_dim=5
     ),
+    "Spectrum partial": lambda c, rng: ps.spectrum(c, above=30.0),
     "PhaseDiagram": lambda c, rng: ps.phase_diagram(c, latent_dim=10),
     "PhaseDiagram partial": lambda c, rng: ps.phase_diagram(
         ps.spectrum(c, above=30.0), latent_dim=5, sigma2=np.geomspace(40.0, 400.0, 7)
