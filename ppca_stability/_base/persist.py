@@ -106,13 +106,12 @@ def _float_text(x: float) -> float | str:
 
 
 def _array_data(a: np.ndarray) -> Any:
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"cannot save an array of dtype {a.dtype} (only bool, integer and float).")
+    data = a.tolist()  # Python floats: json writes their shortest round-trip repr
     if a.dtype.kind == "f" and not np.isfinite(a).all():
-        return _map_nested(a.tolist(), _float_text)
-    if a.dtype.kind == "f":
-        return a.tolist()
-    if a.dtype.kind in "biu":
-        return a.tolist()
-    raise TypeError(f"cannot save an array of dtype {a.dtype} (only bool, integer and float).")
+        data = _map_nested(data, _float_text)
+    return data
 
 
 def _map_nested(value: Any, f: Any) -> Any:
