@@ -12,6 +12,7 @@ submodules load only when imported: `ppca_stability.symbolic` (sympy, an indepen
 """
 
 from ._base.classification import Stability
+from ._base.persist import from_json, load
 from ._elbo.classify import VAEPointClassification, classify_vae_point
 from ._elbo.clusters import ElboClusterPoint
 from ._elbo.derivatives import (
@@ -84,8 +85,10 @@ __all__ = [
     "covariance",
     "elbo_stability_map",
     "fit_linear_vae",
+    "from_json",
     "hessian_vector_product",
     "linear_vae_elbo",
+    "load",
     "linear_vae_elbo_flat_gradient",
     "linear_vae_elbo_gradient",
     "linear_vae_elbo_hessian",

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._base.optional import require
+from .._base.persist import cli_output
 from .._spectra.covariance import covariance
 
 __all__ = [
@@ -470,8 +471,9 @@ def _default(obj: Any) -> Any:
 
 
 def dump_json(payload: Any) -> str:
-    """JSON text for CLI output (numpy arrays and enums converted)."""
-    return json.dumps(payload, indent=2, default=_default, allow_nan=False)
+    """JSON text for CLI output (numpy arrays and enums converted), under the versioned header of
+    the result format (`ppca_stability._base.persist`), so that `ppca_stability.load` reads it."""
+    return json.dumps(cli_output(payload), indent=2, default=_default, allow_nan=False)
 
 
 def add_force_argument(parser: Any) -> None:

@@ -44,6 +44,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._base import persist
+from .._base.frames import data_frame
+from .._base.html import render, repr_facts
 from .._base.tolerance import DEFAULT_RTOL, tie_sign
 from .._base.validation import check_bool, check_choice
 from .._ppca.stability import (
@@ -73,6 +76,8 @@ __all__ = [
 ENCODERS = ("diagonal", "full")
 # A map whose stability counts must be enumerated refuses beyond this many points.
 MAX_ENUMERATED = 2_000_000
+# Most rows `ElboStabilityMap.to_frame()` lists (each builds a point's parameters).
+MAX_FRAME_ROWS = 100_000
 
 
 # =========================================================================== the closed-form map
@@ -485,6 +490,37 @@ class ElboStabilityMap:
                 + ", ".join(f"{k.name.lower()}: {v}" for k, v in self.stability_counts().items())
             )
         return "\n".join(rows)
+
+    # ------------------------------------------------------------------ keeping and showing
+    # JSON text and a file that `ppca_stability.load` reads back (docs/saving.md): the
+    # pPCA map with its spectrum; the points are enumerated from it again on demand.
+    to_json = persist.to_json
+    save = persist.save
+
+    def to_frame(self) -> Any:
+        """One row per enumerated point, in the order of ``points``: ``active`` (tuple),
+        ``n_active``, ``sigma2``, ``elbo``, ``morse_index``, ``stability`` (name), ``orbit_size``;
+        refused beyond `MAX_FRAME_ROWS` points. Needs pandas (the ``pandas`` extra)."""
+        if self.n_points > MAX_FRAME_ROWS:
+            raise ValueError(
+                f"`to_frame` would list {self.n_points} points, more than {MAX_FRAME_ROWS}; "
+                "reduce latent_dim, or use .census() and .stability_counts()."
+            )
+        points = list(self.points)
+        columns = {
+            "active": [p.active for p in points],
+            "n_active": np.array([p.n_active for p in points], dtype=np.int64),
+            "sigma2": np.array([p.sigma2 for p in points], dtype=np.float64),
+            "elbo": np.array([p.elbo for p in points], dtype=np.float64),
+            "morse_index": np.array([p.morse_index for p in points], dtype=np.int64),
+            "stability": [p.stability.name for p in points],
+            "orbit_size": [p.orbit_size for p in points],
+        }
+        return data_frame(columns, "ElboStabilityMap.to_frame()")
+
+    def _repr_html_(self) -> str:
+        lines = repr(self).splitlines()
+        return render(lines[0], repr_facts(lines[1:]))
 
 
 def _elbo_stability_map_iv(

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._base import persist
+from .._base.html import render, repr_call
 from .._base.tolerance import DEFAULT_RTOL, n_above, warn_unresolved
 from .._base.validation import (
     check_learned_latent_dim,
@@ -91,6 +93,15 @@ class PPCAResult:
             f"sigma2={self.sigma2:.6g} ({how}), n_active={self.n_active}, "
             f"log_likelihood={self.log_likelihood:.6g})"
         )
+
+    # ------------------------------------------------------------------ keeping and showing
+    # JSON text and a file that `ppca_stability.load` reads back (docs/saving.md).
+    to_json = persist.to_json
+    save = persist.save
+
+    def _repr_html_(self) -> str:
+        name, facts = repr_call(repr(self))
+        return render(name, facts)
 
 
 def _ppca_mle_iv(

@@ -32,7 +32,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._base import persist
 from .._base.classification import Stability
+from .._base.frames import data_frame
+from .._base.html import render, repr_facts, repr_rows, split_repr
 from .._base.tolerance import DEFAULT_RTOL, fixed_degeneracy, n_above
 from .._base.validation import check_latent_dim, check_rtol, check_sigma2_grid
 from .._spectra.spectrum import (
@@ -46,8 +49,8 @@ from .._spectra.spectrum import (
 )
 from . import enumeration as en
 from .census import census_dict, check_census_size
+from .counts import enumerated_counts, fixed_stability_counts
 from .mle import kl_at_optimum
-from .stability import enumerated_counts, fixed_stability_counts
 
 __all__ = ["PhaseDiagram", "phase_diagram"]
 
@@ -223,6 +226,33 @@ class PhaseDiagram:
                 f"{n if n < 10**10 else format(Decimal(n), '.3e'):>11}"
             )
         return "\n".join(rows)
+
+    # ------------------------------------------------------------------ keeping and showing
+    # JSON text and a file that `ppca_stability.load` reads back (docs/saving.md).
+    to_json = persist.to_json
+    save = persist.save
+
+    def to_frame(self) -> Any:
+        """One row per grid value: ``sigma2``, ``n_above``, ``n_active``, ``n_collapsed``,
+        ``max_log_likelihood``, ``n_points`` (Python ints), ``degenerate``, and the KL of each
+        latent at the optimum (``kl_0`` ...). Needs pandas (the ``pandas`` extra)."""
+        columns: dict[str, Any] = {
+            "sigma2": self.sigma2,
+            "n_above": self.n_above,
+            "n_active": self.n_active,
+            "n_collapsed": self.n_collapsed,
+            "max_log_likelihood": self.max_log_likelihood,
+            "n_points": np.array(self.n_points, dtype=object),
+            "degenerate": self.degenerate,
+        }
+        columns.update({f"kl_{c}": self.kl_per_latent[:, c] for c in range(self.latent_dim)})
+        return data_frame(columns, "PhaseDiagram.to_frame()")
+
+    def _repr_html_(self) -> str:
+        title, facts, table = split_repr(repr(self), "sigma2")
+        rows, notes = repr_rows(table)
+        header = ("sigma2", "n_active", "max log-lik", "n_points")
+        return render(title, repr_facts(facts), [(header, rows)], notes)
 
 
 def _grid_stability_counts(pd: PhaseDiagram) -> tuple[Mapping[Stability, int], ...]:

@@ -19,10 +19,12 @@ from typing import Any, TypeVar, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._base import persist
 from .._base.classification import Stability
+from .._base.frames import data_frame
+from .._base.html import render, repr_facts
 from .._base.tolerance import (
     DEFAULT_RTOL,
-    eigen_floor,
     is_degenerate,
     n_above,
     tie_sign,
@@ -44,14 +46,13 @@ from .._spectra.spectrum import (
 from ..exceptions import DegeneracyWarning
 from . import enumeration as en
 from .census import census_dict
+from .counts import enumerated_counts, fixed_stability_counts
 from .inertia import HessianSpectrum, closed_form_spectrum, inertia_counter, symmetry_dim
 
 __all__ = ["StationaryPoint", "StabilityMap", "stability_map", "LazyPoints"]
 
 T = TypeVar("T")
 
-# A census that has to enumerate points (ties, or sigma2 learned) refuses beyond this many.
-MAX_ENUMERATED_CENSUS = 2_000_000
 # `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2 first computes the eigenpairs
 # above sigma2 by the certified block Krylov route (`_spectrum.dense_above`), which stops once
 # more than max(PARTIAL_TOP, 4 q) are found; where it cannot certify its cut, the top
@@ -62,6 +63,8 @@ MAX_ENUMERATED_CENSUS = 2_000_000
 PARTIAL_MIN_FEATURES = 512
 PARTIAL_MAX_FRACTION = 8
 PARTIAL_TOP = 64
+# Most rows `StabilityMap.to_frame()` lists.
+MAX_FRAME_ROWS = 1_000_000
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -474,6 +477,43 @@ class StabilityMap:
             rows.append(f"  by stability    {by}")
         return "\n".join(r for r in rows if r)
 
+    # ------------------------------------------------------------------ keeping and showing
+    # JSON text and a file that `ppca_stability.load` reads back (docs/saving.md): the spectrum
+    # is saved, and the points are enumerated from it again on demand.
+    to_json = persist.to_json
+    save = persist.save
+
+    def to_frame(self) -> Any:
+        """One row per stationary point, in the order of ``points``: ``active`` (tuple),
+        ``n_active``, ``sigma2``, ``log_likelihood``, ``morse_index``, ``stability`` (name), by
+        counting (no loadings are built); refused beyond `MAX_FRAME_ROWS` points. Needs pandas
+        (the ``pandas`` extra)."""
+        if self.n_points > MAX_FRAME_ROWS:
+            raise ValueError(
+                f"`to_frame` would list {self.n_points} points, more than {MAX_FRAME_ROWS}; "
+                "reduce latent_dim, or use .census() and .stability_counts()."
+            )
+        lam = self._values
+        rows = [
+            (active, len(active), s, en.stationary_log_likelihood(lam, active, s), inertia)
+            for active, s, inertia in en.walk(
+                lam, self.latent_dim, self.sigma2, self.rtol, self.floor
+            )
+        ]
+        columns = {
+            "active": [r[0] for r in rows],
+            "n_active": np.array([r[1] for r in rows], dtype=np.int64),
+            "sigma2": np.array([r[2] for r in rows], dtype=np.float64),
+            "log_likelihood": np.array([r[3] for r in rows], dtype=np.float64),
+            "morse_index": np.array([r[4][0] for r in rows], dtype=np.int64),
+            "stability": [Stability.from_counts(*r[4]).name for r in rows],
+        }
+        return data_frame(columns, "StabilityMap.to_frame()")
+
+    def _repr_html_(self) -> str:
+        lines = repr(self).splitlines()
+        return render(lines[0], repr_facts(lines[1:]))
+
 
 def check_active(active: Any, d: int, q: int) -> tuple[int, ...]:
     try:
@@ -498,69 +538,6 @@ def check_active(active: Any, d: int, q: int) -> tuple[int, ...]:
 
 
 # ----------------------------------------------------------------------------- counts of points
-def fixed_stability_counts(
-    m: int, q: int, d: int, n_points: int, *, breakpoint: bool = False
-) -> dict[Stability, int]:
-    """Stability counts at a fixed ``sigma2`` with ``m`` eigenvalues above it, without enumeration.
-
-    Regular ``sigma2`` (no eigenvalue within tolerance of it, no ties above it): the top set is
-    the only maximum and ``W = 0`` is a minimum iff ``sigma2`` lies below every eigenvalue
-    (theory.md §3; checked against the census). At a breakpoint (``sigma2`` at the eigenvalue just
-    below the ``m`` above it) the dead-column direction along that eigenvector is flat: the top
-    set is ``DEGENERATE`` when it has a dead column (``m < q``), and ``W = 0`` is ``DEGENERATE``
-    when that eigenvalue is the smallest (the minimum turning into a saddle); every other point
-    keeps ascent and descent directions. The tests compare both cases with enumeration.
-    """
-    if breakpoint:
-        n_max, n_min, n_deg = int(m >= q), 0, int(m < q) + int(1 <= m == d - 1)
-    else:
-        n_max, n_min, n_deg = 1, int(m == d), 0
-    counts = {
-        Stability.MAXIMUM: n_max,
-        Stability.MINIMUM: n_min,
-        Stability.SADDLE: n_points - n_max - n_min - n_deg,
-        Stability.DEGENERATE: n_deg,
-    }
-    return {k: v for k, v in counts.items() if v}
-
-
-def enumerated_counts(
-    lam: np.ndarray,
-    q: int,
-    sigma2: float | str,
-    rtol: float,
-    n_points: int,
-    what: str = "census",
-    *,
-    floor: float | None = None,
-) -> tuple[dict[int, int], dict[Stability, int]]:
-    """``(census, stability counts)`` of the landscape at ``sigma2`` by one counting walk over
-    every point's inertia, for the cases without a closed form (ties, ``sigma2`` at an
-    eigenvalue, or learned); refused beyond ``MAX_ENUMERATED_CENSUS`` points (`what` names the
-    caller in the error). `floor` defaults to `eigen_floor` of `lam`; pass a partial
-    spectrum's own."""
-    floor = eigen_floor(lam) if floor is None else floor
-    if n_points > MAX_ENUMERATED_CENSUS:
-        reason = (
-            "sigma2 is learned"
-            if sigma2 == "learned"
-            else "the spectrum is degenerate (ties or sigma2 at an eigenvalue)"
-        )
-        raise ValueError(
-            f"`{what}` must enumerate the {n_points} stationary points because {reason}; that "
-            f"exceeds {MAX_ENUMERATED_CENSUS}. Reduce latent_dim or move sigma2 off the "
-            "eigenvalues."
-        )
-    by_index: dict[int, int] = {}
-    by_kind: dict[Stability, int] = {}
-    for _, _, inertia in en.walk(lam, q, sigma2, rtol, floor):
-        by_index[inertia[0]] = by_index.get(inertia[0], 0) + 1
-        kind = Stability.from_counts(*inertia)
-        by_kind[kind] = by_kind.get(kind, 0) + 1
-    return dict(sorted(by_index.items())), {s: by_kind[s] for s in Stability if s in by_kind}
-
-
-# ----------------------------------------------------------------------------- the public function
 def _stability_map_iv(
     cov: ArrayLike | Spectrum, sigma2: Any, latent_dim: Any, rtol: Any
 ) -> tuple[np.ndarray | Spectrum, float | str, int, float]:

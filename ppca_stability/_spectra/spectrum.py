@@ -31,6 +31,7 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike
 
+from .._base import persist
 from .._base.tolerance import DEFAULT_RTOL, eigen_floor, tie_sign
 from .._base.validation import (
     PSD_SLACK,
@@ -115,6 +116,12 @@ class Spectrum:
         shown = ", ".join(f"{v:.4g}" for v in lam[:6]) + (", ..." if lam.size > 6 else "")
         part = "" if self.is_complete else f", top {lam.size} (partial)"
         return f"Spectrum(n_features={self.n_features}, eigenvalues=[{shown}]{part})"
+
+    # ------------------------------------------------------------------ keeping and showing
+    # JSON text and a file that `ppca_stability.load` reads back (docs/saving.md): a partial
+    # spectrum of large data is worth keeping.
+    to_json = persist.to_json
+    save = persist.save
 
 
 def unknown_max(spec: Spectrum) -> float:

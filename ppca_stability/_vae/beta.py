@@ -31,6 +31,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._base import persist
+from .._base.frames import data_frame
+from .._base.html import render, repr_facts, repr_rows, split_repr
 from .._base.tolerance import DEFAULT_RTOL, eigen_floor, n_above
 from .._base.validation import (
     check_choice,
@@ -224,6 +227,27 @@ class CollapsePrediction:
         if shown < self.latent_dim:
             rows.append(f"  ... {self.latent_dim - shown} more")
         return "\n".join(rows)
+
+    # ------------------------------------------------------------------ keeping and showing
+    # JSON text and a file that `ppca_stability.load` reads back (docs/saving.md).
+    to_json = persist.to_json
+    save = persist.save
+
+    def to_frame(self) -> Any:
+        """One row per latent (by eigenvalue, descending): ``eigenvalue``, ``kl_per_latent``,
+        ``collapsed``. Needs pandas (the ``pandas`` extra)."""
+        columns = {
+            "eigenvalue": self.eigenvalues,
+            "kl_per_latent": self.kl_per_latent,
+            "collapsed": self.collapsed,
+        }
+        return data_frame(columns, "CollapsePrediction.to_frame()", index_name="latent")
+
+    def _repr_html_(self) -> str:
+        title, facts, table = split_repr(repr(self), "latent")
+        rows, notes = repr_rows(table)
+        header = ("latent", "eigenvalue", "KL [nats]", "state")
+        return render(title, repr_facts(facts), [(header, rows)], notes)
 
 
 def _predict_collapse_iv(

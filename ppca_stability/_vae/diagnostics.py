@@ -36,6 +36,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._base import persist
+from .._base.frames import data_frame
+from .._base.html import render, repr_facts, repr_rows, split_repr
 from .._base.validation import as_real_array, check_cov
 from .beta import predict_collapse
 
@@ -113,6 +116,31 @@ class CollapseDiagnostics:
         if q > REPR_ROWS:
             rows.append(f"  ... {q - REPR_ROWS} more")
         return "\n".join(rows)
+
+    # ------------------------------------------------------------------ keeping and showing
+    # JSON text and a file that `ppca_stability.load` reads back (docs/saving.md).
+    to_json = persist.to_json
+    save = persist.save
+
+    def to_frame(self) -> Any:
+        """One row per latent: ``kl_per_latent``, ``mean_variance``, ``active``,
+        ``collapsed_fraction``, ``collapsed``. Needs pandas (the ``pandas`` extra)."""
+        collapsed = np.zeros(self.latent_dim, dtype=bool)
+        collapsed[list(self.collapsed)] = True
+        columns = {
+            "kl_per_latent": self.kl_per_latent,
+            "mean_variance": self.mean_variance,
+            "active": self.active,
+            "collapsed_fraction": self.collapsed_fraction,
+            "collapsed": collapsed,
+        }
+        return data_frame(columns, "CollapseDiagnostics.to_frame()", index_name="latent")
+
+    def _repr_html_(self) -> str:
+        title, facts, table = split_repr(repr(self), "latent")
+        rows, notes = repr_rows(table)
+        header = ("latent", "KL [nats]", "Var_x(mu)", "KL<eps", "active", "collapsed")
+        return render(title, repr_facts(facts), [(header, rows)], notes)
 
 
 def _check_threshold(value: Any, name: str, *, upper: float | None = None) -> float:
@@ -341,6 +369,37 @@ class CollapseComparison:
         if self.latent_dim > REPR_ROWS:
             rows.append(f"  ... {self.latent_dim - REPR_ROWS} more")
         return "\n".join(rows)
+
+    # ------------------------------------------------------------------ keeping and showing
+    # JSON text and a file that `ppca_stability.load` reads back (docs/saving.md).
+    to_json = persist.to_json
+    save = persist.save
+
+    def to_frame(self) -> Any:
+        """One row per rank ``r`` (the ``r``-th eigenvalue beside the measured latent of
+        ``r``-th largest KL): ``eigenvalue``, ``predicted_kl``, ``predicted_mean_variance``,
+        ``predicted_live``, ``latent``, ``measured_kl``, ``measured_mean_variance``,
+        ``measured_active``. Needs pandas (the ``pandas`` extra)."""
+        columns = {
+            "eigenvalue": self.eigenvalues,
+            "predicted_kl": self.predicted_kl,
+            "predicted_mean_variance": self.predicted_mean_variance,
+            "predicted_live": self.predicted_live,
+            "latent": self.order,
+            "measured_kl": self.measured_kl,
+            "measured_mean_variance": self.measured.mean_variance[self.order],
+            "measured_active": self.measured.active[self.order],
+        }
+        return data_frame(columns, "CollapseComparison.to_frame()", index_name="rank")
+
+    def _repr_html_(self) -> str:
+        title, above, table = split_repr(repr(self), "rank")
+        # Above the per-rank table: a header ("linear", "measured") and rows "label  a  b".
+        summary = [line.strip().rsplit(None, 2) for line in above[1:]]
+        rows, notes = repr_rows(table)
+        header = ("rank", "eigenvalue", "KL lin", "Var lin", "latent", "KL", "Var_x(mu)", "state")
+        tables = [(("", "linear", "measured"), summary), (header, rows)]
+        return render(title, (), tables, notes)
 
 
 def compare_collapse(

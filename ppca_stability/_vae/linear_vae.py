@@ -20,6 +20,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from .._base import persist
+from .._base.frames import data_frame
+from .._base.html import render, repr_facts
 from .._base.validation import (
     check_choice,
     check_latent_dim,
@@ -261,6 +264,23 @@ class LinearVAEFit:
         from .._plotting.training import plot_linear_vae_fit
 
         return plot_linear_vae_fit(self, ax)
+
+    # ------------------------------------------------------------------ keeping and showing
+    # JSON text and a file that `ppca_stability.load` reads back (docs/saving.md).
+    to_json = persist.to_json
+    save = persist.save
+
+    def to_frame(self) -> Any:
+        """The training history, one row per step (row 0: the start): ``elbo``, ``sigma2`` and
+        the KL of each latent (``kl_0`` ...). Needs pandas (the ``pandas`` extra)."""
+        h = self.history
+        columns: dict[str, Any] = {"elbo": h.elbo, "sigma2": h.sigma2}
+        columns.update({f"kl_{c}": h.kl[:, c] for c in range(h.kl.shape[1])})
+        return data_frame(columns, "LinearVAEFit.to_frame()", index_name="step")
+
+    def _repr_html_(self) -> str:
+        lines = repr(self).splitlines()
+        return render(lines[0], repr_facts(lines[1:]))
 
 
 # --------------------------------------------------------------------------- training problem

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._base import persist
+from .._base.frames import data_frame
 from .._base.optional import require
 from .._base.validation import (
     as_real_array,
@@ -401,6 +403,28 @@ class DeepCollapseSweep:
         from .._plotting.deep import plot_deep_collapse_sweep
 
         return plot_deep_collapse_sweep(self, ax=ax)
+
+    # ------------------------------------------------------------------ keeping and showing
+    # JSON text and a file that `ppca_stability.load` reads back (docs/saving.md).
+    to_json = persist.to_json
+    save = persist.save
+
+    def to_frame(self) -> Any:
+        """One row per (grid value, seed): ``sigma2``, ``seed``, ``elbo``, ``active_units``,
+        ``n_collapsed``, ``total_kl``, and the linear theory's ``predicted_active_units`` and
+        ``predicted_total_kl`` at that ``sigma2``. Needs pandas (the ``pandas`` extra)."""
+        G, S = self.elbo.shape
+        columns = {
+            "sigma2": np.repeat(self.sigma2, S),
+            "seed": np.tile(np.array(self.seeds, dtype=np.int64), G),
+            "elbo": self.elbo.ravel(),
+            "active_units": self.active_units.ravel(),
+            "n_collapsed": self.n_collapsed.ravel(),
+            "total_kl": self.kl_by_rank.sum(axis=2).ravel(),
+            "predicted_active_units": np.repeat(self.predicted_active_units, S),
+            "predicted_total_kl": np.repeat(self.predicted_kl.sum(axis=1), S),
+        }
+        return data_frame(columns, "DeepCollapseSweep.to_frame()")
 
 
 # --------------------------------------------------------------------------- fitting
