@@ -40,7 +40,14 @@ from ._ppca.stability import Stability, StabilityMap, StationaryPoint, stability
 from ._spectra.covariance import SampleMoments, covariance, sample_moments
 from ._spectra.spectrum import Spectrum, spectrum
 from ._vae.agreement import Agreement, compare_with_ppca
-from ._vae.beta import CollapsePrediction, beta_from_sigma2, predict_collapse, sigma2_from_beta
+from ._vae.beta import (
+    BetaInterval,
+    CollapsePrediction,
+    beta_for_latents,
+    beta_from_sigma2,
+    predict_collapse,
+    sigma2_from_beta,
+)
 from ._vae.diagnostics import (
     CollapseComparison,
     CollapseDiagnostics,
@@ -55,6 +62,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Agreement",
+    "BetaInterval",
     "CollapseComparison",
     "CollapseDiagnostics",
     "CollapsePrediction",
@@ -79,6 +87,7 @@ __all__ = [
     "TrainingHistory",
     "VAEPointClassification",
     "VerificationReport",
+    "beta_for_latents",
     "beta_from_sigma2",
     "classify_point",
     "collapse_diagnostics",
