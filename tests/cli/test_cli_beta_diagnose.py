@@ -1,5 +1,8 @@
 """``beta --keep K`` (the inverse question) and the verdict of ``diagnose``, against the API."""
 
+import json
+import warnings
+
 import numpy as np
 import pytest
 
@@ -76,3 +79,67 @@ def test_beta_keep_needs_data(capsys):
 def test_beta_needs_beta_or_keep(cov_file, capsys):
     assert main(["beta", cov_file, "--cov"]) == 2
     assert "one of the arguments --beta --keep is required" in _one_line_error(capsys)
+
+
+# ----------------------------------------------------------------------------- diagnose verdict
+D, Q, N = 20, 6, 4000
+SPECTRUM = np.geomspace(10.0, 0.01, D)
+
+
+def _optimum_files(tmp_path, s, n_data=N):
+    """Encoder outputs of the linear VAE's optimum at sigma2 = s on data with covariance
+    diag(SPECTRUM) (theory.md §6), saved with the data they came from (its first n_data rows)."""
+    from ppca_stability import covariance, optimal_encoder, ppca_mle
+
+    X = np.random.default_rng(0).standard_normal((N, D)) * np.sqrt(SPECTRUM)
+    V, Dg = optimal_encoder(ppca_mle(covariance(X), Q, sigma2=s).loadings, s)
+    mu = (X - X.mean(axis=0)) @ V.T
+    np.savez(tmp_path / "enc.npz", means=mu, log_variances=np.tile(np.log(Dg), (N, 1)))
+    np.save(tmp_path / "x.npy", X[:n_data])
+    return str(tmp_path / "enc.npz"), str(tmp_path / "x.npy")
+
+
+def test_diagnose_prints_the_verdict(tmp_path, capsys):
+    enc, data = _optimum_files(tmp_path, 0.5)
+    assert main(["diagnose", enc, "--data", data, "--sigma2", "0.5"]) == 0
+    captured = capsys.readouterr()
+    assert "  verdict: consistent with the linear theory: 6 active units measured vs 6" in (
+        captured.out
+    )
+    assert captured.err == ""
+
+
+def test_diagnose_sse_model_read_as_mse_says_check_the_convention(tmp_path, capsys):
+    # trained with SSE and beta = 1: sigma2 = 0.5; read as MSE, sigma2 = beta d / 2 = 10 = lam_1
+    enc, data = _optimum_files(tmp_path, 0.5)
+    argv = ["diagnose", enc, "--data", data, "--beta", "1"]
+    assert main([*argv, "--reconstruction", "mse"]) == 0
+    captured = capsys.readouterr()
+    assert "verdict: far from the linear theory - check the loss convention" in captured.out
+    assert "reconstruction='sse' (sigma2 = 0.5)" in captured.out
+    assert captured.err == ""  # said once, in the verdict
+    assert main([*argv, "--reconstruction", "sse", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["verdict"].startswith("consistent with the linear theory")
+    assert payload["suspected_convention"] is None and payload["linear"]["reconstruction"] == "sse"
+
+
+def test_diagnose_beta_without_reconstruction_warns(tmp_path, capsys):
+    enc, data = _optimum_files(tmp_path, 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # as outside pytest, where FutureWarnings are shown
+        assert main(["diagnose", enc, "--data", data, "--beta", "0.05"]) == 0
+    captured = capsys.readouterr()
+    assert "sigma2=0.5 (beta=0.05, mse)" in captured.out
+    assert captured.err.startswith(
+        "warning: FutureWarning: --reconstruction: not given with --beta"
+    )
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_diagnose_notes_rows_that_differ(tmp_path, capsys):
+    enc, data = _optimum_files(tmp_path, 0.5, n_data=N // 2)
+    assert main(["diagnose", enc, "--data", data, "--sigma2", "0.5"]) == 0
+    err = capsys.readouterr().err
+    assert f"has {N // 2} rows (samples), the encoder outputs {N}" in err
+    assert len(err.strip().splitlines()) == 1
