@@ -1,7 +1,9 @@
 """``beta --keep K`` (the inverse question) and the verdict of ``diagnose``, against the API."""
 
+import gzip
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,3 +145,48 @@ def test_diagnose_notes_rows_that_differ(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"has {N // 2} rows (samples), the encoder outputs {N}" in err
     assert len(err.strip().splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- MNIST
+MNIST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(scope="module")
+def mnist01(tmp_path_factory):
+    """MNIST-test as a user trains on it: 10 000 x 784 pixels scaled to [0, 1], saved as .npy."""
+    images = MNIST / "t10k-images-idx3-ubyte.gz"
+    if not images.exists():
+        pytest.skip(f"MNIST-test not found at {MNIST}")
+    raw = gzip.decompress(images.read_bytes())
+    X = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 784) / 255.0
+    path = tmp_path_factory.mktemp("mnist") / "mnist01.npy"
+    np.save(path, X)
+    return X, str(path)
+
+
+@pytest.mark.slow
+def test_mnist_keep_interval_and_sse_model_read_as_mse(mnist01, tmp_path, capsys):
+    """The first day on MNIST: the beta that keeps 24 latents with an SSE loss, and an SSE-trained
+    (beta = 1, sigma2 = 1/2) linear VAE diagnosed as if its loss were nn.MSELoss()."""
+    from ppca_stability import covariance, optimal_encoder, ppca_mle, spectrum
+
+    X, path = mnist01
+    S = covariance(X)
+    lam = spectrum(S).eigenvalues
+    assert main(["beta", path, "--keep", "24", "--reconstruction", "sse"]) == 0
+    out = capsys.readouterr().out
+    # sse: beta = 2 sigma2, and 24 latents live iff lam_24 > sigma2 >= lam_25
+    assert out.startswith(f"BetaInterval(keep=24: beta in [{2 * lam[24]:.5g}, {2 * lam[23]:.5g})")
+
+    q = 32
+    V, D = optimal_encoder(ppca_mle(S, q, sigma2=0.5).loadings, 0.5)
+    mu = (X - X.mean(axis=0)) @ V.T
+    np.savez(tmp_path / "enc.npz", means=mu, log_variances=np.tile(np.log(D), (len(X), 1)))
+    argv = ["diagnose", str(tmp_path / "enc.npz"), "--data", path, "--beta", "1"]
+    assert main([*argv, "--reconstruction", "mse"]) == 0
+    out = capsys.readouterr().out
+    live = int(np.count_nonzero(lam[:q] > 0.5))
+    assert f"verdict: far from the linear theory - check the loss convention: {live} active" in out
+    assert "reconstruction='sse' (sigma2 = 0.5)" in out
+    assert main([*argv, "--reconstruction", "sse"]) == 0
+    assert "verdict: consistent with the linear theory" in capsys.readouterr().out
