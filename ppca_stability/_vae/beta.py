@@ -346,12 +346,13 @@ class BetaInterval:
         lam_low = f"lam_{k + 1}" if self.low_closed else "0"
         lam_high = f"lam_{k}" if k else "inf"
         q = f", latent_dim={self.latent_dim}" if self.latent_dim is not None else ""
+        live = f"latents 1-{k} live" if k > 1 else "latent 1 lives"
         if k == 0:
             kept = "every latent collapses"
         elif self.low_closed:
-            kept = f"latents 1-{k} live, the rest collapse" if k > 1 else "latent 1 lives"
+            kept = f"{live}, the rest collapse"
         else:
-            kept = f"all {k} latents live" if k > 1 else "latent 1 lives"
+            kept = f"all {k} latents live" if k > 1 else live
         return (
             f"BetaInterval(keep={k}: beta in {bra}{self.low:.5g}, {self.high:.5g}) with "
             f"reconstruction={self.reconstruction!r}, kl_reduction={self.kl_reduction!r}, "
