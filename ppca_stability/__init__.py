@@ -37,7 +37,14 @@ from ._ppca.stability import StabilityMap, StationaryPoint, stability_map
 from ._spectra.covariance import SampleMoments, covariance, sample_moments
 from ._spectra.spectrum import Spectrum, spectrum
 from ._vae.agreement import Agreement, compare_with_ppca
-from ._vae.beta import CollapsePrediction, beta_from_sigma2, predict_collapse, sigma2_from_beta
+from ._vae.beta import (
+    BetaInterval,
+    CollapsePrediction,
+    beta_for_latents,
+    beta_from_sigma2,
+    predict_collapse,
+    sigma2_from_beta,
+)
 from ._vae.diagnostics import (
     CollapseComparison,
     CollapseDiagnostics,
@@ -52,6 +59,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Agreement",
+    "BetaInterval",
     "CollapseComparison",
     "CollapseDiagnostics",
     "CollapsePrediction",
@@ -76,6 +84,7 @@ __all__ = [
     "TrainingHistory",
     "VAEPointClassification",
     "VerificationReport",
+    "beta_for_latents",
     "beta_from_sigma2",
     "classify_point",
     "collapse_diagnostics",

@@ -1,11 +1,25 @@
-"""``ppca-stability beta``: the sigma^2 your beta-VAE or MSE loss implies, and what collapses."""
+"""``ppca-stability beta``: the sigma^2 your beta-VAE or MSE loss implies, and what collapses;
+with ``--keep K``, the beta that keeps exactly K latents."""
 
 from __future__ import annotations
 
 import argparse
 
-from .._vae.beta import KL_REDUCTIONS, RECONSTRUCTIONS, predict_collapse, sigma2_from_beta
-from ._io import CliError, add_data_arguments, load_covariance, positive_float, positive_int
+from .._vae.beta import (
+    KL_REDUCTIONS,
+    RECONSTRUCTIONS,
+    beta_for_latents,
+    predict_collapse,
+    sigma2_from_beta,
+)
+from ._io import (
+    CliError,
+    add_data_arguments,
+    load_covariance,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 
 # Latents shown with DATA when --latent-dim is not given.
 DEFAULT_LATENTS = 10
@@ -17,10 +31,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="convert a beta-VAE weight to the Gaussian-VAE sigma^2 and predict collapse",
         description="A loss Rec + beta*KL is a Gaussian VAE with noise variance sigma^2 = beta/2 "
         "(sse), beta (half_sse) or beta*d/2 (mse), divided by q when the KL is averaged over the "
-        "q latents. With DATA, list which latents a linear VAE collapses.",
+        "q latents. With DATA, list which latents a linear VAE collapses; with DATA and --keep K, "
+        "give the interval of beta that keeps exactly K latents.",
     )
     add_data_arguments(p, optional=True)
-    p.add_argument("--beta", type=positive_float, required=True, help="weight of the KL term")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--beta", type=positive_float, help="weight of the KL term")
+    what.add_argument(
+        "--keep",
+        type=nonnegative_int,
+        metavar="K",
+        help="the inverse question (needs DATA): which beta keeps exactly K latents live",
+    )
     p.add_argument(
         "--reconstruction",
         choices=RECONSTRUCTIONS,
@@ -50,7 +72,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def _keep(args: argparse.Namespace) -> int:
+    if args.data is None:
+        raise CliError("--keep: needs DATA (the answer is set by the data's eigenvalues).")
+    if args.kl_reduction == "mean" and args.latent_dim is None:
+        raise CliError(
+            "--latent-dim: required with --keep and --kl-reduction mean (the mean divides the KL "
+            "by q)."
+        )
+    cov = load_covariance(args.data, is_cov=args.cov)
+    d = cov.shape[0]
+    if args.n_features not in (None, d):
+        raise CliError(f"--n-features {args.n_features} contradicts DATA, which has {d} features.")
+    conventions = {"kl_reduction": args.kl_reduction, "latent_dim": args.latent_dim}
+    interval = beta_for_latents(cov, args.keep, reconstruction=args.reconstruction, **conventions)
+    print(repr(interval))
+    for rec in RECONSTRUCTIONS:
+        # The same sigma^2 interval in each convention: beta scales with sigma^2.
+        unit = sigma2_from_beta(1.0, reconstruction=rec, n_features=d, **conventions)
+        low, high = interval.sigma2_low / unit, interval.sigma2_high / unit
+        bracket = "[" if interval.low_closed else "("
+        print(f"  same sigma^2 under {rec:>8}: beta in {bracket}{low:.5g}, {high:.5g})")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.keep is not None:
+        return _keep(args)
     if args.data is None and args.reconstruction == "mse" and args.n_features is None:
         raise CliError(
             "--n-features: required with --reconstruction mse (the mean divides by d), unless "

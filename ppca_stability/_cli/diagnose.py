@@ -4,13 +4,23 @@ the theory."""
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from .._spectra.covariance import covariance
 from .._vae.beta import KL_REDUCTIONS, RECONSTRUCTIONS
 from .._vae.diagnostics import CollapseDiagnostics, collapse_diagnostics, compare_collapse
-from ._io import CliError, dump_json, load_covariance, positive_float
+from ._io import (
+    CliError,
+    DataWarning,
+    dump_json,
+    load_covariance,
+    load_matrix,
+    positive_float,
+    warn_about_samples,
+)
 
 # Array names looked up in the .npz when --means / --log-variances are not given.
 MEAN_KEYS = ("means", "mean", "mu")
@@ -25,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "an .npz (np.savez(path, means=..., log_variances=...), from any framework) and report the "
         "KL per latent, the active units (Var_x mu > threshold) and the (epsilon, delta)-collapsed "
         "latents. With --data and --sigma2 (or --beta), put the linear VAE's prediction beside "
-        "them.",
+        "them, with a one-line verdict.",
     )
     p.add_argument(
         "outputs", metavar="ENCODER_OUTPUTS.npz", help=".npz with the means and log-variances"
@@ -78,8 +88,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reconstruction",
         choices=RECONSTRUCTIONS,
-        default="mse",
-        help="how Rec is written, with --beta (default mse)",
+        default=None,
+        help="how Rec is written, with --beta: sse, half_sse or mse (the per-coordinate mean); "
+        "needed with --beta (mse with a warning when omitted, an error from version 0.3)",
     )
     p.add_argument(
         "--kl-reduction",
@@ -148,6 +159,22 @@ def _payload(diag: CollapseDiagnostics) -> dict:
     }
 
 
+def _covariance(path: str, is_cov: bool, n_outputs: int) -> np.ndarray:
+    """The covariance of --data; a DataWarning when its rows and the encoder outputs' differ."""
+    if is_cov:
+        return load_covariance(path, is_cov=True)
+    arr = load_matrix(path)
+    warn_about_samples(arr, path)
+    if arr.shape[0] != n_outputs:
+        warnings.warn(
+            f"DATA: {path} has {arr.shape[0]} rows (samples), the encoder outputs {n_outputs}: "
+            "the comparison assumes they are the same data (the outputs of the encoder on it).",
+            DataWarning,
+            stacklevel=1,
+        )
+    return covariance(arr)
+
+
 def run(args: argparse.Namespace) -> int:
     comparing = args.sigma2 is not None or args.beta is not None
     if comparing and args.data is None:
@@ -165,14 +192,26 @@ def run(args: argparse.Namespace) -> int:
     )
     cmp = None
     if comparing:
-        cmp = compare_collapse(
-            diag,
-            load_covariance(args.data, is_cov=args.cov),
-            args.sigma2,
-            beta=args.beta,
-            reconstruction=args.reconstruction,
-            kl_reduction=args.kl_reduction,
-        )
+        reconstruction = args.reconstruction
+        if args.beta is not None and reconstruction is None:
+            warnings.warn(
+                "--reconstruction: not given with --beta, so mse is assumed (sigma^2 = "
+                "beta d / 2); from version 0.3 it is required. Pass the convention of your loss.",
+                FutureWarning,
+                stacklevel=1,
+            )
+            reconstruction = "mse"
+        with warnings.catch_warnings():
+            # The verdict printed below says it; the library's warning would repeat it.
+            warnings.filterwarnings("ignore", "compare_collapse:", UserWarning)
+            cmp = compare_collapse(
+                diag,
+                _covariance(args.data, args.cov, diag.n_samples),
+                args.sigma2,
+                beta=args.beta,
+                reconstruction=reconstruction,
+                kl_reduction=args.kl_reduction,
+            )
     if args.json:
         payload = _payload(diag)
         if cmp is not None:
@@ -185,7 +224,11 @@ def run(args: argparse.Namespace) -> int:
                 "active_units": cmp.predicted_active_units,
                 "live": cmp.predicted_live,
                 "measured_order": cmp.order,
+                "reconstruction": cmp.reconstruction,
+                "kl_reduction": cmp.kl_reduction,
             }
+            payload["verdict"] = cmp.verdict
+            payload["suspected_convention"] = cmp.suspected_convention
         print(dump_json(payload))
     else:
         print(repr(diag))

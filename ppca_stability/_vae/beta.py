@@ -25,6 +25,7 @@ Wang & Ziyin 2022 state it as ``lam_c <= beta eta^2``): the equivalent sigma^2 i
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ from numpy.typing import ArrayLike
 from .._base import persist
 from .._base.frames import data_frame
 from .._base.html import render, repr_facts, repr_rows, split_repr
-from .._base.tolerance import DEFAULT_RTOL, eigen_floor, n_above
+from .._base.tolerance import DEFAULT_RTOL, eigen_floor, n_above, tie_sign
 from .._base.validation import (
     check_choice,
     check_cov,
@@ -48,7 +49,9 @@ from .._spectra.spectrum import eigh_descending
 __all__ = [
     "KL_REDUCTIONS",
     "RECONSTRUCTIONS",
+    "BetaInterval",
     "CollapsePrediction",
+    "beta_for_latents",
     "beta_from_sigma2",
     "predict_collapse",
     "sigma2_from_beta",
@@ -307,6 +310,10 @@ def predict_collapse(
     -------
     CollapsePrediction
 
+    See Also
+    --------
+    beta_for_latents : the inverse question, which beta keeps exactly ``k`` latents.
+
     Examples
     --------
     >>> import numpy as np
@@ -329,4 +336,186 @@ def predict_collapse(
         lam[:q],
         k,
         kl_reduction if given else None,
+    )
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class BetaInterval:
+    """The beta (and sigma^2) for which a linear VAE keeps exactly `keep` latents.
+
+    Build it with `beta_for_latents()`. The upper end is always open (at ``beta = high`` latent
+    `keep` collapses); the lower end is closed (``low_closed``) when it is the next eigenvalue,
+    open when it is 0 (every smaller beta keeps the same latents).
+
+    Attributes
+    ----------
+    keep : int
+        Number of live latents.
+    low, high : float
+        Ends of the beta interval; ``high`` is ``inf`` for ``keep = 0``, ``low`` is 0 when no beta
+        is too small.
+    low_closed : bool
+        Whether ``low`` itself keeps `keep` latents.
+    sigma2_low, sigma2_high : float
+        The same interval in sigma^2: ``[lam_{keep+1}, lam_keep)``.
+    reconstruction, kl_reduction : str
+        The loss conventions of beta (see `sigma2_from_beta()`).
+    n_features : int
+    latent_dim : int or None
+    """
+
+    keep: int
+    low: float
+    high: float
+    low_closed: bool
+    sigma2_low: float
+    sigma2_high: float
+    reconstruction: str
+    kl_reduction: str
+    n_features: int
+    latent_dim: int | None
+
+    def __contains__(self, beta: float) -> bool:
+        above_low = beta >= self.low if self.low_closed else beta > self.low
+        return bool(above_low and beta < self.high)
+
+    def __repr__(self) -> str:
+        k, bra = self.keep, "[" if self.low_closed else "("
+        lam_low = f"lam_{k + 1}" if self.low_closed else "0"
+        lam_high = f"lam_{k}" if k else "inf"
+        q = f", latent_dim={self.latent_dim}" if self.latent_dim is not None else ""
+        live = f"latents 1-{k} live" if k > 1 else "latent 1 lives"
+        if k == 0:
+            kept = "every latent collapses"
+        elif self.low_closed:
+            kept = f"{live}, the rest collapse"
+        else:
+            kept = f"all {k} latents live" if k > 1 else live
+        return (
+            f"BetaInterval(keep={k}: beta in {bra}{self.low:.5g}, {self.high:.5g}) with "
+            f"reconstruction={self.reconstruction!r}, kl_reduction={self.kl_reduction!r}, "
+            f"n_features={self.n_features}{q})\n"
+            f"  sigma2 in {bra}{self.sigma2_low:.5g}, {self.sigma2_high:.5g}) = "
+            f"{bra}{lam_low}, {lam_high}): {kept}"
+        )
+
+
+def _beta_for_latents_iv(cov, keep, reconstruction, kl_reduction, latent_dim):  # noqa: ANN001
+    S = check_cov(cov)
+    if isinstance(keep, (bool, np.bool_)) or not isinstance(keep, numbers.Integral):
+        raise TypeError(
+            f"`keep` must be a non-negative integer (a number of latents); got "
+            f"{type(keep).__name__} {keep!r}."
+        )
+    if int(keep) < 0:
+        raise ValueError(f"`keep` must be a non-negative integer; got {int(keep)}.")
+    q = None
+    if latent_dim is not None:
+        q = check_positive_int(
+            latent_dim, "latent_dim", upper=S.shape[0], upper_name="the number of features"
+        )
+    # Validates both conventions (and that "mean" has its latent_dim) before any eigenvalue.
+    _factor(reconstruction, S.shape[0], kl_reduction, q)
+    return S, int(keep), q
+
+
+def beta_for_latents(
+    cov: Any,
+    keep: int,
+    *,
+    reconstruction: str,
+    kl_reduction: str = "sum",
+    latent_dim: int | None = None,
+) -> BetaInterval:
+    """Which beta (in your loss convention) makes a linear VAE keep exactly `keep` latents.
+
+    The inverse of `predict_collapse()`: latent ``c`` stays live iff ``lam_c > sigma2``, so
+    exactly ``k`` latents live iff ``lam_k > sigma2 >= lam_{k+1}`` (theory.md §4), converted to
+    beta with `beta_from_sigma2()`.
+
+    Parameters
+    ----------
+    cov : array_like, shape (d, d)
+        Data covariance (ddof=0), in the units the decoder sees.
+    keep : int
+        Number of latents to keep live, from 0 (everything collapses) to the number of
+        eigenvalues above round-off (and at most `latent_dim`).
+    reconstruction : {"sse", "half_sse", "mse"}
+        How the reconstruction term of ``Rec + beta KL`` is written (see `sigma2_from_beta()`);
+        required, since the answers differ by a factor up to ``d``.
+    kl_reduction : {"sum", "mean"}, default "sum"
+        How the KL term is reduced over the latents.
+    latent_dim : int, optional
+        The model's number of latents ``q``; required for ``kl_reduction="mean"``. With
+        ``keep = q`` every beta below ``beta(lam_q)`` keeps all ``q`` (the interval starts at 0).
+
+    Returns
+    -------
+    BetaInterval
+        ``[beta(lam_{k+1}), beta(lam_k))``; ``[beta(lam_1), inf)`` for ``keep = 0``;
+        ``(0, beta(lam_k))`` when no smaller beta keeps more latents.
+
+    Raises
+    ------
+    ValueError
+        If `keep` exceeds `latent_dim` or the number of eigenvalues above round-off, or if
+        ``lam_k`` and ``lam_{k+1}`` are tied (no beta separates them).
+
+    Notes
+    -----
+    The ends are the eigenvalues themselves. `predict_collapse()` treats a sigma2 within its tie
+    tolerance (relative 1e-9) of an eigenvalue as equal to it, which is what makes the lower end
+    closed and the upper end open.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import beta_for_latents
+    >>> cov = np.diag([4.0, 2.0, 1.0, 0.5])
+    >>> beta_for_latents(cov, 2, reconstruction="mse")  # sigma2 = beta d / 2 with d = 4
+    BetaInterval(keep=2: beta in [0.5, 1) with reconstruction='mse', kl_reduction='sum',
+    n_features=4)
+      sigma2 in [1, 2) = [lam_3, lam_2): latents 1-2 live, the rest collapse
+    >>> interval = beta_for_latents(cov, 0, reconstruction="sse")
+    >>> interval.low, interval.high, 8.0 in interval
+    (8.0, inf, True)
+    """
+    S, k, q = _beta_for_latents_iv(cov, keep, reconstruction, kl_reduction, latent_dim)
+    lam = eigh_descending(S, vectors=False).eigenvalues
+    floor = eigen_floor(lam)
+    # Eigenvalues that a small enough sigma2 keeps live (those at round-off never are).
+    resolved = n_above(lam, 0.0, DEFAULT_RTOL, floor)
+    top = resolved if q is None else min(q, resolved)
+    if k > top:
+        limits = [f"{resolved} eigenvalues of `cov` above round-off"]
+        if q is not None:
+            limits.append(f"latent_dim = {q}")
+        raise ValueError(
+            f"`keep` = {k} latents is more than a linear VAE can keep here: at most {top} "
+            f"({' and '.join(limits)})."
+        )
+    if 0 < k < top and tie_sign(lam[k - 1], lam[k], DEFAULT_RTOL, floor) == 0:
+        raise ValueError(
+            f"`keep` = {k}: no beta keeps exactly {k} latents, because lam_{k} = {lam[k - 1]:.6g} "
+            f"and lam_{k + 1} = {lam[k]:.6g} are tied: those latents live or collapse together."
+        )
+    s_high = float(lam[k - 1]) if k else np.inf
+    s_low = float(lam[k]) if k < top else 0.0
+    conventions = {
+        "reconstruction": reconstruction,
+        "n_features": S.shape[0],
+        "kl_reduction": kl_reduction,
+        "latent_dim": q,
+    }
+    return BetaInterval(
+        keep=k,
+        low=beta_from_sigma2(s_low, **conventions) if s_low > 0 else 0.0,
+        high=beta_from_sigma2(s_high, **conventions) if k else np.inf,
+        low_closed=s_low > 0,
+        sigma2_low=s_low,
+        sigma2_high=s_high,
+        reconstruction=reconstruction,
+        kl_reduction=kl_reduction,
+        n_features=S.shape[0],
+        latent_dim=q,
     )

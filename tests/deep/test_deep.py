@@ -297,15 +297,34 @@ def test_digits_sweep_no_unit_survives_four_lambda_one(deep):
     assert np.all(sweep.n_collapsed[beyond] == 10)
 
 
+def test_docs_point_to_where_deep_models_are_tested():
+    """docs/sigma2.md's note on deep VAEs links the page that tests them and cites its tests."""
+    note = (ROOT / "docs" / "sigma2.md").read_text().split('!!! note "Linear vs deep"')[1]
+    note = note.split("\n\n")[0]
+    assert "does not test deep models" not in note
+    assert "(deep_vae.md)" in note
+    cited = re.findall(r"tests/deep/test_deep\.py::(test_\w+)", note)
+    assert cited
+    for test in cited:
+        assert re.search(rf"^def {test}\(", (ROOT / "tests/deep/test_deep.py").read_text(), re.M)
+
+
 @needs_torch
 def test_docs_pytorch_example_runs(tmp_path, monkeypatch, capsys):
     """The PyTorch blocks of docs/deep_vae.md (```py, which tests/test_docs.py leaves to this file
-    because they need torch) run, and save outputs the diagnose command reads."""
+    because they need torch) run, print the ```text block that follows them (compared as
+    tests/test_docs.py does), and save outputs the diagnose command reads."""
+    import doctest
+
     text = (ROOT / "docs" / "deep_vae.md").read_text()
-    blocks = re.findall(r"^```py\n(.*?)^```", text, flags=re.M | re.S)
-    assert blocks
+    blocks = re.findall(r"^```py\n(.*?)^```\n(?:\n```text\n(.*?)^```)?", text, flags=re.M | re.S)
+    assert blocks and any(shown for _, shown in blocks)
     monkeypatch.chdir(tmp_path)
-    for block in blocks:
+    for block, shown in blocks:
         exec(compile(block, "deep_vae.md", "exec"), {"__name__": "docs_deep_vae"})
-    assert "CollapseComparison(sigma2=60" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+        assert doctest.OutputChecker().check_output(
+            shown.strip() + "\n", out.strip() + "\n", flags
+        ), f"docs/deep_vae.md shows\n{shown}\nthe block printed\n{out}"
     assert main(["diagnose", "encoder_outputs.npz"]) == 0
