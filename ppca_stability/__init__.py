@@ -36,11 +36,25 @@ from ._ppca.hessian import hessian_vector_product, log_likelihood_hessian
 from ._ppca.likelihood import log_likelihood, log_likelihood_gradient
 from ._ppca.mle import PPCAResult, ppca_mle
 from ._ppca.phase import PhaseDiagram, phase_diagram
-from ._ppca.stability import Stability, StabilityMap, StationaryPoint, stability_map
+from ._ppca.stability import (
+    MAX_PLOTTED_POINTS,
+    Stability,
+    StabilityMap,
+    StationaryPoint,
+    stability_map,
+    uses_partial_spectrum,
+)
 from ._spectra.covariance import SampleMoments, covariance, sample_moments
 from ._spectra.spectrum import Spectrum, spectrum
 from ._vae.agreement import Agreement, compare_with_ppca
-from ._vae.beta import CollapsePrediction, beta_from_sigma2, predict_collapse, sigma2_from_beta
+from ._vae.beta import (
+    KL_REDUCTIONS,
+    RECONSTRUCTIONS,
+    CollapsePrediction,
+    beta_from_sigma2,
+    predict_collapse,
+    sigma2_from_beta,
+)
 from ._vae.diagnostics import (
     CollapseComparison,
     CollapseDiagnostics,
@@ -54,6 +68,9 @@ from .exceptions import ConvergenceWarning, DegeneracyWarning, PrecisionWarning
 __version__ = "0.1.0"
 
 __all__ = [
+    "KL_REDUCTIONS",
+    "MAX_PLOTTED_POINTS",
+    "RECONSTRUCTIONS",
     "Agreement",
     "CollapseComparison",
     "CollapseDiagnostics",
@@ -106,5 +123,6 @@ __all__ = [
     "spectrum",
     "stability_map",
     "theorem_names",
+    "uses_partial_spectrum",
     "verify",
 ]

@@ -8,8 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .._vae.beta import KL_REDUCTIONS, RECONSTRUCTIONS
-from .._vae.diagnostics import CollapseDiagnostics, collapse_diagnostics, compare_collapse
+from .. import (
+    KL_REDUCTIONS,
+    RECONSTRUCTIONS,
+    CollapseDiagnostics,
+    collapse_diagnostics,
+    compare_collapse,
+)
 from ._io import CliError, dump_json, load_covariance, positive_float
 
 # Array names looked up in the .npz when --means / --log-variances are not given.

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse.linalg
 
+from .._base.formatting import format_count
 from .._base.tolerance import DEFAULT_RTOL, tie_sign
 from .._base.validation import check_bool, check_choice, check_cov, check_rtol, check_sigma2
 from .._ppca.classify import SymmetryBasis, classification_table
@@ -56,6 +57,7 @@ from .._ppca.stability import (
     StationaryPoint,
     announce,
     build_map,
+    n_points_text,
     validate_map_inputs,
 )
 from .._spectra.spectrum import Spectrum, eigh_descending, require_complete
@@ -681,6 +683,12 @@ class ElboStabilityMap:
         return self.ppca.n_points
 
     @property
+    def n_points_upper_bound(self) -> int:
+        """`StabilityMap.n_points_upper_bound` of the pPCA map: `n_points` when it is
+        affordable to count, a bound costing no search otherwise."""
+        return self.ppca.n_points_upper_bound
+
+    @property
     def points(self) -> Sequence[ElboStationaryPoint]:
         """Lazily built points, in the pPCA map's order (``k`` ascending, then lexicographic)."""
         ppca = self.ppca.points
@@ -893,9 +901,9 @@ class ElboStabilityMap:
             f"sigma2={s}, encoder={self.encoder})",
             f"  eigenvalues     [{shown}] ({self._rank_note()})",
             f"  parameters      {self.n_parameters}",
-            f"  n_points        {self.n_points}" + self._cluster_note(),
-            f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed, elbo={g.elbo:.6g}, "
-            f"{g.stability.name}"
+            f"  n_points        {n_points_text(self.ppca)}" + self._cluster_note(),
+            f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed (zero column), "
+            f"elbo={g.elbo:.6g}, {g.stability.name}"
             + (f", orbit of {g.orbit_size}" if g.orbit_size is not None else ""),
         ]
         if self.has_degeneracy:
@@ -903,7 +911,10 @@ class ElboStabilityMap:
         elif not self.is_learned:
             rows.append(
                 "  by stability    "
-                + ", ".join(f"{k.name.lower()}: {v}" for k, v in self.stability_counts().items())
+                + ", ".join(
+                    f"{k.name.lower()}: {format_count(v)}"
+                    for k, v in self.stability_counts().items()
+                )
             )
         return "\n".join(rows)
 

@@ -35,16 +35,18 @@ from .._base.validation import check_choice  # noqa: E402
 from .._elbo.landscape import ElboStabilityMap  # noqa: E402
 from .._ppca.mle import kl_at_optimum  # noqa: E402
 from .._ppca.phase import PhaseDiagram  # noqa: E402
-from .._ppca.stability import Stability, StabilityMap, point_summaries  # noqa: E402
+from .._ppca.stability import (  # noqa: E402
+    MAX_PLOTTED_POINTS,
+    Stability,
+    StabilityMap,
+    point_summaries,
+)
 from .._vae.linear_vae import LinearVAEFit  # noqa: E402
 from ..exceptions import DegeneracyWarning  # noqa: E402
 
 __all__ = ["plot_phase_diagram", "plot_stability_map", "plot_linear_vae_fit", "PANELS"]
 
 PANELS = ("collapse", "landscape", "likelihood")
-# A stability map is drawn point by point up to this many points; beyond, as a summary: the census
-# by Morse index, the global maximum (and W = 0 when it is not a saddle) and a random sample.
-MAX_PLOTTED_POINTS = 500_000
 MAP_FIGSIZE = (7.6, 4.2)
 SUMMARY_FIGSIZE = (8.4, 6.0)
 # Points drawn at random (uniformly over the map's ranks) in a summary, with a fixed seed so that
