@@ -148,6 +148,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         why = "--classify no" if args.classify == "no" else agreement.classification_note
         print(f"ELBO Hessian classification skipped ({why.split(';')[0]}; --classify yes runs it)")
+    if stochastic and not agreement.passed and args.max_steps is not None:
+        print(
+            f"\nnote: the schedule ran {fit.n_iter} steps (--max-steps); the agreement check is "
+            "for a stochastic fit at the end of a long schedule (the default is 80000 steps)"
+        )
     if out is not None:
         path = save_figure(fit.plot(), out)
         print(f"\ntraining curves written to {path}")
