@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "torch)",
         description="Train an MLP Gaussian VAE (PyTorch, the 'deep' extra) on DATA at every "
         "sigma^2 of a grid, with several seeds, and print the measured active units and KL beside "
-        "the linear VAE's prediction, and the sigma^2 at which each unit switches off.",
+        "the linear VAE's prediction, and the sigma^2 at which each unit becomes inactive.",
     )
     p.add_argument("data", metavar="DATA", help=".npy or .csv data matrix (rows are samples)")
     p.add_argument("--latent-dim", type=positive_int, required=True, help="latent dimension q")

@@ -218,7 +218,7 @@ class DeepVAEFit:
 
 @dataclass(frozen=True, eq=False, slots=True)
 class CollapseThresholds:
-    """Where the ``k``-th active unit switches off as ``sigma2`` grows: deep VAE against linear
+    """Where the ``k``-th active unit becomes inactive as ``sigma2`` grows: deep VAE against linear
     theory.
 
     Each threshold is where an active-unit count (as a function of ``log sigma2`` on the sweep's
@@ -254,7 +254,7 @@ class CollapseThresholds:
 
     def __repr__(self) -> str:
         rows = [
-            "CollapseThresholds: sigma2 at which the k-th active unit switches off",
+            "CollapseThresholds: sigma2 at which the k-th active unit becomes inactive",
             f"  {'k':>3} {'lam_k':>10} {'linear@grid':>12} {'deep (mean)':>12} {'deep seeds':>21} "
             f"{'ratio':>7}",
         ]
@@ -346,7 +346,7 @@ class DeepCollapseSweep:
         return np.count_nonzero(var > au, axis=1)
 
     def thresholds(self) -> CollapseThresholds:
-        """Where each active unit switches off, deep (mean and per seed) against linear; see
+        """Where each active unit becomes inactive, deep (mean and per seed) against linear; see
         `CollapseThresholds`."""
         s, au, pred = self.sigma2, self.active_units, self.predicted_active_units
         ks = np.arange(1, self.latent_dim + 1)
