@@ -12,7 +12,7 @@ submodules load only when imported: `ppca_stability.symbolic` (sympy, an indepen
 """
 
 from ._base.classification import Stability
-from ._base.persist import from_json, load
+from ._base.persist import from_json, json_header, load
 from ._elbo.classify import VAEPointClassification, classify_vae_point
 from ._elbo.clusters import ElboClusterPoint
 from ._elbo.derivatives import (
@@ -28,16 +28,24 @@ from ._elbo.objective import (
     linear_vae_elbo_gradient,
     optimal_encoder,
 )
+from ._plotting.limits import MAX_PLOTTED_POINTS
 from ._ppca.classify import PointClassification, classify_point
 from ._ppca.hessian import hessian_vector_product, log_likelihood_hessian
 from ._ppca.likelihood import log_likelihood, log_likelihood_gradient
 from ._ppca.mle import PPCAResult, ppca_mle
 from ._ppca.phase import PhaseDiagram, phase_diagram
-from ._ppca.stability import StabilityMap, StationaryPoint, stability_map
+from ._ppca.stability import (
+    StabilityMap,
+    StationaryPoint,
+    stability_map,
+    uses_partial_spectrum,
+)
 from ._spectra.covariance import SampleMoments, covariance, sample_moments
 from ._spectra.spectrum import Spectrum, spectrum
 from ._vae.agreement import Agreement, compare_with_ppca
 from ._vae.beta import (
+    KL_REDUCTIONS,
+    RECONSTRUCTIONS,
     BetaInterval,
     CollapsePrediction,
     beta_for_latents,
@@ -58,6 +66,9 @@ from .exceptions import ConvergenceWarning, DegeneracyWarning, PrecisionWarning
 __version__ = "0.1.0"
 
 __all__ = [
+    "KL_REDUCTIONS",
+    "MAX_PLOTTED_POINTS",
+    "RECONSTRUCTIONS",
     "Agreement",
     "BetaInterval",
     "CollapseComparison",
@@ -95,6 +106,7 @@ __all__ = [
     "elbo_stability_map",
     "fit_linear_vae",
     "from_json",
+    "json_header",
     "hessian_vector_product",
     "linear_vae_elbo",
     "load",
@@ -114,5 +126,6 @@ __all__ = [
     "spectrum",
     "stability_map",
     "theorem_names",
+    "uses_partial_spectrum",
     "verify",
 ]

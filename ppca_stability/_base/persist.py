@@ -16,7 +16,7 @@ The format (docs/saving.md describes it for readers in other languages):
   ``{"float": "nan"}`` (a scalar); integers are exact whatever their size.
 
 The command line's ``--json`` output carries the same header with ``"kind": "cli-output"`` and
-its own keys beside it (`cli_output`); `load` gives back the result such an output holds whole
+its own keys beside it (`json_header`); `load` gives back the result such an output holds whole
 (``phase``: a `PhaseDiagram`; ``diagnose`` without a comparison: a `CollapseDiagnostics`), and
 the payload as a dict otherwise.
 
@@ -41,7 +41,7 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "KINDS",
-    "cli_output",
+    "json_header",
     "from_json",
     "load",
     "save",
@@ -189,9 +189,17 @@ def save(result: Any, path: str | os.PathLike) -> Path:
     return target
 
 
-def cli_output(payload: dict[str, Any]) -> dict[str, Any]:
-    """A command's ``--json`` payload under the format's header (its keys unchanged)."""
-    return {"format": FORMAT, "version": VERSION, "kind": CLI_KIND, **payload}
+def json_header(kind: str = CLI_KIND) -> dict[str, Any]:
+    """The header every JSON document of this format starts with: a command's ``--json`` output
+    is ``{**json_header(), **payload}`` (kind ``"cli-output"``), which `load` reads back.
+
+    Examples
+    --------
+    >>> from ppca_stability import json_header
+    >>> json_header()
+    {'format': 'ppca_stability', 'version': 1, 'kind': 'cli-output'}
+    """
+    return {"format": FORMAT, "version": VERSION, "kind": kind}
 
 
 # ----------------------------------------------------------------------------- decoding

@@ -27,12 +27,21 @@ COMMANDS = ["map", "phase", "demo", "beta", "verify", "vae", "exact", "diagnose"
 # Library parameters whose CLI name is not their flag's dest.
 PARAMETER_NAMES = {"rng": "--seed", "cov": "DATA", "data": "DATA"}
 # A parameter named in a library message: `name` or `name[i]`, or a bare name with an underscore
-# (no English word has one), not part of a path or file name.
-_PARAMETER = re.compile(r"`(\w+)(\[(\d+)\])?`|(?<![\w/.\\-])([a-z]\w*_\w+)\b(?![/\\]|\.\w)")
+# (no English word has one), not part of a path or file name; either may be followed by
+# "=True"/"=False" (advice such as "use include_clusters=False").
+_PARAMETER = re.compile(
+    r"(?:`(\w+)(\[(\d+)\])?`|(?<![\w/.\\-])([a-z]\w*_\w+)\b(?![/\\]|\.\w))(=(?:True|False)\b)?"
+)
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (no usage block), reported by `main()`."""
+    """An argument parser whose errors are one line (no usage block), reported by `main()`, and
+    which takes flags only in full (argparse's prefix matching would read ``--sigma`` as
+    ``--sigma2``); sub-command parsers are of this class too."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 (argparse's)
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise CliError(f"{message} (see '{self.prog} --help')")
@@ -48,7 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
     for command in sub.choices.values():
-        command.set_defaults(flag_names=_flag_names(command))
+        command.set_defaults(
+            flag_names=_flag_names(command),
+            switches=frozenset(
+                a.option_strings[0]
+                for a in command._actions
+                if isinstance(a, argparse._StoreTrueAction)
+            ),
+        )
     return parser
 
 
@@ -62,14 +78,18 @@ def _flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
     return names | PARAMETER_NAMES
 
 
-def in_flags(message: str, names: dict[str, str]) -> str:
-    """A library message with each `parameter` it names rewritten as the flag that sets it."""
+def in_flags(message: str, names: dict[str, str], switches: frozenset[str] = frozenset()) -> str:
+    """A library message with each `parameter` it names rewritten as the flag that sets it; for an
+    on/off flag (`switches`), ``name=True`` becomes "with --flag" and ``name=False`` "without
+    --flag" (``--flag=False`` is no command line)."""
 
     def flag(m: re.Match) -> str:
         name = names.get(m[1] or m[4])
         if name is None:
             return m[0]
-        return f"{name} (item {int(m[3]) + 1})" if m[2] else name
+        if m[5] and name in switches:
+            return f"{'with' if m[5] == '=True' else 'without'} {name}"
+        return (f"{name} (item {int(m[3]) + 1})" if m[2] else name) + (m[5] or "")
 
     return _PARAMETER.sub(flag, message)
 
@@ -110,10 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except (CliError, ValueError, TypeError, ImportError) as exc:
         note = f" (warning: {about_data[0]})" if about_data else ""
-        print(
-            f"ppca-stability {args.command}: error: {in_flags(str(exc), args.flag_names)}{note}",
-            file=sys.stderr,
-        )
+        message = in_flags(str(exc), args.flag_names, args.switches)
+        print(f"ppca-stability {args.command}: error: {message}{note}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, and keep Python's exit-time flush of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -11,15 +12,14 @@ import stat
 import tempfile
 import warnings
 from collections.abc import Callable
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._base.optional import require
-from .._base.persist import cli_output
-from .._spectra.covariance import covariance
+from .. import covariance, json_header
 
 __all__ = [
     "CliError",
@@ -31,8 +31,11 @@ __all__ = [
     "check_figure_path",
     "check_output_path",
     "dump_json",
+    "format_count",
     "load_covariance",
+    "load_data",
     "load_matrix",
+    "need",
     "nonnegative_int",
     "parse_sigma2",
     "positive_float",
@@ -73,6 +76,8 @@ SHOWN_ITEMS = 12
 COV_COPIES = 5
 # Resolution of raster figures.
 FIGURE_DPI = 150
+# Counts of up to this many digits are printed in full; larger ones in scientific notation.
+COUNT_DIGITS = 12
 
 
 class CliError(Exception):
@@ -145,6 +150,17 @@ def parse_sigma2(text: str) -> float | str:
         return sigma2_arg(text)
     except FlagValueError as exc:
         raise ValueError(f"`sigma2` {exc}") from None
+
+
+def format_count(n: int) -> str:
+    """An exact count as the library's reprs write it: in full up to `COUNT_DIGITS` digits, else
+    four significant digits and its length, "7.116e88 (89 digits)" (``--json`` has the exact
+    value). The CLI uses only the public API, so this is not the library's own helper."""
+    text = str(n)
+    if len(text.lstrip("-")) <= COUNT_DIGITS:
+        return text
+    mantissa, exponent = f"{Decimal(n):.4g}".lower().split("e")
+    return f"{mantissa}e{int(exponent)} ({len(text.lstrip('-'))} digits)"
 
 
 def summarise(items: Any, n: int = SHOWN_ITEMS) -> str:
@@ -226,11 +242,7 @@ def _csv_layout(p: Path, suffix: str, name: str) -> tuple[str | None, int, int]:
 def text_rows(path: str, name: str, *, max_rows: int) -> list[list[str]]:
     """The cells of a small text table as strings (for exact parsing), header skipped, with
     the delimiter `load_matrix` would use; at most `max_rows` rows are read."""
-    p = Path(path)
-    if p.is_dir():
-        raise CliError(f"{name}: {path} is a directory; give a .csv file.")
-    if not p.is_file():
-        raise CliError(f"{name}: no such file: {path}")
+    p = _regular_file(path, name, "a .csv file")
     suffix = p.suffix.lower()
     if suffix not in {".csv", ".txt", ".tsv"}:
         raise CliError(f"{name}: unsupported file type {suffix!r}; use .csv/.txt/.tsv or .npy.")
@@ -251,6 +263,29 @@ def text_rows(path: str, name: str, *, max_rows: int) -> list[list[str]]:
     except UnicodeDecodeError:
         raise CliError(f"{name}: cannot read {path}: not a text file.") from None
     return rows
+
+
+def _regular_file(path: str, name: str, wanted: str) -> Path:
+    """`path` as a Path, if it is a regular file (or a link to one): a directory, a device such as
+    /dev/zero, a pipe or a socket is named as what it is, not as a missing file."""
+    p = Path(path)
+    if p.is_dir():
+        raise CliError(f"{name}: {path} is a directory; give {wanted}.")
+    if p.is_file():
+        return p
+    if not p.exists():
+        raise CliError(f"{name}: no such file: {path}")
+    mode = p.stat().st_mode
+    kind = (
+        "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a pipe"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a file"
+    )
+    raise CliError(f"{name}: {path} is not a regular file ({kind}); give {wanted}.")
 
 
 def check_feature_count(d: int, path: str, name: str = "DATA") -> None:
@@ -279,11 +314,7 @@ def load_matrix(path: str, name: str = "DATA", *, check_memory: bool = True) -> 
     ``.npy`` files are memory-mapped (nothing is read here); the number of features is checked
     against memory before a CSV is parsed or a covariance is formed (`check_feature_count`).
     """
-    p = Path(path)
-    if p.is_dir():
-        raise CliError(f"{name}: {path} is a directory; give a .npy or .csv file.")
-    if not p.is_file():
-        raise CliError(f"{name}: no such file: {path}")
+    p = _regular_file(path, name, "a .npy or .csv file")
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":
@@ -329,17 +360,25 @@ def load_covariance(path: str, *, is_cov: bool) -> np.ndarray:
 
     A ``.npy`` is memory-mapped and reduced chunk by chunk, so DATA may be larger than memory.
     """
+    if not is_cov:
+        return covariance(load_data(path))
     arr = load_matrix(path)
     n, d = arr.shape
-    if is_cov:
-        if n != d:
-            raise CliError(
-                f"DATA: --cov expects a square (d, d) covariance; {path} has shape ({n}, {d}). "
-                "Without --cov its rows are used as samples."
-            )
-        return np.asarray(arr, dtype=np.float64)
+    if n != d:
+        raise CliError(
+            f"DATA: --cov expects a square (d, d) covariance; {path} has shape ({n}, {d}). "
+            "Without --cov its rows are used as samples."
+        )
+    return np.asarray(arr, dtype=np.float64)
+
+
+def load_data(path: str, *, check_memory: bool = True) -> np.ndarray:
+    """A data matrix (rows are samples) from DATA, with the `DataWarning` of
+    `warn_about_samples` when it looks like a mistake: every route that reads samples (its
+    covariance, eigenpairs streamed from it, minibatches) loads them here."""
+    arr = load_matrix(path, check_memory=check_memory)
     warn_about_samples(arr, path)
-    return covariance(arr)
+    return arr
 
 
 def warn_about_samples(arr: np.ndarray, path: str) -> None:
@@ -473,7 +512,7 @@ def _default(obj: Any) -> Any:
 def dump_json(payload: Any) -> str:
     """JSON text for CLI output (numpy arrays and enums converted), under the versioned header of
     the result format (`ppca_stability._base.persist`), so that `ppca_stability.load` reads it."""
-    return json.dumps(cli_output(payload), indent=2, default=_default, allow_nan=False)
+    return json.dumps({**json_header(), **payload}, indent=2, default=_default, allow_nan=False)
 
 
 def add_force_argument(parser: Any) -> None:
@@ -485,9 +524,21 @@ def add_force_argument(parser: Any) -> None:
     )
 
 
+def need(module: str, extra: str, purpose: str) -> Any:
+    """Import an optional dependency, or fail with one line naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = module.split(".")[0]
+        raise CliError(
+            f"{purpose} needs {package}, which is not installed: "
+            f'pip install "ppca_stability[{extra}]"'
+        ) from None
+
+
 def figure_formats() -> tuple[str, ...]:
     """Suffixes of the figure formats matplotlib writes here (it must be installed)."""
-    backend_bases = require("matplotlib.backend_bases", "plot", "writing a figure")
+    backend_bases = need("matplotlib.backend_bases", "plot", "writing a figure")
     supported = backend_bases.FigureCanvasBase.get_supported_filetypes()
     usual = [".png", ".pdf", ".svg"]
     others = sorted(f".{ext}" for ext in supported if ext not in EXCLUDED_FORMATS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._vae.beta import (
+from .. import (
     KL_REDUCTIONS,
     RECONSTRUCTIONS,
     beta_for_latents,
@@ -114,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     if cov is not None and args.n_features not in (None, d):
         raise CliError(f"--n-features {args.n_features} contradicts DATA, which has {d} features.")
     q = args.latent_dim if args.latent_dim is not None or d is None else min(d, DEFAULT_LATENTS)
+    if d is not None and q is not None and q > d:  # checked before anything is printed
+        raise CliError(f"--latent-dim must be at most the number of features ({d}); got {q}.")
     conventions = {"kl_reduction": args.kl_reduction, "latent_dim": q}
     s = sigma2_from_beta(args.beta, reconstruction=args.reconstruction, n_features=d, **conventions)
     mean = f", KL averaged over q = {q} latents" if args.kl_reduction == "mean" else ""

@@ -4,7 +4,9 @@ its collapse."""
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
+import time
 from typing import Any
 
 from ._io import (
@@ -12,7 +14,7 @@ from ._io import (
     add_force_argument,
     check_figure_path,
     dump_json,
-    load_matrix,
+    load_data,
     positive_float,
     positive_int,
     save_figure,
@@ -27,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "torch)",
         description="Train an MLP Gaussian VAE (PyTorch, the 'deep' extra) on DATA at every "
         "sigma^2 of a grid, with several seeds, and print the measured active units and KL beside "
-        "the linear VAE's prediction, and the sigma^2 at which each unit switches off.",
+        "the linear VAE's prediction, and the sigma^2 at which each unit becomes inactive.",
     )
     p.add_argument("data", metavar="DATA", help=".npy or .csv data matrix (rows are samples)")
     p.add_argument("--latent-dim", type=positive_int, required=True, help="latent dimension q")
@@ -115,14 +117,76 @@ def _payload(sweep: Any, thresholds: Any) -> dict:
     }
 
 
+def _plan(
+    shape: tuple[int, int],
+    grid: list[float] | None,
+    args: argparse.Namespace,
+    options: dict[str, Any],
+    sweep: Any,
+    default_grid: Any,
+) -> _Estimate:
+    """Print the plan (fits, epochs, minibatches) on stderr before any training, and return the
+    callback that prints the time estimate after the first epoch."""
+    defaults = {
+        name: p.default for name, p in inspect.signature(sweep).parameters.items()
+    } | options
+    n_grid = (
+        len(grid) if grid is not None else inspect.signature(default_grid).parameters["n"].default
+    )
+    n, d = shape
+    epochs = int(defaults["epochs"])
+    n_fits = n_grid * args.seeds
+    print(
+        f"plan: {n_grid} sigma2 values x {args.seeds} seeds = {n_fits} fits of {epochs} epochs "
+        f"({n_fits * epochs} epochs of {-(-n // int(defaults['batch_size']))} minibatches) on "
+        f"{n} samples x {d} features",
+        file=sys.stderr,
+        flush=True,
+    )
+    return _Estimate(n_fits, epochs)
+
+
 def _nan_to_none(values: Any) -> list:
     return [None if v != v else float(v) for v in values]
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class _Estimate:
+    """Prints, on stderr, the time the sweep will take, measured on the first epoch of the first
+    fit (`deep_collapse_sweep`'s callback): the other fits have the same size."""
+
+    def __init__(self, n_fits: int, epochs: int) -> None:
+        self.n_fits, self.epochs = n_fits, epochs
+        self.start = 0.0
+
+    def __call__(self, fit: int, epoch: int) -> None:
+        if fit != 0 or epoch > 1:
+            return
+        if epoch == 0:
+            self.start = time.perf_counter()
+            return
+        per_epoch = time.perf_counter() - self.start
+        total = per_epoch * self.n_fits * self.epochs
+        print(
+            f"first epoch: {per_epoch:.2g} s, so about {_duration(total)} for all "
+            f"{self.n_fits * self.epochs} epochs (an estimate from one epoch; the time per epoch "
+            "grows with the samples and features and does not depend on sigma2)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
     out = None if args.out is None else check_figure_path(args.out, force=args.force)
     try:
-        from ..deep import deep_collapse_sweep
+        from ..deep import deep_collapse_sweep, default_sigma2_grid
     except ImportError as exc:
         raise CliError(str(exc)) from None
     options = {}
@@ -136,8 +200,9 @@ def run(args: argparse.Namespace) -> int:
         options["batch_size"] = args.batch_size
     if args.lr is not None:
         options["lr"] = args.lr
-    data = load_matrix(args.data)
+    data = load_data(args.data)
     grid = None if args.sigma2 is None else _floats(args.sigma2, "--sigma2")
+    estimate = _plan(data.shape, grid, args, options, deep_collapse_sweep, default_sigma2_grid)
     sweep = deep_collapse_sweep(
         data,
         args.latent_dim,
@@ -146,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         rng=args.seed,
         progress=not args.no_progress and sys.stderr.isatty(),
+        callback=estimate,
         **options,
     )
     thresholds = sweep.thresholds()

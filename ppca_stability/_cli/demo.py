@@ -10,13 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._base.classification import Stability
-from .._base.optional import require
-from .._base.validation import check_latent_dim
-from .._ppca.phase import phase_diagram
-from .._ppca.stability import stability_map
-from .._spectra.spectrum import covariance
-from ._io import CliError, add_force_argument, check_figure_path, save_figure
+from .. import MAX_PLOTTED_POINTS, Stability, covariance, phase_diagram, stability_map
+from ._io import CliError, add_force_argument, check_figure_path, need, save_figure
 
 DEFAULT_OUT = "ppca_stability_demo"
 DEFAULT_LATENT_DIM = 10
@@ -104,18 +99,17 @@ def _output_dir(out: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    datasets = require("sklearn.datasets", "demo", "The demo (scikit-learn's bundled digits)")
-    require("matplotlib", "demo", "The demo's figures")
-    from .._plotting.maps import MAX_PLOTTED_POINTS, SUMMARY_SAMPLE
+    datasets = need("sklearn.datasets", "demo", "The demo (scikit-learn's bundled digits)")
+    need("matplotlib", "demo", "The demo's figures")
 
     out = _check_output_dir(args.out)
     X = datasets.load_digits().data
-    check_latent_dim(args.latent_dim, X.shape[1])  # before anything is printed or created
+    cov = covariance(X)
+    # Before anything is printed or created: checks --latent-dim.
+    pd = phase_diagram(cov, latent_dim=args.latent_dim)
     if out.is_dir():
         for name in FIGURES:
             check_figure_path(str(out / name), force=args.force)
-    cov = covariance(X)
-    pd = phase_diagram(cov, latent_dim=args.latent_dim)
     q, lam, s_ml = pd.latent_dim, pd.eigenvalues, pd.sigma2_learned
 
     print(
@@ -181,8 +175,8 @@ def run(args: argparse.Namespace) -> int:
     if smap.n_points > MAX_PLOTTED_POINTS:
         print(
             f"too many to draw one by one\n(at most {MAX_PLOTTED_POINTS:,}): the figure is a "
-            "summary: the number of points of every Morse index,\nthe global maximum and "
-            f"{SUMMARY_SAMPLE:,} points drawn at random."
+            "summary: the number of points of every Morse index,\nthe global maximum and a "
+            "random sample of the points."
         )
     else:
         print("every one drawn.")

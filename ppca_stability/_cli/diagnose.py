@@ -9,9 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .._spectra.covariance import covariance
-from .._vae.beta import KL_REDUCTIONS, RECONSTRUCTIONS
-from .._vae.diagnostics import CollapseDiagnostics, collapse_diagnostics, compare_collapse
+from .. import (
+    KL_REDUCTIONS,
+    RECONSTRUCTIONS,
+    CollapseDiagnostics,
+    collapse_diagnostics,
+    compare_collapse,
+    covariance,
+)
 from ._io import (
     CliError,
     DataWarning,

@@ -7,20 +7,24 @@ import itertools
 import sys
 from typing import Any
 
-from .._elbo.landscape import ElboStabilityMap, elbo_stability_map
-from .._ppca.stability import (
-    PARTIAL_MAX_FRACTION,
-    PARTIAL_MIN_FEATURES,
+from .. import (
+    ElboStabilityMap,
     StabilityMap,
+    covariance,
+    elbo_stability_map,
+    spectrum,
     stability_map,
+    uses_partial_spectrum,
 )
-from .._spectra.spectrum import spectrum
+from . import in_flags
 from ._io import (
     CliError,
     add_data_arguments,
+    check_feature_count,
     dump_json,
+    format_count,
     load_covariance,
-    load_matrix,
+    load_data,
     nonnegative_int,
     parse_sigma2,
     positive_int,
@@ -32,8 +36,6 @@ from ._io import (
 N_SHOWN = 20
 # Census entries printed in full; more are summarised.
 SHOWN_ENTRIES = 16
-# Counts of up to this many digits are printed in full; larger ones in scientific notation.
-COUNT_DIGITS = 12
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--encoder",
         choices=("diagonal", "full"),
-        default="diagonal",
+        default=None,
         help="encoder covariance of the ELBO (with --objective elbo; default diagonal)",
     )
     p.add_argument(
@@ -79,15 +81,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--show",
         type=nonnegative_int,
         default=N_SHOWN,
-        help=f"how many points to list (default {N_SHOWN})",
+        help=f"how many points to list (default {N_SHOWN}; 0 lists none)",
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=run)
-
-
-def _count(n: int) -> str:
-    text = str(n)
-    return text if len(text) <= COUNT_DIGITS else f"{text[0]}.{text[1:4]}e{len(text) - 1}"
 
 
 def _row(p: Any) -> dict:
@@ -113,16 +110,19 @@ def _load(args: argparse.Namespace) -> Any:
         and args.latent_dim is not None
         and args.data.lower().endswith(".npy")
     ):
-        arr = load_matrix(args.data, check_memory=False)
+        arr = load_data(args.data, check_memory=False)
         d = arr.shape[1]
-        if d >= PARTIAL_MIN_FEATURES and args.latent_dim * PARTIAL_MAX_FRACTION <= d:
+        if args.latent_dim <= d and uses_partial_spectrum(d, args.latent_dim, sigma2):
             return spectrum(data=arr, above=sigma2, progress=sys.stderr.isatty())
+        check_feature_count(d, args.data)
+        return covariance(arr)
     return load_covariance(args.data, is_cov=args.cov)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.include_clusters and args.objective != "elbo":
-        raise CliError("--include-clusters: used only with --objective elbo")
+    for flag, value in (("--include-clusters", args.include_clusters), ("--encoder", args.encoder)):
+        if value and args.objective != "elbo":
+            raise CliError(f"{flag}: used only with --objective elbo")
     cov = _load(args)
     smap: StabilityMap | ElboStabilityMap
     if args.objective == "elbo":
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             cov,
             args.sigma2,
             latent_dim=args.latent_dim,
-            encoder=args.encoder,
+            encoder=args.encoder or "diagonal",
             include_clusters=args.include_clusters,
             progress=sys.stderr.isatty(),  # the clusters' classification can take minutes
         )
@@ -144,11 +144,27 @@ def run(args: argparse.Namespace) -> int:
         smap = stability_map(cov, args.sigma2, latent_dim=args.latent_dim)
     # Rows, not points: each point holds (d, q) loadings, which are dropped as soon as read.
     shown = [_row(p) for p in itertools.islice(smap.points, args.show)]
+    # Counted before anything is enumerated; a count or census too costly to make is reported
+    # as such (with the bound), never attempted.
+    n_points: int | None
     try:
-        census: dict[int, int] | None = smap.census()
-    except ValueError as exc:  # too large to compute exactly: report the rest, say why
-        census, census_note = None, str(exc)
-    counts = {k.value: v for k, v in smap.stability_counts().items()}
+        n_points = smap.n_points
+    except ValueError as exc:
+        n_points = None
+        count_note = in_flags(str(exc).removeprefix("`n_points`: "), args.flag_names)
+    census: dict[int, int] | None = None
+    counts: dict[str, int] | None = None
+    if n_points is None:
+        census_note = "the points are too many to count (above)"
+    else:
+        try:
+            census = smap.census()
+        except ValueError as exc:  # too large to compute exactly: report the rest, say why
+            census_note = str(exc)
+        try:
+            counts = {k.value: v for k, v in smap.stability_counts().items()}
+        except ValueError as exc:
+            counts_note = str(exc)
     top = smap.global_maximum
     if args.json:
         print(
@@ -158,7 +174,10 @@ def run(args: argparse.Namespace) -> int:
                     "latent_dim": smap.latent_dim,
                     "sigma2": smap.sigma2,
                     "eigenvalues": smap.eigenvalues,
-                    "n_points": smap.n_points,
+                    "n_points": n_points,
+                    "n_points_upper_bound": smap.n_points_upper_bound
+                    if n_points is None
+                    else n_points,
                     "global_maximum": _row(top),
                     "stability_counts": counts,
                     "census": None if census is None else {str(k): v for k, v in census.items()},
@@ -176,16 +195,25 @@ def run(args: argparse.Namespace) -> int:
     # Lists are summarised (their ends and a count): at d = 784 the census alone is 40 kB.
     print(
         f"\nglobal maximum: active [{summarise(top.active)}]; {top.n_collapsed} of "
-        f"{smap.latent_dim} latents collapsed"
+        f"{smap.latent_dim} latents collapsed (zero decoder column: KL = 0)"
     )
+    if n_points is None:
+        print(f"n_points: not counted; {count_note}")
     if census is None:
         print(f"census (Morse index: count): not computed; {census_note}")
     else:
-        entries = [f"{k}: {_count(v)}" for k, v in census.items()]
+        entries = [f"{k}: {format_count(v)}" for k, v in census.items()]
         more = " (all of them: --json)" if len(entries) > SHOWN_ENTRIES else ""
         print(f"census (Morse index: count): {summarise(entries, SHOWN_ENTRIES)}{more}")
-    print("by stability: " + ", ".join(f"{k}: {_count(v)}" for k, v in counts.items()))
-    print(f"\nfirst {len(shown)} of {smap.n_points} stationary points:")
+    if counts is not None:
+        print("by stability: " + ", ".join(f"{k}: {format_count(v)}" for k, v in counts.items()))
+    elif n_points is not None:
+        print(f"by stability: not computed; {counts_note}")
+    if not shown:
+        print("\nno stationary points listed (--show N lists the first N)")
+        return 0
+    total = "" if n_points is None else f" of {format_count(n_points)}"
+    print(f"\nfirst {len(shown)}{total} stationary points:")
     print(f"{'active':<24} {'sigma2':>11} {'log-lik':>13} {'morse':>6}  stability")
     for r in shown:
         act = ",".join(map(str, r["active"])) or "-"

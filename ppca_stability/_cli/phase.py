@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from .._ppca.phase import PhaseDiagram, phase_diagram
+from .. import PhaseDiagram, phase_diagram
 from ._io import (
     CliError,
     add_data_arguments,

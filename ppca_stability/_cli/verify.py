@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import tempfile
 
-from .._verify.verify import DEFAULT_MAX_EXAMPLES, theorem_names, verify
+from .. import theorem_names, verify
 from ._io import positive_int, seed
+
+# verify()'s own default, so that the help text cannot drift from it.
+DEFAULT_EXAMPLES = inspect.signature(verify).parameters["max_examples"].default
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,9 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--examples",
         type=positive_int,
-        default=DEFAULT_MAX_EXAMPLES,
+        default=DEFAULT_EXAMPLES,
         metavar="N",
-        help=f"examples per theorem (default {DEFAULT_MAX_EXAMPLES})",
+        help=f"examples per theorem (default {DEFAULT_EXAMPLES})",
     )
     p.add_argument(
         "--seed",

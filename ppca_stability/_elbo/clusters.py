@@ -201,7 +201,8 @@ def cluster_configurations(
                             raise ValueError(
                                 "the equal-norm cluster enumeration examines more than "
                                 f"{limit} candidate groups here; reduce latent_dim or the "
-                                "number of eigenvalues, or use include_clusters=False."
+                                "number of eigenvalues, or leave the clusters out "
+                                "(include_clusters=False)."
                             )
                         ok = _group_ok(lam, J, n, s, rtol)
                         if ok is None and learned is None:

@@ -45,6 +45,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._base import persist
+from .._base.formatting import format_count
 from .._base.frames import data_frame
 from .._base.html import render, repr_facts
 from .._base.tolerance import DEFAULT_RTOL, tie_sign
@@ -56,6 +57,7 @@ from .._ppca.stability import (
     StationaryPoint,
     announce,
     build_map,
+    n_points_text,
 )
 from .._spectra.spectrum import Spectrum, check_map_inputs, eigh_descending, require_complete
 from ..exceptions import DegeneracyWarning
@@ -253,6 +255,12 @@ class ElboStabilityMap:
         """Exact number of enumerated orbits (O(q) orbits for "full", signed-permutation orbits
         for "diagonal"): the pPCA map's count."""
         return self.ppca.n_points
+
+    @property
+    def n_points_upper_bound(self) -> int:
+        """`StabilityMap.n_points_upper_bound` of the pPCA map: `n_points` when it is
+        affordable to count, a bound costing no search otherwise."""
+        return self.ppca.n_points_upper_bound
 
     @property
     def points(self) -> Sequence[ElboStationaryPoint]:
@@ -477,9 +485,9 @@ class ElboStabilityMap:
             f"sigma2={s}, encoder={self.encoder})",
             f"  eigenvalues     [{shown}] ({self._rank_note()})",
             f"  parameters      {self.n_parameters}",
-            f"  n_points        {self.n_points}" + self._cluster_note(),
-            f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed, elbo={g.elbo:.6g}, "
-            f"{g.stability.name}"
+            f"  n_points        {n_points_text(self.ppca)}" + self._cluster_note(),
+            f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed (zero column), "
+            f"elbo={g.elbo:.6g}, {g.stability.name}"
             + (f", orbit of {g.orbit_size}" if g.orbit_size is not None else ""),
         ]
         if self.has_degeneracy:
@@ -487,7 +495,10 @@ class ElboStabilityMap:
         elif not self.is_learned:
             rows.append(
                 "  by stability    "
-                + ", ".join(f"{k.name.lower()}: {v}" for k, v in self.stability_counts().items())
+                + ", ".join(
+                    f"{k.name.lower()}: {format_count(v)}"
+                    for k, v in self.stability_counts().items()
+                )
             )
         return "\n".join(rows)
 

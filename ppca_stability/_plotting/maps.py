@@ -27,12 +27,11 @@ if TYPE_CHECKING:
     from .._elbo.landscape import ElboStabilityMap
     from .._ppca.stability import StabilityMap
 
+from .limits import MAX_PLOTTED_POINTS
+
 __all__ = ["plot_stability_map", "plot_elbo_stability_map", "MAX_PLOTTED_POINTS"]
 
 
-# A stability map is drawn point by point up to this many points; beyond, as a summary: the census
-# by Morse index, the global maximum (and W = 0 when it is not a saddle) and a random sample.
-MAX_PLOTTED_POINTS = 500_000
 MAP_FIGSIZE = (7.6, 4.2)
 SUMMARY_FIGSIZE = (8.4, 6.0)
 # Points drawn at random (uniformly over the map's ranks) in a summary, with a fixed seed so that

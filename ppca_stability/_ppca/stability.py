@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike
 
 from .._base import persist
 from .._base.classification import Stability
+from .._base.formatting import format_count
 from .._base.frames import data_frame
 from .._base.html import render, repr_facts
 from .._base.tolerance import (
@@ -29,6 +30,11 @@ from .._base.tolerance import (
     n_above,
     tie_sign,
     warn_unresolved,
+)
+from .._base.validation import (
+    check_latent_dim,
+    check_positive_int,
+    check_sigma2,
 )
 from .._spectra.spectrum import (
     Spectrum,
@@ -49,10 +55,21 @@ from .census import census_dict
 from .counts import enumerated_counts, fixed_stability_counts
 from .inertia import HessianSpectrum, closed_form_spectrum, inertia_counter, symmetry_dim
 
-__all__ = ["StationaryPoint", "StabilityMap", "stability_map", "LazyPoints"]
+__all__ = [
+    "StationaryPoint",
+    "StabilityMap",
+    "stability_map",
+    "LazyPoints",
+    "uses_partial_spectrum",
+]
 
 T = TypeVar("T")
 
+# The exact count of the joint points (sigma2 learned) is a branch and bound whose cost follows
+# the boundary of the admissible region; it refuses beyond this many branches, about 2 s on one
+# core (digits, latent_dim 16: 1.0 million branches; MNIST-test, latent_dim 5: 0.33 million,
+# latent_dim 6: 4.3 million in 4.3 s, refused; latent_dim 10 would take hours).
+MAX_COUNT_BRANCHES = 2_000_000
 # `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2 first computes the eigenpairs
 # above sigma2 by the certified block Krylov route (`_spectrum.dense_above`), which stops once
 # more than max(PARTIAL_TOP, 4 q) are found; where it cannot certify its cut, the top
@@ -258,14 +275,41 @@ class StabilityMap:
     # ------------------------------------------------------------------ enumeration
     @property
     def n_points(self) -> int:
-        """Exact number of stationary orbits (a Python int, however large)."""
-        if (
-            "n_points" not in self._cache
-        ):  # learned: a branch-and-bound search (0.8 s for digits, q = 10)
-            self._cache["n_points"] = en.count_points(
-                self._values, self.latent_dim, self.sigma2, self.rtol, self.floor
-            )
+        """Exact number of stationary orbits (a Python int, however large).
+
+        In closed form for a fixed ``sigma2``. With ``sigma2`` learned it is a branch-and-bound
+        search (digits, latent_dim 10: 0.1 s), refused with a ValueError beyond about 5 s of
+        work (MNIST, latent_dim 10); `n_points_upper_bound` is then the answer at hand.
+        """
+        if "n_points" not in self._cache:
+            if self.is_learned:
+                try:
+                    count: int | str = en.count_joint(
+                        self._values, self.latent_dim, self.rtol, self.floor, MAX_COUNT_BRANCHES
+                    )
+                except ValueError:  # remembered: a second try would cost the budget again
+                    count = (
+                        "`n_points`: counting the stationary points with sigma2 learned exceeds "
+                        f"its budget ({MAX_COUNT_BRANCHES} branches, seconds) here; there are at "
+                        f"most {format_count(self.n_points_upper_bound)}. Reduce latent_dim, or "
+                        "fix sigma2 (then they are counted in closed form)."
+                    )
+            else:
+                count = en.count_fixed(self.n_above, self.latent_dim)
+            self._cache["n_points"] = count
+        if isinstance(self._cache["n_points"], str):
+            raise ValueError(self._cache["n_points"])
         return self._cache["n_points"]
+
+    @property
+    def n_points_upper_bound(self) -> int:
+        """An upper bound on `n_points` that costs no search: `n_points` itself for a fixed
+        ``sigma2``; with ``sigma2`` learned ``sum_k C(m_k, k)``, ``m_k`` the number of
+        eigenvalues above the smallest noise variance a set of ``k`` latents can have (the mean
+        of all but the top ``k``)."""
+        if not self.is_learned:
+            return self.n_points
+        return en.joint_count_bound(self._values, self.latent_dim)
 
     @property
     def points(self) -> Sequence[StationaryPoint]:
@@ -457,11 +501,11 @@ class StabilityMap:
         ]
         if not self.is_learned:
             rows.append(f"  above sigma2    {self.n_above} of {self.n_features}")
-        rows.append(f"  n_points        {self.n_points}")
+        rows.append(f"  n_points        {n_points_text(self)}")
         try:
             g = self.global_maximum
             rows.append(
-                f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed, "
+                f"  global maximum  {g.n_active} live, {g.n_collapsed} collapsed (zero column), "
                 f"sigma2={g.sigma2:.6g}, log-lik={g.log_likelihood:.6g}, {g.stability.name}"
             )
         except ValueError as exc:
@@ -473,7 +517,9 @@ class StabilityMap:
                 else ""
             )
         else:
-            by = ", ".join(f"{k.name.lower()}: {v}" for k, v in self.stability_counts().items())
+            by = ", ".join(
+                f"{k.name.lower()}: {format_count(v)}" for k, v in self.stability_counts().items()
+            )
             rows.append(f"  by stability    {by}")
         return "\n".join(r for r in rows if r)
 
@@ -513,6 +559,15 @@ class StabilityMap:
     def _repr_html_(self) -> str:
         lines = repr(self).splitlines()
         return render(lines[0], repr_facts(lines[1:]))
+
+
+def n_points_text(smap: StabilityMap) -> str:
+    """The number of points as a repr writes it; a count too costly to make (sigma2 learned, see
+    `StabilityMap.n_points`) is written as its upper bound."""
+    try:
+        return format_count(smap.n_points)
+    except ValueError:
+        return f"at most {format_count(smap.n_points_upper_bound)}, too many to count"
 
 
 def check_active(active: Any, d: int, q: int) -> tuple[int, ...]:
@@ -621,12 +676,51 @@ def announce(smap: StabilityMap, *, stacklevel: int) -> None:
         )
 
 
+def uses_partial_spectrum(n_features: int, latent_dim: int, sigma2: float | str) -> bool:
+    """Whether `stability_map` at this size computes only the eigenpairs above `sigma2`.
+
+    True at a fixed ``sigma2`` from 512 features on, with ``latent_dim <= n_features / 8`` (see
+    `stability_map`'s Notes). The map is then the same as from the complete decomposition, and
+    it can just as well be built from ``spectrum(data=X, above=sigma2)``, which streams the
+    eigenpairs from the data without forming the ``d x d`` covariance (the command line does
+    this for a ``.npy`` of data).
+
+    Parameters
+    ----------
+    n_features : int
+        ``d``.
+    latent_dim : int
+        ``q``.
+    sigma2 : float or "learned"
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from ppca_stability import uses_partial_spectrum
+    >>> uses_partial_spectrum(784, 10, 0.5), uses_partial_spectrum(784, 10, "learned")
+    (True, False)
+    >>> uses_partial_spectrum(64, 4, 0.5), uses_partial_spectrum(784, 100, 0.5)
+    (False, False)
+    """
+    d = check_positive_int(n_features, "n_features")
+    q = check_latent_dim(latent_dim, d)
+    s = check_sigma2(sigma2, allow_learned=True)
+    return _partial_route(d, q, s)
+
+
+def _partial_route(d: int, q: int, s: float | str) -> bool:
+    return not isinstance(s, str) and d >= PARTIAL_MIN_FEATURES and q * PARTIAL_MAX_FRACTION <= d
+
+
 def build_map(S: np.ndarray | Spectrum, s: float | str, q: int, rtol: float) -> StabilityMap:
     """The map of a covariance (partially decomposed where that is faster: see
     `stability_map`'s Notes) or of a spectrum, after checking that a partial one suffices."""
     if not isinstance(S, Spectrum):
         d = S.shape[0]
-        if isinstance(s, str) or d < PARTIAL_MIN_FEATURES or q * PARTIAL_MAX_FRACTION > d:
+        if isinstance(s, str) or not _partial_route(d, q, s):
             return StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
         k = min(d - 1, max(PARTIAL_TOP, 4 * q))
         complete = functools.partial(eigh_descending, S, vectors=False)

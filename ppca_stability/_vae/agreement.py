@@ -8,6 +8,7 @@ through its columns matched to the principal directions up to permutation and si
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ from .._ppca.classify import (
 )
 from .._ppca.mle import kl_at_optimum, mle_from_spectrum
 from .._spectra.spectrum import eigh_descending
-from .linear_vae import COLLAPSED_KL, LinearVAEFit, limit_blas_threads
+from .linear_vae import SWITCHED_OFF_KL, LinearVAEFit, limit_blas_threads
 
 __all__ = ["Agreement", "compare_with_ppca", "ANALYTIC_RTOL", "STOCHASTIC_RTOL"]
 
@@ -63,9 +64,14 @@ class Agreement:
         ``(l* - ELBO) / |l*|``: relative shortfall from the pPCA maximum log-likelihood.
     kl_error : float
         Largest absolute error (nats) of the sorted KL per latent against ``1/2 log max(1, lam/s)``.
-    collapsed : tuple of int
-        Fit latents with KL at most ``COLLAPSED_KL``.
+    switched_off : tuple of int
+        Fit latents whose data-averaged KL is at most ``SWITCHED_OFF_KL`` = 1e-3 nats ("switched
+        off", docs/sigma2.md, Glossary).
     n_collapsed_predicted : int
+        Latents the pPCA optimum collapses (``lam_c <= sigma2``: zero decoder column, KL exactly
+        0); a fit agrees when exactly this many are switched off.
+    kl_per_latent : ndarray, shape (q,)
+        The fit's data-averaged KL per latent (nats), in its column order.
     classification : PointClassification or None
         `classify_point()` of the trained decoder (reported, not tested: a stochastic fit is near,
         not at, a stationary point); None when it was skipped (see ``classification_note``).
@@ -74,6 +80,9 @@ class Agreement:
     rtol : float
         Tolerance for ``wwt_error``, ``1 - alignment``, ``sigma2_error``, ``elbo_gap`` and
         ``kl_error``.
+    stochastic : bool
+        Whether the fit was trained on minibatches (the stochastic objective, or a VAE trained
+        elsewhere): near, not at, a stationary point.
     """
 
     wwt_error: float
@@ -82,16 +91,30 @@ class Agreement:
     sigma2_error: float | None
     elbo_gap: float
     kl_error: float
-    collapsed: tuple[int, ...]
+    switched_off: tuple[int, ...]
     n_collapsed_predicted: int
+    kl_per_latent: np.ndarray
     classification: PointClassification | None
     classification_note: str
     rtol: float
+    stochastic: bool = False
+
+    @property
+    def switched_off_as_predicted(self) -> bool:
+        """Exactly as many latents are switched off as the optimum collapses."""
+        return len(self.switched_off) == self.n_collapsed_predicted
+
+    @property
+    def collapsed(self) -> tuple[int, ...]:
+        """Deprecated: `switched_off` (KL at most 1e-3 nats)."""
+        _deprecated("collapsed", "switched_off")
+        return self.switched_off
 
     @property
     def collapsed_as_predicted(self) -> bool:
-        """Exactly the predicted number collapse; the others match the top principal directions."""
-        return len(self.collapsed) == self.n_collapsed_predicted
+        """Deprecated: `switched_off_as_predicted`."""
+        _deprecated("collapsed_as_predicted", "switched_off_as_predicted")
+        return self.switched_off_as_predicted
 
     @property
     def checks(self) -> dict[str, tuple[float, bool]]:
@@ -109,7 +132,7 @@ class Agreement:
 
     @property
     def passed(self) -> bool:
-        return self.collapsed_as_predicted and all(ok for _, ok in self.checks.values())
+        return self.switched_off_as_predicted and all(ok for _, ok in self.checks.values())
 
     def __repr__(self) -> str:
         def mark(ok: bool) -> str:
@@ -121,9 +144,14 @@ class Agreement:
             f"  {'quantity':<28} {'value':>10}  check",
         ]
         rows += [f"  {name:<28} {v:>10.3g}  {mark(ok)}" for name, (v, ok) in self.checks.items()]
+        k = self.n_collapsed_predicted
+        note = f"(predicted {k}: the latents the optimum collapses"
+        if not self.switched_off_as_predicted and k:
+            lowest = np.sort(self.kl_per_latent)[:k]
+            note += f"; the {k} smallest KLs here are {lowest[0]:.3g} to {lowest[-1]:.3g}"
         rows.append(
-            f"  {'collapsed latents':<28} {len(self.collapsed):>10}  "
-            f"{mark(self.collapsed_as_predicted)} (predicted {self.n_collapsed_predicted})"
+            f"  {f'switched off (KL <= {SWITCHED_OFF_KL:g})':<28} {len(self.switched_off):>10}  "
+            f"{mark(self.switched_off_as_predicted)} {note})"
         )
         c = self.classification
         if c is None:
@@ -133,9 +161,23 @@ class Agreement:
         else:
             rows.append(
                 f"  {'decoder as a pPCA point':<28} {c.stability.name:>10}  (Morse index "
-                f"{c.morse_index}, relative gradient {c.relative_gradient_norm:.2g}; reported only)"
+                f"{c.morse_index}, relative gradient {c.relative_gradient_norm:.2g}; reported only"
+                + (
+                    ": a fit on minibatches stops near, not at, a stationary point)"
+                    if self.stochastic
+                    else ")"
+                )
             )
         return "\n".join(rows)
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"Agreement.{old} is deprecated: use Agreement.{new} (the latents whose KL is at most "
+        "1e-3 nats); 'collapsed' now means (epsilon, delta)-collapse.",
+        FutureWarning,
+        stacklevel=3,
+    )
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -369,8 +411,8 @@ def _compare(t: _Trained, S: np.ndarray, rtol: float, classify: bool | str) -> A
     wwt_error = float(np.linalg.norm(W @ W.T - target) / scale)
 
     elbo, kl, _ = elbo_terms(t.V, np.log(t.D), W, S, t.s, float(np.trace(S)))
-    collapsed = tuple(int(c) for c in np.flatnonzero(kl <= COLLAPSED_KL))
-    live = [c for c in range(q) if c not in collapsed]
+    switched_off = tuple(int(c) for c in np.flatnonzero(kl <= SWITCHED_OFF_KL))
+    live = [c for c in range(q) if c not in switched_off]
     U = spec.vectors[:, : ref.n_active]
     norms = np.linalg.norm(W[:, live], axis=0)
     cosines = np.abs(U.T @ W[:, live]) / np.where(norms > 0, norms, 1.0)
@@ -390,9 +432,11 @@ def _compare(t: _Trained, S: np.ndarray, rtol: float, classify: bool | str) -> A
         sigma2_error=abs(t.s - ref.sigma2) / ref.sigma2 if t.learned else None,
         elbo_gap=float((ref.log_likelihood - elbo) / abs(ref.log_likelihood)),
         kl_error=float(np.max(np.abs(np.sort(kl)[::-1] - kl_optimum))),
-        collapsed=collapsed,
+        switched_off=switched_off,
         n_collapsed_predicted=ref.n_collapsed,
+        kl_per_latent=kl,
         classification=classification,
         classification_note=note,
         rtol=rtol,
+        stochastic=t.stochastic,
     )

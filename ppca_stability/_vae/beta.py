@@ -58,8 +58,12 @@ __all__ = [
 ]
 
 RECONSTRUCTIONS = ("sse", "half_sse", "mse")
-# How the KL term is reduced over the latents: summed (the ELBO's KL) or averaged.
+"""How a loss writes its reconstruction term (the `reconstruction` argument of
+`sigma2_from_beta`, `beta_from_sigma2` and `predict_collapse`): ``sse`` the sum of squared errors,
+``half_sse`` half of it, ``mse`` the mean over the d coordinates."""
 KL_REDUCTIONS = ("sum", "mean")
+"""How a loss reduces its KL term over the latents (the `kl_reduction` argument): ``sum`` (the
+ELBO's KL) or ``mean`` (averaged over the q latents, which weighs it beta / q)."""
 
 
 def _factor(reconstruction: Any, n_features: Any, kl_reduction: Any, latent_dim: Any) -> float:

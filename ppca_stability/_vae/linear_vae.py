@@ -43,8 +43,10 @@ __all__ = ["LinearVAEFit", "TrainingHistory", "fit_linear_vae"]
 # 8 (q + 2) bytes a row, so at most ~1 MB for q = 10 whatever max_steps is.
 MAX_HISTORY_ROWS = 10_000
 
-# A latent is collapsed when its data-averaged KL (nats) is at most this: it carries no information.
-COLLAPSED_KL = 1e-3
+# A trained latent is "switched off" when its data-averaged KL (nats) is at most this: it carries
+# (almost) no information. Not "collapsed", which is the (epsilon, delta)-collapse of
+# `collapse_diagnostics` (docs/sigma2.md, Glossary).
+SWITCHED_OFF_KL = 1e-3
 # L-BFGS: number of stored gradient-difference pairs, Armijo constant, smallest step tried.
 LBFGS_MEMORY = 30
 ARMIJO_C1 = 1e-4
@@ -191,6 +193,11 @@ class LinearVAEFit:
         Predicted KL per latent at the optimum, ``1/2 log max(1, lam_c / sigma2)``, descending.
     history : TrainingHistory
     converged : bool
+        Analytic objective: the ELBO gradient fell below ``tol`` (stationary to ``tol``).
+        Stochastic objective: after the whole learning-rate schedule, the full-data gradient at
+        the averaged iterate is below ``tol`` (1e-1 by default): a stopping rule at the
+        Monte-Carlo noise level, not stationarity; the fit is near, not at, a stationary point
+        (``message`` says which).
     n_iter : int
     message : str
     objective, optimizer : str
@@ -229,13 +236,29 @@ class LinearVAEFit:
         return self.history.kl[-1]
 
     @property
+    def switched_off(self) -> tuple[int, ...]:
+        """Indices of the latents whose data-averaged KL is at most ``SWITCHED_OFF_KL`` = 1e-3
+        nats: they carry (almost) no information ("switched off" in the glossary of
+        docs/sigma2.md)."""
+        return tuple(int(c) for c in np.flatnonzero(self.kl_per_latent <= SWITCHED_OFF_KL))
+
+    @property
     def collapsed(self) -> tuple[int, ...]:
-        """Indices of the latents whose KL is at most `COLLAPSED_KL` (they carry no information)."""
-        return tuple(int(c) for c in np.flatnonzero(self.kl_per_latent <= COLLAPSED_KL))
+        """Deprecated: `switched_off` (KL at most 1e-3 nats). "Collapsed" now means the
+        (epsilon, delta)-collapse of `collapse_diagnostics` only."""
+        warnings.warn(
+            "LinearVAEFit.collapsed is deprecated: use LinearVAEFit.switched_off (the latents "
+            "whose KL is at most 1e-3 nats); 'collapsed' now means (epsilon, delta)-collapse.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.switched_off
 
     def __repr__(self) -> str:
         how = "learned" if self.sigma2_learned else "fixed"
         kl = ", ".join(f"{k:.3g}" for k in np.sort(self.kl_per_latent)[::-1])
+        off = len(self.switched_off)
+        smallest = float(self.kl_per_latent.min())
         return "\n".join(
             [
                 f"LinearVAEFit({self.objective} ELBO, {self.optimizer}, "
@@ -244,7 +267,9 @@ class LinearVAEFit:
                 f"gap {self.elbo_optimum - self.elbo:.3g})",
                 f"  sigma2        {self.sigma2:.6g} ({how})",
                 f"  KL per latent [{kl}]",
-                f"  collapsed     {len(self.collapsed)} of {self.latent_dim}",
+                f"  switched off  {off} of {self.latent_dim} (KL <= {SWITCHED_OFF_KL:g} nats"
+                + ("" if off else f"; smallest KL {smallest:.3g}")
+                + ")",
                 f"  steps         {self.n_iter}: {self.message}",
             ]
         )
@@ -762,7 +787,7 @@ def fit_linear_vae(
     >>> cov = np.diag([5.0, 3.0, 2.0, 1.0])
     >>> fit = fit_linear_vae(cov=cov, latent_dim=2, sigma2=4.0, rng=0)  # lam_2 = 3 < 4: collapses
     >>> optimum = ppca_mle(cov, 2, sigma2=4.0).log_likelihood
-    >>> fit.converged, len(fit.collapsed), round(fit.elbo - optimum, 9)
+    >>> fit.converged, len(fit.switched_off), round(fit.elbo - optimum, 9)
     (True, 1, 0.0)
     """
     cfg = _fit_linear_vae_iv(
@@ -826,7 +851,13 @@ def _fit(
                 break
     measure = problem.stationarity(ev)
     converged = measure <= cfg.tol
-    if converged:
+    if converged and cfg.objective == "stochastic":
+        message = (
+            f"noise level reached: full-data gradient {measure:.2g} <= tol={cfg.tol:g} after the "
+            f"{n_iter}-step schedule (a stochastic fit's stopping rule: near, not at, a "
+            "stationary point)"
+        )
+    elif converged:
         message = f"converged: gradient {measure:.2g} <= tol={cfg.tol:g} after {n_iter} steps"
     else:
         message = f"not converged: {message} (gradient {measure:.2g})"

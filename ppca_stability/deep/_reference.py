@@ -7,9 +7,10 @@ from __future__ import annotations
 # Kept whole: the model, its training loop and the sweep share the torch session (threads, RNG)
 # and the data standardisation of one private configuration; the public face is
 # `ppca_stability.deep`, and further tools (the landscape probe, the monitor) live beside it.
+import functools
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -223,7 +224,7 @@ class DeepVAEFit:
 
 @dataclass(frozen=True, eq=False, slots=True)
 class CollapseThresholds:
-    """Where the ``k``-th active unit switches off as ``sigma2`` grows: deep VAE against linear
+    """Where the ``k``-th active unit becomes inactive as ``sigma2`` grows: deep VAE against linear
     theory.
 
     Each threshold is where an active-unit count (as a function of ``log sigma2`` on the sweep's
@@ -259,7 +260,7 @@ class CollapseThresholds:
 
     def __repr__(self) -> str:
         rows = [
-            "CollapseThresholds: sigma2 at which the k-th active unit switches off",
+            "CollapseThresholds: sigma2 at which the k-th active unit becomes inactive",
             f"  {'k':>3} {'lam_k':>10} {'linear@grid':>12} {'deep (mean)':>12} {'deep seeds':>21} "
             f"{'ratio':>7}",
         ]
@@ -351,7 +352,7 @@ class DeepCollapseSweep:
         return np.count_nonzero(var > au, axis=1)
 
     def thresholds(self) -> CollapseThresholds:
-        """Where each active unit switches off, deep (mean and per seed) against linear; see
+        """Where each active unit becomes inactive, deep (mean and per seed) against linear; see
         `CollapseThresholds`."""
         s, au, pred = self.sigma2, self.active_units, self.predicted_active_units
         ks = np.arange(1, self.latent_dim + 1)
@@ -505,8 +506,14 @@ def _seed(rng: np.random.Generator) -> int:
 
 
 def _fit(
-    cfg: _Config, cov: np.ndarray, seed: int, progress: bool, desc: str = "deep VAE"
+    cfg: _Config,
+    cov: np.ndarray,
+    seed: int,
+    progress: bool,
+    desc: str = "deep VAE",
+    on_epoch: Callable[[int], Any] | None = None,
 ) -> DeepVAEFit:
+    """One fit; ``on_epoch(0)`` as training starts, then ``on_epoch(e)`` after epoch ``e``."""
     from tqdm.auto import tqdm
 
     X, q = cfg.X, cfg.q
@@ -540,7 +547,9 @@ def _fit(
         elbo0, kl0 = evaluate()
         elbos, kls, sigma2s = [elbo0], [kl0], [math.exp(model.log_sigma2.item())]
         with tqdm(total=cfg.epochs, disable=not progress, desc=desc, leave=False) as bar:
-            for _ in range(cfg.epochs):
+            if on_epoch is not None:
+                on_epoch(0)
+            for epoch in range(1, cfg.epochs + 1):
                 perm = torch.randperm(n, generator=gen)
                 sum_elbo, sum_kl = 0.0, torch.zeros(q, dtype=torch.float64)
                 for start in range(0, n, cfg.batch_size):
@@ -560,6 +569,8 @@ def _fit(
                 sigma2s.append(math.exp(model.log_sigma2.item()))
                 bar.update()
                 bar.set_postfix(elbo=f"{elbos[-1]:.6g}", refresh=False)
+                if on_epoch is not None:
+                    on_epoch(epoch)
         with torch.no_grad():
             mu, logvar = model.encode(Xt)
             total = sum(
@@ -683,6 +694,7 @@ def deep_collapse_sweep(
     threads: int = 1,
     rng: np.random.Generator | int | None = None,
     progress: bool = True,
+    callback: Callable[[int, int], Any] | None = None,
 ) -> DeepCollapseSweep:
     """Train the deep VAE at every ``sigma2`` of a grid with several seeds and measure its collapse.
 
@@ -701,6 +713,10 @@ def deep_collapse_sweep(
         Draws the `n_seeds` torch seeds.
     progress : bool, default True
         One tqdm bar over all ``G x n_seeds`` fits.
+    callback : callable, optional
+        ``callback(fit, epoch)``: with ``epoch = 0`` as fit number ``fit`` starts training
+        (counted from 0 in grid-major order, ``g * n_seeds + j``), then after each of its epochs
+        (from 1); e.g. to estimate the time left, as ``ppca-stability deep`` does.
 
     Returns
     -------
@@ -728,6 +744,8 @@ def deep_collapse_sweep(
     )
     gen = check_rng(rng)
     seeds = tuple(_seed(gen) for _ in range(check_positive_int(n_seeds, "n_seeds")))
+    if callback is not None and not callable(callback):
+        raise TypeError(f"`callback` must be callable or None; got {type(callback).__name__}.")
     from tqdm.auto import tqdm
 
     rows, elbos = [], np.empty((grid.size, len(seeds)))
@@ -738,7 +756,8 @@ def deep_collapse_sweep(
             row = []
             for j, seed in enumerate(seeds):
                 bar.set_postfix(sigma2=f"{s:.4g}", seed=j, refresh=True)
-                fit = _fit(replace(cfg, sigma2=float(s)), cov, seed, progress=False)
+                hook = None if callback is None else functools.partial(callback, g * len(seeds) + j)
+                fit = _fit(replace(cfg, sigma2=float(s)), cov, seed, progress=False, on_epoch=hook)
                 row.append(fit.diagnostics)
                 elbos[g, j] = fit.elbo
                 bar.update()

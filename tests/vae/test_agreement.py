@@ -32,7 +32,7 @@ def test_converged_fit_passes(cov, sigma2, n_collapsed):
     fit = fit_linear_vae(cov=cov, latent_dim=3, sigma2=sigma2, rng=1)
     a = compare_with_ppca(fit, cov)
     assert a.passed and a.rtol == ANALYTIC_RTOL
-    assert len(a.collapsed) == a.n_collapsed_predicted == n_collapsed
+    assert len(a.switched_off) == a.n_collapsed_predicted == n_collapsed
     assert a.classification.stability is Stability.MAXIMUM
     assert (a.sigma2_error is None) == (sigma2 != "learned")
     # Matched columns are the live ones, each aligned with its principal direction up to sign.
@@ -104,7 +104,7 @@ def test_arrays_give_the_same_verdict_as_the_fit(cov):
         assert other.passed
         assert other.wwt_error == a.wwt_error and other.sigma2_error == a.sigma2_error
         assert other.elbo_gap == pytest.approx(a.elbo_gap, abs=1e-15)
-        assert other.collapsed == a.collapsed and other.matched_columns == a.matched_columns
+        assert other.switched_off == a.switched_off and other.matched_columns == a.matched_columns
     # A VAE trained elsewhere is judged with the stochastic tolerance unless told otherwise.
     assert c.rtol == STOCHASTIC_RTOL
 
@@ -114,7 +114,7 @@ def test_decoder_alone_is_judged_with_its_optimal_encoder(cov):
     # round-off, with the two predicted collapsed latents found from the optimal encoder's KL.
     ref = ppca_mle(cov, 4, sigma2=5.0)
     a = compare_with_ppca(ref.loadings, cov, sigma2=5.0, rtol=ANALYTIC_RTOL)
-    assert a.passed and len(a.collapsed) == a.n_collapsed_predicted == 2
+    assert a.passed and len(a.switched_off) == a.n_collapsed_predicted == 2
     assert a.classification.stability is Stability.MAXIMUM
 
 

@@ -52,8 +52,8 @@ def test_analytic_training_reaches_ppca_mle_on_digits(digits, setting):
     fit = fit_linear_vae(cov=S, latent_dim=10, sigma2=sigma2, rng=0)
     assert fit.converged
     assert wwt_error(fit.loadings, ref.loadings) <= ANALYTIC_WWT_RTOL
-    assert len(fit.collapsed) == ref.n_collapsed
-    live = [c for c in range(10) if c not in fit.collapsed]
+    assert len(fit.switched_off) == ref.n_collapsed
+    live = [c for c in range(10) if c not in fit.switched_off]
     # The live columns span exactly the predicted principal directions.
     U = spectrum(S).eigenvectors[:, : ref.n_active]
     Q = np.linalg.qr(fit.loadings[:, live])[0] if live else np.zeros((64, 0))
@@ -73,7 +73,7 @@ def test_stochastic_training_reaches_ppca_mle_on_digits(digits, setting):
         X, latent_dim=10, sigma2=sigma2, objective="stochastic", batch_size=128, rng=0
     )
     assert wwt_error(fit.loadings, ref.loadings) <= STOCHASTIC_WWT_RTOL
-    assert len(fit.collapsed) == ref.n_collapsed
+    assert len(fit.switched_off) == ref.n_collapsed
 
 
 def test_data_and_cov_give_the_same_analytic_fit(digits):
