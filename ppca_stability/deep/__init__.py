@@ -27,6 +27,7 @@ one seed drawn from `rng`; the global torch RNG is forked and restored, and
 bit-identical results on CPU.
 """
 
+from ._monitor import CollapseMonitor, MonitorHistory
 from ._reference import (
     ACTIVATIONS,
     CollapseThresholds,
@@ -39,9 +40,11 @@ from ._reference import (
 
 __all__ = [
     "ACTIVATIONS",
+    "CollapseMonitor",
     "CollapseThresholds",
     "DeepCollapseSweep",
     "DeepVAEFit",
+    "MonitorHistory",
     "deep_collapse_sweep",
     "default_sigma2_grid",
     "fit_deep_vae",
