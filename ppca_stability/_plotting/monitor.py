@@ -92,7 +92,7 @@ def plot_collapse_monitor(monitor: CollapseMonitor, ax: Any = None) -> Figure:
     )
     if pred is not None:
         ax_units.axhline(
-            monitor.predicted_active_units,
+            float(monitor.predicted_active_units or 0),
             color=MEASURED,
             ls="--",
             lw=1.0,

@@ -182,9 +182,8 @@ class CollapseMonitor:
                 "give `cov` or `data` with `sigma2`/`beta`: the prediction needs the data's "
                 "eigenvalues."
             )
-        self._loss = dict(
-            sigma2=sigma2, beta=beta, reconstruction=reconstruction, kl_reduction=kl_reduction
-        )
+        self._sigma2, self._beta = sigma2, beta
+        self._reconstruction, self._kl_reduction = reconstruction, kl_reduction
         self._thresholds = dict(
             epsilon=_check_threshold(epsilon, "epsilon"),
             delta=_check_threshold(delta, "delta", upper=1.0),
@@ -197,9 +196,18 @@ class CollapseMonitor:
         self.diagnostics: list[CollapseDiagnostics] = []
         self.epochs: list[int] = []
         self.prediction: CollapsePrediction | None = None
-        # Resolved now, so a wrong sigma2 or beta fails before training starts.
-        self._first = (
-            None if self.cov is None else predict_collapse(self.cov, latent_dim=1, **self._loss)
+        if self.cov is not None:
+            # Now, so that a wrong sigma2 or beta fails before training starts.
+            self._predict(self.cov, 1)
+
+    def _predict(self, cov: np.ndarray, latent_dim: int) -> CollapsePrediction:
+        return predict_collapse(
+            cov,
+            latent_dim=latent_dim,
+            sigma2=self._sigma2,
+            beta=self._beta,
+            reconstruction=self._reconstruction,
+            kl_reduction=self._kl_reduction,
         )
 
     # ------------------------------------------------------------------ recording
@@ -232,7 +240,7 @@ class CollapseMonitor:
                     f"`means` has {diag.latent_dim} latents, more than the {self.cov.shape[0]} "
                     "features of `cov`; the linear theory has at most d latents."
                 )
-            self.prediction = predict_collapse(self.cov, latent_dim=diag.latent_dim, **self._loss)
+            self.prediction = self._predict(self.cov, diag.latent_dim)
         self.diagnostics.append(diag)
         self.epochs.append(epoch)
 
@@ -330,7 +338,14 @@ class CollapseMonitor:
         first update or without a prediction)."""
         if self.cov is None or not self.diagnostics:
             return None
-        return compare_collapse(self.diagnostics[-1], self.cov, **self._loss)
+        return compare_collapse(
+            self.diagnostics[-1],
+            self.cov,
+            self._sigma2,
+            beta=self._beta,
+            reconstruction=self._reconstruction,
+            kl_reduction=self._kl_reduction,
+        )
 
     def __repr__(self) -> str:
         n = len(self.diagnostics)
@@ -338,9 +353,13 @@ class CollapseMonitor:
         pred = self.prediction
         if n:
             head += f", latent_dim={self.latent_dim}, n_samples={self.diagnostics[-1].n_samples}"
-        if self._first is not None:
-            src = f", beta={self._first.beta:g}" if self._first.beta is not None else ""
-            head += f", sigma2={self._first.sigma2:.6g}{src}"
+        if pred is not None:
+            src = f", beta={pred.beta:g}" if pred.beta is not None else ""
+            head += f", sigma2={pred.sigma2:.6g}{src}"
+        elif self._beta is not None:
+            head += f", beta={self._beta:g}"
+        elif self._sigma2 is not None:
+            head += f", sigma2={self._sigma2:.6g}"
         rows = [head + ")"]
         if not n:
             return rows[0]
