@@ -21,6 +21,10 @@ With ``activation="identity"`` both networks are affine, so the model is a linea
 variance may depend on ``x``; its optimum is the pPCA solution of theory.md §6 (the true posterior
 variance does not depend on ``x``), so the collapse it learns must match `predict_collapse()`.
 
+`CollapseMonitor` records the collapse diagnostics, ``I(x; z)`` included, epoch by epoch in your
+own training loop (plain PyTorch, or Lightning through a callback) beside the linear prediction at
+the loss's ``sigma2``.
+
 Determinism: all randomness (initial weights, minibatch order, reparameterisation noise) comes from
 one seed drawn from `rng`; the global torch RNG is forked and restored, and
 ``torch.set_num_threads`` is set for the fit and restored after, so a seed and a thread count give

@@ -7,8 +7,10 @@ figure's reference lines are the prediction's numbers. Tests need torch (the ``d
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ deep = pytest.importorskip("ppca_stability.deep")
 CollapseMonitor = deep.CollapseMonitor
 
 LAM = np.array([4.0, 1.0, 0.25])
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _toy(n: int = 300, seed: int = 0) -> np.ndarray:
@@ -250,6 +253,13 @@ def test_plot_without_prediction_and_errors():
     assert not any(ln.get_linestyle() == "--" for ax in fig.axes for ln in ax.lines)
     with pytest.raises(ValueError, match="`ax` must be None or 3 matplotlib Axes"):
         monitor.plot(ax=Figure().subplots())
+    # lam = (4, 1), sigma2 = 2: one latent live and one collapsed, drawn as one reference line
+    equal = CollapseMonitor(np.diag(LAM), sigma2=2.0)
+    equal.update(*next(_outputs(1)))
+    refs = [ln for ln in equal.plot().axes[1].lines if ln.get_label().startswith("linear")]
+    assert [(ln.get_label(), ln.get_ydata()[0]) for ln in refs] == [
+        ("linear: active = collapsed", 1)
+    ]
 
 
 def test_matplotlib_is_imported_only_by_plot():
@@ -266,20 +276,23 @@ def test_matplotlib_is_imported_only_by_plot():
 # --------------------------------------------------------------------------- Lightning
 
 
+# Lightning's own warnings about its dependencies and its data loaders are not what this checks.
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:.*does not have many workers:UserWarning")
 def test_lightning_callback_recipe():
-    """The callback of the CollapseMonitor docstring, in a real Trainer (skipped without
-    Lightning)."""
-    try:
-        L = pytest.importorskip("lightning")
-    except pytest.skip.Exception:
-        L = pytest.importorskip("pytorch_lightning")
+    """The callback block of docs/deep_vae.md (```py3, its only one), in a real Trainer; skipped
+    without Lightning."""
+    import importlib.util
 
-    class CollapseCallback(L.Callback):
-        def __init__(self, monitor, data):
-            self.monitor, self.data = monitor, data
-
-        def on_train_epoch_end(self, trainer, pl_module):
-            self.monitor.update_from(pl_module, self.data, epoch=trainer.current_epoch)
+    text = (ROOT / "docs" / "deep_vae.md").read_text()
+    block = re.findall(r"^```py3\n(.*?)^```", text, re.M | re.S)
+    assert len(block) == 1 and "class CollapseCallback(L.Callback)" in block[0]
+    if importlib.util.find_spec("lightning") is None:
+        pytest.importorskip("pytorch_lightning")
+        block[0] = block[0].replace("import lightning as L", "import pytorch_lightning as L")
+    namespace: dict = {}
+    exec(compile(block[0], "deep_vae.md", "exec"), namespace)
+    L, CollapseCallback = namespace["L"], namespace["CollapseCallback"]
 
     class Module(L.LightningModule):
         def __init__(self):
