@@ -45,6 +45,8 @@ NEGLIGIBLE = 60.0
 # Largest tolerated error bound (nats, on the squared Mahalanobis distance) of the expanded form
 # before an entry is recomputed from differences.
 EXACT_TOL = 1e-9
+# Above this fraction of a block's entries to recompute, the whole block is recomputed densely.
+DENSE_REDO = 0.25
 # Log-variances below this are raised to it: sigma = e^-700 (~1e-304) is a point mass at float64
 # resolution, and 1 / sigma must stay finite.
 LOGVAR_FLOOR = -1400.0
@@ -70,6 +72,21 @@ def _quad_exact(
     return out
 
 
+def _quad_exact_rows(
+    mu: np.ndarray, sig: np.ndarray, eps: np.ndarray, rinv: np.ndarray, offset: int, rows: int
+) -> np.ndarray:
+    """`_quad_exact` for every pair of rows ``offset .. offset + rows - 1`` and all components."""
+    n, q = mu.shape
+    out = np.empty((rows, n))
+    step = max(1, BLOCK_ELEMENTS // (n * q))
+    for s in range(0, rows, step):
+        r = slice(offset + s, offset + min(s + step, rows))
+        t = (mu[r, None] - mu[None]) + (sig[r] * eps[r])[:, None]
+        t *= rinv[None]
+        out[s : s + step] = np.einsum("ijk,ijk->ij", t, t)
+    return out
+
+
 def _refine(
     quad: np.ndarray,
     p: np.ndarray,
@@ -90,6 +107,10 @@ def _refine(
     low = np.where(np.isfinite(err), logd - 0.5 * err, -np.inf)
     floor = np.max(low, axis=1, keepdims=True)
     redo = (err > EXACT_TOL) & ~(logd + 0.5 * err < floor - NEGLIGIBLE)
+    if np.count_nonzero(redo) > DENSE_REDO * redo.size:
+        # Most of the block: recompute all of it by broadcasting, without index arrays.
+        quad[...] = _quad_exact_rows(*outputs, offset, quad.shape[0])
+        return
     i, j = np.nonzero(redo)
     quad[i, j] = _quad_exact(*outputs, i + offset, j)
 
