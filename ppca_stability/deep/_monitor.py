@@ -18,7 +18,7 @@ from .._vae.diagnostics import (
     MI_MAX_SAMPLES,
     CollapseComparison,
     CollapseDiagnostics,
-    _check_threshold,
+    check_threshold,
     collapse_diagnostics,
     compare_collapse,
 )
@@ -185,9 +185,9 @@ class CollapseMonitor:
         self._sigma2, self._beta = sigma2, beta
         self._reconstruction, self._kl_reduction = reconstruction, kl_reduction
         self._thresholds = dict(
-            epsilon=_check_threshold(epsilon, "epsilon"),
-            delta=_check_threshold(delta, "delta", upper=1.0),
-            au_threshold=_check_threshold(au_threshold, "au_threshold"),
+            epsilon=check_threshold(epsilon, "epsilon"),
+            delta=check_threshold(delta, "delta", upper=1.0),
+            au_threshold=check_threshold(au_threshold, "au_threshold"),
         )
         # A Generator is kept (it advances); an int seed (or None) is passed again at every update.
         check_rng(rng)
