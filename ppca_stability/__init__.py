@@ -5,10 +5,11 @@ The modules behind it are internal (underscored) and follow the pipeline
 
     covariance -> spectrum -> stationary points -> Hessian -> stability -> maps, phase diagrams
 
-with the linear VAE beside it (docs/architecture.md says which module owns what). Three public
+with the linear VAE beside it (docs/architecture.md says which module owns what). Four public
 submodules load only when imported: `ppca_stability.symbolic` (sympy, an independent oracle),
-`ppca_stability.strategies` (Hypothesis strategies for your own tests) and `ppca_stability.deep`
-(PyTorch, the ``deep`` extra). Figures need matplotlib (the ``plot`` extra).
+`ppca_stability.strategies` (Hypothesis strategies for your own tests), `ppca_stability.datasets`
+(MNIST from local files) and `ppca_stability.deep` (PyTorch, the ``deep`` extra). Figures need
+matplotlib (the ``plot`` extra).
 """
 
 from ._base.classification import Stability

@@ -6,6 +6,9 @@ data loaded once per session, the covariance of `SPECTRUM`) live in conftest.py.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 # Tolerances, named by what they absorb.
@@ -48,6 +51,22 @@ def digits_data() -> np.ndarray:
     from sklearn.datasets import load_digits
 
     return load_digits().data.astype(np.float64)
+
+
+def mnist_dir() -> Path | None:
+    """The shared MNIST-test directory: ``<repo>/../shared/data/mnist`` (CI clones the repository
+    next to ``shared/``), else the directory in ``$PPCA_STABILITY_MNIST``; None when neither has the
+    files."""
+    candidates = [Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"]
+    if os.environ.get("PPCA_STABILITY_MNIST"):
+        candidates.append(Path(os.environ["PPCA_STABILITY_MNIST"]))
+    for d in candidates:
+        if (d / "t10k-images-idx3-ubyte.gz").is_file():
+            return d.resolve()
+    return None
+
+
+MNIST_MISSING = "MNIST-test not found at <repo>/../shared/data/mnist (nor $PPCA_STABILITY_MNIST)"
 
 
 def naive_log_likelihood(W: np.ndarray, S: np.ndarray, s: float) -> float:

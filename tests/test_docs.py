@@ -50,7 +50,7 @@ NOT_RUN = (
 )
 CHECKER = doctest.OutputChecker()
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-CITED_TEST = re.compile(r"tests/(test_\w+\.py)::(test_\w+)")
+CITED_TEST = re.compile(r"tests/((?:\w+/)?test_\w+\.py)::(test_\w+)")
 
 
 def blocks(page: Path) -> list[tuple[str, str, int]]:

@@ -21,12 +21,17 @@ With ``activation="identity"`` both networks are affine, so the model is a linea
 variance may depend on ``x``; its optimum is the pPCA solution of theory.md §6 (the true posterior
 variance does not depend on ``x``), so the collapse it learns must match `predict_collapse()`.
 
+`CollapseMonitor` records the collapse diagnostics, ``I(x; z)`` included, epoch by epoch in your
+own training loop (plain PyTorch, or Lightning through a callback) beside the linear prediction at
+the loss's ``sigma2``.
+
 Determinism: all randomness (initial weights, minibatch order, reparameterisation noise) comes from
 one seed drawn from `rng`; the global torch RNG is forked and restored, and
 ``torch.set_num_threads`` is set for the fit and restored after, so a seed and a thread count give
 bit-identical results on CPU.
 """
 
+from ._monitor import CollapseMonitor, MonitorHistory
 from ._reference import (
     ACTIVATIONS,
     CollapseThresholds,
@@ -39,9 +44,11 @@ from ._reference import (
 
 __all__ = [
     "ACTIVATIONS",
+    "CollapseMonitor",
     "CollapseThresholds",
     "DeepCollapseSweep",
     "DeepVAEFit",
+    "MonitorHistory",
     "deep_collapse_sweep",
     "default_sigma2_grid",
     "fit_deep_vae",

@@ -222,7 +222,8 @@ def test_repr_is_a_table():
     assert text.splitlines()[0].startswith(
         "CollapseDiagnostics(n_samples=50, latent_dim=2, active_units=1, collapsed=1"
     )
-    assert len(text.splitlines()) == 3 + 2
+    assert text.splitlines()[1].startswith("  I(x; z) = ") and "at most log 50 = 3.912" in text
+    assert len(text.splitlines()) == 4 + 2
 
 
 def _linear_optimum_outputs(lam, s, q, rng):
