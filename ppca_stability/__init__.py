@@ -54,12 +54,8 @@ from ._vae.beta import (
     predict_collapse,
     sigma2_from_beta,
 )
-from ._vae.diagnostics import (
-    CollapseComparison,
-    CollapseDiagnostics,
-    collapse_diagnostics,
-    compare_collapse,
-)
+from ._vae.comparison import CollapseComparison, compare_collapse
+from ._vae.diagnostics import CollapseDiagnostics, collapse_diagnostics
 from ._vae.linear_vae import LinearVAEFit, TrainingHistory, fit_linear_vae
 from ._verify.verify import TheoremResult, VerificationReport, theorem_names, verify
 from .exceptions import ConvergenceWarning, DegeneracyWarning, PrecisionWarning

@@ -67,7 +67,7 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "LinearVAEFit": ("ppca_stability._vae.linear_vae", ()),
     "CollapsePrediction": ("ppca_stability._vae.beta", ()),
     "CollapseDiagnostics": ("ppca_stability._vae.diagnostics", ()),
-    "CollapseComparison": ("ppca_stability._vae.diagnostics", ()),
+    "CollapseComparison": ("ppca_stability._vae.comparison", ()),
     "DeepCollapseSweep": ("ppca_stability.deep._reference", ()),
 }
 # A CLI payload that holds every field of one of these kinds, and none of the keys listed here

@@ -161,6 +161,8 @@ def _payload(diag: CollapseDiagnostics) -> dict:
         "active_units": diag.active_units,
         "collapsed_fraction": diag.collapsed_fraction,
         "collapsed": list(diag.collapsed),
+        "mutual_information": diag.mutual_information,
+        "mi_samples": diag.mi_samples,
     }
 
 

@@ -14,13 +14,12 @@ import numpy as np
 from .._base.validation import as_real_array, check_cov, check_positive_int, check_rng
 from .._spectra.covariance import covariance
 from .._vae.beta import CollapsePrediction, predict_collapse
+from .._vae.comparison import CollapseComparison, compare_collapse
 from .._vae.diagnostics import (
     MI_MAX_SAMPLES,
-    CollapseComparison,
     CollapseDiagnostics,
     check_threshold,
     collapse_diagnostics,
-    compare_collapse,
 )
 
 __all__ = ["CollapseMonitor", "MonitorHistory"]

@@ -32,12 +32,8 @@ from .._ppca.likelihood import LOG_2PI
 from .._ppca.phase import PhaseDiagram, phase_diagram
 from .._spectra.covariance import covariance
 from .._spectra.spectrum import spectrum
-from .._vae.diagnostics import (
-    CollapseComparison,
-    CollapseDiagnostics,
-    collapse_diagnostics,
-    compare_collapse,
-)
+from .._vae.comparison import CollapseComparison, compare_collapse
+from .._vae.diagnostics import CollapseDiagnostics, collapse_diagnostics
 from .._vae.linear_vae import TrainingHistory
 
 try:

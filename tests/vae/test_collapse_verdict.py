@@ -19,7 +19,7 @@ from ppca_stability import (
     ppca_mle,
     sigma2_from_beta,
 )
-from ppca_stability._vae.diagnostics import CONSISTENT, CONVENTION, DIFFERENT
+from ppca_stability._vae.comparison import CONSISTENT, CONVENTION, DIFFERENT
 
 # 20 features, eigenvalues 10 .. 0.01 geometrically: the conventions put sigma2 far apart.
 LAM = np.geomspace(10.0, 0.01, 20)
