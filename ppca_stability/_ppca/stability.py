@@ -24,10 +24,10 @@ from .._base.tolerance import (
     eigen_floor,
     is_degenerate,
     n_above,
-    tie_sign,
     warn_unresolved,
 )
 from .._base.validation import (
+    PSD_SLACK,
     check_cov,
     check_latent_dim,
     check_learned_latent_dim,
@@ -38,6 +38,7 @@ from .._spectra.spectrum import (
     Spectrum,
     check_cov_or_spectrum,
     dense_above,
+    dense_cut,
     dense_partial,
     eigh_descending,
     full_eigenvalues,
@@ -47,6 +48,7 @@ from .._spectra.spectrum import (
     require_trace,
     spectrum_floor,
 )
+from .._spectra.sylvester import count_above
 from ..exceptions import DegeneracyWarning
 from . import enumeration as en
 from .census import census_dict
@@ -58,13 +60,18 @@ T = TypeVar("T")
 
 # A census that has to enumerate points (ties, or sigma2 learned) refuses beyond this many.
 MAX_ENUMERATED_CENSUS = 2_000_000
-# `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2 first computes the eigenpairs
-# above sigma2 by the certified block Krylov route (`_spectrum.dense_above`), which stops once
-# more than max(PARTIAL_TOP, 4 q) are found; where it cannot certify its cut, the top
-# max(PARTIAL_TOP, 4 q) eigenpairs (LAPACK syevr, about 0.4x a full eigh at d = 2000 for 64 of
-# them; 0.7x for 125 and 3x for 1600, so the number is capped up front), from
-# PARTIAL_MIN_FEATURES features on, when q <= d / PARTIAL_MAX_FRACTION. When they do not reach
-# below sigma2 the complete decomposition follows (at most about 1.5x a full eigh in all).
+# `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2, from PARTIAL_MIN_FEATURES
+# features on, first counts exactly the eigenvalues above the partial route's cut (`dense_cut`,
+# just below the tie band of sigma2) by Sylvester's law of inertia (`_sylvester.count_above`,
+# about 0.07-0.15x one full eigh at d = 2000). The map needs every eigenpair above that cut, for
+# any latent_dim; with at most d / PARTIAL_MAX_FRACTION of them they are computed alone: by the
+# certified block Krylov route (`_spectrum.dense_above`, about 0.3x a full eigh for 60 of them)
+# when there are at most PARTIAL_TOP, and by LAPACK's syevr on the interval above the cut when
+# there are more or when the Krylov route cannot certify its cut (0.4x for 16 pairs, 0.43x for
+# 128, 0.57x for 250, 0.77x for 500: one thread, d = 2000). With more, one full eigh. Before the
+# count, the same count on the principal submatrix of every other row and column, a lower bound
+# by Cauchy's interlacing theorem at an eighth of the cost, sends cuts with many eigenvalues above
+# them (inside a bulk, below the mean eigenvalue) straight to the full eigh.
 PARTIAL_MIN_FEATURES = 512
 PARTIAL_MAX_FRACTION = 8
 PARTIAL_TOP = 64
@@ -632,13 +639,16 @@ def stability_map(
 
     Notes
     -----
-    At a fixed ``sigma2`` with ``latent_dim <= d / 8`` and ``d >= 512`` only the eigenpairs
-    above ``sigma2`` are computed, when there are at most ``max(64, 4 latent_dim)`` of them: by
-    a block Krylov method whose cut is certified by one Cholesky factor (about 0.3x a full
-    ``eigh`` at d = 2000), or, when that method cannot certify it within its budget, LAPACK's
-    syevr on the top ``max(64, 4 latent_dim)``. The map is then the same as from the complete
-    decomposition (which a point's ``hessian_eigenvalues`` computes on demand); with more
-    eigenvalues above ``sigma2`` the covariance is decomposed whole. That route checks the
+    At a fixed ``sigma2`` and ``d >= 512`` the eigenvalues above ``sigma2`` (ties included)
+    are first counted exactly, by Sylvester's law of inertia on an LDL^T factorisation of
+    ``cov - sigma2 I`` (about a sixth of the work of a full ``eigh``). When there are at most
+    ``d / 8`` of them only their eigenpairs are computed, whatever ``latent_dim``: by a block
+    Krylov method whose cut is certified by one Cholesky factor (for at most 64 of them; about
+    0.3x a full ``eigh`` at d = 2000), or else by LAPACK's syevr on the eigenvalues above the
+    cut. The map is then the same as from the complete decomposition (which a point's
+    ``hessian_eigenvalues`` computes on demand); with more eigenvalues above ``sigma2``, and for
+    ``sigma2="learned"``, the covariance is decomposed whole. The count chooses the route only:
+    each route finds the eigenvalues above the cut itself. The partial route checks the
     covariance's entries (`check_cov`) and that the eigenvalues it skips sum to a non-negative
     number, not each of them: ``spectrum(cov)`` checks every eigenvalue.
 
@@ -680,24 +690,51 @@ def build_map(S: np.ndarray | Spectrum, s: float | str, q: int, rtol: float) -> 
     """The map of a covariance (partially decomposed where that is faster: see
     `stability_map`'s Notes) or of a spectrum, after checking that a partial one suffices."""
     if not isinstance(S, Spectrum):
-        d = S.shape[0]
-        if isinstance(s, str) or d < PARTIAL_MIN_FEATURES or q * PARTIAL_MAX_FRACTION > d:
-            return StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
-        k = min(d - 1, max(PARTIAL_TOP, 4 * q))
-        complete = functools.partial(eigh_descending, S, vectors=False)
-        # A fixed seed: the same covariance gives the same map, bit for bit.
-        found = dense_above(S, s, max_count=k, rng=np.random.default_rng(0), rtol=rtol)
-        if isinstance(found, Spectrum):
-            return StabilityMap(found, s, q, rtol, _complete=complete)
-        if found != "count":
-            spec = dense_partial(S, above=None, n_components=k, vectors=True)
-            lam = spec.eigenvalues
-            if lam[-1] > 0 and tie_sign(lam[-1:], s, rtol, spectrum_floor(spec))[0] < 0:
-                return StabilityMap(spec, s, q, rtol, _complete=complete)
-        return StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
+        spec = covariance_spectrum(S, s, rtol)
+        complete = (
+            None if spec.is_complete else functools.partial(eigh_descending, S, vectors=False)
+        )
+        return StabilityMap(spec, s, q, rtol, _complete=complete)
     floor = spectrum_floor(S)
     if isinstance(s, str):
         require_joint(S, q, rtol, floor, "stability_map")
     else:
         require_above(S, s, rtol, floor, "stability_map")
     return StabilityMap(S, s, q, rtol)
+
+
+def partial_count(S: np.ndarray, s: float, rtol: float) -> int | None:
+    """How many eigenpairs of the covariance `S` the partial route of a map at ``sigma2 = s``
+    computes (every eigenvalue above `dense_cut`, ties with `s` included), counted exactly by
+    Sylvester's law of inertia, when that route is the faster; None when one full eigh is (or
+    the cut lies in the round-off band)."""
+    d = S.shape[0]
+    trace = float(np.trace(S))
+    cut = dense_cut(s, rtol, d, trace)
+    if cut <= PSD_SLACK * d * np.finfo(np.float64).eps * trace:
+        return None
+    limit = d // PARTIAL_MAX_FRACTION
+    # Cauchy interlacing: a principal submatrix has at most as many eigenvalues above the cut.
+    if count_above(S[::2, ::2], cut) > limit:
+        return None
+    count = count_above(S, cut)
+    return count if count <= limit else None
+
+
+def covariance_spectrum(S: np.ndarray, s: float | str, rtol: float) -> Spectrum:
+    """The spectrum a map of the covariance `S` at `s` needs (module notes above `Stability`):
+    every eigenpair, or at a fixed `s` only those above its cut when they are few. The count
+    only chooses the route: the Krylov route certifies its own cut and syevr finds every
+    eigenvalue above it, so a count that round-off got wrong costs time, not the answer."""
+    d = S.shape[0]
+    count = None
+    if not isinstance(s, str) and d >= PARTIAL_MIN_FEATURES:
+        count = partial_count(S, s, rtol)
+    if count is None:
+        return eigh_descending(S, vectors=True)
+    if count <= PARTIAL_TOP:
+        # A fixed seed: the same covariance gives the same map, bit for bit.
+        found = dense_above(S, s, max_count=count, rng=np.random.default_rng(0), rtol=rtol)
+        if isinstance(found, Spectrum):
+            return found
+    return dense_partial(S, above=s, n_components=None, vectors=True, rtol=rtol)
