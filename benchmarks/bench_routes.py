@@ -300,15 +300,20 @@ def run(d: int = 2000, quick: bool = False) -> list[dict]:
     spectra = spectra[:1] if quick else spectra
     spectra += [(name, lambda make=make: make(d)) for name, make in SPECTRA.items()]
     rows: list[dict] = []
+
+    def done(new: list[dict]) -> None:  # rows as they come: a long run shows its progress
+        from _timing import table
+
+        rows.extend(new)
+        print(table(new, list(dict.fromkeys(k for r in new for k in r))), file=sys.stderr)
+
+    done(_case_b(d, repeat=3))
+    done(_case_c(repeat=3))
     for name, make in spectra:
         print(f"  (a) {name}", file=sys.stderr, flush=True)
-        rows += _case_a(name, make(), repeat=3)
-    rows += _case_b(d, repeat=3)
-    print("  (c) MNIST-test", file=sys.stderr, flush=True)
-    rows += _case_c(repeat=3)
+        done(_case_a(name, make(), repeat=3))
     if not quick:
-        print("  (d) n=2000, d=20000", file=sys.stderr, flush=True)
-        rows += _case_d(2000, 20_000, repeat=2)
+        done(_case_d(2000, 20_000, repeat=2))
     return rows
 
 

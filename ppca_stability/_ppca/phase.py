@@ -318,7 +318,8 @@ def phase_diagram(
 
     Notes
     -----
-    One eigenvalue decomposition (no eigenvectors) serves the whole grid; every per-grid field
+    One tridiagonal reduction serves the whole grid (with eigenvectors only for eigenvalues
+    whose round-off check needs them); every per-grid field
     is a vectorised closed form (theory.md §2-§4), and the exact counts are computed once per
     distinct ``n_above``. Grid values equal to an eigenvalue are legitimate breakpoints: no
     `DegeneracyWarning` is issued, and the points that are degenerate

@@ -726,10 +726,9 @@ def covariance_spectrum(S: np.ndarray, s: float | str, rtol: float) -> Spectrum:
     every eigenpair, or at a fixed `s` only those above its cut when they are few. The count
     only chooses the route: the Krylov route certifies its own cut and syevr finds every
     eigenvalue above it, so a count that round-off got wrong costs time, not the answer."""
-    d = S.shape[0]
-    count = None
-    if not isinstance(s, str) and d >= PARTIAL_MIN_FEATURES:
-        count = partial_count(S, s, rtol)
+    if isinstance(s, str) or S.shape[0] < PARTIAL_MIN_FEATURES:
+        return eigh_descending(S, vectors=True)
+    count = partial_count(S, s, rtol)
     if count is None:
         return eigh_descending(S, vectors=True)
     if count <= PARTIAL_TOP:
