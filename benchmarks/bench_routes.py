@@ -21,7 +21,8 @@
     route would need a 3.2 GB matrix and its full eigh); scikit-learn's PCA solvers as rows
     (``covariance_eigh`` skipped: the same d x d matrix). Best of 2 rounds.
 
-Run: python benchmarks/bench_routes.py [--d 2000] [--quick] (quick: one Wishart seed, no (d)).
+Run: python benchmarks/bench_routes.py [--d 2000] [--quick] [--parts abcd] [--mnist DIR]
+(quick: one Wishart seed, no (d); MNIST is looked for in ../shared/data/mnist beside the repo).
 """
 
 from __future__ import annotations
@@ -177,8 +178,8 @@ def _case_b(d: int, repeat: int) -> list[dict]:
     ]
 
 
-def _load_mnist() -> np.ndarray | None:
-    path = MNIST / MNIST_FILE
+def _load_mnist(folder: Path = MNIST) -> np.ndarray | None:
+    path = folder / MNIST_FILE
     if not path.exists():
         return None
     with gzip.open(path, "rb") as fh:
@@ -224,10 +225,10 @@ def _pca_rows(
     return rows
 
 
-def _case_c(repeat: int) -> list[dict]:
-    X = _load_mnist()
+def _case_c(repeat: int, folder: Path = MNIST) -> list[dict]:
+    X = _load_mnist(folder)
     if X is None:
-        return [{"case": "(c) MNIST-test", "met": f"skipped: {MNIST / MNIST_FILE} not found"}]
+        return [{"case": "(c) MNIST-test", "met": f"skipped: {folder / MNIST_FILE} not found"}]
     s, q = 0.5, 32
     C = covariance(X)
     exact = stability_map(spectrum(C), s, latent_dim=q)
@@ -294,7 +295,7 @@ def _case_d(n: int, d: int, repeat: int) -> list[dict]:
     return rows
 
 
-def run(d: int = 2000, quick: bool = False) -> list[dict]:
+def run(d: int = 2000, quick: bool = False, parts: str = "abcd", mnist: Path = MNIST) -> list[dict]:
     warnings.simplefilter("ignore", DegeneracyWarning)
     spectra = [(f"Wishart seed {seed}", lambda seed=seed: _wishart(d, seed)) for seed in (0, 1)]
     spectra = spectra[:1] if quick else spectra
@@ -307,12 +308,14 @@ def run(d: int = 2000, quick: bool = False) -> list[dict]:
         rows.extend(new)
         print(table(new, list(dict.fromkeys(k for r in new for k in r))), file=sys.stderr)
 
-    done(_case_b(d, repeat=3))
-    done(_case_c(repeat=3))
-    for name, make in spectra:
+    if "b" in parts:
+        done(_case_b(d, repeat=3))
+    if "c" in parts:
+        done(_case_c(repeat=3, folder=mnist))
+    for name, make in spectra if "a" in parts else []:
         print(f"  (a) {name}", file=sys.stderr, flush=True)
         done(_case_a(name, make(), repeat=3))
-    if not quick:
+    if "d" in parts and not quick:
         done(_case_d(2000, 20_000, repeat=2))
     return rows
 
@@ -325,8 +328,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--d", type=int, default=2000)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--parts", default="abcd", help="which of (a)-(d) to run")
+    parser.add_argument("--mnist", type=Path, default=MNIST, help="folder of MNIST-test")
     args = parser.parse_args()
-    rows = run(args.d, args.quick)
+    rows = run(args.d, args.quick, args.parts, args.mnist)
     print(table(rows, ["case", "route", "ours s", "reference s", "ratio", "goal", "met"]))
 
 
