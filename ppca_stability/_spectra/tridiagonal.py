@@ -25,6 +25,10 @@ def checked_eigenvalues(cov: np.ndarray, name: str = "cov") -> np.ndarray:
     to 0 by `check_psd_eigenvalues` (which may ask for eigenvectors: computed from the same
     reduction)."""
     d = cov.shape[0]
+    if d == 1:  # already diagonal (and LAPACK's wrappers refuse an empty off-diagonal)
+        return check_psd_eigenvalues(
+            np.array([float(cov[0, 0])]), name, cov=cov, vectors=lambda idx: np.ones((1, idx.size))
+        )
     lwork = int(lapack.dsytrd_lwork(d, lower=1)[0])
     reflectors, diag, off, tau, info = lapack.dsytrd(cov, lower=1, lwork=lwork)
     if info != 0:
@@ -42,14 +46,13 @@ def checked_eigenvalues(cov: np.ndarray, name: str = "cov") -> np.ndarray:
         )[1]
         U = np.empty((d, V.shape[1]))
         U[0] = V[0]
-        if d > 1:
-            # Q = diag(1, Q'), Q' the product of dsytrd's reflectors, stored below the diagonal
-            # of rows 1.. as a QR factorisation stores its own.
-            k = d - 1
-            work = int(lapack.dormqr("L", "N", reflectors[1:, :k], tau, V[1:], -1)[1][0])
-            U[1:], _, info = lapack.dormqr("L", "N", reflectors[1:, :k], tau, V[1:], work)
-            if info != 0:
-                raise RuntimeError(f"LAPACK dormqr failed (info = {info}).")
+        # Q = diag(1, Q'), Q' the product of dsytrd's reflectors, stored below the diagonal of
+        # rows 1.. as a QR factorisation stores its own.
+        k = d - 1
+        work = int(lapack.dormqr("L", "N", reflectors[1:, :k], tau, V[1:], -1)[1][0])
+        U[1:], _, info = lapack.dormqr("L", "N", reflectors[1:, :k], tau, V[1:], work)
+        if info != 0:
+            raise RuntimeError(f"LAPACK dormqr failed (info = {info}).")
         return U[:, ::-1][:, idx - idx.min()]
 
     return check_psd_eigenvalues(lam, name, cov=cov, vectors=eigenvectors)

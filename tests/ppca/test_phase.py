@@ -350,3 +350,19 @@ def test_phase_diagram_decomposes_the_covariance_once(which, digits_cov, monkeyp
     else:
         assert pd.sigma2_learned == pytest.approx(reference.sigma2_learned, rel=1e-12)
     assert [dict(c) for c in pd.stability_counts] == [dict(c) for c in reference.stability_counts]
+
+
+@pytest.mark.parametrize(
+    "S",
+    [np.array([[1.0]]), np.array([[0.0]]), np.diag([2.0, 0.0]), np.diag([3.0, 1.0, 1.0])],
+    ids=["1x1", "1x1 zero", "2x2 singular", "3x3 tied"],
+)
+def test_phase_diagram_eigenvalues_of_tiny_covariances(S):
+    """The one-reduction route on the smallest inputs (LAPACK's wrappers refuse an empty
+    off-diagonal at d = 1): the eigenvalues of the former route."""
+    from ppca_stability._spectra.spectrum import eigh_descending
+    from ppca_stability._spectra.tridiagonal import checked_eigenvalues
+
+    np.testing.assert_array_equal(
+        checked_eigenvalues(S), eigh_descending(S, vectors=False).eigenvalues
+    )
