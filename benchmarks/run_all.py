@@ -52,6 +52,7 @@ BENCHMARKS: list[tuple[str, str, dict]] = [
         "bench_mutual_information",
         {},
     ),
+    ("The automatic routes vs the plain ones (eigh, covariance, PCA)", "bench_routes", {}),
 ]
 
 

@@ -35,12 +35,8 @@ from ._ppca.hessian import hessian_vector_product, log_likelihood_hessian
 from ._ppca.likelihood import log_likelihood, log_likelihood_gradient
 from ._ppca.mle import PPCAResult, ppca_mle
 from ._ppca.phase import PhaseDiagram, phase_diagram
-from ._ppca.stability import (
-    StabilityMap,
-    StationaryPoint,
-    stability_map,
-    uses_partial_spectrum,
-)
+from ._ppca.route import uses_partial_spectrum
+from ._ppca.stability import StabilityMap, StationaryPoint, stability_map
 from ._spectra.covariance import SampleMoments, covariance, sample_moments
 from ._spectra.spectrum import Spectrum, spectrum
 from ._vae.agreement import Agreement, compare_with_ppca

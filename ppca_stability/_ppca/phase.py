@@ -41,12 +41,12 @@ from .._base.validation import check_latent_dim, check_rtol, check_sigma2_grid
 from .._spectra.spectrum import (
     Spectrum,
     check_cov_or_spectrum,
-    eigh_descending,
     full_eigenvalues,
     require_above,
     require_joint,
     spectrum_floor,
 )
+from .._spectra.tridiagonal import checked_eigenvalues
 from . import enumeration as en
 from .census import census_dict, check_census_size
 from .counts import enumerated_counts, fixed_stability_counts
@@ -350,7 +350,8 @@ def phase_diagram(
 
     Notes
     -----
-    One eigenvalue decomposition (no eigenvectors) serves the whole grid; every per-grid field
+    One tridiagonal reduction serves the whole grid (with eigenvectors only for eigenvalues
+    whose round-off check needs them); every per-grid field
     is a vectorised closed form (theory.md §2-§4), and the exact counts are computed once per
     distinct ``n_above``. Grid values equal to an eigenvalue are legitimate breakpoints: no
     `DegeneracyWarning` is issued, and the points that are degenerate
@@ -373,7 +374,9 @@ def phase_diagram(
     {'MAXIMUM': 1, 'SADDLE': 2, 'DEGENERATE': 1}
     """
     S, q, grid, rtol = _phase_diagram_iv(cov, latent_dim, sigma2, rtol)
-    spec = S if isinstance(S, Spectrum) else eigh_descending(S, vectors=False)
+    # One tridiagonal reduction gives the eigenvalues and, when their round-off check needs
+    # them, the eigenvectors of those near 0 (not a second decomposition).
+    spec = S if isinstance(S, Spectrum) else Spectrum(checked_eigenvalues(S), None)
     floor = spectrum_floor(spec)
     known = spec.eigenvalues
     breakpoints = np.unique(known[known > 0])

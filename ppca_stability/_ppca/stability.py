@@ -28,19 +28,11 @@ from .._base.tolerance import (
     DEFAULT_RTOL,
     is_degenerate,
     n_above,
-    tie_sign,
     warn_unresolved,
-)
-from .._base.validation import (
-    check_latent_dim,
-    check_positive_int,
-    check_sigma2,
 )
 from .._spectra.spectrum import (
     Spectrum,
     check_map_inputs,
-    dense_above,
-    dense_partial,
     eigh_descending,
     full_eigenvalues,
     require_above,
@@ -54,13 +46,13 @@ from . import enumeration as en
 from .census import census_dict
 from .counts import enumerated_counts, fixed_stability_counts
 from .inertia import HessianSpectrum, closed_form_spectrum, inertia_counter, symmetry_dim
+from .route import covariance_spectrum
 
 __all__ = [
     "StationaryPoint",
     "StabilityMap",
     "stability_map",
     "LazyPoints",
-    "uses_partial_spectrum",
 ]
 
 T = TypeVar("T")
@@ -70,16 +62,6 @@ T = TypeVar("T")
 # core (digits, latent_dim 16: 1.0 million branches; MNIST-test, latent_dim 5: 0.33 million,
 # latent_dim 6: 4.3 million in 4.3 s, refused; latent_dim 10 would take hours).
 MAX_COUNT_BRANCHES = 2_000_000
-# `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2 first computes the eigenpairs
-# above sigma2 by the certified block Krylov route (`_spectrum.dense_above`), which stops once
-# more than max(PARTIAL_TOP, 4 q) are found; where it cannot certify its cut, the top
-# max(PARTIAL_TOP, 4 q) eigenpairs (LAPACK syevr, about 0.4x a full eigh at d = 2000 for 64 of
-# them; 0.7x for 125 and 3x for 1600, so the number is capped up front), from
-# PARTIAL_MIN_FEATURES features on, when q <= d / PARTIAL_MAX_FRACTION. When they do not reach
-# below sigma2 the complete decomposition follows (at most about 1.5x a full eigh in all).
-PARTIAL_MIN_FEATURES = 512
-PARTIAL_MAX_FRACTION = 8
-PARTIAL_TOP = 64
 # Most rows `StabilityMap.to_frame()` lists.
 MAX_FRAME_ROWS = 1_000_000
 
@@ -632,13 +614,16 @@ def stability_map(
 
     Notes
     -----
-    At a fixed ``sigma2`` with ``latent_dim <= d / 8`` and ``d >= 512`` only the eigenpairs
-    above ``sigma2`` are computed, when there are at most ``max(64, 4 latent_dim)`` of them: by
-    a block Krylov method whose cut is certified by one Cholesky factor (about 0.3x a full
-    ``eigh`` at d = 2000), or, when that method cannot certify it within its budget, LAPACK's
-    syevr on the top ``max(64, 4 latent_dim)``. The map is then the same as from the complete
-    decomposition (which a point's ``hessian_eigenvalues`` computes on demand); with more
-    eigenvalues above ``sigma2`` the covariance is decomposed whole. That route checks the
+    At a fixed ``sigma2`` and ``d >= 512`` the eigenvalues above ``sigma2`` (ties included)
+    are first counted exactly, by Sylvester's law of inertia on an LDL^T factorisation of
+    ``cov - sigma2 I`` (about a sixth of the work of a full ``eigh``). When there are at most
+    ``d / 8`` of them only their eigenpairs are computed, whatever ``latent_dim``: by a block
+    Krylov method whose cut is certified by one Cholesky factor (for at most 64 of them; about
+    0.3x a full ``eigh`` at d = 2000), or else by LAPACK's syevr on the eigenvalues above the
+    cut. The map is then the same as from the complete decomposition (which a point's
+    ``hessian_eigenvalues`` computes on demand); with more eigenvalues above ``sigma2``, and for
+    ``sigma2="learned"``, the covariance is decomposed whole. The count chooses the route only:
+    each route finds the eigenvalues above the cut itself. The partial route checks the
     covariance's entries (`check_cov`) and that the eigenvalues it skips sum to a non-negative
     number, not each of them: ``spectrum(cov)`` checks every eigenvalue.
 
@@ -676,64 +661,15 @@ def announce(smap: StabilityMap, *, stacklevel: int) -> None:
         )
 
 
-def uses_partial_spectrum(n_features: int, latent_dim: int, sigma2: float | str) -> bool:
-    """Whether `stability_map` at this size computes only the eigenpairs above `sigma2`.
-
-    True at a fixed ``sigma2`` from 512 features on, with ``latent_dim <= n_features / 8`` (see
-    `stability_map`'s Notes). The map is then the same as from the complete decomposition, and
-    it can just as well be built from ``spectrum(data=X, above=sigma2)``, which streams the
-    eigenpairs from the data without forming the ``d x d`` covariance (the command line does
-    this for a ``.npy`` of data).
-
-    Parameters
-    ----------
-    n_features : int
-        ``d``.
-    latent_dim : int
-        ``q``.
-    sigma2 : float or "learned"
-
-    Returns
-    -------
-    bool
-
-    Examples
-    --------
-    >>> from ppca_stability import uses_partial_spectrum
-    >>> uses_partial_spectrum(784, 10, 0.5), uses_partial_spectrum(784, 10, "learned")
-    (True, False)
-    >>> uses_partial_spectrum(64, 4, 0.5), uses_partial_spectrum(784, 100, 0.5)
-    (False, False)
-    """
-    d = check_positive_int(n_features, "n_features")
-    q = check_latent_dim(latent_dim, d)
-    s = check_sigma2(sigma2, allow_learned=True)
-    return _partial_route(d, q, s)
-
-
-def _partial_route(d: int, q: int, s: float | str) -> bool:
-    return not isinstance(s, str) and d >= PARTIAL_MIN_FEATURES and q * PARTIAL_MAX_FRACTION <= d
-
-
 def build_map(S: np.ndarray | Spectrum, s: float | str, q: int, rtol: float) -> StabilityMap:
     """The map of a covariance (partially decomposed where that is faster: see
     `stability_map`'s Notes) or of a spectrum, after checking that a partial one suffices."""
     if not isinstance(S, Spectrum):
-        d = S.shape[0]
-        if isinstance(s, str) or not _partial_route(d, q, s):
-            return StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
-        k = min(d - 1, max(PARTIAL_TOP, 4 * q))
-        complete = functools.partial(eigh_descending, S, vectors=False)
-        # A fixed seed: the same covariance gives the same map, bit for bit.
-        found = dense_above(S, s, max_count=k, rng=np.random.default_rng(0), rtol=rtol)
-        if isinstance(found, Spectrum):
-            return StabilityMap(found, s, q, rtol, _complete=complete)
-        if found != "count":
-            spec = dense_partial(S, above=None, n_components=k, vectors=True)
-            lam = spec.eigenvalues
-            if lam[-1] > 0 and tie_sign(lam[-1:], s, rtol, spectrum_floor(spec))[0] < 0:
-                return StabilityMap(spec, s, q, rtol, _complete=complete)
-        return StabilityMap(eigh_descending(S, vectors=True), s, q, rtol)
+        spec = covariance_spectrum(S, s, rtol)
+        complete = (
+            None if spec.is_complete else functools.partial(eigh_descending, S, vectors=False)
+        )
+        return StabilityMap(spec, s, q, rtol, _complete=complete)
     floor = spectrum_floor(S)
     if isinstance(s, str):
         require_joint(S, q, rtol, floor, "stability_map")

@@ -60,16 +60,16 @@ def test_zero_eigenvalues_are_not_breakpoints(rng):
 
 def test_one_eigendecomposition_without_vectors(cov, monkeypatch):
     calls = []
-    real = phase_module.eigh_descending
+    real = phase_module.checked_eigenvalues
 
-    def counting(S, *, vectors):
-        calls.append(vectors)
-        return real(S, vectors=vectors)
+    def counting(S):
+        calls.append(S.shape)
+        return real(S)
 
-    monkeypatch.setattr(phase_module, "eigh_descending", counting)
+    monkeypatch.setattr(phase_module, "checked_eigenvalues", counting)
     pd = phase_diagram(cov, latent_dim=4)
     pd.census, pd.stability_counts
-    assert calls == [False]
+    assert calls == [cov.shape]
 
 
 # ----------------------------------------------------------------------------- against the core
@@ -282,3 +282,87 @@ def test_scalar_sigma2_is_a_grid_of_one(cov):
     pd = phase_diagram(cov, latent_dim=2, sigma2=2.0)
     assert pd.sigma2.shape == (1,) and pd.kl_per_latent.shape == (1, 2)
     assert math.isfinite(pd.max_log_likelihood[0])
+
+
+def _rank_deficient_with_constant_features() -> np.ndarray:
+    """30 samples of 80 features, 10 of them constant: about 50 eigenvalues at round-off level
+    whose check needs their eigenvectors (more than d / 10 of them)."""
+    X = np.random.default_rng(11).standard_normal((30, 80))
+    X[:, 70:] = 3.0
+    from ppca_stability import covariance
+
+    return covariance(X)
+
+
+@pytest.mark.parametrize("which", ["digits", "constant features", "scaled features"])
+def test_phase_diagram_decomposes_the_covariance_once(which, digits_cov, monkeypatch):
+    """The eigenvalues and the round-off check of those near 0, which needs their eigenvectors,
+    come from one tridiagonal reduction: no eigh/eigvalsh (numpy or SciPy) runs, and the diagram
+    is the one built from the spectrum of the former route (eigvalsh, then a second
+    decomposition for the check: syevr on the subset, or a full eigh for many)."""
+    import scipy.linalg
+
+    from ppca_stability._spectra.spectrum import eigh_descending
+
+    S = {
+        "digits": digits_cov,
+        "constant features": _rank_deficient_with_constant_features(),
+        "scaled features": cov_from_eigenvalues(
+            np.array([1e16, 4.0, 3.0, 2.0, 1.0]), np.random.default_rng(12)
+        ),
+    }[which]
+    with warnings.catch_warnings(record=True) as before:
+        warnings.simplefilter("always")
+        reference = phase_diagram(eigh_descending(S, vectors=False), latent_dim=3)
+    calls: list[str] = []
+
+    def counted(name, f):
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return f(*args, **kwargs)
+
+        return wrapper
+
+    for owner, name in [
+        (np.linalg, "eigh"),
+        (np.linalg, "eigvalsh"),
+        (scipy.linalg, "eigh"),
+        (scipy.linalg, "eigvalsh"),
+        (scipy.linalg.lapack, "dsytrd"),
+        (scipy.linalg, "eigh_tridiagonal"),
+    ]:
+        monkeypatch.setattr(owner, name, counted(name, getattr(owner, name)))
+    with warnings.catch_warnings(record=True) as after:
+        warnings.simplefilter("always")
+        pd = phase_diagram(S, latent_dim=3)
+    # The check needed eigenvectors (of the tridiagonal matrix, mapped back): the case at issue.
+    assert calls == ["dsytrd", "eigh_tridiagonal"]
+    assert [w.category for w in after] == [w.category for w in before]
+    scale = float(reference.eigenvalues[0])
+    np.testing.assert_allclose(pd.eigenvalues, reference.eigenvalues, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_array_equal(pd.eigenvalues == 0, reference.eigenvalues == 0)
+    np.testing.assert_allclose(pd.sigma2, reference.sigma2, rtol=1e-12)
+    np.testing.assert_array_equal(pd.n_above, reference.n_above)
+    assert pd.n_points == reference.n_points
+    np.testing.assert_allclose(pd.max_log_likelihood, reference.max_log_likelihood, rtol=1e-12)
+    if reference.sigma2_learned is None:
+        assert pd.sigma2_learned is None
+    else:
+        assert pd.sigma2_learned == pytest.approx(reference.sigma2_learned, rel=1e-12)
+    assert [dict(c) for c in pd.stability_counts] == [dict(c) for c in reference.stability_counts]
+
+
+@pytest.mark.parametrize(
+    "S",
+    [np.array([[1.0]]), np.array([[0.0]]), np.diag([2.0, 0.0]), np.diag([3.0, 1.0, 1.0])],
+    ids=["1x1", "1x1 zero", "2x2 singular", "3x3 tied"],
+)
+def test_phase_diagram_eigenvalues_of_tiny_covariances(S):
+    """The one-reduction route on the smallest inputs (LAPACK's wrappers refuse an empty
+    off-diagonal at d = 1): the eigenvalues of the former route."""
+    from ppca_stability._spectra.spectrum import eigh_descending
+    from ppca_stability._spectra.tridiagonal import checked_eigenvalues
+
+    np.testing.assert_array_equal(
+        checked_eigenvalues(S), eigh_descending(S, vectors=False).eigenvalues
+    )

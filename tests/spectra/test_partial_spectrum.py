@@ -552,7 +552,7 @@ def test_elbo_map_on_the_partial_route_finds_the_clusters_from_the_complete_spec
 ):
     """A cluster group can hold an eigenvalue below sigma2 beside a larger one, so the clusters
     of a map built on the top of the spectrum are enumerated from the complete one."""
-    import ppca_stability._ppca.stability as st
+    import ppca_stability._ppca.route as st
 
     monkeypatch.setattr(st, "PARTIAL_MIN_FEATURES", 8)
     lam = np.r_[30.0, 12.0, 0.5, np.geomspace(0.3, 0.01, 13)]

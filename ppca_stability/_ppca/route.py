@@ -1,0 +1,122 @@
+"""Which spectrum a map of a covariance needs, and the fastest exact way to it.
+
+A map at a fixed ``sigma2`` reads only the eigenpairs above ``sigma2`` (and those tied with it):
+`covariance_spectrum` counts them exactly first (Sylvester's law of inertia on ``S - cut I``,
+`_spectra.sylvester`) and computes them alone when they are few, else takes one full ``eigh``.
+The count only chooses the route, never the answer. `uses_partial_spectrum` is the size rule the
+command line uses to stream a data file through `spectrum(data=..., above=sigma2)` instead of
+forming its covariance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._base.validation import PSD_SLACK, check_latent_dim, check_positive_int, check_sigma2
+from .._spectra.spectrum import (
+    Spectrum,
+    dense_above,
+    dense_cut,
+    dense_partial,
+    eigh_descending,
+)
+from .._spectra.sylvester import count_above
+
+__all__ = ["covariance_spectrum", "partial_count", "uses_partial_spectrum"]
+
+# `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2, from PARTIAL_MIN_FEATURES
+# features on, first counts exactly the eigenvalues above the partial route's cut (`dense_cut`,
+# just below the tie band of sigma2) by Sylvester's law of inertia (`_sylvester.count_above`,
+# about 0.07-0.15x one full eigh at d = 2000). The map needs every eigenpair above that cut, for
+# any latent_dim; with at most d / PARTIAL_MAX_FRACTION of them they are computed alone: by the
+# certified block Krylov route (`_spectrum.dense_above`, about 0.3x a full eigh for 60 of them)
+# when there are at most PARTIAL_TOP, and by LAPACK's syevr on the interval above the cut when
+# there are more or when the Krylov route cannot certify its cut (0.4x for 16 pairs, 0.43x for
+# 128, 0.57x for 250, 0.77x for 500: one thread, d = 2000). With more, one full eigh. Before the
+# count, the same count on the principal submatrix of every other row and column, a lower bound
+# by Cauchy's interlacing theorem at an eighth of the cost, sends cuts with many eigenvalues above
+# them (inside a bulk, below the mean eigenvalue) straight to the full eigh.
+PARTIAL_MIN_FEATURES = 512
+PARTIAL_MAX_FRACTION = 8
+PARTIAL_TOP = 64
+
+
+def uses_partial_spectrum(n_features: int, latent_dim: int, sigma2: float | str) -> bool:
+    """Whether `stability_map` at this size computes only the eigenpairs above `sigma2`.
+
+    True at a fixed ``sigma2`` from 512 features on, with ``latent_dim <= n_features / 8`` (see
+    `stability_map`'s Notes). The map is then the same as from the complete decomposition, and
+    it can just as well be built from ``spectrum(data=X, above=sigma2)``, which streams the
+    eigenpairs from the data without forming the ``d x d`` covariance (the command line does
+    this for a ``.npy`` of data).
+
+    Parameters
+    ----------
+    n_features : int
+        ``d``.
+    latent_dim : int
+        ``q``.
+    sigma2 : float or "learned"
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from ppca_stability import uses_partial_spectrum
+    >>> uses_partial_spectrum(784, 10, 0.5), uses_partial_spectrum(784, 10, "learned")
+    (True, False)
+    >>> uses_partial_spectrum(64, 4, 0.5), uses_partial_spectrum(784, 100, 0.5)
+    (False, False)
+    """
+    d = check_positive_int(n_features, "n_features")
+    q = check_latent_dim(latent_dim, d)
+    s = check_sigma2(sigma2, allow_learned=True)
+    return _partial_route(d, q, s)
+
+
+def _partial_route(d: int, q: int, s: float | str) -> bool:
+    return not isinstance(s, str) and d >= PARTIAL_MIN_FEATURES and q * PARTIAL_MAX_FRACTION <= d
+
+
+def partial_count(S: np.ndarray, s: float, rtol: float) -> int | None:
+    """How many eigenpairs of the covariance `S` the partial route of a map at ``sigma2 = s``
+    computes (every eigenvalue above `dense_cut`, ties with `s` included), counted exactly by
+    Sylvester's law of inertia, when that route is the faster; None when one full eigh is (or
+    the cut lies in the round-off band)."""
+    d = S.shape[0]
+    trace = float(np.trace(S))
+    cut = dense_cut(s, rtol, d, trace)
+    if cut <= PSD_SLACK * d * np.finfo(np.float64).eps * trace:
+        return None
+    limit = d // PARTIAL_MAX_FRACTION
+    # Cauchy interlacing: a principal submatrix has at most as many eigenvalues above the cut.
+    if count_above(S[::2, ::2], cut) > limit:
+        return None
+    count = count_above(S, cut)
+    return count if count <= limit else None
+
+
+def covariance_spectrum(S: np.ndarray, s: float | str, rtol: float) -> Spectrum:
+    """The spectrum a map of the covariance `S` at `s` needs (the notes above the constants):
+    every eigenpair, or at a fixed `s` only those above its cut when they are few. The count
+    only chooses the route: the Krylov route certifies its own cut and syevr finds every
+    eigenvalue above it, so a count that round-off got wrong costs time, not the answer."""
+    if isinstance(s, str) or S.shape[0] < PARTIAL_MIN_FEATURES:
+        return eigh_descending(S, vectors=True)
+    count = partial_count(S, s, rtol)
+    if count is None:
+        return eigh_descending(S, vectors=True)
+    if count <= PARTIAL_TOP:
+        # A fixed seed: the same covariance gives the same map, bit for bit. A run that stops
+        # without an answer (a reason, or a ValueError where its Krylov space gives out) leaves
+        # syevr to answer; an error in the input (a negative sum of skipped eigenvalues) is
+        # raised again there.
+        try:
+            found = dense_above(S, s, max_count=count, rng=np.random.default_rng(0), rtol=rtol)
+        except ValueError:
+            found = "error"
+        if isinstance(found, Spectrum):
+            return found
+    return dense_partial(S, above=s, n_components=None, vectors=True, rtol=rtol)

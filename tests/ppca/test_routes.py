@@ -1,0 +1,255 @@
+"""The route `stability_map` takes for a covariance: an exact count of the eigenvalues above its
+cut (Sylvester's law of inertia) chooses between the partial routes and one full eigh, and the
+choice changes the time only, never the map."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg
+from hypothesis import assume, given
+from hypothesis import strategies as hs
+
+from ppca_stability import Spectrum, stability_map
+from ppca_stability._base.tolerance import DEFAULT_RTOL, eigen_floor, n_above, tie_sign
+from ppca_stability._ppca import route as st
+from ppca_stability._spectra.spectrum import dense_cut, eigh_descending, from_eigenpairs
+from ppca_stability._spectra.sylvester import count_above
+from ppca_stability.exceptions import DegeneracyWarning, PrecisionWarning
+from ppca_stability.strategies import sigma2_values, spectra
+
+# An eigenvalue this many times d eps lam_max from the cut may be counted on either side of it
+# (the factorisation is backward stable: exact for a matrix that close to S - cut I).
+ROUNDOFF_MARGIN = 1e3
+# Two exact routes (LAPACK on a subset, certified Krylov, the whole): round-off apart.
+LOGLIK_RTOL = 1e-11
+LOADINGS_ATOL = 1e-9
+D = 64  # the family's size, with the partial route allowed from 8 features on
+
+
+def _rotated(lam: np.ndarray, seed: int) -> np.ndarray:
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((lam.size, lam.size)))
+    return from_eigenpairs(lam, Q)
+
+
+# ----------------------------------------------------------------------------- the count
+@given(data=hs.data())
+def test_sylvester_count_is_the_number_of_eigenvalues_above_the_cut(data):
+    """count_above(S, cut) = #{lam > cut}, and at the cut the route uses for sigma2 it is the
+    number of eigenvalues the map holds: those above sigma2 and those tied with it."""
+    lam = data.draw(
+        spectra(min_dim=1, max_dim=30, min_value=1e-6, max_value=1e6, ties=True, zeros=True)
+    )
+    S = _rotated(lam, data.draw(hs.integers(0, 2**16)))
+    s = data.draw(sigma2_values(lam))
+    d, trace = lam.size, float(lam.sum())
+    cut = dense_cut(s, DEFAULT_RTOL, d, trace)
+    margin = ROUNDOFF_MARGIN * d * np.finfo(np.float64).eps * float(lam[0])
+    assume(np.all(np.abs(lam - cut) > margin))
+    computed = np.linalg.eigvalsh(S)
+    assert count_above(S, cut) == int(np.count_nonzero(computed > cut))
+    # Ties as the map sees them: eigenvalues within the tie tolerance of sigma2 are not above it
+    # (n_above) but are held; none lies between the cut and the tie band here.
+    floor = eigen_floor(lam)
+    band = s * (1.0 - DEFAULT_RTOL) - floor
+    assume(not np.any((lam > cut - margin) & (lam < band + margin)))
+    tied = int(np.count_nonzero(tie_sign(lam, s, DEFAULT_RTOL, floor) == 0))
+    assert count_above(S, cut) == n_above(lam, s, DEFAULT_RTOL, floor) + tied
+
+
+def test_sylvester_count_reads_the_two_by_two_blocks_of_indefinite_matrices():
+    """Bunch-Kaufman pivots in 2 x 2 blocks on indefinite matrices; each holds one positive and
+    one negative eigenvalue. Random symmetric matrices, shifted to many cuts."""
+    rng = np.random.default_rng(7)
+    blocks = 0
+    for _ in range(40):
+        d = int(rng.integers(1, 40))
+        A = rng.standard_normal((d, d))
+        S = (A + A.T) / 2
+        lam = np.linalg.eigvalsh(S)
+        for cut in np.r_[lam[0] - 1.0, (lam[:-1] + lam[1:]) / 2, lam[-1] + 1.0]:
+            assert count_above(S, cut) == int(np.count_nonzero(lam > cut))
+            blocks += int(np.count_nonzero(scipy.linalg.lapack.dsytrf(S - cut * np.eye(d))[1] < 0))
+    assert blocks > 0, "no 2 x 2 pivot: the case is not exercised"
+
+
+def test_sylvester_count_of_a_singular_shift_counts_the_zero_pivot_as_not_above():
+    S = np.diag([3.0, 2.0, 2.0, 1.0])
+    assert count_above(S, 2.0) == 1
+    assert count_above(S, 0.0) == 4
+    assert count_above(np.zeros((3, 3)), 0.0) == 0
+
+
+# ----------------------------------------------------------------------------- the route
+def _family() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((D, D))
+    spread = np.sort(rng.uniform(0.5, 1.5, D - 4))[::-1]
+    return {
+        "Wishart": (A @ A.T / D + (A @ A.T / D).T) / 2,
+        "spiked, spread bulk": _rotated(np.r_[[50.0, 20.0, 9.0, 5.0], spread], 4),
+        "power law": _rotated(1.0 / np.arange(1.0, D + 1), 5),
+        "spiked, repeated bulk": _rotated(np.r_[[50.0, 20.0, 9.0, 5.0], np.ones(D - 4)], 6),
+        "wide range 1e12": _rotated(np.logspace(12.0, 0.0, D), 7),
+    }
+
+
+FAMILY = _family()
+
+
+def _cuts(lam: np.ndarray) -> dict[str, float]:
+    def between(k: int) -> float:
+        return float(0.5 * (lam[k - 1] + lam[k]))
+
+    return {
+        "median": float(np.median(lam)),
+        "lam_2": between(2),
+        "lam_8": between(8),  # d / 8 above
+        "lam_9": between(9),  # one more than d / 8
+        "at lam_3": float(lam[2]),  # a tie with sigma2
+        "below all": float(lam[lam > 0][-1]) / 2,
+    }
+
+
+def _maps(S: np.ndarray, s: float, q: int):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegeneracyWarning)
+        auto = stability_map(S, s, latent_dim=q)
+        complete = stability_map(_complete_spectrum(S), s, latent_dim=q)
+    return auto, complete
+
+
+def _complete_spectrum(S: np.ndarray):
+    return eigh_descending(S, vectors=True)
+
+
+def _assert_same_map(auto, complete) -> None:
+    assert auto.has_degeneracy == complete.has_degeneracy
+    assert auto.n_above == complete.n_above and auto.n_points == complete.n_points
+    if not complete.has_degeneracy or complete.n_points <= 5000:  # else enumeration is refused
+        assert auto.stability_counts() == complete.stability_counts()
+    if auto.n_points <= 5000:
+        assert auto.census() == complete.census()
+    ga, gb = auto.global_maximum, complete.global_maximum
+    assert (ga.active, ga.stability, ga.morse_index) == (gb.active, gb.stability, gb.morse_index)
+    assert ga.log_likelihood == pytest.approx(gb.log_likelihood, rel=LOGLIK_RTOL)
+    if not complete.has_degeneracy:  # tied directions: W W^T is any of a family
+        scale = max(float(complete.eigenvalues[0]), 1.0)
+        np.testing.assert_allclose(
+            ga.loadings @ ga.loadings.T, gb.loadings @ gb.loadings.T, atol=LOADINGS_ATOL * scale
+        )
+
+
+@pytest.fixture
+def small_routes(monkeypatch):
+    """The partial route from 8 features on; records which of its routes ran."""
+    monkeypatch.setattr(st, "PARTIAL_MIN_FEATURES", 8)
+    calls: list[str] = []
+    for name in ("dense_above", "dense_partial", "eigh_descending"):
+        original = getattr(st, name)
+
+        def wrapper(*args, _original=original, _name=name, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(st, name, wrapper)
+    return calls
+
+
+@pytest.mark.parametrize("top", [st.PARTIAL_TOP, 0], ids=["krylov", "syevr"])
+@pytest.mark.parametrize("name", FAMILY)
+def test_route_decision_gives_the_complete_route_map(name, top, small_routes, monkeypatch):
+    """Over the family and its cuts, for latent_dim 3 and d: the partial route exactly when at
+    most d / 8 eigenvalues are held (above sigma2 or tied with it), by Krylov (or syevr with
+    PARTIAL_TOP = 0), and the same map as from the complete spectrum."""
+    monkeypatch.setattr(st, "PARTIAL_TOP", top)
+    S = FAMILY[name]
+    lam = _complete_spectrum(S).eigenvalues
+    floor = eigen_floor(lam)
+    for cut, s in _cuts(lam).items():
+        held = int(np.count_nonzero(tie_sign(lam, s, DEFAULT_RTOL, floor) >= 0))
+        for q in (3, D):
+            small_routes.clear()
+            auto, complete = _maps(S, s, q)
+            partial = not auto.spectrum.is_complete
+            assert partial == (held <= D // 8), (cut, held)
+            if partial:
+                assert auto.spectrum.eigenvalues.size == held
+                assert small_routes[0] == ("dense_above" if top else "dense_partial"), cut
+            else:
+                assert small_routes == ["eigh_descending"], cut
+            _assert_same_map(auto, complete)
+
+
+@pytest.mark.parametrize("wrong", ["zero", "one short", "d / 8 for many"])
+def test_a_wrong_count_costs_time_not_the_answer(wrong, small_routes, monkeypatch):
+    """Round-off can move an eigenvalue near the cut across it in the count; the routes find the
+    eigenvalues above the cut themselves, so even a count that is wrong outright (here forced)
+    gives the complete route's map."""
+    true_count = count_above
+    fake = {
+        "zero": lambda S, cut: 0,
+        "one short": lambda S, cut: max(true_count(S, cut) - 1, 0),
+        "d / 8 for many": lambda S, cut: min(true_count(S, cut), S.shape[0] // 8),
+    }[wrong]
+    monkeypatch.setattr(st, "count_above", fake)
+    for name in ("spiked, spread bulk", "spiked, repeated bulk", "wide range 1e12"):
+        S = FAMILY[name]
+        lam = _complete_spectrum(S).eigenvalues
+        for s in (_cuts(lam)["lam_2"], _cuts(lam)["lam_8"], _cuts(lam)["median"]):
+            auto, complete = _maps(S, s, 3)
+            _assert_same_map(auto, complete)
+
+
+def test_learned_sigma2_and_many_eigenvalues_above_take_one_eigh(small_routes, monkeypatch):
+    """sigma2 learned needs every eigenvalue: no count. Inside a bulk, the count on the
+    half-size principal submatrix (a lower bound by interlacing) already exceeds d / 8 and the
+    full count is skipped."""
+    counted: list[int] = []
+    monkeypatch.setattr(
+        st, "count_above", lambda S, cut: counted.append(S.shape[0]) or count_above(S, cut)
+    )
+    S = FAMILY["Wishart"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegeneracyWarning)
+        assert stability_map(S, "learned", latent_dim=3).spectrum.is_complete
+    assert counted == [] and small_routes == ["eigh_descending"]
+    lam = _complete_spectrum(S).eigenvalues
+    assert stability_map(S, float(np.median(lam)), latent_dim=3).spectrum.is_complete
+    assert counted == [D // 2]
+    counted.clear()
+    top = stability_map(S, _cuts(lam)["lam_2"], latent_dim=3)
+    assert top.spectrum.eigenvalues.size == 2 and counted == [D // 2, D]
+
+
+def test_partial_route_needs_the_size_it_is_worth():
+    """Below PARTIAL_MIN_FEATURES the count is not worth its cost: one eigh."""
+    S = FAMILY["spiked, spread bulk"]
+    assert stability_map(S, 30.0, latent_dim=1).spectrum.is_complete
+
+
+@pytest.mark.slow
+def test_issue_spectra_at_full_size_answer_through_the_route():
+    """A twelve-decade spectrum with two eigenvalues above sigma2 (d = 512), and a spiked
+    identity whose repeated bulk lies above sigma2 (d = 600): the map of the complete route."""
+    lam = np.r_[1e12, 1e6, 1e3, np.linspace(1.5, 0.5, 509)]
+    S = _rotated(lam, 0)
+    # The complete route sets the bulk, below float64's resolution next to 1e12 in a rotated
+    # matrix, to 0 and says so; both routes agree above sigma2.
+    # matrix, to 0 and says so (its log-likelihoods then lack their 509): both routes agree on
+    # every count and point, and the partial route's log-likelihood is the exact spectrum's.
+    with pytest.warns(PrecisionWarning, match="509 eigenvalue"):
+        auto, complete = _maps(S, 5e5, 1)
+    assert auto.n_above == 2 and not auto.spectrum.is_complete
+    assert (auto.n_points, auto.census()) == (complete.n_points, complete.census())
+    assert auto.global_maximum.active == complete.global_maximum.active == (0,)
+    exact = stability_map(Spectrum(lam, np.eye(lam.size)), 5e5, latent_dim=1)
+    assert auto.global_maximum.log_likelihood == pytest.approx(
+        exact.global_maximum.log_likelihood, rel=LOGLIK_RTOL
+    )
+    spiked = np.diag(np.r_[[6.0, 4.0, 3.0, 2.0, 1.6], np.ones(595)])
+    auto, complete = _maps(spiked, 0.5, 5)
+    assert auto.n_above == 600 and auto.spectrum.is_complete
+    _assert_same_map(auto, complete)
