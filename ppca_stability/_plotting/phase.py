@@ -42,8 +42,15 @@ LEGEND_COLUMN = 0.34
 PHASE_WIDTH = 10.5
 
 
+def _in_view(pd: PhaseDiagram, values: np.ndarray) -> np.ndarray:
+    """Which of `values` lie within the grid's range, where the panels draw them (a value outside
+    it is neither drawn nor named in a legend)."""
+    return (values >= pd.sigma2[0]) & (values <= pd.sigma2[-1])
+
+
 def _mark_learned(ax: Axes, pd: PhaseDiagram, label: bool) -> None:
-    if pd.sigma2_learned is not None:
+    learned = pd.sigma2_learned
+    if learned is not None and _in_view(pd, np.array([learned]))[0]:
         ax.axvline(
             pd.sigma2_learned,
             **LEARNED_STYLE,
@@ -65,21 +72,27 @@ def _collapse_panel(ax: Axes, pd: PhaseDiagram, where: Axes | None) -> None:
     y_edges = np.arange(q + 1) + 0.5
     kl = np.ma.masked_equal(pd.kl_per_latent.T, 0.0)
     cmap = colormaps["viridis"].with_extremes(bad=COLLAPSED_COLOR)
-    mesh = ax.pcolormesh(x_edges, y_edges, kl, cmap=cmap, shading="flat", rasterized=True)
+    # KL is never negative: the scale starts at 0 (and stays [0, 1] when every latent collapsed).
+    top = float(kl.max()) if kl.count() else 1.0
+    mesh = ax.pcolormesh(
+        x_edges, y_edges, kl, cmap=cmap, vmin=0.0, vmax=top, shading="flat", rasterized=True
+    )
     cbar = ax.figure.colorbar(mesh, ax=ax, pad=0.01)
     cbar.set_label("KL per latent at the optimum (nats)")
     live = pd.eigenvalues[:q]
-    shown = live > 0
-    ax.plot(
-        live[shown],
-        np.arange(1, q + 1)[shown],
-        linestyle="none",
-        marker="|",
-        markersize=7 if q <= 40 else 4,
-        color="black",
-        label="breakpoint: latent $c$ collapses\nat $\\sigma^2 = \\lambda_c$",
-    )
-    ax.fill_between([], [], color=COLLAPSED_COLOR, label="collapsed (KL = 0)")
+    shown = (live > 0) & _in_view(pd, live)
+    if shown.any():
+        ax.plot(
+            live[shown],
+            np.arange(1, q + 1)[shown],
+            linestyle="none",
+            marker="|",
+            markersize=7 if q <= 40 else 4,
+            color="black",
+            label="breakpoint: latent $c$ collapses\nat $\\sigma^2 = \\lambda_c$",
+        )
+    if np.ma.count_masked(kl):
+        ax.fill_between([], [], color=COLLAPSED_COLOR, label="collapsed (KL = 0)")
     _mark_learned(ax, pd, label=True)
     ax.set_xscale("log")
     ax.set_xlim(x_edges[0], x_edges[-1])
@@ -166,15 +179,16 @@ def _likelihood_panel(ax: Axes, pd: PhaseDiagram, where: Axes | None) -> None:
     )
     kinks = pd.eigenvalues[:q]
     kinks = kinks[np.isin(kinks, s)]
-    ax.plot(
-        kinks,
-        pd.max_log_likelihood[np.searchsorted(s, kinks)],
-        linestyle="none",
-        marker="o",
-        markersize=4,
-        color="black",
-        label="kink ($\\ell^{*\\prime\\prime}$ jumps)\nat $\\lambda_c$, $c \\leq q$",
-    )
+    if kinks.size:
+        ax.plot(
+            kinks,
+            pd.max_log_likelihood[np.searchsorted(s, kinks)],
+            linestyle="none",
+            marker="o",
+            markersize=4,
+            color="black",
+            label="kink ($\\ell^{*\\prime\\prime}$ jumps)\nat $\\lambda_c$, $c \\leq q$",
+        )
     _mark_learned(ax, pd, label=False)
     # Far below the kept eigenvalues l* falls like -(discarded variance) / sigma2; frame the
     # range where the latents matter and let the curve leave the axes to the left.
@@ -243,7 +257,8 @@ def plot_phase_diagram(
     the optimum (collapsed latents grey, breakpoints and the learned ``sigma2`` marked);
     ``"landscape"``, the number of stationary points by stability; ``"likelihood"``, the
     optimum's log-likelihood with its kinks and the number of live latents. Legends sit outside
-    the data, right of each panel, whatever the number of latents.
+    the data, right of each panel, whatever the number of latents, and name only what is drawn:
+    a learned ``sigma2`` or an eigenvalue outside the grid's range is neither.
 
     Parameters
     ----------
