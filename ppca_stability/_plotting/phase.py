@@ -32,10 +32,10 @@ __all__ = ["plot_phase_diagram", "PANELS", "landscape_title"]
 
 
 PANELS = ("collapse", "landscape", "likelihood")
-# A stability map is drawn point by point up to this many points; beyond, as a summary: the census
-# by Morse index, the global maximum (and W = 0 when it is not a saddle) and a random sample.
 # The likelihood panel's y range covers sigma2 >= FOCUS_FACTOR * (smallest kink).
 FOCUS_FACTOR = 0.1
+# Height (points) of the ticks that mark degenerate points at breakpoints in the landscape panel.
+DEGENERATE_TICK = 11.0
 LEARNED_STYLE: dict[str, Any] = dict(color="#c0392b", linestyle="--", linewidth=1.3)
 # The phase diagram's legends sit in a column of their own, right of the panels (width ratio).
 LEGEND_COLUMN = 0.34
@@ -52,9 +52,9 @@ def _mark_learned(ax: Axes, pd: PhaseDiagram, label: bool) -> None:
     learned = pd.sigma2_learned
     if learned is not None and _in_view(pd, np.array([learned]))[0]:
         ax.axvline(
-            pd.sigma2_learned,
+            learned,
             **LEARNED_STYLE,
-            label=f"learned $\\sigma^2_{{ML}}$ = {pd.sigma2_learned:.3g}" if label else None,
+            label=f"learned $\\sigma^2_{{ML}}$ = {learned:.3g}" if label else None,
         )
 
 
@@ -146,6 +146,21 @@ def _landscape_panel(ax: Axes, pd: PhaseDiagram, where: Axes | None) -> None:
         if kind is Stability.SADDLE or kind is Stability.MAXIMUM:
             ax.step(
                 s, y, where="post", color=style["color"], linewidth=1.4, label=STABILITY_LABEL[kind]
+            )
+        elif kind is Stability.DEGENERATE:
+            # Degenerate points exist only at single sigma2 values (the breakpoints): a tick as
+            # wide as a line, not a 6-point cross, so that dense breakpoints (digits at
+            # latent_dim 64: 61 of them over three decades) stay apart instead of merging into a
+            # bar that hides the maximum's line beneath them.
+            ax.plot(
+                s[present],
+                y[present],
+                linestyle="none",
+                marker="|",
+                markersize=DEGENERATE_TICK,
+                markeredgewidth=1.2,
+                color=style["color"],
+                label=STABILITY_LABEL[kind],
             )
         else:
             ax.plot(
