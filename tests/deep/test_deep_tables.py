@@ -104,3 +104,11 @@ def test_thresholds_print_the_digits_the_grid_supports(deep, factor, digits):
             assert cell != "\u2013" and _significant(cell) <= digits, row
         assert float(row[5]) == pytest.approx(1.0, rel=factor - 1)  # deep = linear here
     assert f"{digits} significant digit" in repr(th)
+
+
+def test_one_seed_figure_claims_no_spread(deep):
+    fig = _sweep(deep, [[2], [1], [0]]).plot()
+    texts = [t.get_text() for a in fig.axes if a.get_legend() for t in a.get_legend().get_texts()]
+    texts += [a.get_title(loc="left") for a in fig.axes]
+    assert "deep VAE (1 seed)" in texts
+    assert not [t for t in texts if "1 seeds" in t or "std over seeds" in t]
