@@ -34,7 +34,7 @@ from ._ppca.classify import PointClassification, classify_point
 from ._ppca.hessian import hessian_vector_product, log_likelihood_hessian
 from ._ppca.likelihood import log_likelihood, log_likelihood_gradient
 from ._ppca.mle import PPCAResult, ppca_mle
-from ._ppca.phase import PhaseDiagram, phase_diagram
+from ._ppca.phase import PhaseDiagram, phase_diagram, phase_grid
 from ._ppca.route import uses_partial_spectrum
 from ._ppca.stability import StabilityMap, StationaryPoint, stability_map
 from ._spectra.covariance import SampleMoments, covariance, sample_moments
@@ -112,6 +112,7 @@ __all__ = [
     "log_likelihood_hessian",
     "optimal_encoder",
     "phase_diagram",
+    "phase_grid",
     "ppca_mle",
     "predict_collapse",
     "sample_moments",

@@ -57,7 +57,9 @@ def plot_deep_collapse_sweep(sweep: Any, ax: Any = None) -> Figure:
         color="#d95f02",
         ms=6,
         capsize=4,
-        label=f"deep VAE: mean, [min, max] over {au.shape[1]} seeds",
+        label=f"deep VAE: mean, [min, max] over {au.shape[1]} seeds"
+        if au.shape[1] > 1
+        else "deep VAE (1 seed)",
     )
     ax_au.axvspan(
         pd.eigenvalues[0],
@@ -95,7 +97,7 @@ def plot_deep_collapse_sweep(sweep: Any, ax: Any = None) -> Figure:
     ax_kl.set_ylabel("KL per latent (nats)")
     ax_kl.set_title(
         "KL per latent by rank: lines $\\frac{1}{2}\\log\\max(1, \\lambda_c/\\sigma^2)$, "
-        "markers deep VAE (mean ± std over seeds)",
+        "markers deep VAE " + ("(mean ± std over seeds)" if au.shape[1] > 1 else "(1 seed)"),
         loc="left",
     )
     handles = [

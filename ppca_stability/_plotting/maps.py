@@ -36,20 +36,13 @@ MAP_FIGSIZE = (7.6, 4.2)
 SUMMARY_FIGSIZE = (8.4, 6.0)
 # Points drawn at random (uniformly over the map's ranks) in a summary, with a fixed seed so that
 # the same map always gives the same figure.
-# Points drawn at random (uniformly over the map's ranks) in a summary, with a fixed seed so that
-# the same map always gives the same figure.
 SUMMARY_SAMPLE = 2_000
 SUMMARY_SEED = 0
 # With sigma2 learned, building the i-th point is a count of the joint points (0.1 s at a million
 # points), so fewer are drawn.
-# With sigma2 learned, building the i-th point is a count of the joint points (0.1 s at a million
-# points), so fewer are drawn.
 SUMMARY_SAMPLE_LEARNED = 200
 # From this many points on, the stability map is drawn with small rasterised markers.
-# From this many points on, the stability map is drawn with small rasterised markers.
 DENSE_SCATTER_FROM = 5_000
-
-# The likelihood panel's y range covers sigma2 >= FOCUS_FACTOR * (smallest kink).
 
 
 def plot_stability_map(smap: StabilityMap, ax: Any = None) -> Figure:

@@ -32,22 +32,29 @@ __all__ = ["plot_phase_diagram", "PANELS", "landscape_title"]
 
 
 PANELS = ("collapse", "landscape", "likelihood")
-# A stability map is drawn point by point up to this many points; beyond, as a summary: the census
-# by Morse index, the global maximum (and W = 0 when it is not a saddle) and a random sample.
 # The likelihood panel's y range covers sigma2 >= FOCUS_FACTOR * (smallest kink).
 FOCUS_FACTOR = 0.1
+# Height (points) of the ticks that mark degenerate points at breakpoints in the landscape panel.
+DEGENERATE_TICK = 11.0
 LEARNED_STYLE: dict[str, Any] = dict(color="#c0392b", linestyle="--", linewidth=1.3)
 # The phase diagram's legends sit in a column of their own, right of the panels (width ratio).
 LEGEND_COLUMN = 0.34
 PHASE_WIDTH = 10.5
 
 
+def _in_view(pd: PhaseDiagram, values: np.ndarray) -> np.ndarray:
+    """Which of `values` lie within the grid's range, where the panels draw them (a value outside
+    it is neither drawn nor named in a legend)."""
+    return (values >= pd.sigma2[0]) & (values <= pd.sigma2[-1])
+
+
 def _mark_learned(ax: Axes, pd: PhaseDiagram, label: bool) -> None:
-    if pd.sigma2_learned is not None:
+    learned = pd.sigma2_learned
+    if learned is not None and _in_view(pd, np.array([learned]))[0]:
         ax.axvline(
-            pd.sigma2_learned,
+            learned,
             **LEARNED_STYLE,
-            label=f"learned $\\sigma^2_{{ML}}$ = {pd.sigma2_learned:.3g}" if label else None,
+            label=f"learned $\\sigma^2_{{ML}}$ = {learned:.3g}" if label else None,
         )
 
 
@@ -65,21 +72,27 @@ def _collapse_panel(ax: Axes, pd: PhaseDiagram, where: Axes | None) -> None:
     y_edges = np.arange(q + 1) + 0.5
     kl = np.ma.masked_equal(pd.kl_per_latent.T, 0.0)
     cmap = colormaps["viridis"].with_extremes(bad=COLLAPSED_COLOR)
-    mesh = ax.pcolormesh(x_edges, y_edges, kl, cmap=cmap, shading="flat", rasterized=True)
+    # KL is never negative: the scale starts at 0 (and stays [0, 1] when every latent collapsed).
+    top = float(kl.max()) if kl.count() else 1.0
+    mesh = ax.pcolormesh(
+        x_edges, y_edges, kl, cmap=cmap, vmin=0.0, vmax=top, shading="flat", rasterized=True
+    )
     cbar = ax.figure.colorbar(mesh, ax=ax, pad=0.01)
     cbar.set_label("KL per latent at the optimum (nats)")
     live = pd.eigenvalues[:q]
-    shown = live > 0
-    ax.plot(
-        live[shown],
-        np.arange(1, q + 1)[shown],
-        linestyle="none",
-        marker="|",
-        markersize=7 if q <= 40 else 4,
-        color="black",
-        label="breakpoint: latent $c$ collapses\nat $\\sigma^2 = \\lambda_c$",
-    )
-    ax.fill_between([], [], color=COLLAPSED_COLOR, label="collapsed (KL = 0)")
+    shown = (live > 0) & _in_view(pd, live)
+    if shown.any():
+        ax.plot(
+            live[shown],
+            np.arange(1, q + 1)[shown],
+            linestyle="none",
+            marker="|",
+            markersize=7 if q <= 40 else 4,
+            color="black",
+            label="breakpoint: latent $c$ collapses\nat $\\sigma^2 = \\lambda_c$",
+        )
+    if np.ma.count_masked(kl):
+        ax.fill_between([], [], color=COLLAPSED_COLOR, label="collapsed (KL = 0)")
     _mark_learned(ax, pd, label=True)
     ax.set_xscale("log")
     ax.set_xlim(x_edges[0], x_edges[-1])
@@ -134,6 +147,21 @@ def _landscape_panel(ax: Axes, pd: PhaseDiagram, where: Axes | None) -> None:
             ax.step(
                 s, y, where="post", color=style["color"], linewidth=1.4, label=STABILITY_LABEL[kind]
             )
+        elif kind is Stability.DEGENERATE:
+            # Degenerate points exist only at single sigma2 values (the breakpoints): a tick as
+            # wide as a line, not a 6-point cross, so that dense breakpoints (digits at
+            # latent_dim 64: 61 of them over three decades) stay apart instead of merging into a
+            # bar that hides the maximum's line beneath them.
+            ax.plot(
+                s[present],
+                y[present],
+                linestyle="none",
+                marker="|",
+                markersize=DEGENERATE_TICK,
+                markeredgewidth=1.2,
+                color=style["color"],
+                label=STABILITY_LABEL[kind],
+            )
         else:
             ax.plot(
                 s[present],
@@ -166,15 +194,16 @@ def _likelihood_panel(ax: Axes, pd: PhaseDiagram, where: Axes | None) -> None:
     )
     kinks = pd.eigenvalues[:q]
     kinks = kinks[np.isin(kinks, s)]
-    ax.plot(
-        kinks,
-        pd.max_log_likelihood[np.searchsorted(s, kinks)],
-        linestyle="none",
-        marker="o",
-        markersize=4,
-        color="black",
-        label="kink ($\\ell^{*\\prime\\prime}$ jumps)\nat $\\lambda_c$, $c \\leq q$",
-    )
+    if kinks.size:
+        ax.plot(
+            kinks,
+            pd.max_log_likelihood[np.searchsorted(s, kinks)],
+            linestyle="none",
+            marker="o",
+            markersize=4,
+            color="black",
+            label="kink ($\\ell^{*\\prime\\prime}$ jumps)\nat $\\lambda_c$, $c \\leq q$",
+        )
     _mark_learned(ax, pd, label=False)
     # Far below the kept eigenvalues l* falls like -(discarded variance) / sigma2; frame the
     # range where the latents matter and let the curve leave the axes to the left.
@@ -243,7 +272,8 @@ def plot_phase_diagram(
     the optimum (collapsed latents grey, breakpoints and the learned ``sigma2`` marked);
     ``"landscape"``, the number of stationary points by stability; ``"likelihood"``, the
     optimum's log-likelihood with its kinks and the number of live latents. Legends sit outside
-    the data, right of each panel, whatever the number of latents.
+    the data, right of each panel, whatever the number of latents, and name only what is drawn:
+    a learned ``sigma2`` or an eigenvalue outside the grid's range is neither.
 
     Parameters
     ----------

@@ -4,7 +4,9 @@ Everything on the diagram depends on the covariance only through its eigenvalues
 eigenvalue decomposition serves the whole grid. With ``m(s)`` the number of eigenvalues above
 ``s`` (beyond the tie tolerance), the global maximum keeps ``k*(s) = min(q, m(s))`` latents;
 latent ``c`` collapses once ``s >= lam_c`` (posterior collapse). The landscape changes only where
-``s`` crosses an eigenvalue — the breakpoints — which the default grid contains exactly.
+``s`` crosses an eigenvalue — the breakpoints. The default grid (`phase_grid`) is framed on the
+collapse region, ``lam_q ... lam_1`` and the learned ``sigma2``, and contains every eigenvalue in
+it exactly.
 
 Stability at a breakpoint. At ``s = lam_j`` (or within the tie tolerance of it: that eigenvalue
 then does not count as above ``s``, as in `StabilityMap.n_above`) the dead-column direction
@@ -35,12 +37,18 @@ from numpy.typing import ArrayLike
 from .._base import persist
 from .._base.classification import Stability
 from .._base.frames import data_frame
-from .._base.html import render, repr_facts, repr_rows, split_repr
+from .._base.html import render, repr_facts, split_repr
 from .._base.tolerance import DEFAULT_RTOL, fixed_degeneracy, n_above
-from .._base.validation import check_latent_dim, check_rtol, check_sigma2_grid
+from .._base.validation import (
+    check_latent_dim,
+    check_positive_float,
+    check_rtol,
+    check_sigma2_grid,
+)
 from .._spectra.spectrum import (
     Spectrum,
     check_cov_or_spectrum,
+    eigh_descending,
     full_eigenvalues,
     require_above,
     require_joint,
@@ -52,14 +60,29 @@ from .census import census_dict, check_census_size
 from .counts import enumerated_counts, fixed_stability_counts
 from .mle import kl_at_optimum
 
-__all__ = ["PhaseDiagram", "phase_diagram"]
+__all__ = ["PhaseDiagram", "phase_diagram", "phase_grid"]
 
 # Log-spaced values in the default grid, before the eigenvalues themselves are added.
 DEFAULT_GRID_POINTS = 200
-# The default grid spans [lam_min_positive / GRID_MARGIN, GRID_MARGIN * lam_max].
-GRID_MARGIN = 10.0
-# Rows of the grid that ``repr`` shows.
-REPR_ROWS = 6
+# The default grid spans [min(lam_q, sigma2_ML) / GRID_MARGIN, GRID_MARGIN * lam_1]: every latent's
+# switch-off (lam_q ... lam_1) and the learned sigma2, each with a margin of log10(4) = 0.6 decades
+# (the framing of the deep-VAE sweeps, docs/deep_vae.md).
+GRID_MARGIN = 4.0
+# Log-spaced counts of eigenvalues above sigma2 that the table (repr and CLI) shows, up to
+# latent_dim and beyond it (the answer changes at every eigenvalue; these are quantiles of the
+# spectrum in log rank).
+ROWS_UP_TO_Q = 8
+ROWS_BEYOND_Q = 4
+# The intervals above the top eigenvalues, where the first latents collapse, are all shown: every
+# change of the answer for latent_dim up to this.
+TOP_INTERVALS = 12
+# A grid of at most this many values is shown whole.
+ALL_ROWS_UP_TO = 16
+# Significant digits of a sigma2 in the table: at least these, more when a neighbouring eigenvalue
+# would print the same.
+SIGMA2_DIGITS = 5
+# Least widths of the table's columns (sigma2, n_above, n_active, max log-lik, n_points).
+TABLE_WIDTHS = (12, 8, 9, 13, 11)
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -202,6 +225,9 @@ class PhaseDiagram:
         return plot_phase_diagram(self, ax=ax)
 
     def __repr__(self) -> str:
+        return "\n".join(self._header() + table_lines(self, table_rows(self)))
+
+    def _header(self) -> list[str]:
         s = self.sigma2
         if self.sigma2_learned is not None:
             learned = f"{self.sigma2_learned:.6g}"
@@ -209,7 +235,7 @@ class PhaseDiagram:
             learned = "none (not settled by this partial spectrum)"
         else:
             learned = "none (latent_dim >= rank)"
-        rows = [
+        return [
             f"PhaseDiagram(n_features={self.n_features}, latent_dim={self.latent_dim}, "
             f"{s.size} sigma2 values in [{s[0]:.4g}, {s[-1]:.4g}])",
             f"  breakpoints     {self.breakpoints.size} eigenvalues in "
@@ -217,15 +243,7 @@ class PhaseDiagram:
             if self.breakpoints.size
             else "  breakpoints     none (cov = 0)",
             f"  sigma2_learned  {learned}",
-            f"  {'sigma2':>12} {'n_active':>9} {'max log-lik':>13} {'n_points':>11}",
         ]
-        for g in np.unique(np.linspace(0, s.size - 1, min(REPR_ROWS, s.size)).round().astype(int)):
-            n = self.n_points[g]
-            rows.append(
-                f"  {s[g]:>12.5g} {self.n_active[g]:>9} {self.max_log_likelihood[g]:>13.6g} "
-                f"{n if n < 10**10 else format(Decimal(n), '.3e'):>11}"
-            )
-        return "\n".join(rows)
 
     # ------------------------------------------------------------------ keeping and showing
     # JSON text and a file that `ppca_stability.load` reads back (docs/saving.md).
@@ -249,10 +267,119 @@ class PhaseDiagram:
         return data_frame(columns, "PhaseDiagram.to_frame()")
 
     def _repr_html_(self) -> str:
-        title, facts, table = split_repr(repr(self), "sigma2")
-        rows, notes = repr_rows(table)
-        header = ("sigma2", "n_active", "max log-lik", "n_points")
-        return render(title, repr_facts(facts), [(header, rows)], notes)
+        title, facts, _ = split_repr(repr(self), "sigma2")
+        rows = [list(c) for c in table_cells(self, table_rows(self))]
+        return render(title, repr_facts(facts), [((*TABLE_NAMES, "note"), rows)], [])
+
+
+def table_rows(pd: PhaseDiagram) -> list[int]:
+    """Grid indices the table (`PhaseDiagram`'s repr and ``ppca-stability phase``) shows.
+
+    The answer changes only where ``sigma2`` crosses an eigenvalue, so a row stands for an
+    interval between consecutive eigenvalues: one ``sigma2`` inside each interval for a
+    log-spaced set of counts above ``sigma2`` (every count when there are few), the intervals
+    above the top eigenvalues and around the learned ``sigma2``, and both ends of the grid.
+    A grid of at most `ALL_ROWS_UP_TO` values is shown whole.
+    """
+    if pd.sigma2.size <= ALL_ROWS_UP_TO:
+        return list(range(pd.sigma2.size))
+    n_above = pd.n_above
+    top = int(n_above.max())
+    q = min(pd.latent_dim, top)
+    counts = {top, *range(min(top, TOP_INTERVALS) + 1)}
+    counts.update(np.geomspace(1, max(q, 1), ROWS_UP_TO_Q).round().astype(int).tolist())
+    counts.update(np.geomspace(max(q, 1), max(top, 1), ROWS_BEYOND_Q).round().astype(int).tolist())
+    if top <= ROWS_UP_TO_Q + ROWS_BEYOND_Q:
+        counts.update(range(top + 1))
+    if pd.sigma2_learned is not None:
+        k = int(np.sum(pd.eigenvalues > pd.sigma2_learned))
+        counts.update((k - 1, k, k + 1))
+    s, lam = pd.sigma2, pd.eigenvalues
+    at_eigenvalue = np.isin(s, pd.breakpoints)
+    rows = []
+    for k in sorted(counts & set(n_above.tolist())):
+        inside = np.flatnonzero((n_above == k) & ~at_eigenvalue)
+        if inside.size == 0:
+            inside = np.flatnonzero(n_above == k)
+        # The value nearest the middle (in log sigma2) of the interval (lam_{k+1}, lam_k) seen by
+        # the grid: a representative of the interval, away from both eigenvalues.
+        low = max(s[0], lam[k]) if k < lam.size else s[0]
+        high = min(s[-1], lam[k - 1]) if k > 0 else s[-1]
+        middle = 0.5 * (np.log(low) + np.log(high)) if low > 0 else np.log(s[inside]).mean()
+        rows.append(int(inside[np.argmin(np.abs(np.log(s[inside]) - middle))]))
+    return sorted({0, s.size - 1, *rows})
+
+
+def distinct_digits(value: float, others: np.ndarray, least: int = SIGMA2_DIGITS) -> str:
+    """`value` to `least` significant digits, or to as many more as it takes to print
+    differently from each of `others` (values equal to it are ignored)."""
+    others = others[others != value]
+    for n in range(least, 18):
+        # Beyond `least` digits trailing zeros are kept: they are what tells the values apart.
+        style = "" if n == least else "#"
+        text = f"{value:{style}.{n}g}"
+        if all(f"{v:{style}.{n}g}" != text for v in others):
+            return text
+    return repr(value)
+
+
+def table_cells(pd: PhaseDiagram, rows: Sequence[int]) -> list[tuple[str, ...]]:
+    """The table of grid values `rows`: ``sigma2`` (to as many digits as tell it from its nearest
+    eigenvalues; ``= lam_c`` when it is one), the counts, the optimum and the number of points;
+    the interval holding the learned ``sigma2`` is marked."""
+    desc = pd.eigenvalues  # descending: lam_c is desc[c - 1]
+    asc = pd.breakpoints
+    learned = pd.sigma2_learned
+    k_learned = None if learned is None else int(np.sum(desc > learned))
+    # The learned sigma2's interval is marked on the rows inside it; on a breakpoint row only
+    # when no shown row is inside it.
+    inside = [g for g in rows if pd.n_above[g] == k_learned and pd.sigma2[g] not in asc]
+    last_at_learned = (
+        None if inside else next((g for g in reversed(rows) if pd.n_above[g] == k_learned), None)
+    )
+    cells: list[tuple[str, ...]] = []
+    for g in rows:
+        s = float(pd.sigma2[g])
+        i = int(np.searchsorted(asc, s))
+        near = asc[max(i - 1, 0) : i + 2]
+        notes = []
+        at_eigenvalue = i < asc.size and asc[i] == s
+        if at_eigenvalue:
+            notes.append(f"= lam_{int(np.flatnonzero(desc == s)[0]) + 1}")
+        if (
+            learned is not None
+            and int(pd.n_above[g]) == k_learned
+            and (not at_eigenvalue or g == last_at_learned)
+        ):
+            notes.append(f"<- sigma2_learned = {distinct_digits(learned, near)} in this interval")
+        n = int(pd.n_points[g])
+        cells.append(
+            (
+                distinct_digits(s, near),
+                str(pd.n_above[g]),
+                str(pd.n_active[g]),
+                f"{pd.max_log_likelihood[g]:.6g}",
+                str(n) if n < 10**10 else format(Decimal(n), ".3e"),
+                "  ".join(notes),
+            )
+        )
+    return cells
+
+
+TABLE_NAMES = ("sigma2", "n_above", "n_active", "max log-lik", "n_points")
+
+
+def table_lines(pd: PhaseDiagram, rows: Sequence[int]) -> list[str]:
+    """`table_cells` as aligned text lines under their column names, the notes on the right."""
+    cells = table_cells(pd, rows)
+    names = TABLE_NAMES
+    widths = [max([least] + [len(c[j]) for c in cells]) for j, least in enumerate(TABLE_WIDTHS)]
+
+    def line(values: Sequence[str], note: str = "") -> str:
+        text = " ".join(f"{v:>{w}}" for v, w in zip(values, widths))
+        return f"  {text}  {note}".rstrip()
+
+    return [line(names)] + [line(c[:5], c[5]) for c in cells]
 
 
 def _grid_stability_counts(pd: PhaseDiagram) -> tuple[Mapping[Stability, int], ...]:
@@ -305,21 +432,126 @@ def _phase_diagram_iv(
     return S, q, check_sigma2_grid(sigma2, "sigma2"), rtol
 
 
-def _default_grid(
-    lam: np.ndarray, breakpoints: np.ndarray, rtol: float, floor: float
+def _framed_grid(
+    lam: np.ndarray,
+    q: int,
+    sigma2_learned: float | None,
+    rtol: float,
+    floor: float,
+    sigma2_min: float | None = None,
+    sigma2_max: float | None = None,
 ) -> np.ndarray:
-    if breakpoints.size == 0:
+    """Log-spaced over the collapse region (or ``[sigma2_min, sigma2_max]``), with every positive
+    eigenvalue inside it exactly."""
+    breakpoints = np.unique(lam[lam > 0])
+    if breakpoints.size == 0 and (sigma2_min is None or sigma2_max is None):
         raise ValueError(
             "`cov` has no positive eigenvalue, so there is no scale for a default grid; pass "
             "`sigma2`."
         )
-    log_grid = np.geomspace(
-        breakpoints[0] / GRID_MARGIN, breakpoints[-1] * GRID_MARGIN, DEFAULT_GRID_POINTS
-    )
+    given = (sigma2_min is not None, sigma2_max is not None)
+    if sigma2_min is None:
+        live = lam[:q][lam[:q] > 0]
+        lowest = float(live[-1]) if sigma2_learned is None else min(live[-1], sigma2_learned)
+        sigma2_min = lowest / GRID_MARGIN
+    if sigma2_max is None:
+        sigma2_max = float(lam[0]) * GRID_MARGIN
+    if not sigma2_min < sigma2_max:
+        low = (
+            f"{sigma2_min:.6g}"
+            if given[0]
+            else f"its default min(lam_q, sigma2_ML) / 4 = {sigma2_min:.6g}"
+        )
+        high = f"{sigma2_max:.6g}" if given[1] else f"its default 4 lam_1 = {sigma2_max:.6g}"
+        raise ValueError(
+            f"`sigma2_min` ({low}) must be below `sigma2_max` ({high})"
+            + ("." if all(given) else "; pass both ends.")
+        )
+    log_grid = np.geomspace(sigma2_min, sigma2_max, DEFAULT_GRID_POINTS)
     # A log point within tie tolerance of an eigenvalue would be a degenerate value that is not
     # the breakpoint itself: drop it, the eigenvalue is in the grid anyway.
     n_near, _ = fixed_degeneracy(lam, log_grid, rtol, floor)
-    return np.union1d(log_grid[n_near == 0], breakpoints)
+    inside = breakpoints[(breakpoints >= sigma2_min) & (breakpoints <= sigma2_max)]
+    return np.union1d(log_grid[n_near == 0], inside)
+
+
+def _learned(spec: Spectrum, lam: np.ndarray, q: int, rtol: float, floor: float) -> float | None:
+    """Tipping & Bishop's ``sigma2_ML``, or None (none exists, or the partial spectrum does not
+    settle it)."""
+    try:
+        require_joint(spec, q, rtol, floor, "phase_diagram")
+        active = en.joint_mle_active(lam, q, rtol, floor)
+    except ValueError:  # a partial spectrum that does not settle the learned sigma2
+        return None
+    return None if active is None else en.joint_sigma2(lam, active)
+
+
+def _phase_grid_iv(
+    cov: Any, latent_dim: Any, sigma2_min: Any, sigma2_max: Any, rtol: Any
+) -> tuple[Spectrum, int, float | None, float | None, float]:
+    S = check_cov_or_spectrum(cov)
+    spec = S if isinstance(S, Spectrum) else eigh_descending(S, vectors=False)
+    q = check_latent_dim(latent_dim, spec.n_features)
+    lo = None if sigma2_min is None else check_positive_float(sigma2_min, "sigma2_min")
+    hi = None if sigma2_max is None else check_positive_float(sigma2_max, "sigma2_max")
+    if not spec.is_complete and lo is None:
+        raise ValueError(
+            "`sigma2_min` must be given for a partial spectrum: the default grid reaches below "
+            "the eigenvalues it holds. Pass one above its rest_max "
+            f"({spec.rest_max if spec.rest_max is not None else spec.eigenvalues[-1]:.6g})."
+        )
+    return spec, q, lo, hi, check_rtol(rtol)
+
+
+def phase_grid(
+    cov: Any,
+    *,
+    latent_dim: int | None = None,
+    sigma2_min: float | None = None,
+    sigma2_max: float | None = None,
+    rtol: float = DEFAULT_RTOL,
+) -> np.ndarray:
+    """The ``sigma2`` grid `phase_diagram` uses by default, on its default range or on yours.
+
+    200 log-spaced values over ``[sigma2_min, sigma2_max]`` together with every positive
+    eigenvalue inside that range, exactly (the breakpoints where a latent switches off; log
+    values within ``rtol`` of an eigenvalue are dropped).
+
+    Parameters
+    ----------
+    cov : array_like, shape (d, d), or Spectrum
+        Data covariance (ddof=0), or its `spectrum()`; a partial spectrum needs `sigma2_min`.
+    latent_dim : int, optional
+        ``q``. Defaults to ``d``.
+    sigma2_min, sigma2_max : float, optional
+        The range. By default ``min(lam_q, sigma2_ML) / 4`` and ``4 lam_1``: every latent's
+        switch-off (at ``lam_q, ..., lam_1``) and the learned ``sigma2_ML`` (when it exists), with
+        a margin of a factor 4 on each side. ``lam_q`` is the smallest positive eigenvalue among
+        the top ``q``.
+    rtol : float, default 1e-9
+        Tie tolerance, as in `phase_diagram()`.
+
+    Returns
+    -------
+    ndarray
+        Strictly increasing; pass it to ``phase_diagram(cov, sigma2=...)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppca_stability import phase_grid
+    >>> cov = np.diag([4.0, 2.0, 1.0, 1e-6])
+    >>> grid = phase_grid(cov, latent_dim=2)   # sigma2_ML = (1 + 1e-6) / 2, lam_2 = 2
+    >>> float(grid[0]), float(grid[-1]), bool(np.isin([1.0, 2.0, 4.0], grid).all())
+    (0.125000125, 16.0, True)
+    >>> float(phase_grid(cov, latent_dim=2, sigma2_min=1.5)[0])
+    1.5
+    """
+    spec, q, lo, hi, rtol = _phase_grid_iv(cov, latent_dim, sigma2_min, sigma2_max, rtol)
+    floor = spectrum_floor(spec)
+    known = spec.eigenvalues
+    lam = full_eigenvalues(spec, "phase_grid") if spec.trace is not None else known
+    return _framed_grid(known, q, _learned(spec, lam, q, rtol, floor), rtol, floor, lo, hi)
 
 
 def phase_diagram(
@@ -337,8 +569,12 @@ def phase_diagram(
     latent_dim : int, optional
         ``q``. Defaults to ``d``.
     sigma2 : array_like, optional
-        Strictly increasing positive grid. By default, 200 log-spaced values covering
-        ``[lam_min_positive / 10, 10 lam_max]`` together with every positive eigenvalue exactly.
+        Strictly increasing positive grid. By default `phase_grid()`'s: 200 log-spaced values
+        over the collapse region ``[min(lam_q, sigma2_ML) / 4, 4 lam_1]`` (every latent's
+        switch-off and the learned ``sigma2``, with margins) together with every eigenvalue in
+        that range exactly. Eigenvalues below it change the count of stationary points but not
+        which latents collapse; for another range pass ``phase_grid(cov, sigma2_min=...,
+        sigma2_max=...)``.
     rtol : float, default 1e-9
         Relative tolerance under which two eigenvalues, or an eigenvalue and a grid value, count
         as equal, as in `stability_map()`.
@@ -380,22 +616,19 @@ def phase_diagram(
     floor = spectrum_floor(spec)
     known = spec.eigenvalues
     breakpoints = np.unique(known[known > 0])
-    if grid is None:
-        if not spec.is_complete:
-            raise ValueError(
-                "`sigma2` must be given for a partial spectrum: the default grid reaches below "
-                "the eigenvalues it holds. Pass a grid above its rest_max "
-                f"({spec.rest_max if spec.rest_max is not None else known[-1]:.6g})."
-            )
-        grid = _default_grid(known, breakpoints, rtol, floor)
-    else:
+    if grid is None and not spec.is_complete:
+        raise ValueError(
+            "`sigma2` must be given for a partial spectrum: the default grid reaches below "
+            "the eigenvalues it holds. Pass a grid above its rest_max "
+            f"({spec.rest_max if spec.rest_max is not None else known[-1]:.6g}), e.g. "
+            "phase_grid(spectrum, latent_dim=..., sigma2_min=...)."
+        )
+    if grid is not None:
         require_above(spec, float(grid[0]), rtol, floor, "phase_diagram (the smallest sigma2)")
     lam = full_eigenvalues(spec, "phase_diagram (max_log_likelihood)")
-    try:
-        require_joint(spec, q, rtol, floor, "phase_diagram")
-        active = en.joint_mle_active(lam, q, rtol, floor)
-    except ValueError:  # a partial spectrum that does not settle the learned sigma2
-        active = None
+    learned = _learned(spec, lam, q, rtol, floor)
+    if grid is None:
+        grid = _framed_grid(known, q, learned, rtol, floor)
     # m(s) as the core counts it: an eigenvalue within tolerance of s is not above it.
     m = np.asarray(n_above(lam, grid, rtol, floor))
     k = np.minimum(q, m)
@@ -408,7 +641,7 @@ def phase_diagram(
         max_log_likelihood=en.top_log_likelihood(lam, k, grid),
         n_points=tuple(counts[i] for i in m),
         breakpoints=breakpoints,
-        sigma2_learned=None if active is None else en.joint_sigma2(lam, active),
+        sigma2_learned=learned,
         eigenvalues=known,
         latent_dim=q,
         rtol=rtol,

@@ -239,6 +239,13 @@ class CollapseThresholds:
         From the mean active-unit count over seeds.
     deep_min, deep_max : ndarray, shape (latent_dim,)
         Smallest and largest of the per-seed thresholds (NaN if any seed has none in the grid).
+    sigma2 : ndarray or None
+        The grid the thresholds were read from: it sets the digits the table prints
+        (`significant_digits`).
+    n_seeds : int or None
+        Seeds behind ``deep``; with one, the table has no per-seed column.
+
+    The table (``repr``) prints "–" where a threshold is not inside the grid.
     """
 
     k: np.ndarray
@@ -247,6 +254,8 @@ class CollapseThresholds:
     deep: np.ndarray
     deep_min: np.ndarray
     deep_max: np.ndarray
+    sigma2: np.ndarray | None = None
+    n_seeds: int | None = None
 
     @property
     def ratio(self) -> np.ndarray:
@@ -254,19 +263,63 @@ class CollapseThresholds:
         one does."""
         return self.deep / self.linear_on_grid
 
+    @property
+    def significant_digits(self) -> int:
+        """Digits the grid supports for a threshold (and a ratio of two): a threshold read off
+        a grid is uncertain by up to its widest step, a relative ``delta = max log(s_{g+1} /
+        s_g)``; one digit beyond that, ``1 + ceil(log10(1 / delta))`` (at least 1). A grid
+        stepping by a factor 4 gives 1 digit, 1.5 gives 2, 1.05 gives 3. Without a grid, 4."""
+        if self.sigma2 is None or self.sigma2.size < 2:
+            return UNKNOWN_GRID_DIGITS
+        delta = float(np.max(np.diff(np.log(self.sigma2))))
+        return max(1, 1 + math.ceil(math.log10(1.0 / delta)))
+
     def __repr__(self) -> str:
-        rows = [
-            "CollapseThresholds: sigma2 at which the k-th active unit becomes inactive",
-            f"  {'k':>3} {'lam_k':>10} {'linear@grid':>12} {'deep (mean)':>12} {'deep seeds':>21} "
-            f"{'ratio':>7}",
-        ]
+        n = self.significant_digits
+        one_seed = self.n_seeds == 1
+        names = ["k", "lam_k", "linear@grid", "deep (mean)" if not one_seed else "deep"]
+        if not one_seed:
+            names.append("deep seeds")
+        names.append("ratio")
+        cells = []
         for i in range(self.k.size):
-            rows.append(
-                f"  {self.k[i]:>3} {self.eigenvalue[i]:>10.4g} {self.linear_on_grid[i]:>12.4g} "
-                f"{self.deep[i]:>12.4g} {f'[{self.deep_min[i]:.4g}, {self.deep_max[i]:.4g}]':>21} "
-                f"{self.ratio[i]:>7.3f}"
-            )
+            row = [
+                str(self.k[i]),
+                f"{self.eigenvalue[i]:.4g}",
+                _digits(self.linear_on_grid[i], n),
+                _digits(self.deep[i], n),
+            ]
+            if not one_seed:
+                lo, hi = self.deep_min[i], self.deep_max[i]
+                row.append(NO_VALUE if np.isnan(lo) else f"[{_digits(lo, n)}, {_digits(hi, n)}]")
+            row.append(_digits(self.ratio[i], n))
+            cells.append(row)
+        widths = [max([len(name)] + [len(c[j]) for c in cells]) for j, name in enumerate(names)]
+        grid = "" if self.sigma2 is None else f" on {self.sigma2.size} grid values"
+        rows = [
+            f"CollapseThresholds: sigma2 at which the k-th active unit becomes inactive{grid}",
+            f"  ({n} significant digit{'s' if n > 1 else ''}: what the grid's widest step "
+            f"supports; {NO_VALUE}: not inside the grid)",
+        ]
+        rows += ["  " + " ".join(f"{v:>{w}}" for v, w in zip(r, widths)) for r in [names] + cells]
         return "\n".join(rows)
+
+
+# What a table prints where there is no value (a threshold outside the grid), as docs/deep_vae.md.
+NO_VALUE = "\u2013"
+# Significant digits of a threshold when the grid it was read from is unknown.
+UNKNOWN_GRID_DIGITS = 4
+
+
+def _digits(value: float, n: int) -> str:
+    """`value` rounded to `n` significant digits, written without an exponent for magnitudes
+    from 1e-4 to 1e6 (``198`` to one digit is ``200``, not ``2e+02``); NaN is `NO_VALUE`."""
+    if not math.isfinite(value):
+        return NO_VALUE
+    rounded = float(f"{value:.{n}g}")
+    if rounded == 0.0 or not 1e-4 <= abs(rounded) < 1e6:
+        return f"{value:.{n}g}"
+    return f"{rounded:.{max(0, n - 1 - math.floor(math.log10(abs(rounded))))}f}"
 
 
 def _crossing(grid: np.ndarray, counts: np.ndarray, level: float) -> float:
@@ -363,15 +416,33 @@ class DeepCollapseSweep:
             deep=np.array([_crossing(s, mean, k - 0.5) for k in ks]),
             deep_min=per_seed.min(axis=1),
             deep_max=per_seed.max(axis=1),
+            sigma2=s.copy(),
+            n_seeds=len(self.seeds),
         )
 
     def __repr__(self) -> str:
         au, kl = self.active_units, self.kl_by_rank.sum(axis=2)
         pred_kl = self.predicted_kl.sum(axis=1)
-        rows = [
+        n = len(self.seeds)
+        head = (
             f"DeepCollapseSweep(latent_dim={self.latent_dim}, {self.sigma2.size} sigma2 values x "
-            f"{len(self.seeds)} seeds, hidden={list(self.hidden)}, activation={self.activation!r}, "
-            f"epochs={self.epochs})",
+            f"{n} seed{'s' if n != 1 else ''}, hidden={list(self.hidden)}, "
+            f"activation={self.activation!r}, epochs={self.epochs})"
+        )
+        if n == 1:  # one seed: its values, with no spread to show
+            rows = [
+                head,
+                f"  {'sigma2':>10} | {'active units':^16} | {'total KL [nats]':^17}",
+                f"  {'':>10} | {'linear':>7} {'deep':>8} | {'linear':>8} {'deep':>8}",
+            ]
+            rows += [
+                f"  {s:>10.4g} | {self.predicted_active_units[g]:>7} {au[g, 0]:>8} | "
+                f"{pred_kl[g]:>8.3f} {kl[g, 0]:>8.3f}"
+                for g, s in enumerate(self.sigma2)
+            ]
+            return "\n".join(r.rstrip() for r in rows)
+        rows = [
+            head,
             f"  {'sigma2':>10} | {'active units':^26} | {'total KL [nats]':^26}",
             f"  {'':>10} | {'linear':>6} {'deep mean':>9} {'[min, max]':>9} | {'linear':>7} "
             f"{'deep mean':>9} {'± std':>8}",
@@ -382,7 +453,7 @@ class DeepCollapseSweep:
                 f"{f'[{au[g].min()}, {au[g].max()}]':>9} | {pred_kl[g]:>7.3f} {kl[g].mean():>9.3f} "
                 f"{kl[g].std():>8.3f}"
             )
-        return "\n".join(rows)
+        return "\n".join(r.rstrip() for r in rows)
 
     def plot(self, ax: Any = None) -> Any:
         """Active units and KL per latent against ``sigma2``: deep VAE (markers) over the linear

@@ -241,7 +241,7 @@ def test_cli_deep_table_json_and_figure(tmp_path, capsys):
     ]
     assert main(args + ["--out", str(tmp_path / "f.png")]) == 0
     out = capsys.readouterr().out
-    assert "DeepCollapseSweep(latent_dim=2, 2 sigma2 values x 1 seeds, hidden=[16]" in out
+    assert "DeepCollapseSweep(latent_dim=2, 2 sigma2 values x 1 seed, hidden=[16]" in out
     assert "CollapseThresholds" in out and (tmp_path / "f.png").stat().st_size > 0
     assert main(args + ["--json"]) == 0
     payload = json.loads(capsys.readouterr().out)

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _mnist import mnist_test_cov
 from _support import EXACT_RTOL, NUMERIC_RTOL, SPECTRUM, cov_from_eigenvalues, rel_err
 
 from ppca_stability import (
@@ -14,6 +15,7 @@ from ppca_stability import (
     Stability,
     log_likelihood,
     phase_diagram,
+    phase_grid,
     ppca_mle,
     stability_map,
 )
@@ -40,22 +42,67 @@ def _map(cov, s, q):
 
 
 # ----------------------------------------------------------------------------- the grid
-def test_default_grid_covers_range_and_contains_every_eigenvalue(cov):
-    pd = phase_diagram(cov, latent_dim=3)
+def test_default_grid_frames_every_switch_off_and_the_learned_sigma2(cov):
+    q = 3
+    pd = phase_diagram(cov, latent_dim=q)
     s = pd.sigma2
     assert np.all(np.diff(s) > 0)
-    assert s[0] == pytest.approx(SPECTRUM.min() / 10, rel=EXACT_RTOL)
-    assert s[-1] == pytest.approx(SPECTRUM.max() * 10, rel=EXACT_RTOL)
-    assert np.all(np.isin(pd.eigenvalues, s))  # exactly, not approximately
-    np.testing.assert_array_equal(pd.breakpoints, np.sort(pd.eigenvalues))
+    learned = ppca_mle(cov, q).sigma2  # Tipping & Bishop's sigma2_ML, from the core
+    margin = phase_module.GRID_MARGIN
+    assert s[0] == pytest.approx(min(SPECTRUM[q - 1], learned) / margin, rel=EXACT_RTOL)
+    assert s[-1] == pytest.approx(SPECTRUM[0] * margin, rel=EXACT_RTOL)
+    lam = pd.eigenvalues  # SPECTRUM up to the round-off of the rotation
+    assert np.all(np.isin(lam[(lam >= s[0]) & (lam <= s[-1])], s))  # exactly, not approximately
     assert s.size >= phase_module.DEFAULT_GRID_POINTS
+    # every latent is live at the lower end and collapsed at the upper end
+    assert (pd.n_active[0], pd.n_active[-1]) == (q, 0)
+    np.testing.assert_array_equal(phase_grid(cov, latent_dim=q), s)
 
 
-def test_zero_eigenvalues_are_not_breakpoints(rng):
+def test_zero_eigenvalues_are_not_breakpoints_nor_frame_the_grid(rng):
+    # latent_dim >= rank: no sigma2_ML; the smallest positive eigenvalue of the top q frames it.
     cov = cov_from_eigenvalues([3.0, 1.0, 0.0, 0.0], rng)
     pd = phase_diagram(cov, latent_dim=2)
-    assert pd.breakpoints.size == 2
-    assert pd.sigma2[0] == pytest.approx(pd.breakpoints[0] / 10, rel=EXACT_RTOL)
+    assert pd.breakpoints.size == 2 and pd.sigma2_learned is None
+    assert pd.sigma2[0] == pytest.approx(1.0 / phase_module.GRID_MARGIN, rel=EXACT_RTOL)
+    assert phase_diagram(cov, latent_dim=3).sigma2[0] == pd.sigma2[0]
+
+
+def test_phase_grid_on_a_given_range_keeps_the_eigenvalues_inside_it(cov):
+    grid = phase_grid(cov, latent_dim=2, sigma2_min=1.0, sigma2_max=5.0)
+    assert (grid[0], grid[-1]) == (1.0, 5.0)
+    lam = phase_diagram(cov, sigma2=grid).eigenvalues
+    inside = (lam > 1.0) & (lam < 5.0)
+    assert np.all(np.isin(lam[inside], grid)) and not np.isin(lam[~inside], grid).any()
+    # one end given: the other is the default's
+    assert phase_grid(cov, latent_dim=2, sigma2_max=5.0)[0] == phase_grid(cov, latent_dim=2)[0]
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"sigma2_min": 3.0, "sigma2_max": 2.0}, r"`sigma2_min` \(3\) must be below `sigma2_max`"),
+        ({"sigma2_min": 100.0}, r"its default 4 lam_1 = 24\)?; pass both ends"),
+        ({"sigma2_min": -1.0}, "`sigma2_min` must be positive"),
+        ({"sigma2_max": np.inf}, "`sigma2_max` must be positive and finite"),
+    ],
+)
+def test_phase_grid_errors_name_the_parameter(cov, kw, match):
+    with pytest.raises(ValueError, match=match):
+        phase_grid(cov, **kw)
+
+
+def test_default_grid_on_mnist_is_framed_on_the_collapse():
+    # MNIST-test has one genuine eigenvalue near 2e-12 and lam_1 = 5.31: a grid from lam_min / 10
+    # put 12 of its 14 decades below every switch-off. Framed on the collapse, it ends within a
+    # factor 10 of min(lam_q, sigma2_ML) and of lam_1, with every switch-off inside.
+    S = mnist_test_cov()
+    pd = phase_diagram(S, latent_dim=10)
+    lam, learned = pd.eigenvalues, pd.sigma2_learned
+    assert learned == pytest.approx(ppca_mle(S, 10).sigma2, rel=NUMERIC_RTOL)
+    low, high = min(lam[9], learned), lam[0]
+    assert low / 10 < pd.sigma2[0] < low and high < pd.sigma2[-1] < 10 * high
+    assert set(pd.n_active.tolist()) == set(range(11))
 
 
 def test_one_eigendecomposition_without_vectors(cov, monkeypatch):
@@ -242,10 +289,60 @@ def test_no_degeneracy_warning_at_breakpoints(cov):
     assert pd.degenerate.sum() == SPECTRUM.size
 
 
+def _repr_rows(text: str) -> list[tuple[str, int, int, str]]:
+    """(sigma2 as printed, n_above, n_active, notes) of the rows of a repr's table."""
+    rows = []
+    for line in text.split("n_points\n", 1)[1].splitlines():
+        cells = line.split(None, 5)
+        rows.append((cells[0], int(cells[1]), int(cells[2]), cells[5] if len(cells) > 5 else ""))
+    return rows
+
+
 def test_repr_is_a_table(cov):
     text = repr(phase_diagram(cov, latent_dim=2))
     assert text.startswith("PhaseDiagram(n_features=6, latent_dim=2")
-    assert "sigma2_learned" in text and "n_points" in text and len(text.splitlines()) <= 12
+    assert "sigma2_learned" in text and "n_points" in text
+
+
+@pytest.mark.parametrize("source", ["digits", "mnist"])
+def test_repr_shows_every_change_of_the_answer(source, digits_cov):
+    # Regression (MNIST, latent_dim 10): the repr jumped from sigma2 = 0.032 (all 10 live) to
+    # 53.1 (none), skipping the collapse. A row for every number of live latents, 0 to q, each
+    # the API's answer at its sigma2, and the interval of the learned sigma2 marked once.
+    S = digits_cov if source == "digits" else mnist_test_cov()
+    pd = phase_diagram(S, latent_dim=10)
+    rows = _repr_rows(repr(pd))
+    assert {n_active for _, _, n_active, _ in rows} == set(range(11))
+    for printed, n_above, n_active, _ in rows:
+        g = int(np.argmin(np.abs(np.log(pd.sigma2 / float(printed)))))
+        assert (pd.n_above[g], pd.n_active[g]) == (n_above, n_active)
+    marked = [r for r in rows if "<- sigma2_learned" in r[3]]
+    assert len(marked) == 1
+    assert marked[0][1] == int(np.sum(pd.eigenvalues > pd.sigma2_learned))
+
+
+@pytest.mark.parametrize("source", ["near", "mnist"])
+def test_repr_tells_each_sigma2_from_the_nearest_eigenvalue(source):
+    # Regression: a table sigma2 of 2.6589 could not be told from lam_5 = 2.6589 (MNIST). A
+    # printed sigma2 is either marked as the eigenvalue it is, or lies, read back, on the same
+    # side of every eigenvalue as the grid value it stands for.
+    if source == "near":
+        lam = np.array([5.0, 2.6589269, 1.0])
+        grid = [0.5, 2.6589 * (1 - 1e-6), 2.6589269, 2.65895, 4.0]
+        pd = phase_diagram(np.diag(lam), latent_dim=2, sigma2=grid)
+    else:
+        pd = phase_diagram(mnist_test_cov(), latent_dim=10)
+    lam = pd.eigenvalues
+    rows = _repr_rows(repr(pd))
+    for printed, n_above, _, notes in rows:
+        if notes.startswith("= lam_"):
+            c = int(notes.split()[1][4:])
+            assert float(printed) == pytest.approx(lam[c - 1], rel=1e-4)
+            assert n_above == int(np.sum(lam > lam[c - 1]))
+        else:
+            assert int(np.sum(lam > float(printed))) == n_above, printed
+    if source == "near":  # the whole short grid is shown
+        assert len(rows) == len(grid)
 
 
 # ----------------------------------------------------------------------------- errors
