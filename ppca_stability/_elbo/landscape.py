@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse.linalg
 
-from .._base.tolerance import DEFAULT_RTOL, tie_sign
+from .._base.tolerance import DEFAULT_RTOL, roundoff_threshold, tie_sign
 from .._base.validation import check_bool, check_choice, check_cov, check_rtol, check_sigma2
 from .._ppca.classify import SymmetryBasis, classification_table
 from .._ppca.hessian_blocks import structured_counts
@@ -84,8 +84,6 @@ DEFAULT_HESSIAN_RTOL = 1e-8
 DEFAULT_GTOL = 1e-7
 # method="auto" forms the dense Schur complement up to this many (W, sigma2) coordinates.
 DENSE_MAX = 4096
-# Eigenvalues of S below this many d * eps * lam_max are its null space (as check_psd_eigenvalues).
-NULL_SLACK = 100.0
 # Lanczos: residual tolerance for the top eigenvalues, the scale estimate, and the cap on ARPACK's
 # restarts beyond which the Morse index is reported as a lower bound (a dense cluster of tiny
 # negative eigenvalues at the top, e.g. 4 decades over d = 784, does not converge in minutes).
@@ -187,9 +185,9 @@ def _unit_scales(point: ElboModel, s: float) -> np.ndarray:
 
 
 def _rank(S: np.ndarray) -> int:
-    """Rank of ``S`` with the package's round-off threshold (as `check_psd_eigenvalues`)."""
+    """Rank of ``S`` with the package's round-off rule (`_base.tolerance.roundoff_threshold`)."""
     lam = np.linalg.eigvalsh(S)
-    slack = NULL_SLACK * S.shape[0] * np.finfo(np.float64).eps * max(abs(lam[-1]), abs(lam[0]))
+    slack = roundoff_threshold(max(abs(lam[-1]), abs(lam[0])), S.shape[0])
     return int(np.count_nonzero(lam > slack))
 
 
