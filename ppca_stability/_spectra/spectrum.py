@@ -535,7 +535,11 @@ def spectrum(
         if method == "krylov":
             op = _partial.dense_operator(S)
         else:
-            rng = check_rng(rng) if method == "auto" else None
+            # From data formed into its covariance (n >= d, d below about 1000): LAPACK's syevr
+            # on the interval, without the certified Krylov attempt, which costs more than a full
+            # eigh there (MNIST-test: 0.25 s against 0.23 s; syevr on its 23 pairs 0.096 s).
+            krylov = method == "auto" and X is None
+            rng = check_rng(rng) if krylov else None
             return dense_partial(S, above=a, n_components=k, vectors=vectors, rng=rng)
     else:
         n, mean, trace = column_moments(X)
