@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from .._base.tolerance import DEFAULT_RTOL, EPS, eigen_floor, roundoff_threshold, tie_sign
+from .._base.tolerance import DEFAULT_RTOL, eigen_floor, roundoff_threshold, tie_sign
 from .._base.validation import (
     check_bool,
     check_choice,
@@ -392,7 +392,7 @@ DENSE_MAX_FRACTION = 8
 def dense_cut(above: float, rtol: float, d: int, trace: float) -> float:
     """The bound a dense partial spectrum certifies for the eigenvalues it lacks: `above`
     lowered beyond its tie band (``floor <= d eps tr S``)."""
-    return above * (1.0 - 4.0 * rtol) - 4.0 * d * EPS * trace
+    return above * (1.0 - 4.0 * rtol) - 4.0 * roundoff_threshold(trace, d)
 
 
 def dense_above(
