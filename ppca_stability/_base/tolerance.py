@@ -61,7 +61,7 @@ def roundoff_threshold(lam_max: float, d: int) -> float:
 
     Examples
     --------
-    >>> roundoff_threshold(5.0, 2) == 2 * np.finfo(np.float64).eps * 5.0
+    >>> roundoff_threshold(5.0, 2) == 2 * 5.0 * 2.0**-52  # d * lam_max * eps
     True
     """
     return d * EPS * abs(float(lam_max))
