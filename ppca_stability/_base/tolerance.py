@@ -6,6 +6,16 @@ floor``. ``rtol`` is the caller's relative tolerance (default `DEFAULT_RTOL`); `
 the eigensolver's absolute error, about ``d * eps * lam_max`` (`eigen_floor`), so that eigenvalues
 at round-off level are never told apart by noise. An eigenvalue tied with ``s`` is *not* above
 it: it would give a live column of round-off size, a duplicate of the point without it.
+
+The round-off rule, stated once for the package (`roundoff_threshold`): an eigenvalue ``lam`` of
+a symmetric positive semi-definite d x d matrix is round-off, indistinguishable from 0, when
+``|lam| <= d * eps * lam_max``. It is the default rank tolerance of NumPy's
+``numpy.linalg.matrix_rank`` (``S.max() * max(M, N) * eps``, after Press et al., *Numerical
+Recipes*, 2nd ed., sec. 2.6), which scikit-learn's rank decisions share; a backward-stable
+eigensolver's error in each eigenvalue is of that order (``O(eps) ||S||``, Golub & Van Loan,
+*Matrix Computations*, sec. 8.1). Every zeroing of round-off eigenvalues, the
+positive-semi-definiteness test (an eigenvalue below ``-threshold`` is genuinely negative), the
+partial routes' floors and the ELBO's null space use it.
 """
 
 from __future__ import annotations
@@ -16,10 +26,13 @@ from typing import overload
 import numpy as np
 
 from ..exceptions import PrecisionWarning
-from .validation import PSD_SLACK
 
 __all__ = [
     "DEFAULT_RTOL",
+    "EPS",
+    "SYMMETRY_RTOL",
+    "roundoff_threshold",
+    "is_roundoff",
     "eigen_floor",
     "tie_sign",
     "n_above",
@@ -31,22 +44,49 @@ __all__ = [
 
 # Default relative tolerance under which two eigenvalues, or an eigenvalue and sigma2, are tied.
 DEFAULT_RTOL = 1e-9
+EPS = float(np.finfo(np.float64).eps)
+# Relative asymmetry tolerated in a float64 covariance before it is refused, and under which a
+# square matrix counts as symmetric (round-off from X.T @ X / n is far below this; a genuinely
+# non-symmetric matrix is far above it). A lower-precision input is allowed
+# `LOW_PRECISION_ULPS` times its own machine epsilon instead.
+SYMMETRY_RTOL = 1e-10
+LOW_PRECISION_ULPS = 100.0
+# A kept eigenvalue lies at least this factor above the tie floor (`eigen_floor`).
+KEPT_MARGIN = 100.0
+
+
+def roundoff_threshold(lam_max: float, d: int) -> float:
+    """The round-off threshold ``d * eps * |lam_max|`` of a d x d symmetric matrix whose largest
+    eigenvalue (in magnitude) is `lam_max` (module notes: NumPy's ``matrix_rank`` default).
+
+    Examples
+    --------
+    >>> roundoff_threshold(5.0, 2) == 2 * 5.0 * 2.0**-52  # d * lam_max * eps
+    True
+    """
+    return d * EPS * abs(float(lam_max))
+
+
+def is_roundoff(lam: np.ndarray | float, lam_max: float, d: int) -> np.ndarray:
+    """Whether each eigenvalue in `lam` is round-off: ``|lam| <= roundoff_threshold(lam_max,
+    d)``."""
+    return np.abs(np.asarray(lam, dtype=np.float64)) <= roundoff_threshold(lam_max, d)
 
 
 def eigen_floor(lam: np.ndarray, n_features: int | None = None) -> float:
-    """Absolute tie tolerance: the eigensolver's error scale ``d * eps * lam_max``, capped at
-    ``lam_min_positive / PSD_SLACK`` (``d`` is `n_features` when `lam` is the top of a partial
-    spectrum, and the cap then uses the smallest eigenvalue it holds).
+    """Absolute tie tolerance: the eigensolver's error scale `roundoff_threshold` ``(lam_max, d)``,
+    capped at ``lam_min_positive / KEPT_MARGIN`` (``d`` is `n_features` when `lam` is the top of a
+    partial spectrum, and the cap then uses the smallest eigenvalue it holds).
 
-    The cap matters only when `check_psd_eigenvalues` kept a positive eigenvalue below
-    ``PSD_SLACK * d * eps * lam_max`` because its own error bound is smaller (eigenvalues 4..1
-    next to 1e16 on the diagonal are exact): a floor above a kept eigenvalue would tie it with 0
-    and with its neighbours, undoing the decision that it is resolved.
+    The cap matters only when `check_psd_eigenvalues` kept a positive eigenvalue below the
+    round-off threshold because its own error bound is smaller (eigenvalues 4..1 next to 1e16
+    on the diagonal are exact): a floor above a kept eigenvalue would tie it with 0 and with its
+    neighbours, undoing the decision that it is resolved.
     """
     d = lam.size if n_features is None else n_features
-    floor = d * np.finfo(np.float64).eps * float(lam[0])
+    floor = roundoff_threshold(float(lam[0]), d)
     positive = lam[lam > 0]
-    return min(floor, float(positive[-1]) / PSD_SLACK) if positive.size else floor
+    return min(floor, float(positive[-1]) / KEPT_MARGIN) if positive.size else floor
 
 
 def tie_sign(a: np.ndarray, b: np.ndarray | float, rtol: float, floor: float) -> np.ndarray:
@@ -101,11 +141,12 @@ def is_degenerate(lam: np.ndarray, sigma2: float | str, rtol: float, floor: floa
 
 
 def resolution(lam: np.ndarray, n_features: int | None = None) -> float:
-    """``PSD_SLACK * d * eps * lam_max``: below it `check_psd_eigenvalues` may set an eigenvalue
-    to 0 (a round-off eigenvalue of a rank-deficient covariance, or a genuine one that float64
-    cannot resolve next to ``lam_max``: the two look the same in the matrix)."""
+    """`roundoff_threshold` of the spectrum `lam` (descending): below it `check_psd_eigenvalues`
+    may set an eigenvalue to 0 (a round-off eigenvalue of a rank-deficient covariance, or a
+    genuine one that float64 cannot resolve next to ``lam_max``: the two look the same in the
+    matrix)."""
     d = lam.size if n_features is None else n_features
-    return PSD_SLACK * d * float(np.finfo(np.float64).eps) * float(lam[0]) if lam.size else 0.0
+    return roundoff_threshold(float(lam[0]), d) if lam.size else 0.0
 
 
 def warn_unresolved(
@@ -114,7 +155,8 @@ def warn_unresolved(
     """A `PrecisionWarning` when a fixed `sigma2` lies below `resolution` and the (complete)
     spectrum `lam` has zero eigenvalues: whether they are really below `sigma2` is then unknown,
     and an answer that counts them as below it may miss points (a rotated
-    ``diag(1e16, 4, 3, 2, 1)`` at ``sigma2 = 0.5`` shows 2 points of 32)."""
+    ``diag(1e16, 4, 3, 2, 1)`` at ``sigma2 = 0.5`` shows 2 points of 32: 4..1 lie below its
+    threshold, 8.9)."""
     if isinstance(sigma2, str) or not lam.size or not lam[0] > 0:
         return
     res = resolution(lam)
@@ -122,7 +164,7 @@ def warn_unresolved(
     if n_zero and sigma2 < res:
         warnings.warn(
             f"sigma2 = {sigma2:.3g} is below {res:.3g}, the smallest eigenvalue float64 resolves "
-            f"next to the largest ({float(lam[0]):.3g}) of `{name}` (100 d eps lam_max). Its "
+            f"next to the largest ({float(lam[0]):.3g}) of `{name}` (d eps lam_max). Its "
             f"{n_zero} zero eigenvalue(s) may be genuine eigenvalues under {res:.3g} that "
             "round-off hid; then they lie above sigma2 and the points built on them are missing. "
             "Rescale the features to comparable variances, or use a sigma2 above it.",

@@ -15,6 +15,7 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from ..exceptions import PrecisionWarning
+from .tolerance import EPS, LOW_PRECISION_ULPS, SYMMETRY_RTOL, roundoff_threshold
 
 __all__ = [
     "as_real_array",
@@ -37,12 +38,12 @@ __all__ = [
     "check_choice",
 ]
 
-# Relative asymmetry tolerated in a float64 covariance before it is rejected (round-off from
-# X.T @ X / n is far below this; a genuinely non-symmetric matrix is far above it). A lower
-# precision input is allowed PSD_SLACK times its own machine epsilon instead.
-SYMMETRY_RTOL = 1e-10
-# Eigenvalues within PSD_SLACK * n * eps * max|lambda| of 0 are round-off and are set to 0.
-PSD_SLACK = 100.0
+# Features whose variances span more than this factor may hide eigenvalues that rescaling would
+# resolve (`check_psd_eigenvalues` then says so).
+RESCALE_SPREAD = 100.0
+# ... and warns only for eigenvalues at least this many times their residual (resolved by the
+# eigensolver, not noise).
+RESOLVED_RATIO = 100.0
 
 
 def describe(value: Any) -> str:
@@ -169,14 +170,14 @@ def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
     (`ppca_stability.spectrum()`), so that it costs no extra factorisation; here only
     its necessary conditions on the entries, O(d^2): a non-negative diagonal and
     ``|S_ij| <= sqrt(S_ii S_jj)`` (every 2 x 2 principal minor), each up to round-off
-    (``PSD_SLACK d eps max|S_ii|``). They catch the common mistakes (a sign error, a correlation
-    above 1, a difference of covariances) where no eigenvalues are computed, as in
+    (`roundoff_threshold` ``(max|S_ii|, d)``). They catch the common mistakes (a sign error, a
+    correlation above 1, a difference of covariances) where no eigenvalues are computed, as in
     `log_likelihood` and its derivatives; the full test is `check_psd_eigenvalues`.
     """
     arr, eps = real_array(cov, name)
     # Asymmetry is measured against the input's own precision: a float32 covariance carries
     # round-off of 1e-8 relative, far above SYMMETRY_RTOL (it was refused as "not symmetric").
-    symmetry_rtol = max(SYMMETRY_RTOL, PSD_SLACK * eps)
+    symmetry_rtol = max(SYMMETRY_RTOL, LOW_PRECISION_ULPS * eps)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         hint = " Pass a data matrix to `covariance(data)` first." if arr.ndim == 2 else ""
         raise ValueError(f"`{name}` must be a square 2-D array; got shape {arr.shape}.{hint}")
@@ -204,11 +205,11 @@ def check_cov(cov: Any, name: str = "cov") -> np.ndarray:
 
 
 def _check_diagonal(S: np.ndarray, name: str) -> tuple[np.ndarray, float]:
-    """A non-negative diagonal up to round-off (``PSD_SLACK d eps max|S_ii|``); returns
+    """A non-negative diagonal up to round-off (`roundoff_threshold` ``(max|S_ii|, d)``); returns
     ``sqrt(max(S_ii, 0))`` and that tolerance, for the 2 x 2 minors (`_scan_entries`)."""
     d = S.shape[0]
     diag = np.diagonal(S)
-    tol = PSD_SLACK * d * np.finfo(np.float64).eps * float(np.abs(diag).max(initial=0.0))
+    tol = roundoff_threshold(float(np.abs(diag).max(initial=0.0)), d)
     i = int(np.argmin(diag))
     if diag[i] < -tol:
         raise ValueError(
@@ -227,51 +228,53 @@ def check_psd_eigenvalues(
 ) -> np.ndarray:
     """Set eigenvalues within round-off of 0 to exactly 0; raise for genuinely negative ones.
 
-    Which eigenvalues are round-off. The eigensolver's error in every eigenvalue is at most
-    about ``d * eps * lam_max`` (its backward error is that large in norm), so eigenvalues above
-    ``PSD_SLACK`` times that are kept outright. Below it the global bound is too pessimistic
-    when the covariance's scales differ: in ``diag([1e16, 4, 3, 2, 1])`` the eigenvalues 4..1 are
-    computed exactly, and a covariance of features in different units resolves its small
-    eigenvalues much better than ``eps * lam_max``. For those candidates the test is per
-    eigenvalue, with two errors added: the eigensolver's, bounded rigorously by the residual
-    ``||S u_i - lam_i u_i||`` of the computed unit eigenvector (some eigenvalue of ``S`` lies
-    that close; it is exactly 0 for a diagonal ``S``), and the covariance's own round-off: an
-    entrywise relative error ``eta`` (``|dS| <= eta |S|``) moves ``lam_i`` by at most
-    ``eta |u_i|^T |S| |u_i|`` to first order. ``lam_i`` is kept when it exceeds
-    ``eta |u_i|^T |S| |u_i| + PSD_SLACK ||S u_i - lam_i u_i||`` with ``eta = PSD_SLACK d eps``.
-    A genuinely well-scaled round-off eigenvalue (rank-deficient data) has ``|u_i|^T |S| |u_i|``
-    of order ``lam_max`` and is zeroed as before; 4..1 next to 1e16 on the diagonal have it equal
+    Which eigenvalues are round-off: the package's one rule, `roundoff_threshold` (``|lam| <= d
+    eps lam_max``, NumPy's ``matrix_rank`` tolerance). An eigenvalue below ``-threshold`` is
+    genuinely negative: a ValueError. Eigenvalues above it are kept. Below it the global rule is
+    too pessimistic when the covariance's scales differ: in ``diag([1e16, 4, 3, 2, 1])`` the
+    eigenvalues 4..1 are computed exactly, and a covariance of features in different units
+    resolves its small eigenvalues much better than ``eps * lam_max``. For those candidates the
+    same rule is applied at the eigenvalue's own scale, with two errors added: the
+    eigensolver's, bounded rigorously by the residual ``||S u_i - lam_i u_i||`` of the computed
+    unit eigenvector (some eigenvalue of ``S`` lies that close; it is exactly 0 for a diagonal
+    ``S``), and the covariance's own round-off: an entrywise relative error ``eta = d eps``
+    (``|dS| <= eta |S|``) moves ``lam_i`` by at most ``eta |u_i|^T |S| |u_i|`` to first order.
+    ``lam_i`` is kept when it exceeds ``roundoff_threshold(|u_i|^T |S| |u_i|, d) + ||S u_i -
+    lam_i u_i||``. A genuinely round-off eigenvalue (rank-deficient data) has ``|u_i|^T |S|
+    |u_i|`` of order ``lam_max`` and is zeroed; 4..1 next to 1e16 on the diagonal have it equal
     to themselves and are kept. When the eigensolver resolved an eigenvalue (above its residual
-    term and above ``eps lam_max``) but the covariance's round-off term drops it, and the
-    variances of the features span more than ``PSD_SLACK`` (so that rescaling would help), a
+    and above ``eps lam_max``) but the covariance's round-off term drops it, and the variances of
+    the features span more than ``RESCALE_SPREAD`` (so that rescaling would help), a
     `PrecisionWarning` says how many and suggests standardising the features.
 
     `cov` is the matrix the eigenvalues came from and `vectors(idx)` returns the unit
-    eigenvectors of ``eigenvalues[idx]`` as columns; without them only the global bound is used.
+    eigenvectors of ``eigenvalues[idx]`` as columns; without them only the global rule is used.
     """
     d = eigenvalues.shape[0]
     top = max(abs(eigenvalues[0]), abs(eigenvalues[-1]))
-    eta = PSD_SLACK * d * np.finfo(np.float64).eps
-    slack = eta * top
+    slack = roundoff_threshold(top, d)
     if eigenvalues[-1] < -slack:
         raise ValueError(
             f"`{name}` must be positive semi-definite; its smallest eigenvalue is "
-            f"{eigenvalues[-1]:.6g} (largest {eigenvalues[0]:.6g})."
+            f"{eigenvalues[-1]:.6g} (largest {eigenvalues[0]:.6g}), below the round-off "
+            f"threshold -{slack:.3g} (d eps lam_max)."
         )
     # Below the eigensolver's accuracy an eigenvalue is indistinguishable from 0: make it exactly 0
     # so that ranks, ties and "eigenvalue > sigma2" tests do not depend on round-off.
     keep = eigenvalues > slack
     candidates = np.flatnonzero(~keep & (eigenvalues > 0))
     if cov is not None:
-        # The bound below is at least eta min_j S_jj (|u|^T |S| |u| >= sum_j u_j^2 S_jj): what
-        # falls under that is round-off without computing its eigenvector.
-        candidates = candidates[eigenvalues[candidates] > eta * float(np.diagonal(cov).min())]
+        # The bound below is at least the threshold at min_j S_jj (|u|^T |S| |u| >= sum_j u_j^2
+        # S_jj): what falls under that is round-off without computing its eigenvector.
+        floor = roundoff_threshold(float(np.diagonal(cov).min()), d)
+        candidates = candidates[eigenvalues[candidates] > floor]
     if cov is not None and vectors is not None and candidates.size:
         U = vectors(candidates)
         lam_c = eigenvalues[candidates]
         residual = np.linalg.norm(cov @ U - U * lam_c, axis=0)
         A = np.abs(U)
-        bound = eta * np.einsum("ij,ij->j", A, np.abs(cov) @ A) + PSD_SLACK * residual
+        local = np.einsum("ij,ij->j", A, np.abs(cov) @ A)
+        bound = roundoff_threshold(1.0, d) * local + residual
         keep[candidates] = eigenvalues[candidates] > bound
         # An eigenvalue above a resolved one is not zero: keep the spectrum descending.
         keep = np.logical_or.accumulate(keep[::-1])[::-1]
@@ -280,8 +283,8 @@ def check_psd_eigenvalues(
         # computed value is noise, as for a constant feature or rank-deficient data.
         # And only when the feature scales span more than float64 resolves next to each other.
         diag = np.diagonal(cov)
-        spread = float(diag.max()) > PSD_SLACK * float(diag[diag > 0].min(initial=np.inf))
-        solved = (lam_c > PSD_SLACK * residual) & (lam_c > np.finfo(np.float64).eps * top)
+        spread = float(diag.max()) > RESCALE_SPREAD * float(diag[diag > 0].min(initial=np.inf))
+        solved = (lam_c > RESOLVED_RATIO * residual) & (lam_c > EPS * top)
         lost = lam_c[solved & ~keep[candidates]] if spread else lam_c[:0]
         n_lost = lost.size
         if n_lost:

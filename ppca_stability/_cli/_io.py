@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import covariance, json_header
+from .._base.tolerance import SYMMETRY_RTOL
 
 __all__ = [
     "CliError",
@@ -410,8 +411,8 @@ def warn_about_samples(arr: np.ndarray, path: str) -> None:
 
 
 def _symmetric(arr: np.ndarray) -> bool:
-    """Symmetric to a few ulps of its largest entry, checked in row blocks (DATA may be a
-    memory-mapped file)."""
+    """Symmetric as `check_cov` reads a covariance (``max |A - A^T| <= SYMMETRY_RTOL max|A|``),
+    checked in row blocks (DATA may be a memory-mapped file)."""
     d = arr.shape[0]
     step = max(1, 2**22 // max(d, 1))
     scale = 0.0
@@ -423,7 +424,7 @@ def _symmetric(arr: np.ndarray) -> bool:
             return False
         scale = max(scale, float(np.max(np.abs(rows), initial=0.0)))
         worst = max(worst, float(np.max(np.abs(rows - cols), initial=0.0)))
-    return worst <= 100 * np.finfo(np.float64).eps * scale
+    return worst <= SYMMETRY_RTOL * scale
 
 
 def check_output_path(path: str, option: str, formats: tuple[str, ...], *, force: bool) -> Path:

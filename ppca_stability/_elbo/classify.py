@@ -33,6 +33,7 @@ from .._base.classification import (
     Stability,
     second_order,
 )
+from .._base.tolerance import roundoff_threshold
 from .._base.validation import check_choice, check_cov, check_rtol, check_sigma2
 from .._ppca.classify import SymmetryBasis
 from .._ppca.hessian_blocks import structured_counts
@@ -44,8 +45,6 @@ from .objective import LinearVAEFullParams, LinearVAEParams, check_vae_params
 __all__ = ["VAEPointClassification", "classify_vae_point", "ENCODERS"]
 
 ENCODERS = ("diagonal", "full")
-# Eigenvalues of S below this many d * eps * lam_max are its null space (as check_psd_eigenvalues).
-NULL_SLACK = 100.0
 # Lanczos: residual tolerance for the top eigenvalues, the scale estimate, and the cap on ARPACK's
 # restarts beyond which the Morse index is reported as a lower bound (a dense cluster of tiny
 # negative eigenvalues at the top, e.g. 4 decades over d = 784, does not converge in minutes).
@@ -131,9 +130,9 @@ def _unit_scales(point: ElboModel, s: float) -> np.ndarray:
 
 
 def _rank(S: np.ndarray) -> int:
-    """Rank of ``S`` with the package's round-off threshold (as `check_psd_eigenvalues`)."""
+    """Rank of ``S`` with the package's round-off rule (`_base.tolerance.roundoff_threshold`)."""
     lam = np.linalg.eigvalsh(S)
-    slack = NULL_SLACK * S.shape[0] * np.finfo(np.float64).eps * max(abs(lam[-1]), abs(lam[0]))
+    slack = roundoff_threshold(max(abs(lam[-1]), abs(lam[0])), S.shape[0])
     return int(np.count_nonzero(lam > slack))
 
 

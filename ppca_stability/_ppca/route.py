@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._base.validation import PSD_SLACK, check_latent_dim, check_positive_int, check_sigma2
+from .._base.tolerance import roundoff_threshold
+from .._base.validation import check_latent_dim, check_positive_int, check_sigma2
 from .._spectra.spectrum import (
     Spectrum,
     dense_above,
@@ -88,7 +89,7 @@ def partial_count(S: np.ndarray, s: float, rtol: float) -> int | None:
     d = S.shape[0]
     trace = float(np.trace(S))
     cut = dense_cut(s, rtol, d, trace)
-    if cut <= PSD_SLACK * d * np.finfo(np.float64).eps * trace:
+    if cut <= roundoff_threshold(trace, d):
         return None
     limit = d // PARTIAL_MAX_FRACTION
     # Cauchy interlacing: a principal submatrix has at most as many eigenvalues above the cut.

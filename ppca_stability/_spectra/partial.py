@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from .._base.tolerance import DEFAULT_RTOL, tie_sign
+from .._base.tolerance import DEFAULT_RTOL, roundoff_threshold, tie_sign
 from .covariance import is_dask_array
 
 __all__ = [
@@ -94,9 +94,12 @@ GRAM_CHUNK = 64 * 2**20
 # a full eigh, so a failed attempt costs at most about 0.3x one.
 MIN_DENSE_PASSES = 20
 DENSE_PASS_DIVISOR = 100
-# Columns of a new block whose norm falls below this fraction after orthogonalisation lie in the
-# span already found (the Krylov space is exhausted in that direction) and are dropped.
-DEPENDENT = 1e-8
+# Columns of a new block whose norm after orthogonalisation is round-off of the block's largest
+# norm (`roundoff_threshold(max ||w||, d)`, the package's one rule) lie in the span already found
+# (the Krylov space is exhausted in that direction) and are dropped. A fixed fraction (1e-8 was
+# used) drops genuine directions of a spectrum spanning more than 8 decades: at d = 512 with
+# eigenvalues 1e12, 1e6, 1e3 and a bulk near 1, every direction but the top one was dropped
+# after two passes and the run failed with "0 pairs converged".
 
 
 class BudgetExceeded(Exception):
@@ -199,6 +202,12 @@ class Operator:
     n_features: int
     trace: float
     matmat: Callable[[np.ndarray], np.ndarray]
+    kind: str = "data"  # "data" (passes over a data matrix) or "covariance" (a dense matrix)
+
+    @property
+    def pass_name(self) -> str:
+        """What one application is called in messages."""
+        return "passes over the data" if self.kind == "data" else "products with the covariance"
 
 
 def dense_operator(S: np.ndarray) -> Operator:
@@ -211,7 +220,7 @@ def dense_operator(S: np.ndarray) -> Operator:
     def matmat(V: np.ndarray) -> np.ndarray:
         return scipy.linalg.blas.dgemm(1.0, St, V, trans_a=1)
 
-    return Operator(S.shape[0], float(np.trace(S)), matmat)
+    return Operator(S.shape[0], float(np.trace(S)), matmat, "covariance")
 
 
 def data_operator(X: Any, n: int, mean: np.ndarray, trace: float, rows: int) -> Operator:
@@ -335,7 +344,8 @@ def _orthonormalise(W: np.ndarray, Q: np.ndarray | None) -> np.ndarray:
         if Q is not None and Q.shape[1]:
             W = W - Q @ (Q.T @ W)
     Qw, R, _ = scipy.linalg.qr(W, mode="economic", pivoting=True)
-    keep = np.abs(np.diag(R)) > DEPENDENT * max(float(norms.max(initial=0.0)), np.finfo(float).tiny)
+    scale = max(float(norms.max(initial=0.0)), np.finfo(float).tiny)
+    keep = np.abs(np.diag(R)) > roundoff_threshold(scale, W.shape[0])
     Qw = Qw[:, keep]
     if Q is not None and Q.shape[1] and Qw.shape[1]:  # one more pass after the QR's rounding
         Qw = Qw - Q @ (Q.T @ Qw)
@@ -392,7 +402,8 @@ def _with_threads(op: Operator, run: Callable[[Operator, Any], Any], bar: Any = 
             return inner(V)
 
     with controller.limit(limits=1, user_api="blas"):
-        return run(Operator(op.n_features, op.trace, matmat), bar if bar is not None else _NoBar())
+        wrapped = Operator(op.n_features, op.trace, matmat, op.kind)
+        return run(wrapped, bar if bar is not None else _NoBar())
 
 
 class _NoBar:
@@ -431,7 +442,7 @@ def _krylov_checked(
             cut = above
         elif lam.size and lam[-1] > 0:
             # Only an eigenvalue above the k-th beyond the tie tolerance changes the answer.
-            floor = op.n_features * np.finfo(np.float64).eps * scale
+            floor = roundoff_threshold(scale, op.n_features)
             cut = float(lam[-1]) * (1.0 + 4.0 * DEFAULT_RTOL) + 4.0 * floor
         else:
             break
@@ -455,6 +466,8 @@ def _krylov_checked(
         # orthogonal to an eigenvector): lock them too and check again.
         found_lam = np.concatenate([found_lam, check.eigenvalues])
         found_U = np.hstack([found_U, check.eigenvectors])
+        if max_count is not None and above is not None and found_lam.size > max_count:
+            raise BudgetExceeded("count")  # each is above the cut: certain, as in `_krylov`
         order = np.argsort(-found_lam, kind="stable")
         found_lam, found_U = found_lam[order], found_U[:, order]
         keep = found_lam.size if n_components is None else n_components
@@ -483,7 +496,7 @@ def _deflated(op: Operator, U: np.ndarray) -> Operator:
         CV = op.matmat(PV)
         return CV - U @ (U.T @ CV)
 
-    return Operator(op.n_features, op.trace, matmat)
+    return Operator(op.n_features, op.trace, matmat, op.kind)
 
 
 @dataclass(frozen=True)
@@ -530,10 +543,17 @@ def _krylov(
         theta, Y = np.linalg.eigh((T + T.T) / 2.0)
         theta, Y = theta[::-1], Y[:, ::-1]
         unit = scale if scale is not None else (max(float(theta[0]), 0.0) or 1.0)
-        floor = d * np.finfo(np.float64).eps * unit
-        W = _orthonormalise(AQ, basis) if basis.shape[1] < d else AQ[:, :0]
-        if start_orthogonal_to is not None and W.shape[1]:
-            W = _orthonormalise(W, np.hstack([start_orthogonal_to, basis]))
+        floor = roundoff_threshold(unit, d)
+        lock = basis if start_orthogonal_to is None else np.hstack([start_orthogonal_to, basis])
+        room = d - lock.shape[1]
+        W = _orthonormalise(AQ, lock) if room > 0 else AQ[:, :0]
+        if W.shape[1] == 0 and room > 0:
+            # The Krylov space is invariant (every eigenvalue above the cut, a value repeated
+            # more often than the block, a rank-deficient operator): its Ritz pairs are exact,
+            # and the rest of the space is reached from fresh random directions.
+            W = _orthonormalise(rng.standard_normal((d, min(b, room))), lock)
+        # Exhausted: the basis (with the locked vectors) spans the whole space, so its Ritz
+        # pairs are every eigenpair of the operator there.
         exhausted = W.shape[1] == 0
         # Only the leading Ritz pairs are read (those wanted or not below `above`, the next one,
         # which certifies the cut, and those a restart keeps): forming just them, not the whole
@@ -565,11 +585,16 @@ def _krylov(
                 if n_components is not None
                 else f"every eigenpair above {above:g}"
             )
+            exact = (
+                "method='eigh' (LAPACK on the whole covariance)"
+                if op.kind == "covariance"
+                else "spectrum(covariance(data)) when d x d fits in memory, or method='auto', "
+                "which hands over to an exact route"
+            )
             raise ValueError(
-                f"the partial eigensolver did not converge to {what} after {passes} passes "
-                f"over the data ({c} pairs converged to a residual of {RESIDUAL_RTOL:g} "
-                f"lam_max). Ask for fewer: a larger `{name}`, or compute "
-                "spectrum(covariance(data)) when d x d fits in memory."
+                f"the partial eigensolver (block Krylov, method='krylov') did not converge to "
+                f"{what} after {passes} {op.pass_name} ({c} pairs converged to a residual of "
+                f"{RESIDUAL_RTOL:g} lam_max). Ask for fewer: a larger `{name}`; or use {exact}."
             )
         # Thick restart when the basis would outgrow its budget: keep the Ritz vectors that
         # matter (and their images, so the residuals stay exact) and continue from there.
@@ -610,6 +635,8 @@ def _decide(
     # all have converged; the next Ritz value plus its residual bounds the eigenvalue it
     # approximates, and must lie below `above` beyond the tie tolerance.
     m = int(np.count_nonzero(tie_sign(theta, above, DEFAULT_RTOL, floor) >= 0))
+    if exhausted and m >= theta.size and c >= m:
+        return True, m, None  # every eigenvalue of the space is above the cut
     if m >= theta.size or c < m:
         return False, 0, None
     if not exhausted and res[m] > CERTIFY_RTOL * unit:

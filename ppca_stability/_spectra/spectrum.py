@@ -5,8 +5,9 @@ Conventions, stated once for the whole package:
 * covariances are the ddof=0 (maximum-likelihood) estimate ``X_c.T @ X_c / n``
   (`ppca_stability._spectra.covariance`);
 * eigenvalues are sorted in descending order, ``lam[0] >= lam[1] >= ... >= lam[d-1] >= 0``;
-  eigenvalues within round-off of 0 are set to exactly 0: those below 100 d eps lam_max whose
-  own first-order round-off bound they do not exceed (`_validation.check_psd_eigenvalues`),
+  eigenvalues within round-off of 0 are set to exactly 0: those below d eps lam_max (the one
+  rule, `_base.tolerance.roundoff_threshold`) whose own first-order round-off bound they do not
+  exceed (`_base.validation.check_psd_eigenvalues`),
   with a `PrecisionWarning` when feature scales, not rank, made them unresolvable;
 * each eigenvector's sign is fixed so that its entry of largest magnitude is positive (the
   convention of scikit-learn's ``svd_flip``), so results are reproducible across LAPACK builds.
@@ -19,7 +20,7 @@ Hessian spectrum, ``sigma2`` not above ``rest_max``) raises a ValueError that sa
 them. Internally the missing eigenvalues are stood in for by their mean ``(trace - sum of the
 known) / (d - r)`` (`full_eigenvalues`): every sum over them and every comparison with a value
 above ``rest_max`` is then the same as with the true ones. In a partial spectrum an eigenvalue
-is round-off, and set to 0, below the global bound ``100 d eps lam_max`` alone.
+is round-off, and set to 0, below the global rule ``d eps lam_max`` alone.
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ import scipy.linalg
 from numpy.typing import ArrayLike
 
 from .._base import persist
-from .._base.tolerance import DEFAULT_RTOL, eigen_floor, tie_sign
+from .._base.tolerance import DEFAULT_RTOL, eigen_floor, roundoff_threshold, tie_sign
 from .._base.validation import (
-    PSD_SLACK,
     check_bool,
     check_choice,
     check_cov,
@@ -86,7 +86,20 @@ class Spectrum:
     rest_max: float | None = None
 
     def __post_init__(self) -> None:
-        r = int(self.eigenvalues.shape[0])
+        # Lists (or other array-likes) become float64 arrays; what cannot is refused by name.
+        lam = _as_float_array(self.eigenvalues, "eigenvalues")
+        if lam.ndim != 1:
+            raise ValueError(f"`eigenvalues` must be 1-D; got shape {lam.shape}.")
+        object.__setattr__(self, "eigenvalues", lam)
+        if self.eigenvectors is not None:
+            object.__setattr__(
+                self, "eigenvectors", _as_float_array(self.eigenvectors, "eigenvectors")
+            )
+        r = int(lam.shape[0])
+        if isinstance(self.n_features, (bool, np.bool_)) or not isinstance(
+            self.n_features, (int, np.integer)
+        ):
+            raise TypeError(f"`n_features` must be an int; got {self.n_features!r}.")
         if self.n_features == 0:
             object.__setattr__(self, "n_features", r)
         if self.n_features < r:
@@ -94,8 +107,19 @@ class Spectrum:
                 f"`n_features` ({self.n_features}) must be at least the number of eigenvalues "
                 f"({r})."
             )
+        object.__setattr__(self, "n_features", int(self.n_features))
         if self.trace is None and self.n_features == r:
-            object.__setattr__(self, "trace", float(self.eigenvalues.sum()))
+            object.__setattr__(self, "trace", float(lam.sum()))
+        elif self.trace is not None:
+            object.__setattr__(self, "trace", _check_trace(self.trace, lam, self.n_features))
+        if self.rest_max is not None:
+            rest = _real_scalar(self.rest_max, "rest_max")
+            if not np.isfinite(rest):
+                raise ValueError(
+                    f"`rest_max` must be a finite bound on the eigenvalues the spectrum lacks; "
+                    f"got {rest!r}."
+                )
+            object.__setattr__(self, "rest_max", rest)
 
     @property
     def is_complete(self) -> bool:
@@ -122,6 +146,55 @@ class Spectrum:
     # spectrum of large data is worth keeping.
     to_json = persist.to_json
     save = persist.save
+
+
+def _as_float_array(value: Any, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be an array of real numbers; got {value!r:.60}.") from exc
+    return arr
+
+
+def _real_scalar(value: Any, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"`{name}` must be a real number; got {value!r:.60}.")
+    return float(value)
+
+
+def _check_trace(trace: Any, lam: np.ndarray, d: int) -> float:
+    """`trace` as a float that can be the total variance of a PSD matrix holding `lam`: finite,
+    non-negative and, up to round-off, at least the sum of `lam` (the eigenvalues it lacks are
+    non-negative)."""
+    t = _real_scalar(trace, "trace")
+    if not np.isfinite(t) or t < 0.0:
+        raise ValueError(f"`trace` must be a finite, non-negative total variance; got {t!r}.")
+    held = float(lam.sum()) if lam.size else 0.0
+    if t < held - roundoff_threshold(max(t, held), d):
+        raise ValueError(
+            f"`trace` ({t:.6g}) must be at least the sum of the eigenvalues the spectrum holds "
+            f"({held:.6g}): the total variance includes them."
+        )
+    return t
+
+
+def partial_spectrum(
+    lam: np.ndarray, U: np.ndarray | None, d: int, trace: float, rest_max: float | None
+) -> Spectrum:
+    """The `Spectrum` of the top eigenpairs a partial route found: above a cut (`rest_max` set)
+    its round-off eigenvalues (`roundoff_threshold`) are not kept as zeros but left out, with
+    `rest_max` raised to the threshold, so that a partial spectrum never holds a value below its
+    own cut; the top ``n_components`` (`rest_max` None) keep theirs, set to 0. Complete when all
+    ``d`` were found."""
+    if lam.size == d or rest_max is None:
+        return Spectrum(zero_roundoff(lam, d), U, d, trace)
+    keep = int(np.count_nonzero(zero_roundoff(lam, d) > 0)) if lam.size else 0
+    if keep < lam.size:
+        threshold = roundoff_threshold(float(lam[0]), d)
+        rest_max = threshold if rest_max is None else max(float(rest_max), threshold)
+        lam = lam[:keep]
+        U = None if U is None else U[:, :keep]
+    return Spectrum(lam, U, d, trace, rest_max)
 
 
 def unknown_max(spec: Spectrum) -> float:
@@ -283,8 +356,7 @@ def zero_roundoff(lam: np.ndarray, n_features: int) -> np.ndarray:
     notes)."""
     if lam.size == 0:
         return lam
-    slack = PSD_SLACK * n_features * np.finfo(np.float64).eps * float(lam[0])
-    return np.where(lam > slack, lam, 0.0)
+    return np.where(lam > roundoff_threshold(float(lam[0]), n_features), lam, 0.0)
 
 
 def dense_partial(
@@ -301,7 +373,7 @@ def dense_partial(
     Krylov method certified by a Cholesky factor (`dense_above`) when it answers, else by LAPACK
     on that subset alone."""
     d, trace = S.shape[0], float(np.trace(S))
-    if n_components == d or (above is not None and not above > PSD_SLACK * d * _EPS * trace):
+    if n_components == d or (above is not None and not above > roundoff_threshold(trace, d)):
         # Everything, or a cut inside the round-off band: the complete route, with its zeroing.
         return eigh_descending(S, vectors=vectors)
     rest_max = None
@@ -314,10 +386,19 @@ def dense_partial(
             if isinstance(found, Spectrum):
                 U = found.eigenvectors if vectors else None
                 return Spectrum(found.eigenvalues, U, d, trace, found.rest_max)
+            if found == "count":
+                # More than d / 8 eigenpairs above the cut: LAPACK's syevr on that subset costs
+                # about as much as the whole syevd from d / 4 pairs on, and up to 4x it when a
+                # repeated value lies above the cut (a spiked identity, d = 800: 3.6 s against
+                # 0.85 s): the complete decomposition, cut where syevr would have cut.
+                full = eigh_descending(S, vectors=vectors)
+                r = int(np.count_nonzero(full.eigenvalues >= rest_max))
+                U = full.eigenvectors
+                U = None if U is None else np.ascontiguousarray(U[:, :r])
+                return partial_spectrum(full.eigenvalues[:r], U, d, trace, rest_max)
     lam, U = _partial.dense_top(S, above=rest_max, n_components=n_components)
     _check_rest_sum(lam, trace, d)
-    lam = zero_roundoff(lam, d)
-    return Spectrum(lam, U if vectors else None, d, trace, rest_max)
+    return partial_spectrum(lam, U if vectors else None, d, trace, rest_max)
 
 
 # The certified Krylov route of `spectrum(cov, above=a)` stops, for LAPACK, once more than
@@ -328,7 +409,7 @@ DENSE_MAX_FRACTION = 8
 def dense_cut(above: float, rtol: float, d: int, trace: float) -> float:
     """The bound a dense partial spectrum certifies for the eigenvalues it lacks: `above`
     lowered beyond its tie band (``floor <= d eps tr S``)."""
-    return above * (1.0 - 4.0 * rtol) - 4.0 * d * _EPS * trace
+    return above * (1.0 - 4.0 * rtol) - 4.0 * roundoff_threshold(trace, d)
 
 
 def dense_above(
@@ -345,17 +426,13 @@ def dense_above(
     round-off band)."""
     d, trace = S.shape[0], float(np.trace(S))
     cut = dense_cut(above, rtol, d, trace)
-    if cut <= PSD_SLACK * d * _EPS * trace:
+    if cut <= roundoff_threshold(trace, d):
         return "cut"
     found = _partial.dense_certified_top(S, above=above, cut=cut, max_count=max_count, rng=rng)
     if isinstance(found, str):
         return found
     _check_rest_sum(found.eigenvalues, trace, d)
-    lam = zero_roundoff(found.eigenvalues, d)
-    return Spectrum(lam, found.eigenvectors, d, trace, cut)
-
-
-_EPS = float(np.finfo(np.float64).eps)
+    return partial_spectrum(found.eigenvalues, found.eigenvectors, d, trace, cut)
 
 
 def _check_rest_sum(lam: np.ndarray, trace: float, d: int, name: str = "cov") -> None:
@@ -367,7 +444,7 @@ def _check_rest_sum(lam: np.ndarray, trace: float, d: int, name: str = "cov") ->
     if lam.size == d or not lam.size:
         return
     rest = trace - float(lam.sum())
-    if rest < -PSD_SLACK * d * _EPS * max(trace, float(lam[0])):
+    if rest < -roundoff_threshold(max(trace, float(lam[0])), d):
         raise ValueError(
             f"`{name}` must be positive semi-definite; the eigenvalues below its top {lam.size} "
             f"sum to {rest:.6g} < 0."
@@ -409,10 +486,14 @@ def spectrum(
         method with a residual check on every pair returned (`_spectra.partial`), which
         needs `above` or `n_components`. ``"auto"``: for `cov` with `above`, the block Krylov
         method with its cut certified exactly by one Cholesky factor when it finds at most
-        ``d / 8`` eigenpairs within its budget of passes, else ``"eigh"``; ``"eigh"`` for `cov`
-        otherwise; for `data` with `above` or `n_components`, ``"krylov"`` while it finds at
-        most ``min(256, max(64, min(n, d) / 16))`` eigenvalues above `above` within passes
-        that cost at most twice the exact route, else that exact route: the eigenpairs of the
+        ``d / 8`` eigenpairs within its budget of passes; the complete ``syevd``, cut, when more
+        lie above the cut; else ``"eigh"``. ``"eigh"`` for `cov`
+        otherwise. For `data` with `above` or `n_components`: the covariance, then the route
+        for `cov`, when ``n >= d`` and forming it costs less than a few Krylov passes
+        (``n d^2 / 2 + d^3 < 32 n d b`` for a block of ``b >= 16`` vectors: ``d`` below about
+        1000 for ``n >> d``); else ``"krylov"`` while it finds at most
+        ``min(256, max(64, min(n, d) / 16))`` eigenvalues above `above` within passes that
+        cost at most twice the exact route, else that exact route: the eigenpairs of the
         ``n x n`` Gram matrix ``X_c X_c^T / n`` mapped to the covariance's when ``n < d`` (their
         residuals checked in one more pass), of the covariance when ``n >= d``. When
         ``min(n, d) > 16384`` there is no exact route: more than 256 eigenvalues above `above`
@@ -459,7 +540,11 @@ def spectrum(
     True
     """
     S, X, a, k, method, vectors = _spectrum_iv(cov, data, above, n_components, method, vectors)
-    if X is not None and (method == "eigh" or (a is None and k is None)):
+    if X is not None and (
+        method == "eigh"
+        or (a is None and k is None)
+        or (method == "auto" and covariance_first(int(X.shape[0]), int(X.shape[1]), k))
+    ):
         S = covariance(X)
     if S is not None:
         if a is None and k is None:
@@ -467,7 +552,11 @@ def spectrum(
         if method == "krylov":
             op = _partial.dense_operator(S)
         else:
-            rng = check_rng(rng) if method == "auto" else None
+            # From data formed into its covariance (n >= d, d below about 1000): LAPACK's syevr
+            # on the interval, without the certified Krylov attempt, which costs more than a full
+            # eigh there (MNIST-test: 0.25 s against 0.23 s; syevr on its 23 pairs 0.096 s).
+            krylov = method == "auto" and X is None
+            rng = check_rng(rng) if krylov else None
             return dense_partial(S, above=a, n_components=k, vectors=vectors, rng=rng)
     else:
         n, mean, trace = column_moments(X)
@@ -503,11 +592,8 @@ def spectrum(
 
 
 def _from_krylov(found: _partial.PartialResult, op: _partial.Operator, vectors: bool) -> Spectrum:
-    lam = zero_roundoff(found.eigenvalues, op.n_features)
     U = found.eigenvectors if vectors else None
-    if lam.size == op.n_features:  # everything was found
-        return Spectrum(lam, U, op.n_features, op.trace)
-    return Spectrum(lam, U, op.n_features, op.trace, found.rest_max)
+    return partial_spectrum(found.eigenvalues, U, op.n_features, op.trace, found.rest_max)
 
 
 # `spectrum(data=X, ...)` with method "auto": the block Krylov method hands over to an exact
@@ -525,6 +611,27 @@ MAX_DATA_COUNT = 256
 DUAL_MAX = 16384
 EXACT_COST_FACTOR = 2.0
 RESIDUAL_PROBES = 32
+
+
+# `spectrum(data=X, above=...)` with method "auto" forms the covariance at once (one BLAS-3
+# product over the data, then the dense route) when that costs less than KRYLOV_MIN_PASSES passes
+# of the Krylov method, a number it rarely beats (MNIST-test, 23 eigenvalues above 0.5: 14
+# passes). The product runs about COVARIANCE_SPEEDUP times faster per flop than a pass's thin
+# products (measured on MNIST-test, n = 10 000, d = 784: the covariance took 5.9 passes' time for
+# 12 passes' flops).
+KRYLOV_MIN_PASSES = 8
+COVARIANCE_SPEEDUP = 2.0
+
+
+def covariance_first(n: int, d: int, n_components: int | None) -> bool:
+    """Whether the data route should form the d x d covariance before any Krylov pass: ``n >= d``
+    and ``n d^2 / COVARIANCE_SPEEDUP + d^3`` (the product and the dense route after it) below
+    ``KRYLOV_MIN_PASSES`` passes (`_data_budget`'s cost of a pass)."""
+    if n < d or d > DUAL_MAX:
+        return False
+    block = _partial.block_size(d, n_components)
+    per_pass = 4.0 * n * d * block + 96.0 * d * block**2
+    return float(n) * d * d / COVARIANCE_SPEEDUP + float(d) ** 3 < KRYLOV_MIN_PASSES * per_pass
 
 
 def _data_budget(
@@ -565,7 +672,10 @@ def data_exact(
     pass over the data."""
     d = int(X.shape[1])
     if n >= d:
-        return dense_partial(covariance(X), above=above, n_components=n_components, vectors=vectors)
+        # The dense route with its own count (`dense_partial`): syevr on a subset, or syevd.
+        rng = np.random.default_rng(0) if above is not None else None
+        S = covariance(X)
+        return dense_partial(S, above=above, n_components=n_components, vectors=vectors, rng=rng)
     lam, V = _partial.gram_eigh(X, n, mean, progress)
     lam = zero_roundoff(lam, d)
     rest_max = None

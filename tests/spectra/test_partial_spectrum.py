@@ -237,7 +237,10 @@ def test_data_route_with_a_cut_inside_the_bulk_answers_exactly_by_gram_or_covari
     values_only = spectrum(data=X, above=above, rng=0, vectors=False, progress=True)
     assert values_only.eigenvectors is None
     assert ("Gram matrix" in capsys.readouterr().err) == (n < d)
-    np.testing.assert_array_equal(values_only.eigenvalues, top.eigenvalues)
+    # The same eigenvalues to round-off (LAPACK's values-only driver may differ in the last ulps).
+    np.testing.assert_allclose(
+        values_only.eigenvalues, top.eigenvalues, rtol=0, atol=1e-13 * full.eigenvalues[0]
+    )
     _same_map(
         stability_map(top, above, latent_dim=5),
         stability_map(covariance(X), above, latent_dim=5),

@@ -102,13 +102,32 @@ def test_features_on_scales_1e8_apart_keep_their_small_eigenvalues(rng):
 
 
 def test_unresolvable_eigenvalues_are_zeroed_with_a_precision_warning():
-    # Feature 2 (variance 4.9e13) is almost collinear with feature 1 (1e16): the eigenvalue near 5
-    # is computed accurately for this stored matrix (residual far below it), but the matrix's own
-    # round-off, eta |u|^T |S| |u| ~ 4 eta S_22 ~ 9, can move it by more than its size.
-    S = np.array([[1e16, 7e14], [7e14, 4.9e13 + 5.0]])
-    with pytest.warns(PrecisionWarning, match=r"1 eigenvalue\(s\) of `cov`.*standardise"):
+    # Feature 1 (variance 1e16) and 49 features almost collinear with it (variance 2.5e13 each)
+    # plus independent noise of variance 5: the eigenvalues near 5 are computed to within their
+    # residual, but the matrix's own round-off (entrywise d eps relative, the package's one rule)
+    # moves them by up to d eps |u|^T |S| |u| ~ 11, more than their size: zeroed, with a warning.
+    d = 50
+    v = np.r_[1.0, np.full(d - 1, 0.05)]
+    S = 1e16 * np.outer(v, v) + np.diag(np.r_[0.0, np.full(d - 1, 5.0)])
+    with pytest.warns(PrecisionWarning, match=r"eigenvalue\(s\) of `cov`.*standardise"):
         lam = spectrum(S).eigenvalues
-    assert lam[1] == 0.0
+    assert np.all(lam[1:] == 0.0)
+
+
+def test_a_small_eigenvalue_resolved_by_the_standard_round_off_rule_is_kept():
+    # Feature 2 (variance 4.9e13) almost collinear with feature 1 (1e16): the small eigenvalue,
+    # det / tr = 5e16 / (1e16 + 4.9e13 + 5), moves by at most d eps |u|^T |S| |u| ~ 0.09 under
+    # the matrix's round-off (NumPy's rank tolerance, applied at its own scale): it is kept, and
+    # agrees with the closed form to that bound. (The former 100x coarser rule zeroed it.)
+    S = np.array([[1e16, 7e14], [7e14, 4.9e13 + 5.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lam = spectrum(S).eigenvalues
+    exact = (1e16 * (4.9e13 + 5.0) - 7e14**2) / np.trace(S)
+    u = np.array([-7e14, 1e16 - lam[1]])  # (S - lam_1 I) u = 0 from the first row
+    u /= np.linalg.norm(u)
+    bound = 2 * np.finfo(float).eps * float(np.abs(u) @ np.abs(S) @ np.abs(u))
+    assert abs(lam[1] - exact) <= bound
 
 
 def test_an_eigenvalue_above_a_resolved_one_is_kept():
