@@ -37,8 +37,9 @@ from ._ppca.mle import PPCAResult, ppca_mle
 from ._ppca.phase import PhaseDiagram, phase_diagram, phase_grid
 from ._ppca.route import uses_partial_spectrum
 from ._ppca.stability import StabilityMap, StationaryPoint, stability_map
+from ._spectra.container import Spectrum
 from ._spectra.covariance import SampleMoments, covariance, sample_moments
-from ._spectra.spectrum import Spectrum, spectrum
+from ._spectra.spectrum import spectrum
 from ._vae.agreement import Agreement, compare_with_ppca
 from ._vae.beta import (
     KL_REDUCTIONS,

@@ -52,7 +52,7 @@ from ._base.validation import (
     check_positive_int,
 )
 from ._ppca.stability import StabilityMap, StationaryPoint, stability_map
-from ._spectra.spectrum import from_eigenpairs
+from ._spectra.container import from_eigenpairs
 from .exceptions import DegeneracyWarning
 
 __all__ = [

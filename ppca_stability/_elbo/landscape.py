@@ -59,7 +59,8 @@ from .._ppca.stability import (
     build_map,
     n_points_text,
 )
-from .._spectra.spectrum import Spectrum, check_map_inputs, eigh_descending, require_complete
+from .._spectra.container import Spectrum, require_complete
+from .._spectra.spectrum import check_map_inputs, eigh_descending
 from ..exceptions import DegeneracyWarning
 from .clusters import (
     ElboClusterPoint,

@@ -30,8 +30,8 @@ from numpy.typing import ArrayLike
 
 from .._base.validation import as_real_array, check_cov, check_sigma2
 from .._ppca.likelihood import LOG_2PI, finite
+from .._spectra.container import Spectrum, covariance_from_spectrum
 from .._spectra.covariance import covariance
-from .._spectra.spectrum import Spectrum, covariance_from_spectrum
 
 __all__ = [
     "LinearVAEFullParams",

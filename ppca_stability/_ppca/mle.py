@@ -17,15 +17,14 @@ from .._base.validation import (
     check_rtol,
     check_sigma2,
 )
-from .._spectra.spectrum import (
+from .._spectra.container import (
     Spectrum,
-    check_cov_or_spectrum,
-    eigh_descending,
     full_eigenvalues,
     require_above,
     require_joint,
     spectrum_floor,
 )
+from .._spectra.spectrum import check_cov_or_spectrum, eigh_descending
 from . import enumeration as en
 
 __all__ = ["PPCAResult", "ppca_mle", "mle_from_spectrum", "kl_at_optimum"]

@@ -45,15 +45,14 @@ from .._base.validation import (
     check_rtol,
     check_sigma2_grid,
 )
-from .._spectra.spectrum import (
+from .._spectra.container import (
     Spectrum,
-    check_cov_or_spectrum,
-    eigh_descending,
     full_eigenvalues,
     require_above,
     require_joint,
     spectrum_floor,
 )
+from .._spectra.spectrum import check_cov_or_spectrum, eigh_descending
 from .._spectra.tridiagonal import checked_eigenvalues
 from . import enumeration as en
 from .census import census_dict, check_census_size

@@ -14,13 +14,8 @@ import numpy as np
 
 from .._base.tolerance import roundoff_threshold
 from .._base.validation import check_latent_dim, check_positive_int, check_sigma2
-from .._spectra.spectrum import (
-    Spectrum,
-    dense_above,
-    dense_cut,
-    dense_partial,
-    eigh_descending,
-)
+from .._spectra.container import Spectrum
+from .._spectra.spectrum import dense_above, dense_cut, dense_partial, eigh_descending
 from .._spectra.sylvester import count_above
 
 __all__ = ["covariance_spectrum", "partial_count", "uses_partial_spectrum"]

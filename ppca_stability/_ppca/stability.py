@@ -30,10 +30,8 @@ from .._base.tolerance import (
     n_above,
     warn_unresolved,
 )
-from .._spectra.spectrum import (
+from .._spectra.container import (
     Spectrum,
-    check_map_inputs,
-    eigh_descending,
     full_eigenvalues,
     require_above,
     require_complete,
@@ -41,6 +39,7 @@ from .._spectra.spectrum import (
     require_trace,
     spectrum_floor,
 )
+from .._spectra.spectrum import check_map_inputs, eigh_descending
 from ..exceptions import DegeneracyWarning
 from . import enumeration as en
 from .census import census_dict

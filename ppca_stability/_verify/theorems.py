@@ -33,7 +33,7 @@ from .._ppca.classify import classify_point
 from .._ppca.hessian import log_likelihood_hessian
 from .._ppca.likelihood import log_likelihood, log_likelihood_gradient
 from .._ppca.stability import StabilityMap, stability_map
-from .._spectra.spectrum import from_eigenpairs
+from .._spectra.container import from_eigenpairs
 from ..exceptions import DegeneracyWarning
 from ..strategies import SIGMA2_KINDS, orthogonal_matrices, sigma2_values, spectra
 

@@ -32,7 +32,7 @@ from ppca_stability import (
     optimal_encoder,
 )
 from ppca_stability._elbo.derivatives import ElboModel
-from ppca_stability._spectra.spectrum import from_eigenpairs
+from ppca_stability._spectra.container import from_eigenpairs
 from ppca_stability.strategies import orthogonal_matrices, sigma2_values, spectra
 
 FD_STEP = 1e-4  # second differences of the ELBO itself

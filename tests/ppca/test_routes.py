@@ -15,7 +15,8 @@ from hypothesis import strategies as hs
 from ppca_stability import Spectrum, stability_map
 from ppca_stability._base.tolerance import DEFAULT_RTOL, eigen_floor, n_above, tie_sign
 from ppca_stability._ppca import route as st
-from ppca_stability._spectra.spectrum import dense_cut, eigh_descending, from_eigenpairs
+from ppca_stability._spectra.container import from_eigenpairs
+from ppca_stability._spectra.spectrum import dense_cut, eigh_descending
 from ppca_stability._spectra.sylvester import count_above
 from ppca_stability.exceptions import DegeneracyWarning, PrecisionWarning
 from ppca_stability.strategies import sigma2_values, spectra

@@ -17,7 +17,7 @@ from ppca_stability import (
     spectrum,
     stability_map,
 )
-from ppca_stability._spectra.spectrum import from_eigenpairs
+from ppca_stability._spectra.container import from_eigenpairs
 from ppca_stability.exceptions import DegeneracyWarning
 
 # Same answers from two exact routes (LAPACK on a subset vs the whole): round-off only.
@@ -466,7 +466,7 @@ def test_property_partial_map_equals_complete_on_generated_spectra(data):
     # The tie floor is capped by the smallest positive eigenvalue held (module notes of
     # _spectrum): compare where both caps agree.
     from ppca_stability._base.tolerance import eigen_floor
-    from ppca_stability._spectra.spectrum import spectrum_floor
+    from ppca_stability._spectra.container import spectrum_floor
 
     assume(spectrum_floor(top) == eigen_floor(lam))
     with warnings.catch_warnings():
