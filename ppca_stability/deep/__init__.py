@@ -27,6 +27,7 @@ one seed drawn from `rng`; the global torch RNG is forked and restored, and
 bit-identical results on CPU.
 """
 
+from ._probe import LandscapeProbe, landscape_probe
 from ._reference import (
     ACTIVATIONS,
     CollapseThresholds,
@@ -42,7 +43,9 @@ __all__ = [
     "CollapseThresholds",
     "DeepCollapseSweep",
     "DeepVAEFit",
+    "LandscapeProbe",
     "deep_collapse_sweep",
     "default_sigma2_grid",
     "fit_deep_vae",
+    "landscape_probe",
 ]
