@@ -28,14 +28,15 @@ from ppca_stability import (  # noqa: E402
     optimal_encoder,
 )
 from ppca_stability.deep import LandscapeProbe, fit_deep_vae, landscape_probe  # noqa: E402
-from ppca_stability.deep import _probe  # noqa: E402
 from ppca_stability.deep._reference import _GaussianVAE  # noqa: E402
+
+_probe = pytest.importorskip("ppca_stability.deep._probe")
 
 ROOT = Path(__file__).resolve().parents[2]
 THREADS = 1  # small models: one thread is fastest, and deterministic
 # Curvatures against the dense Hessian's eigenvalues, relative to its largest |eigenvalue|.
 DENSE_RTOL = 1e-8
-ARPACK_TOL = 1e-6  # landscape_probe's default `tol`
+ARPACK_TOL = 1e-10  # `tol` passed to landscape_probe where the dense Hessian is the oracle
 # Two float64 evaluations of the same closed form through different code (torch vs numpy).
 EXACT_RTOL = 1e-10
 SIGMA2 = 1.0
@@ -139,7 +140,7 @@ def tiny_fit():
 
 @pytest.mark.parametrize(
     "case",
-    ["tanh-fixed", "relu-learned", "fit-learned"],
+    ["tanh-fixed", pytest.param("relu-learned", marks=pytest.mark.slow), "fit-learned"],
 )
 def test_curvatures_are_the_dense_hessians_top_eigenvalues(case, tiny_fit):
     """Lanczos on Hessian-vector products finds the top of the dense Hessian of the probe's own
@@ -147,17 +148,22 @@ def test_curvatures_are_the_dense_hessians_top_eigenvalues(case, tiny_fit):
     X = _data(200, seed=3)
     Xt = torch.from_numpy(X)
     torch.manual_seed(0)
-    if case == "tanh-fixed":  # 4-8-4 encoder, 2-8-4 decoder: 110 parameters
+    if case == "tanh-fixed":  # 4-8-4 encoder, 2-8-4 decoder: 136 parameters
         model = _GaussianVAE(Xt.mean(0), 1.3, 2, (8,), "tanh", 0.0, False)
-        probe = landscape_probe(model, X, sigma2=0.7, method="lanczos", n_eigen=6, **_probe_kw())
-    elif case == "relu-learned":  # hidden 40, sigma2 a coordinate: 1 047 parameters
-        model = _GaussianVAE(Xt.mean(0), 1.3, 3, (40,), "relu", math.log(0.5), True)
-        probe = landscape_probe(model, X, sigma2="learned", n_eigen=8, n_noise=2, **_probe_kw())
+        probe = landscape_probe(
+            model, X, sigma2=0.7, method="lanczos", n_eigen=6, tol=ARPACK_TOL, **_probe_kw()
+        )
+    elif case == "relu-learned":  # hidden 80, sigma2 a coordinate: 1 531 parameters
+        model = _GaussianVAE(Xt.mean(0), 1.3, 3, (80,), "relu", math.log(0.5), True)
+        probe = landscape_probe(
+            model, X, sigma2="learned", n_eigen=8, n_noise=2, tol=ARPACK_TOL, **_probe_kw()
+        )
         assert probe.method == "lanczos" and probe.parameter_names[-1] == "log_sigma2"
+        assert probe.n_parameters == 1531
         assert probe.parameters[-1] == pytest.approx(math.log(0.5), rel=1e-15)
     else:
         X, fit = tiny_fit
-        probe = landscape_probe(fit, X, n_eigen=5, method="lanczos", **_probe_kw())
+        probe = landscape_probe(fit, X, n_eigen=5, method="lanczos", tol=ARPACK_TOL, **_probe_kw())
         assert probe.sigma2_learned and probe.sigma2 == pytest.approx(fit.sigma2, rel=1e-15)
     eig, H = _dense_top(probe)
     scale = np.abs(eig).max()
@@ -169,7 +175,7 @@ def test_curvatures_are_the_dense_hessians_top_eigenvalues(case, tiny_fit):
         assert np.linalg.norm(v) == pytest.approx(1.0, rel=1e-12)
         # eigenvectors to ARPACK's tol (the eigenvalues, quadratic in it, to DENSE_RTOL above)
         residual = np.linalg.norm(H @ v - probe.curvatures[i] * v)
-        assert residual <= 10 * ARPACK_TOL * scale
+        assert residual <= 1e3 * ARPACK_TOL * scale
         assert probe.residuals[i] == pytest.approx(residual, rel=1e-6, abs=1e-14 * scale)
 
 
@@ -195,7 +201,7 @@ def test_parameters_and_objective_are_the_fits_model_on_the_raw_data(tiny_fit):
     assert fixed.n_parameters == probe.n_parameters - 1 and not fixed.sigma2_learned
     with torch.no_grad():
         mu, logvar = fit.model.encode(torch.from_numpy(X))
-        sq = ((torch.from_numpy(X) - fit.model.decode(mu + torch.exp(0.5 * logvar) * eps)) ** 2)
+        sq = (torch.from_numpy(X) - fit.model.decode(mu + torch.exp(0.5 * logvar) * eps)) ** 2
         kl = 0.5 * (mu**2 + torch.expm1(logvar) - logvar)
         by_hand = (
             -0.5 * X.shape[1] * math.log(2 * math.pi * 2.0) - sq.sum(1) / 4.0 - kl.sum(1)
@@ -360,9 +366,7 @@ def test_monte_carlo_error_comes_from_independent_batches():
     assert b.shape == (5, 4) and np.all(probe.curvature_sd > 0)
     np.testing.assert_allclose(probe.curvature_se, b.std(axis=0, ddof=1) / math.sqrt(5))
     t = _probe.MC_SIGMAS * probe.curvature_se + np.maximum(probe.residuals, probe.band)
-    np.testing.assert_array_equal(
-        probe.ascent, (b.mean(axis=0) > t) & (probe.curvatures > t)
-    )
+    np.testing.assert_array_equal(probe.ascent, (b.mean(axis=0) > t) & (probe.curvatures > t))
     # each batch's curvature is v^T H_b v of that batch's own (dense) Hessian
     v = probe.directions[0]
     gen = torch.Generator().manual_seed(3)
@@ -396,7 +400,8 @@ def test_repr_and_plot(deep_saddle, tmp_path):
     assert text.startswith("LandscapeProbe(n_parameters=")
     assert "verdict       SADDLE: 2 ascent directions among the top 6 curvatures" in text
     assert re.search(r"^\s+1\s+\S+\s+\S+\s+\S+\s+ascent\s+latent 1 \(1\.00\)$", text, re.M)
-    assert "linear ascent directions at a point with this many active latents: 2" in text
+    assert "active latents on the top eigen-directions has (q-k)(m-k) = 2 ascent directions" in text
+    assert re.search(r"^\s+2\s+1\s+0\.0000\s+collapsed \|\s+\S+\s+live\s+\S+\s+1, 2$", text, re.M)
     fig = probe.plot()
     assert len(fig.axes) == 4  # three panels and the attribution's colour bar
     fig.savefig(tmp_path / "probe.png")
