@@ -70,9 +70,11 @@ __all__ = ["LandscapeProbe", "landscape_probe"]
 
 NOISE_KINDS = ("iid", "matched")
 METHODS = ("auto", "dense", "lanczos")
-# "auto" forms the dense Hessian (one reverse pass per parameter) up to this many parameters;
+# "auto" forms the dense Hessian (reverse passes vectorised over the parameters) up to this many
+# parameters: near a maximum the ascent curvatures are tiny beside the stiff negative ones (digits,
+# a linear VAE's saddle: 0.02 against -500), where ARPACK needs far more products than p;
 # "dense" refuses beyond MAX_DENSE (a (p, p) float64 array and p Hessian-vector products).
-DENSE_LIMIT = 200
+DENSE_LIMIT = 1_000
 MAX_DENSE = 4_000
 # A curvature is an ascent direction when its mean over the independent batches exceeds
 # MC_SIGMAS standard errors plus the numerical band (eigensolver residual, rtol * scale).
