@@ -112,7 +112,10 @@ def _case(epochs: int, threads: int, folder: Path) -> dict:
 
 
 def _child(epochs: int, threads: int, folder: Path, queue) -> None:
-    queue.put(_case(epochs, threads, folder))
+    try:
+        queue.put(_case(epochs, threads, folder))
+    except Exception as exc:  # the parent waits on the queue: always answer
+        queue.put({"case": f"{epochs} epochs", "met": f"failed: {type(exc).__name__}: {exc}"})
 
 
 def run(epochs: tuple[int, ...] = (1, 30), threads: int = 2, mnist: Path = MNIST) -> list[dict]:

@@ -258,7 +258,7 @@ def test_saddle_with_a_dead_column_matches_the_closed_form():
     V, log_d, W = _point(X, (0,), 2, SIGMA2)
     model = AffineVAE(V, log_d, W, X.mean(axis=0))
     probe = landscape_probe(model, X, sigma2=SIGMA2, n_eigen=5, n_noise=4, noise="matched",
-                            method="lanczos", **_probe_kw())  # fmt: skip
+                            method="lanczos", tol=ARPACK_TOL, **_probe_kw())  # fmt: skip
     morse = classify_vae_point((V, log_d, W), covariance(X), SIGMA2).morse_index
     assert probe.n_ascent == morse == (2 - 1) * (m - 1) == probe.linear_morse_index
     assert probe.stability == "SADDLE: 2 ascent directions among the top 5 curvatures"
@@ -283,7 +283,7 @@ def test_global_maximum_has_no_ascent_direction(sigma2):
     V, log_d, W = _point(X, live, 2, sigma2)
     model = AffineVAE(V, log_d, W, X.mean(axis=0))
     probe = landscape_probe(model, X, sigma2=sigma2, n_eigen=4, n_noise=4, noise="matched",
-                            method="lanczos", **_probe_kw())  # fmt: skip
+                            method="lanczos", tol=ARPACK_TOL, **_probe_kw())  # fmt: skip
     assert classify_vae_point((V, log_d, W), covariance(X), sigma2).morse_index == 0
     assert probe.n_ascent == 0 and probe.linear_morse_index == 0
     assert np.all(probe.curvatures < 0)
