@@ -25,8 +25,8 @@ __all__ = ["plot_landscape_probe"]
 
 PROBE_FIGSIZE = (13.0, 4.2)
 ASCENT, FLAT, DESCENT = "#d62728", "0.55", "#1f77b4"
-# The curvature axis turns symlog when the |curvatures| span more than this ratio; it is then
-# linear up to the smallest of them (but not below SYMLOG_FLOOR times the largest).
+# The curvature axis turns symlog when the largest |curvature| exceeds the zero band (at least
+# SYMLOG_FLOOR times the largest) by more than this ratio; it is linear inside the band.
 SYMLOG_RATIO = 100.0
 SYMLOG_FLOOR = 1e-6
 
@@ -89,14 +89,15 @@ def _curvature_panel(probe: LandscapeProbe, ax: Axes) -> None:
             )
     size = np.abs(probe.curvatures)
     top = float(size.max())
-    low = float(size[size > 0].min()) if top > 0 else 0.0
+    # linear inside the zero band (what is within error of 0), logarithmic outside it
+    low = max(float(t.max()), SYMLOG_FLOOR * top)
     if top > SYMLOG_RATIO * low:
-        ax.set_yscale("symlog", linthresh=max(low, SYMLOG_FLOOR * top))
+        ax.set_yscale("symlog", linthresh=low)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("rank")
     ax.set_ylabel("Hessian eigenvalue of the ELBO")
     ax.set_title(f"(a) top {probe.n_eigen} curvatures (> 0: ascent)", loc="left")
-    ax.legend(loc="upper right", **LEGEND_STYLE)
+    ax.legend(loc="best", **LEGEND_STYLE)
 
 
 def _attribution_panel(probe: LandscapeProbe, ax: Axes, fig: Figure) -> None:
@@ -138,4 +139,4 @@ def _latent_panel(probe: LandscapeProbe, ax: Axes) -> None:
     ax.set_xlabel("rank r (deep latents by KL; eigenvalues λ_r)")
     ax.set_ylabel("KL [nats]")
     ax.set_title(f"(c) deep vs linear, σ² = {probe.sigma2:.3g}", loc="left")
-    ax.legend(loc="upper right", **LEGEND_STYLE)
+    ax.legend(loc="best", **LEGEND_STYLE)
