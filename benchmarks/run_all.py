@@ -47,6 +47,7 @@ BENCHMARKS: list[tuple[str, str, dict]] = [
     ("fit_linear_vae over sizes, sigma2 and BLAS threads", "bench_linear_vae", {"table": "sizes"}),
     ("elbo_stability_map vs stability_map", "bench_elbo", {}),
     ("Large d: partial spectra and spectra from data", "bench_partial", {}),
+    ("landscape_probe on a 784-256-32 MNIST VAE (Hv over gradient)", "bench_probe", {}),
 ]
 
 
