@@ -433,13 +433,15 @@ class LandscapeProbe:
             rows.append(f"  ... {self.n_eigen - REPR_ROWS} more")
         lin, morse = self.linear, self.linear_morse_index
         k, m, q = self.active_latents, self.n_above_sigma2, self.latent_dim
-        point = (
-            f"a point with the deep model's {k} active latents on the top eigen-directions has "
-            + (f"(q-k)(m-k) = {morse}" if morse is not None else "no such point (k > m)")
-        )
+        if morse is None:
+            point = f"no linear stationary point has the deep model's {k} active latents (m = {m})"
+        else:
+            point = (
+                f"a point with the deep model's {k} active latents on the top eigen-directions has "
+                f"(q-k)(m-k) = {morse} ascent directions (m = {m} eigenvalues > sigma2)"
+            )
         rows += [
-            f"  linear VAE    optimum keeps {lin.n_active} of {q} latents; {point} ascent "
-            f"directions (m = {m} eigenvalues > sigma2)",
+            f"  linear VAE    optimum keeps {lin.n_active} of {q} latents; {point}",
             f"  {'rank':>4} {'latent':>6} {'KL':>8} {'deep':>9} | {'lam_r':>9} {'linear':>9} "
             f"{'escape':>9}  revived by",
         ]
