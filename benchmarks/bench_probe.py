@@ -113,7 +113,9 @@ def _case(epochs: int, threads: int, folder: Path) -> dict:
 
 def _child(epochs: int, threads: int, folder: Path, queue) -> None:
     try:
-        queue.put(_case(epochs, threads, folder))
+        row = _case(epochs, threads, folder)
+        print(row, flush=True)  # each case as soon as it is measured
+        queue.put(row)
     except Exception as exc:  # the parent waits on the queue: always answer
         queue.put({"case": f"{epochs} epochs", "met": f"failed: {type(exc).__name__}: {exc}"})
 
