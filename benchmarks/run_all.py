@@ -53,6 +53,7 @@ BENCHMARKS: list[tuple[str, str, dict]] = [
         {},
     ),
     ("The automatic routes vs the plain ones (eigh, covariance, PCA)", "bench_routes", {}),
+    ("landscape_probe on a 784-256-32 MNIST VAE (Hv over gradient)", "bench_probe", {}),
 ]
 
 

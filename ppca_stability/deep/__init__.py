@@ -32,6 +32,7 @@ bit-identical results on CPU.
 """
 
 from ._monitor import CollapseMonitor, MonitorHistory
+from ._probe import LandscapeProbe, landscape_probe
 from ._reference import (
     ACTIVATIONS,
     CollapseThresholds,
@@ -49,7 +50,9 @@ __all__ = [
     "DeepCollapseSweep",
     "DeepVAEFit",
     "MonitorHistory",
+    "LandscapeProbe",
     "deep_collapse_sweep",
     "default_sigma2_grid",
     "fit_deep_vae",
+    "landscape_probe",
 ]
