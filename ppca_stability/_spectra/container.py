@@ -47,6 +47,12 @@ class Spectrum:
         lam = _as_float_array(self.eigenvalues, "eigenvalues")
         if lam.ndim != 1:
             raise ValueError(f"`eigenvalues` must be 1-D; got shape {lam.shape}.")
+        # A subnormal eigenvalue (below the smallest normal float, 2.2e-308) is 0: means of such
+        # values underflow to 0, so keeping them would let a learned sigma2 (the mean of the
+        # discarded eigenvalues) be 0 at a point the enumeration counts.
+        tiny = np.finfo(np.float64).tiny
+        if np.any((lam != 0.0) & (np.abs(lam) < tiny)):
+            lam = np.where(np.abs(lam) < tiny, 0.0, lam)
         object.__setattr__(self, "eigenvalues", lam)
         if self.eigenvectors is not None:
             object.__setattr__(

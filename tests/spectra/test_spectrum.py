@@ -173,3 +173,23 @@ def test_partial_spectrum_of_a_covariance_is_the_top_of_the_complete_one():
     assert top.trace == pytest.approx(np.trace(cov), rel=1e-14)
     cut = spectrum(cov, above=float(whole.eigenvalues[5]) * 1.01)
     assert cut.eigenvalues.size == 5 and cut.rest_max < whole.eigenvalues[4]
+
+
+def test_a_subnormal_eigenvalue_is_zero_so_a_learned_map_lists_its_points():
+    """A rotated diag(10, 0, 0) can come out of LAPACK with an eigenvalue of 5e-324; the mean of
+    the discarded eigenvalues then underflows to 0 and the point (0,) had a log(0) likelihood."""
+    from ppca_stability import Spectrum, stability_map
+    from ppca_stability._spectra.container import from_eigenpairs
+
+    Q = np.array(
+        [
+            [0.6194454131708773, 0.12825158733016515, -0.7744926794030103],
+            [0.7850397315432901, -0.10119851812770846, 0.6111231298414378],
+            [3.2697118733763885e-160, 0.9865649447836918, 0.16336954956157254],
+        ]
+    )
+    S = from_eigenpairs(np.array([10.0, 0.0, 0.0]), Q)
+    smap = stability_map(S, "learned", latent_dim=1)
+    assert [p.active for p in smap.points] == [()]
+    assert smap.eigenvalues[1:].tolist() == [0.0, 0.0]
+    assert Spectrum(np.array([10.0, 5e-324, 0.0]), None).eigenvalues.tolist() == [10.0, 0.0, 0.0]
