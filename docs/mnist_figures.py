@@ -273,7 +273,7 @@ def longer_stage(
         sigma2 = tuple(json.loads((out / "mnist_compare.json").read_text())["probe_sigma2"])
     if not sigma2:
         return {}
-    return deep_stage(X, out, sigma2=sigma2, epochs=epochs, name="mnist_sweep_longer", **kw)
+    return deep_stage(X, out, sigma2=sigma2, epochs=epochs, name=f"mnist_sweep_e{epochs}", **kw)
 
 
 # --------------------------------------------------------------------------- stage: compare
@@ -325,7 +325,9 @@ def compare_stage(out: Path) -> dict:
 
 
 def _num(v: Any, fmt: str = ".4g") -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return "∞" if v == math.inf else format(v, fmt)
 
 
 def tables(out: Path) -> str:
@@ -371,49 +373,65 @@ def tables(out: Path) -> str:
         th = cmp["thresholds"]
         lines += [
             "",
-            "| k | λ_k | linear, on the grid | deep, mean over seeds | deep, per seed |",
-            "|---:|---:|---:|---:|---:|",
+            "| k | λ_k (subset) | linear, on the grid | deep, mean over seeds | deep, per seed "
+            "| deep / linear |",
+            "|---:|---:|---:|---:|---:|---:|",
         ]
         for i, k in enumerate(th["k"]):
+            lin, deep = th["linear_on_grid"][i], th["deep"][i]
             lines.append(
-                f"| {k} | {th['eigenvalue'][i]:.4g} | {_num(th['linear_on_grid'][i])} | "
-                f"{_num(th['deep'][i])} | {_num(th['deep_min'][i])}–{_num(th['deep_max'][i])} |"
+                f"| {k} | {th['eigenvalue'][i]:.4g} | {_num(lin)} | {_num(deep)} | "
+                f"{_num(th['deep_min'][i])}–{_num(th['deep_max'][i])} | {_num(deep / lin, '.3f')} |"
             )
         lines += ["", f"probe at σ² = {cmp['probe_sigma2']}"]
-    longer_path = out / "mnist_sweep_longer.json"
-    if longer_path.exists() and cmp_path.exists():
+    longer = _longer_runs(out)
+    if longer and cmp_path.exists():
         from ppca_stability import load
 
-        longer = load(longer_path)
         rows = {r["sigma2"]: r for r in cmp["rows"]}
-        au, kl, nc = longer.active_units, longer.kl_by_rank.sum(axis=2), longer.n_collapsed
         lines += [
             "",
-            f"| σ² | active units: linear | deep, {cmp_epochs(out)} epochs | deep, "
-            f"{longer.epochs} epochs | collapsed: {cmp_epochs(out)} ep. | {longer.epochs} ep. "
-            f"| total KL: linear | {cmp_epochs(out)} ep. | {longer.epochs} ep. |",
-            "|---:|---:|---|---|---|---|---:|---|---|",
+            "| σ² | epochs | active units: linear | deep (per seed) | (ε, δ)-collapsed (per seed) "
+            "| total KL: linear | deep (per seed) |",
+            "|---:|---:|---:|---|---|---:|---|",
         ]
-        for g, s in enumerate(longer.sigma2):
-            r = rows[float(s)]
+        table = [
+            (r["sigma2"], cmp_epochs(out), r["active_units"], r["n_collapsed"], r["total_kl"])
+            for r in cmp["rows"]
+        ]
+        for path in longer:
+            sweep = load(path)
+            kl = sweep.kl_by_rank.sum(axis=2)
+            table += [
+                (float(s), sweep.epochs, sweep.active_units[g].tolist(),
+                 sweep.n_collapsed[g].tolist(), kl[g].tolist())
+                for g, s in enumerate(sweep.sigma2)
+            ]  # fmt: skip
+        shown = {s for s, *_ in table if s in {t[0] for t in table if t[1] != cmp_epochs(out)}}
+        for s, epochs, au, nc, kl in sorted(t for t in table if t[0] in shown):
+            r = rows[s]
             lines.append(
-                f"| {s:g} | {r['predicted_active_units']} | "
-                f"{', '.join(map(str, r['active_units']))} | {', '.join(map(str, au[g]))} | "
-                f"{', '.join(map(str, r['n_collapsed']))} | {', '.join(map(str, nc[g]))} | "
-                f"{r['predicted_total_kl']:.3f} | {', '.join(f'{v:.3f}' for v in r['total_kl'])} "
-                f"| {', '.join(f'{v:.3f}' for v in kl[g])} |"
+                f"| {s:g} | {epochs} | {r['predicted_active_units']} | {', '.join(map(str, au))} | "
+                f"{', '.join(map(str, nc))} | {r['predicted_total_kl']:.3f} | "
+                f"{', '.join(f'{v:.3f}' for v in kl)} |"
             )
-    for name in ("mnist_sweep", "mnist_sweep_longer"):
-        run_path = out / f"{name}_run.json"
+    for path in [out / "mnist_sweep.json", *_longer_runs(out)]:
+        run_path = path.with_name(f"{path.stem}_run.json")
         if run_path.exists():
             run = json.loads(run_path.read_text())
             lines += [
                 "",
-                f"{name}: {run['seconds']:.0f} s in all, {run['seconds_per_fit']:.1f} s per fit, "
-                f"{run['seconds_per_epoch']:.2f} s per epoch ({run['epochs']} epochs, n = "
+                f"{path.stem}: {run['seconds']:.0f} s in all, {run['seconds_per_fit']:.1f} s per "
+                f"fit, {run['seconds_per_epoch']:.2f} s per epoch ({run['epochs']} epochs, n = "
                 f"{run['n_samples']}, threads = 1)",
             ]
     return "\n".join(lines)
+
+
+def _longer_runs(out: Path) -> list[Path]:
+    """The saved ``longer`` sweeps, by number of epochs."""
+    paths = [p for p in out.glob("mnist_sweep_e*.json") if not p.stem.endswith("_run")]
+    return sorted(paths, key=lambda p: int(p.stem.removeprefix("mnist_sweep_e")))
 
 
 def cmp_epochs(out: Path) -> int:

@@ -63,6 +63,10 @@ def test_every_stage_writes_what_the_page_reads(mnist, tmp_path):
         progress=False,
     )
     compare = fig.compare_stage(tmp_path)
+    longer = fig.longer_stage(
+        small, tmp_path, sigma2=(8.0,), epochs=3, n=300, seeds=1, latent_dim=4, hidden=(16,),
+        progress=False,
+    )  # fmt: skip
     for name in ("mnist_spectrum.png", "mnist_phase.png", "mnist_deep.png"):
         assert (tmp_path / name).stat().st_size > 0
     phase = load(tmp_path / "mnist_phase.json")
@@ -75,5 +79,17 @@ def test_every_stage_writes_what_the_page_reads(mnist, tmp_path):
     assert [r["sigma2"] for r in compare["rows"]] == [0.5, 8.0]
     # the rows the page shows come from the saved sweep
     assert [r["active_units"] for r in compare["rows"]] == sweep.active_units.tolist()
+    assert longer["epochs"] == 3 and longer["sigma2"] == [8.0]
+    assert load(tmp_path / "mnist_sweep_e3.json").epochs == 3
     text = fig.tables(tmp_path)
     assert "| 392 |" in text and "| 8 | " in text
+
+
+def test_page_shows_the_tables_of_the_saved_run():
+    """Every table row the script builds from docs/images/mnist_*.json is on docs/mnist.md."""
+    out = ROOT / "docs" / "images"
+    rows = [line for line in _script().tables(out).splitlines() if line.startswith("|")]
+    assert len(rows) > 40  # linear predictions, beta intervals, sweep, thresholds
+    page = (ROOT / "docs" / "mnist.md").read_text()
+    missing = [row for row in rows if row not in page]
+    assert not missing, f"docs/mnist.md does not show these rows of the saved run: {missing}"
