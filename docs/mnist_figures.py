@@ -357,7 +357,7 @@ def tables(out: Path) -> str:
         lines += [
             "",
             "| σ² | σ² / λ₁ | active units: linear | deep (per seed) | (ε, δ)-collapsed "
-            "(per seed) | total KL: linear | deep (per seed) | KL of the extra units |",
+            "(per seed) | total KL: linear | deep (per seed) | KL of the extra units [nats] |",
             "|---:|---:|---:|---|---|---:|---|---|",
         ]
         for r in cmp["rows"]:
