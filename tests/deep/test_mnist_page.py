@@ -76,11 +76,16 @@ def test_every_stage_writes_what_the_page_reads(mnist, tmp_path):
     np.testing.assert_array_equal(sweep.sigma2, [0.5, 8.0])
     assert sweep.active_units.shape == (2, 1)
     assert json.loads((tmp_path / "mnist_sweep_run.json").read_text()) == run
+    # a later stage (the landscape probe) gets the sweep's trained network back, bit for bit
+    again = fig.refit(small, tmp_path, sigma2=8.0, seed=0)
+    np.testing.assert_array_equal(
+        again.diagnostics.kl_per_latent, sweep.diagnostics[1][0].kl_per_latent
+    )
     assert [r["sigma2"] for r in compare["rows"]] == [0.5, 8.0]
     # the rows the page shows come from the saved sweep
     assert [r["active_units"] for r in compare["rows"]] == sweep.active_units.tolist()
     assert longer["epochs"] == 3 and longer["sigma2"] == [8.0]
-    assert load(tmp_path / "mnist_sweep_e3.json").epochs == 3
+    assert load(tmp_path / "mnist_sweep_e3_s8.json").epochs == 3
     text = fig.tables(tmp_path)
     assert "| 392 |" in text and "| 8 | " in text
 
