@@ -13,10 +13,15 @@ saved sweep:
   ``mnist_sweep_run.json`` (configuration and wall time), ``mnist_deep.png``;
 * ``compare``: where the deep VAE and the linear prediction disagree (the sigma^2 a landscape
   probe should look at) -> ``mnist_compare.json``;
+* ``longer``:  the same models trained for ``--epochs`` epochs at ``--sigma2`` (default: where they
+  disagree) -> ``mnist_sweep_e<epochs>_s<sigma2 values>.json`` and its ``_run.json``;
 * ``tables``:  prints the Markdown tables of docs/mnist.md from the saved files.
 
 DATA_DIR holds ``t10k-images-idx3-ubyte.gz`` as distributed (default ``../shared/data/mnist``
-next to the repository). The deep stage needs the ``deep`` extra (PyTorch).
+next to the repository). The deep stages need the ``deep`` extra (PyTorch). A later stage that
+needs a trained network (the landscape probe) gets it back, bit for bit, with `refit`. The script
+uses the ``ppca_stability`` Python imports: run it as ``PYTHONPATH=. python docs/mnist_figures.py``
+to use a source checkout over an installed copy.
 """
 
 from __future__ import annotations
@@ -64,7 +69,8 @@ KEEP = (0, 1, 2, 6, 16, 32)
 
 def read_mnist_images(directory: Path) -> np.ndarray:
     """MNIST-test images as a float64 (10 000, 784) array in [0, 1], from the IDX file as
-    distributed (a stand-in for the package loader, which can replace this one function)."""
+    distributed: through ``ppca_stability.datasets.load_mnist`` (checksums verified) where the
+    installed package has it, else read here."""
     path = Path(directory) / IMAGES
     if not path.exists():
         raise SystemExit(
@@ -73,6 +79,12 @@ def read_mnist_images(directory: Path) -> np.ndarray:
             "torchvision.datasets.MNIST(root, train=False, download=True)) and pass its directory "
             "as DATA_DIR."
         )
+    try:
+        from ppca_stability.datasets import load_mnist  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        return np.asarray(load_mnist(directory).images, dtype=np.float64)
     raw = gzip.decompress(path.read_bytes())
     magic, n, rows, cols = np.frombuffer(raw[:16], dtype=">u4")
     if magic != 2051:
