@@ -1,0 +1,535 @@
+"""Regenerate every number and figure of docs/mnist.md: python docs/mnist_figures.py [DATA_DIR].
+
+The paper's experiment on real data, MNIST-test (10 000 images, d = 784, pixels scaled to
+[0, 1]). One function per stage, each writing its results into OUT (default docs/images), so a
+stage can be re-run alone (``--stage``) and a later stage (the landscape probe) can read the
+saved sweep:
+
+* ``linear``:  spectrum, phase diagram on a grid framed on the collapse region, predicted
+  collapse against sigma^2, and the sigma^2 <-> beta conversions -> ``mnist_linear.json``,
+  ``mnist_phase.json`` (a saved `PhaseDiagram`), ``mnist_spectrum.png``, ``mnist_phase.png``;
+* ``deep``:    the reference deep VAE's collapse sweep on a random subset of MNIST-test ->
+  ``mnist_sweep.json`` (a saved `DeepCollapseSweep`, ``ppca_stability.load`` reads it back),
+  ``mnist_sweep_run.json`` (configuration and wall time), ``mnist_deep.png``;
+* ``compare``: where the deep VAE and the linear prediction disagree (the sigma^2 a landscape
+  probe should look at) -> ``mnist_compare.json``;
+* ``longer``:  the same models trained for ``--epochs`` epochs at ``--sigma2`` (default: where they
+  disagree) -> ``mnist_sweep_e<epochs>_s<sigma2 values>.json`` and its ``_run.json``;
+* ``tables``:  prints the Markdown tables of docs/mnist.md from the saved files.
+
+DATA_DIR holds ``t10k-images-idx3-ubyte.gz`` as distributed (default ``../shared/data/mnist``
+next to the repository). The deep stages need the ``deep`` extra (PyTorch). A later stage that
+needs a trained network (the landscape probe) gets it back, bit for bit, with `refit`. The script
+uses the ``ppca_stability`` Python imports: run it as ``PYTHONPATH=. python docs/mnist_figures.py``
+to use a source checkout over an installed copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "mnist"
+IMAGES = "t10k-images-idx3-ubyte.gz"
+
+LATENT_DIM_LINEAR = 32  # the phase diagram and predicted collapse
+# The deep sweep (sized for <= 25 min on one thread of a shared 2-core machine; see the page).
+N_SUBSET = 2000
+LATENT_DIM = 16
+HIDDEN = (256,)
+ACTIVATION = "relu"
+EPOCHS = 20
+BATCH_SIZE = 128
+SEEDS = 2
+SWEEP_SIGMA2 = (0.5, 1.0, 2.0, 3.5, 7.0)
+# Draws the sweep's torch seeds (seed j is the j-th draw; `refit` relies on it).
+SWEEP_RNG = 0
+# The convergence check: where deep and linear disagree, train this many epochs instead.
+LONGER_EPOCHS = 60
+# The phase diagram's grid: the collapse region of latent_dim = 32, lam_32 / 4 to 4 lam_1.
+PHASE_MARGIN = 4.0
+PHASE_POINTS = 300
+# sigma^2 values at which the page lists the predicted collapse.
+PREDICT_SIGMA2 = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 392.0)
+# Latent counts for which the page lists the beta interval that keeps exactly that many.
+KEEP = (0, 1, 2, 6, 16, 32)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def read_mnist_images(directory: Path) -> np.ndarray:
+    """MNIST-test images as a float64 (10 000, 784) array in [0, 1], from the IDX file as
+    distributed: through ``ppca_stability.datasets.load_mnist`` (checksums verified) where the
+    installed package has it, else read here."""
+    path = Path(directory) / IMAGES
+    if not path.exists():
+        raise SystemExit(
+            f"MNIST-test not found: {path} does not exist. Download {IMAGES} (the MNIST database, "
+            "Y. LeCun, C. Cortes, C. J. C. Burges; torchvision keeps it under MNIST/raw/ after "
+            "torchvision.datasets.MNIST(root, train=False, download=True)) and pass its directory "
+            "as DATA_DIR."
+        )
+    try:
+        from ppca_stability.datasets import load_mnist  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        return np.asarray(load_mnist(directory).images, dtype=np.float64)
+    raw = gzip.decompress(path.read_bytes())
+    magic, n, rows, cols = np.frombuffer(raw[:16], dtype=">u4")
+    if magic != 2051:
+        raise SystemExit(f"{path} is not an IDX image file (magic {magic}, expected 2051).")
+    pixels = np.frombuffer(raw, dtype=np.uint8, offset=16)
+    return pixels.reshape(int(n), int(rows) * int(cols)).astype(np.float64) / 255.0
+
+
+def subset(X: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` rows drawn without replacement (seeded), in file order. The file is not shuffled:
+    its first rows have a different spectrum (lam_1 = 4.80 for the first 2 000 against 5.31)."""
+    if n >= X.shape[0]:
+        return X
+    idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], n, replace=False))
+    return X[idx]
+
+
+def _write(path: Path, record: dict) -> None:
+    path.write_text(json.dumps(record, indent=1, allow_nan=True) + "\n")
+
+
+# --------------------------------------------------------------------------- stage: linear
+
+
+def linear_stage(X: np.ndarray, out: Path) -> dict:
+    """Spectrum, phase diagram, predicted collapse against sigma^2, and beta conversions."""
+    from ppca_stability import (
+        beta_for_latents,
+        beta_from_sigma2,
+        covariance,
+        phase_diagram,
+        predict_collapse,
+        sigma2_from_beta,
+        spectrum,
+    )
+
+    start = time.perf_counter()
+    cov = covariance(X)
+    lam = spectrum(cov, vectors=False).eigenvalues
+    q = LATENT_DIM_LINEAR
+    grid = np.geomspace(lam[q - 1] / PHASE_MARGIN, PHASE_MARGIN * lam[0], PHASE_POINTS)
+    pd = phase_diagram(cov, latent_dim=q, sigma2=grid)
+    pd.save(out / "mnist_phase.json")
+    d = X.shape[1]
+    # Predicted collapse at a few sigma2: one more phase diagram (one eigendecomposition) rather
+    # than a predict_collapse per value (each decomposes the covariance again).
+    at = phase_diagram(cov, latent_dim=q, sigma2=list(PREDICT_SIGMA2))
+    predictions = {
+        repr(s): {"n_active": int(at.n_active[g]), "total_kl": float(at.kl_per_latent[g].sum())}
+        for g, s in enumerate(PREDICT_SIGMA2)
+    }
+    # What a user's loss means: torch.nn.MSELoss() + KL summed over latents, beta = 1.
+    mse = predict_collapse(cov, latent_dim=q, beta=1.0, reconstruction="mse")
+    keep = {}
+    for k in KEEP:
+        iv = beta_for_latents(cov, k, reconstruction="mse", latent_dim=q)
+        keep[str(k)] = {
+            "sigma2": [iv.sigma2_low, iv.sigma2_high],
+            "beta_mse": [iv.low, iv.high],
+            "beta_sse": [
+                beta_from_sigma2(v, reconstruction="sse") if 0 < v < math.inf else v
+                for v in (iv.sigma2_low, iv.sigma2_high)
+            ],
+        }
+    record = {
+        "n_samples": int(X.shape[0]),
+        "n_features": d,
+        "latent_dim": q,
+        "eigenvalues_top64": lam[:64].tolist(),
+        "trace": float(lam.sum()),
+        "n_above": {repr(s): int(at.n_above[g]) for g, s in enumerate(PREDICT_SIGMA2)},
+        "sigma2_learned": pd.sigma2_learned,
+        "phase_grid": [float(grid[0]), float(grid[-1]), PHASE_POINTS],
+        "predictions": predictions,
+        "mse_beta1": {"sigma2": mse.sigma2, "n_active": mse.n_active},
+        "sigma2_mse_beta1": sigma2_from_beta(1.0, reconstruction="mse", n_features=d),
+        "beta_mse_at_lam1": beta_from_sigma2(float(lam[0]), reconstruction="mse", n_features=d),
+        "beta_sse_at_lam1": beta_from_sigma2(float(lam[0]), reconstruction="sse"),
+        "keep": keep,
+        "seconds": time.perf_counter() - start,
+    }
+    _write(out / "mnist_linear.json", record)
+    _spectrum_figure(lam, out)
+    fig = pd.plot()
+    fig.savefig(out / "mnist_phase.png", dpi=90)
+    return record
+
+
+def _spectrum_figure(lam: np.ndarray, out: Path) -> None:
+    from ppca_stability._plotting.scaffold import Figure
+
+    fig = Figure(figsize=(9.0, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    k = np.arange(1, 101)
+    ax.semilogy(k, lam[:100], "o", ms=3, color="black", label="eigenvalue $\\lambda_k$")
+    for s, c in ((392.0, "#d95f02"), (2.0, "#1b9e77"), (0.5, "#7570b3")):
+        n = int(np.count_nonzero(lam > s))
+        if s > lam[0]:
+            ax.annotate(
+                f"$\\sigma^2$ = {s:g} (MSELoss + KL, $\\beta$ = 1) = {s / lam[0]:.0f} "
+                "$\\lambda_1$, far above this axis: no eigenvalue above it",
+                (0.98, 0.96),
+                xycoords="axes fraction",
+                color=c,
+                va="top",
+                ha="right",
+                fontsize="small",
+            )
+            continue
+        ax.axhline(s, color=c, lw=1.0, ls="--", label=f"$\\sigma^2$ = {s:g}: {n} eigenvalues above")
+    ax.axvline(
+        LATENT_DIM_LINEAR, color="0.7", lw=0.8, label=f"k = {LATENT_DIM_LINEAR} (latent_dim)"
+    )
+    ax.set_xlabel("rank k")
+    ax.set_ylabel("eigenvalue of the covariance")
+    ax.set_ylim(lam[99] / 1.5, lam[0] * 3)
+    ax.set_title(
+        "MNIST-test ([0, 1] pixels): the top 100 of 784 eigenvalues; latent $c$ of a linear VAE "
+        "collapses once $\\sigma^2 \\geq \\lambda_c$",
+        loc="left",
+        fontsize="medium",
+    )
+    ax.legend(loc="lower left", fontsize="small")
+    fig.savefig(out / "mnist_spectrum.png", dpi=90)
+
+
+# --------------------------------------------------------------------------- stage: deep
+
+
+def deep_stage(
+    X: np.ndarray,
+    out: Path,
+    *,
+    n: int = N_SUBSET,
+    sigma2: tuple[float, ...] = SWEEP_SIGMA2,
+    epochs: int = EPOCHS,
+    seeds: int = SEEDS,
+    latent_dim: int = LATENT_DIM,
+    hidden: tuple[int, ...] = HIDDEN,
+    progress: bool = True,
+    name: str = "mnist_sweep",
+) -> dict:
+    """The reference deep VAE's collapse sweep on ``n`` random rows, saved with ``.save()`` as
+    ``<name>.json``; its configuration and wall time in ``<name>_run.json``."""
+    import torch
+
+    from ppca_stability.deep import deep_collapse_sweep
+
+    Xs = subset(X, n)
+    start = time.perf_counter()
+    sweep = deep_collapse_sweep(
+        Xs,
+        latent_dim,
+        list(sigma2),
+        n_seeds=seeds,
+        hidden=hidden,
+        activation=ACTIVATION,
+        epochs=epochs,
+        batch_size=BATCH_SIZE,
+        threads=1,
+        rng=SWEEP_RNG,
+        progress=progress,
+    )
+    seconds = time.perf_counter() - start
+    sweep.save(out / f"{name}.json")
+    record = {
+        "n_samples": int(Xs.shape[0]),
+        "subset_seed": 0,
+        "rng": SWEEP_RNG,
+        "latent_dim": latent_dim,
+        "hidden": list(hidden),
+        "activation": ACTIVATION,
+        "epochs": epochs,
+        "batch_size": BATCH_SIZE,
+        "n_seeds": seeds,
+        "sigma2": list(sigma2),
+        "threads": 1,
+        "torch": torch.__version__,
+        "seconds": seconds,
+        "seconds_per_fit": seconds / (len(sigma2) * seeds),
+        "seconds_per_epoch": seconds / (len(sigma2) * seeds * epochs),
+    }
+    _write(out / f"{name}_run.json", record)
+    if name == "mnist_sweep":
+        fig = sweep.plot()
+        fig.savefig(out / "mnist_deep.png", dpi=80)
+    return record
+
+
+def refit(X: np.ndarray, out: Path, *, sigma2: float, seed: int, name: str = "mnist_sweep") -> Any:
+    """Train again, bit for bit, the model a saved sweep fitted at `sigma2` with its seed number
+    `seed` (the sweep keeps diagnostics, not networks): for a later stage that needs the trained
+    network, such as a landscape probe. Returns a `DeepVAEFit`."""
+    from ppca_stability.deep import fit_deep_vae
+
+    run = json.loads((out / f"{name}_run.json").read_text())
+    rng = np.random.default_rng(run["rng"])
+    for _ in range(seed):  # the sweep draws its seeds one after another from this generator
+        rng.integers(2**62)
+    return fit_deep_vae(
+        subset(X, run["n_samples"], run["subset_seed"]),
+        latent_dim=run["latent_dim"],
+        sigma2=sigma2,
+        hidden=tuple(run["hidden"]),
+        activation=run["activation"],
+        epochs=run["epochs"],
+        batch_size=run["batch_size"],
+        threads=run["threads"],
+        rng=rng,
+        progress=False,
+    )
+
+
+def longer_stage(
+    X: np.ndarray,
+    out: Path,
+    *,
+    sigma2: tuple[float, ...] | None = None,
+    epochs: int = LONGER_EPOCHS,
+    **kw: Any,
+) -> dict:
+    """The sweep again with ``epochs`` epochs at ``sigma2`` (by default every sigma^2 where deep
+    and linear disagree, from ``compare``): do the extra active units go away with training?"""
+    if sigma2 is None:
+        sigma2 = tuple(json.loads((out / "mnist_compare.json").read_text())["probe_sigma2"])
+    if not sigma2:
+        return {}
+    name = f"mnist_sweep_e{epochs}_s{'_'.join(f'{v:g}' for v in sigma2)}"
+    return deep_stage(X, out, sigma2=sigma2, epochs=epochs, name=name, **kw)
+
+
+# --------------------------------------------------------------------------- stage: compare
+
+
+def compare_stage(out: Path) -> dict:
+    """Where the deep VAE and the linear theory disagree, per sigma^2, from the saved sweep: the
+    sigma^2 values a landscape probe should examine."""
+    from ppca_stability import load
+
+    sweep = load(out / "mnist_sweep.json")
+    au, pred = sweep.active_units, sweep.predicted_active_units
+    kl = sweep.kl_by_rank
+    rows = []
+    for g, s in enumerate(sweep.sigma2):
+        # latents beyond the predicted count that still pass the active-unit test, and their KL
+        extra = [[float(v) for v in kl[g, j, pred[g] : au[g, j]]] for j in range(len(sweep.seeds))]
+        rows.append(
+            {
+                "sigma2": float(s),
+                "predicted_active_units": int(pred[g]),
+                "active_units": au[g].tolist(),
+                "n_collapsed": sweep.n_collapsed[g].tolist(),
+                "total_kl": kl[g].sum(axis=1).tolist(),
+                "predicted_total_kl": float(sweep.predicted_kl[g].sum()),
+                "extra_unit_kl": extra,
+                "disagree": bool(np.any(au[g] != pred[g])),
+            }
+        )
+    th = sweep.thresholds()
+    record = {
+        "eigenvalues": sweep.eigenvalues.tolist(),
+        "rows": rows,
+        "probe_sigma2": [r["sigma2"] for r in rows if r["disagree"]],
+        "thresholds": {
+            "k": th.k.tolist(),
+            "eigenvalue": th.eigenvalue.tolist(),
+            "linear_on_grid": th.linear_on_grid.tolist(),
+            "deep": th.deep.tolist(),
+            "deep_min": th.deep_min.tolist(),
+            "deep_max": th.deep_max.tolist(),
+        },
+    }
+    _write(out / "mnist_compare.json", record)
+    return record
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _num(v: Any, fmt: str = ".4g") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return "∞" if v == math.inf else format(v, fmt)
+
+
+def tables(out: Path) -> str:
+    """The Markdown tables of docs/mnist.md, from the saved records."""
+    lines = []
+    lin_path = out / "mnist_linear.json"
+    if lin_path.exists():
+        lin = json.loads(lin_path.read_text())
+        lines += ["| σ² | eigenvalues above σ² | live latents (q = 32) | total KL [nats] |"]
+        lines += ["|---:|---:|---:|---:|"]
+        for s, p in lin["predictions"].items():
+            lines.append(
+                f"| {float(s):g} | {lin['n_above'][s]} | {p['n_active']} | {p['total_kl']:.3f} |"
+            )
+        lines += ["", "| keep k latents | σ² in | β (MSELoss, KL summed) | β (SSE) |"]
+        lines += ["|---:|---|---|---|"]
+        for k, v in lin["keep"].items():
+            s, bm, bs = v["sigma2"], v["beta_mse"], v["beta_sse"]
+            lines.append(
+                f"| {k} | [{_num(s[0])}, {_num(s[1])}) | [{_num(bm[0])}, {_num(bm[1])}) | "
+                f"[{_num(bs[0])}, {_num(bs[1])}) |"
+            )
+    cmp_path = out / "mnist_compare.json"
+    if cmp_path.exists():
+        cmp = json.loads(cmp_path.read_text())
+        lam1 = cmp["eigenvalues"][0]
+        lines += [
+            "",
+            "| σ² | σ² / λ₁ | active units: linear | deep (per seed) | (ε, δ)-collapsed "
+            "(per seed) | total KL: linear | deep (per seed) | KL of the extra units [nats] |",
+            "|---:|---:|---:|---|---|---:|---|---|",
+        ]
+        for r in cmp["rows"]:
+            extra = "; ".join(
+                ", ".join(f"{v:.3f}" for v in e) if e else "–" for e in r["extra_unit_kl"]
+            )
+            lines.append(
+                f"| {r['sigma2']:g} | {r['sigma2'] / lam1:.3g} | {r['predicted_active_units']} | "
+                f"{', '.join(map(str, r['active_units']))} | "
+                f"{', '.join(map(str, r['n_collapsed']))} | {r['predicted_total_kl']:.3f} | "
+                f"{', '.join(f'{v:.3f}' for v in r['total_kl'])} | {extra} |"
+            )
+        th = cmp["thresholds"]
+        lines += [
+            "",
+            "| k | λ_k (subset) | linear, on the grid | deep, mean over seeds | deep, per seed "
+            "| deep / linear |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for i, k in enumerate(th["k"]):
+            lin, deep = th["linear_on_grid"][i], th["deep"][i]
+            lines.append(
+                f"| {k} | {th['eigenvalue'][i]:.4g} | {_num(lin)} | {_num(deep)} | "
+                f"{_num(th['deep_min'][i])}–{_num(th['deep_max'][i])} | {_num(deep / lin, '.3f')} |"
+            )
+        lines += ["", f"probe at σ² = {cmp['probe_sigma2']}"]
+    longer = _longer_runs(out)
+    if longer and cmp_path.exists():
+        from ppca_stability import load
+
+        rows = {r["sigma2"]: r for r in cmp["rows"]}
+        lines += [
+            "",
+            "| σ² | epochs | active units: linear | deep (per seed) | (ε, δ)-collapsed (per seed) "
+            "| total KL: linear | deep (per seed) |",
+            "|---:|---:|---:|---|---|---:|---|",
+        ]
+        table = [
+            (r["sigma2"], cmp_epochs(out), r["active_units"], r["n_collapsed"], r["total_kl"])
+            for r in cmp["rows"]
+        ]
+        for path in longer:
+            sweep = load(path)
+            kl = sweep.kl_by_rank.sum(axis=2)
+            table += [
+                (float(s), sweep.epochs, sweep.active_units[g].tolist(),
+                 sweep.n_collapsed[g].tolist(), kl[g].tolist())
+                for g, s in enumerate(sweep.sigma2)
+            ]  # fmt: skip
+        shown = {s for s, *_ in table if s in {t[0] for t in table if t[1] != cmp_epochs(out)}}
+        for s, epochs, au, nc, kl in sorted(t for t in table if t[0] in shown):
+            r = rows[s]
+            lines.append(
+                f"| {s:g} | {epochs} | {r['predicted_active_units']} | {', '.join(map(str, au))} | "
+                f"{', '.join(map(str, nc))} | {r['predicted_total_kl']:.3f} | "
+                f"{', '.join(f'{v:.3f}' for v in kl)} |"
+            )
+    for path in [out / "mnist_sweep.json", *_longer_runs(out)]:
+        run_path = path.with_name(f"{path.stem}_run.json")
+        if run_path.exists():
+            run = json.loads(run_path.read_text())
+            lines += [
+                "",
+                f"{path.stem}: {run['seconds']:.0f} s in all, {run['seconds_per_fit']:.1f} s per "
+                f"fit, {run['seconds_per_epoch']:.2f} s per epoch ({run['epochs']} epochs, n = "
+                f"{run['n_samples']}, threads = 1)",
+            ]
+    return "\n".join(lines)
+
+
+def _longer_runs(out: Path) -> list[Path]:
+    """The saved ``longer`` sweeps, by number of epochs."""
+    paths = [p for p in out.glob("mnist_sweep_e*_s*.json") if not p.stem.endswith("_run")]
+    return sorted(paths, key=lambda p: (int(p.stem.split("_")[2][1:]), p.stem))
+
+
+def cmp_epochs(out: Path) -> int:
+    return int(json.loads((out / "mnist_sweep_run.json").read_text())["epochs"])
+
+
+# --------------------------------------------------------------------------- main
+
+STAGES = ("linear", "deep", "compare", "longer", "tables")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA, help="MNIST directory")
+    parser.add_argument("--out", type=Path, default=HERE / "images")
+    parser.add_argument("--stage", choices=(*STAGES, "all"), default="all")
+    parser.add_argument("--n", type=int, default=N_SUBSET, help="samples for the deep sweep")
+    parser.add_argument("--epochs", type=int, default=None, help=f"default {EPOCHS}")
+    parser.add_argument("--seeds", type=int, default=SEEDS)
+    parser.add_argument(
+        "--sigma2",
+        type=float,
+        nargs="+",
+        help=f"default {SWEEP_SIGMA2}; for --stage longer, where deep and linear disagree",
+    )
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    # "all": every stage but the longer runs, whose epochs and sigma2 docs/mnist.md chooses
+    stages = ("linear", "deep", "compare", "tables") if args.stage == "all" else (args.stage,)
+    X = read_mnist_images(args.data) if {"linear", "deep", "longer"} & set(stages) else None
+    if "linear" in stages:
+        linear_stage(X, args.out)
+    if "deep" in stages:
+        deep_stage(
+            X,
+            args.out,
+            n=args.n,
+            sigma2=SWEEP_SIGMA2 if args.sigma2 is None else tuple(args.sigma2),
+            epochs=args.epochs or EPOCHS,
+            seeds=args.seeds,
+            progress=not args.no_progress,
+        )
+    if "compare" in stages:
+        compare_stage(args.out)
+    if "longer" in stages:
+        longer_stage(
+            X,
+            args.out,
+            sigma2=None if args.sigma2 is None else tuple(args.sigma2),
+            epochs=args.epochs or LONGER_EPOCHS,
+            n=args.n,
+            seeds=args.seeds,
+            progress=not args.no_progress,
+        )
+    if "tables" in stages:
+        print(tables(args.out))
+
+
+if __name__ == "__main__":
+    main()
