@@ -364,6 +364,43 @@ def compare_stage(out: Path) -> dict:
 # --------------------------------------------------------------------------- tables
 
 
+def probe_stage(X: np.ndarray, out: Path, *, sigma2: float, seed: int = 0) -> dict:
+    """The landscape probe at a sweep's trained network (`refit`): the top curvatures of the
+    deep ELBO there, how many are ascent directions and which latents they revive, beside the
+    linear prediction; its table, figure and a JSON summary (``mnist_probe_<sigma2>.*``)."""
+    import time
+
+    from ppca_stability.deep import landscape_probe
+
+    run = json.loads((out / "mnist_sweep_run.json").read_text())
+    t0 = time.perf_counter()
+    fit = refit(X, out, sigma2=sigma2, seed=seed)
+    t_fit = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    probe = landscape_probe(
+        fit, subset(X, run["n_samples"], run["subset_seed"]), n_eigen=10, rng=0, threads=2
+    )
+    t_probe = time.perf_counter() - t0
+    stem = f"mnist_probe_{sigma2:g}"
+    (out / f"{stem}.txt").write_text(repr(probe) + "\n")
+    probe.plot().savefig(out / f"{stem}.png", dpi=110)
+    record = {
+        "sigma2": sigma2,
+        "seed": seed,
+        "epochs": run["epochs"],
+        "n_parameters": int(probe.parameters.size),
+        "gradient_norm": float(probe.gradient_norm),
+        "curvatures": [float(c) for c in probe.curvatures],
+        "n_ascent": int(probe.n_ascent),
+        "verdict": str(probe.stability),
+        "seconds_refit": round(t_fit, 1),
+        "seconds_probe": round(t_probe, 1),
+    }
+    _write(out / f"{stem}.json", record)
+    print(repr(probe))
+    return record
+
+
 def _num(v: Any, fmt: str = ".4g") -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
@@ -480,7 +517,7 @@ def cmp_epochs(out: Path) -> int:
 
 # --------------------------------------------------------------------------- main
 
-STAGES = ("linear", "deep", "compare", "longer", "tables")
+STAGES = ("linear", "deep", "compare", "longer", "probe", "tables")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -502,7 +539,11 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     # "all": every stage but the longer runs, whose epochs and sigma2 docs/mnist.md chooses
     stages = ("linear", "deep", "compare", "tables") if args.stage == "all" else (args.stage,)
-    X = read_mnist_images(args.data) if {"linear", "deep", "longer"} & set(stages) else None
+    X = (
+        read_mnist_images(args.data)
+        if {"linear", "deep", "longer", "probe"} & set(stages)
+        else None
+    )
     if "linear" in stages:
         linear_stage(X, args.out)
     if "deep" in stages:
@@ -527,6 +568,9 @@ def main(argv: list[str] | None = None) -> None:
             seeds=args.seeds,
             progress=not args.no_progress,
         )
+    if "probe" in stages:
+        for s2 in (2.0,) if args.sigma2 is None else args.sigma2:
+            probe_stage(X, args.out, sigma2=s2)
     if "tables" in stages:
         print(tables(args.out))
 

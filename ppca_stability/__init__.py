@@ -14,6 +14,7 @@ matplotlib (the ``plot`` extra).
 
 from ._base.classification import Stability
 from ._base.persist import from_json, json_header, load
+from ._base.tolerance import SYMMETRY_RTOL
 from ._elbo.classify import VAEPointClassification, classify_vae_point
 from ._elbo.clusters import ElboClusterPoint
 from ._elbo.derivatives import (
@@ -62,6 +63,7 @@ __version__ = "0.1.0"
 __all__ = [
     "KL_REDUCTIONS",
     "MAX_PLOTTED_POINTS",
+    "SYMMETRY_RTOL",
     "RECONSTRUCTIONS",
     "Agreement",
     "BetaInterval",

@@ -50,6 +50,9 @@ EPS = float(np.finfo(np.float64).eps)
 # non-symmetric matrix is far above it). A lower-precision input is allowed
 # `LOW_PRECISION_ULPS` times its own machine epsilon instead.
 SYMMETRY_RTOL = 1e-10
+"""Relative asymmetry ``max |S - S^T| / max |S|`` under which a square float64 matrix counts as
+symmetric (a covariance is refused beyond it; the command line warns when DATA is square and
+symmetric within it, since it is then probably a covariance passed without ``--cov``)."""
 LOW_PRECISION_ULPS = 100.0
 # A kept eigenvalue lies at least this factor above the tie floor (`eigen_floor`).
 KEPT_MARGIN = 100.0

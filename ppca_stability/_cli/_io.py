@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import covariance, json_header
-from .._base.tolerance import SYMMETRY_RTOL
+from .. import SYMMETRY_RTOL, covariance, json_header
 
 __all__ = [
     "CliError",
