@@ -18,7 +18,7 @@ from ppca_stability._ppca import route as st
 from ppca_stability._spectra.container import from_eigenpairs
 from ppca_stability._spectra.spectrum import dense_cut, eigh_descending
 from ppca_stability._spectra.sylvester import count_above
-from ppca_stability.exceptions import DegeneracyWarning, PrecisionWarning
+from ppca_stability.exceptions import DegeneracyWarning
 from ppca_stability.strategies import sigma2_values, spectra
 
 # An eigenvalue this many times d eps lam_max from the cut may be counted on either side of it
@@ -237,12 +237,11 @@ def test_issue_spectra_at_full_size_answer_through_the_route():
     identity whose repeated bulk lies above sigma2 (d = 600): the map of the complete route."""
     lam = np.r_[1e12, 1e6, 1e3, np.linspace(1.5, 0.5, 509)]
     S = _rotated(lam, 0)
-    # The complete route sets the bulk, below float64's resolution next to 1e12 in a rotated
-    # matrix, to 0 and says so; both routes agree above sigma2.
-    # matrix, to 0 and says so (its log-likelihoods then lack their 509): both routes agree on
-    # every count and point, and the partial route's log-likelihood is the exact spectrum's.
-    with pytest.warns(PrecisionWarning, match="509 eigenvalue"):
-        auto, complete = _maps(S, 5e5, 1)
+    # The bulk (0.5 - 1.5) lies above the round-off rule's d eps lam_max = 0.11 next to 1e12, so
+    # the complete route keeps it (no PrecisionWarning: warnings are errors here); both routes
+    # agree on every count and point, and the partial route's log-likelihood is the exact
+    # spectrum's.
+    auto, complete = _maps(S, 5e5, 1)
     assert auto.n_above == 2 and not auto.spectrum.is_complete
     assert (auto.n_points, auto.census()) == (complete.n_points, complete.census())
     assert auto.global_maximum.active == complete.global_maximum.active == (0,)
