@@ -371,16 +371,23 @@ def check_seed(seed: Any, name: str = "seed") -> int | None:
 
 
 def check_positive_int(
-    value: Any, name: str, *, upper: int | None = None, upper_name: str = ""
+    value: Any,
+    name: str,
+    *,
+    upper: int | None = None,
+    upper_name: str = "",
+    allow_zero: bool = False,
 ) -> int:
-    """Return `value` as a Python int in ``[1, upper]``, or raise."""
+    """Return `value` as a Python int in ``[1, upper]`` (``[0, upper]`` with `allow_zero`), or
+    raise."""
+    kind = "non-negative" if allow_zero else "positive"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(
-            f"`{name}` must be a positive integer; got {type(value).__name__} {describe(value)}."
+            f"`{name}` must be a {kind} integer; got {type(value).__name__} {describe(value)}."
         )
     value = int(value)
-    if value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; got {value}.")
+    if value < (0 if allow_zero else 1):
+        raise ValueError(f"`{name}` must be a {kind} integer; got {value}.")
     if upper is not None and value > upper:
         raise ValueError(f"`{name}` must be at most {upper_name or upper} ({upper}); got {value}.")
     return value

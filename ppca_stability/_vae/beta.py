@@ -25,7 +25,6 @@ Wang & Ziyin 2022 state it as ``lam_c <= beta eta^2``): the equivalent sigma^2 i
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -404,15 +403,11 @@ class BetaInterval:
         )
 
 
-def _beta_for_latents_iv(cov, keep, reconstruction, kl_reduction, latent_dim):  # noqa: ANN001
+def _beta_for_latents_iv(
+    cov: ArrayLike, keep: Any, reconstruction: Any, kl_reduction: Any, latent_dim: Any
+) -> tuple[np.ndarray, int, int | None]:
     S = check_cov(cov)
-    if isinstance(keep, (bool, np.bool_)) or not isinstance(keep, numbers.Integral):
-        raise TypeError(
-            f"`keep` must be a non-negative integer (a number of latents); got "
-            f"{type(keep).__name__} {keep!r}."
-        )
-    if int(keep) < 0:
-        raise ValueError(f"`keep` must be a non-negative integer; got {int(keep)}.")
+    k = check_positive_int(keep, "keep", allow_zero=True)
     q = None
     if latent_dim is not None:
         q = check_positive_int(
@@ -420,11 +415,11 @@ def _beta_for_latents_iv(cov, keep, reconstruction, kl_reduction, latent_dim):  
         )
     # Validates both conventions (and that "mean" has its latent_dim) before any eigenvalue.
     _factor(reconstruction, S.shape[0], kl_reduction, q)
-    return S, int(keep), q
+    return S, k, q
 
 
 def beta_for_latents(
-    cov: Any,
+    cov: ArrayLike,
     keep: int,
     *,
     reconstruction: str,

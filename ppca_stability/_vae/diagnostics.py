@@ -189,7 +189,7 @@ def _collapse_diagnostics_iv(
     au_threshold: Any,
     rng: Any,
     mi_max_samples: Any,
-):  # noqa: ANN202
+) -> tuple[Any, ...]:
     mu = _check_encoder_output(means, "means")
     logvar = _check_encoder_output(log_variances, "log_variances")
     if logvar.shape != mu.shape:
