@@ -25,10 +25,12 @@ __all__ = ["covariance_spectrum", "partial_count", "uses_partial_spectrum"]
 # just below the tie band of sigma2) by Sylvester's law of inertia (`_sylvester.count_above`,
 # about 0.07-0.15x one full eigh at d = 2000). The map needs every eigenpair above that cut, for
 # any latent_dim; with at most d / PARTIAL_MAX_FRACTION of them they are computed alone: by the
-# certified block Krylov route (`_spectrum.dense_above`, about 0.3x a full eigh for 60 of them)
-# when there are at most PARTIAL_TOP, and by LAPACK's syevr on the interval above the cut when
-# there are more or when the Krylov route cannot certify its cut (0.4x for 16 pairs, 0.43x for
-# 128, 0.57x for 250, 0.77x for 500: one thread, d = 2000). With more, one full eigh. Before the
+# certified block Krylov route (`_spectrum.dense_above`) when there are at most PARTIAL_TOP,
+# which knowing the count converges those pairs alone and gives up within a few passes where
+# its pace shows it would not converge within its budget (the top of a Wishart spectrum, with
+# no gap below the cut), and by LAPACK's syevr on the interval above the cut when there are more
+# or when the Krylov route does not answer (0.4x for 16 pairs, 0.43x for 128, 0.57x for 250,
+# 0.77x for 500: one thread, d = 2000). With more, one full eigh. Before the
 # count, the same count on the principal submatrix of every other row and column, a lower bound
 # by Cauchy's interlacing theorem at an eighth of the cost, sends cuts with many eigenvalues above
 # them (inside a bulk, below the mean eigenvalue) straight to the full eigh.
@@ -110,7 +112,9 @@ def covariance_spectrum(S: np.ndarray, s: float | str, rtol: float) -> Spectrum:
         # syevr to answer; an error in the input (a negative sum of skipped eigenvalues) is
         # raised again there.
         try:
-            found = dense_above(S, s, max_count=count, rng=np.random.default_rng(0), rtol=rtol)
+            found = dense_above(
+                S, s, max_count=count, rng=np.random.default_rng(0), rtol=rtol, count=count
+            )
         except ValueError:
             found = "error"
         if isinstance(found, Spectrum):

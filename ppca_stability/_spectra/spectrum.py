@@ -198,16 +198,20 @@ def dense_above(
     max_count: int,
     rng: np.random.Generator,
     rtol: float = DEFAULT_RTOL,
+    count: int | None = None,
 ) -> Spectrum | str:
     """The eigenpairs of `S` not below `above` by `_partial.dense_certified_top` (block Krylov,
     every eigenvalue left out certified below `dense_cut` by one Cholesky factor), or the reason
     that route did not answer ("count", "passes", "certificate", or "cut" for a cut in the
-    round-off band)."""
+    round-off band). `count`: the number of eigenvalues above `dense_cut` by Sylvester's law of
+    inertia, when known (the run then converges only those)."""
     d, trace = S.shape[0], float(np.trace(S))
     cut = dense_cut(above, rtol, d, trace)
     if cut <= roundoff_threshold(trace, d):
         return "cut"
-    found = _partial.dense_certified_top(S, above=above, cut=cut, max_count=max_count, rng=rng)
+    found = _partial.dense_certified_top(
+        S, above=above, cut=cut, max_count=max_count, rng=rng, count=count
+    )
     if isinstance(found, str):
         return found
     _check_rest_sum(found.eigenvalues, trace, d)

@@ -676,6 +676,73 @@ def test_dense_krylov_route_gives_way_to_lapack_where_it_cannot_answer(monkeypat
     assert _dense_above(distinct, 1.0) == "passes"
 
 
+def _counted(S, above, count, seed=0):
+    from ppca_stability._spectra.spectrum import dense_above
+
+    return dense_above(S, above, max_count=64, rng=np.random.default_rng(seed), count=count)
+
+
+def test_dense_krylov_route_with_a_known_count_converges_those_pairs_and_certifies_the_rest():
+    """Given the exact number of eigenvalues above the cut, the run converges just those (here
+    70, more than the block of 16 and than the 64 without a count) and the Cholesky factor
+    certifies the cut; no count above the cut is certified without a run. A count that is
+    wrong (one short, or zero) fails the certificate instead of dropping an eigenvalue, and
+    one too many returns only the pairs above the cut."""
+    from ppca_stability._spectra.sylvester import count_above
+
+    d = 600
+    lam = np.r_[np.geomspace(40.0, 2.0, 70), np.geomspace(0.9, 1e-3, d - 70)]
+    S = _cov(lam, 5)
+    exact = spectrum(S)
+    for above, held in ((1.0, 70), (50.0, 0), (2.5, int(np.count_nonzero(lam > 2.5)))):
+        found = _counted(S, above, count_above(S, above * (1 - 1e-6)))
+        assert isinstance(found, Spectrum) and found.eigenvalues.size == held
+        np.testing.assert_allclose(found.eigenvalues, exact.eigenvalues[:held], rtol=1e-12)
+        np.testing.assert_allclose(found.eigenvectors, exact.eigenvectors[:, :held], atol=1e-9)
+        assert lam[held] < found.rest_max < above
+    assert _counted(S, 1.0, 69) == "certificate"
+    assert _counted(S, 1.0, 0) == "certificate"
+    extra = _counted(S, 1.0, 71)
+    assert isinstance(extra, Spectrum) and extra.eigenvalues.size == 70
+
+
+def test_krylov_run_for_top_pairs_gives_up_early_where_it_cannot_converge_in_budget():
+    """At the edge of a Wishart spectrum (no gap below the top ten) a run for the top ten
+    falls by about a decade of residual per pass against the ~90 it needs: it gives up after
+    a few passes, not at its budget of 20. A spectrum with a gap converges in the same budget
+    and is not stopped."""
+    from ppca_stability._spectra import partial as _partial
+
+    d = 600
+    A = np.random.default_rng(3).standard_normal((d, d))
+    wishart = A @ A.T / d
+    passes: list[int] = []
+
+    class Bar:
+        def update(self, n):
+            passes.append(n)
+
+    def run(S, want):
+        passes.clear()
+        return _partial._krylov(
+            _partial.dense_operator((S + S.T) / 2),
+            above=None,
+            n_components=want,
+            rng=np.random.default_rng(0),
+            bar=Bar(),
+            name="above",
+            max_passes=20,
+            block=16,
+        )
+
+    with pytest.raises(_partial.BudgetExceeded, match="passes"):
+        run(wishart, 10)
+    assert len(passes) < 10
+    gapped = _cov(np.r_[np.geomspace(40.0, 5.0, 10), np.geomspace(1.0, 1e-3, d - 10)], 7)
+    found = run(gapped, 10)
+    np.testing.assert_allclose(found.eigenvalues, np.geomspace(40.0, 5.0, 10), rtol=1e-12)
+
+
 @given(data=hs.data())
 def test_property_dense_krylov_route_equals_complete_on_tied_spectra(data):
     """Generated spectra with repeated values (some beyond the block size), zeros, and a cut at,
