@@ -193,3 +193,29 @@ def test_a_subnormal_eigenvalue_is_zero_so_a_learned_map_lists_its_points():
     assert [p.active for p in smap.points] == [()]
     assert smap.eigenvalues[1:].tolist() == [0.0, 0.0]
     assert Spectrum(np.array([10.0, 5e-324, 0.0]), None).eigenvalues.tolist() == [10.0, 0.0, 0.0]
+
+
+def test_sign_fix_makes_the_first_entry_of_largest_magnitude_positive():
+    """The eigenvector sign convention (scikit-learn's svd_flip): in each column the first entry
+    of largest magnitude, as argmax(|U|) picks it, is made positive; columns whose maximum and
+    minus minimum tie exactly (here (1, -1) / sqrt(2) in both orders and with a larger entry
+    elsewhere) and a zero column are decided the same way."""
+    from ppca_stability._spectra.partial import sign_fix
+
+    rng = np.random.default_rng(4)
+    U = rng.standard_normal((7, 6))
+    U[:, 1] = [0.0, -0.5, 0.5, 0.1, 0.0, 0.0, 0.0]
+    U[:, 2] = [0.0, 0.5, -0.5, 0.1, 0.0, 0.0, 0.0]
+    U[:, 3] = [0.5, -0.9, 0.9, 0.0, 0.0, 0.0, 0.0]
+    U[:, 4] = 0.0
+    rows = np.argmax(np.abs(U), axis=0)
+    signs = np.sign(U[rows, np.arange(U.shape[1])])
+    expected = U * np.where(signs == 0, 1.0, signs)
+    fixed = sign_fix(U.copy())
+    np.testing.assert_array_equal(fixed, expected)
+    assert fixed[1, 1] > 0 and fixed[1, 2] > 0 and fixed[1, 3] > 0
+    # A strided view (the descending columns of eigh) is fixed in place.
+    V = rng.standard_normal((5, 4))
+    view = V[:, ::-1]
+    sign_fix(view)
+    assert np.all(np.abs(V).argmax(axis=0) == np.argmax(V, axis=0))
