@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import os
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import SYMMETRY_RTOL, covariance, json_header
+from .._base.optional import require
 
 __all__ = [
     "CliError",
@@ -35,7 +35,6 @@ __all__ = [
     "load_covariance",
     "load_data",
     "load_matrix",
-    "need",
     "nonnegative_int",
     "parse_sigma2",
     "positive_float",
@@ -524,21 +523,9 @@ def add_force_argument(parser: Any) -> None:
     )
 
 
-def need(module: str, extra: str, purpose: str) -> Any:
-    """Import an optional dependency, or fail with one line naming the extra that installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        package = module.split(".")[0]
-        raise CliError(
-            f"{purpose} needs {package}, which is not installed: "
-            f'pip install "ppca_stability[{extra}]"'
-        ) from None
-
-
 def figure_formats() -> tuple[str, ...]:
     """Suffixes of the figure formats matplotlib writes here (it must be installed)."""
-    backend_bases = need("matplotlib.backend_bases", "plot", "writing a figure")
+    backend_bases = require("matplotlib.backend_bases", "plot", "writing a figure")
     supported = backend_bases.FigureCanvasBase.get_supported_filetypes()
     usual = [".png", ".pdf", ".svg"]
     others = sorted(f".{ext}" for ext in supported if ext not in EXCLUDED_FORMATS)
