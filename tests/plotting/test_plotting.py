@@ -317,6 +317,7 @@ def test_figures_save_without_a_gui_backend(fig, tmp_path):
         assert path.stat().st_size > 1000
 
 
+@pytest.mark.integration
 def test_a_figure_without_matplotlib_is_one_error_naming_the_extra():
     import subprocess
     import sys
