@@ -310,6 +310,7 @@ def test_summary_into_given_axes_puts_the_census_above():
     assert sorted(_census_bars(fig)) == sorted(smap.census())
 
 
+@pytest.mark.integration  # renders the figure into three file formats
 def test_figures_save_without_a_gui_backend(fig, tmp_path):
     for suffix in ("png", "svg", "pdf"):
         path = tmp_path / f"phase.{suffix}"
