@@ -39,6 +39,7 @@ __all__ = [
     "parse_sigma2",
     "positive_float",
     "positive_int",
+    "regular_file",
     "save_figure",
     "seed",
     "sigma2_arg",
@@ -241,7 +242,7 @@ def _csv_layout(p: Path, suffix: str, name: str) -> tuple[str | None, int, int]:
 def text_rows(path: str, name: str, *, max_rows: int) -> list[list[str]]:
     """The cells of a small text table as strings (for exact parsing), header skipped, with
     the delimiter `load_matrix` would use; at most `max_rows` rows are read."""
-    p = _regular_file(path, name, "a .csv file")
+    p = regular_file(path, name, "a .csv file")
     suffix = p.suffix.lower()
     if suffix not in {".csv", ".txt", ".tsv"}:
         raise CliError(f"{name}: unsupported file type {suffix!r}; use .csv/.txt/.tsv or .npy.")
@@ -264,7 +265,7 @@ def text_rows(path: str, name: str, *, max_rows: int) -> list[list[str]]:
     return rows
 
 
-def _regular_file(path: str, name: str, wanted: str) -> Path:
+def regular_file(path: str, name: str, wanted: str) -> Path:
     """`path` as a Path, if it is a regular file (or a link to one): a directory, a device such as
     /dev/zero, a pipe or a socket is named as what it is, not as a missing file."""
     p = Path(path)
@@ -313,7 +314,7 @@ def load_matrix(path: str, name: str = "DATA", *, check_memory: bool = True) -> 
     ``.npy`` files are memory-mapped (nothing is read here); the number of features is checked
     against memory before a CSV is parsed or a covariance is formed (`check_feature_count`).
     """
-    p = _regular_file(path, name, "a .npy or .csv file")
+    p = regular_file(path, name, "a .npy or .csv file")
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":
