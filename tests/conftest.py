@@ -37,6 +37,11 @@ RNG_SEED = 20240917
 
 
 def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Under pytest-xdist (``-n 2``) each worker is one process of several: one BLAS thread
+        # each, or every worker's threads spin on the others' cores (on 2 cores, two workers with
+        # two OpenBLAS threads each made the quick run about twice as slow).
+        _one_blas_thread()
     # Hypothesis formats a failure with a lazy import that warns on some installs; under
     # filterwarnings=error that turns every falsifying example into a pytest INTERNALERROR.
     config.addinivalue_line(
@@ -50,11 +55,21 @@ def pytest_configure(config):
         config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
 
 
+def _one_blas_thread() -> None:
+    import scipy.linalg  # noqa: F401  (loads SciPy's own BLAS, so that the limit reaches it too)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 # Markers by what a test exercises, so that a quick unit run can leave out the long ones
 # (CONTRIBUTING.md: ``pytest -m "not slow and not integration and not cli"``). A test marks itself
-# when it is the exception; otherwise its place decides.
+# when it is the exception (``@pytest.mark.integration`` on a test that reads MNIST-test, runs a
+# fresh interpreter or trains a network); otherwise its place decides.
 INTEGRATION = (
     "tests/deep/",
+    # The deep subpackage's doctests train networks with PyTorch.
+    "ppca_stability/deep/",
     "tests/test_docs.py",
     "tests/test_readme.py",
     "tests/vae/test_linear_vae.py",

@@ -61,6 +61,7 @@ def _write_idx(path, magic: int, dims: tuple[int, ...], payload: np.ndarray) -> 
 
 
 @needs_mnist
+@pytest.mark.integration
 def test_test_split_shape_range_labels(mnist, reference):
     assert isinstance(mnist, MNISTData) and mnist.split == "test" and mnist.verified == "sha256"
     assert mnist.images.shape == (10_000, 784) and mnist.images.dtype == np.float64
@@ -77,6 +78,7 @@ def test_test_split_shape_range_labels(mnist, reference):
 
 
 @needs_mnist
+@pytest.mark.integration
 def test_n_samples_keeps_the_first_rows(mnist):
     head = load_mnist(MNIST, n_samples=100)
     np.testing.assert_array_equal(head.images, mnist.images[:100])
@@ -84,6 +86,7 @@ def test_n_samples_keeps_the_first_rows(mnist):
 
 
 @needs_mnist
+@pytest.mark.integration
 def test_corrupted_copy_fails_its_checksum(tmp_path):
     for stem in TEST_FILES:
         shutil.copy(MNIST / f"{stem}.gz", tmp_path)
@@ -97,6 +100,7 @@ def test_corrupted_copy_fails_its_checksum(tmp_path):
 
 
 @needs_mnist
+@pytest.mark.integration
 def test_ungzipped_copy_loads_and_is_verified(tmp_path, reference):
     for stem in TEST_FILES:
         with gzip.open(MNIST / f"{stem}.gz", "rb") as src:
@@ -111,6 +115,7 @@ def test_ungzipped_copy_loads_and_is_verified(tmp_path, reference):
 
 
 @needs_mnist
+@pytest.mark.integration
 def test_torchvision_layout_loads(tmp_path, reference):
     """torchvision keeps the distributed .gz and the extracted file side by side in
     <root>/MNIST/raw/; the .gz is read."""
@@ -129,6 +134,7 @@ def test_torchvision_layout_loads(tmp_path, reference):
 
 
 @needs_mnist
+@pytest.mark.integration
 def test_environment_variable_is_the_default(monkeypatch, mnist):
     monkeypatch.setenv("PPCA_STABILITY_MNIST", str(MNIST))
     np.testing.assert_array_equal(load_mnist(n_samples=5).labels, mnist.labels[:5])

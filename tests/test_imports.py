@@ -1,7 +1,10 @@
-"""Heavy optional pieces load only when used: each check runs in a fresh interpreter."""
+"""Heavy optional pieces load only when used: each check runs in a fresh interpreter (so they are
+marked integration); and docs/api.md lists every public name."""
 
 import subprocess
 import sys
+
+import pytest
 
 
 def _loaded(code: str) -> list[str]:
@@ -14,10 +17,12 @@ def _imported(module: str) -> str:
     return f"any(m == {module!r} or m.startswith({module + '.'!r}) for m in sys.modules)"
 
 
+@pytest.mark.integration  # a fresh interpreter
 def test_importing_the_package_does_not_import_matplotlib():
     assert _loaded("import sys, ppca_stability; print('matplotlib' in sys.modules)") == ["False"]
 
 
+@pytest.mark.integration  # a fresh interpreter
 def test_importing_the_package_and_building_the_cli_does_not_import_sympy():
     code = (
         "import sys, ppca_stability, ppca_stability._cli as c; c.build_parser(); "
@@ -26,11 +31,13 @@ def test_importing_the_package_and_building_the_cli_does_not_import_sympy():
     assert _loaded(code) == ["False"]
 
 
+@pytest.mark.integration  # a fresh interpreter
 def test_importing_the_package_does_not_import_hypothesis_or_tqdm():
     code = "import sys, ppca_stability; print('hypothesis' in sys.modules, 'tqdm' in sys.modules)"
     assert _loaded(code) == ["False", "False"]
 
 
+@pytest.mark.integration  # a fresh interpreter
 def test_covariance_of_a_numpy_array_does_not_import_dask():
     code = (
         "import sys, numpy as np; from ppca_stability import covariance; covariance(np.eye(3)); "
@@ -73,6 +80,7 @@ def test_every_public_submodule_name_has_an_api_reference_entry():
         assert not missing, f"ppca_stability.{name}: names missing from docs/api.md: {missing}"
 
 
+@pytest.mark.integration  # a fresh interpreter
 def test_importing_datasets_imports_neither_torch_nor_matplotlib():
     code = (
         "import sys, ppca_stability.datasets; "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import os
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import SYMMETRY_RTOL, covariance, json_header
+from .._base.optional import require
 
 __all__ = [
     "CliError",
@@ -35,11 +35,11 @@ __all__ = [
     "load_covariance",
     "load_data",
     "load_matrix",
-    "need",
     "nonnegative_int",
     "parse_sigma2",
     "positive_float",
     "positive_int",
+    "regular_file",
     "save_figure",
     "seed",
     "sigma2_arg",
@@ -242,7 +242,7 @@ def _csv_layout(p: Path, suffix: str, name: str) -> tuple[str | None, int, int]:
 def text_rows(path: str, name: str, *, max_rows: int) -> list[list[str]]:
     """The cells of a small text table as strings (for exact parsing), header skipped, with
     the delimiter `load_matrix` would use; at most `max_rows` rows are read."""
-    p = _regular_file(path, name, "a .csv file")
+    p = regular_file(path, name, "a .csv file")
     suffix = p.suffix.lower()
     if suffix not in {".csv", ".txt", ".tsv"}:
         raise CliError(f"{name}: unsupported file type {suffix!r}; use .csv/.txt/.tsv or .npy.")
@@ -265,7 +265,7 @@ def text_rows(path: str, name: str, *, max_rows: int) -> list[list[str]]:
     return rows
 
 
-def _regular_file(path: str, name: str, wanted: str) -> Path:
+def regular_file(path: str, name: str, wanted: str) -> Path:
     """`path` as a Path, if it is a regular file (or a link to one): a directory, a device such as
     /dev/zero, a pipe or a socket is named as what it is, not as a missing file."""
     p = Path(path)
@@ -314,7 +314,7 @@ def load_matrix(path: str, name: str = "DATA", *, check_memory: bool = True) -> 
     ``.npy`` files are memory-mapped (nothing is read here); the number of features is checked
     against memory before a CSV is parsed or a covariance is formed (`check_feature_count`).
     """
-    p = _regular_file(path, name, "a .npy or .csv file")
+    p = regular_file(path, name, "a .npy or .csv file")
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":
@@ -524,21 +524,9 @@ def add_force_argument(parser: Any) -> None:
     )
 
 
-def need(module: str, extra: str, purpose: str) -> Any:
-    """Import an optional dependency, or fail with one line naming the extra that installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        package = module.split(".")[0]
-        raise CliError(
-            f"{purpose} needs {package}, which is not installed: "
-            f'pip install "ppca_stability[{extra}]"'
-        ) from None
-
-
 def figure_formats() -> tuple[str, ...]:
     """Suffixes of the figure formats matplotlib writes here (it must be installed)."""
-    backend_bases = need("matplotlib.backend_bases", "plot", "writing a figure")
+    backend_bases = require("matplotlib.backend_bases", "plot", "writing a figure")
     supported = backend_bases.FigureCanvasBase.get_supported_filetypes()
     usual = [".png", ".pdf", ".svg"]
     others = sorted(f".{ext}" for ext in supported if ext not in EXCLUDED_FORMATS)

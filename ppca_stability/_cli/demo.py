@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import MAX_PLOTTED_POINTS, Stability, covariance, phase_diagram, stability_map
-from ._io import CliError, add_force_argument, check_figure_path, need, save_figure
+from .._base.optional import require
+from ._io import CliError, add_force_argument, check_figure_path, save_figure
 
 DEFAULT_OUT = "ppca_stability_demo"
 DEFAULT_LATENT_DIM = 10
@@ -99,8 +100,8 @@ def _output_dir(out: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    datasets = need("sklearn.datasets", "demo", "The demo (scikit-learn's bundled digits)")
-    need("matplotlib", "demo", "The demo's figures")
+    datasets = require("sklearn.datasets", "demo", "The demo (scikit-learn's bundled digits)")
+    require("matplotlib", "demo", "The demo's figures")
 
     out = _check_output_dir(args.out)
     X = datasets.load_digits().data

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import warnings
-from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from ._io import (
     load_covariance,
     load_matrix,
     positive_float,
+    regular_file,
     warn_about_samples,
 )
 
@@ -126,11 +126,7 @@ def _pick(
 
 
 def _load(path: str, means: str | None, log_variances: str | None) -> tuple[np.ndarray, np.ndarray]:
-    p = Path(path)
-    if p.is_dir():
-        raise CliError(f"ENCODER_OUTPUTS: {path} is a directory; give an .npz file.")
-    if not p.is_file():
-        raise CliError(f"ENCODER_OUTPUTS: no such file: {path}")
+    p = regular_file(path, "ENCODER_OUTPUTS", "an .npz file")
     try:
         archive = np.load(p, allow_pickle=False)
     except Exception as exc:  # numpy raises several classes for a bad file

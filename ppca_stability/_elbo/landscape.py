@@ -48,6 +48,7 @@ from .._base import persist
 from .._base.formatting import format_count
 from .._base.frames import data_frame
 from .._base.html import render, repr_facts
+from .._base.latents import LatentCounts
 from .._base.tolerance import DEFAULT_RTOL, tie_sign
 from .._base.validation import check_bool, check_choice
 from .._ppca.stability import (
@@ -87,7 +88,7 @@ MAX_FRAME_ROWS = 100_000
 
 
 @dataclass(frozen=True, eq=False, slots=True)
-class ElboStationaryPoint:
+class ElboStationaryPoint(LatentCounts):
     """One stationary point of the ELBO in all parameters, up to the objective's symmetry group.
 
     Attributes
@@ -115,6 +116,10 @@ class ElboStationaryPoint:
         None for the full encoder's continuous orbit.
     stability : Stability
     encoder : str
+    n_active : int
+        Live (non-collapsed) latent columns ``k``.
+    n_collapsed : int
+        Dead (collapsed, zero) latent columns ``q - k``.
     """
 
     active: tuple[int, ...]
@@ -138,14 +143,6 @@ class ElboStationaryPoint:
     @property
     def latent_dim(self) -> int:
         return int(self.params.loadings.shape[1])
-
-    @property
-    def n_active(self) -> int:
-        return len(self.active)
-
-    @property
-    def n_collapsed(self) -> int:
-        return self.latent_dim - self.n_active
 
     def __repr__(self) -> str:
         return (

@@ -10,6 +10,7 @@ from numpy.typing import ArrayLike
 
 from .._base import persist
 from .._base.html import render, repr_call
+from .._base.latents import LatentCounts
 from .._base.tolerance import DEFAULT_RTOL, n_above, warn_unresolved
 from .._base.validation import (
     check_learned_latent_dim,
@@ -51,7 +52,7 @@ def kl_at_optimum(
 
 
 @dataclass(frozen=True, eq=False, slots=True)
-class PPCAResult:
+class PPCAResult(LatentCounts):
     """Maximum-likelihood pPCA fit.
 
     Attributes
@@ -64,6 +65,10 @@ class PPCAResult:
     eigenvalues : ndarray, shape (d,) or (r,)
         Of the covariance, descending (the top ``r`` when fitted from a partial spectrum).
     sigma2_learned : bool
+    n_active : int
+        Live (non-collapsed) latent columns ``k``.
+    n_collapsed : int
+        Dead (collapsed, zero) latent columns ``q - k``.
     """
 
     loadings: np.ndarray
@@ -76,14 +81,9 @@ class PPCAResult:
     def latent_dim(self) -> int:
         return int(self.loadings.shape[1])
 
-    @property
-    def n_active(self) -> int:
-        """Live (non-collapsed) latent columns."""
+    def _n_live(self) -> int:
+        # The fit keeps no list of its live latents: they are the nonzero columns.
         return int(np.count_nonzero(np.any(self.loadings != 0, axis=0)))
-
-    @property
-    def n_collapsed(self) -> int:
-        return self.latent_dim - self.n_active
 
     def __repr__(self) -> str:
         how = "learned" if self.sigma2_learned else "fixed"

@@ -24,6 +24,7 @@ from .._base.classification import Stability
 from .._base.formatting import format_count
 from .._base.frames import data_frame
 from .._base.html import render, repr_facts
+from .._base.latents import LatentCounts
 from .._base.tolerance import (
     DEFAULT_RTOL,
     is_degenerate,
@@ -66,7 +67,7 @@ MAX_FRAME_ROWS = 1_000_000
 
 
 @dataclass(frozen=True, eq=False, slots=True)
-class StationaryPoint:
+class StationaryPoint(LatentCounts):
     """One stationary orbit ``{W_I R : R in O(q)}`` of the pPCA log-likelihood.
 
     Attributes
@@ -86,6 +87,10 @@ class StationaryPoint:
     n_degenerate : int
         Zero Hessian eigenvalues beyond the symmetry modes.
     stability : Stability
+    n_active : int
+        Live (non-collapsed) latent columns ``k``.
+    n_collapsed : int
+        Dead (collapsed, zero) latent columns ``q - k``.
     """
 
     active: tuple[int, ...]
@@ -109,15 +114,6 @@ class StationaryPoint:
     @property
     def latent_dim(self) -> int:
         return int(self.loadings.shape[1])
-
-    @property
-    def n_active(self) -> int:
-        return len(self.active)
-
-    @property
-    def n_collapsed(self) -> int:
-        """Dead (collapsed) latent columns: ``q - k``."""
-        return self.latent_dim - self.n_active
 
     def __repr__(self) -> str:
         return (

@@ -104,6 +104,7 @@ def test_a_reloaded_elbo_map_has_the_same_clusters(tmp_path):
     assert again.census() == emap.census() and again.n_cluster_points == emap.n_cluster_points
 
 
+@pytest.mark.integration
 def test_deep_sweep_reloads_equal(tmp_path):
     pytest.importorskip("torch")
     from ppca_stability.deep import deep_collapse_sweep
@@ -251,6 +252,7 @@ def test_a_reloaded_phase_diagram_replots_the_same_figure(digits_cov, tmp_path):
         plt.close(second)
 
 
+@pytest.mark.integration
 def test_mnist_phase_diagram_saved_and_reloaded_replots_identically(tmp_path):
     images = MNIST / "t10k-images-idx3-ubyte.gz"
     if not images.is_file():
@@ -325,6 +327,7 @@ def test_table_frames_hold_the_per_latent_values(rng):
     np.testing.assert_array_equal(history["kl_1"], fit.history.kl[:, 1])
 
 
+@pytest.mark.integration
 def test_to_frame_without_pandas_is_one_line_naming_the_extra():
     code = (
         "import sys; sys.modules['pandas'] = None\n"

@@ -36,6 +36,37 @@ def _one_line_error(capsys) -> str:
     return err
 
 
+@pytest.mark.parametrize(
+    "missing,argv,message",
+    [
+        (
+            "matplotlib",
+            ["phase", "{data}", "--latent-dim", "2", "--out", "{tmp}/phase.png"],
+            'writing a figure needs matplotlib, which is not installed: pip install '
+            '"ppca_stability[plot]"',
+        ),
+        (
+            "sklearn",
+            ["demo", "--out", "{tmp}/demo"],
+            "The demo (scikit-learn's bundled digits) needs sklearn, which is not installed: "
+            'pip install "ppca_stability[demo]"',
+        ),
+    ],
+)
+def test_a_missing_extra_is_one_line_naming_it(
+    data_file, tmp_path, capsys, monkeypatch, missing, argv, message
+):
+    # A None entry in sys.modules makes the import fail as if the package were not installed.
+    for name in [m for m in sys.modules if m == missing or m.startswith(missing + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, missing, None)
+    path, _ = data_file
+    args = [a.format(data=path, tmp=tmp_path) for a in argv]
+    assert main(args) == 2
+    assert _one_line_error(capsys) == f"ppca-stability {argv[0]}: error: {message}"
+    assert not (tmp_path / "phase.png").exists() and not (tmp_path / "demo").exists()
+
+
 # ----------------------------------------------------------------------------- map
 def test_map_table(data_file, capsys):
     path, _ = data_file

@@ -111,6 +111,21 @@ def test_diagnose_prints_the_verdict(tmp_path, capsys):
     assert captured.err == ""
 
 
+@pytest.mark.parametrize(
+    "where,message",
+    [
+        ("{tmp}", "{tmp} is a directory; give an .npz file."),
+        ("{tmp}/none.npz", "no such file: {tmp}/none.npz"),
+        ("/dev/null", "/dev/null is not a regular file (a device); give an .npz file."),
+    ],
+)
+def test_diagnose_names_what_its_encoder_outputs_path_is(tmp_path, capsys, where, message):
+    path = where.format(tmp=tmp_path)
+    assert main(["diagnose", path]) == 2
+    err = _one_line_error(capsys)
+    assert err.strip().endswith(f"error: ENCODER_OUTPUTS: {message.format(tmp=tmp_path)}"), err
+
+
 def test_diagnose_sse_model_read_as_mse_says_check_the_convention(tmp_path, capsys):
     # trained with SSE and beta = 1: sigma2 = 0.5; read as MSE, sigma2 = beta d / 2 = 10 = lam_1
     enc, data = _optimum_files(tmp_path, 0.5)

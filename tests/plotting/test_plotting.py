@@ -310,6 +310,7 @@ def test_summary_into_given_axes_puts_the_census_above():
     assert sorted(_census_bars(fig)) == sorted(smap.census())
 
 
+@pytest.mark.integration  # renders the figure into three file formats
 def test_figures_save_without_a_gui_backend(fig, tmp_path):
     for suffix in ("png", "svg", "pdf"):
         path = tmp_path / f"phase.{suffix}"
@@ -317,6 +318,7 @@ def test_figures_save_without_a_gui_backend(fig, tmp_path):
         assert path.stat().st_size > 1000
 
 
+@pytest.mark.integration
 def test_a_figure_without_matplotlib_is_one_error_naming_the_extra():
     import subprocess
     import sys

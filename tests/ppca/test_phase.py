@@ -92,6 +92,7 @@ def test_phase_grid_errors_name_the_parameter(cov, kw, match):
         phase_grid(cov, **kw)
 
 
+@pytest.mark.integration
 def test_default_grid_on_mnist_is_framed_on_the_collapse():
     # MNIST-test has one genuine eigenvalue near 2e-12 and lam_1 = 5.31: a grid from lam_min / 10
     # put 12 of its 14 decades below every switch-off. Framed on the collapse, it ends within a
@@ -304,7 +305,7 @@ def test_repr_is_a_table(cov):
     assert "sigma2_learned" in text and "n_points" in text
 
 
-@pytest.mark.parametrize("source", ["digits", "mnist"])
+@pytest.mark.parametrize("source", ["digits", pytest.param("mnist", marks=pytest.mark.integration)])
 def test_repr_shows_every_change_of_the_answer(source, digits_cov):
     # Regression (MNIST, latent_dim 10): the repr jumped from sigma2 = 0.032 (all 10 live) to
     # 53.1 (none), skipping the collapse. A row for every number of live latents, 0 to q, each
@@ -321,7 +322,7 @@ def test_repr_shows_every_change_of_the_answer(source, digits_cov):
     assert marked[0][1] == int(np.sum(pd.eigenvalues > pd.sigma2_learned))
 
 
-@pytest.mark.parametrize("source", ["near", "mnist"])
+@pytest.mark.parametrize("source", ["near", pytest.param("mnist", marks=pytest.mark.integration)])
 def test_repr_tells_each_sigma2_from_the_nearest_eigenvalue(source):
     # Regression: a table sigma2 of 2.6589 could not be told from lam_5 = 2.6589 (MNIST). A
     # printed sigma2 is either marked as the eigenvalue it is, or lies, read back, on the same

@@ -192,7 +192,7 @@ def test_a_fit_carries_its_covariance(cov):
 
 
 def test_agreement_runs_blas_on_one_thread(cov, monkeypatch):
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     import ppca_stability._vae.agreement as agreement_module
 
@@ -205,5 +205,7 @@ def test_agreement_runs_blas_on_one_thread(cov, monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(agreement_module, "classify_kernel", spy)
-    compare_with_ppca(fit, classify=True)
+    # The caller allows two threads (a pytest-xdist worker runs with one: tests/conftest.py).
+    with threadpool_limits(limits=2, user_api="blas"):
+        compare_with_ppca(fit, classify=True)
     assert threads and set(threads) == {1}

@@ -210,18 +210,20 @@ def test_trainer_gradient_matches_finite_differences(sigma2):
 
 
 def test_training_runs_blas_on_one_thread():
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     S, _, _ = random_vae_problem(4)
     threads = []
-    fit_linear_vae(
-        cov=S,
-        latent_dim=2,
-        rng=0,
-        callback=lambda *_: threads.extend(
-            i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"
-        ),
-    )
+    # The caller allows two threads (a pytest-xdist worker runs with one: tests/conftest.py).
+    with threadpool_limits(limits=2, user_api="blas"):
+        fit_linear_vae(
+            cov=S,
+            latent_dim=2,
+            rng=0,
+            callback=lambda *_: threads.extend(
+                i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"
+            ),
+        )
     assert threads and set(threads) == {1}
 
 

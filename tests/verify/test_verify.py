@@ -13,6 +13,7 @@ from ppca_stability._ppca import stability as results_module
 QUICK = 10
 
 
+@pytest.mark.integration
 def test_every_theorem_passes_with_a_small_budget():
     report = verify(max_examples=QUICK)
     assert isinstance(report, VerificationReport)
@@ -169,6 +170,7 @@ def test_theorem_names_match_the_registry_in_order():
     assert theorem_names() == tuple(theorems.THEOREMS)
 
 
+@pytest.mark.integration
 def test_the_command_line_parser_does_not_import_hypothesis():
     import subprocess
     import sys
