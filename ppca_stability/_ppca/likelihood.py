@@ -12,7 +12,6 @@ of ``C`` applied to a block of vectors costs O(d q^2) and no d x d inverse or de
 
 from __future__ import annotations
 
-import functools
 import math
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._base.threads import one_blas_thread
 from .._base.validation import check_cov, check_loadings, check_sigma2
 
 __all__ = ["log_likelihood", "log_likelihood_gradient"]
@@ -31,18 +31,6 @@ LOG_2PI = math.log(2.0 * math.pi)
 # 2.5 vs 5.2 ms; q = 200 22.6 vs 33.8 ms; d = 500, q = 400 31 vs 31 ms; beyond it mixed
 # (d = 10 000, q = 100: 65 vs 42 ms).
 SMALL_SVD = 8 * 10**7
-
-
-@functools.cache
-def _blas() -> Any:
-    """The loaded BLAS libraries (threadpoolctl), found once."""
-    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
-
-    return ThreadpoolController().select(user_api="blas")
-
-
-def _one_blas_thread() -> Any:
-    return _blas().limit(limits=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +58,7 @@ class Model:
     @classmethod
     def build(cls, W: np.ndarray, S: np.ndarray, s: float) -> Model:
         Wn = W / math.sqrt(s)
-        with _one_blas_thread() if W.shape[0] * W.shape[1] ** 2 <= SMALL_SVD else nullcontext():
+        with one_blas_thread() if W.shape[0] * W.shape[1] ** 2 <= SMALL_SVD else nullcontext():
             Q, w, Rt = np.linalg.svd(Wn, full_matrices=False)
         with np.errstate(over="ignore"):  # c = inf beyond w ~ 1e154: 1 / c underflows anyway
             c = w**2 + 1.0

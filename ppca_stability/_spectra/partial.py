@@ -44,7 +44,6 @@ first run: 1.2-1.9x a full ``eigh`` at n = d = 3000 instead of 0.2x.)
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +51,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
+from .._base.threads import blas_thread_count, blas_threads, one_blas_thread
 from .._base.tolerance import DEFAULT_RTOL, roundoff_threshold, tie_sign
 from .covariance import is_dask_array
 
@@ -431,28 +431,16 @@ def _with_threads(op: Operator, run: Callable[[Operator, Any], Any], bar: Any = 
     # threads share badly (they spin): one thread for it, the caller's threads for the operator's
     # passes over the data. At n = d = 3000 on this 2-core machine: 0.9 s, against 2.5 s with
     # default threads throughout and 1.2 s with one thread throughout.
-    controller = _controller()
-    blas = controller.select(user_api="blas")
-    threads = max((int(info["num_threads"]) for info in blas.info()), default=1)
+    threads = blas_thread_count()
     inner = op.matmat
 
     def matmat(V: np.ndarray) -> np.ndarray:
-        with controller.limit(limits=threads, user_api="blas"):
+        with blas_threads(threads):
             return inner(V)
 
-    with controller.limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         wrapped = Operator(op.n_features, op.trace, matmat, op.kind)
         return run(wrapped, bar if bar is not None else _NoBar())
-
-
-@functools.cache
-def _controller() -> Any:
-    """One `threadpoolctl.ThreadpoolController` per process: building one scans the loaded
-    libraries (3-9 ms here, a fifth of a full eigh at d = 784 on two threads); the BLAS it
-    limits are NumPy's and SciPy's, both loaded once this module is imported."""
-    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
-
-    return ThreadpoolController()
 
 
 class _NoBar:

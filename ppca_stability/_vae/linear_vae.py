@@ -18,11 +18,11 @@ from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from .._base import persist
 from .._base.frames import data_frame
 from .._base.html import render, repr_facts
+from .._base.threads import blas_threads
 from .._base.validation import (
     check_choice,
     check_latent_dim,
@@ -88,7 +88,7 @@ TRAINING_BLAS_THREADS: int | None = 1
 
 def limit_blas_threads() -> Any:
     """A context in which BLAS uses `TRAINING_BLAS_THREADS` threads (threadpoolctl)."""
-    return threadpool_limits(limits=TRAINING_BLAS_THREADS, user_api="blas")
+    return blas_threads(TRAINING_BLAS_THREADS)
 
 
 # --------------------------------------------------------------------------- results
