@@ -401,6 +401,353 @@ def probe_stage(X: np.ndarray, out: Path, *, sigma2: float, seed: int = 0) -> di
     return record
 
 
+# --------------------------------------------------------------------------- stage: stationary
+
+# The network of issue #28's situation: the 60-epoch fit at sigma2 = 2 with 13 active units (seed
+# number 1 of the `longer` run with 60 epochs at sigma2 = 2 and 3.5).
+STATIONARY_RUN = "mnist_sweep_e60_s2_3.5"
+STATIONARY_SEED = 1
+# The probe's fixed-noise ELBO: N_NOISE draws per image, its noise from PROBE_RNG; independent
+# noise batches (each N_NOISE draws per image) for the Monte-Carlo errors.
+N_NOISE = 4
+N_BATCHES = 4
+PROBE_RNG = 0
+# L-BFGS on -objective: iterations, and the memory of its Hessian approximation.
+POLISH_ITERATIONS = 400
+POLISH_MEMORY = 20
+# ARPACK restarts allowed to the probe at the polished point (each about 30 products).
+PROBE_MAXITER = 20
+
+
+def _value_and_gradient(objective: Any, theta: Any) -> tuple[float, Any]:
+    import torch
+
+    th = theta.detach().clone().requires_grad_(True)
+    value = objective(th)
+    (grad,) = torch.autograd.grad(value, th)
+    return float(value.detach()), grad
+
+
+def gradient_report(objective: Any, theta: Any, *, n_batches: int, seed: int) -> dict:
+    """The ELBO's gradient at ``theta``, attributed: its norm on the probe's own noise and on
+    ``n_batches`` independent noise batches; the norm of the expected gradient estimated without
+    the noise's bias (the mean over pairs of batches of ``g_a . g_b``, a <> b: unbiased for
+    ``||E g||^2``, as the batches are independent); the noise (``sqrt(tr Cov)`` of one batch's
+    gradient); and the rate at which moving along the normalised mean gradient changes each
+    latent's mean KL (``d KL_c / dt``, per unit step in theta)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    n, k, q = objective.eps.shape
+    own_value, own = _value_and_gradient(objective, theta)
+    batches = []
+    values = []
+    for _ in range(n_batches):
+        other = objective.with_noise(torch.randn(n, k, q, generator=gen, dtype=torch.float64))
+        v, g = _value_and_gradient(other, theta)
+        batches.append(g)
+        values.append(v)
+    G = torch.stack(batches)
+    gram = G @ G.T
+    B = n_batches
+    pairs = float((gram.sum() - gram.diagonal().sum()) / (B * (B - 1)))
+    mean = G.mean(dim=0)
+    noise = float(torch.sqrt(((G - mean) ** 2).sum() / (B - 1)))
+    # the pair estimate's own spread, roughly: the standard error of the pairs' values (they are
+    # not independent, so take it as an indication)
+    iu = torch.triu_indices(B, B, 1)
+    pair_values = gram[iu[0], iu[1]]
+    n_pairs = pair_values.numel()
+    pairs_se = float(pair_values.std() / math.sqrt(n_pairs)) if n_pairs > 1 else None
+    u = mean / torch.linalg.vector_norm(mean)
+    with torch.no_grad():
+        kl = objective.kl(theta).numpy()
+    rate = torch.func.jvp(objective.kl, (theta,), (u,))[1].detach().numpy()
+    # the same along the own-noise gradient (the direction an optimiser of this objective takes)
+    rate_own = torch.func.jvp(objective.kl, (theta,), (own / own.norm(),))[1].detach().numpy()
+    norms = torch.linalg.vector_norm(G, dim=1)
+    cos = gram / norms[:, None] / norms[None, :]
+    return {
+        "value_own": own_value,
+        "value_fresh": values,
+        "norm_own": float(torch.linalg.vector_norm(own)),
+        "norm_batches": norms.tolist(),
+        "norm_mean": float(torch.linalg.vector_norm(mean)),
+        "expected_norm2": pairs,
+        "expected_norm2_se": pairs_se,
+        "noise_per_batch": noise,
+        "cosine_between_batches": float(cos[iu[0], iu[1]].mean()),
+        "kl": kl.tolist(),
+        "dkl_dt_mean_gradient": rate.tolist(),
+        "dkl_dt_own_gradient": rate_own.tolist(),
+    }
+
+
+def polish(objective: Any, theta0: Any, *, maxiter: int, progress: bool = True) -> tuple[Any, dict]:
+    """Deterministic full-batch L-BFGS on ``-objective`` (the probe's fixed-noise ELBO) from
+    ``theta0``, recording at every iteration the gradient norm, the ELBO and the KL per latent and
+    active units of the encoder."""
+    import scipy.optimize
+    import torch
+    from tqdm.auto import tqdm
+
+    from ppca_stability import collapse_diagnostics
+
+    last: dict[str, Any] = {}
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        th = torch.from_numpy(x)
+        value, grad = _value_and_gradient(objective, th)
+        last.update(x=x.copy(), value=value, grad_norm=float(torch.linalg.vector_norm(grad)))
+        return -value, -grad.numpy()
+
+    history: dict[str, list] = {
+        k: [] for k in ("iteration", "seconds", "elbo", "gradient_norm", "kl", "active_units",
+                        "n_kl_above", "collapsed")
+    }  # fmt: skip
+    start = time.perf_counter()
+
+    def record(x: np.ndarray, it: int) -> None:
+        if "x" not in last or not np.array_equal(last["x"], x):
+            fun(x)
+        with torch.no_grad():
+            mu, logvar = _encode(objective, torch.from_numpy(x))
+        diag = collapse_diagnostics(mu.numpy(), logvar.numpy())
+        history["iteration"].append(it)
+        history["seconds"].append(time.perf_counter() - start)
+        history["elbo"].append(last["value"])
+        history["gradient_norm"].append(last["grad_norm"])
+        history["kl"].append(diag.kl_per_latent.tolist())
+        history["active_units"].append(int(diag.active_units))
+        history["n_kl_above"].append(int(np.count_nonzero(diag.kl_per_latent > 0.01)))
+        history["collapsed"].append([int(c) for c in diag.collapsed])
+
+    x0 = theta0.detach().numpy().astype(np.float64).copy()
+    record(x0, 0)
+    bar = tqdm(total=maxiter, disable=not progress, desc="polish", unit="it", leave=False)
+
+    def callback(intermediate_result: Any) -> None:
+        record(intermediate_result.x, len(history["iteration"]))
+        bar.update()
+        bar.set_postfix(g=f"{history['gradient_norm'][-1]:.3g}", au=history["active_units"][-1])
+
+    res = scipy.optimize.minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        callback=callback,
+        options={"maxiter": maxiter, "maxcor": POLISH_MEMORY, "ftol": 0.0, "gtol": 0.0},
+    )
+    bar.close()
+    history["message"] = str(res.message)
+    history["n_evaluations"] = int(res.nfev)
+    history["seconds_total"] = time.perf_counter() - start
+    return torch.from_numpy(res.x.copy()), history
+
+
+def _encode(objective: Any, theta: Any) -> tuple[Any, Any]:
+    """The encoder's (mu, log-variance) on the objective's samples at ``theta``."""
+    return objective._run(theta, None)
+
+
+def _set_parameters(model: Any, names: list[str], theta: Any) -> None:
+    """Write the flat ``theta`` back into ``model``'s parameters ``names`` (probe order)."""
+    import torch
+
+    params = dict(model.named_parameters())
+    i = 0
+    with torch.no_grad():
+        for name in names:
+            p = params[name]
+            p.copy_(theta[i : i + p.numel()].view_as(p))
+            i += p.numel()
+    assert i == theta.numel()
+
+
+def stationary_stage(
+    X: np.ndarray,
+    out: Path,
+    *,
+    sigma2: float = 2.0,
+    run_name: str = STATIONARY_RUN,
+    seed: int = STATIONARY_SEED,
+    n_noise: int = N_NOISE,
+    n_batches: int = N_BATCHES,
+    maxiter: int = POLISH_ITERATIONS,
+    n_eigen: int = 10,
+    probe_maxiter: int | None = PROBE_MAXITER,
+    theta_file: Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """Is the network of issue #28's situation at a saddle, a maximum or still moving? Its
+    gradient attributed to the latents; L-BFGS to a stationary point of the probe's fixed-noise
+    ELBO (``n_noise`` draws per image); the gradient again there, and the landscape probe at the
+    polished point with the same noise (``mnist_stationary.{json,txt}``,
+    ``mnist_stationary_polish.png``, ``mnist_stationary_probe.png``). The polish is written
+    before the probe starts; ``theta_file`` (optional) keeps the polished parameters."""
+    import torch
+
+    from ppca_stability import predict_collapse
+    from ppca_stability.deep._probe import _load_forward_ad, _probe_objective
+
+    torch.set_num_threads(1)
+    _load_forward_ad()  # torch scripts its forward-mode rules once (with a warning, silenced)
+    run = json.loads((out / f"{run_name}_run.json").read_text())
+    Xs = subset(X, run["n_samples"], run["subset_seed"])
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    fit = refit(X, out, sigma2=sigma2, seed=seed, name=run_name)
+    seconds["refit"] = time.perf_counter() - t0
+    objective, theta0 = _probe_objective(fit, Xs, n_noise=n_noise, rng=PROBE_RNG)
+    t0 = time.perf_counter()
+    before = gradient_report(objective, theta0, n_batches=n_batches, seed=1)
+    seconds["gradient_before"] = time.perf_counter() - t0
+    theta, history = polish(objective, theta0, maxiter=maxiter, progress=progress)
+    seconds["polish"] = history["seconds_total"]
+    t0 = time.perf_counter()
+    after = gradient_report(objective, theta, n_batches=n_batches, seed=2)
+    seconds["gradient_after"] = time.perf_counter() - t0
+    if theta_file is not None:
+        np.save(theta_file, theta.numpy())
+    record = {
+        "run": run_name,
+        "seed": seed,
+        "epochs": run["epochs"],
+        "sigma2": sigma2,
+        "n_samples": int(Xs.shape[0]),
+        "n_parameters": int(theta0.numel()),
+        "n_noise": n_noise,
+        "n_batches": n_batches,
+        "probe_rng": PROBE_RNG,
+        "fit_elbo": fit.elbo,
+        "linear_active": int(
+            predict_collapse(fit.cov, latent_dim=fit.latent_dim, sigma2=sigma2).n_active
+        ),
+        "gradient_before": before,
+        "gradient_after": after,
+        "polish": history,
+        "distance": float(torch.linalg.vector_norm(theta - theta0)),
+        "probe": None,
+        "seconds": seconds,
+        "threads": 1,
+        "torch": torch.__version__,
+    }
+    _write(out / "mnist_stationary.json", record)
+    return stationary_probe(
+        fit, Xs, objective, theta, record, out, n_eigen=n_eigen, maxiter=probe_maxiter,
+        progress=progress,
+    )  # fmt: skip
+
+
+def stationary_probe(
+    fit: Any,
+    Xs: np.ndarray,
+    objective: Any,
+    theta: Any,
+    record: dict,
+    out: Path,
+    *,
+    n_eigen: int,
+    maxiter: int | None,
+    progress: bool = True,
+) -> dict:
+    """The landscape probe at the polished ``theta`` (written into ``fit``'s model) with the
+    polish's noise; completes and rewrites `record` (``mnist_stationary.json``)."""
+    from ppca_stability.deep import landscape_probe
+
+    _set_parameters(fit.model, objective.names, theta)
+    t0 = time.perf_counter()
+    probe = landscape_probe(
+        fit, Xs, n_eigen=n_eigen, n_noise=record["n_noise"], n_batches=record["n_batches"],
+        rng=record["probe_rng"], threads=1, maxiter=maxiter, progress=progress,
+    )  # fmt: skip
+    record["seconds"]["probe"] = time.perf_counter() - t0
+    (out / "mnist_stationary.txt").write_text(repr(probe) + "\n")
+    probe.plot().savefig(out / "mnist_stationary_probe.png", dpi=100)
+    record["probe"] = {
+        "value": probe.value,
+        "objective_at_polished": float(objective(theta)),
+        "gradient_norm": probe.gradient_norm,
+        "curvatures": probe.curvatures.tolist(),
+        "curvature_mean": probe.curvature_mean.tolist(),
+        "curvature_se": probe.curvature_se.tolist(),
+        "residuals": probe.residuals.tolist(),
+        "thresholds": probe.thresholds.tolist(),
+        "revived_latent": probe.revived_latent.tolist(),
+        "latent_attribution": probe.latent_attribution.tolist(),
+        "n_ascent": probe.n_ascent,
+        "verdict": probe.stability,
+        "n_products": probe.n_products,
+        "method": probe.method,
+        "maxiter": maxiter,
+    }
+    _write(out / "mnist_stationary.json", record)
+    _polish_figure(record, out)
+    print(repr(probe))
+    return record
+
+
+def _polish_figure(record: dict, out: Path) -> None:
+    from ppca_stability._plotting.scaffold import Figure
+
+    h = record["polish"]
+    it = np.asarray(h["iteration"])
+    kl = np.asarray(h["kl"])  # (iterations, q)
+    order = np.argsort(-kl[0])
+    fig = Figure(figsize=(13.0, 3.9), layout="constrained")
+    ax_g, ax_k, ax_a = fig.subplots(1, 3)
+    ax_g.semilogy(it, h["gradient_norm"], color="black", label="own noise (what L-BFGS zeroes)")
+    after = record["gradient_after"]
+    for rep, c in (("gradient_before", "#d95f02"), ("gradient_after", "#1b9e77")):
+        ax_g.axhline(record[rep]["noise_per_batch"], color=c, ls="--", lw=1.0)
+    ax_g.axhline(
+        math.sqrt(max(record["gradient_before"]["expected_norm2"], 0.0)),
+        color="#d95f02",
+        lw=1.0,
+        label="||E grad|| from fresh noise, before",
+    )
+    e2 = after["expected_norm2"]
+    ax_g.axhline(
+        math.sqrt(max(e2, 0.0)) if e2 > 0 else float("nan"),
+        color="#1b9e77",
+        lw=1.0,
+        label="||E grad|| from fresh noise, after",
+    )
+    ax_g.plot([], [], color="0.4", ls="--", label="noise of one batch (before, after)")
+    ax_g.set_xlabel("L-BFGS iteration")
+    ax_g.set_ylabel("gradient norm")
+    ax_g.legend(fontsize="x-small")
+    ax_g.set_title("(a) gradient of the fixed-noise ELBO", loc="left", fontsize="medium")
+    from ppca_stability._plotting.scaffold import latent_colors
+
+    colors = latent_colors(kl.shape[1])
+    for r, c in enumerate(order):
+        ax_k.semilogy(it, np.maximum(kl[:, c], 1e-6), color=colors[r], lw=1.2 if r < 6 else 0.9,
+                      ls="-" if r < 6 else "--")  # fmt: skip
+    ax_k.axhline(0.01, color="0.5", lw=0.8, ls=":")
+    ax_k.set_xlabel("L-BFGS iteration")
+    ax_k.set_ylabel("mean KL per latent [nats]")
+    ax_k.set_title("(b) KL per latent (dashed: ranks 7-16 at the start)", loc="left",
+                   fontsize="medium")  # fmt: skip
+    ax_a.plot(it, h["active_units"], color="black", label="active units (Var mu > 0.01)")
+    ax_a.plot(it, h["n_kl_above"], color="#7570b3", label="latents with KL > 0.01 nats")
+    ax_a.plot(it, [len(c) for c in h["collapsed"]], color="#d95f02",
+              label="(0.01, 0.01)-collapsed")  # fmt: skip
+    lin = record["linear_active"]
+    ax_a.axhline(lin, color="0.5", lw=0.8, ls=":", label=f"linear prediction ({lin})")
+    ax_a.set_xlabel("L-BFGS iteration")
+    ax_a.set_ylabel("latents")
+    ax_a.legend(fontsize="x-small")
+    ax_a.set_title("(c) active and collapsed latents", loc="left", fontsize="medium")
+    fig.suptitle(
+        f"Polishing the {record['epochs']}-epoch network at sigma2 = {record['sigma2']:g} to a "
+        f"stationary point of its fixed-noise ELBO ({record['n_noise']} draws per image)",
+        fontsize="medium",
+    )
+    fig.savefig(out / "mnist_stationary_polish.png", dpi=90)
+
+
 def _num(v: Any, fmt: str = ".4g") -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
@@ -517,7 +864,7 @@ def cmp_epochs(out: Path) -> int:
 
 # --------------------------------------------------------------------------- main
 
-STAGES = ("linear", "deep", "compare", "longer", "probe", "tables")
+STAGES = ("linear", "deep", "compare", "longer", "probe", "stationary", "tables")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -534,6 +881,12 @@ def main(argv: list[str] | None = None) -> None:
         nargs="+",
         help=f"default {SWEEP_SIGMA2}; for --stage longer, where deep and linear disagree",
     )
+    parser.add_argument(
+        "--iterations", type=int, default=POLISH_ITERATIONS, help="L-BFGS iterations (stationary)"
+    )
+    parser.add_argument(
+        "--theta", type=Path, default=None, help="save the polished parameters here (.npy)"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -541,7 +894,7 @@ def main(argv: list[str] | None = None) -> None:
     stages = ("linear", "deep", "compare", "tables") if args.stage == "all" else (args.stage,)
     X = (
         read_mnist_images(args.data)
-        if {"linear", "deep", "longer", "probe"} & set(stages)
+        if {"linear", "deep", "longer", "probe", "stationary"} & set(stages)
         else None
     )
     if "linear" in stages:
@@ -571,6 +924,15 @@ def main(argv: list[str] | None = None) -> None:
     if "probe" in stages:
         for s2 in (2.0,) if args.sigma2 is None else args.sigma2:
             probe_stage(X, args.out, sigma2=s2)
+    if "stationary" in stages:
+        stationary_stage(
+            X,
+            args.out,
+            sigma2=2.0 if args.sigma2 is None else args.sigma2[0],
+            maxiter=args.iterations,
+            theta_file=args.theta,
+            progress=not args.no_progress,
+        )
     if "tables" in stages:
         print(tables(args.out))
 
