@@ -784,7 +784,8 @@ def _stationary_figure(record: dict, out: Path) -> None:
     ax_a.axhline(lin, color="0.5", lw=0.8, ls=":", label=f"linear prediction ({lin})")
     ax_a.set_xlabel("L-BFGS iteration")
     ax_a.set_ylabel("latents")
-    ax_a.legend(fontsize="small", loc="center right")
+    ax_a.set_ylim(-0.5, 19.0)
+    ax_a.legend(fontsize="small", loc="upper right")
     ax_a.set_title("(d) latent counts along the polish", loc="left", fontsize="medium")
     fig.savefig(out / "mnist_stationary.png", dpi=90)
 
