@@ -28,6 +28,10 @@ VAE is the closed-form ELBO of theory.md §6. For a non-linear decoder it is a v
 (exact for the decoder's quadratic Taylor part), not an unbiased estimator.
 """
 
+# Kept whole: the fixed-noise objective, its validation, the eigensolver and the probe share one
+# configuration and one noise stream (the same `rng` gives the same objective to a caller that
+# polishes it and to the probe); splitting them would pass that state across modules.
+
 from __future__ import annotations
 
 import functools
