@@ -401,6 +401,395 @@ def probe_stage(X: np.ndarray, out: Path, *, sigma2: float, seed: int = 0) -> di
     return record
 
 
+# --------------------------------------------------------------------------- stage: stationary
+
+# The network of issue #28's situation: the 60-epoch fit at sigma2 = 2 with 13 active units (seed
+# number 1 of the `longer` run with 60 epochs at sigma2 = 2 and 3.5).
+STATIONARY_RUN = "mnist_sweep_e60_s2_3.5"
+STATIONARY_SEED = 1
+# The same seed trained 180 epochs (`longer` at sigma2 = 2): 6 active units, the linear count.
+END_RUN = "mnist_sweep_e180_s2"
+STATIONARY_STEPS = ("gradient", "probe", "polish")
+# The probe's n_eigen at the 180-epoch network: ARPACK found 1 of the top 10 in 472 products
+# (15 restarts), so the page asks for the top 3.
+STATIONARY_EIGEN = 3
+# The probe's fixed-noise ELBO: N_NOISE draws per image, its noise from PROBE_RNG; independent
+# noise batches (each N_NOISE draws per image) for the Monte-Carlo errors.
+N_NOISE = 4
+N_BATCHES = 4
+PROBE_RNG = 0
+# L-BFGS on -objective: iterations, and the memory of its Hessian approximation.
+POLISH_ITERATIONS = 250
+POLISH_MEMORY = 20
+# ARPACK restarts allowed to the probe at the polished point (each about 30 products).
+PROBE_MAXITER = 15
+
+
+def _value_and_gradient(objective: Any, theta: Any) -> tuple[float, Any]:
+    import torch
+
+    th = theta.detach().clone().requires_grad_(True)
+    value = objective(th)
+    (grad,) = torch.autograd.grad(value, th)
+    return float(value.detach()), grad
+
+
+def gradient_report(objective: Any, theta: Any, *, n_batches: int, seed: int) -> dict:
+    """The ELBO's gradient at ``theta``, attributed: its norm on the probe's own noise and on
+    ``n_batches`` independent noise batches; the norm of the expected gradient estimated without
+    the noise's bias (the mean over pairs of batches of ``g_a . g_b``, a <> b: unbiased for
+    ``||E g||^2``, as the batches are independent); the noise (``sqrt(tr Cov)`` of one batch's
+    gradient); and the rate at which moving along the normalised mean gradient changes each
+    latent's mean KL (``d KL_c / dt``, per unit step in theta)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    n, k, q = objective.eps.shape
+    own_value, own = _value_and_gradient(objective, theta)
+    batches = []
+    values = []
+    for _ in range(n_batches):
+        other = objective.with_noise(torch.randn(n, k, q, generator=gen, dtype=torch.float64))
+        v, g = _value_and_gradient(other, theta)
+        batches.append(g)
+        values.append(v)
+    G = torch.stack(batches)
+    gram = G @ G.T
+    B = n_batches
+    pairs = float((gram.sum() - gram.diagonal().sum()) / (B * (B - 1)))
+    mean = G.mean(dim=0)
+    noise = float(torch.sqrt(((G - mean) ** 2).sum() / (B - 1)))
+    # the pair estimate's own spread, roughly: the standard error of the pairs' values (they are
+    # not independent, so take it as an indication)
+    iu = torch.triu_indices(B, B, 1)
+    pair_values = gram[iu[0], iu[1]]
+    n_pairs = pair_values.numel()
+    pairs_se = float(pair_values.std() / math.sqrt(n_pairs)) if n_pairs > 1 else None
+    u = mean / torch.linalg.vector_norm(mean)
+    with torch.no_grad():
+        kl = objective.kl(theta).numpy()
+    rate = torch.func.jvp(objective.kl, (theta,), (u,))[1].detach().numpy()
+    # the same along the own-noise gradient (the direction an optimiser of this objective takes)
+    rate_own = torch.func.jvp(objective.kl, (theta,), (own / own.norm(),))[1].detach().numpy()
+    norms = torch.linalg.vector_norm(G, dim=1)
+    cos = gram / norms[:, None] / norms[None, :]
+    return {
+        "value_own": own_value,
+        "value_fresh": values,
+        "norm_own": float(torch.linalg.vector_norm(own)),
+        "norm_batches": norms.tolist(),
+        "norm_mean": float(torch.linalg.vector_norm(mean)),
+        "expected_norm2": pairs,
+        "expected_norm2_se": pairs_se,
+        "noise_per_batch": noise,
+        "cosine_between_batches": float(cos[iu[0], iu[1]].mean()),
+        "kl": kl.tolist(),
+        "dkl_dt_mean_gradient": rate.tolist(),
+        "dkl_dt_own_gradient": rate_own.tolist(),
+    }
+
+
+def polish(
+    objective: Any, theta0: Any, *, maxiter: int, every: int = 10, progress: bool = True
+) -> tuple[Any, dict]:
+    """Deterministic full-batch L-BFGS on ``-objective`` (the probe's fixed-noise ELBO) from
+    ``theta0``, recording at every iteration the gradient norm, the ELBO and the KL per latent and
+    active units of the encoder, and every ``every`` iterations the ELBO on an independent noise
+    draw of the same size (is the gain the ELBO's, or the fixed noise's?)."""
+    import scipy.optimize
+    import torch
+    from tqdm.auto import tqdm
+
+    from ppca_stability import collapse_diagnostics
+
+    last: dict[str, Any] = {}
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        th = torch.from_numpy(x)
+        value, grad = _value_and_gradient(objective, th)
+        last.update(x=x.copy(), value=value, grad_norm=float(torch.linalg.vector_norm(grad)))
+        return -value, -grad.numpy()
+
+    history: dict[str, list] = {
+        k: [] for k in ("iteration", "seconds", "elbo", "gradient_norm", "kl", "active_units",
+                        "n_kl_above", "collapsed", "fresh_iteration", "elbo_fresh")
+    }  # fmt: skip
+    gen = torch.Generator().manual_seed(3)
+    fresh = objective.with_noise(
+        torch.randn(*objective.eps.shape, generator=gen, dtype=torch.float64)
+    )
+    start = time.perf_counter()
+
+    def record(x: np.ndarray, it: int) -> None:
+        if "x" not in last or not np.array_equal(last["x"], x):
+            fun(x)
+        with torch.no_grad():
+            mu, logvar = _encode(objective, torch.from_numpy(x))
+        diag = collapse_diagnostics(mu.numpy(), logvar.numpy())
+        history["iteration"].append(it)
+        history["seconds"].append(time.perf_counter() - start)
+        history["elbo"].append(last["value"])
+        history["gradient_norm"].append(last["grad_norm"])
+        history["kl"].append(diag.kl_per_latent.tolist())
+        history["active_units"].append(int(diag.active_units))
+        history["n_kl_above"].append(int(np.count_nonzero(diag.kl_per_latent > 0.01)))
+        history["collapsed"].append([int(c) for c in diag.collapsed])
+        if it % every == 0:
+            with torch.no_grad():
+                history["elbo_fresh"].append(float(fresh(torch.from_numpy(x))))
+            history["fresh_iteration"].append(it)
+
+    x0 = theta0.detach().numpy().astype(np.float64).copy()
+    record(x0, 0)
+    bar = tqdm(total=maxiter, disable=not progress, desc="polish", unit="it", leave=False)
+
+    def callback(intermediate_result: Any) -> None:
+        record(intermediate_result.x, len(history["iteration"]))
+        bar.update()
+        bar.set_postfix(g=f"{history['gradient_norm'][-1]:.3g}", au=history["active_units"][-1])
+
+    res = scipy.optimize.minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        callback=callback,
+        options={"maxiter": maxiter, "maxcor": POLISH_MEMORY, "ftol": 0.0, "gtol": 0.0},
+    )
+    bar.close()
+    history["message"] = str(res.message)
+    history["n_evaluations"] = int(res.nfev)
+    history["seconds_total"] = time.perf_counter() - start
+    return torch.from_numpy(res.x.copy()), history
+
+
+def _encode(objective: Any, theta: Any) -> tuple[Any, Any]:
+    """The encoder's (mu, log-variance) on the objective's samples at ``theta``."""
+    return objective._run(theta, None)
+
+
+def stationary_stage(
+    X: np.ndarray,
+    out: Path,
+    *,
+    sigma2: float = 2.0,
+    run_name: str = STATIONARY_RUN,
+    end_run: str = END_RUN,
+    seed: int = STATIONARY_SEED,
+    n_noise: int = N_NOISE,
+    n_batches: int = N_BATCHES,
+    maxiter: int = POLISH_ITERATIONS,
+    n_eigen: int = STATIONARY_EIGEN,
+    probe_maxiter: int | None = PROBE_MAXITER,
+    steps: tuple[str, ...] = STATIONARY_STEPS,
+    progress: bool = True,
+) -> dict:
+    """Is the network of issue #28's situation (``run_name``, seed number ``seed``) at a saddle,
+    a maximum, or still moving? (1) Its gradient on the probe's fixed-noise ELBO (``n_noise``
+    draws per image) and on independent noise batches, attributed to the latents; (2) the same
+    seed trained longer (``end_run``): its gradient, and the landscape probe there; (3) L-BFGS on
+    the fixed-noise ELBO from the first network, with the ELBO on fresh noise alongside. Writes
+    ``mnist_stationary.{json,txt}``, ``mnist_stationary.png``, ``mnist_stationary_probe.png``
+    (the JSON after each step, so a partial run keeps what it did). ``steps``: a subset of
+    ``("gradient", "probe", "polish")`` re-runs only those and keeps the rest of the saved
+    record."""
+    import torch
+
+    from ppca_stability import predict_collapse
+    from ppca_stability.deep._probe import _load_forward_ad, _probe_objective
+
+    torch.set_num_threads(1)
+    _load_forward_ad()  # torch scripts its forward-mode rules once (with a warning, silenced)
+    run = json.loads((out / f"{run_name}_run.json").read_text())
+    end = json.loads((out / f"{end_run}_run.json").read_text())
+    Xs = subset(X, run["n_samples"], run["subset_seed"])
+    seconds: dict[str, float] = {}
+    record: dict[str, Any] = {
+        "sigma2": sigma2,
+        "seed": seed,
+        "n_samples": int(Xs.shape[0]),
+        "n_noise": n_noise,
+        "n_batches": n_batches,
+        "probe_rng": PROBE_RNG,
+        "seconds": seconds,
+        "threads": 1,
+        "torch": torch.__version__,
+    }
+    path = out / "mnist_stationary.json"
+    if set(steps) != set(STATIONARY_STEPS) and path.exists():  # keep the steps not re-run
+        saved = json.loads(path.read_text())
+        seconds.update(saved.pop("seconds"))
+        record = {**saved, **record}
+    # (1) the network with the extra units, and its gradient
+    t0 = time.perf_counter()
+    fit = refit(X, out, sigma2=sigma2, seed=seed, name=run_name)
+    seconds["refit"] = time.perf_counter() - t0
+    objective, theta0 = _probe_objective(fit, Xs, n_noise=n_noise, rng=PROBE_RNG)
+    if "gradient" in steps:
+        t0 = time.perf_counter()
+        record["start"] = {
+            "run": run_name,
+            "epochs": run["epochs"],
+            "n_parameters": int(theta0.numel()),
+            "fit_elbo": fit.elbo,
+            "active_units": int(fit.diagnostics.active_units),
+            "collapsed": [int(c) for c in fit.diagnostics.collapsed],
+            "gradient": gradient_report(objective, theta0, n_batches=n_batches, seed=1),
+        }
+        seconds["gradient_start"] = time.perf_counter() - t0
+    record["linear_active"] = int(
+        predict_collapse(fit.cov, latent_dim=fit.latent_dim, sigma2=sigma2).n_active
+    )
+    _write(path, record)
+    # (2) the same seed trained longer: stationary? and the probe there
+    if "gradient" in steps or "probe" in steps:
+        t0 = time.perf_counter()
+        fit_end = refit(X, out, sigma2=sigma2, seed=seed, name=end_run)
+        seconds["refit_end"] = time.perf_counter() - t0
+    if "gradient" in steps:
+        objective_end, theta_end = _probe_objective(fit_end, Xs, n_noise=n_noise, rng=PROBE_RNG)
+        t0 = time.perf_counter()
+        record["end"] = {
+            "run": end_run,
+            "epochs": end["epochs"],
+            "fit_elbo": fit_end.elbo,
+            "active_units": int(fit_end.diagnostics.active_units),
+            "collapsed": [int(c) for c in fit_end.diagnostics.collapsed],
+            "gradient": gradient_report(objective_end, theta_end, n_batches=n_batches, seed=1),
+        }
+        seconds["gradient_end"] = time.perf_counter() - t0
+        _write(path, record)
+    if "probe" in steps:
+        _stationary_probe(fit_end, Xs, record, out, n_eigen, probe_maxiter, progress)
+        _write(path, record)
+    if "polish" in steps:
+        _stationary_polish(objective, theta0, record, out, maxiter, progress)
+        _write(path, record)
+    if "polish" in record and "start" in record:
+        _stationary_figure(record, out)
+    return record
+
+
+def _stationary_probe(
+    fit_end: Any,
+    Xs: np.ndarray,
+    record: dict,
+    out: Path,
+    n_eigen: int,
+    probe_maxiter: int | None,
+    progress: bool,
+) -> None:
+    from ppca_stability.deep import landscape_probe
+
+    seconds, n_noise, n_batches = record["seconds"], record["n_noise"], record["n_batches"]
+    t0 = time.perf_counter()
+    try:
+        probe = landscape_probe(
+            fit_end, Xs, n_eigen=n_eigen, n_noise=n_noise, n_batches=n_batches, rng=PROBE_RNG,
+            threads=1, maxiter=probe_maxiter, progress=progress,
+        )  # fmt: skip
+    except RuntimeError as err:  # ARPACK did not converge within probe_maxiter restarts
+        record["end"]["probe"] = {"error": str(err), "maxiter": probe_maxiter}
+        probe = None
+    seconds["probe"] = time.perf_counter() - t0
+    if probe is not None:
+        (out / "mnist_stationary.txt").write_text(repr(probe) + "\n")
+        probe.plot().savefig(out / "mnist_stationary_probe.png", dpi=100)
+        record["end"]["probe"] = {
+            "value": probe.value,
+            "gradient_norm": probe.gradient_norm,
+            "curvatures": probe.curvatures.tolist(),
+            "curvature_mean": probe.curvature_mean.tolist(),
+            "curvature_se": probe.curvature_se.tolist(),
+            "residuals": probe.residuals.tolist(),
+            "thresholds": probe.thresholds.tolist(),
+            "revived_latent": probe.revived_latent.tolist(),
+            "latent_attribution": probe.latent_attribution.tolist(),
+            "n_ascent": probe.n_ascent,
+            "verdict": probe.stability,
+            "n_products": probe.n_products,
+            "method": probe.method,
+            "maxiter": probe_maxiter,
+        }
+        print(repr(probe))
+
+
+def _stationary_polish(
+    objective: Any, theta0: Any, record: dict, out: Path, maxiter: int, progress: bool
+) -> None:
+    import torch
+
+    seconds, n_batches = record["seconds"], record["n_batches"]
+    theta, history = polish(objective, theta0, maxiter=maxiter, progress=progress)
+    seconds["polish"] = history["seconds_total"]
+    t0 = time.perf_counter()
+    record["polish"] = history
+    record["polish"]["distance"] = float(torch.linalg.vector_norm(theta - theta0))
+    record["polish"]["gradient"] = gradient_report(objective, theta, n_batches=n_batches, seed=2)
+    seconds["gradient_polished"] = time.perf_counter() - t0
+
+
+def _stationary_figure(record: dict, out: Path) -> None:
+    """(a) how the gradient at the start moves each latent's KL; (b) the ELBO along the polish on
+    its own noise and on fresh noise; (c) KL per latent along the polish; (d) latent counts."""
+    from ppca_stability._plotting.scaffold import Figure, latent_colors
+
+    g = record["start"]["gradient"]
+    kl0 = np.asarray(g["kl"])
+    order = np.argsort(-kl0)
+    rate = np.asarray(g["dkl_dt_mean_gradient"])[order]
+    fig = Figure(figsize=(15.0, 4.0), layout="constrained")
+    ax_r, ax_e, ax_k, ax_a = fig.subplots(1, 4, width_ratios=[1.1, 1.0, 1.0, 1.0])
+    rank = np.arange(1, kl0.size + 1)
+    rel = rate / kl0[order]
+    lin = record["linear_active"]
+    ax_r.bar(rank, rel, color=np.where(rank <= lin, "#1b9e77", "#d95f02"))
+    ax_r.axhline(0.0, color="black", lw=0.8)
+    ax_r.set_xlabel("latent, by KL rank at the start")
+    ax_r.set_ylabel("(d KL_c / dt) / KL_c along the mean gradient")
+    ax_r.set_title(
+        f"(a) the gradient at {record['start']['epochs']} epochs\n(orange: ranks beyond the "
+        f"linear count {lin})",
+        loc="left",
+        fontsize="medium",
+    )
+    h = record["polish"]
+    it = np.asarray(h["iteration"])
+    e0 = h["elbo"][0]
+    ax_e.plot(it, np.asarray(h["elbo"]) - e0, color="black", label="own noise (polished)")
+    ax_e.plot(
+        h["fresh_iteration"],
+        np.asarray(h["elbo_fresh"]) - h["elbo_fresh"][0],
+        color="#d95f02",
+        label="fresh noise (same size)",
+    )
+    ax_e.axhline(0.0, color="0.6", lw=0.8)
+    ax_e.set_xlabel("L-BFGS iteration")
+    ax_e.set_ylabel("ELBO change [nats per image]")
+    ax_e.legend(fontsize="small")
+    ax_e.set_title("(b) L-BFGS on the fixed-noise ELBO", loc="left", fontsize="medium")
+    kl = np.asarray(h["kl"])
+    colors = latent_colors(kl.shape[1])
+    for r, c in enumerate(order):
+        ax_k.semilogy(it, np.maximum(kl[:, c], 1e-6), color=colors[r],
+                      ls="-" if r < lin else "--", lw=1.2 if r < lin else 0.9)  # fmt: skip
+    ax_k.axhline(0.01, color="0.5", lw=0.8, ls=":")
+    ax_k.set_xlabel("L-BFGS iteration")
+    ax_k.set_ylabel("mean KL per latent [nats]")
+    ax_k.set_title(f"(c) KL per latent (dashed: ranks > {lin})", loc="left", fontsize="medium")
+    ax_a.plot(it, h["active_units"], color="black", label="active units (Var mu > 0.01)")
+    ax_a.plot(it, h["n_kl_above"], color="#7570b3", label="KL > 0.01 nats")
+    ax_a.plot(it, [len(c) for c in h["collapsed"]], color="#d95f02",
+              label="(0.01, 0.01)-collapsed")  # fmt: skip
+    ax_a.axhline(lin, color="0.5", lw=0.8, ls=":", label=f"linear prediction ({lin})")
+    ax_a.set_xlabel("L-BFGS iteration")
+    ax_a.set_ylabel("latents")
+    ax_a.set_ylim(-0.5, 19.0)
+    ax_a.legend(fontsize="small", loc="upper right")
+    ax_a.set_title("(d) latent counts along the polish", loc="left", fontsize="medium")
+    fig.savefig(out / "mnist_stationary.png", dpi=90)
+
+
 def _num(v: Any, fmt: str = ".4g") -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
@@ -492,6 +881,9 @@ def tables(out: Path) -> str:
                 f"{', '.join(map(str, nc))} | {r['predicted_total_kl']:.3f} | "
                 f"{', '.join(f'{v:.3f}' for v in kl)} |"
             )
+    st_path = out / "mnist_stationary.json"
+    if st_path.exists():
+        lines += _stationary_tables(json.loads(st_path.read_text()))
     for path in [out / "mnist_sweep.json", *_longer_runs(out)]:
         run_path = path.with_name(f"{path.stem}_run.json")
         if run_path.exists():
@@ -503,6 +895,55 @@ def tables(out: Path) -> str:
                 f"{run['n_samples']}, threads = 1)",
             ]
     return "\n".join(lines)
+
+
+def _stationary_tables(st: dict) -> list[str]:
+    """The gradient at the 60- and 180-epoch networks, and how the 60-epoch gradient moves each
+    latent's KL (docs/mnist.md §5)."""
+    lines = [
+        "",
+        "| network | active units | (ε, δ)-collapsed | ELBO, own noise | ELBO, fresh noise "
+        "| gradient norm, own noise | ‖E g‖ from independent batches | noise of one batch "
+        "| cosine between batches |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows = [
+        (f"{st[k]['epochs']} epochs", st[k]["active_units"], len(st[k]["collapsed"]),
+         st[k]["gradient"])
+        for k in ("start", "end") if k in st
+    ]  # fmt: skip
+    if "polish" in st and "start" in st:
+        h = st["polish"]
+        rows.append(
+            (f"{st['start']['epochs']} epochs + {h['iteration'][-1]} L-BFGS iterations",
+             h["active_units"][-1], len(h["collapsed"][-1]), h["gradient"])
+        )  # fmt: skip
+    for name, au, nc, g in rows:
+        lines.append(
+            f"| {name} | {au} | {nc} | {g['value_own']:.3f} | {np.mean(g['value_fresh']):.3f} | "
+            f"{g['norm_own']:.3f} | {math.sqrt(max(g['expected_norm2'], 0.0)):.3f} | "
+            f"{g['noise_per_batch']:.3f} | {g['cosine_between_batches']:.2f} |"
+        )
+    if "start" in st:
+        g = st["start"]["gradient"]
+        kl = np.asarray(g["kl"])
+        rate, own = np.asarray(g["dkl_dt_mean_gradient"]), np.asarray(g["dkl_dt_own_gradient"])
+        lines += [
+            "",
+            "| KL rank | latent | KL [nats] | d KL / dt, mean gradient | relative | d KL / dt, "
+            "own-noise gradient |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+
+        def signed(v: float) -> str:
+            return "0.0000" if abs(v) < 5e-5 else f"{v:+.4f}"
+
+        for r, c in enumerate(np.argsort(-kl, kind="stable")):
+            lines.append(
+                f"| {r + 1} | {c} | {kl[c]:.4f} | {signed(rate[c])} | {rate[c] / kl[c]:+.2f} | "
+                f"{signed(own[c])} |"
+            )
+    return lines
 
 
 def _longer_runs(out: Path) -> list[Path]:
@@ -517,7 +958,7 @@ def cmp_epochs(out: Path) -> int:
 
 # --------------------------------------------------------------------------- main
 
-STAGES = ("linear", "deep", "compare", "longer", "probe", "tables")
+STAGES = ("linear", "deep", "compare", "longer", "probe", "stationary", "tables")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -534,6 +975,19 @@ def main(argv: list[str] | None = None) -> None:
         nargs="+",
         help=f"default {SWEEP_SIGMA2}; for --stage longer, where deep and linear disagree",
     )
+    parser.add_argument(
+        "--iterations", type=int, default=POLISH_ITERATIONS, help="L-BFGS iterations (stationary)"
+    )
+    parser.add_argument(
+        "--steps",
+        nargs="+",
+        choices=STATIONARY_STEPS,
+        default=STATIONARY_STEPS,
+        help="--stage stationary: re-run only these steps, keep the rest of the saved record",
+    )
+    parser.add_argument(
+        "--n-eigen", type=int, default=STATIONARY_EIGEN, help="--stage stationary: probe's n_eigen"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -541,7 +995,7 @@ def main(argv: list[str] | None = None) -> None:
     stages = ("linear", "deep", "compare", "tables") if args.stage == "all" else (args.stage,)
     X = (
         read_mnist_images(args.data)
-        if {"linear", "deep", "longer", "probe"} & set(stages)
+        if {"linear", "deep", "longer", "probe", "stationary"} & set(stages)
         else None
     )
     if "linear" in stages:
@@ -571,6 +1025,16 @@ def main(argv: list[str] | None = None) -> None:
     if "probe" in stages:
         for s2 in (2.0,) if args.sigma2 is None else args.sigma2:
             probe_stage(X, args.out, sigma2=s2)
+    if "stationary" in stages:
+        stationary_stage(
+            X,
+            args.out,
+            sigma2=2.0 if args.sigma2 is None else args.sigma2[0],
+            maxiter=args.iterations,
+            steps=tuple(args.steps),
+            n_eigen=args.n_eigen,
+            progress=not args.no_progress,
+        )
     if "tables" in stages:
         print(tables(args.out))
 

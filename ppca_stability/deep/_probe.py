@@ -28,6 +28,10 @@ VAE is the closed-form ELBO of theory.md §6. For a non-linear decoder it is a v
 (exact for the decoder's quadratic Taylor part), not an unbiased estimator.
 """
 
+# Kept whole: the fixed-noise objective, its validation, the eigensolver and the probe share one
+# configuration and one noise stream (the same `rng` gives the same objective to a caller that
+# polishes it and to the probe); splitting them would pass that state across modules.
+
 from __future__ import annotations
 
 import functools
@@ -386,8 +390,19 @@ def _top_eigenpairs(
         v = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64).reshape(-1))
         return hvp(v).numpy()
 
-    op = scipy.sparse.linalg.LinearOperator((p, p), matvec=matvec, dtype=np.float64)
     v0 = cfg.rng.standard_normal(p)
+    # ARPACK stops when a Ritz value's residual is below tol * |Ritz value|. Near a maximum the
+    # top curvatures are close to 0 beside a wide negative spectrum, and that asks for a residual
+    # close to 0: on a trained MNIST network the top 10 did not converge in 468 products. The
+    # Krylov spaces of H and H + c I are the same, so running on the shifted operator finds the
+    # same Ritz pairs and only changes the stopping rule, to a residual below tol * |lam + c|,
+    # about tol * c: relative to the Hessian's scale c, the RMS eigenvalue seen from v0.
+    shift = float(np.linalg.norm(matvec(v0 / np.linalg.norm(v0))))
+
+    def shifted(x: np.ndarray) -> np.ndarray:
+        return matvec(x) + shift * np.asarray(x, dtype=np.float64).reshape(-1)
+
+    op = scipy.sparse.linalg.LinearOperator((p, p), matvec=shifted, dtype=np.float64)
     try:
         vals, vecs = scipy.sparse.linalg.eigsh(
             op,
@@ -404,6 +419,7 @@ def _top_eigenpairs(
             f"`maxiter`={cfg.maxiter} restarts ({counter.n} Hessian-vector products); raise "
             "`maxiter`, loosen `tol` or ask for fewer (`n_eigen`)."
         ) from None
+    vals = vals - shift
     order = np.argsort(vals)[::-1]
     return vals[order], vecs[:, order].T.copy(), method
 
@@ -435,15 +451,18 @@ def _trainable(module: torch.nn.Module, learned: bool) -> tuple[list[str], list[
     return names, tensors
 
 
-def _probe(cfg: _ProbeConfig) -> LandscapeProbe:
-    from tqdm.auto import tqdm
-
-    start = time.perf_counter()
-    _load_forward_ad()
+def _fixed_noise_objective(
+    cfg: _ProbeConfig,
+) -> tuple[_ElboFunction, torch.Tensor, torch.Generator]:
+    """The probe's fixed-noise ELBO, its ``theta0`` and the torch generator its noise came from
+    (the probe draws its independent batches from it next). The first draw of ``cfg.rng`` seeds
+    that generator, so the same `rng` gives the same objective: a caller can optimise
+    ``objective`` (docs/mnist_figures.py polishes a network to its stationary point) and probe
+    the result with the same noise."""
     module = cfg.model
     learned = cfg.sigma2 == "learned"
     X = torch.from_numpy(cfg.X)
-    n, d = cfg.X.shape
+    n = cfg.X.shape[0]
     names, tensors = _trainable(module, learned)
     q = _check_outputs(module, X)
     if cfg.noise == "matched" and cfg.n_noise // 2 < q:
@@ -454,15 +473,65 @@ def _probe(cfg: _ProbeConfig) -> LandscapeProbe:
     flat = [t.detach().reshape(-1) for t in tensors]
     if learned:
         flat.append(module.log_sigma2.detach().reshape(1))
-        s_now = math.exp(module.log_sigma2.item())
-    else:
-        s_now = float(cfg.sigma2)
     theta0 = torch.cat(flat).to(torch.float64).clone()
     gen = torch.Generator().manual_seed(int(cfg.rng.integers(2**62)))
     eps = _draw_noise(gen, n, cfg.n_noise, q, cfg.noise)
     objective = _ElboFunction(
-        _Runner(module), names, [t.shape for t in tensors], X, eps, None if learned else s_now
+        _Runner(module),
+        names,
+        [t.shape for t in tensors],
+        X,
+        eps,
+        None if learned else float(cfg.sigma2),
     )
+    return objective, theta0, gen
+
+
+def _probe_objective(
+    model: Any,
+    data: Any,
+    *,
+    sigma2: float | str | None = None,
+    n_noise: int = 1,
+    noise: str = "iid",
+    rng: np.random.Generator | int | None = None,
+) -> tuple[_ElboFunction, torch.Tensor]:
+    """``(objective, theta0)``: the fixed-noise ELBO that `landscape_probe` with the same
+    arguments (and the same `rng`) differentiates, and the model's flat parameters. For callers
+    that move ``theta`` first, e.g. to a stationary point of this very objective, and then probe
+    there (write ``theta`` back into the model).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from ppca_stability.deep import fit_deep_vae, landscape_probe
+    >>> x = np.random.default_rng(0).normal(size=(60, 3))
+    >>> fit = fit_deep_vae(x, latent_dim=2, sigma2=1.0, hidden=(4,), epochs=2, rng=0,
+    ...                    progress=False)
+    >>> objective, theta0 = _probe_objective(fit, x, n_noise=2, rng=5)
+    >>> probe = landscape_probe(fit, x, n_noise=2, n_eigen=2, rng=5)
+    >>> bool(float(objective(theta0)) == probe.value)
+    True
+    """
+    cfg = _landscape_probe_iv(
+        model, data, sigma2, 1, n_noise, 2, noise, "auto", PROBE_RTOL, ARPACK_TOL, None, None,
+        rng, False,
+    )  # fmt: skip
+    objective, theta0, _ = _fixed_noise_objective(cfg)
+    return objective, theta0
+
+
+def _probe(cfg: _ProbeConfig) -> LandscapeProbe:
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    _load_forward_ad()
+    module = cfg.model
+    learned = cfg.sigma2 == "learned"
+    n, d = cfg.X.shape
+    objective, theta0, gen = _fixed_noise_objective(cfg)
+    names, X, q = objective.names, objective.X, objective.eps.shape[2]
+    s_now = math.exp(float(theta0[-1])) if learned else float(cfg.sigma2)
     theta = theta0.clone().requires_grad_(True)
     value_t = objective(theta)
     (grad_t,) = torch.autograd.grad(value_t, theta, create_graph=True)
@@ -595,10 +664,14 @@ def landscape_probe(
     rtol : float, default 1e-6
         Numerical zero band, relative to the Hessian's scale.
     tol : float, default 1e-3
-        ARPACK's relative tolerance (0: machine precision). The default suits Monte-Carlo
-        curvatures, whose own error is rarely below a percent: each curvature is within its
-        reported residual of an eigenvalue (and, being a Ritz value, usually far closer), and the
-        residual is part of the ascent threshold.
+        ARPACK's tolerance (0: machine precision), relative to the Hessian's scale: ARPACK runs on
+        ``H + c I`` with ``c`` the root-mean-square eigenvalue seen from its start vector (the
+        same Krylov spaces, shifted back after), so it stops once each residual is below about
+        ``tol * c``. ARPACK's own rule, relative to each curvature, asks for a residual near 0
+        when the top curvatures are near 0 beside a wide negative spectrum, as near a maximum.
+        The default suits Monte-Carlo curvatures, whose own error is rarely below a percent:
+        each curvature is within its reported residual of an eigenvalue (and, being a Ritz value,
+        usually far closer), and the residual is part of the ascent threshold.
     maxiter : int, optional
         ARPACK's restart limit (its default when None).
     threads : int, optional

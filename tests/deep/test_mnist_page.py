@@ -88,6 +88,24 @@ def test_every_stage_writes_what_the_page_reads(mnist, tmp_path):
     assert load(tmp_path / "mnist_sweep_e3_s8.json").epochs == 3
     text = fig.tables(tmp_path)
     assert "| 392 |" in text and "| 8 | " in text
+    # the stationary stage: the gradient, the probe at the longer-trained network, the polish
+    st = fig.stationary_stage(
+        small, tmp_path, sigma2=8.0, run_name="mnist_sweep_e3_s8", end_run="mnist_sweep_e3_s8",
+        seed=0, n_noise=2, n_batches=3, maxiter=3, n_eigen=2, progress=False,
+    )  # fmt: skip
+    h = st["polish"]
+    assert h["iteration"] == list(range(len(h["iteration"]))) and len(h["iteration"]) <= 4
+    assert h["elbo"][-1] >= h["elbo"][0]  # L-BFGS raises the objective it polishes
+    start = st["start"]["gradient"]
+    assert start["norm_own"] == pytest.approx(h["gradient_norm"][0], rel=1e-12)
+    assert len(start["dkl_dt_mean_gradient"]) == 4 and len(start["norm_batches"]) == 3
+    # the probe differentiates the objective whose gradient the report measured (same noise)
+    probe = st["end"]["probe"]
+    assert probe["value"] == pytest.approx(st["end"]["gradient"]["value_own"], rel=1e-12)
+    assert probe["gradient_norm"] == pytest.approx(st["end"]["gradient"]["norm_own"], rel=1e-9)
+    assert json.loads((tmp_path / "mnist_stationary.json").read_text()) == st
+    for name in ("mnist_stationary.png", "mnist_stationary_probe.png"):
+        assert (tmp_path / name).stat().st_size > 0
 
 
 def test_page_shows_the_tables_of_the_saved_run():

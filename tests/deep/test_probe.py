@@ -524,3 +524,42 @@ def test_docs_page_example_runs_and_shows_its_output(capsys, monkeypatch, tmp_pa
     out = capsys.readouterr().out
     shown = re.findall(r"^  verdict .*$", text, flags=re.M)
     assert shown and all(line in out for line in shown)
+
+
+def test_lanczos_converges_on_curvatures_near_zero_beside_a_wide_negative_spectrum():
+    """Near a maximum the top curvatures sit near 0 while the spectrum reaches far below (here
+    0.3, 0.2, 0.1 against down to -1000). ARPACK's own stopping rule is relative to each Ritz
+    value and does not stop there within 20 restarts (checked below); the probe's tolerance is
+    relative to the Hessian's scale, so it stops, at the right eigenvalues."""
+    import scipy.sparse.linalg
+
+    from ppca_stability.deep._probe import _Counter, _ProbeConfig, _top_eigenpairs
+
+    p, tol, maxiter = 2000, 1e-4, 20
+    lam = np.concatenate([[0.3, 0.2, 0.1], -np.geomspace(1e-2, 1e3, p - 3)])
+    hvp_diag = torch.from_numpy(lam)
+
+    class _Bar:
+        def update(self, k):
+            pass
+
+    cfg = _ProbeConfig(
+        model=None, X=np.zeros((2, 1)), sigma2=1.0, n_eigen=3, n_noise=1, n_batches=2,
+        noise="iid", method="lanczos", rtol=1e-6, tol=tol, maxiter=maxiter, threads=None,
+        rng=np.random.default_rng(0), progress=False,
+    )  # fmt: skip
+    vals, vecs, method = _top_eigenpairs(
+        lambda v: hvp_diag * v, None, torch.zeros(p, dtype=torch.float64), cfg, _Counter(_Bar())
+    )
+    assert method == "lanczos"
+    residuals = np.linalg.norm(vecs * lam - vals[:, None] * vecs, axis=1)
+    scale = np.sqrt(np.mean(lam**2))
+    assert np.all(residuals <= 10 * tol * scale)
+    np.testing.assert_allclose(vals, lam[:3], rtol=0, atol=1e-3)
+    # the unshifted operator with ARPACK's own (relative) rule does not get there
+    op = scipy.sparse.linalg.LinearOperator((p, p), matvec=lambda x: lam * x.ravel(), dtype=float)
+    with pytest.raises(scipy.sparse.linalg.ArpackNoConvergence):
+        scipy.sparse.linalg.eigsh(
+            op, k=3, which="LA", v0=np.random.default_rng(0).standard_normal(p), tol=tol,
+            maxiter=maxiter, ncv=40,
+        )  # fmt: skip
