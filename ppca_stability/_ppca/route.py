@@ -33,8 +33,11 @@ __all__ = ["covariance_spectrum", "partial_count", "uses_partial_spectrum"]
 # 0.77x for 500: one thread, d = 2000). With more, one full eigh. Before the
 # count, the same count on the principal submatrix of every other row and column, a lower bound
 # by Cauchy's interlacing theorem at an eighth of the cost, sends cuts with many eigenvalues above
-# them (inside a bulk, below the mean eigenvalue) straight to the full eigh.
-PARTIAL_MIN_FEATURES = 512
+# them (inside a bulk, below the mean eigenvalue) straight to the full eigh. Below 1024 features
+# the route's fixed costs (the counts, the certificate) eat what it saves on two threads: at
+# d = 784 (MNIST) a map with 3-25 eigenvalues above sigma2 took 0.7-1.4x one full eigh, at
+# d = 1024 0.5-0.9x (idle machine, best of 3).
+PARTIAL_MIN_FEATURES = 1024
 PARTIAL_MAX_FRACTION = 8
 PARTIAL_TOP = 64
 
@@ -42,7 +45,7 @@ PARTIAL_TOP = 64
 def uses_partial_spectrum(n_features: int, latent_dim: int, sigma2: float | str) -> bool:
     """Whether `stability_map` at this size computes only the eigenpairs above `sigma2`.
 
-    True at a fixed ``sigma2`` from 512 features on, with ``latent_dim <= n_features / 8`` (see
+    True at a fixed ``sigma2`` from 1024 features on, with ``latent_dim <= n_features / 8`` (see
     `stability_map`'s Notes). The map is then the same as from the complete decomposition, and
     it can just as well be built from ``spectrum(data=X, above=sigma2)``, which streams the
     eigenpairs from the data without forming the ``d x d`` covariance (the command line does
@@ -63,9 +66,9 @@ def uses_partial_spectrum(n_features: int, latent_dim: int, sigma2: float | str)
     Examples
     --------
     >>> from ppca_stability import uses_partial_spectrum
-    >>> uses_partial_spectrum(784, 10, 0.5), uses_partial_spectrum(784, 10, "learned")
+    >>> uses_partial_spectrum(2000, 10, 0.5), uses_partial_spectrum(2000, 10, "learned")
     (True, False)
-    >>> uses_partial_spectrum(64, 4, 0.5), uses_partial_spectrum(784, 100, 0.5)
+    >>> uses_partial_spectrum(784, 10, 0.5), uses_partial_spectrum(2000, 300, 0.5)
     (False, False)
     """
     d = check_positive_int(n_features, "n_features")

@@ -609,7 +609,7 @@ def stability_map(
 
     Notes
     -----
-    At a fixed ``sigma2`` and ``d >= 512`` the eigenvalues above ``sigma2`` (ties included)
+    At a fixed ``sigma2`` and ``d >= 1024`` the eigenvalues above ``sigma2`` (ties included)
     are first counted exactly, by Sylvester's law of inertia on an LDL^T factorisation of
     ``cov - sigma2 I`` (about a sixth of the work of a full ``eigh``). When there are at most
     ``d / 8`` of them only their eigenpairs are computed, whatever ``latent_dim``: by a block

@@ -27,6 +27,16 @@ LOGLIK_RTOL = 1e-9
 LOADINGS_ATOL = 1e-7
 
 
+@pytest.fixture(autouse=True)
+def _partial_route_from_512_features(monkeypatch):
+    """The automatic partial routes at the sizes these tests use (d = 600): their size rule
+    (from 1024 features, `route.PARTIAL_MIN_FEATURES`) is a speed choice; what is tested here
+    is that the routes give the complete route's answers."""
+    from ppca_stability._ppca import route
+
+    monkeypatch.setattr(route, "PARTIAL_MIN_FEATURES", 512)
+
+
 def _cov(lam: np.ndarray, seed: int) -> np.ndarray:
     Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((lam.size, lam.size)))
     return from_eigenpairs(lam, Q)
