@@ -46,7 +46,7 @@ from .._base.validation import (
     check_sigma2,
 )
 from . import partial as _partial
-from .container import Spectrum, check_spectrum, partial_spectrum, zero_roundoff
+from .container import Spectrum, check_spectrum, partial_spectrum, sign_fix, zero_roundoff
 from .covariance import (
     check_data,
     column_moments,
@@ -63,7 +63,7 @@ def eigh_descending(cov: np.ndarray, *, vectors: bool) -> Spectrum:
         lam, U = np.linalg.eigh(cov)
         # Descending order as a view (no copy of the d x d matrix); the sign fix is in place on
         # the array eigh just returned, which nothing else holds.
-        lam, U = lam[::-1], _partial.sign_fix(U[:, ::-1])
+        lam, U = lam[::-1], sign_fix(U[:, ::-1])
     else:
         lam = np.linalg.eigvalsh(cov)[::-1]
         U = None

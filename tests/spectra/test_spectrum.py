@@ -200,7 +200,7 @@ def test_sign_fix_makes_the_first_entry_of_largest_magnitude_positive():
     of largest magnitude, as argmax(|U|) picks it, is made positive; columns whose maximum and
     minus minimum tie exactly (here (1, -1) / sqrt(2) in both orders and with a larger entry
     elsewhere) and a zero column are decided the same way."""
-    from ppca_stability._spectra.partial import sign_fix
+    from ppca_stability._spectra.container import sign_fix
 
     rng = np.random.default_rng(4)
     U = rng.standard_normal((7, 6))
