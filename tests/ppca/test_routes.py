@@ -232,9 +232,11 @@ def test_partial_route_needs_the_size_it_is_worth():
 
 
 @pytest.mark.slow
-def test_issue_spectra_at_full_size_answer_through_the_route():
+def test_issue_spectra_at_full_size_answer_through_the_route(monkeypatch):
     """A twelve-decade spectrum with two eigenvalues above sigma2 (d = 512), and a spiked
-    identity whose repeated bulk lies above sigma2 (d = 600): the map of the complete route."""
+    identity whose repeated bulk lies above sigma2 (d = 600): the map of the complete route
+    (the partial route's size rule set to 512 features, where these were found)."""
+    monkeypatch.setattr(st, "PARTIAL_MIN_FEATURES", 512)
     lam = np.r_[1e12, 1e6, 1e3, np.linspace(1.5, 0.5, 509)]
     S = _rotated(lam, 0)
     # The bulk (0.5 - 1.5) lies above the round-off rule's d eps lam_max = 0.11 next to 1e12, so

@@ -316,7 +316,7 @@ def test_dask_array_on_a_local_cluster_gives_the_numpy_answer():
     s = 4.0
     with (
         distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster),
     ):
