@@ -149,15 +149,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ppca-stability {args.command}: interrupted: no result", file=sys.stderr)
         return 130
     except SystemExit as exc:  # SIGTERM (see _terminate)
+        _stop_repeating()
         print(f"ppca-stability {args.command}: terminated: no result", file=sys.stderr)
         return int(exc.code) if isinstance(exc.code, int) else 143
     finally:
         if in_main_thread:
+            _stop_repeating()
             signal.signal(signal.SIGTERM, previous)
 
 
+# A handler's exception is lost where Python ignores exceptions: in a garbage-collector callback
+# (Hypothesis installs one) or a __del__, it is printed as "Exception ignored" and the run goes
+# on, so a terminated `verify` kept running. The termination is raised again every
+# REPEAT_SECONDS (SIGALRM) until one reaches the code that reports it.
+REPEAT_SECONDS = 0.5
+
+
 def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+    code = 128 + signum
+    if hasattr(signal, "setitimer"):
+
+        def again(_signum: int, _frame: object) -> None:
+            raise SystemExit(code)
+
+        signal.signal(signal.SIGALRM, again)
+        signal.setitimer(signal.ITIMER_REAL, REPEAT_SECONDS, REPEAT_SECONDS)
+    raise SystemExit(code)
+
+
+def _stop_repeating() -> None:
+    if hasattr(signal, "setitimer"):
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
 
 
 def _discard_stdout() -> None:

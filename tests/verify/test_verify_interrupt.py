@@ -56,3 +56,34 @@ def test_the_command_terminated_by_sigterm_prints_no_verdict_and_exits_143():
     assert proc.returncode == 143
     assert "FAILED" not in out and "passed" not in out
     assert "terminated: no result" in err
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_termination_lost_in_a_garbage_collector_callback_is_raised_again():
+    """Python ignores an exception raised inside a garbage-collector callback (Hypothesis
+    installs one): a SIGTERM arriving there used to be printed and lost, and the terminated
+    command ran on. The handler raises the termination again every REPEAT_SECONDS until it
+    reaches ordinary code."""
+    import gc
+
+    from ppca_stability import _cli
+
+    def callback(phase, info):
+        if phase == "start":
+            _cli._terminate(signal.SIGTERM, None)  # its SystemExit is lost here
+
+    previous = signal.getsignal(signal.SIGALRM)
+    gc.callbacks.append(callback)
+    try:
+        with pytest.raises(SystemExit) as exc:
+            gc.collect()
+            gc.callbacks.remove(callback)
+            deadline = time.monotonic() + 10 * _cli.REPEAT_SECONDS
+            while time.monotonic() < deadline:
+                pass
+        assert exc.value.code == 128 + signal.SIGTERM
+    finally:
+        if callback in gc.callbacks:
+            gc.callbacks.remove(callback)
+        _cli._stop_repeating()
+        signal.signal(signal.SIGALRM, previous)
