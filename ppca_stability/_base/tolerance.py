@@ -58,16 +58,17 @@ LOW_PRECISION_ULPS = 100.0
 KEPT_MARGIN = 100.0
 
 
-def roundoff_threshold(lam_max: float, d: int) -> float:
+def roundoff_threshold(lam_max: float, d: int, eps: float = EPS) -> float:
     """The round-off threshold ``d * eps * |lam_max|`` of a d x d symmetric matrix whose largest
-    eigenvalue (in magnitude) is `lam_max` (module notes: NumPy's ``matrix_rank`` default).
+    eigenvalue (in magnitude) is `lam_max` (module notes: NumPy's ``matrix_rank`` default);
+    `eps` is float64's unless a caller works in another precision.
 
     Examples
     --------
     >>> roundoff_threshold(5.0, 2) == 2 * 5.0 * 2.0**-52  # d * lam_max * eps
     True
     """
-    return d * EPS * abs(float(lam_max))
+    return d * eps * abs(float(lam_max))
 
 
 def is_roundoff(lam: np.ndarray | float, lam_max: float, d: int) -> np.ndarray:

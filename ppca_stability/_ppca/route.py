@@ -22,18 +22,19 @@ __all__ = ["covariance_spectrum", "partial_count", "uses_partial_spectrum"]
 
 # `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2, from PARTIAL_MIN_FEATURES
 # features on, first counts exactly the eigenvalues above the partial route's cut (`dense_cut`,
-# just below the tie band of sigma2) by Sylvester's law of inertia (`_sylvester.count_above`,
-# about 0.07-0.15x one full eigh at d = 2000). The map needs every eigenpair above that cut, for
-# any latent_dim; with at most d / PARTIAL_MAX_FRACTION of them they are computed alone: by the
-# certified block Krylov route (`_spectrum.dense_above`) when there are at most PARTIAL_TOP,
-# which knowing the count converges those pairs alone and gives up within a few passes where
-# its pace shows it would not converge within its budget (the top of a Wishart spectrum, with
-# no gap below the cut), and by LAPACK's syevr on the interval above the cut when there are more
-# or when the Krylov route does not answer (0.4x for 16 pairs, 0.43x for 128, 0.57x for 250,
-# 0.77x for 500: one thread, d = 2000). With more, one full eigh. Before the
-# count, the same count on the principal submatrix of every other row and column, a lower bound
-# by Cauchy's interlacing theorem at an eighth of the cost, sends cuts with many eigenvalues above
-# them (inside a bulk, below the mean eigenvalue) straight to the full eigh. Below 1024 features
+# just below the tie band of sigma2) by Sylvester's law of inertia (`_sylvester.count_above`, in
+# single precision where the cut lies above its round-off: about 0.03x one full eigh at d = 2000
+# on one thread, 0.07x in double). The map needs every eigenpair above that cut, for any
+# latent_dim; with at most d / PARTIAL_MAX_FRACTION of them they are computed alone: by ARPACK
+# (`_spectra.lanczos`) for exactly that many, certified by a Cholesky factor
+# (`_spectrum.dense_above`), when there are at most PARTIAL_TOP, within a budget of products
+# (the edge of a Wishart spectrum with 50 above exceeds it), and by LAPACK's syevr on the
+# interval above the cut when there are more or when ARPACK does not answer (0.4x for 16
+# pairs, 0.43x for 128, 0.57x for 250, 0.77x for 500: one thread, d = 2000). With more, one
+# full eigh. Before the count, the same count on the principal submatrix of every other row
+# and column, a lower bound by Cauchy's interlacing theorem at an eighth of the cost, sends cuts
+# with many eigenvalues above them (inside a bulk, below the mean eigenvalue) straight to the
+# full eigh. Below 1024 features
 # the route's fixed costs (the counts, the certificate) eat what it saves on two threads: at
 # d = 784 (MNIST) a map with 3-25 eigenvalues above sigma2 took 0.7-2.2x one full eigh, at
 # d = 1024 0.5-0.9x (idle machine, best of 3).
@@ -93,9 +94,9 @@ def partial_count(S: np.ndarray, s: float, rtol: float) -> int | None:
         return None
     limit = d // PARTIAL_MAX_FRACTION
     # Cauchy interlacing: a principal submatrix has at most as many eigenvalues above the cut.
-    if count_above(S[::2, ::2], cut) > limit:
+    if count_above(S[::2, ::2], cut, single=True) > limit:
         return None
-    count = count_above(S, cut)
+    count = count_above(S, cut, single=True)
     return count if count <= limit else None
 
 

@@ -6,10 +6,12 @@ Two routes, both returning descending eigenvalues and sign-fixed unit eigenvecto
   certified exactly by one Cholesky factor (`dense_certified_top`: the Ritz pairs ``U, lam``
   found, ``cut I - (S - U diag(lam) U^T)`` factors only if every eigenvalue left out lies below
   ``cut``, by Weyl's inequality, whatever the accuracy of ``U``; about 0.3x one full
-  ``numpy.linalg.eigh`` at d = 2000 with 60 eigenvalues above the cut). Where it cannot answer
-  (a multiplicity above the block size, a run over its budget, too many eigenvalues above the
-  cut), and for the top ``n_components``: LAPACK's ``syevr`` (``scipy.linalg.eigh(...,
-  subset_by_value=...)`` or ``subset_by_index``) after one tridiagonal reduction, exact to
+  ``numpy.linalg.eigh`` at d = 2000 with 60 eigenvalues above the cut; with their number known
+  exactly, ARPACK's Lanczos method takes the block method's place, `_spectra.lanczos`). Where it
+  cannot answer (a multiplicity above the block size, a run over its budget, too many
+  eigenvalues above the cut), and for the top ``n_components``: LAPACK's ``syevr``
+  (``scipy.linalg.eigh(..., subset_by_value=...)`` or ``subset_by_index``) after one tridiagonal
+  reduction, exact to
   round-off (about 0.45-0.6x one full ``eigh``: the reduction alone is 0.44x);
 * a data matrix (NumPy, memory-mapped ``.npy`` or Dask), never forming the d x d covariance: a
   block Krylov method (block Lanczos with full reorthogonalisation and thick restarts, Golub &
@@ -55,6 +57,7 @@ from .._base.threads import blas_thread_count, blas_threads, one_blas_thread
 from .._base.tolerance import DEFAULT_RTOL, roundoff_threshold, tie_sign
 from .container import sign_fix
 from .covariance import is_dask_array
+from .lanczos import lanczos_top, product_budget
 
 __all__ = [
     "BudgetExceeded",
@@ -157,47 +160,53 @@ def dense_certified_top(
     ``V -> S V`` and certified by one Cholesky factor (module notes), with ``rest_max = cut``.
 
     With `count`, the number of eigenvalues above `cut` as Sylvester's law of inertia gave it
-    (`_spectra.sylvester`), the run converges the top `count` pairs alone (a block of
-    `MIN_BLOCK`) and stops: the Cholesky factor certifies the cut, so the run need not also
-    converge the next pair below it, which is the slow part where no gap separates the cut
-    from the values under it (at d = 2000, one thread: 0.10-0.17x one full ``eigh`` on a power
-    law and spiked spectra against 0.17-0.25x). A wrong count costs time, not the answer: the
-    factor fails and LAPACK answers. With ``count = 0`` no run is needed, only the factor.
+    (`_spectra.sylvester`), ARPACK's Lanczos method (`_spectra.lanczos`) converges the top
+    `count` pairs alone, within a budget of products, and stops: the Cholesky factor certifies
+    the cut, so the run need not also converge the next pair below it, which is the slow part
+    where no gap separates the cut from the values under it (that module's table: 0.03-0.24x
+    one full ``eigh`` at d = 2000 where the block method took 0.09-0.49x or gave up). A wrong
+    count costs time, not the answer: the factor fails and LAPACK answers. With ``count = 0``
+    no run is needed, only the factor.
 
     Returns the reason instead when this route does not answer, and LAPACK must: ``"count"``
     (more than `max_count` eigenvalues are not below `above`: Ritz values never exceed the
     eigenvalues they approximate, so this is certain), ``"passes"`` (the run did not converge
-    within ``max(MIN_DENSE_PASSES, d // DENSE_PASS_DIVISOR)`` passes) or ``"certificate"`` (the
+    within its budget: ``max(MIN_DENSE_PASSES, d // DENSE_PASS_DIVISOR)`` block passes, or the
+    products above the constants with a count) or ``"certificate"`` (the
     Cholesky factor failed: an eigenvalue the run missed, or one in ``[cut, above)``).
     """
     d = S.shape[0]
-    budget = max(MIN_DENSE_PASSES, d // DENSE_PASS_DIVISOR)
     passes = 0
     if count == 0:
         lam, U = np.zeros(0), np.zeros((d, 0))
+    elif count is not None:
+        found = lanczos_top(
+            S, count, rng=rng, max_products=product_budget(d, count), rtol=RESIDUAL_RTOL
+        )
+        if found is None:
+            return "passes"
+        lam, U = found
+        # A count too large (round-off at the cut) returns pairs below it: not held.
+        keep = int(np.count_nonzero(lam >= cut))
+        lam, U = lam[:keep], U[:, :keep]
     else:
         try:
             run = _with_threads(
                 dense_operator(S),
                 lambda op, bar: _krylov(
                     op,
-                    above=above if count is None else None,
-                    n_components=count,
+                    above=above,
+                    n_components=None,
                     rng=rng,
                     bar=bar,
                     name="above",
-                    max_count=max_count if count is None else None,
-                    max_passes=budget,
-                    block=None if count is None else MIN_BLOCK,
+                    max_count=max_count,
+                    max_passes=max(MIN_DENSE_PASSES, d // DENSE_PASS_DIVISOR),
                 ),
             )
         except BudgetExceeded as exc:
             return exc.reason
         lam, U, passes = run.eigenvalues, run.eigenvectors, run.n_passes
-        if count is not None:
-            # A count too large (round-off at the cut) returns pairs below it: not held.
-            keep = int(np.count_nonzero(lam >= cut))
-            lam, U = lam[:keep], U[:, :keep]
     # A = cut I - (S - U diag(lam) U^T). Its Cholesky factor exists only if every eigenvalue of
     # S - U diag(lam) U^T is below cut; by Weyl's inequality (U diag(lam) U^T is positive
     # semi-definite of rank <= m), lam_{m+1}(S) <= lam_1(S - U diag(lam) U^T) < cut, whatever
@@ -543,14 +552,12 @@ def _krylov(
     start_orthogonal_to: np.ndarray | None = None,
     max_count: int | None = None,
     max_passes: int | None = None,
-    block: int | None = None,
 ) -> _Run:
     """One block Krylov run (thick restarts) from a random start block; `scale` (``lam_max``, the
-    unit of the residual tolerances) defaults to the largest Ritz value; `block` overrides
-    `block_size`."""
+    unit of the residual tolerances) defaults to the largest Ritz value."""
     d = op.n_features
     want = n_components if n_components is not None else 0
-    b = min(d, block) if block is not None else block_size(d, n_components)
+    b = block_size(d, n_components)
     Q = _orthonormalise(rng.standard_normal((d, b)), start_orthogonal_to)
     AQ = op.matmat(Q)
     basis, images = Q, AQ

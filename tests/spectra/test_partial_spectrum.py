@@ -17,7 +17,10 @@ from ppca_stability import (
     spectrum,
     stability_map,
 )
+from ppca_stability._base.tolerance import DEFAULT_RTOL
 from ppca_stability._spectra.container import from_eigenpairs
+from ppca_stability._spectra.spectrum import dense_cut
+from ppca_stability._spectra.sylvester import count_above
 from ppca_stability.exceptions import DegeneracyWarning
 
 # Same answers from two exact routes (LAPACK on a subset vs the whole): round-off only.
@@ -453,7 +456,7 @@ def test_spectrum_from_data_without_a_cut_is_the_complete_covariance_spectrum():
 def _top_of(lam: np.ndarray, s: float) -> Spectrum:
     """The partial spectrum of diag(lam) holding the eigenvalues not below ``s`` beyond the tie
     tolerance, and the bound the next one gives."""
-    from ppca_stability._base.tolerance import DEFAULT_RTOL, eigen_floor, tie_sign
+    from ppca_stability._base.tolerance import eigen_floor, tie_sign
 
     r = min(
         int(np.count_nonzero(tie_sign(lam, s, DEFAULT_RTOL, eigen_floor(lam)) >= 0)), lam.size - 1
@@ -698,8 +701,6 @@ def test_dense_krylov_route_with_a_known_count_converges_those_pairs_and_certifi
     certifies the cut; no count above the cut is certified without a run. A count that is
     wrong (one short, or zero) fails the certificate instead of dropping an eigenvalue, and
     one too many returns only the pairs above the cut."""
-    from ppca_stability._spectra.sylvester import count_above
-
     d = 600
     lam = np.r_[np.geomspace(40.0, 2.0, 70), np.geomspace(0.9, 1e-3, d - 70)]
     S = _cov(lam, 5)
@@ -742,7 +743,6 @@ def test_krylov_run_for_top_pairs_gives_up_early_where_it_cannot_converge_in_bud
             bar=Bar(),
             name="above",
             max_passes=20,
-            block=16,
         )
 
     with pytest.raises(_partial.BudgetExceeded, match="passes"):
@@ -756,8 +756,8 @@ def test_krylov_run_for_top_pairs_gives_up_early_where_it_cannot_converge_in_bud
 @given(data=hs.data())
 def test_property_dense_krylov_route_equals_complete_on_tied_spectra(data):
     """Generated spectra with repeated values (some beyond the block size), zeros, and a cut at,
-    near or between eigenvalues: the certified Krylov route or its LAPACK fallback, never a
-    different answer."""
+    near or between eigenvalues: the certified Krylov route (without the count, and ARPACK with
+    it) or its LAPACK fallback, never a different answer."""
     import warnings
 
     values = data.draw(
@@ -778,6 +778,11 @@ def test_property_dense_krylov_route_equals_complete_on_tied_spectra(data):
         # answer), and spectrum(cov, above=s), which falls back to LAPACK then.
         found = _dense_above(S, s, max_count=lam.size, seed=seed)
         tops = [found] if isinstance(found, Spectrum) else []
+        # With the exact count at the cut: ARPACK for those pairs, or a reason to fall back.
+        cut = dense_cut(s, DEFAULT_RTOL, lam.size, float(np.trace(S)))
+        if cut > 0:
+            counted = _counted(S, s, count_above(S, cut), seed=seed)
+            tops += [counted] if isinstance(counted, Spectrum) else []
         try:
             tops.append(spectrum(S, above=s, rng=seed))
         except ValueError:  # a cut inside the round-off band of a zero eigenvalue
