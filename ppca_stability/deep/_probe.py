@@ -86,14 +86,15 @@ PROBE_RTOL = 1e-6
 # ARPACK: tolerance relative to the Hessian's scale (see `landscape_probe`'s `tol`), and the
 # smallest Krylov dimension (ncv). The top of a trained network's fixed-noise Hessian is a dense
 # cluster (the MNIST MLP of benchmarks/bench_probe.py after 30 epochs: the top 10 within 6%,
-# 1.65-1.74), where the residuals of the last Ritz pairs fall slowly while their values converge
-# far faster. Hessian-vector products for its top 10 after 30 epochs (one thread): tol 1e-3 with
-# ncv 40 / 80 / 120: 792 / 709 / 902; tol 1e-2, ncv 40 / 80: 714 / 585; tol 3e-2, ncv 40 / 80:
-# 506 / 462; tol 1e-1, ncv 80: 272, but the 10th curvature 0.15 low. Defaults (tol 3e-2, ncv 80)
-# against the former ones (1e-3, 40), products and largest curvature difference beside the
-# smallest Monte-Carlo standard deviation of a curvature (4 independent noise batches):
-# 1 epoch 271 / 374, 0.009 (SD >= 0.014); 30 epochs 462 / 792, 0.013 (SD >= 0.11); 60 epochs
-# 405 / 938, 0.043 (SD >= 0.21). The Krylov basis costs ncv * 8 bytes per parameter.
+# 1.65-1.74), where the residuals of the last Ritz pairs fall slowly while their values converge far
+# faster. Hessian-vector products for its top 10 after 30 epochs (one thread): tol 1e-3 with ncv 40
+# / 80 / 120: 792 / 709 / 902; tol 1e-2, ncv 40 / 80: 714 / 585; tol 3e-2, ncv 40 / 60 / 80 / 100:
+# 506 / 510 / 462 / 506 (ARPACK restarts in steps of about ncv - k products, so the best ncv is
+# partly where a restart lands); tol 1e-1, ncv 80: 272, the 10th curvature 0.15 low. Defaults (tol
+# 3e-2, ncv 80) against the former ones (1e-3, 40), products and largest curvature difference beside
+# the smallest Monte-Carlo standard deviation of a curvature (4 independent noise batches): 1 epoch
+# 271 / 374, 0.009 (SD >= 0.014); 30 epochs 462 / 792, 0.013 (SD >= 0.11); 60 epochs 405 / 938,
+# 0.043 (SD >= 0.21). The Krylov basis costs ncv * 8 bytes per parameter.
 ARPACK_TOL = 3e-2
 MIN_KRYLOV = 80
 
