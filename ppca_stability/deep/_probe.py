@@ -90,16 +90,17 @@ PROBE_RTOL = 1e-6
 # faster. Hessian-vector products for its top 10 after 30 epochs (one thread): tol 1e-3 with ncv 40
 # / 80 / 120: 792 / 709 / 902; tol 1e-2, ncv 40 / 80: 714 / 585; tol 3e-2, ncv 40 / 60 / 80 / 100:
 # 506 / 510 / 462 / 506 (ARPACK restarts in steps of about ncv - k products, so the best ncv is
-# partly where a restart lands); tol 1e-1, ncv 80: 272, the 10th curvature 0.15 low. Defaults (tol
-# 3e-2, ncv 80) against the former ones (1e-3, 40), products and largest curvature difference beside
-# the smallest Monte-Carlo standard deviation of a curvature (4 independent noise batches): 1 epoch
+# partly where a restart lands); tol 1e-1, ncv 80: 272, the 10th curvature 0.15 low. tol 3e-2
+# with ncv 80 against the defaults, products and largest curvature difference beside the
+# smallest Monte-Carlo standard deviation of a curvature (4 independent noise batches): 1 epoch
 # 271 / 374, 0.009 (SD >= 0.014); 30 epochs 462 / 792, 0.013 (SD >= 0.11); 60 epochs 405 / 938,
 # 0.043 (SD >= 0.21). The Krylov basis costs ncv * 8 bytes per parameter. The whole probe after
-# 30 epochs: 513 products (with residuals and batches), 190 CPU s, 938 MiB peak, against 843,
-# 292 s, 889 MiB; its verdict counts 2 ascent directions against 4 (ranks 9 and 10 borderline:
-# one lost to its larger residual in the threshold, one to a direction not yet resolved).
-ARPACK_TOL = 3e-2
-MIN_KRYLOV = 80
+# 30 epochs: 513 products, 190 CPU s, 938 MiB peak, against 843, 292 s, 889 MiB; but its verdict
+# counts 2 ascent directions against 4 (ranks 9 and 10 borderline: one lost to its larger
+# residual in the threshold, one to a direction not yet resolved). A default that changes a
+# verdict to save time is not one: the defaults stay, `tol=3e-2` is the documented faster option.
+ARPACK_TOL = 1e-3
+MIN_KRYLOV = 40
 
 
 # --------------------------------------------------------------------------- the objective
@@ -675,7 +676,7 @@ def landscape_probe(
         dense up to `DENSE_LIMIT` parameters.
     rtol : float, default 1e-6
         Numerical zero band, relative to the Hessian's scale.
-    tol : float, default 3e-2
+    tol : float, default 1e-3
         ARPACK's tolerance (0: machine precision), relative to the Hessian's scale: ARPACK runs on
         ``H + c I`` with ``c`` the root-mean-square eigenvalue seen from its start vector (the
         same Krylov spaces, shifted back after), so it stops once each residual is below
@@ -684,13 +685,13 @@ def landscape_probe(
         near a maximum. Each curvature is the Rayleigh quotient of its direction (what the
         independent batches measure again), within its reported residual of an eigenvalue and
         never above the eigenvalue of its rank; the residual is part of the ascent threshold.
-        The default suits Monte-Carlo curvatures: it stops while the residuals are still a few
-        percent of the scale, and inside a dense cluster at the top a curvature can then sit
-        below the eigenvalue of its rank by about the largest residual (an eigenvalue of the
-        cluster not yet resolved). On the MNIST MLP of the benchmarks that was at most 0.009,
-        0.013 and 0.043 after 1, 30 and 60 epochs, a third or less of that curvature's
-        Monte-Carlo standard deviation, for 28-57% fewer Hessian-vector products than
-        ``tol=1e-3``; pass a smaller `tol` to resolve the cluster.
+        A looser `tol` stops while the residuals are still a few percent of the scale: inside a
+        dense cluster at the top a curvature can then sit below the eigenvalue of its rank by
+        about the largest residual (an eigenvalue of the cluster not yet resolved). On the
+        MNIST MLP of the benchmarks ``tol=3e-2`` took 28-57% fewer Hessian-vector products
+        after 1, 30 and 60 epochs, with curvatures at most 0.009, 0.013 and 0.043 lower (a
+        third or less of their Monte-Carlo standard deviation), but after 30 epochs it counted
+        2 ascent directions where the default counts 4 (two borderline ones).
     maxiter : int, optional
         ARPACK's restart limit (its default when None).
     threads : int, optional

@@ -565,15 +565,17 @@ def test_lanczos_converges_on_curvatures_near_zero_beside_a_wide_negative_spectr
         )  # fmt: skip
 
 
-def test_default_tolerance_on_a_clustered_top_keeps_each_curvature_within_its_residual():
-    """The default `tol` stops Lanczos while the residuals are still a few percent of the scale,
+def test_loose_tolerance_on_a_clustered_top_keeps_each_curvature_within_its_residual():
+    """A loose `tol` (3e-2) stops Lanczos while the residuals are still a few percent of the scale,
     on a dense cluster at the top as on a trained MNIST network (16 eigenvalues within 7% above a
     continuous spectrum). What it returns must still be what the docstring says: each curvature
     within its residual of an eigenvalue (Bauer-Fike for a symmetric matrix), never above the
     eigenvalue of its rank (Ritz values interlace), below it by about the largest residual at
     most (an eigenvalue of the cluster not yet resolved), and each residual within ARPACK's
     shifted stopping rule."""
-    from ppca_stability.deep._probe import ARPACK_TOL, _Counter, _ProbeConfig, _top_eigenpairs
+    from ppca_stability.deep._probe import _Counter, _ProbeConfig, _top_eigenpairs
+
+    tol = 3e-2
 
     rng = np.random.default_rng(1)
     p, k = 3000, 10
@@ -587,7 +589,7 @@ def test_default_tolerance_on_a_clustered_top_keeps_each_curvature_within_its_re
 
     cfg = _ProbeConfig(
         model=None, X=np.zeros((2, 1)), sigma2=1.0, n_eigen=k, n_noise=1, n_batches=2,
-        noise="iid", method="lanczos", rtol=1e-6, tol=ARPACK_TOL, maxiter=None, threads=None,
+        noise="iid", method="lanczos", rtol=1e-6, tol=tol, maxiter=None, threads=None,
         rng=np.random.default_rng(0), progress=False,
     )  # fmt: skip
     vals, vecs, _ = _top_eigenpairs(
@@ -599,6 +601,6 @@ def test_default_tolerance_on_a_clustered_top_keeps_each_curvature_within_its_re
     assert np.all(vals <= lam[:k] + 1e-12)
     assert np.all(lam[:k] - vals <= 2 * residuals.max())
     c = np.sqrt(np.mean(lam**2))  # the shift: the RMS eigenvalue (the probe estimates it from v0)
-    assert np.all(residuals <= 2 * ARPACK_TOL * np.abs(vals + c))
+    assert np.all(residuals <= 2 * tol * np.abs(vals + c))
     # the tolerance did bite: not all residuals are round-off
     assert residuals.max() > 1e-3 * c
