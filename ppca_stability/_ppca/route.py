@@ -34,10 +34,9 @@ __all__ = ["covariance_spectrum", "partial_count", "uses_partial_spectrum"]
 # full eigh. Before the count, the same count on the principal submatrix of every other row
 # and column, a lower bound by Cauchy's interlacing theorem at an eighth of the cost, sends cuts
 # with many eigenvalues above them (inside a bulk, below the mean eigenvalue) straight to the
-# full eigh. Below 1024 features
-# the route's fixed costs (the counts, the certificate) eat what it saves on two threads: at
-# d = 784 (MNIST) a map with 3-25 eigenvalues above sigma2 took 0.7-2.2x one full eigh, at
-# d = 1024 0.5-0.9x (idle machine, best of 3).
+# full eigh. Below 1024 features the route's fixed costs (the counts, the certificate) eat what
+# it saves on two threads: at d = 784 (MNIST) a map with 3-25 eigenvalues above sigma2 took
+# 0.7-2.2x one full eigh, at d = 1024 0.5-0.9x (idle machine, best of 3).
 PARTIAL_MIN_FEATURES = 1024
 PARTIAL_MAX_FRACTION = 8
 PARTIAL_TOP = 64

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-__all__ = ["MIN_NCV", "lanczos_ncv", "lanczos_top", "product_budget"]
+__all__ = ["MIN_NCV", "fortran_transpose", "lanczos_ncv", "lanczos_top", "product_budget"]
 
 # ARPACK's Krylov dimension: 2k + 1 (its own advice), at least MIN_NCV; at d = 2000 ncv = 20 or
 # 40 for 3-10 pairs changed the products by at most 15 % either way.
@@ -52,6 +52,12 @@ PRODUCT_DIVISOR = 8
 
 class _OverBudget(Exception):
     pass
+
+
+def fortran_transpose(S: np.ndarray) -> np.ndarray:
+    """``S^T`` in Fortran order (a view when `S` is C-ordered), the layout SciPy's BLAS reads
+    without a copy: with ``trans=1`` its products are those of ``S``."""
+    return S.T if S.flags.c_contiguous else np.asfortranarray(S).T
 
 
 def lanczos_ncv(d: int, k: int) -> int:
@@ -87,7 +93,7 @@ def lanczos_top(
         return None
     # SciPy's BLAS, the library of ARPACK and of the Cholesky certificate that follows: NumPy's
     # OpenBLAS threads would spin beside them (`_partial.dense_operator`).
-    St = S.T if S.flags.c_contiguous else np.asfortranarray(S).T  # Fortran-ordered S^T = S
+    St = fortran_transpose(S)
     n = 0
 
     def matvec(x: np.ndarray) -> np.ndarray:

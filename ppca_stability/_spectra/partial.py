@@ -57,7 +57,7 @@ from .._base.threads import blas_thread_count, blas_threads, one_blas_thread
 from .._base.tolerance import DEFAULT_RTOL, roundoff_threshold, tie_sign
 from .container import sign_fix
 from .covariance import is_dask_array
-from .lanczos import lanczos_top, product_budget
+from .lanczos import fortran_transpose, lanczos_top, product_budget
 
 __all__ = [
     "BudgetExceeded",
@@ -171,9 +171,9 @@ def dense_certified_top(
     Returns the reason instead when this route does not answer, and LAPACK must: ``"count"``
     (more than `max_count` eigenvalues are not below `above`: Ritz values never exceed the
     eigenvalues they approximate, so this is certain), ``"passes"`` (the run did not converge
-    within its budget: ``max(MIN_DENSE_PASSES, d // DENSE_PASS_DIVISOR)`` block passes, or the
-    products above the constants with a count) or ``"certificate"`` (the
-    Cholesky factor failed: an eigenvalue the run missed, or one in ``[cut, above)``).
+    within its budget: ``max(MIN_DENSE_PASSES, d // DENSE_PASS_DIVISOR)`` block passes, or
+    `_spectra.lanczos.product_budget` products with a count) or ``"certificate"`` (the Cholesky
+    factor failed: an eigenvalue the run missed, or one in ``[cut, above)``).
     """
     d = S.shape[0]
     passes = 0
@@ -244,7 +244,7 @@ def dense_operator(S: np.ndarray) -> Operator:
     in `dense_certified_top`. NumPy and SciPy each bundle an OpenBLAS whose threads spin for a
     while after a call; a factor right after a NumPy product shared the two cores with them
     (0.14 s instead of 0.06 s at d = 2000)."""
-    St = S.T if S.flags.c_contiguous else np.asfortranarray(S).T  # Fortran-ordered S^T
+    St = fortran_transpose(S)
 
     def matmat(V: np.ndarray) -> np.ndarray:
         return scipy.linalg.blas.dgemm(1.0, St, V, trans_a=1)

@@ -40,12 +40,8 @@ def count_above(S: np.ndarray, cut: float, *, single: bool = False) -> int:
     d = S.shape[0]
     if d == 0:
         return 0
-    A = None
-    if single:
-        A = np.array(S, dtype=np.float32, order="F")
-        if not cut > roundoff_threshold(float(np.linalg.norm(A)), d, EPS32):
-            A = None
-    if A is None:
+    A = np.array(S, dtype=np.float32, order="F") if single else None
+    if A is None or not cut > roundoff_threshold(float(np.linalg.norm(A)), d, EPS32):
         A = np.array(S, dtype=np.float64, order="F")
     A.flat[:: d + 1] -= cut
     sytrf, sytrf_lwork = scipy.linalg.lapack.get_lapack_funcs(("sytrf", "sytrf_lwork"), (A,))
