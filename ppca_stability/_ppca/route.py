@@ -28,12 +28,14 @@ __all__ = ["covariance_spectrum", "partial_count", "uses_partial_spectrum"]
 # latent_dim; with at most d / PARTIAL_MAX_FRACTION of them they are computed alone: by ARPACK
 # (`_spectra.lanczos`) for exactly that many, certified by a Cholesky factor
 # (`_spectrum.dense_above`), when there are at most PARTIAL_TOP, within a budget of products
-# (the edge of a Wishart spectrum with 50 above exceeds it), and by LAPACK's syevr on the
-# interval above the cut when there are more or when ARPACK does not answer (0.4x for 16
-# pairs, 0.43x for 128, 0.57x for 250, 0.77x for 500: one thread, d = 2000). With more, one
-# full eigh. Before the count, the same count on the principal submatrix of every other row
-# and column, a lower bound by Cauchy's interlacing theorem at an eighth of the cost, sends cuts
-# with many eigenvalues above them (inside a bulk, below the mean eigenvalue) straight to the
+# (the edge of a Wishart spectrum with 50 above exceeds it), and from one tridiagonal reduction
+# with MRRR on the interval above the cut (`_partial.dense_top`) when there are more or when
+# ARPACK does not answer (one thread, d = 2000, six spectra of bench_routes: 0.34-0.49x for
+# 10-50 pairs, 0.40-0.44x for 128, 0.46-0.58x for 250; LAPACK's syevr, which it replaced,
+# took up to 0.86x for 250 of a power law on two threads). With more, one full eigh. Before
+# the count, the same count on the principal submatrix of every other row and column, a lower
+# bound by Cauchy's interlacing theorem at an eighth of the cost, sends cuts with many
+# eigenvalues above them (inside a bulk, below the mean eigenvalue) straight to the
 # full eigh. Below 1024 features the route's fixed costs (the counts, the certificate) eat what
 # it saves on two threads: at d = 784 (MNIST) a map with 3-25 eigenvalues above sigma2 took
 # 0.7-2.2x one full eigh, at d = 1024 0.5-0.9x (idle machine, best of 3).
@@ -102,7 +104,7 @@ def partial_count(S: np.ndarray, s: float, rtol: float) -> int | None:
 def covariance_spectrum(S: np.ndarray, s: float | str, rtol: float) -> Spectrum:
     """The spectrum a map of the covariance `S` at `s` needs (the notes above the constants):
     every eigenpair, or at a fixed `s` only those above its cut when they are few. The count
-    only chooses the route: the Krylov route certifies its own cut and syevr finds every
+    only chooses the route: the Krylov route certifies its own cut and LAPACK finds every
     eigenvalue above it, so a count that round-off got wrong costs time, not the answer."""
     if isinstance(s, str) or S.shape[0] < PARTIAL_MIN_FEATURES:
         return eigh_descending(S, vectors=True)
@@ -112,7 +114,7 @@ def covariance_spectrum(S: np.ndarray, s: float | str, rtol: float) -> Spectrum:
     if count <= PARTIAL_TOP:
         # A fixed seed: the same covariance gives the same map, bit for bit. A run that stops
         # without an answer (a reason, or a ValueError where its Krylov space gives out) leaves
-        # syevr to answer; an error in the input (a negative sum of skipped eigenvalues) is
+        # LAPACK to answer; an error in the input (a negative sum of skipped eigenvalues) is
         # raised again there.
         try:
             found = dense_above(

@@ -614,8 +614,9 @@ def stability_map(
     ``cov - sigma2 I`` (about a sixth of the work of a full ``eigh``). When there are at most
     ``d / 8`` of them only their eigenpairs are computed, whatever ``latent_dim``: by ARPACK's
     Lanczos method, with the cut certified by one Cholesky factor (for at most 64 of them; about
-    0.3x a full ``eigh`` at d = 2000), or else by LAPACK's syevr on the eigenvalues above the
-    cut. The map is then the same as from the complete decomposition (which a point's
+    0.3x a full ``eigh`` at d = 2000), or else from one tridiagonal reduction (LAPACK's
+    ``dsytrd``) and the MRRR algorithm (``dstemr``) on the eigenvalues above the cut. The map
+    is then the same as from the complete decomposition (which a point's
     ``hessian_eigenvalues`` computes on demand); with more eigenvalues above ``sigma2``, and for
     ``sigma2="learned"``, the covariance is decomposed whole. The count chooses the route only:
     each route finds the eigenvalues above the cut itself. The partial route checks the

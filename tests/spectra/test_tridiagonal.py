@@ -1,0 +1,104 @@
+"""Eigenpairs of a subset from one kept tridiagonal reduction (MRRR + Householder back-transform).
+
+Reference: ``numpy.linalg.eigh`` of the same matrix. Eigenvalues agree to 1e-12 lam_max;
+eigenvectors are compared through the orthogonal projector onto the returned columns (unique
+even where eigenvalues repeat, as long as a repeated value is wholly inside the subset), with
+residuals ``||S u - lam u||`` and orthonormality checked directly.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as hs
+
+from ppca_stability._spectra.partial import dense_top
+from ppca_stability._spectra.tridiagonal import Reduction, checked_eigenvalues
+
+
+def _rotated(lam: np.ndarray, seed: int = 0) -> np.ndarray:
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((lam.size, lam.size)))
+    S = (Q * lam) @ Q.T
+    return (S + S.T) / 2.0
+
+
+def _check_pairs(S: np.ndarray, lam: np.ndarray, U: np.ndarray, expected: np.ndarray) -> None:
+    scale = float(np.abs(expected).max(initial=1.0))
+    np.testing.assert_allclose(lam, expected, rtol=0, atol=1e-12 * scale)
+    assert U.shape == (S.shape[0], expected.size)
+    np.testing.assert_allclose(U.T @ U, np.eye(expected.size), rtol=0, atol=1e-10)
+    assert np.abs(S @ U - U * lam).max(initial=0.0) <= 1e-12 * scale
+
+
+def _projector_error(S: np.ndarray, U: np.ndarray, n_top: int) -> float:
+    """Distance between the projector onto `U` and onto the top `n_top` eigenvectors of `S`."""
+    V = np.linalg.eigh(S)[1][:, ::-1][:, :n_top]
+    return float(np.abs(U @ U.T - V @ V.T).max())
+
+
+@pytest.mark.parametrize(
+    "lam",
+    [
+        1.0 / np.arange(1.0, 301.0),  # a power-law tail: one cluster for inverse iteration
+        np.r_[np.geomspace(50.0, 5.0, 5), np.full(120, 2.0), np.linspace(1.0, 0.1, 175)],
+        np.logspace(12.0, 0.0, 300),
+    ],
+    ids=["power law", "repeated value above the cut", "twelve decades"],
+)
+def test_subset_by_value_matches_a_full_eigh(lam):
+    S = _rotated(lam)
+    full = np.linalg.eigvalsh(S)[::-1]
+    above = 0.5 * (full[124] + full[125])  # 125 above; the repeated 2.0 wholly inside
+    top, U = dense_top(S, above=above)
+    _check_pairs(S, top, U, full[:125])
+    assert _projector_error(S, U, 125) < 1e-9
+
+
+def test_subset_by_index_and_the_empty_subset():
+    S = _rotated(1.0 / np.arange(1.0, 201.0), seed=1)
+    full = np.linalg.eigvalsh(S)
+    values, U = Reduction(S).pairs(index=(190, 199))  # LAPACK's ascending indices
+    _check_pairs(S, values, U, full[190:])
+    values, U = Reduction(S).pairs(above=2.0)
+    assert values.shape == (0,) and U.shape == (200, 0)
+    top, U = dense_top(S, n_components=7)
+    _check_pairs(S, top, U, full[::-1][:7])
+
+
+def test_one_feature_needs_no_reduction():
+    S = np.array([[3.0]])
+    assert dense_top(S, above=2.0)[0].tolist() == [3.0]
+    assert dense_top(S, above=3.0)[0].size == 0  # strictly above, as LAPACK's (vl, vu]
+    lam, U = dense_top(S, n_components=1)
+    assert lam.tolist() == [3.0] and U.tolist() == [[1.0]]
+
+
+def test_the_eigenvalue_check_reads_the_same_reduction():
+    # A rank-deficient covariance: its round-off eigenvalues need eigenvectors to be bounded.
+    X = np.random.default_rng(2).standard_normal((30, 60))
+    S = X.T @ X / 30
+    lam = checked_eigenvalues(S)
+    ref = np.linalg.eigvalsh(S)[::-1]
+    np.testing.assert_allclose(lam[:29], ref[:29], rtol=1e-10)
+    assert np.all(lam[30:] == 0.0)
+
+
+@given(
+    values=hs.lists(
+        hs.sampled_from([0.0, 0.25, 1.0, 1.0 + 1e-9, 3.0, 7.5, 1e3]), min_size=2, max_size=40
+    ),
+    seed=hs.integers(0, 2**16),
+    position=hs.floats(0.0, 1.0),
+)
+def test_subset_equals_full_eigh_on_tied_spectra(values, seed, position):
+    """Any spectrum of repeated and nearly repeated values, any cut between two distinct
+    eigenvalues: the subset is exactly the eigenvalues above it, with their invariant subspace."""
+    lam = np.sort(np.asarray(values))[::-1]
+    S = _rotated(lam, seed)
+    full = np.linalg.eigvalsh(S)[::-1]
+    gaps = np.flatnonzero(np.diff(full) < -1e-6 * max(full[0], 1.0))
+    if not gaps.size:
+        return
+    k = int(gaps[min(int(position * gaps.size), gaps.size - 1)]) + 1
+    top, U = dense_top(S, above=0.5 * (full[k - 1] + full[k]))
+    _check_pairs(S, top, U, full[:k])
+    assert _projector_error(S, U, k) < 1e-8
