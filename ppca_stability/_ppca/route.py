@@ -31,14 +31,15 @@ __all__ = ["covariance_spectrum", "partial_count", "uses_partial_spectrum"]
 # (the edge of a Wishart spectrum with 50 above exceeds it), and from one tridiagonal reduction
 # with MRRR on the interval above the cut (`_partial.dense_top`) when there are more or when
 # ARPACK does not answer (one thread, d = 2000, six spectra of bench_routes: 0.34-0.49x for
-# 10-50 pairs, 0.40-0.44x for 128, 0.46-0.58x for 250; LAPACK's syevr, which it replaced,
-# took up to 0.86x for 250 of a power law on two threads). With more, one full eigh. Before
-# the count, the same count on the principal submatrix of every other row and column, a lower
-# bound by Cauchy's interlacing theorem at an eighth of the cost, sends cuts with many
-# eigenvalues above them (inside a bulk, below the mean eigenvalue) straight to the
-# full eigh. Below 1024 features the route's fixed costs (the counts, the certificate) eat what
-# it saves on two threads: at d = 784 (MNIST) a map with 3-25 eigenvalues above sigma2 took
-# 0.7-2.2x one full eigh, at d = 1024 0.5-0.9x (idle machine, best of 3).
+# 10-50 pairs, 0.40-0.44x for 128, 0.46-0.58x for 250, 0.77x with the cut on an exactly
+# repeated value; LAPACK's syevr, which it replaced, took up to 0.86x for 250 of a power law
+# on two threads). With more, one full eigh. Before the count, the same count on the principal
+# submatrix of every other row and column, a lower bound by Cauchy's interlacing theorem at an
+# eighth of the cost, sends cuts with many eigenvalues above them (inside a bulk, below the
+# mean eigenvalue) straight to the full eigh. Below 1024 features the route's fixed costs (the
+# counts, the certificate) eat what it saves on two threads: at d = 784 (MNIST) a map with 3-25
+# eigenvalues above sigma2 took 0.7-2.2x one full eigh, at d = 1024 0.5-0.9x (idle machine,
+# best of 3).
 PARTIAL_MIN_FEATURES = 1024
 PARTIAL_MAX_FRACTION = 8
 PARTIAL_TOP = 64
