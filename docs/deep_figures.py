@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # loaded by path (the tests): its sibling docs/_thresholds.py
+    sys.path.insert(0, str(HERE))
+
+from _thresholds import thresholds_record, thresholds_table  # noqa: E402
+
 GRID_POINTS = 12
 SEEDS = 3
 LATENT_DIM = 10
@@ -38,7 +44,6 @@ def run(out: Path) -> dict:
     seconds = time.perf_counter() - start
     fig = sweep.plot()
     fig.savefig(out / "deep_digits.png", dpi=110)
-    th = sweep.thresholds()
     record = {
         "sigma2": sweep.sigma2.tolist(),
         "seeds": list(sweep.seeds),
@@ -52,14 +57,7 @@ def run(out: Path) -> dict:
         "elbo": sweep.elbo.tolist(),
         "predicted_active_units": sweep.predicted_active_units.tolist(),
         "predicted_total_kl": sweep.predicted_kl.sum(axis=1).tolist(),
-        "thresholds": {
-            "k": th.k.tolist(),
-            "eigenvalue": th.eigenvalue.tolist(),
-            "linear_on_grid": th.linear_on_grid.tolist(),
-            "deep": th.deep.tolist(),
-            "deep_min": th.deep_min.tolist(),
-            "deep_max": th.deep_max.tolist(),
-        },
+        "thresholds": thresholds_record(sweep.thresholds()),
         "seconds_per_sigma2": seconds / grid.size,
     }
     return control(out, record)
@@ -83,10 +81,6 @@ def control(out: Path, record: dict) -> dict:
     return record
 
 
-def _num(v: float, fmt: str = ".4g") -> str:
-    return "–" if v is None or v != v else format(v, fmt)
-
-
 def tables(record: dict) -> str:
     """The two Markdown tables of docs/deep_vae.md, from the saved record."""
     au = np.array(record["active_units"])
@@ -104,20 +98,7 @@ def tables(record: dict) -> str:
             f"{record['identity_active_units'][g]} | {record['predicted_total_kl'][g]:.3f} | "
             f"{kl[g].mean():.3f} ± {kl[g].std():.3f} | {record['identity_total_kl'][g]:.3f} |"
         )
-    th = record["thresholds"]
-    rows += [
-        "",
-        "| k | λ_k | linear, on the grid | deep, mean over seeds | deep, per seed "
-        "| deep / linear |",
-        "|---:|---:|---:|---:|---:|---:|",
-    ]
-    for i, k in enumerate(th["k"]):
-        lin, deep = th["linear_on_grid"][i], th["deep"][i]
-        ratio = deep / lin if lin == lin and deep == deep else float("nan")
-        rows.append(
-            f"| {k} | {th['eigenvalue'][i]:.4g} | {_num(lin)} | {_num(deep)} | "
-            f"{_num(th['deep_min'][i])}–{_num(th['deep_max'][i])} | {_num(ratio, '.3f')} |"
-        )
+    rows += thresholds_table(record["thresholds"])
     return "\n".join(rows)
 
 

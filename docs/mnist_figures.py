@@ -30,6 +30,7 @@ import argparse
 import gzip
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,11 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # loaded by path (the tests): its sibling docs/_thresholds.py
+    sys.path.insert(0, str(HERE))
+
+from _thresholds import number, thresholds_record, thresholds_table  # noqa: E402
+
 ROOT = HERE.parent
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "mnist"
 IMAGES = "t10k-images-idx3-ubyte.gz"
@@ -343,19 +349,11 @@ def compare_stage(out: Path) -> dict:
                 "disagree": bool(np.any(au[g] != pred[g])),
             }
         )
-    th = sweep.thresholds()
     record = {
         "eigenvalues": sweep.eigenvalues.tolist(),
         "rows": rows,
         "probe_sigma2": [r["sigma2"] for r in rows if r["disagree"]],
-        "thresholds": {
-            "k": th.k.tolist(),
-            "eigenvalue": th.eigenvalue.tolist(),
-            "linear_on_grid": th.linear_on_grid.tolist(),
-            "deep": th.deep.tolist(),
-            "deep_min": th.deep_min.tolist(),
-            "deep_max": th.deep_max.tolist(),
-        },
+        "thresholds": thresholds_record(sweep.thresholds()),
     }
     _write(out / "mnist_compare.json", record)
     return record
@@ -790,12 +788,6 @@ def _stationary_figure(record: dict, out: Path) -> None:
     fig.savefig(out / "mnist_stationary.png", dpi=90)
 
 
-def _num(v: Any, fmt: str = ".4g") -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    return "∞" if v == math.inf else format(v, fmt)
-
-
 def tables(out: Path) -> str:
     """The Markdown tables of docs/mnist.md, from the saved records."""
     lines = []
@@ -813,8 +805,8 @@ def tables(out: Path) -> str:
         for k, v in lin["keep"].items():
             s, bm, bs = v["sigma2"], v["beta_mse"], v["beta_sse"]
             lines.append(
-                f"| {k} | [{_num(s[0])}, {_num(s[1])}) | [{_num(bm[0])}, {_num(bm[1])}) | "
-                f"[{_num(bs[0])}, {_num(bs[1])}) |"
+                f"| {k} | [{number(s[0])}, {number(s[1])}) | [{number(bm[0])}, {number(bm[1])}) | "
+                f"[{number(bs[0])}, {number(bs[1])}) |"
             )
     cmp_path = out / "mnist_compare.json"
     if cmp_path.exists():
@@ -836,19 +828,7 @@ def tables(out: Path) -> str:
                 f"{', '.join(map(str, r['n_collapsed']))} | {r['predicted_total_kl']:.3f} | "
                 f"{', '.join(f'{v:.3f}' for v in r['total_kl'])} | {extra} |"
             )
-        th = cmp["thresholds"]
-        lines += [
-            "",
-            "| k | λ_k (subset) | linear, on the grid | deep, mean over seeds | deep, per seed "
-            "| deep / linear |",
-            "|---:|---:|---:|---:|---:|---:|",
-        ]
-        for i, k in enumerate(th["k"]):
-            lin, deep = th["linear_on_grid"][i], th["deep"][i]
-            lines.append(
-                f"| {k} | {th['eigenvalue'][i]:.4g} | {_num(lin)} | {_num(deep)} | "
-                f"{_num(th['deep_min'][i])}–{_num(th['deep_max'][i])} | {_num(deep / lin, '.3f')} |"
-            )
+        lines += thresholds_table(cmp["thresholds"], "λ_k (subset)")
         lines += ["", f"probe at σ² = {cmp['probe_sigma2']}"]
     longer = _longer_runs(out)
     if longer and cmp_path.exists():

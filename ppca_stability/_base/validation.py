@@ -30,6 +30,7 @@ __all__ = [
     "check_sigma2_grid",
     "check_positive_float",
     "check_bool",
+    "check_sigma2_learned",
     "check_seed",
     "check_latent_dim",
     "check_rtol",
@@ -354,6 +355,25 @@ def check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"`{name}` must be a bool; got {type(value).__name__} {describe(value)}.")
     return bool(value)
+
+
+# The deprecated `wrt` spelling of `sigma2_learned`: "joint" is True.
+WRT_CHOICES = ("loadings", "joint")
+
+
+def check_sigma2_learned(sigma2_learned: Any, wrt: Any = None, *, stacklevel: int = 2) -> bool:
+    """Return `sigma2_learned` as a bool; a `wrt` other than None overrides it with a
+    FutureWarning naming the new spelling. `stacklevel` is the caller's, as it would pass to
+    `warnings.warn` (2: the line that called the caller)."""
+    joint = check_bool(sigma2_learned, "sigma2_learned")
+    if wrt is None:
+        return joint
+    warnings.warn(
+        f"`wrt` is deprecated: use sigma2_learned={wrt == 'joint'} instead of wrt={wrt!r}.",
+        FutureWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return check_choice(wrt, "wrt", WRT_CHOICES) == "joint"
 
 
 def check_seed(seed: Any, name: str = "seed") -> int | None:

@@ -71,13 +71,7 @@ class LinearVAEParams:
         return np.exp(self.encoder_log_variances)
 
     def __repr__(self) -> str:
-        d, q = self.loadings.shape
-        return (
-            f"LinearVAEParams(n_features={d}, latent_dim={q}, "
-            f"|V|={np.linalg.norm(self.encoder_weights):.4g}, "
-            f"|log D|={np.linalg.norm(self.encoder_log_variances):.4g}, "
-            f"|W|={np.linalg.norm(self.loadings):.4g})"
-        )
+        return _params_repr(self, "log D", self.encoder_log_variances)
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -104,13 +98,18 @@ class LinearVAEFullParams:
         return self.encoder_cholesky @ self.encoder_cholesky.T
 
     def __repr__(self) -> str:
-        d, q = self.loadings.shape
-        return (
-            f"LinearVAEFullParams(n_features={d}, latent_dim={q}, "
-            f"|V|={np.linalg.norm(self.encoder_weights):.4g}, "
-            f"|L|={np.linalg.norm(self.encoder_cholesky):.4g}, "
-            f"|W|={np.linalg.norm(self.loadings):.4g})"
-        )
+        return _params_repr(self, "L", self.encoder_cholesky)
+
+
+def _params_repr(params: LinearVAEParams | LinearVAEFullParams, name: str, spread: Any) -> str:
+    """Sizes and the norm of each block, the encoder's spread (``log D`` or ``L``) as `name`."""
+    d, q = params.loadings.shape
+    return (
+        f"{type(params).__name__}(n_features={d}, latent_dim={q}, "
+        f"|V|={np.linalg.norm(params.encoder_weights):.4g}, "
+        f"|{name}|={np.linalg.norm(spread):.4g}, "
+        f"|W|={np.linalg.norm(params.loadings):.4g})"
+    )
 
 
 # --------------------------------------------------------------------------- kernels

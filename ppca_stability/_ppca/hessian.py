@@ -15,7 +15,6 @@ coordinate (the joint ``(W, sigma2)`` problem, as in `classify_point()`).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -23,17 +22,14 @@ from numpy.typing import ArrayLike
 
 from .._base.validation import (
     as_real_array,
-    check_bool,
-    check_choice,
     check_cov,
     check_loadings,
     check_sigma2,
+    check_sigma2_learned,
 )
 from .likelihood import Model, finite
 
 __all__ = ["log_likelihood_hessian", "hessian_vector_product"]
-
-_WRT = ("loadings", "joint")
 
 
 # ----------------------------------------------------------------------------- numeric route
@@ -145,14 +141,7 @@ def _validate(
 ) -> tuple[np.ndarray, np.ndarray, float, bool]:
     S = check_cov(cov)
     W = check_loadings(loadings, S.shape[0])
-    joint = check_bool(sigma2_learned, "sigma2_learned")
-    if wrt is not None:
-        warnings.warn(
-            f"`wrt` is deprecated: use sigma2_learned={wrt == 'joint'} instead of wrt={wrt!r}.",
-            FutureWarning,
-            stacklevel=3,
-        )
-        joint = check_choice(wrt, "wrt", _WRT) == "joint"
+    joint = check_sigma2_learned(sigma2_learned, wrt, stacklevel=3)
     return W, S, check_sigma2(sigma2), joint
 
 

@@ -14,7 +14,6 @@ Derivatives are taken by sympy; nothing here is hand-derived.
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +22,11 @@ import numpy as np
 import sympy
 
 from .._base.validation import (
-    check_bool,
-    check_choice,
     check_cov,
     check_loadings,
     check_positive_int,
     check_sigma2,
+    check_sigma2_learned,
 )
 
 __all__ = [
@@ -39,8 +37,6 @@ __all__ = [
     "hessian_expr",
     "lambdify_expr",
 ]
-
-_WRT = ("loadings", "joint")
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -239,14 +235,7 @@ def hessian_expr(
     -3/8
     """
     d, q = check_sizes(n_features, latent_dim)
-    joint = check_bool(sigma2_learned, "sigma2_learned")
-    if wrt is not None:
-        warnings.warn(
-            f"`wrt` is deprecated: use sigma2_learned={wrt == 'joint'} instead of wrt={wrt!r}.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        joint = check_choice(wrt, "wrt", _WRT) == "joint"
+    joint = check_sigma2_learned(sigma2_learned, wrt, stacklevel=2)
     return cached_hessian(d, q, "joint" if joint else "loadings")
 
 

@@ -45,7 +45,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse.linalg
 
-from .._base.optional import require
 from .._base.validation import (
     as_real_array,
     check_bool,
@@ -63,12 +62,7 @@ from .._vae.beta import predict_collapse
 from .._vae.diagnostics import collapse_diagnostics
 from ._probe_result import LandscapeProbe
 from ._reference import DeepVAEFit
-
-try:
-    import torch
-except ImportError:
-    require("torch", "deep", "ppca_stability.deep")  # raises one line naming the extra
-    raise
+from ._torch import torch
 
 __all__ = ["LandscapeProbe", "landscape_probe"]
 

@@ -10,16 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from .._base.optional import require
 from .._base.tolerance import DEFAULT_RTOL, eigen_floor, n_above
 from .._vae.beta import CollapsePrediction
 from .._vae.diagnostics import CollapseDiagnostics
-
-try:
-    import torch
-except ImportError:
-    require("torch", "deep", "ppca_stability.deep")  # raises one line naming the extra
-    raise
+from ._torch import torch
 
 __all__ = ["LandscapeProbe"]
 

@@ -19,7 +19,6 @@ from numpy.typing import ArrayLike
 
 from .._base import persist
 from .._base.frames import data_frame
-from .._base.optional import require
 from .._base.validation import (
     as_real_array,
     check_choice,
@@ -35,12 +34,7 @@ from .._spectra.spectrum import spectrum
 from .._vae.comparison import CollapseComparison, compare_collapse
 from .._vae.diagnostics import CollapseDiagnostics, collapse_diagnostics
 from .._vae.linear_vae import TrainingHistory
-
-try:
-    import torch
-except ImportError:
-    require("torch", "deep", "ppca_stability.deep")  # raises one line naming the extra
-    raise
+from ._torch import torch
 
 __all__ = [
     "ACTIVATIONS",

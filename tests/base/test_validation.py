@@ -236,6 +236,28 @@ def test_bad_rtol(user, rtol, exc):
         RTOL_USERS[user](rtol)
 
 
+# --------------------------------------------------------------------------- wrt (deprecated)
+# Functions accepting the deprecated `wrt` spelling of `sigma2_learned`.
+WRT_USERS = {
+    "log_likelihood_hessian": lambda wrt: ps.log_likelihood_hessian(W, COV, 1.0, wrt=wrt),
+    "hessian_vector_product": lambda wrt: ps.hessian_vector_product(
+        W, COV, 1.0, np.ones(W.size + (wrt == "joint")), wrt=wrt
+    ),
+    "hessian_expr": lambda wrt: pytest.importorskip("ppca_stability.symbolic").hessian_expr(
+        D, 1, wrt=wrt
+    ),
+}
+
+
+@pytest.mark.parametrize("user", sorted(WRT_USERS))
+def test_wrt_warns_at_the_callers_line(user):
+    with pytest.warns(FutureWarning, match="use sigma2_learned=True instead of wrt='joint'") as rec:
+        WRT_USERS[user]("joint")
+    assert [w.filename for w in rec] == [__file__]
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="`wrt` must be one of"):
+        WRT_USERS[user]("sigma2")
+
+
 # --------------------------------------------------------------------------- accepted
 def test_integer_cov_and_numpy_scalars_are_accepted():
     assert ps.stability_map(np.diag([2, 1]), np.float32(0.5), latent_dim=np.int64(1)).n_points == 3

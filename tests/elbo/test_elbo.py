@@ -8,6 +8,7 @@ import pytest
 from _support import EXACT_RTOL, FD_RTOL, NUMERIC_RTOL, fd_gradient, random_vae_problem, rel_err
 
 from ppca_stability import (
+    LinearVAEFullParams,
     LinearVAEParams,
     linear_vae_elbo,
     linear_vae_elbo_gradient,
@@ -148,3 +149,17 @@ def test_elbo_rejects_mismatched_shapes():
         linear_vae_elbo(p, cov=S, sigma2=0.0)
     with pytest.raises(ValueError, match="loadings"):
         optimal_encoder(np.ones(3), 1.0)
+
+
+def test_params_repr_gives_the_sizes_and_each_blocks_norm(rng):
+    V, W = rng.normal(size=(2, 3)), rng.normal(size=(3, 2))
+    log_D, L = rng.normal(size=2), np.tril(rng.normal(size=(2, 2)))
+    norms = [f"{np.linalg.norm(x):.4g}" for x in (V, log_D, L, W)]
+    assert repr(LinearVAEParams(V, log_D, W)) == (
+        f"LinearVAEParams(n_features=3, latent_dim=2, |V|={norms[0]}, |log D|={norms[1]}, "
+        f"|W|={norms[3]})"
+    )
+    assert repr(LinearVAEFullParams(V, L, W)) == (
+        f"LinearVAEFullParams(n_features=3, latent_dim=2, |V|={norms[0]}, |L|={norms[2]}, "
+        f"|W|={norms[3]})"
+    )
