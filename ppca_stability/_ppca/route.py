@@ -36,11 +36,19 @@ __all__ = ["covariance_spectrum", "partial_count", "uses_partial_spectrum"]
 # on two threads). With more, one full eigh. Before the count, the same count on the principal
 # submatrices of every fourth and every other row and column, lower bounds by Cauchy's
 # interlacing theorem at 1/64 and 1/8 of the cost, sends cuts with many eigenvalues above them
-# (inside a bulk, below the mean eigenvalue) straight to the full eigh. Below 1024 features
-# the route's fixed costs (the counts, the certificate) eat what it saves on two threads: at
-# d = 784 (MNIST) a map with 3-25 eigenvalues above sigma2 took 0.7-2.2x one full eigh, at
-# d = 1024 0.5-0.9x (idle machine, best of 3).
-PARTIAL_MIN_FEATURES = 1024
+# (inside a bulk, below the mean eigenvalue) straight to the full eigh.
+#
+# From PARTIAL_MIN_FEATURES = 768 features (MNIST's 784) the route pays for itself when few
+# eigenvalues lie above sigma2: at d = 784 on two threads (idle, best of 3, map + global
+# maximum + n_points against one eigh) 3-10 above took 0.35-0.69x through ARPACK against
+# 1.07-1.24x through the full eigh (MNIST-test, a Wishart edge, twelve decades), 50 above
+# 0.64-0.99x against 0.96-1.17x; one thread gave 0.21-0.59x and 0.42-0.90x against 1.04-1.15x.
+# Below SUBSET_MIN_FEATURES the LAPACK subset route does not: 98 pairs of 784 took 0.92-1.29x
+# on two threads, so there the count must be at most PARTIAL_TOP (ARPACK's range) as well as
+# d / 8. At d = 512 ARPACK over its budget then LAPACK took 1.25-1.58x for 50-64 pairs.
+# (With the block Krylov method that ARPACK replaced, d = 784 took 0.7-2.2x: the rule was 1024.)
+PARTIAL_MIN_FEATURES = 768
+SUBSET_MIN_FEATURES = 1024
 PARTIAL_MAX_FRACTION = 8
 PARTIAL_TOP = 64
 # The lower bounds by interlacing, cheapest first: at a median cut (d = 1024-3072, seven spectra
@@ -53,7 +61,7 @@ SUBMATRIX_STEPS = (4, 2)
 def uses_partial_spectrum(n_features: int, latent_dim: int, sigma2: float | str) -> bool:
     """Whether `stability_map` at this size computes only the eigenpairs above `sigma2`.
 
-    True at a fixed ``sigma2`` from 1024 features on, with ``latent_dim <= n_features / 8`` (see
+    True at a fixed ``sigma2`` from 768 features on, with ``latent_dim <= n_features / 8`` (see
     `stability_map`'s Notes). The map is then the same as from the complete decomposition, and
     it can just as well be built from ``spectrum(data=X, above=sigma2)``, which streams the
     eigenpairs from the data without forming the ``d x d`` covariance (the command line does
@@ -76,7 +84,7 @@ def uses_partial_spectrum(n_features: int, latent_dim: int, sigma2: float | str)
     >>> from ppca_stability import uses_partial_spectrum
     >>> uses_partial_spectrum(2000, 10, 0.5), uses_partial_spectrum(2000, 10, "learned")
     (True, False)
-    >>> uses_partial_spectrum(784, 10, 0.5), uses_partial_spectrum(2000, 300, 0.5)
+    >>> uses_partial_spectrum(512, 10, 0.5), uses_partial_spectrum(2000, 300, 0.5)
     (False, False)
     """
     d = check_positive_int(n_features, "n_features")
@@ -100,6 +108,8 @@ def partial_count(S: np.ndarray, s: float, rtol: float) -> int | None:
     if cut <= roundoff_threshold(trace, d):
         return None
     limit = d // PARTIAL_MAX_FRACTION
+    if d < SUBSET_MIN_FEATURES:
+        limit = min(limit, PARTIAL_TOP)
     # Cauchy interlacing: a principal submatrix has at most as many eigenvalues above the cut.
     # Every fourth row and column first (1/64 of the full count's work), then every other (1/8).
     for step in SUBMATRIX_STEPS:

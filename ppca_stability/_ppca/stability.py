@@ -609,12 +609,13 @@ def stability_map(
 
     Notes
     -----
-    At a fixed ``sigma2`` and ``d >= 1024`` the eigenvalues above ``sigma2`` (ties included)
+    At a fixed ``sigma2`` and ``d >= 768`` the eigenvalues above ``sigma2`` (ties included)
     are first counted exactly, by Sylvester's law of inertia on an LDL^T factorisation of
     ``cov - sigma2 I`` (about a sixth of the work of a full ``eigh``). When there are at most
-    ``d / 8`` of them only their eigenpairs are computed, whatever ``latent_dim``: by ARPACK's
-    Lanczos method, with the cut certified by one Cholesky factor (for at most 64 of them; about
-    0.3x a full ``eigh`` at d = 2000), or else from one tridiagonal reduction (LAPACK's
+    ``d / 8`` of them (and below 1024 features at most 64) only their eigenpairs are
+    computed, whatever ``latent_dim``: by ARPACK's Lanczos method, with the cut certified by
+    one Cholesky factor (for at most 64 of them; about 0.3x a full ``eigh`` at d = 2000 and
+    0.35-0.7x at d = 784 for up to 10 of them), or else from one tridiagonal reduction (LAPACK's
     ``dsytrd``) and the MRRR algorithm (``dstemr``) on the eigenvalues above the cut. The map
     is then the same as from the complete decomposition (which a point's
     ``hessian_eigenvalues`` computes on demand); with more eigenvalues above ``sigma2``, and for

@@ -165,8 +165,10 @@ def _assert_same_map(auto, complete) -> None:
 
 @pytest.fixture
 def small_routes(monkeypatch):
-    """The partial route from 8 features on; records which of its routes ran."""
+    """The partial route from 8 features on, its LAPACK subset route too; records which of its
+    routes ran."""
     monkeypatch.setattr(st, "PARTIAL_MIN_FEATURES", 8)
+    monkeypatch.setattr(st, "SUBSET_MIN_FEATURES", 8)
     calls: list[str] = []
     for name in ("dense_above", "dense_partial", "eigh_descending"):
         original = getattr(st, name)
@@ -179,12 +181,12 @@ def small_routes(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("top", [st.PARTIAL_TOP, 0], ids=["krylov", "syevr"])
+@pytest.mark.parametrize("top", [st.PARTIAL_TOP, 0], ids=["krylov", "lapack"])
 @pytest.mark.parametrize("name", FAMILY)
 def test_route_decision_gives_the_complete_route_map(name, top, small_routes, monkeypatch):
     """Over the family and its cuts, for latent_dim 3 and d: the partial route exactly when at
-    most d / 8 eigenvalues are held (above sigma2 or tied with it), by Krylov (or syevr with
-    PARTIAL_TOP = 0), and the same map as from the complete spectrum."""
+    most d / 8 eigenvalues are held (above sigma2 or tied with it), by Krylov (or LAPACK's
+    subset route with PARTIAL_TOP = 0), and the same map as from the complete spectrum."""
     monkeypatch.setattr(st, "PARTIAL_TOP", top)
     S = FAMILY[name]
     lam = _complete_spectrum(S).eigenvalues
@@ -247,6 +249,27 @@ def test_learned_sigma2_and_many_eigenvalues_above_take_one_eigh(small_routes, m
     counted.clear()
     top = stability_map(S, _cuts(lam)["lam_2"], latent_dim=3)
     assert top.spectrum.eigenvalues.size == 2 and counted == [quarter, half, D]
+
+
+def test_below_the_subset_size_only_arpacks_few_pairs_take_the_partial_route(
+    small_routes, monkeypatch
+):
+    """Below SUBSET_MIN_FEATURES the LAPACK subset route costs as much as one eigh: the partial
+    route needs at most PARTIAL_TOP eigenvalues held as well as d / 8."""
+    monkeypatch.setattr(st, "SUBSET_MIN_FEATURES", 10**6)
+    monkeypatch.setattr(st, "PARTIAL_TOP", 2)
+    S = FAMILY["spiked, spread bulk"]
+    lam = _complete_spectrum(S).eigenvalues
+    floor = eigen_floor(lam)
+    seen: set[bool] = set()
+    for cut, s in _cuts(lam).items():
+        held = int(np.count_nonzero(tie_sign(lam, s, DEFAULT_RTOL, floor) >= 0))
+        small_routes.clear()
+        auto, complete = _maps(S, s, 3)
+        assert (not auto.spectrum.is_complete) == (held <= 2), (cut, held)
+        seen.add(held <= 2)
+        _assert_same_map(auto, complete)
+    assert seen == {True, False}  # both sides of the rule ran
 
 
 def test_partial_route_needs_the_size_it_is_worth():
