@@ -101,6 +101,13 @@ PROBE_RTOL = 1e-6
 # verdict to save time is not one: the defaults stay, `tol=3e-2` is the documented faster option.
 ARPACK_TOL = 1e-3
 MIN_KRYLOV = 40
+# Block eigensolvers do not pay here (benchmarks/bench_probe_block.py, one thread, CPU seconds):
+# the products are GEMM-bound, so a batched product (autograd's is_grads_batched, the double
+# backward under vmap) costs 1.2-1.6 times as much per vector as single ones for b = 4-20, and
+# every block solver needed more products than ARPACK for the top 10 after 1 / 30 epochs
+# (ARPACK 374 / 792): LOBPCG, block 10, not converged in 945 (1 epoch; residuals 0.1 at 400);
+# block 14, 1 508 (1 epoch, maxiter); thick-restart block Lanczos, blocks of 2: 545 / not
+# converged in 2 000; of 4: 1 137 / 2 000; of 10: - / 2 000 (residuals 0.02-0.1).
 
 
 # --------------------------------------------------------------------------- the objective
