@@ -95,6 +95,13 @@ PROBE_RTOL = 1e-6
 # verdict to save time is not one: the defaults stay, `tol=3e-2` is the documented faster option.
 ARPACK_TOL = 1e-3
 MIN_KRYLOV = 40
+# Block eigensolvers do not pay here (benchmarks/bench_probe_block.py, one thread, CPU seconds):
+# the products are GEMM-bound, so a batched product (autograd's is_grads_batched, the double
+# backward under vmap) costs 1.2-1.6 times as much per vector as single ones for b = 4-20, and
+# every block solver needed more products than ARPACK for the top 10 after 1 / 30 epochs
+# (ARPACK 374 / 792): LOBPCG, block 10, not converged in 945 (1 epoch; residuals 0.1 at 400);
+# block 14, 1 508 (1 epoch, maxiter); thick-restart block Lanczos, blocks of 2: 545 / not
+# converged in 2 000; of 4: 1 137 / 2 000; of 10: - / 2 000 (residuals 0.02-0.1).
 
 
 # --------------------------------------------------------------------------- the objective
@@ -191,6 +198,37 @@ def _second_directional(
         return torch.func.jvp(fn, (th,), (v,))[1]
 
     return torch.func.jvp(first, (theta,), (v,))[1]
+
+
+def _hessian_product(
+    fn: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    """``(value, gradient, hvp)`` of the scalar ``fn`` at ``theta0``: the gradient's graph is
+    built once (``create_graph``) and each Hessian-vector product ``hvp(v)`` is one more reverse
+    pass through it (double backward); dropping ``hvp`` frees that graph."""
+    theta = theta0.clone().requires_grad_(True)
+    value_t = fn(theta)
+    (grad_t,) = torch.autograd.grad(value_t, theta, create_graph=True)
+
+    def hvp(v: torch.Tensor) -> torch.Tensor:
+        if not grad_t.requires_grad:  # an objective linear in theta
+            return torch.zeros_like(v)
+        (out,) = torch.autograd.grad(grad_t, theta, v, retain_graph=True, allow_unused=True)
+        return torch.zeros_like(v) if out is None else out
+
+    return value_t.detach(), grad_t.detach(), hvp
+
+
+def _quadratic_forms(
+    fn: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor, V: torch.Tensor
+) -> np.ndarray:
+    """``v_i^T H v_i`` for the rows ``v_i`` of ``V``, ``H`` the Hessian of ``fn`` at ``theta0``:
+    one gradient graph and one Hessian-vector product per row. On the MNIST MLP of
+    benchmarks/bench_probe.py (30 epochs, one thread) 10 rows take 3.2 CPU s, against 6.2 s for
+    10 second directional derivatives (forward over forward, `_second_directional`); equal to
+    5e-15 relative."""
+    _, _, hvp = _hessian_product(fn, theta0)
+    return np.array([float(torch.dot(v, hvp(v))) for v in V])
 
 
 # --------------------------------------------------------------------------- validation
@@ -539,20 +577,12 @@ def _probe(cfg: _ProbeConfig) -> LandscapeProbe:
     objective, theta0, gen = _fixed_noise_objective(cfg)
     names, X, q = objective.names, objective.X, objective.eps.shape[2]
     s_now = math.exp(float(theta0[-1])) if learned else float(cfg.sigma2)
-    theta = theta0.clone().requires_grad_(True)
-    value_t = objective(theta)
-    (grad_t,) = torch.autograd.grad(value_t, theta, create_graph=True)
-
-    def hvp(v: torch.Tensor) -> torch.Tensor:
-        if not grad_t.requires_grad:  # an objective linear in theta
-            return torch.zeros_like(v)
-        (out,) = torch.autograd.grad(grad_t, theta, v, retain_graph=True, allow_unused=True)
-        return torch.zeros_like(v) if out is None else out
+    value_t, grad_t, hvp = _hessian_product(objective, theta0)
 
     with tqdm(disable=not cfg.progress, desc="landscape probe", unit="Hv", leave=False) as bar:
         counter = _Counter(bar)
-        value = float(value_t.detach())
-        gradient_norm = float(torch.linalg.vector_norm(grad_t.detach()))
+        value = float(value_t)
+        gradient_norm = float(torch.linalg.vector_norm(grad_t))
         vals, vecs, method = _top_eigenpairs(hvp, objective, theta0, cfg, counter)
         vecs = _fix_signs(vecs)
         p = theta0.numel()
@@ -570,11 +600,11 @@ def _probe(cfg: _ProbeConfig) -> LandscapeProbe:
         kl_d2 = np.empty((vals.size, q))
         for i in range(vals.size):
             kl_d2[i] = _second_directional(objective.kl, theta0, V[i]).detach().numpy()
+        del hvp  # the gradient's graph, before each batch builds its own
         for b in range(cfg.n_batches):
             other = objective.with_noise(_draw_noise(gen, n, cfg.n_noise, q, cfg.noise))
-            for i in range(vals.size):
-                batch[b, i] = float(_second_directional(other, theta0, V[i]))
-                counter.tick()
+            batch[b] = _quadratic_forms(other, theta0, V)
+            counter.tick(vals.size)
         with torch.no_grad():
             mu, logvar = module.encode(X)
     cov = covariance(cfg.X)

@@ -368,15 +368,18 @@ def test_monte_carlo_error_comes_from_independent_batches():
     np.testing.assert_allclose(probe.curvature_se, b.std(axis=0, ddof=1) / math.sqrt(5))
     t = _probe_result.MC_SIGMAS * probe.curvature_se + np.maximum(probe.residuals, probe.band)
     np.testing.assert_array_equal(probe.ascent, (b.mean(axis=0) > t) & (probe.curvatures > t))
-    # each batch's curvature is v^T H_b v of that batch's own (dense) Hessian
-    v = probe.directions[0]
+    # each batch's curvature is v^T H_b v of that batch's own (dense) Hessian, as the probe
+    # computes it (Hessian-vector products) and as a second directional derivative
+    V = probe.directions
     gen = torch.Generator().manual_seed(3)
     other = probe.objective.with_noise(torch.randn(200, 1, 2, generator=gen, dtype=torch.float64))
     theta = torch.as_tensor(probe.parameters)
     Hb = torch.autograd.functional.hessian(other, theta, vectorize=True).numpy()
-    rq = float(_probe._second_directional(other, torch.as_tensor(probe.parameters),
-                                          torch.as_tensor(v)))  # fmt: skip
-    assert rq == pytest.approx(v @ Hb @ v, rel=1e-9)
+    expected = np.einsum("ij,jk,ik->i", V, Hb, V)
+    forms = _probe._quadratic_forms(other, theta, torch.as_tensor(V))
+    np.testing.assert_allclose(forms, expected, rtol=1e-9, atol=1e-12 * np.abs(Hb).max())
+    rq = float(_probe._second_directional(other, theta, torch.as_tensor(V[0])))
+    assert rq == pytest.approx(expected[0], rel=1e-9)
 
 
 def test_same_rng_same_probe():
