@@ -968,6 +968,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--n-eigen", type=int, default=STATIONARY_EIGEN, help="--stage stationary: probe's n_eigen"
     )
+    parser.add_argument(
+        "--probe-maxiter",
+        type=int,
+        default=PROBE_MAXITER,
+        help="--stage stationary: ARPACK restarts allowed to the probe",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -1013,6 +1019,7 @@ def main(argv: list[str] | None = None) -> None:
             maxiter=args.iterations,
             steps=tuple(args.steps),
             n_eigen=args.n_eigen,
+            probe_maxiter=args.probe_maxiter,
             progress=not args.no_progress,
         )
     if "tables" in stages:
