@@ -28,12 +28,13 @@ __all__ = ["covariance_spectrum", "partial_count", "uses_partial_spectrum"]
 # latent_dim; with at most d / PARTIAL_MAX_FRACTION of them they are computed alone: by ARPACK
 # (`_spectra.lanczos`) for exactly that many, certified by a Cholesky factor
 # (`_spectrum.dense_above`), when there are at most PARTIAL_TOP, within a budget of products
-# (the edge of a Wishart spectrum with 50 above exceeds it), and from one tridiagonal reduction
-# with MRRR on the interval above the cut (`_partial.dense_top`) when there are more or when
-# ARPACK does not answer (one thread, d = 2000, six spectra of bench_routes: 0.34-0.49x for
-# 10-50 pairs, 0.40-0.44x for 128, 0.46-0.58x for 250, 0.77x with the cut on an exactly
-# repeated value; LAPACK's syevr, which it replaced, took up to 0.86x for 250 of a power law
-# on two threads). With more, one full eigh. Before the count, the same count on the principal
+# (the edge of a Wishart spectrum with 50 above exceeds it), and by LAPACK's syevr on the
+# interval above the cut (`_partial.dense_top`) when there are more or when ARPACK does not
+# answer (one thread, d = 2000, six spectra of bench_routes: 0.36-0.47x for 10-50 pairs,
+# 0.41-0.51x for 128, 0.49-0.65x for 250). MRRR on a kept tridiagonal reduction
+# (`_spectra.tridiagonal.Reduction`) was as fast or faster on one thread but slower inside the
+# map on two (a Wishart edge with 50 above: 1.04x against 0.70x one eigh). With more, one full
+# eigh. Before the count, the same count on the principal
 # submatrices of every fourth and every other row and column, lower bounds by Cauchy's
 # interlacing theorem at 1/64 and 1/8 of the cost, sends cuts with many eigenvalues above them
 # (inside a bulk, below the mean eigenvalue) straight to the full eigh.
@@ -122,7 +123,7 @@ def partial_count(S: np.ndarray, s: float, rtol: float) -> int | None:
 def covariance_spectrum(S: np.ndarray, s: float | str, rtol: float) -> Spectrum:
     """The spectrum a map of the covariance `S` at `s` needs (the notes above the constants):
     every eigenpair, or at a fixed `s` only those above its cut when they are few. The count
-    only chooses the route: the Krylov route certifies its own cut and LAPACK finds every
+    only chooses the route: the Krylov route certifies its own cut and syevr finds every
     eigenvalue above it, so a count that round-off got wrong costs time, not the answer."""
     if isinstance(s, str) or S.shape[0] < PARTIAL_MIN_FEATURES:
         return eigh_descending(S, vectors=True)

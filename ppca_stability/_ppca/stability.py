@@ -615,8 +615,8 @@ def stability_map(
     ``d / 8`` of them (and below 1024 features at most 64) only their eigenpairs are
     computed, whatever ``latent_dim``: by ARPACK's Lanczos method, with the cut certified by
     one Cholesky factor (for at most 64 of them; about 0.3x a full ``eigh`` at d = 2000 and
-    0.35-0.7x at d = 784 for up to 10 of them), or else from one tridiagonal reduction (LAPACK's
-    ``dsytrd``) and the MRRR algorithm (``dstemr``) on the eigenvalues above the cut. The map
+    0.35-0.7x at d = 784 for up to 10 of them), or else by LAPACK's syevr on the eigenvalues
+    above the cut. The map
     is then the same as from the complete decomposition (which a point's
     ``hessian_eigenvalues`` computes on demand); with more eigenvalues above ``sigma2``, and for
     ``sigma2="learned"``, the covariance is decomposed whole. The count chooses the route only:

@@ -13,8 +13,8 @@ known, before the Cholesky certificate; `benchmarks/bench_routes.py`'s spectra):
 spectrum, eigenvalues above       ARPACK          block Krylov (block 16)
 ================================  ==============  =================================
 60 over a gap (bench_partial)     0.17            0.27
-60, no gap at the cut             0.18            gave up after 0.32 (then LAPACK)
-Wishart edge, 10 / 3              0.24 / 0.17     gave up after 0.03 (then LAPACK)
+60, no gap at the cut             0.18            gave up after 0.32 (then syevr)
+Wishart edge, 10 / 3              0.24 / 0.17     gave up after 0.03 (then syevr)
 twelve decades, 10 / 50           0.14 / 0.22     gave up after 0.04 / 0.08
 power law 1/i, 10 / 50            0.07 / 0.15     0.19 / 0.49
 spikes over a bulk, 10            0.03            0.09-0.16

@@ -148,11 +148,10 @@ def dense_partial(
                 U = found.eigenvectors if vectors else None
                 return Spectrum(found.eigenvalues, U, d, trace, found.rest_max)
             if found == "count":
-                # More than d / 8 eigenpairs above the cut: the subset route (`dense_top`) costs
-                # about as much as the whole syevd from d / 4 pairs on (500 of 2000: 0.57-0.82x,
-                # 1.14x where a repeated value lies above the cut; one thread), and LAPACK's
-                # syevr up to 4x (a spiked identity, d = 800: 3.6 s against 0.85 s): the
-                # complete decomposition, cut where the subset route would have cut.
+                # More than d / 8 eigenpairs above the cut: LAPACK's syevr on that subset costs
+                # about as much as the whole syevd from d / 4 pairs on, and up to 4x it when a
+                # repeated value lies above the cut (a spiked identity, d = 800: 3.6 s against
+                # 0.85 s): the complete decomposition, cut where syevr would have cut.
                 full = eigh_descending(S, vectors=vectors)
                 r = int(np.count_nonzero(full.eigenvalues >= rest_max))
                 U = full.eigenvectors
@@ -248,8 +247,7 @@ def spectrum(
         Compute only the top `n_components` eigenpairs.
     method : {"auto", "eigh", "krylov"}, default "auto"
         ``"eigh"``: LAPACK on the dense covariance (formed from `data` if needed): the complete
-        ``syevd``, or one tridiagonal reduction and MRRR (``dsytrd``, ``dstemr``) on just the
-        eigenpairs asked for. ``"krylov"``: a block Krylov
+        ``syevd``, or ``syevr`` on just the eigenpairs asked for. ``"krylov"``: a block Krylov
         method with a residual check on every pair returned (`_spectra.partial`), which
         needs `above` or `n_components`. ``"auto"``: for `cov` with `above`, the block Krylov
         method with its cut certified exactly by one Cholesky factor when it finds at most
@@ -319,10 +317,9 @@ def spectrum(
         if method == "krylov":
             op = _partial.dense_operator(S)
         else:
-            # From data formed into its covariance (n >= d, d below about 1000): LAPACK on the
-            # interval (`_partial.dense_top`), without the certified Krylov attempt, which costs
-            # more than a full eigh there (MNIST-test: 0.25 s against 0.23 s; syevr on its 23 pairs
-            # 0.096 s).
+            # From data formed into its covariance (n >= d, d below about 1000): LAPACK's syevr
+            # on the interval, without the certified Krylov attempt, which costs more than a full
+            # eigh there (MNIST-test: 0.25 s against 0.23 s; syevr on its 23 pairs 0.096 s).
             krylov = method == "auto" and X is None
             rng = check_rng(rng) if krylov else None
             return dense_partial(S, above=a, n_components=k, vectors=vectors, rng=rng)
@@ -440,7 +437,7 @@ def data_exact(
     pass over the data."""
     d = int(X.shape[1])
     if n >= d:
-        # The dense route with its own count (`dense_partial`): MRRR on a subset, or syevd.
+        # The dense route with its own count (`dense_partial`): syevr on a subset, or syevd.
         rng = np.random.default_rng(0) if above is not None else None
         S = covariance(X)
         return dense_partial(S, above=above, n_components=n_components, vectors=vectors, rng=rng)

@@ -1,19 +1,19 @@
-"""Eigenpairs of a covariance from one tridiagonal reduction that is kept.
+"""Eigenvalues of a covariance and the eigenpairs of a subset from one tridiagonal reduction that
+is kept.
 
 ``numpy.linalg.eigvalsh`` reduces ``S = Q T Q^T`` to a tridiagonal ``T`` (LAPACK ``dsytrd``) and
-takes the eigenvalues of ``T`` (``dsterf``), then forgets ``Q``; LAPACK's subset driver ``syevr``
-keeps ``Q`` but, for a subset, computes the eigenvectors of ``T`` by bisection and inverse iteration
-(``dstebz`` + ``dstein``), which re-orthogonalises every eigenvector against the others of its
-cluster (eigenvalues within ``1e-3 ||T||`` of each other): a power-law tail is one cluster, and the
-top 250 of ``1 / i`` (d = 2000) took 0.86x one full ``eigh``. Here the reduction is kept
-(`Reduction`): the eigenvectors of ``T`` for just the eigenvalues asked for come from the MRRR
-algorithm (``dstemr``, through ``scipy.linalg.eigh_tridiagonal``), which needs no
-re-orthogonalisation, and are mapped back by ``Q``'s Householder reflectors (``dormqr``, blocked):
-0.60x there, and the same as ``syevr`` (0.4-0.5x) for 10-64 pairs (`_partial.dense_top`).
+takes the eigenvalues of ``T`` (``dsterf``), then forgets ``Q``. The check of eigenvalues near
+round-off (`_base.validation.check_psd_eigenvalues`) needs their eigenvectors, which then cost a
+second decomposition. Here the reduction is kept (`Reduction`): the eigenvectors of ``T`` for just
+the eigenvalues asked for (bisection and inverse iteration, or the MRRR algorithm ``dstemr``,
+through ``scipy.linalg.eigh_tridiagonal``) are mapped back by ``Q``'s Householder reflectors
+(``dormqr``, blocked), so the covariance is decomposed once whether or not the check needs
+vectors (`checked_eigenvalues`, the phase diagram's one decomposition).
 
-`checked_eigenvalues` uses the same reduction for the round-off check of eigenvalues near 0
-(`_base.validation.check_psd_eigenvalues`), which needs their eigenvectors: the covariance is
-decomposed once whether or not the check needs vectors.
+MRRR on the subset was tried as the partial routes' LAPACK step in place of ``syevr``: on one
+thread at d = 2000 it was as fast or up to 0.16x faster (500 pairs of a power law: 0.57x one
+``eigh`` against 0.73x), but inside `stability_map` on two threads slower where ARPACK had
+given up first (a Wishart edge with 50 above: 1.04x against 0.70x), so the routes keep ``syevr``.
 """
 
 from __future__ import annotations

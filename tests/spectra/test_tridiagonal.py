@@ -1,4 +1,5 @@
-"""Eigenpairs of a subset from one kept tridiagonal reduction (MRRR + Householder back-transform).
+"""Eigenpairs of a subset: from one kept tridiagonal reduction (MRRR or inverse iteration, then the
+Householder back-transform), and LAPACK's subset route of the partial spectra (`dense_top`).
 
 Reference: ``numpy.linalg.eigh`` of the same matrix. Eigenvalues agree to 1e-12 lam_max;
 eigenvectors are compared through the orthogonal projector onto the returned columns (unique
