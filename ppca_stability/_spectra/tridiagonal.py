@@ -35,7 +35,7 @@ class Reduction:
     --------
     >>> import numpy as np
     >>> S = np.diag([4.0, 1.0, 3.0, 2.0])
-    >>> values, U = Reduction(S).pairs(above=2.5)
+    >>> values, U = Reduction(S).pairs(2, 3)
     >>> values
     array([3., 4.])
     >>> np.allclose(S @ U, U * values)
@@ -60,23 +60,15 @@ class Reduction:
             )
         return values
 
-    def pairs(
-        self,
-        *,
-        above: float | None = None,
-        index: tuple[int, int] | None = None,
-        driver: str = "stemr",
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The eigenpairs with eigenvalues in ``(above, inf)`` or with ascending indices
-        ``index = (lo, hi)`` (inclusive, LAPACK's order): eigenvalues ascending, eigenvectors as
-        columns. `driver`: ``eigh_tridiagonal``'s, ``"stemr"`` (MRRR) or ``"auto"`` (bisection
-        and inverse iteration)."""
-        select, bounds = ("v", (above, np.inf)) if above is not None else ("i", index)
+    def pairs(self, lo: int, hi: int, *, driver: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+        """The eigenpairs with ascending indices ``lo..hi`` (inclusive, LAPACK's order):
+        eigenvalues ascending, eigenvectors as columns. `driver`: ``eigh_tridiagonal``'s,
+        ``"auto"`` (bisection and inverse iteration) or ``"stemr"`` (MRRR)."""
         values, V = scipy.linalg.eigh_tridiagonal(
             self.diag,
             self.off,
-            select=select,
-            select_range=bounds,
+            select="i",
+            select_range=(lo, hi),
             check_finite=False,
             lapack_driver=driver,
         )
@@ -88,8 +80,6 @@ class Reduction:
         the same through ``dormqr``)."""
         d = V.shape[0]
         U = np.empty_like(V)
-        if not V.shape[1]:
-            return U
         U[0] = V[0]
         k = d - 1
         reflectors = self.reflectors[1:, :k]
@@ -116,7 +106,7 @@ def checked_eigenvalues(cov: np.ndarray, name: str = "cov") -> np.ndarray:
         # Indices into the descending order; LAPACK counts ascending. Bisection and inverse
         # iteration, as before MRRR served the other callers: these are the eigenvalues near 0.
         lo, hi = d - 1 - int(idx.max()), d - 1 - int(idx.min())
-        U = reduction.pairs(index=(lo, hi), driver="auto")[1]
+        U = reduction.pairs(lo, hi)[1]
         return U[:, ::-1][:, idx - idx.min()]
 
     return check_psd_eigenvalues(lam, name, cov=cov, vectors=eigenvectors)
