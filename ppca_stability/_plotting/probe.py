@@ -89,7 +89,9 @@ def _curvature_panel(probe: LandscapeProbe, ax: Axes) -> None:
     ax.set_xlabel("rank")
     ax.set_ylabel("Hessian eigenvalue of the ELBO")
     ax.set_title(f"(a) top {probe.n_eigen} curvatures (> 0: ascent)", loc="left")
-    ax.legend(loc="best", **LEGEND_STYLE)
+    # Below the panels (here and in (c)): inside, "best" placement avoids the markers but not the
+    # labels of the ascent directions, and covered one; in (c) it covers bars.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), **LEGEND_STYLE)
 
 
 def _attribution_panel(probe: LandscapeProbe, ax: Axes, fig: Figure) -> None:
@@ -131,4 +133,4 @@ def _latent_panel(probe: LandscapeProbe, ax: Axes) -> None:
     ax.set_xlabel("rank r (deep latents by KL; eigenvalues λ_r)")
     ax.set_ylabel("KL [nats]")
     ax.set_title(f"(c) deep vs linear, σ² = {probe.sigma2:.3g}", loc="left")
-    ax.legend(loc="best", **LEGEND_STYLE)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), **LEGEND_STYLE)

@@ -17,8 +17,8 @@ from ._torch import torch
 
 __all__ = ["LandscapeProbe"]
 
-# A curvature is an ascent direction when its mean over the independent batches exceeds
-# MC_SIGMAS standard errors plus the numerical band (eigensolver residual, rtol * scale).
+# A curvature is an ascent direction when it and its mean over the independent batches exceed
+# MC_SIGMAS standard errors plus the numerical band (rtol * scale); see `thresholds`.
 MC_SIGMAS = 3.0
 # Rows of the curvature and latent tables shown by repr.
 REPR_ROWS = 12
@@ -147,9 +147,17 @@ class LandscapeProbe:
 
     @property
     def thresholds(self) -> np.ndarray:
-        """What a curvature must exceed to count as positive: ``MC_SIGMAS`` standard errors
-        plus the larger of the eigensolver residual and `band`."""
-        return MC_SIGMAS * self.curvature_se + np.maximum(self.residuals, self.band)
+        """What a curvature must exceed for its direction to count as an ascent direction:
+        ``MC_SIGMAS`` standard errors plus `band`.
+
+        The eigensolver's residual is not part of it. A curvature is the Rayleigh quotient
+        ``v^T H v`` of its (unit) direction, which is the objective's second derivative along
+        ``v`` however far ``v`` is from an eigenvector; and the directions are orthonormal with
+        ``V^T H V`` diagonal (Rayleigh-Ritz), so ``k`` positive curvatures give ``H`` at least
+        ``k`` positive eigenvalues (Courant-Fischer). The residual bounds how far a curvature is
+        from an eigenvalue of ``H``: it enters where a claim needs the eigenvalues themselves,
+        that nothing among the top ``n_eigen`` is positive (`flat`)."""
+        return MC_SIGMAS * self.curvature_se + self.band
 
     @property
     def ascent(self) -> np.ndarray:
@@ -160,8 +168,10 @@ class LandscapeProbe:
 
     @property
     def flat(self) -> np.ndarray:
-        """Computed directions that are neither ascent nor clearly descent: within error of 0."""
-        t = self.thresholds
+        """Computed directions that are neither ascent nor clearly descent: within error of 0,
+        the error being the threshold plus the eigensolver residual (an eigenvalue of ``H``
+        within the residual of a negative curvature may be positive)."""
+        t = MC_SIGMAS * self.curvature_se + np.maximum(self.residuals, self.band)
         return ~self.ascent & (np.maximum(self.curvature_mean, self.curvatures) >= -t)
 
     @property
@@ -252,8 +262,8 @@ class LandscapeProbe:
             f"  gradient norm {self.gradient_norm:.3g}",
             f"  sigma2        {self.sigma2:.6g} ({how})",
             f"  verdict       {self.stability}",
-            f"  {'rank':>4} {'curvature':>11} {'fresh noise':>11} {'± se':>9}  {'':6} "
-            "raises the KL of",
+            f"  {'rank':>4} {'curvature':>11} {'fresh noise':>11} {'± se':>9} {'residual':>9}  "
+            f"{'':6} raises the KL of",
         ]
         att, rev = self.latent_attribution, self.revived_latent
         for i in range(min(self.n_eigen, REPR_ROWS)):
@@ -261,7 +271,7 @@ class LandscapeProbe:
             who = f"latent {rev[i]} ({att[i, rev[i]]:.2f})" if rev[i] >= 0 else "-"
             rows.append(
                 f"  {i + 1:>4} {self.curvatures[i]:>11.4g} {self.curvature_mean[i]:>11.4g} "
-                f"{self.curvature_se[i]:>9.2g}  {kind:6} {who}"
+                f"{self.curvature_se[i]:>9.2g} {self.residuals[i]:>9.2g}  {kind:6} {who}"
             )
         if self.n_eigen > REPR_ROWS:
             rows.append(f"  ... {self.n_eigen - REPR_ROWS} more")

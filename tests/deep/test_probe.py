@@ -10,6 +10,7 @@ ascent direction.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -292,6 +293,11 @@ def test_global_maximum_has_no_ascent_direction(sigma2):
         "no ascent direction among the top 4 curvatures (a maximum to that extent; the rest of "
         "the spectrum was not computed)"
     )
+    # That claim is about eigenvalues, so it needs the curvatures to be eigenvalues: were the
+    # residuals as large as the curvatures, an eigenvalue near each might be positive.
+    loose = dataclasses.replace(probe, residuals=2.0 * np.abs(probe.curvatures))
+    assert loose.n_ascent == 0 and np.all(loose.flat)
+    assert loose.stability.startswith("UNDECIDED: no curvature positive beyond its error")
 
 
 @pytest.fixture(scope="module")
@@ -366,8 +372,20 @@ def test_monte_carlo_error_comes_from_independent_batches():
     b = probe.batch_curvatures
     assert b.shape == (5, 4) and np.all(probe.curvature_sd > 0)
     np.testing.assert_allclose(probe.curvature_se, b.std(axis=0, ddof=1) / math.sqrt(5))
-    t = _probe_result.MC_SIGMAS * probe.curvature_se + np.maximum(probe.residuals, probe.band)
+    t = _probe_result.MC_SIGMAS * probe.curvature_se + probe.band
+    np.testing.assert_array_equal(probe.thresholds, t)
     np.testing.assert_array_equal(probe.ascent, (b.mean(axis=0) > t) & (probe.curvatures > t))
+    assert probe.n_ascent >= 1
+    # A curvature is the second derivative along its direction whatever the direction's
+    # residual, so residuals leave the ascent test alone; they widen only the band of "flat"
+    # (within error of 0), where the claim is about eigenvalues.
+    huge = np.full(4, 10.0 * np.abs(probe.curvatures).max())
+    np.testing.assert_array_equal(dataclasses.replace(probe, residuals=huge).ascent, probe.ascent)
+    mirrored = dataclasses.replace(
+        probe, curvatures=-probe.curvatures, batch_curvatures=-probe.batch_curvatures
+    )
+    assert mirrored.n_ascent == 0 and not mirrored.flat[probe.ascent].any()
+    assert dataclasses.replace(mirrored, residuals=huge).flat.all()
     # each batch's curvature is v^T H_b v of that batch's own (dense) Hessian, as the probe
     # computes it (Hessian-vector products) and as a second directional derivative
     V = probe.directions
@@ -403,7 +421,8 @@ def test_repr_and_plot(deep_saddle, tmp_path):
     text = repr(probe)
     assert text.startswith("LandscapeProbe(n_parameters=")
     assert "verdict       SADDLE: 2 ascent directions among the top 6 curvatures" in text
-    assert re.search(r"^\s+1\s+\S+\s+\S+\s+\S+\s+ascent\s+latent 1 \(1\.00\)$", text, re.M)
+    # rank, curvature, fresh noise, se, residual, kind, the latent it revives
+    assert re.search(r"^\s+1(\s+\S+){4}\s+ascent\s+latent 1 \(1\.00\)$", text, re.M)
     assert "active latents on the top eigen-directions has (q-k)(m-k) = 2 ascent directions" in text
     assert re.search(r"^\s+2\s+1\s+0\.0000\s+collapsed \|\s+\S+\s+live\s+\S+\s+1, 2$", text, re.M)
     fig = probe.plot()
