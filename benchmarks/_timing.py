@@ -20,13 +20,27 @@ def best_time(fn: Callable[[], Any], *, repeat: int = 5, min_total: float = 0.0)
     return min(times)
 
 
-def best_times_interleaved(*fns: Callable[[], Any], repeat: int = 5) -> list[float]:
+# Seconds to wait before each timed call of the dense-linear-algebra benchmarks. NumPy and SciPy
+# load separate OpenBLAS libraries, and each one's threads keep spinning for a while after a call:
+# a NumPy `eigh` right after a SciPy BLAS call (an ARPACK run) ran up to 15 % slower on two
+# cores. `stability_map` on one covariance, with and without the pause (d = 2000, complete
+# route, spikes over a spread bulk): 1.17x one eigh in an interleaved benchmark round without
+# it; 1.045x (best of 10) and 1.054x (median) with it.
+PAUSE = 0.3
+
+
+def best_times_interleaved(
+    *fns: Callable[[], Any], repeat: int = 5, pause: float = 0.0
+) -> list[float]:
     """Best wall time of each function over `repeat` rounds, the functions called in turn within
     a round: a ratio of two of them is then not skewed by load that changes between their runs
-    (on a shared machine, timing one function's repeats after the other's is)."""
+    (on a shared machine, timing one function's repeats after the other's is). `pause` seconds
+    of sleep before each call (`PAUSE` for BLAS-bound calls)."""
     best = [float("inf")] * len(fns)
     for _ in range(repeat):
         for i, fn in enumerate(fns):
+            if pause:
+                time.sleep(pause)
             t0 = time.perf_counter()
             fn()
             best[i] = min(best[i], time.perf_counter() - t0)

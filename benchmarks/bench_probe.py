@@ -14,8 +14,9 @@ machine), Hessian-vector products used, and the best of 5 wall (CPU) times of on
 (forward-backward pass on the 2 048 samples) and of one Hessian-vector product; the goal is the
 top 10 curvatures in under 120 s and 2 GiB on 2 cores. Then the same probe with ``tol=1e-3``
 (not timed): its products and verdict, and how far the default's curvatures lie from it beside
-the smallest Monte-Carlo standard deviation of a curvature (what the default tolerance buys). The images are read from
-``../shared/data/mnist`` (the IDX files, with numpy and gzip); without them the benchmark says so.
+the smallest Monte-Carlo standard deviation of a curvature (what the default tolerance buys).
+The images are read from ``../shared/data/mnist`` (the IDX files, with numpy and gzip); without
+them the benchmark says so.
 
 Run: ``python benchmarks/bench_probe.py [--threads 2] [--epochs 1 30] [--mnist DIR]``.
 """

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
-from _timing import best_times_interleaved
+from _timing import PAUSE, best_times_interleaved
 
 from ppca_stability import covariance, spectrum, stability_map
 from ppca_stability._base.tolerance import DEFAULT_RTOL, tie_sign
@@ -53,11 +53,13 @@ FEW = 50  # "few eigenvalues above sigma2" (ties included): the 0.5x goal applie
 def _best_wall_and_cpu(*fns: Callable[[], Any], repeat: int) -> tuple[list[float], list[float]]:
     """`best_times_interleaved`, with the best CPU time of this process beside the wall time:
     on a machine shared with other work the wall time of a call includes the time it waited for
-    a core, its CPU time does not (with one BLAS thread it is the work done)."""
+    a core, its CPU time does not (with one BLAS thread it is the work done). Each call waits
+    `PAUSE` first, as `best_times_interleaved(pause=PAUSE)` does."""
     wall = [float("inf")] * len(fns)
     cpu = [float("inf")] * len(fns)
     for _ in range(repeat):
         for i, fn in enumerate(fns):
+            time.sleep(PAUSE)
             t0, c0 = time.perf_counter(), time.process_time()
             fn()
             wall[i] = min(wall[i], time.perf_counter() - t0)
@@ -187,6 +189,7 @@ def _case_b(d: int, repeat: int) -> list[dict]:
         lambda: count_above(S, cut),
         ldl_count,
         repeat=repeat,
+        pause=PAUSE,
     )
     cases = (
         ("LAPACK ssytrf (count_above, single=True)", t_single, "used"),
@@ -235,7 +238,7 @@ def _pca_rows(
         kwargs = {"random_state": 0} if solver in ("randomized", "arpack") else {}
         fns.append(lambda solver=solver, kw=kwargs: PCA(r, svd_solver=solver, **kw).fit(X))
         names.append(f"scikit-learn PCA({r}, svd_solver={solver!r})")
-    times = best_times_interleaved(*fns, repeat=repeat)
+    times = best_times_interleaved(*fns, repeat=repeat, pause=PAUSE)
     rows = []
     for k, name in enumerate(names):
         ratio = times[k + 1] / times[0]

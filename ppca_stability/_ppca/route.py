@@ -15,6 +15,7 @@ import numpy as np
 from .._base.tolerance import roundoff_threshold
 from .._base.validation import check_latent_dim, check_positive_int, check_sigma2
 from .._spectra.container import Spectrum
+from .._spectra.lanczos import LANCZOS_MAX_COUNT
 from .._spectra.spectrum import dense_above, dense_cut, dense_partial, eigh_descending
 from .._spectra.sylvester import count_above
 
@@ -51,7 +52,7 @@ __all__ = ["covariance_spectrum", "partial_count", "uses_partial_spectrum"]
 PARTIAL_MIN_FEATURES = 768
 SUBSET_MIN_FEATURES = 1024
 PARTIAL_MAX_FRACTION = 8
-PARTIAL_TOP = 64
+PARTIAL_TOP = LANCZOS_MAX_COUNT
 # The lower bounds by interlacing, cheapest first: at a median cut (d = 1024-3072, seven spectra
 # of bench_routes and bench_stability_map) every fourth row and column already counts more than
 # d / 8 above it, in a quarter of the time of every other one (d = 3072, one thread: 12-22 ms

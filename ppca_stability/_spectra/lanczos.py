@@ -34,7 +34,14 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-__all__ = ["MIN_NCV", "fortran_transpose", "lanczos_ncv", "lanczos_top", "product_budget"]
+__all__ = [
+    "LANCZOS_MAX_COUNT",
+    "MIN_NCV",
+    "fortran_transpose",
+    "lanczos_ncv",
+    "lanczos_top",
+    "product_budget",
+]
 
 # ARPACK's Krylov dimension: 2k + 1 (its own advice), at least MIN_NCV; at d = 2000 ncv = 20 or
 # 40 for 3-10 pairs changed the products by at most 15 % either way.
@@ -48,6 +55,10 @@ MIN_NCV = 20
 # a uniform bulk).
 MIN_PRODUCTS = 100
 PRODUCT_DIVISOR = 8
+# The most pairs a run is asked for where an exact count chose it (`stability_map`'s route,
+# `spectrum(data=X, above=a)` from a covariance it formed): beyond this, LAPACK's syevr on the
+# interval or the complete decomposition.
+LANCZOS_MAX_COUNT = 64
 
 
 class _OverBudget(Exception):
