@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _timing import best_time, peak_memory_mib, random_covariance, table
+from _timing import PAUSE, best_times_interleaved, peak_memory_mib, random_covariance, table
 
 from ppca_stability import stability_map
 
@@ -26,11 +26,14 @@ def run(sizes: list[int]) -> list[dict]:
             smap.global_maximum
             smap.n_points
 
-        # Best of at least `repeat` calls and of at least 1 s of calls: at d = 256 one call is ~3
-        # ms, and five calls' minimum still varied by 20 % between runs on a shared machine.
-        repeat = 5 if d <= 1024 else 3
-        t_ref = best_time(lambda: np.linalg.eigh(S), repeat=repeat, min_total=1.0)
-        t_ours = best_time(ours, repeat=repeat, min_total=1.0)
+        # Interleaved rounds with a pause before each call (`_timing.PAUSE`): timed in two blocks,
+        # eigh's calls then ours, without pauses, the ratio at d = 3072 moved between 1.20 and
+        # 1.36 from one run_all to the next. Small d takes more rounds: at d = 256 one call is
+        # a few ms, and five calls' minimum varied by 20 % between runs on a shared machine.
+        repeat = {256: 25, 1024: 9}.get(d, 5)
+        t_ref, t_ours = best_times_interleaved(
+            lambda: np.linalg.eigh(S), ours, repeat=repeat, pause=PAUSE
+        )
         rows.append(
             {
                 "d": d,
