@@ -16,7 +16,7 @@ from .._base.tolerance import roundoff_threshold
 from .._base.validation import check_latent_dim, check_positive_int, check_sigma2
 from .._spectra.container import Spectrum
 from .._spectra.lanczos import LANCZOS_MAX_COUNT
-from .._spectra.spectrum import dense_above, dense_cut, dense_partial, eigh_descending
+from .._spectra.spectrum import dense_cut, dense_partial, eigh_descending, lanczos_above
 from .._spectra.sylvester import count_above
 
 __all__ = ["covariance_spectrum", "partial_count", "uses_partial_spectrum"]
@@ -133,15 +133,8 @@ def covariance_spectrum(S: np.ndarray, s: float | str, rtol: float) -> Spectrum:
         return eigh_descending(S, vectors=True)
     if count <= PARTIAL_TOP:
         # A fixed seed: the same covariance gives the same map, bit for bit. A run that stops
-        # without an answer (a reason, or a ValueError where its Krylov space gives out) leaves
-        # LAPACK to answer; an error in the input (a negative sum of skipped eigenvalues) is
-        # raised again there.
-        try:
-            found = dense_above(
-                S, s, max_count=count, rng=np.random.default_rng(0), rtol=rtol, count=count
-            )
-        except ValueError:
-            found = "error"
-        if isinstance(found, Spectrum):
+        # without an answer leaves LAPACK to answer (`lanczos_above`).
+        found = lanczos_above(S, s, count, rng=np.random.default_rng(0), rtol=rtol)
+        if found is not None:
             return found
     return dense_partial(S, above=s, n_components=None, vectors=True, rtol=rtol)

@@ -25,6 +25,7 @@ is round-off, and set to 0, below the global rule ``d eps lam_max`` alone.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -219,6 +220,16 @@ def counted_top(
     count = count_above(S, cut, single=True)
     if count > LANCZOS_MAX_COUNT:
         return None
+    return lanczos_above(S, above, count, rng=rng, rtol=rtol)
+
+
+def lanczos_above(
+    S: np.ndarray, above: float, count: int, *, rng: np.random.Generator, rtol: float
+) -> Spectrum | None:
+    """`dense_above` for exactly `count` pairs (ARPACK, certified by a Cholesky factor), or None
+    when the run stops without an answer: a reason, or a ValueError where its Krylov space gives
+    out. LAPACK then answers, and raises again an error in the input (a negative sum of skipped
+    eigenvalues)."""
     try:
         found = dense_above(S, above, max_count=count, rng=rng, rtol=rtol, count=count)
     except ValueError:
@@ -353,10 +364,7 @@ def spectrum(
             if method == "auto" and X is not None and a is not None and k is None:
                 counted = counted_top(S, a, rng=check_rng(rng))
                 if counted is not None:
-                    if vectors:
-                        return counted
-                    n_f, tr, rest = counted.n_features, counted.trace, counted.rest_max
-                    return Spectrum(counted.eigenvalues, None, n_f, tr, rest)
+                    return counted if vectors else replace(counted, eigenvectors=None)
             rng = check_rng(rng) if krylov else None
             return dense_partial(S, above=a, n_components=k, vectors=vectors, rng=rng)
     else:

@@ -170,7 +170,7 @@ def small_routes(monkeypatch):
     monkeypatch.setattr(st, "PARTIAL_MIN_FEATURES", 8)
     monkeypatch.setattr(st, "SUBSET_MIN_FEATURES", 8)
     calls: list[str] = []
-    for name in ("dense_above", "dense_partial", "eigh_descending"):
+    for name in ("lanczos_above", "dense_partial", "eigh_descending"):
         original = getattr(st, name)
 
         def wrapper(*args, _original=original, _name=name, **kwargs):
@@ -200,7 +200,7 @@ def test_route_decision_gives_the_complete_route_map(name, top, small_routes, mo
             assert partial == (held <= D // 8), (cut, held)
             if partial:
                 assert auto.spectrum.eigenvalues.size == held
-                assert small_routes[0] == ("dense_above" if top else "dense_partial"), cut
+                assert small_routes[0] == ("lanczos_above" if top else "dense_partial"), cut
             else:
                 assert small_routes == ["eigh_descending"], cut
             _assert_same_map(auto, complete)
