@@ -5,8 +5,10 @@
     for two seeds, spikes over a spread bulk, a power law ``1 / i``, spikes over an exactly
     repeated bulk, twelve decades ``logspace(12, 0, d)``; all but Wishart rotated by a random
     orthogonal matrix) and cuts (sigma2 at the median eigenvalue for q = 10, 50, 250, d; between
-    lam_q and lam_q+1 for q = 10, 50, 250 = d/8, so that q eigenvalues lie above it; above all but
-    3 for q = 10 and d; below every eigenvalue for q = d). Goal: at most 1.1x everywhere, at most
+    lam_q and lam_q+1 for q = 10, 50, 250 = d/8, so that q eigenvalues lie above it; between
+    lam_400 and lam_401 (d/5 above: the reduction's own count finishes the whole decomposition
+    where the interlacing bounds sent the cut to it); above all but 3 for q = 10 and d; below
+    every eigenvalue for q = d). Goal: at most 1.1x everywhere, at most
     0.5x where few (at most 50) eigenvalues lie above sigma2. Each spectrum's eigh and its cases
     are timed in turn, best of 5 rounds (`best_times_interleaved`); every map is checked against
     the map of the complete spectrum (n_points, census where closed-form, global maximum).
@@ -109,6 +111,9 @@ def _cuts(lam: np.ndarray) -> list[tuple[str, float, int]]:
 
     cuts = [("median", float(np.median(lam)), q) for q in (10, 50, 250, d)]
     cuts += [(f"lam_{q}", between(q), q) for q in (10, 50, d // 8)]
+    # d / 5 above: more than the partial route takes, often fewer by the interlacing bounds, so
+    # the tridiagonal reduction's own count sends it on to the whole decomposition from T.
+    cuts.append((f"lam_{d // 5}", between(d // 5), d // 8))
     cuts += [("all but 3", between(3), q) for q in (10, d)]
     positive = lam[lam > 0]
     cuts.append(("below all", float(positive[-1]) / 2, d))

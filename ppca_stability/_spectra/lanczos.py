@@ -22,10 +22,12 @@ Wishart edge, 50                  0.57            gave up after 0.05
 spread bulk, 50 (40 in the bulk)  0.94            gave up after 0.08
 ================================  ==============  =================================
 
-The last two rows are why the run has a budget (`max_products`): beyond it LAPACK's subset
-driver answers (0.36x there). A single start vector finds one copy of an exactly repeated
-eigenvalue first; the caller's Cholesky certificate (`_partial.dense_certified_top`) fails when
-a copy above the cut was missed, whatever the Ritz pairs, so a miss costs time, not the answer.
+The last two rows are why the run has a budget (`max_products`) and why, from 1024 features on,
+it is asked for at most `LANCZOS_MAX_COUNT` pairs (`lanczos_max_count`): beyond either, LAPACK
+answers from one tridiagonal reduction (0.35-0.4x there). A single start vector finds one copy
+of an exactly repeated eigenvalue first; the caller's Cholesky certificate
+(`_partial.dense_certified_top`) fails when a copy above the cut was missed, whatever the Ritz
+pairs, so a miss costs time, not the answer.
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ import scipy.sparse.linalg
 
 __all__ = [
     "LANCZOS_MAX_COUNT",
+    "LANCZOS_SMALL_FEATURES",
+    "LANCZOS_SMALL_MAX_COUNT",
     "MIN_NCV",
     "fortran_transpose",
+    "lanczos_max_count",
     "lanczos_ncv",
     "lanczos_top",
     "product_budget",
@@ -56,13 +61,26 @@ MIN_NCV = 20
 MIN_PRODUCTS = 100
 PRODUCT_DIVISOR = 8
 # The most pairs a run is asked for where an exact count chose it (`stability_map`'s route,
-# `spectrum(data=X, above=a)` from a covariance it formed): beyond this, LAPACK's syevr on the
-# interval or the complete decomposition.
-LANCZOS_MAX_COUNT = 64
+# `spectrum(data=X, above=a)` from a covariance it formed), `lanczos_max_count`: beyond this,
+# LAPACK on one tridiagonal reduction. From LANCZOS_SMALL_FEATURES on, LANCZOS_MAX_COUNT: for
+# 3-10 pairs every spectrum of bench_routes converged within its budget at d = 2000 and 4000;
+# for 16-50 pairs a Wishart edge and a cut inside a spread bulk needed 169-1087 products
+# (`_ppca.route`'s notes), and a failed run cost more than a successful one saved. Below, the
+# reduction costs relatively more (50-64 pairs at d = 784: 0.51-0.63x one eigh, against
+# 0.35-0.39x at d = 2000) and a product less, so ARPACK is tried for up to
+# LANCZOS_SMALL_MAX_COUNT: MNIST-test's 23 pairs above 0.5 took 9.8 ms, the reduction 22 ms.
+LANCZOS_MAX_COUNT = 10
+LANCZOS_SMALL_FEATURES = 1024
+LANCZOS_SMALL_MAX_COUNT = 64
 
 
 class _OverBudget(Exception):
     pass
+
+
+def lanczos_max_count(d: int) -> int:
+    """The most pairs ARPACK is asked for at `d` features where an exact count chose it."""
+    return LANCZOS_SMALL_MAX_COUNT if d < LANCZOS_SMALL_FEATURES else LANCZOS_MAX_COUNT
 
 
 def fortran_transpose(S: np.ndarray) -> np.ndarray:

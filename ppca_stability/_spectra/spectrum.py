@@ -54,8 +54,9 @@ from .covariance import (
     covariance,  # re-exported: the step before the spectrum
     rows_for_budget,
 )
-from .lanczos import LANCZOS_MAX_COUNT
+from .lanczos import lanczos_max_count
 from .sylvester import count_above
+from .tridiagonal import Reduction
 
 __all__ = ["spectrum", "covariance"]
 
@@ -63,16 +64,9 @@ __all__ = ["spectrum", "covariance"]
 def eigh_descending(cov: np.ndarray, *, vectors: bool) -> Spectrum:
     # numpy's eigh/eigvalsh call LAPACK's divide-and-conquer driver (syevd), the fastest here.
     if vectors:
-        lam, U = np.linalg.eigh(cov)
-        # The sign fix is per column and in place on the array eigh just returned, which nothing
-        # else holds; then descending order as a view (no copy of the d x d matrix). On the
-        # reversed view the sign fix's passes took 14.6 ms at d = 2000, on the contiguous array 6.
-        sign_fix(U)
-        lam, U = lam[::-1], U[:, ::-1]
-    else:
-        lam = np.linalg.eigvalsh(cov)[::-1]
-        U = None
-    lam = np.ascontiguousarray(lam)
+        return complete_spectrum(cov, *np.linalg.eigh(cov))
+    lam = np.ascontiguousarray(np.linalg.eigvalsh(cov)[::-1])
+    U = None
 
     def eigenvectors(idx: np.ndarray) -> np.ndarray:
         # Only eigenvalues near round-off need their vectors (to bound their error); without U,
@@ -87,6 +81,51 @@ def eigh_descending(cov: np.ndarray, *, vectors: bool) -> Spectrum:
         return V[:, idx - idx.min()]
 
     return Spectrum(check_psd_eigenvalues(lam, cov=cov, vectors=eigenvectors), U)
+
+
+def complete_spectrum(cov: np.ndarray, lam: np.ndarray, U: np.ndarray) -> Spectrum:
+    """The complete `Spectrum` of `cov` from every eigenpair, eigenvalues ascending as LAPACK
+    gives them and `U` an array nothing else holds: sign-fixed in place, then descending as a
+    view (no copy of the d x d matrix; on the reversed view the sign fix's passes took 14.6 ms
+    at d = 2000, on the contiguous array 6), round-off eigenvalues checked and zeroed."""
+    sign_fix(U)
+    lam, U = np.ascontiguousarray(lam[::-1]), U[:, ::-1]
+    return Spectrum(check_psd_eigenvalues(lam, cov=cov, vectors=lambda idx: U[:, idx]), U)
+
+
+def reduced_above(
+    S: np.ndarray, above: float, *, max_count: int, rtol: float, whole: bool = True
+) -> Spectrum:
+    """The eigenpairs of `S` not below `above` (every eigenvalue above its `dense_cut`) from one
+    tridiagonal reduction (`_spectra.tridiagonal.Reduction`). The exact count on ``T`` decides
+    after the reduction, which both ways need, so neither pays for a count or a decomposition it
+    does not use: at most `max_count` pairs alone, else every pair (divide and conquer), returned
+    whole or, without `whole`, cut where the subset would have been.
+
+    At d = 2000 on two threads (six spectra of `benchmarks/bench_routes.py`, best of 3, as
+    fractions of one ``numpy.linalg.eigh``): the reduction 0.27-0.34, 3-64 pairs after it
+    0.03-0.07 (MRRR and the back-transformation of those vectors alone), every pair 0.63-0.69
+    (divide and conquer): 0.29-0.39 for a subset, 0.96-1.00 for the whole."""
+    d, trace = S.shape[0], float(np.trace(S))
+    cut = dense_cut(above, rtol, d, trace)
+    if d < 2 or cut <= roundoff_threshold(trace, d):
+        return eigh_descending(S, vectors=True)
+    reduction = Reduction(S)
+    count = reduction.count_above(cut)
+    if count > max_count:
+        full = complete_spectrum(S, *reduction.all_pairs())
+        if whole:
+            return full
+        r = int(np.count_nonzero(full.eigenvalues > cut))
+        U = full.eigenvectors
+        return partial_spectrum(
+            full.eigenvalues[:r], None if U is None else U[:, :r], d, trace, cut
+        )
+    lam, U = reduction.top_pairs(count)
+    keep = int(np.count_nonzero(lam > cut))  # the count is T's, these are T's: round-off apart
+    lam, U = lam[:keep], U[:, :keep]
+    _check_rest_sum(lam, trace, d)
+    return partial_spectrum(lam, sign_fix(U), d, trace, cut)
 
 
 METHODS = ("auto", "eigh", "krylov")
@@ -208,19 +247,24 @@ def dense_above(
 def counted_top(
     S: np.ndarray, above: float, *, rng: np.random.Generator, rtol: float = DEFAULT_RTOL
 ) -> Spectrum | None:
-    """The eigenpairs of `S` not below `above` when at most `LANCZOS_MAX_COUNT` lie above its
-    `dense_cut`: counted exactly first (Sylvester's law of inertia, `count_above`), then that
-    many by ARPACK and certified by a Cholesky factor (`dense_above`); None when there are more,
-    the cut lies in the round-off band, or the run stops without an answer (LAPACK then
-    answers; an error in the input is raised again there)."""
+    """The eigenpairs of `S` not below `above` when at most d / `DENSE_MAX_FRACTION` lie above
+    its `dense_cut`, `stability_map`'s way: counted exactly first (Sylvester's law of inertia,
+    `count_above`); at most `lanczos_max_count` by ARPACK, certified by a Cholesky factor
+    (`dense_above`), else (or when that run stops without an answer) from one tridiagonal
+    reduction (`reduced_above`). None when there are more or the cut lies in the round-off band
+    (`dense_partial` then answers)."""
     d, trace = S.shape[0], float(np.trace(S))
     cut = dense_cut(above, rtol, d, trace)
     if cut <= roundoff_threshold(trace, d):
         return None
     count = count_above(S, cut, single=True)
-    if count > LANCZOS_MAX_COUNT:
+    if count > d // DENSE_MAX_FRACTION:
         return None
-    return lanczos_above(S, above, count, rng=rng, rtol=rtol)
+    if count <= lanczos_max_count(d):
+        found = lanczos_above(S, above, count, rng=rng, rtol=rtol)
+        if found is not None:
+            return found
+    return reduced_above(S, above, max_count=d // DENSE_MAX_FRACTION, rtol=rtol, whole=False)
 
 
 def lanczos_above(

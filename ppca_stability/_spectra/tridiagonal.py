@@ -2,18 +2,23 @@
 is kept.
 
 ``numpy.linalg.eigvalsh`` reduces ``S = Q T Q^T`` to a tridiagonal ``T`` (LAPACK ``dsytrd``) and
-takes the eigenvalues of ``T`` (``dsterf``), then forgets ``Q``. The check of eigenvalues near
-round-off (`_base.validation.check_psd_eigenvalues`) needs their eigenvectors, which then cost a
-second decomposition. Here the reduction is kept (`Reduction`): the eigenvectors of ``T`` for just
-the eigenvalues asked for (bisection and inverse iteration, or the MRRR algorithm ``dstemr``,
-through ``scipy.linalg.eigh_tridiagonal``) are mapped back by ``Q``'s Householder reflectors
-(``dormqr``, blocked), so the covariance is decomposed once whether or not the check needs
-vectors (`checked_eigenvalues`, the phase diagram's one decomposition).
+takes the eigenvalues of ``T`` (``dsterf``), then forgets ``Q``. Here the reduction is kept
+(`Reduction`): the eigenvectors of ``T`` for just the eigenvalues asked for (bisection and inverse
+iteration, or the MRRR algorithm ``dstemr``, through ``scipy.linalg.eigh_tridiagonal``) are mapped
+back by ``Q``'s Householder reflectors (``dormqr``, blocked). Two callers:
 
-MRRR on the subset was tried as the partial routes' LAPACK step in place of ``syevr``: on one
-thread at d = 2000 it was as fast or up to 0.16x faster (500 pairs of a power law: 0.57x one
-``eigh`` against 0.73x), but inside `stability_map` on two threads slower where ARPACK had
-given up first (a Wishart edge with 50 above: 1.04x against 0.70x), so the routes keep ``syevr``.
+* the check of eigenvalues near round-off (`_base.validation.check_psd_eigenvalues`) needs
+  their eigenvectors, which then cost no second decomposition (`checked_eigenvalues`, the
+  phase diagram's one decomposition);
+* the partial routes (`_spectrum.reduced_above`): the exact count of eigenvalues above a cut
+  on ``T`` (its Sturm count, ``d`` operations) decides after the reduction between the pairs
+  above the cut alone and every pair (divide and conquer on ``T``, ``dstevd``), so neither
+  pays for a decomposition it does not use. At d = 2000 on two threads, as fractions of one
+  ``numpy.linalg.eigh``: the reduction 0.27-0.34, 50 pairs after it about 0.09 (0.05 for
+  inverse iteration, 0.03 for the back-transformation), every pair 0.63-0.69.
+
+LAPACK's ``syevr`` on the same subset costs as much (it runs the same reduction), but cannot say
+how many pairs it will compute before it has.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import scipy.linalg
 from scipy.linalg import lapack
 
 from .._base.validation import check_psd_eigenvalues
+from .sylvester import count_above_tridiagonal
 
 __all__ = ["Reduction", "checked_eigenvalues"]
 
@@ -45,11 +51,28 @@ class Reduction:
     def __init__(self, S: np.ndarray) -> None:
         d = S.shape[0]
         lwork = int(lapack.dsytrd_lwork(d, lower=1)[0])
-        self.reflectors, self.diag, self.off, self.tau, info = lapack.dsytrd(
-            S, lower=1, lwork=lwork
+        # One d x d buffer for the factorisation and the reflectors: dsytrd overwrites a Fortran
+        # copy of S in it, then the reflectors (below the subdiagonal) are packed in place into
+        # the contiguous (d - 1) x (d - 1) array dormqr reads. Passing dormqr the slice instead
+        # made it copy 32 MB at d = 2000; a fresh allocation that size cost 0.17-0.23 s of page
+        # faults here (3 ms when reused), more than the rest of a 50-pair subset.
+        buffer = np.empty(d * d)
+        A = buffer.reshape((d, d), order="F")
+        # S^T is S, and for a C-ordered S a Fortran-ordered view: copied without a transposition
+        # (2.3 ms against 7.6 ms at d = 2000). dsytrd then reads S's upper triangle, the same as
+        # its lower in a symmetric S (`check_cov` makes every covariance exactly symmetric).
+        np.copyto(A, S.T if S.flags.c_contiguous else S)
+        reflected, self.diag, self.off, self.tau, info = lapack.dsytrd(
+            A, lower=1, lwork=lwork, overwrite_a=1
         )
         if info != 0:
             raise RuntimeError(f"LAPACK dsytrd failed (info = {info}).")
+        if not np.shares_memory(reflected, buffer):  # a wrapper that copied after all
+            buffer = np.asfortranarray(reflected).reshape(-1, order="F")
+        m = d - 1
+        for j in range(m):  # column j of rows 1.. to offset j m: forward, never overwriting ahead
+            buffer[j * m : (j + 1) * m] = buffer[j * d + 1 : j * d + d]
+        self.reflectors = buffer[: m * m].reshape((m, m), order="F")
 
     def eigenvalues(self, name: str = "cov") -> np.ndarray:
         """Every eigenvalue, ascending (``dsterf``)."""
@@ -59,6 +82,37 @@ class Reduction:
                 f"eigenvalues of `{name}` did not converge (dsterf {info})."
             )
         return values
+
+    def count_above(self, cut: float) -> int:
+        """How many eigenvalues of ``T`` (those of ``S`` to within the reduction's round-off)
+        lie above `cut`: `_spectra.sylvester.count_above_tridiagonal`."""
+        return count_above_tridiagonal(self.diag, self.off, cut)
+
+    def top_pairs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The `k` largest eigenpairs, descending, eigenvectors as columns: bisection and inverse
+        iteration on those alone (``dstebz``, ``dstein``). Not MRRR (``dstemr``): its wrapper
+        allocates room for every eigenvector whatever the subset (32 MB at d = 2000), and with
+        NumPy's transparent huge pages a fresh allocation that size cost up to 0.3 s of page
+        faults here, against 0.03 s for the work."""
+        d = self.diag.size
+        if k == 0:
+            return np.zeros(0), np.zeros((d, 0))
+        select = {"select": "i", "select_range": (d - k, d - 1), "check_finite": False}
+        try:
+            values, V = scipy.linalg.eigh_tridiagonal(self.diag, self.off, **select)
+        except np.linalg.LinAlgError:  # inverse iteration did not converge: MRRR
+            values, V = scipy.linalg.eigh_tridiagonal(
+                self.diag, self.off, lapack_driver="stemr", **select
+            )
+        return np.ascontiguousarray(values[::-1]), self._back(V[:, ::-1])
+
+    def all_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every eigenpair, eigenvalues ascending (divide and conquer on ``T``, ``dstevd``, as
+        ``numpy.linalg.eigh``'s ``dsyevd`` does after its own reduction)."""
+        values, V, info = lapack.dstevd(self.diag, self.off, compute_v=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"eigenpairs did not converge (dstevd {info}).")
+        return values, self._back(V)
 
     def pairs(self, lo: int, hi: int, *, driver: str = "auto") -> tuple[np.ndarray, np.ndarray]:
         """The eigenpairs with ascending indices ``lo..hi`` (inclusive, LAPACK's order):
@@ -78,11 +132,9 @@ class Reduction:
         """``Q V``: ``Q = diag(1, Q')``, ``Q'`` the product of dsytrd's reflectors, stored below
         the diagonal of rows 1.. as a QR factorisation stores its own (LAPACK's ``dormtr`` does
         the same through ``dormqr``)."""
-        d = V.shape[0]
         U = np.empty_like(V)
         U[0] = V[0]
-        k = d - 1
-        reflectors = self.reflectors[1:, :k]
+        reflectors = self.reflectors
         work = int(lapack.dormqr("L", "N", reflectors, self.tau, V[1:], -1)[1][0])
         U[1:], _, info = lapack.dormqr("L", "N", reflectors, self.tau, V[1:], work)
         if info != 0:

@@ -170,7 +170,7 @@ def small_routes(monkeypatch):
     monkeypatch.setattr(st, "PARTIAL_MIN_FEATURES", 8)
     monkeypatch.setattr(st, "SUBSET_MIN_FEATURES", 8)
     calls: list[str] = []
-    for name in ("lanczos_above", "dense_partial", "eigh_descending"):
+    for name in ("lanczos_above", "reduced_above", "eigh_descending"):
         original = getattr(st, name)
 
         def wrapper(*args, _original=original, _name=name, **kwargs):
@@ -186,7 +186,9 @@ def small_routes(monkeypatch):
 def test_route_decision_gives_the_complete_route_map(name, top, small_routes, monkeypatch):
     """Over the family and its cuts, for latent_dim 3 and d: the partial route exactly when at
     most d / 8 eigenvalues are held (above sigma2 or tied with it), by Krylov (or LAPACK's
-    subset route with PARTIAL_TOP = 0), and the same map as from the complete spectrum."""
+    subset route of one tridiagonal reduction with PARTIAL_TOP = 0), and the same map as from
+    the complete spectrum. Where the bounds by interlacing sent the cut to the reduction, its
+    own count may still find more than d / 8 and return the whole spectrum."""
     monkeypatch.setattr(st, "PARTIAL_TOP", top)
     S = FAMILY[name]
     lam = _complete_spectrum(S).eigenvalues
@@ -200,9 +202,9 @@ def test_route_decision_gives_the_complete_route_map(name, top, small_routes, mo
             assert partial == (held <= D // 8), (cut, held)
             if partial:
                 assert auto.spectrum.eigenvalues.size == held
-                assert small_routes[0] == ("lanczos_above" if top else "dense_partial"), cut
+                assert small_routes[0] == ("lanczos_above" if held <= top else "reduced_above")
             else:
-                assert small_routes == ["eigh_descending"], cut
+                assert small_routes in (["eigh_descending"], ["reduced_above"]), cut
             _assert_same_map(auto, complete)
 
 
@@ -226,17 +228,23 @@ def test_a_wrong_count_costs_time_not_the_answer(wrong, small_routes, monkeypatc
             _assert_same_map(auto, complete)
 
 
-def test_learned_sigma2_and_many_eigenvalues_above_take_one_eigh(small_routes, monkeypatch):
+@pytest.fixture
+def counted(monkeypatch):
+    """The sizes of the matrices the route counts eigenvalues of, in order."""
+    sizes: list[int] = []
+    monkeypatch.setattr(
+        st,
+        "count_above",
+        lambda S, cut, single: sizes.append(S.shape[0]) or count_above(S, cut, single=single),
+    )
+    return sizes
+
+
+def test_learned_sigma2_and_many_eigenvalues_above_take_one_eigh(small_routes, counted):
     """sigma2 learned needs every eigenvalue: no count. Inside a bulk, the count on the
     principal submatrix of every fourth row and column (a lower bound by interlacing) already
     exceeds d / 8, and the larger counts are skipped; above few eigenvalues all three run,
     smallest first."""
-    counted: list[int] = []
-    monkeypatch.setattr(
-        st,
-        "count_above",
-        lambda S, cut, single: counted.append(S.shape[0]) or count_above(S, cut, single=single),
-    )
     S = FAMILY["Wishart"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegeneracyWarning)
@@ -251,13 +259,27 @@ def test_learned_sigma2_and_many_eigenvalues_above_take_one_eigh(small_routes, m
     assert top.spectrum.eigenvalues.size == 2 and counted == [quarter, half, D]
 
 
-def test_below_the_subset_size_only_arpacks_few_pairs_take_the_partial_route(
-    small_routes, monkeypatch
+def test_a_high_bound_by_interlacing_goes_to_the_reduction_without_the_full_count(
+    small_routes, counted, monkeypatch
 ):
-    """Below SUBSET_MIN_FEATURES the LAPACK subset route costs as much as one eigh: the partial
-    route needs at most PARTIAL_TOP eigenvalues held as well as d / 8."""
+    """When the principal submatrices already hold more than PARTIAL_TOP eigenvalues above the
+    cut (but at most d / 8), ARPACK is out of its range whatever the full count: the route skips
+    that count and the reduction counts on its own T."""
+    monkeypatch.setattr(st, "PARTIAL_TOP", 1)
+    S = FAMILY["power law"]
+    lam = _complete_spectrum(S).eigenvalues
+    auto, complete = _maps(S, _cuts(lam)["lam_8"], 3)
+    assert auto.spectrum.eigenvalues.size == 8
+    assert counted == [len(range(0, D, 4)), len(range(0, D, 2))]
+    assert small_routes == ["reduced_above"]
+    _assert_same_map(auto, complete)
+
+
+def test_below_the_subset_size_only_few_pairs_take_the_partial_route(small_routes, monkeypatch):
+    """Below SUBSET_MIN_FEATURES a subset costs relatively more: the partial route needs at
+    most SMALL_SUBSET_MAX eigenvalues held as well as d / 8."""
     monkeypatch.setattr(st, "SUBSET_MIN_FEATURES", 10**6)
-    monkeypatch.setattr(st, "PARTIAL_TOP", 2)
+    monkeypatch.setattr(st, "SMALL_SUBSET_MAX", 2)
     S = FAMILY["spiked, spread bulk"]
     lam = _complete_spectrum(S).eigenvalues
     floor = eigen_floor(lam)

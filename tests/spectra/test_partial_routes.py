@@ -163,26 +163,35 @@ def test_data_with_many_more_samples_than_features_forms_the_covariance(monkeypa
 
 
 @pytest.mark.parametrize("route", ["lanczos", "lanczos gives up", "more than its count"])
-def test_data_formed_into_its_covariance_counts_then_runs_lanczos_or_lapack(route, monkeypatch):
+def test_data_formed_into_its_covariance_counts_then_runs_lanczos_or_a_reduction(
+    route, monkeypatch
+):
     """From a covariance it formed, `spectrum(data=X, above=a)` counts the pairs above the cut
-    exactly and has ARPACK converge that many (as `stability_map`'s route does), or LAPACK's
-    subset driver answers when ARPACK gives up or the count exceeds its range: the same pairs
-    every way, with or without vectors."""
+    exactly and, as `stability_map`'s route does, has ARPACK converge that many when they are
+    at most `lanczos_max_count` (64 at these 400 features), else (or when ARPACK gives up) takes
+    them from one tridiagonal reduction: the same pairs every way, with or without vectors."""
     X = _data_with_covariance(np.r_[np.linspace(30.0, 2.0, 23), np.linspace(0.4, 0.01, 377)], 4000)
     S = covariance(X)
-    runs = []
-    real = _partial.lanczos_top
+    runs: list[int] = []
+    reductions: list[float] = []
+    real, real_reduced = _partial.lanczos_top, _spectrum.reduced_above
 
     def spy(*args, **kwargs):
         runs.append(args[1])  # the number of pairs asked for
         return None if route == "lanczos gives up" else real(*args, **kwargs)
 
+    def spy_reduced(*args, **kwargs):
+        reductions.append(args[1])
+        return real_reduced(*args, **kwargs)
+
     monkeypatch.setattr(_partial, "lanczos_top", spy)
+    monkeypatch.setattr(_spectrum, "reduced_above", spy_reduced)
     if route == "more than its count":
-        monkeypatch.setattr(_spectrum, "LANCZOS_MAX_COUNT", 22)
+        monkeypatch.setattr(_spectrum, "lanczos_max_count", lambda d: 22)
     got = spectrum(data=X, above=0.5, rng=0)
     _assert_top_of(got, S, 0.5)
     assert runs == ([] if route == "more than its count" else [23])
+    assert reductions == ([] if route == "lanczos" else [0.5])
     values = spectrum(data=X, above=0.5, rng=0, vectors=False)
     assert values.eigenvectors is None
     np.testing.assert_allclose(values.eigenvalues, got.eigenvalues, rtol=1e-12)

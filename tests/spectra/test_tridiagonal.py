@@ -1,5 +1,6 @@
 """Eigenpairs of a subset: from one kept tridiagonal reduction (MRRR or inverse iteration, then the
-Householder back-transform), and LAPACK's subset route of the partial spectra (`dense_top`).
+Householder back-transform; the count on its T by Sturm sequence deciding between a subset and the
+whole), and LAPACK's subset route of the partial spectra (`dense_top`).
 
 Reference: ``numpy.linalg.eigh`` of the same matrix. Eigenvalues agree to 1e-12 lam_max;
 eigenvectors are compared through the orthogonal projector onto the returned columns (unique
@@ -12,7 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as hs
 
+from ppca_stability._base.tolerance import DEFAULT_RTOL
 from ppca_stability._spectra.partial import dense_top
+from ppca_stability._spectra.spectrum import dense_cut, reduced_above
+from ppca_stability._spectra.sylvester import count_above_tridiagonal
 from ppca_stability._spectra.tridiagonal import Reduction, checked_eigenvalues
 
 
@@ -104,3 +108,76 @@ def test_subset_equals_full_eigh_on_tied_spectra(values, seed, position):
     top, U = dense_top(S, above=0.5 * (full[k - 1] + full[k]))
     _check_pairs(S, top, U, full[:k])
     assert _projector_error(S, U, k) < 1e-8
+
+
+@given(
+    diag=hs.lists(hs.sampled_from([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0]), min_size=1, max_size=30),
+    off_scale=hs.sampled_from([0.0, 1e-300, 1e-8, 0.5, 2.0]),
+    seed=hs.integers(0, 2**16),
+    cut=hs.sampled_from([-1.0, 0.0, 0.5, 1.0, 1.7]),
+)
+def test_sturm_count_is_the_number_of_eigenvalues_above_the_cut(diag, off_scale, seed, cut):
+    """The positive pivots of T - cut I count the eigenvalues of T above the cut: tridiagonal
+    matrices with zero, subnormal and ordinary off-diagonals, and cuts at their diagonal values
+    (zero pivots), away from which no eigenvalue lies within round-off."""
+    a = np.asarray(diag)
+    b = off_scale * np.random.default_rng(seed).choice([-1.0, 0.0, 1.0], a.size - 1)
+    lam = np.linalg.eigvalsh(np.diag(a) + np.diag(b, 1) + np.diag(b, -1))
+    margin = 1e-12 * max(1.0, float(np.abs(lam).max()))
+    if np.any(np.abs(lam - cut) <= margin):
+        # An eigenvalue at the cut: it counts as not above it, up to round-off on either side.
+        lo = int(np.count_nonzero(lam > cut + margin))
+        assert (
+            lo
+            <= count_above_tridiagonal(a, b, cut)
+            <= lo + np.count_nonzero(np.abs(lam - cut) <= margin)
+        )
+    else:
+        assert count_above_tridiagonal(a, b, cut) == int(np.count_nonzero(lam > cut))
+
+
+def test_sturm_count_on_a_diagonal_matrix_at_its_values():
+    a = np.array([3.0, 2.0, 2.0, 1.0])
+    assert count_above_tridiagonal(a, np.zeros(3), 2.0) == 1
+    assert count_above_tridiagonal(a, np.zeros(3), 0.0) == 4
+    assert count_above_tridiagonal(np.array([5.0]), np.zeros(0), 4.0) == 1
+
+
+@pytest.mark.parametrize("n_above", [0, 1, 40, 299])
+def test_top_pairs_by_the_count_above_a_cut_and_every_pair_from_one_reduction(n_above):
+    S = _rotated(1.0 / np.arange(1.0, 301.0), seed=2)
+    full = np.linalg.eigvalsh(S)[::-1]
+    cut = 0.5 * (full[n_above - 1] + full[n_above]) if n_above else 2.0
+    reduction = Reduction(S)
+    assert reduction.count_above(cut) == n_above
+    values, U = reduction.top_pairs(reduction.count_above(cut))
+    _check_pairs(S, values, U, full[:n_above])
+    values, U = reduction.all_pairs()
+    _check_pairs(S, values, U, full[::-1])
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_reduced_above_returns_a_subset_or_every_pair_by_its_count(whole):
+    """At most `max_count` pairs above the cut: those alone, with `rest_max` the cut; more: every
+    pair, the whole spectrum or (`whole` False) cut where the subset would have been."""
+    lam = np.r_[np.geomspace(50.0, 5.0, 6), np.full(20, 2.0), np.linspace(1.0, 0.1, 174)]
+    S = _rotated(lam, seed=3)
+    full = np.linalg.eigvalsh(S)[::-1]
+    d, trace = lam.size, float(lam.sum())
+    top = reduced_above(S, 3.0, max_count=10, rtol=DEFAULT_RTOL, whole=whole)
+    assert not top.is_complete and top.rest_max == dense_cut(3.0, DEFAULT_RTOL, d, trace)
+    _check_pairs(S, top.eigenvalues, top.eigenvectors, full[:6])
+    many = reduced_above(S, 1.5, max_count=10, rtol=DEFAULT_RTOL, whole=whole)
+    assert many.is_complete == whole
+    r = many.eigenvalues.size
+    assert r == (d if whole else 26)
+    _check_pairs(S, many.eigenvalues, many.eigenvectors, full[:r])
+    # The repeated 2.0 is wholly inside: its invariant subspace, not one basis of it.
+    assert _projector_error(S, many.eigenvectors[:, :26], 26) < 1e-9
+
+
+def test_reduced_above_a_cut_in_the_round_off_band_or_of_one_feature_is_complete():
+    S = _rotated(np.r_[4.0, 2.0, np.zeros(8)], seed=4)
+    assert reduced_above(S, 1e-20, max_count=1, rtol=DEFAULT_RTOL).is_complete
+    one = reduced_above(np.array([[3.0]]), 1.0, max_count=1, rtol=DEFAULT_RTOL)
+    assert one.is_complete and one.eigenvalues.tolist() == [3.0]
