@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._base.memory import no_huge_pages
 from .._base.tolerance import roundoff_threshold
 from .._base.validation import check_latent_dim, check_positive_int, check_sigma2
 from .._spectra.container import Spectrum
@@ -132,20 +133,31 @@ def covariance_spectrum(S: np.ndarray, s: float | str, rtol: float) -> Spectrum:
     cut = dense_cut(s, rtol, d, trace)
     if cut <= roundoff_threshold(trace, d):
         return eigh_descending(S, vectors=True)
+    # The partial routes allocate large transient arrays (copies of S, LAPACK's workspaces):
+    # without huge pages (`_base.memory`). One full eigh keeps NumPy's own policy.
+    with no_huge_pages():
+        found = _partial(S, s, cut, rtol)
+    return eigh_descending(S, vectors=True) if found is None else found
+
+
+def _partial(S: np.ndarray, s: float, cut: float, rtol: float) -> Spectrum | None:
+    """`covariance_spectrum` at a cut above the round-off band: None where one full eigh is the
+    route."""
+    d = S.shape[0]
     limit = partial_limit(d)
     # Cauchy interlacing: a principal submatrix has at most as many eigenvalues above the cut.
     bound = 0
     for step in SUBMATRIX_STEPS:
         bound = max(bound, count_above(S[::step, ::step], cut, single=True))
         if bound > limit:
-            return eigh_descending(S, vectors=True)
+            return None
     # Below SUBSET_MIN_FEATURES, ARPACK is tried for every count the route takes (as
     # `_spectra.lanczos.lanczos_max_count` says).
     top = limit if d < SUBSET_MIN_FEATURES else PARTIAL_TOP
     if bound <= top:
         count = count_above(S, cut, single=True)
         if count > limit:
-            return eigh_descending(S, vectors=True)
+            return None
         if count <= top:
             # A fixed seed: the same covariance gives the same map, bit for bit. A run that
             # stops without an answer leaves the reduction to answer (`lanczos_above`).

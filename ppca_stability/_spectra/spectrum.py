@@ -32,6 +32,7 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike
 
+from .._base.memory import no_huge_pages
 from .._base.tolerance import DEFAULT_RTOL, roundoff_threshold
 from .._base.validation import (
     check_bool,
@@ -102,10 +103,10 @@ def reduced_above(
     does not use: at most `max_count` pairs alone, else every pair (divide and conquer), returned
     whole or, without `whole`, cut where the subset would have been.
 
-    At d = 2000 on two threads (six spectra of `benchmarks/bench_routes.py`, best of 3, as
-    fractions of one ``numpy.linalg.eigh``): the reduction 0.27-0.34, 3-64 pairs after it
-    0.03-0.07 (MRRR and the back-transformation of those vectors alone), every pair 0.63-0.69
-    (divide and conquer): 0.29-0.39 for a subset, 0.96-1.00 for the whole."""
+    At d = 2000 on two threads (the spectra of `benchmarks/bench_routes.py`, best of 3-7, as
+    fractions of one ``numpy.linalg.eigh``): the reduction 0.27-0.34; 50 pairs after it about
+    0.09 (inverse iteration 0.055, the back-transformation of those vectors alone 0.033); every
+    pair 0.63-0.69 (divide and conquer), 0.96-1.00 with the reduction."""
     d, trace = S.shape[0], float(np.trace(S))
     cut = dense_cut(above, rtol, d, trace)
     if d < 2 or cut <= roundoff_threshold(trace, d):
@@ -257,14 +258,15 @@ def counted_top(
     cut = dense_cut(above, rtol, d, trace)
     if cut <= roundoff_threshold(trace, d):
         return None
-    count = count_above(S, cut, single=True)
-    if count > d // DENSE_MAX_FRACTION:
-        return None
-    if count <= lanczos_max_count(d):
-        found = lanczos_above(S, above, count, rng=rng, rtol=rtol)
-        if found is not None:
-            return found
-    return reduced_above(S, above, max_count=d // DENSE_MAX_FRACTION, rtol=rtol, whole=False)
+    with no_huge_pages():  # large transient arrays (`_base.memory`)
+        count = count_above(S, cut, single=True)
+        if count > d // DENSE_MAX_FRACTION:
+            return None
+        if count <= lanczos_max_count(d):
+            found = lanczos_above(S, above, count, rng=rng, rtol=rtol)
+            if found is not None:
+                return found
+        return reduced_above(S, above, max_count=d // DENSE_MAX_FRACTION, rtol=rtol, whole=False)
 
 
 def lanczos_above(
