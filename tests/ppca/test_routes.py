@@ -275,6 +275,22 @@ def test_a_high_bound_by_interlacing_goes_to_the_reduction_without_the_full_coun
     _assert_same_map(auto, complete)
 
 
+def test_a_low_bound_with_many_above_finishes_the_whole_decomposition_from_t(
+    small_routes, monkeypatch
+):
+    """Interlacing bounds can be far below the count: sent to the reduction by a bound above
+    PARTIAL_TOP, a cut with more than d / 8 eigenvalues above it gets every pair from the same
+    T (no second decomposition), and the map of the complete spectrum."""
+    monkeypatch.setattr(st, "PARTIAL_TOP", 1)
+    monkeypatch.setattr(st, "count_above", lambda S, cut, single: 2)  # bounds of 2, no more
+    S = FAMILY["Wishart"]
+    lam = _complete_spectrum(S).eigenvalues
+    auto, complete = _maps(S, _cuts(lam)["median"], 3)
+    assert auto.spectrum.is_complete and small_routes == ["reduced_above"]
+    np.testing.assert_allclose(auto.spectrum.eigenvalues, lam, rtol=0, atol=1e-12 * lam[0])
+    _assert_same_map(auto, complete)
+
+
 def test_below_the_subset_size_only_few_pairs_take_the_partial_route(small_routes, monkeypatch):
     """Below SUBSET_MIN_FEATURES a subset costs relatively more: the partial route needs at
     most SMALL_SUBSET_MAX eigenvalues held as well as d / 8."""
