@@ -2,7 +2,7 @@
 
 NumPy asks the kernel for transparent huge pages on every array of 4 MiB or more
 (``madvise(MADV_HUGEPAGE)``). Where the kernel then compacts memory synchronously to find 2 MiB
-pages (``/sys/kernel/mm/transparent_hugepage/defrag`` set to ``madvise``, Ubuntu's default), a
+pages (``/sys/kernel/mm/transparent_hugepage/defrag`` set to ``madvise``, Linux's default), a
 fresh array's first touch can stall. LAPACK's wrappers in SciPy allocate their outputs and
 workspaces as NumPy arrays: the eigenvectors of a tridiagonal matrix and ``dstevd``'s workspace
 (32 MB each at d = 2000), a ``dsytrd`` buffer. Measured here (two cores, d = 2000, inside
