@@ -115,18 +115,21 @@ def reduced_above(
     count = reduction.count_above(cut)
     if count > max_count:
         full = complete_spectrum(S, *reduction.all_pairs())
-        if whole:
-            return full
-        r = int(np.count_nonzero(full.eigenvalues > cut))
-        U = full.eigenvectors
-        return partial_spectrum(
-            full.eigenvalues[:r], None if U is None else U[:, :r], d, trace, cut
-        )
+        return full if whole else _cut_at(full, trace, cut)
     lam, U = reduction.top_pairs(count)
     keep = int(np.count_nonzero(lam > cut))  # the count is T's, these are T's: round-off apart
     lam, U = lam[:keep], U[:, :keep]
     _check_rest_sum(lam, trace, d)
     return partial_spectrum(lam, sign_fix(U), d, trace, cut)
+
+
+def _cut_at(full: Spectrum, trace: float, rest_max: float) -> Spectrum:
+    """The partial spectrum a subset route would have given from the complete `full`: the pairs
+    not below `rest_max` (their vectors copied, so the d x d matrix is not kept alive)."""
+    r = int(np.count_nonzero(full.eigenvalues >= rest_max))
+    U = full.eigenvectors
+    U = None if U is None else np.ascontiguousarray(U[:, :r])
+    return partial_spectrum(full.eigenvalues[:r], U, full.n_features, trace, rest_max)
 
 
 METHODS = ("auto", "eigh", "krylov")
@@ -197,11 +200,7 @@ def dense_partial(
                 # about as much as the whole syevd from d / 4 pairs on, and up to 4x it when a
                 # repeated value lies above the cut (a spiked identity, d = 800: 3.6 s against
                 # 0.85 s): the complete decomposition, cut where syevr would have cut.
-                full = eigh_descending(S, vectors=vectors)
-                r = int(np.count_nonzero(full.eigenvalues >= rest_max))
-                U = full.eigenvectors
-                U = None if U is None else np.ascontiguousarray(U[:, :r])
-                return partial_spectrum(full.eigenvalues[:r], U, d, trace, rest_max)
+                return _cut_at(eigh_descending(S, vectors=vectors), trace, rest_max)
     lam, U = _partial.dense_top(S, above=rest_max, n_components=n_components)
     _check_rest_sum(lam, trace, d)
     return partial_spectrum(lam, U if vectors else None, d, trace, rest_max)

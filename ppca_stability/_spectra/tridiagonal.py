@@ -69,10 +69,7 @@ class Reduction:
             raise RuntimeError(f"LAPACK dsytrd failed (info = {info}).")
         if not np.shares_memory(reflected, buffer):  # a wrapper that copied after all
             buffer = np.asfortranarray(reflected).reshape(-1, order="F")
-        m = d - 1
-        for j in range(m):  # column j of rows 1.. to offset j m: forward, never overwriting ahead
-            buffer[j * m : (j + 1) * m] = buffer[j * d + 1 : j * d + d]
-        self.reflectors = buffer[: m * m].reshape((m, m), order="F")
+        self.reflectors = _pack_below_first_row(buffer, d, d - 1)
 
     def eigenvalues(self, name: str = "cov") -> np.ndarray:
         """Every eigenvalue, ascending (``dsterf``)."""
@@ -97,14 +94,11 @@ class Reduction:
         d = self.diag.size
         if k == 0:
             return np.zeros(0), np.zeros((d, 0))
-        select = {"select": "i", "select_range": (d - k, d - 1), "check_finite": False}
         try:
-            values, V = scipy.linalg.eigh_tridiagonal(self.diag, self.off, **select)
+            values, U = self.pairs(d - k, d - 1)
         except np.linalg.LinAlgError:  # inverse iteration did not converge: MRRR
-            values, V = scipy.linalg.eigh_tridiagonal(
-                self.diag, self.off, lapack_driver="stemr", **select
-            )
-        return np.ascontiguousarray(values[::-1]), self._back(V[:, ::-1])
+            values, U = self.pairs(d - k, d - 1, driver="stemr")
+        return np.ascontiguousarray(values[::-1]), np.ascontiguousarray(U[:, ::-1])
 
     def all_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """Every eigenpair, eigenvalues ascending (divide and conquer on ``T``, ``dstevd``, as
@@ -138,9 +132,7 @@ class Reduction:
         d, m = V.shape
         flat = V.reshape(-1, order="F")  # a view: V is Fortran-ordered
         first = V[0].copy()
-        for j in range(m):  # forward: each column moves left, never over one not yet moved
-            flat[j * (d - 1) : (j + 1) * (d - 1)] = flat[j * d + 1 : (j + 1) * d]
-        C = flat[: (d - 1) * m].reshape((d - 1, m), order="F")
+        C = _pack_below_first_row(flat, d, m)
         work = int(lapack.dormqr("L", "N", self.reflectors, self.tau, C, -1)[1][0])
         out, _, info = lapack.dormqr("L", "N", self.reflectors, self.tau, C, work, overwrite_c=1)
         if info != 0:
@@ -164,6 +156,15 @@ class Reduction:
         if info != 0:
             raise RuntimeError(f"LAPACK dormqr failed (info = {info}).")
         return U
+
+
+def _pack_below_first_row(flat: np.ndarray, d: int, m: int) -> np.ndarray:
+    """Rows 1.. of the first `m` columns of the Fortran-ordered d-row matrix in `flat`, packed
+    in place into a contiguous (d - 1) x m Fortran array at its start (returned as a view).
+    Forward: each column moves left, never over one not yet moved."""
+    for j in range(m):
+        flat[j * (d - 1) : (j + 1) * (d - 1)] = flat[j * d + 1 : (j + 1) * d]
+    return flat[: (d - 1) * m].reshape((d - 1, m), order="F")
 
 
 def checked_eigenvalues(cov: np.ndarray, name: str = "cov") -> np.ndarray:
