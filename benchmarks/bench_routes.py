@@ -3,8 +3,8 @@
 (a) `stability_map(S, sigma2, latent_dim=q)` (+ global maximum + n_points) against one
     `numpy.linalg.eigh(S)` at d = 2000, over a family of spectra (Gaussian Wishart ``A A^T / d``
     for two seeds, spikes over a spread bulk, a power law ``1 / i``, spikes over an exactly
-    repeated bulk, twelve decades ``logspace(12, 0, d)``; all but Wishart rotated by a random
-    orthogonal matrix) and cuts (sigma2 at the median eigenvalue for q = 10, 50, 250, d; between
+    repeated bulk, twelve decades ``logspace(12, 0, d)``, a spiked identity with 60 spikes, six
+    decades; all but Wishart rotated by a random orthogonal matrix) and cuts (sigma2 at the median eigenvalue for q = 10, 50, 250, d; between
     lam_q and lam_q+1 for q = 10, 50, 250 = d/8, so that q eigenvalues lie above it; between
     lam_400 and lam_401 (d/5 above: the reduction's own count finishes the whole decomposition
     where the interlacing bounds sent the cut to it); above all but 3 for q = 10 and d; below
@@ -99,6 +99,14 @@ SPECTRA: dict[str, Callable[[int], np.ndarray]] = {
         np.r_[np.geomspace(50.0, 5.0, 10), np.ones(d - 10)], np.random.default_rng(14)
     ),
     "wide range 1e12": lambda d: _rotated(np.logspace(12.0, 0.0, d), np.random.default_rng(15)),
+    # Two graded spectra whose eigh deflates (0.50-0.56 s at d = 2000 against 0.59-0.69 s): a
+    # spiked identity with 60 spikes, where ARPACK takes 11-50 pairs on `GradedProbe`'s word,
+    # and six decades, graded but too dense for it (233 products for 50 pairs, budget 250: the
+    # probe rules it out and the reduction answers).
+    "spiked identity, 60 spikes": lambda d: _rotated(
+        np.r_[np.geomspace(50.0, 5.0, 60), np.ones(d - 60)], np.random.default_rng(16)
+    ),
+    "six decades": lambda d: _rotated(np.logspace(6.0, 0.0, d), np.random.default_rng(17)),
 }
 
 

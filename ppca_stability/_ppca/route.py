@@ -18,9 +18,11 @@ from .._base.tolerance import roundoff_threshold
 from .._base.validation import check_latent_dim, check_positive_int, check_sigma2
 from .._spectra.container import Spectrum
 from .._spectra.lanczos import (
+    LANCZOS_GRADED_MAX_COUNT,
     LANCZOS_MAX_COUNT,
     LANCZOS_SMALL_FEATURES,
     LANCZOS_SMALL_MAX_COUNT,
+    GradedProbe,
 )
 from .._spectra.spectrum import dense_cut, eigh_descending, lanczos_above, reduced_above
 from .._spectra.sylvester import count_above
@@ -37,23 +39,30 @@ __all__ = ["covariance_spectrum", "partial_limit", "uses_partial_spectrum"]
 # * on the principal submatrices of every fourth and every other row and column, lower bounds
 #   by Cauchy's interlacing theorem at 1/64 and 1/8 of the full count's cost: more than
 #   d / PARTIAL_MAX_FRACTION sends the cut (inside a bulk, below the mean eigenvalue) straight to
-#   one full eigh; more than PARTIAL_TOP sends it to one tridiagonal reduction
+#   one full eigh; more than PARTIAL_TOP (and than GRADED_TOP, or where `GradedProbe` rules
+#   out every count from the bound to GRADED_TOP) sends it to one tridiagonal reduction
 #   (`_spectrum.reduced_above`), whose own exact count on T then picks the pairs above the cut or
 #   every pair (0.96-1.00x one eigh at d = 2000), so a low bound never costs a second
 #   decomposition;
 # * else the full count (0.05x one eigh at d = 2000 on two threads, 0.07x on one): at most
-#   PARTIAL_TOP pairs go to ARPACK (`_spectra.lanczos`) for exactly that many, certified by a
-#   Cholesky factor (`_spectrum.dense_above`) within a budget of products, the reduction when it
-#   stops without an answer; up to d / PARTIAL_MAX_FRACTION to the reduction; more, one eigh.
+#   PARTIAL_TOP pairs, or at most GRADED_TOP where the spectrum looks graded at the cut
+#   (`GradedProbe`: two more counts, on the same submatrices at a half and a quarter of the
+#   cut), go to ARPACK (`_spectra.lanczos`) for exactly that many, certified by a Cholesky
+#   factor (`_spectrum.dense_above`) within a budget of products, the reduction when it stops
+#   without an answer; up to d / PARTIAL_MAX_FRACTION to the reduction; more, one eigh.
 #
-# Why ARPACK only up to PARTIAL_TOP = 10 pairs (from SUBSET_MIN_FEATURES on): the products it
-# needed for the top k pairs at a cut between lam_k and lam_k+1 (rtol 1e-10, d = 1024 / 2000 /
-# 4000) were 21-41 for k = 3-10 on a power law 1/i and spikes over a spread bulk, 152-263 on a
-# Wishart edge; for k = 16-50, 52-163 on the power law and twelve decades but 169-475 on the
-# Wishart edge and 340-1087 where the cut lies inside the spread bulk. At d = 2000 a failed run
-# (its budget is d / 8 products) cost 0.14-0.23x one eigh before the reduction's 0.29-0.39x,
-# and took the Wishart edge with 50 above to 0.67-0.76x (goal 0.5x); a successful one saved up
-# to 0.25x (twelve decades, 50 above: 0.33x through ARPACK, 0.52-0.59x through the reduction).
+# Why ARPACK only up to PARTIAL_TOP = 10 pairs whatever the spectrum (from SUBSET_MIN_FEATURES
+# on): the products it needed for the top k pairs at a cut between lam_k and lam_k+1 (rtol
+# 1e-10, d = 1024 / 2000 / 4000) were 21-41 for k = 3-10 on a power law 1/i and spikes over a
+# spread bulk, 152-263 on a Wishart edge; for k = 16-50, 52-163 on the power law and twelve
+# decades but 169-475 on the Wishart edge and 340-1087 where the cut lies inside the spread
+# bulk. At d = 2000 a failed run (its budget is d / 8 products) cost 0.14-0.23x one eigh before
+# the reduction's 0.29-0.39x, and took the Wishart edge with 50 above to 0.67-0.76x (goal
+# 0.5x); a successful one saved up to 0.25x (twelve decades, 50 above: 0.33x through ARPACK,
+# 0.52-0.59x through the reduction). Those that converge in few products are the graded ones,
+# which the probe tells apart (`_spectra.lanczos.LANCZOS_GRADED_MAX_COUNT`'s notes): with it,
+# twelve decades and 50 above took 0.41x, a power law 1/i 0.34x, a Wishart edge (the probe
+# ruling it out) 0.46x.
 #
 # From PARTIAL_MIN_FEATURES = 768 features (MNIST's 784) the route pays for itself when few
 # eigenvalues lie above sigma2: at d = 784 on two threads (idle, best of 3, map + global
@@ -68,6 +77,7 @@ SUBSET_MIN_FEATURES = LANCZOS_SMALL_FEATURES
 SMALL_SUBSET_MAX = LANCZOS_SMALL_MAX_COUNT
 PARTIAL_MAX_FRACTION = 8
 PARTIAL_TOP = LANCZOS_MAX_COUNT
+GRADED_TOP = LANCZOS_GRADED_MAX_COUNT
 # The lower bounds by interlacing, cheapest first: at a median cut (d = 1024-3072, seven spectra
 # of bench_routes and bench_stability_map) every fourth row and column already counts more than
 # d / 8 above it, in a quarter of the time of every other one (d = 3072, one thread: 12-22 ms
@@ -152,13 +162,20 @@ def _partial(S: np.ndarray, s: float, cut: float, rtol: float) -> Spectrum | Non
         if bound > limit:
             return None
     # Below SUBSET_MIN_FEATURES, ARPACK is tried for every count the route takes (as
-    # `_spectra.lanczos.lanczos_max_count` says).
-    top = limit if d < SUBSET_MIN_FEATURES else PARTIAL_TOP
-    if bound <= top:
+    # `_spectra.lanczos.lanczos_max_count` says); from it on, for at most PARTIAL_TOP, or for at
+    # most GRADED_TOP where the spectrum looks graded at the cut (`GradedProbe`, whose counts on
+    # the submatrices at fractions of the cut also rule out a bound's worth before the full
+    # count is paid for).
+    if d < SUBSET_MIN_FEATURES:
+        top = graded = limit
+    else:
+        top, graded = PARTIAL_TOP, min(GRADED_TOP, limit)
+    probe = GradedProbe(S, cut)
+    if bound <= top or (bound <= graded and probe.looks_graded(bound, graded)):
         count = count_above(S, cut, single=True)
         if count > limit:
             return None
-        if count <= top:
+        if count <= top or (count <= graded and probe.looks_graded(count)):
             # A fixed seed: the same covariance gives the same map, bit for bit. A run that
             # stops without an answer leaves the reduction to answer (`lanczos_above`).
             found = lanczos_above(S, s, count, rng=np.random.default_rng(0), rtol=rtol)

@@ -55,7 +55,7 @@ from .covariance import (
     covariance,  # re-exported: the step before the spectrum
     rows_for_budget,
 )
-from .lanczos import lanczos_max_count
+from .lanczos import lanczos_chosen
 from .sylvester import count_above
 from .tridiagonal import Reduction
 
@@ -249,10 +249,10 @@ def counted_top(
 ) -> Spectrum | None:
     """The eigenpairs of `S` not below `above` when at most d / `DENSE_MAX_FRACTION` lie above
     its `dense_cut`, `stability_map`'s way: counted exactly first (Sylvester's law of inertia,
-    `count_above`); at most `lanczos_max_count` by ARPACK, certified by a Cholesky factor
-    (`dense_above`), else (or when that run stops without an answer) from one tridiagonal
-    reduction (`reduced_above`). None when there are more or the cut lies in the round-off band
-    (`dense_partial` then answers)."""
+    `count_above`); by ARPACK where `lanczos_chosen` says (a few, or a few dozen where the
+    spectrum looks graded), certified by a Cholesky factor (`dense_above`), else (or when that
+    run stops without an answer) from one tridiagonal reduction (`reduced_above`). None when
+    there are more or the cut lies in the round-off band (`dense_partial` then answers)."""
     d, trace = S.shape[0], float(np.trace(S))
     cut = dense_cut(above, rtol, d, trace)
     if cut <= roundoff_threshold(trace, d):
@@ -261,7 +261,7 @@ def counted_top(
         count = count_above(S, cut, single=True)
         if count > d // DENSE_MAX_FRACTION:
             return None
-        if count <= lanczos_max_count(d):
+        if lanczos_chosen(S, cut, count):
             found = lanczos_above(S, above, count, rng=rng, rtol=rtol)
             if found is not None:
                 return found

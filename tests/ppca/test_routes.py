@@ -190,6 +190,7 @@ def test_route_decision_gives_the_complete_route_map(name, top, small_routes, mo
     the complete spectrum. Where the bounds by interlacing sent the cut to the reduction, its
     own count may still find more than d / 8 and return the whole spectrum."""
     monkeypatch.setattr(st, "PARTIAL_TOP", top)
+    monkeypatch.setattr(st, "GRADED_TOP", top)
     S = FAMILY[name]
     lam = _complete_spectrum(S).eigenvalues
     floor = eigen_floor(lam)
@@ -262,10 +263,11 @@ def test_learned_sigma2_and_many_eigenvalues_above_take_one_eigh(small_routes, c
 def test_a_high_bound_by_interlacing_goes_to_the_reduction_without_the_full_count(
     small_routes, counted, monkeypatch
 ):
-    """When the principal submatrices already hold more than PARTIAL_TOP eigenvalues above the
-    cut (but at most d / 8), ARPACK is out of its range whatever the full count: the route skips
-    that count and the reduction counts on its own T."""
+    """When the principal submatrices already hold more than PARTIAL_TOP (and GRADED_TOP)
+    eigenvalues above the cut (but at most d / 8), ARPACK is out of its range whatever the full
+    count: the route skips that count and the reduction counts on its own T."""
     monkeypatch.setattr(st, "PARTIAL_TOP", 1)
+    monkeypatch.setattr(st, "GRADED_TOP", 1)
     S = FAMILY["power law"]
     lam = _complete_spectrum(S).eigenvalues
     auto, complete = _maps(S, _cuts(lam)["lam_8"], 3)
@@ -282,6 +284,7 @@ def test_a_low_bound_with_many_above_finishes_the_whole_decomposition_from_t(
     PARTIAL_TOP, a cut with more than d / 8 eigenvalues above it gets every pair from the same
     T (no second decomposition), and the map of the complete spectrum."""
     monkeypatch.setattr(st, "PARTIAL_TOP", 1)
+    monkeypatch.setattr(st, "GRADED_TOP", 1)
     monkeypatch.setattr(st, "count_above", lambda S, cut, single: 2)  # bounds of 2, no more
     S = FAMILY["Wishart"]
     lam = _complete_spectrum(S).eigenvalues
@@ -289,6 +292,61 @@ def test_a_low_bound_with_many_above_finishes_the_whole_decomposition_from_t(
     assert auto.spectrum.is_complete and small_routes == ["reduced_above"]
     np.testing.assert_allclose(auto.spectrum.eigenvalues, lam, rtol=0, atol=1e-12 * lam[0])
     _assert_same_map(auto, complete)
+
+
+@pytest.mark.parametrize(
+    "name, graded",
+    [
+        ("twelve decades", True),
+        ("power law 1/i^2", True),
+        ("spikes over ones", True),
+        ("Wishart edge", False),
+        ("spikes over a spread bulk", False),
+    ],
+)
+def test_a_few_dozen_above_a_graded_spectrum_go_to_arpack_others_to_the_reduction(
+    name, graded, small_routes, counted, monkeypatch
+):
+    """Beyond PARTIAL_TOP and up to GRADED_TOP eigenvalues above the cut, ARPACK runs where the
+    spectrum looks graded there (`GradedProbe`), after the full count; else the reduction, with
+    the full count skipped when the probes already rule out every count the bounds allow. The
+    same map either way (d = 400, 24 above the cut)."""
+    d, k = 400, 24
+    monkeypatch.setattr(st, "PARTIAL_TOP", 10)
+    monkeypatch.setattr(st, "GRADED_TOP", 50)
+    rng = np.random.default_rng(11)
+    lam = {
+        "twelve decades": np.logspace(12.0, 0.0, d),
+        "power law 1/i^2": 1.0 / np.arange(1.0, d + 1) ** 2,
+        "spikes over ones": np.r_[np.geomspace(50.0, 5.0, 30), np.ones(d - 30)],
+        "Wishart edge": np.linalg.svd(rng.standard_normal((d, d)), compute_uv=False) ** 2 / d,
+        "spikes over a spread bulk": np.r_[
+            np.geomspace(50.0, 5.0, 10), np.sort(rng.uniform(0.5, 1.5, d - 10))[::-1]
+        ],
+    }[name]
+    lam = np.sort(lam)[::-1]
+    S = _rotated(lam, 12)
+    auto, complete = _maps(S, float(0.5 * (lam[k - 1] + lam[k])), 3)
+    assert auto.spectrum.eigenvalues.size == k
+    assert small_routes == (["lanczos_above"] if graded else ["reduced_above"])
+    if graded:
+        assert counted[-1] == d  # the full count, for ARPACK's k
+    _assert_same_map(auto, complete)
+
+
+def test_the_graded_probe_rules_out_a_range_only_when_it_rules_out_each_count():
+    """`looks_graded(bound, most)` (before the full count) is never False where
+    `looks_graded(count)` would be True for some count from bound to most."""
+    from ppca_stability._spectra.lanczos import GradedProbe
+
+    rng = np.random.default_rng(5)
+    for _ in range(2000):
+        probe = GradedProbe(np.zeros((1, 1)), 1.0)
+        probe._counts = {4: int(rng.integers(0, 120)), 2: int(rng.integers(0, 120))}
+        bound = int(rng.integers(0, 60))
+        most = bound + int(rng.integers(0, 60))
+        if any(probe.looks_graded(c) for c in range(bound, most + 1)):
+            assert probe.looks_graded(bound, most)
 
 
 def test_below_the_subset_size_only_few_pairs_take_the_partial_route(small_routes, monkeypatch):

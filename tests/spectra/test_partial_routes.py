@@ -167,9 +167,10 @@ def test_data_formed_into_its_covariance_counts_then_runs_lanczos_or_a_reduction
     route, monkeypatch
 ):
     """From a covariance it formed, `spectrum(data=X, above=a)` counts the pairs above the cut
-    exactly and, as `stability_map`'s route does, has ARPACK converge that many when they are
-    at most `lanczos_max_count` (64 at these 400 features), else (or when ARPACK gives up) takes
-    them from one tridiagonal reduction: the same pairs every way, with or without vectors."""
+    exactly and, as `stability_map`'s route does, has ARPACK converge that many where
+    `lanczos_chosen` says (at most 64 at these 400 features), else (or when ARPACK gives up)
+    takes them from one tridiagonal reduction: the same pairs every way, with or without
+    vectors."""
     X = _data_with_covariance(np.r_[np.linspace(30.0, 2.0, 23), np.linspace(0.4, 0.01, 377)], 4000)
     S = covariance(X)
     runs: list[int] = []
@@ -187,7 +188,7 @@ def test_data_formed_into_its_covariance_counts_then_runs_lanczos_or_a_reduction
     monkeypatch.setattr(_partial, "lanczos_top", spy)
     monkeypatch.setattr(_spectrum, "reduced_above", spy_reduced)
     if route == "more than its count":
-        monkeypatch.setattr(_spectrum, "lanczos_max_count", lambda d: 22)
+        monkeypatch.setattr(_spectrum, "lanczos_chosen", lambda S, cut, count: count <= 22)
     got = spectrum(data=X, above=0.5, rng=0)
     _assert_top_of(got, S, 0.5)
     assert runs == ([] if route == "more than its count" else [23])
