@@ -4,11 +4,12 @@
     `numpy.linalg.eigh(S)` at d = 2000, over a family of spectra (Gaussian Wishart ``A A^T / d``
     for two seeds, spikes over a spread bulk, a power law ``1 / i``, spikes over an exactly
     repeated bulk, twelve decades ``logspace(12, 0, d)``, a spiked identity with 60 spikes, six
-    decades; all but Wishart rotated by a random orthogonal matrix) and cuts (sigma2 at the median eigenvalue for q = 10, 50, 250, d; between
-    lam_q and lam_q+1 for q = 10, 50, 250 = d/8, so that q eigenvalues lie above it; between
-    lam_400 and lam_401 (d/5 above: the reduction's own count finishes the whole decomposition
-    where the interlacing bounds sent the cut to it); above all but 3 for q = 10 and d; below
-    every eigenvalue for q = d). Goal: at most 1.1x everywhere, at most
+    decades; all but Wishart rotated by a random orthogonal matrix) and cuts (sigma2 at the
+    median eigenvalue for q = 10, 50, 250, d; between lam_q and lam_q+1 for q = 10, 50,
+    250 = d/8, so that q eigenvalues lie above it; between lam_400 and lam_401 (d/5 above: the
+    reduction's own count finishes the whole decomposition where the interlacing bounds sent the
+    cut to it); above all but 3 for q = 10 and d; below every eigenvalue for q = d).
+    Goal: at most 1.1x everywhere, at most
     0.5x where few (at most 50) eigenvalues lie above sigma2. Each spectrum's eigh and its cases
     are timed in turn, best of 5 rounds (`best_times_interleaved`); every map is checked against
     the map of the complete spectrum (n_points, census where closed-form, global maximum).
