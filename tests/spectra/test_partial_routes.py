@@ -162,6 +162,30 @@ def test_data_with_many_more_samples_than_features_forms_the_covariance(monkeypa
     assert not _spectrum.covariance_first(2000, 20_000, None)  # n < d: no covariance first
 
 
+def test_arpack_is_chosen_for_a_few_pairs_or_a_few_dozen_above_a_graded_spectrum():
+    """`lanczos_chosen` from 1024 features on: any spectrum for at most 10 pairs above the cut,
+    a graded one (twelve decades with 24 or 50 above, a power law 1/i with 24) for up to 50,
+    never a Wishart edge beyond 10 and never more than 50; below 1024 features every count up
+    to 64."""
+    from ppca_stability._spectra.lanczos import lanczos_chosen
+
+    d = 1024
+    rng = np.random.default_rng(4)
+    families = {
+        "twelve decades": (np.logspace(12.0, 0.0, d), (24, 50)),
+        "power law 1/i": (1.0 / np.arange(1.0, d + 1), (24,)),
+        "Wishart edge": (np.linalg.svd(rng.standard_normal((d, d)), compute_uv=False) ** 2 / d, ()),
+    }
+    for name, (lam, graded) in families.items():
+        lam = np.sort(lam)[::-1]
+        S = _rotated(lam, 5)
+        for k in (3, 10, 24, 50, 60):
+            cut = float(0.5 * (lam[k - 1] + lam[k]))
+            assert lanczos_chosen(S, cut, k) == (k <= 10 or k in graded), (name, k)
+    small = _rotated(np.sort(families["Wishart edge"][0][:512])[::-1], 6)
+    assert lanczos_chosen(small, 1.0, 64) and not lanczos_chosen(small, 1.0, 65)
+
+
 @pytest.mark.parametrize("route", ["lanczos", "lanczos gives up", "more than its count"])
 def test_data_formed_into_its_covariance_counts_then_runs_lanczos_or_a_reduction(
     route, monkeypatch
