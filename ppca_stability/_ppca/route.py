@@ -61,8 +61,8 @@ __all__ = ["covariance_spectrum", "partial_limit", "uses_partial_spectrum"]
 # 0.5x); a successful one saved up to 0.25x (twelve decades, 50 above: 0.33x through ARPACK,
 # 0.52-0.59x through the reduction). Those that converge in few products are the graded ones,
 # which the probe tells apart (`_spectra.lanczos.LANCZOS_GRADED_MAX_COUNT`'s notes): with it,
-# twelve decades and 50 above took 0.41x, a power law 1/i 0.34x, a Wishart edge (the probe
-# ruling it out) 0.46x.
+# twelve decades and 50 above took 0.39-0.41x, a power law 1/i 0.33-0.34x, a Wishart edge (the
+# probe ruling it out) 0.46-0.51x (bench_routes, three runs).
 #
 # From PARTIAL_MIN_FEATURES = 768 features (MNIST's 784) the route pays for itself when few
 # eigenvalues lie above sigma2: at d = 784 on two threads (idle, best of 3, map + global
