@@ -32,24 +32,35 @@ __all__ = ["covariance_spectrum", "partial_limit", "uses_partial_spectrum"]
 # `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2, from PARTIAL_MIN_FEATURES
 # features on, needs every eigenpair above the partial route's cut (`dense_cut`, just below the
 # tie band of sigma2), for any latent_dim. With at most d / PARTIAL_MAX_FRACTION of them it
-# computes them alone, else one full eigh. Three counts of the eigenvalues above the cut choose
+# computes them alone, else one full eigh. Counts of the eigenvalues above the cut choose
 # (`_sylvester.count_above`, Sylvester's law of inertia on an LDL^T factorisation, in single
 # precision where the cut lies above its round-off), cheapest first:
 #
-# * on the principal submatrices of every fourth and every other row and column, lower bounds
-#   by Cauchy's interlacing theorem at 1/64 and 1/8 of the full count's cost: more than
-#   d / PARTIAL_MAX_FRACTION sends the cut (inside a bulk, below the mean eigenvalue) straight to
-#   one full eigh; more than PARTIAL_TOP (and than GRADED_TOP, or where `GradedProbe` rules
-#   out every count from the bound to GRADED_TOP) sends it to one tridiagonal reduction
-#   (`_spectrum.reduced_above`), whose own exact count on T then picks the pairs above the cut or
-#   every pair (0.96-1.00x one eigh at d = 2000), so a low bound never costs a second
-#   decomposition;
-# * else the full count (0.05x one eigh at d = 2000 on two threads, 0.07x on one): at most
-#   PARTIAL_TOP pairs, or at most GRADED_TOP where the spectrum looks graded at the cut
-#   (`GradedProbe`: two more counts, on the same submatrices at a half and a quarter of the
-#   cut), go to ARPACK (`_spectra.lanczos`) for exactly that many, certified by a Cholesky
-#   factor (`_spectrum.dense_above`) within a budget of products, the reduction when it stops
-#   without an answer; up to d / PARTIAL_MAX_FRACTION to the reduction; more, one eigh.
+# * on the principal submatrix of every fourth row and column, a lower bound by Cauchy's
+#   interlacing theorem at 1/64 of the full count's cost: more than d / PARTIAL_MAX_FRACTION
+#   sends the cut (inside a bulk, below the mean eigenvalue) straight to one full eigh;
+# * the full count (0.05x one eigh at d = 2000 on two threads, 0.07x on one) only where ARPACK
+#   is likely to take the pairs and to converge in few products, as `GradedProbe` judges from
+#   two counts on principal submatrices at fractions of the cut (every fourth row at a quarter,
+#   every other row at a half): at most PARTIAL_TOP above the cut where the second probe
+#   allows that few (`GradedProbe.may_be_few`: spikes over a bulk, graded spectra; not the
+#   edge of a bulk, where it counts several times as many), or at most GRADED_TOP where the
+#   spectrum may look graded there. The pairs then go to ARPACK (`_spectra.lanczos`) for
+#   exactly that many, certified by a Cholesky factor (`_spectrum.dense_above`) within a budget
+#   of products, the reduction when it stops without an answer; more than d / 8, one eigh;
+# * otherwise one tridiagonal reduction (`_spectrum.reduced_above`), whose own exact count on T
+#   picks the pairs above the cut or every pair (0.95-1.00x one eigh at d = 2000), so a low
+#   bound never costs a second decomposition.
+#
+# Skipping the full count where ARPACK is unlikely saves it where it bought nothing. With 50
+# above the cut (bench_routes' spectra, best of 5, one run each way), at d = 2000: a Wishart
+# edge 0.40-0.44x one eigh (was 0.48-0.51x), spikes over a spread bulk 0.39x (0.46-0.52x), six
+# decades 0.46x (0.52-0.56x: graded, but ARPACK needed 233 products, and the probe at a half
+# of the cut now rules it out before the count, not after); at d = 4000, 0.44 / 0.53 / 0.52x
+# (0.55 / 0.55 / 0.60x). It costs the edge of a Wishart spectrum with 3-10 above, where ARPACK
+# converged in 150-260 products: 0.33-0.41x at d = 2000 and 0.46-0.47x at d = 4000 through the
+# reduction, against 0.25-0.31x and 0.26-0.28x. Spikes over a bulk, power laws and many decades
+# keep ARPACK for 3-10 above (0.12-0.34x).
 #
 # Why ARPACK only up to PARTIAL_TOP = 10 pairs whatever the spectrum (from SUBSET_MIN_FEATURES
 # on): the products it needed for the top k pairs at a cut between lam_k and lam_k+1 (rtol
@@ -61,8 +72,8 @@ __all__ = ["covariance_spectrum", "partial_limit", "uses_partial_spectrum"]
 # 0.5x); a successful one saved up to 0.25x (twelve decades, 50 above: 0.33x through ARPACK,
 # 0.52-0.59x through the reduction). Those that converge in few products are the graded ones,
 # which the probe tells apart (`_spectra.lanczos.LANCZOS_GRADED_MAX_COUNT`'s notes): with it,
-# twelve decades and 50 above took 0.39-0.41x, a power law 1/i 0.33-0.34x, a Wishart edge (the
-# probe ruling it out) 0.46-0.51x (bench_routes, three runs).
+# twelve decades and 50 above took 0.39-0.41x, a power law 1/i 0.33-0.34x (bench_routes, three
+# runs).
 #
 # From PARTIAL_MIN_FEATURES = 768 features (MNIST's 784) the route pays for itself when few
 # eigenvalues lie above sigma2: at d = 784 on two threads (idle, best of 3, map + global
@@ -78,11 +89,11 @@ SMALL_SUBSET_MAX = LANCZOS_SMALL_MAX_COUNT
 PARTIAL_MAX_FRACTION = 8
 PARTIAL_TOP = LANCZOS_MAX_COUNT
 GRADED_TOP = LANCZOS_GRADED_MAX_COUNT
-# The lower bounds by interlacing, cheapest first: at a median cut (d = 1024-3072, seven spectra
-# of bench_routes and bench_stability_map) every fourth row and column already counts more than
-# d / 8 above it, in a quarter of the time of every other one (d = 3072, one thread: 12-22 ms
-# against 47-101 ms, about 1 % of a full eigh).
-SUBMATRIX_STEPS = (4, 2)
+# The lower bound by interlacing: at a median cut (d = 1024-3072, seven spectra of bench_routes
+# and bench_stability_map) every fourth row and column already counts more than d / 8 above it,
+# in a quarter of the time of every other one (d = 3072, one thread: 12-22 ms against 47-101 ms,
+# about 1 % of a full eigh).
+SUBMATRIX_STEP = 4
 
 
 def uses_partial_spectrum(n_features: int, latent_dim: int, sigma2: float | str) -> bool:
@@ -156,22 +167,22 @@ def _partial(S: np.ndarray, s: float, cut: float, rtol: float) -> Spectrum | Non
     d = S.shape[0]
     limit = partial_limit(d)
     # Cauchy interlacing: a principal submatrix has at most as many eigenvalues above the cut.
-    bound = 0
-    for step in SUBMATRIX_STEPS:
-        bound = max(bound, count_above(S[::step, ::step], cut, single=True))
-        if bound > limit:
-            return None
-    # Below SUBSET_MIN_FEATURES, ARPACK is tried for every count the route takes (as
-    # `_spectra.lanczos.lanczos_max_count` says); from it on, for at most PARTIAL_TOP, or for at
-    # most GRADED_TOP where the spectrum looks graded at the cut (`GradedProbe`, whose counts on
-    # the submatrices at fractions of the cut also rule out a bound's worth before the full
-    # count is paid for).
-    if d < SUBSET_MIN_FEATURES:
-        top = graded = limit
-    else:
-        top, graded = PARTIAL_TOP, min(GRADED_TOP, limit)
+    bound = count_above(S[::SUBMATRIX_STEP, ::SUBMATRIX_STEP], cut, single=True)
+    if bound > limit:
+        return None
     probe = GradedProbe(S, cut)
-    if bound <= top or (bound <= graded and probe.looks_graded(bound, graded)):
+    if d < SUBSET_MIN_FEATURES:
+        # ARPACK for every count the route takes (`_spectra.lanczos.lanczos_max_count`).
+        top = graded = limit
+        counted = True
+    else:
+        # The full count only where ARPACK is likely to take the pairs, and to converge in
+        # few products (the notes above the constants).
+        top, graded = PARTIAL_TOP, min(GRADED_TOP, limit)
+        counted = (bound <= top and probe.may_be_few(top)) or (
+            bound <= graded and probe.looks_graded(bound, graded)
+        )
+    if counted:
         count = count_above(S, cut, single=True)
         if count > limit:
             return None

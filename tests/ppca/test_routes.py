@@ -203,7 +203,10 @@ def test_route_decision_gives_the_complete_route_map(name, top, small_routes, mo
             assert partial == (held <= D // 8), (cut, held)
             if partial:
                 assert auto.spectrum.eigenvalues.size == held
-                assert small_routes[0] == ("lanczos_above" if held <= top else "reduced_above")
+                if held > top:
+                    assert small_routes[0] == "reduced_above"
+                else:  # ARPACK where the probes expect it to converge in few products (below)
+                    assert small_routes[0] in ("lanczos_above", "reduced_above")
             else:
                 assert small_routes in (["eigh_descending"], ["reduced_above"]), cut
             _assert_same_map(auto, complete)
@@ -244,8 +247,8 @@ def counted(monkeypatch):
 def test_learned_sigma2_and_many_eigenvalues_above_take_one_eigh(small_routes, counted):
     """sigma2 learned needs every eigenvalue: no count. Inside a bulk, the count on the
     principal submatrix of every fourth row and column (a lower bound by interlacing) already
-    exceeds d / 8, and the larger counts are skipped; above few eigenvalues all three run,
-    smallest first."""
+    exceeds d / 8, and the full count is skipped; above few eigenvalues both run, smallest
+    first (the probe's own counts, `GradedProbe`, are not the route's)."""
     S = FAMILY["Wishart"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegeneracyWarning)
@@ -253,17 +256,17 @@ def test_learned_sigma2_and_many_eigenvalues_above_take_one_eigh(small_routes, c
     assert counted == [] and small_routes == ["eigh_descending"]
     lam = _complete_spectrum(S).eigenvalues
     assert stability_map(S, float(np.median(lam)), latent_dim=3).spectrum.is_complete
-    quarter, half = len(range(0, D, 4)), len(range(0, D, 2))
+    quarter = len(range(0, D, 4))
     assert counted == [quarter]
     counted.clear()
     top = stability_map(S, _cuts(lam)["lam_2"], latent_dim=3)
-    assert top.spectrum.eigenvalues.size == 2 and counted == [quarter, half, D]
+    assert top.spectrum.eigenvalues.size == 2 and counted == [quarter, D]
 
 
 def test_a_high_bound_by_interlacing_goes_to_the_reduction_without_the_full_count(
     small_routes, counted, monkeypatch
 ):
-    """When the principal submatrices already hold more than PARTIAL_TOP (and GRADED_TOP)
+    """When the principal submatrix already holds more than PARTIAL_TOP (and GRADED_TOP)
     eigenvalues above the cut (but at most d / 8), ARPACK is out of its range whatever the full
     count: the route skips that count and the reduction counts on its own T."""
     monkeypatch.setattr(st, "PARTIAL_TOP", 1)
@@ -272,7 +275,7 @@ def test_a_high_bound_by_interlacing_goes_to_the_reduction_without_the_full_coun
     lam = _complete_spectrum(S).eigenvalues
     auto, complete = _maps(S, _cuts(lam)["lam_8"], 3)
     assert auto.spectrum.eigenvalues.size == 8
-    assert counted == [len(range(0, D, 4)), len(range(0, D, 2))]
+    assert counted == [len(range(0, D, 4))]
     assert small_routes == ["reduced_above"]
     _assert_same_map(auto, complete)
 
@@ -294,43 +297,59 @@ def test_a_low_bound_with_many_above_finishes_the_whole_decomposition_from_t(
     _assert_same_map(auto, complete)
 
 
+PROBE_D = 400  # the size of the spectra the probes are tried on
+
+
+def _probe_spectrum(name: str, spikes: int) -> np.ndarray:
+    d, rng = PROBE_D, np.random.default_rng(11)
+    lam = {
+        "twelve decades": lambda: np.logspace(12.0, 0.0, d),
+        "power law 1/i^2": lambda: 1.0 / np.arange(1.0, d + 1) ** 2,
+        "spikes over ones": lambda: np.r_[np.geomspace(50.0, 5.0, spikes), np.ones(d - spikes)],
+        "Wishart edge": lambda: (
+            np.linalg.svd(rng.standard_normal((d, d)), compute_uv=False) ** 2 / d
+        ),
+        "spikes over a spread bulk": lambda: np.r_[
+            np.geomspace(50.0, 5.0, spikes), rng.uniform(0.5, 1.5, d - spikes)
+        ],
+        "the edge of a uniform bulk": lambda: rng.uniform(0.5, 1.5, d),
+    }[name]()
+    return np.sort(lam)[::-1]
+
+
 @pytest.mark.parametrize(
-    "name, graded",
+    "name, spikes, k, arpack",
     [
-        ("twelve decades", True),
-        ("power law 1/i^2", True),
-        ("spikes over ones", True),
-        ("Wishart edge", False),
-        ("spikes over a spread bulk", False),
+        ("twelve decades", 0, 6, True),
+        ("spikes over ones", 6, 6, True),
+        ("spikes over a spread bulk", 6, 6, True),
+        ("the edge of a uniform bulk", 0, 6, False),
+        ("twelve decades", 0, 24, True),
+        ("power law 1/i^2", 0, 24, True),
+        ("spikes over ones", 30, 24, True),
+        ("Wishart edge", 0, 24, False),
+        ("spikes over a spread bulk", 10, 24, False),
     ],
 )
-def test_a_few_dozen_above_a_graded_spectrum_go_to_arpack_others_to_the_reduction(
-    name, graded, small_routes, counted, monkeypatch
+def test_arpack_runs_where_the_probes_expect_few_products_else_the_reduction(
+    name, spikes, k, arpack, small_routes, counted, monkeypatch
 ):
-    """Beyond PARTIAL_TOP and up to GRADED_TOP eigenvalues above the cut, ARPACK runs where the
-    spectrum looks graded there (`GradedProbe`), after the full count; else the reduction, with
-    the full count skipped when the probes already rule out every count the bounds allow. The
-    same map either way (d = 400, 24 above the cut)."""
-    d, k = 400, 24
+    """Up to PARTIAL_TOP eigenvalues above the cut (6 here), the full count and ARPACK run where
+    the probe on every other row and column allows that few (spikes over a bulk, graded
+    spectra); beyond, up to GRADED_TOP (24 here), where the spectrum looks graded at the cut
+    (`GradedProbe`). Elsewhere (the edge of a bulk, where the probes count several times as
+    many) the reduction answers, without the full count below PARTIAL_TOP. The same map either
+    way (d = 400)."""
     monkeypatch.setattr(st, "PARTIAL_TOP", 10)
     monkeypatch.setattr(st, "GRADED_TOP", 50)
-    rng = np.random.default_rng(11)
-    lam = {
-        "twelve decades": np.logspace(12.0, 0.0, d),
-        "power law 1/i^2": 1.0 / np.arange(1.0, d + 1) ** 2,
-        "spikes over ones": np.r_[np.geomspace(50.0, 5.0, 30), np.ones(d - 30)],
-        "Wishart edge": np.linalg.svd(rng.standard_normal((d, d)), compute_uv=False) ** 2 / d,
-        "spikes over a spread bulk": np.r_[
-            np.geomspace(50.0, 5.0, 10), np.sort(rng.uniform(0.5, 1.5, d - 10))[::-1]
-        ],
-    }[name]
-    lam = np.sort(lam)[::-1]
-    S = _rotated(lam, 12)
-    auto, complete = _maps(S, float(0.5 * (lam[k - 1] + lam[k])), 3)
+    lam = _probe_spectrum(name, spikes)
+    auto, complete = _maps(_rotated(lam, 12), float(0.5 * (lam[k - 1] + lam[k])), 3)
     assert auto.spectrum.eigenvalues.size == k
-    assert small_routes == (["lanczos_above"] if graded else ["reduced_above"])
-    if graded:
-        assert counted[-1] == d  # the full count, for ARPACK's k
+    assert small_routes == (["lanczos_above"] if arpack else ["reduced_above"])
+    if arpack:
+        assert counted[-1] == PROBE_D  # the full count, for ARPACK's k
+    elif k <= 10:
+        assert PROBE_D not in counted
     _assert_same_map(auto, complete)
 
 
