@@ -23,7 +23,9 @@ Numerics: the ``n x n`` log-densities are formed a block of rows at a time (memo
 ``w = 1 / sigma^2``. That expansion cancels when a mean is far from the origin in units of its
 posterior width (``mu^2 / sigma^2`` beyond ~1e8). Its rounding error is bounded entrywise, and
 every entry that both matters to the log-sum-exp and may be off by more than `EXACT_TOL` is
-recomputed from the differences directly.
+recomputed from the differences directly. Where that is most entries of a sample of rows (means
+piled up far from the origin, each within its posterior width of the others), every block is
+evaluated from the differences alone, as the plain evaluation would be.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ NEGLIGIBLE = 60.0
 # Largest tolerated error bound (nats, on the squared Mahalanobis distance) of the expanded form
 # before an entry is recomputed from differences.
 EXACT_TOL = 1e-9
-# Above this fraction of a block's entries to recompute, the whole block is recomputed densely.
+# Above this fraction of a block's entries to recompute, the whole block is recomputed densely;
+# above it in SAMPLE_ROWS rows spread over the batch, every block is evaluated from differences.
 DENSE_REDO = 0.25
+SAMPLE_ROWS = 32
 # Log-variances below this are raised to it: sigma = e^-700 (~1e-304) is a point mass at float64
 # resolution, and 1 / sigma must stay finite.
 LOGVAR_FLOOR = -1400.0
@@ -87,6 +91,22 @@ def _quad_exact_rows(
     return out
 
 
+def _redo_mask(
+    quad: np.ndarray, p: np.ndarray, b: np.ndarray, const: np.ndarray, gamma: float
+) -> np.ndarray:
+    """The entries of the expanded `quad` whose error bound exceeds EXACT_TOL and which may
+    matter to their row's log-sum-exp."""
+    err = gamma * (p + b) + 2.0 * U * np.sqrt(quad * p)
+    # Overflow (a posterior far narrower than the spread of the means): no bound.
+    err[~np.isfinite(err) | ~np.isfinite(quad)] = np.inf
+    logd = const - 0.5 * quad
+    # The largest log-density of each row is at least its lowest possible value, so only entries
+    # that may come within NEGLIGIBLE of it matter.
+    low = np.where(np.isfinite(err), logd - 0.5 * err, -np.inf)
+    floor = np.max(low, axis=1, keepdims=True)
+    return (err > EXACT_TOL) & ~(logd + 0.5 * err < floor - NEGLIGIBLE)
+
+
 def _refine(
     quad: np.ndarray,
     p: np.ndarray,
@@ -97,22 +117,30 @@ def _refine(
     offset: int,
 ) -> None:
     """Recompute, in place, the entries of `quad` whose error bound exceeds EXACT_TOL and which may
-    matter to their row's log-sum-exp."""
-    err = gamma * (p + b) + 2.0 * U * np.sqrt(quad * p)
-    # Overflow (a posterior far narrower than the spread of the means): no bound.
-    err[~np.isfinite(err) | ~np.isfinite(quad)] = np.inf
-    logd = const - 0.5 * quad
-    # The largest log-density of each row is at least its lowest possible value, so only entries
-    # that may come within NEGLIGIBLE of it matter.
-    low = np.where(np.isfinite(err), logd - 0.5 * err, -np.inf)
-    floor = np.max(low, axis=1, keepdims=True)
-    redo = (err > EXACT_TOL) & ~(logd + 0.5 * err < floor - NEGLIGIBLE)
+    matter to their row's log-sum-exp (`_redo_mask`)."""
+    redo = _redo_mask(quad, p, b, const, gamma)
     if np.count_nonzero(redo) > DENSE_REDO * redo.size:
         # Most of the block: recompute all of it by broadcasting, without index arrays.
         quad[...] = _quad_exact_rows(*outputs, offset, quad.shape[0])
         return
     i, j = np.nonzero(redo)
     quad[i, j] = _quad_exact(*outputs, i + offset, j)
+
+
+def _expanded(
+    zb: np.ndarray, w: np.ndarray, a: np.ndarray, b: np.ndarray, gamma: float
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The expanded squared distances of the rows `zb` to every component, the magnitudes ``p``
+    of their terms, and whether one bound for the whole block settles every entry."""
+    p = np.square(zb) @ w.T
+    quad = zb @ a.T
+    quad *= -2.0
+    quad += p
+    quad += b
+    np.maximum(quad, 0.0, out=quad)
+    p_max, quad_max = float(np.max(p)), float(np.max(quad))
+    bound = gamma * (p_max + float(np.max(b))) + 2.0 * U * math.sqrt(quad_max * p_max)
+    return quad, p, bool(bound <= EXACT_TOL)  # False also when it overflowed (nan or inf)
 
 
 def log_mixture_density(mu: np.ndarray, logvar: np.ndarray, eps: np.ndarray) -> np.ndarray:
@@ -129,23 +157,25 @@ def log_mixture_density(mu: np.ndarray, logvar: np.ndarray, eps: np.ndarray) -> 
     gamma = 4.0 * (q + 2) * U
     rows = max(1, BLOCK_ELEMENTS // n)
     out = np.empty(n)
+    outputs = (mu, sig, eps, rinv)
     with np.errstate(over="ignore", invalid="ignore"):
         w = np.square(rinv)
         a = mu * w
         b = np.einsum("jk,jk->j", mu, a)
+        # Where most entries of a sample of rows would be recomputed (every mean within its
+        # posterior width of the others and far from the origin), every block is evaluated from
+        # the differences alone: the expansion and its bounds would be work thrown away.
+        sample = np.unique(np.linspace(0, n - 1, min(n, SAMPLE_ROWS)).astype(np.intp))
+        quad, p, settled = _expanded(z[sample], w, a, b, gamma)
+        redo = np.zeros(0) if settled else _redo_mask(quad, p, b, const, gamma)
+        differences = np.count_nonzero(redo) > DENSE_REDO * max(redo.size, 1)
         for s in range(0, n, rows):
-            zb = z[s : s + rows]
-            p = np.square(zb) @ w.T
-            quad = zb @ a.T
-            quad *= -2.0
-            quad += p
-            quad += b
-            np.maximum(quad, 0.0, out=quad)
-            # One bound for the whole block first: usually it settles every entry.
-            p_max, quad_max = float(np.max(p)), float(np.max(quad))
-            bound = gamma * (p_max + float(np.max(b))) + 2.0 * U * math.sqrt(quad_max * p_max)
-            if not bound <= EXACT_TOL:  # also when it overflowed (nan or inf)
-                _refine(quad, p, b, const, gamma, (mu, sig, eps, rinv), s)
+            if differences:
+                quad = _quad_exact_rows(*outputs, s, min(rows, n - s))
+            else:
+                quad, p, settled = _expanded(z[s : s + rows], w, a, b, gamma)
+                if not settled:
+                    _refine(quad, p, b, const, gamma, outputs, s)
             logd = quad
             logd *= -0.5
             logd += const

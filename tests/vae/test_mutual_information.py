@@ -108,6 +108,33 @@ def test_narrow_posteriors_far_from_the_origin(monkeypatch, scale, log_var):
     assert not abs(unrefined - got) < 0.1
 
 
+@pytest.mark.parametrize("blocks", [1, 4])
+@pytest.mark.parametrize("piled_up", [True, False], ids=["piled up", "spread"])
+def test_means_piled_up_far_from_the_origin_are_evaluated_from_differences(
+    monkeypatch, blocks, piled_up
+):
+    """Every mean within its posterior width of the others and 1e6 from the origin: every entry
+    of the expansion cancels and matters, so a sample of rows says so and every block is
+    evaluated from the differences alone (the expansion runs only on the sample); ordinary
+    outputs are expanded block by block. Either way the direct evaluation's estimate."""
+    rng = np.random.default_rng(12)
+    n, q = 200, 4
+    if piled_up:
+        mu = 1e6 + 1e-3 * rng.standard_normal((n, q))
+        logvar = np.full((n, q), math.log(1e-6))
+    else:
+        mu, logvar = rng.standard_normal((n, q)), rng.uniform(-2.0, 0.0, (n, q))
+    monkeypatch.setattr(mi_module, "BLOCK_ELEMENTS", n * n // blocks)
+    calls = []
+    expanded = mi_module._expanded
+    monkeypatch.setattr(
+        mi_module, "_expanded", lambda zb, *args: calls.append(len(zb)) or expanded(zb, *args)
+    )
+    got = collapse_diagnostics(mu, logvar, rng=4).mutual_information
+    assert calls == [mi_module.SAMPLE_ROWS] + ([] if piled_up else [n // blocks] * blocks)
+    assert got == pytest.approx(_direct_estimate(mu, logvar, 4), rel=ESTIMATOR_RTOL)
+
+
 def test_blocks_do_not_change_the_estimate(monkeypatch):
     """Blocks of one row and chunked recomputation give the estimate of one block."""
     rng = np.random.default_rng(6)
