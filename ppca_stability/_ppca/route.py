@@ -59,8 +59,11 @@ __all__ = ["covariance_spectrum", "partial_limit", "uses_partial_spectrum"]
 # of the cut now rules it out before the count, not after); at d = 4000, 0.44 / 0.53 / 0.52x
 # (0.55 / 0.55 / 0.60x). It costs the edge of a Wishart spectrum with 3-10 above, where ARPACK
 # converged in 150-260 products: 0.33-0.41x at d = 2000 and 0.46-0.47x at d = 4000 through the
-# reduction, against 0.25-0.31x and 0.26-0.28x. Spikes over a bulk, power laws and many decades
-# keep ARPACK for 3-10 above (0.12-0.34x).
+# reduction, against 0.25-0.31x and 0.26-0.28x (at d = 3000, the count forced against skipped:
+# 10 above 0.34x against 0.43x, 50 above 0.48x against 0.44x). The count pays on average from
+# a few thousand features, but the worst case with at most 50 above is lower without it at
+# every size measured. Spikes over a bulk, power laws and many decades keep ARPACK for 3-10
+# above (0.12-0.34x).
 #
 # Why ARPACK only up to PARTIAL_TOP = 10 pairs whatever the spectrum (from SUBSET_MIN_FEATURES
 # on): the products it needed for the top k pairs at a cut between lam_k and lam_k+1 (rtol
