@@ -107,6 +107,11 @@ def _redo_mask(
     return (err > EXACT_TOL) & ~(logd + 0.5 * err < floor - NEGLIGIBLE)
 
 
+def _mostly(redo: np.ndarray) -> bool:
+    """Whether more than DENSE_REDO of the entries are to be recomputed."""
+    return bool(np.count_nonzero(redo) > DENSE_REDO * redo.size)
+
+
 def _refine(
     quad: np.ndarray,
     p: np.ndarray,
@@ -119,7 +124,7 @@ def _refine(
     """Recompute, in place, the entries of `quad` whose error bound exceeds EXACT_TOL and which may
     matter to their row's log-sum-exp (`_redo_mask`)."""
     redo = _redo_mask(quad, p, b, const, gamma)
-    if np.count_nonzero(redo) > DENSE_REDO * redo.size:
+    if _mostly(redo):
         # Most of the block: recompute all of it by broadcasting, without index arrays.
         quad[...] = _quad_exact_rows(*outputs, offset, quad.shape[0])
         return
@@ -167,8 +172,7 @@ def log_mixture_density(mu: np.ndarray, logvar: np.ndarray, eps: np.ndarray) -> 
         # the differences alone: the expansion and its bounds would be work thrown away.
         sample = np.unique(np.linspace(0, n - 1, min(n, SAMPLE_ROWS)).astype(np.intp))
         quad, p, settled = _expanded(z[sample], w, a, b, gamma)
-        redo = np.zeros(0) if settled else _redo_mask(quad, p, b, const, gamma)
-        differences = np.count_nonzero(redo) > DENSE_REDO * max(redo.size, 1)
+        differences = not settled and _mostly(_redo_mask(quad, p, b, const, gamma))
         for s in range(0, n, rows):
             if differences:
                 quad = _quad_exact_rows(*outputs, s, min(rows, n - s))
