@@ -24,7 +24,13 @@ from .._spectra.lanczos import (
     LANCZOS_SMALL_MAX_COUNT,
     GradedProbe,
 )
-from .._spectra.spectrum import dense_cut, eigh_descending, lanczos_above, reduced_above
+from .._spectra.spectrum import (
+    WHOLE_DENOMINATOR,
+    dense_cut,
+    eigh_descending,
+    lanczos_above,
+    reduced_above,
+)
 from .._spectra.sylvester import count_above
 
 __all__ = ["covariance_spectrum", "partial_limit", "uses_partial_spectrum"]
@@ -32,13 +38,25 @@ __all__ = ["covariance_spectrum", "partial_limit", "uses_partial_spectrum"]
 # `stability_map(cov, sigma2, latent_dim=q)` at a fixed sigma2, from PARTIAL_MIN_FEATURES
 # features on, needs every eigenpair above the partial route's cut (`dense_cut`, just below the
 # tie band of sigma2), for any latent_dim. With at most d / PARTIAL_MAX_FRACTION of them it
-# computes them alone, else one full eigh. Counts of the eigenvalues above the cut choose
-# (`_sylvester.count_above`, Sylvester's law of inertia on an LDL^T factorisation, in single
-# precision where the cut lies above its round-off), cheapest first:
+# computes them alone; with more, those alone from every pair of one tridiagonal reduction's T;
+# with nearly every eigenvalue above the cut, one full eigh. Counts of the eigenvalues above
+# the cut choose (`_sylvester.count_above`, Sylvester's law of inertia on an LDL^T
+# factorisation, in single precision where the cut lies above its round-off), cheapest first:
 #
 # * on the principal submatrix of every fourth row and column, a lower bound by Cauchy's
-#   interlacing theorem at 1/64 of the full count's cost: more than d / PARTIAL_MAX_FRACTION
-#   sends the cut (inside a bulk, below the mean eigenvalue) straight to one full eigh;
+#   interlacing theorem at 1/64 of the full count's cost. Every eigenvalue of the submatrix
+#   above the cut (sigma2 below the spectrum, or on a repeated bulk: then nearly every one of
+#   S is, in practice) sends the cut straight to one full eigh; more than
+#   d / PARTIAL_MAX_FRACTION (inside a bulk) to the reduction, whose count on T then maps back
+#   the pairs above the cut alone (`_spectrum.reduced_above`: at d = 2000, 400 above took
+#   0.63-0.81x one eigh and 1000 above 0.74-1.03x, against one full decomposition before), or
+#   finishes every pair when all but a sixteenth lie above. Below SUBSET_MIN_FEATURES many
+#   above still take one eigh: at d = 784 (MNIST-test's covariance, 100-342 above) the two
+#   were within the machine's noise of each other (0.6-1.9x, in runs where the same code
+#   alone varied twofold with the memory state). The submatrix of a graded spectrum
+#   (twelve or six decades) has all its eigenvalues above a median cut: one eigh there, as
+#   before (a rule on a fraction of its rows sent a Wishart spectrum's cut below every
+#   eigenvalue to the whole decomposition from T, 1.14-1.16x one eigh against 1.04-1.06x);
 # * the full count (0.05x one eigh at d = 2000 on two threads, 0.07x on one) only where ARPACK
 #   is likely to take the pairs and to converge in few products, as `GradedProbe` judges from
 #   two counts on principal submatrices at fractions of the cut (every fourth row at a quarter,
@@ -47,10 +65,11 @@ __all__ = ["covariance_spectrum", "partial_limit", "uses_partial_spectrum"]
 #   edge of a bulk, where it counts several times as many), or at most GRADED_TOP where the
 #   spectrum may look graded there. The pairs then go to ARPACK (`_spectra.lanczos`) for
 #   exactly that many, certified by a Cholesky factor (`_spectrum.dense_above`) within a budget
-#   of products, the reduction when it stops without an answer; more than d / 8, one eigh;
+#   of products, the reduction when it stops without an answer; more than d / 8, the
+#   reduction;
 # * otherwise one tridiagonal reduction (`_spectrum.reduced_above`), whose own exact count on T
-#   picks the pairs above the cut or every pair (0.95-1.00x one eigh at d = 2000), so a low
-#   bound never costs a second decomposition.
+#   picks the pairs above the cut alone, or from every pair of T, so a low bound never costs a
+#   second decomposition.
 #
 # Skipping the full count where ARPACK is unlikely saves it where it bought nothing. With 50
 # above the cut (bench_routes' spectra, best of 5, one run each way), at d = 2000: a Wishart
@@ -170,9 +189,15 @@ def _partial(S: np.ndarray, s: float, cut: float, rtol: float) -> Spectrum | Non
     d = S.shape[0]
     limit = partial_limit(d)
     # Cauchy interlacing: a principal submatrix has at most as many eigenvalues above the cut.
-    bound = count_above(S[::SUBMATRIX_STEP, ::SUBMATRIX_STEP], cut, single=True)
-    if bound > limit:
+    sub = S[::SUBMATRIX_STEP, ::SUBMATRIX_STEP]
+    bound = count_above(sub, cut, single=True)
+    # Below every eigenvalue of the submatrix, or many above below SUBSET_MIN_FEATURES: one
+    # eigh; otherwise many above go to the reduction, which maps back only those.
+    many = bound > limit
+    if bound == sub.shape[0] or (many and d < SUBSET_MIN_FEATURES):
         return None
+    if many:
+        return reduced_above(S, s, max_count=limit, rtol=rtol)
     probe = GradedProbe(S, cut)
     if d < SUBSET_MIN_FEATURES:
         # ARPACK for every count the route takes (`_spectra.lanczos.lanczos_max_count`).
@@ -187,9 +212,11 @@ def _partial(S: np.ndarray, s: float, cut: float, rtol: float) -> Spectrum | Non
         )
     if counted:
         count = count_above(S, cut, single=True)
-        if count > limit:
+        if count > limit and (
+            d < SUBSET_MIN_FEATURES or count * WHOLE_DENOMINATOR > (WHOLE_DENOMINATOR - 1) * d
+        ):
             return None
-        if count <= top or (count <= graded and probe.looks_graded(count)):
+        if count <= limit and (count <= top or (count <= graded and probe.looks_graded(count))):
             # A fixed seed: the same covariance gives the same map, bit for bit. A run that
             # stops without an answer leaves the reduction to answer (`lanczos_above`).
             found = lanczos_above(S, s, count, rng=np.random.default_rng(0), rtol=rtol)

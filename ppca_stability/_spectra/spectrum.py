@@ -94,19 +94,27 @@ def complete_spectrum(cov: np.ndarray, lam: np.ndarray, U: np.ndarray) -> Spectr
     return Spectrum(check_psd_eigenvalues(lam, cov=cov, vectors=lambda idx: U[:, idx]), U)
 
 
+# Above the cut, more than max_count pairs: all but the last 1 / WHOLE_DENOMINATOR of them mapped
+# back alone, else every pair (the complete spectrum, for little more).
+WHOLE_DENOMINATOR = 16
+
+
 def reduced_above(
     S: np.ndarray, above: float, *, max_count: int, rtol: float, whole: bool = True
 ) -> Spectrum:
     """The eigenpairs of `S` not below `above` (every eigenvalue above its `dense_cut`) from one
     tridiagonal reduction (`_spectra.tridiagonal.Reduction`). The exact count on ``T`` decides
     after the reduction, which both ways need, so neither pays for a count or a decomposition it
-    does not use: at most `max_count` pairs alone, else every pair (divide and conquer), returned
-    whole or, without `whole`, cut where the subset would have been.
+    does not use: at most `max_count` pairs alone (inverse iteration); more, every pair of ``T``
+    (divide and conquer) and only those above the cut mapped back (`_mapped_back_above`); with
+    all but 1 / WHOLE_DENOMINATOR above, every pair, returned whole or, without `whole`, cut
+    where the subset would have been.
 
     At d = 2000 on two threads (the spectra of `benchmarks/bench_routes.py`, best of 3-7, as
     fractions of one ``numpy.linalg.eigh``): the reduction 0.27-0.34; 50 pairs after it about
     0.09 (inverse iteration 0.055, the back-transformation of those vectors alone 0.033); every
-    pair 0.63-0.69 (divide and conquer), 0.96-1.00 with the reduction."""
+    pair of ``T`` 0.3-0.4, mapping all of them back 0.35-0.4 (so 0.96-1.00 with the reduction),
+    mapping back 400 of them 0.07, 1000 of them 0.18."""
     d, trace = S.shape[0], float(np.trace(S))
     cut = dense_cut(above, rtol, d, trace)
     if d < 2 or cut <= roundoff_threshold(trace, d):
@@ -114,13 +122,35 @@ def reduced_above(
     reduction = Reduction(S)
     count = reduction.count_above(cut)
     if count > max_count:
-        full = complete_spectrum(S, *reduction.all_pairs())
-        return full if whole else _cut_at(full, trace, cut)
+        values, V = reduction.tridiagonal_pairs()
+        if count * WHOLE_DENOMINATOR > (WHOLE_DENOMINATOR - 1) * d:
+            full = complete_spectrum(S, values, reduction.top_of(V, d))
+            return full if whole else _cut_at(full, trace, cut)
+        return _mapped_back_above(S, reduction, values, V, cut, trace)
     lam, U = reduction.top_pairs(count)
     keep = int(np.count_nonzero(lam > cut))  # the count is T's, these are T's: round-off apart
     lam, U = lam[:keep], U[:, :keep]
     _check_rest_sum(lam, trace, d)
     return partial_spectrum(lam, sign_fix(U), d, trace, cut)
+
+
+def _mapped_back_above(
+    S: np.ndarray, reduction: Reduction, values: np.ndarray, V: np.ndarray, cut: float, trace: float
+) -> Spectrum:
+    """The pairs above `cut` from every eigenpair of ``T`` (`values` ascending, `V` its
+    eigenvectors), only those mapped back to ``S``: every eigenvalue is checked as the complete
+    route checks them (`check_psd_eigenvalues`, the eigenvectors it asks for mapped back from
+    copies), so a covariance that is not positive semi-definite is refused here too."""
+    d = values.size
+
+    def vectors(idx: np.ndarray) -> np.ndarray:  # descending indices; V's columns ascend
+        return reduction.back(np.asfortranarray(V[:, d - 1 - idx]))
+
+    lam = check_psd_eigenvalues(np.ascontiguousarray(values[::-1]), cov=S, vectors=vectors)
+    keep = int(np.count_nonzero(lam > cut))
+    # Copied (the d x d array of T's eigenvectors is not kept alive), descending, sign-fixed.
+    U = sign_fix(np.ascontiguousarray(reduction.top_of(V, keep)[:, ::-1]))
+    return partial_spectrum(lam[:keep], U, d, trace, cut)
 
 
 def _cut_at(full: Spectrum, trace: float, rest_max: float) -> Spectrum:

@@ -103,10 +103,25 @@ class Reduction:
     def all_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """Every eigenpair, eigenvalues ascending (divide and conquer on ``T``, ``dstevd``, as
         ``numpy.linalg.eigh``'s ``dsyevd`` does after its own reduction)."""
+        values, V = self.tridiagonal_pairs()
+        return values, self._back_in_place(V)
+
+    def tridiagonal_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every eigenpair of ``T`` (divide and conquer, ``dstevd``): eigenvalues ascending, the
+        eigenvectors of ``T`` as the columns of a Fortran-ordered array nothing else holds, for
+        `top_of` to map back the ones wanted."""
         values, V, info = lapack.dstevd(self.diag, self.off, compute_v=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"eigenpairs did not converge (dstevd {info}).")
-        return values, self._back_in_place(np.asfortranarray(V))
+        return values, np.asfortranarray(V)
+
+    def top_of(self, V: np.ndarray, k: int) -> np.ndarray:
+        """The eigenvectors of ``S`` for the last `k` columns of `V` (from `tridiagonal_pairs`,
+        ascending), mapped back in `V`'s own memory (the other columns are left as they were):
+        the back-transformation costs in proportion to `k`, about 0.4x one ``numpy.linalg.eigh``
+        for all of them at d = 2000."""
+        d = V.shape[0]
+        return self._back_in_place(V[:, d - k :]) if k else V[:, :0]
 
     def pairs(self, lo: int, hi: int, *, driver: str = "auto") -> tuple[np.ndarray, np.ndarray]:
         """The eigenpairs with ascending indices ``lo..hi`` (inclusive, LAPACK's order):
@@ -120,12 +135,12 @@ class Reduction:
             check_finite=False,
             lapack_driver=driver,
         )
-        return values, self._back(V)
+        return values, self.back(V)
 
     def _back_in_place(self, V: np.ndarray) -> np.ndarray:
-        """`_back` for a Fortran-ordered `V` nothing else holds, in its own memory: rows 1.. of
+        """`back` for a Fortran-ordered `V` nothing else holds, in its own memory: rows 1.. of
         each column are packed into a contiguous (d - 1) x m block for ``dormqr`` to overwrite,
-        then spread back. For every eigenvector (d x d) `_back` allocated three more d x d arrays
+        then spread back. For every eigenvector (d x d) `back` allocated three more d x d arrays
         (the rows copied, the result, the destination); at d = 2000 each fresh one could cost up
         to 0.2 s of page faults here, and took the whole decomposition from the reduction to
         1.6-1.8x one eigh inside a map."""
@@ -144,10 +159,10 @@ class Reduction:
         V[0] = first
         return V
 
-    def _back(self, V: np.ndarray) -> np.ndarray:
-        """``Q V``: ``Q = diag(1, Q')``, ``Q'`` the product of dsytrd's reflectors, stored below
-        the diagonal of rows 1.. as a QR factorisation stores its own (LAPACK's ``dormtr`` does
-        the same through ``dormqr``)."""
+    def back(self, V: np.ndarray) -> np.ndarray:
+        """``Q V`` in new memory, for eigenvectors `V` of ``T`` as columns: ``Q = diag(1, Q')``,
+        ``Q'`` the product of dsytrd's reflectors, stored below the diagonal of rows 1.. as a QR
+        factorisation stores its own (LAPACK's ``dormtr`` does the same through ``dormqr``)."""
         U = np.empty_like(V)
         U[0] = V[0]
         reflectors = self.reflectors

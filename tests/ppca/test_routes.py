@@ -16,7 +16,7 @@ from ppca_stability import Spectrum, stability_map
 from ppca_stability._base.tolerance import DEFAULT_RTOL, eigen_floor, n_above, tie_sign
 from ppca_stability._ppca import route as st
 from ppca_stability._spectra.container import from_eigenpairs
-from ppca_stability._spectra.spectrum import dense_cut, eigh_descending
+from ppca_stability._spectra.spectrum import WHOLE_DENOMINATOR, dense_cut, eigh_descending
 from ppca_stability._spectra.sylvester import count_above
 from ppca_stability.exceptions import DegeneracyWarning
 from ppca_stability.strategies import sigma2_values, spectra
@@ -184,11 +184,12 @@ def small_routes(monkeypatch):
 @pytest.mark.parametrize("top", [st.PARTIAL_TOP, 0], ids=["krylov", "lapack"])
 @pytest.mark.parametrize("name", FAMILY)
 def test_route_decision_gives_the_complete_route_map(name, top, small_routes, monkeypatch):
-    """Over the family and its cuts, for latent_dim 3 and d: the partial route exactly when at
+    """Over the family and its cuts, for latent_dim 3 and d: the partial route whenever at
     most d / 8 eigenvalues are held (above sigma2 or tied with it), by Krylov (or LAPACK's
     subset route of one tridiagonal reduction with PARTIAL_TOP = 0), and the same map as from
-    the complete spectrum. Where the bounds by interlacing sent the cut to the reduction, its
-    own count may still find more than d / 8 and return the whole spectrum."""
+    the complete spectrum. With more, one reduction maps back the pairs held (a partial
+    spectrum of exactly those) or, with nearly all of them held, gives every pair; or the bound
+    by interlacing sends the cut straight to one eigh."""
     monkeypatch.setattr(st, "PARTIAL_TOP", top)
     monkeypatch.setattr(st, "GRADED_TOP", top)
     S = FAMILY[name]
@@ -200,10 +201,13 @@ def test_route_decision_gives_the_complete_route_map(name, top, small_routes, mo
             small_routes.clear()
             auto, complete = _maps(S, s, q)
             partial = not auto.spectrum.is_complete
-            assert partial == (held <= D // 8), (cut, held)
+            assert partial or held > D // 8, (cut, held)
             if partial:
                 assert auto.spectrum.eigenvalues.size == held
-                if held > top:
+                if held > D // 8:  # many: mapped back alone from the reduction
+                    assert small_routes == ["reduced_above"], cut
+                    assert held * WHOLE_DENOMINATOR <= (WHOLE_DENOMINATOR - 1) * D
+                elif held > top:
                     assert small_routes[0] == "reduced_above"
                 else:  # ARPACK where the probes expect it to converge in few products (below)
                     assert small_routes[0] in ("lanczos_above", "reduced_above")
@@ -244,20 +248,26 @@ def counted(monkeypatch):
     return sizes
 
 
-def test_learned_sigma2_and_many_eigenvalues_above_take_one_eigh(small_routes, counted):
-    """sigma2 learned needs every eigenvalue: no count. Inside a bulk, the count on the
-    principal submatrix of every fourth row and column (a lower bound by interlacing) already
-    exceeds d / 8, and the full count is skipped; above few eigenvalues both run, smallest
-    first (the probe's own counts, `GradedProbe`, are not the route's)."""
+def test_learned_sigma2_and_nearly_every_eigenvalue_above_take_one_eigh(small_routes, counted):
+    """sigma2 learned needs every eigenvalue: no count. Below nearly every eigenvalue, the count
+    on the principal submatrix of every fourth row and column (a lower bound by interlacing)
+    already finds every one of its eigenvalues above the cut, and the full count is skipped;
+    inside a bulk (at the median) the reduction maps back the half above; above few eigenvalues
+    both counts run, smallest first (the probe's own counts, `GradedProbe`, are not the
+    route's)."""
     S = FAMILY["Wishart"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegeneracyWarning)
         assert stability_map(S, "learned", latent_dim=3).spectrum.is_complete
     assert counted == [] and small_routes == ["eigh_descending"]
     lam = _complete_spectrum(S).eigenvalues
-    assert stability_map(S, float(np.median(lam)), latent_dim=3).spectrum.is_complete
     quarter = len(range(0, D, 4))
-    assert counted == [quarter]
+    assert stability_map(S, _cuts(lam)["below all"], latent_dim=3).spectrum.is_complete
+    assert counted == [quarter] and small_routes[-1] == "eigh_descending"
+    counted.clear()
+    median = stability_map(S, _cuts(lam)["median"], latent_dim=3).spectrum
+    assert median.eigenvalues.size == D // 2 and not median.is_complete
+    assert counted == [quarter] and small_routes[-1] == "reduced_above"
     counted.clear()
     top = stability_map(S, _cuts(lam)["lam_2"], latent_dim=3)
     assert top.spectrum.eigenvalues.size == 2 and counted == [quarter, D]
@@ -280,20 +290,28 @@ def test_a_high_bound_by_interlacing_goes_to_the_reduction_without_the_full_coun
     _assert_same_map(auto, complete)
 
 
-def test_a_low_bound_with_many_above_finishes_the_whole_decomposition_from_t(
+def test_a_low_bound_with_nearly_all_above_finishes_the_whole_decomposition_from_t(
     small_routes, monkeypatch
 ):
     """Interlacing bounds can be far below the count: sent to the reduction by a bound above
-    PARTIAL_TOP, a cut with more than d / 8 eigenvalues above it gets every pair from the same
-    T (no second decomposition), and the map of the complete spectrum."""
+    PARTIAL_TOP, a cut with nearly every eigenvalue above it gets every pair from the same T (no
+    second decomposition), and the map of the complete spectrum; with half above, those alone
+    (the same map)."""
     monkeypatch.setattr(st, "PARTIAL_TOP", 1)
     monkeypatch.setattr(st, "GRADED_TOP", 1)
     monkeypatch.setattr(st, "count_above", lambda S, cut, single: 2)  # bounds of 2, no more
     S = FAMILY["Wishart"]
     lam = _complete_spectrum(S).eigenvalues
-    auto, complete = _maps(S, _cuts(lam)["median"], 3)
+    auto, complete = _maps(S, _cuts(lam)["below all"], 3)
     assert auto.spectrum.is_complete and small_routes == ["reduced_above"]
     np.testing.assert_allclose(auto.spectrum.eigenvalues, lam, rtol=0, atol=1e-12 * lam[0])
+    _assert_same_map(auto, complete)
+    small_routes.clear()
+    auto, complete = _maps(S, _cuts(lam)["median"], 3)
+    assert auto.spectrum.eigenvalues.size == D // 2 and small_routes == ["reduced_above"]
+    np.testing.assert_allclose(
+        auto.spectrum.eigenvalues, lam[: D // 2], rtol=0, atol=1e-12 * lam[0]
+    )
     _assert_same_map(auto, complete)
 
 
@@ -369,8 +387,10 @@ def test_the_graded_probe_rules_out_a_range_only_when_it_rules_out_each_count():
 
 
 def test_below_the_subset_size_only_few_pairs_take_the_partial_route(small_routes, monkeypatch):
-    """Below SUBSET_MIN_FEATURES a subset costs relatively more: the partial route needs at
-    most SMALL_SUBSET_MAX eigenvalues held as well as d / 8."""
+    """Below SUBSET_MIN_FEATURES a subset costs relatively more: a subset alone (by Krylov or
+    inverse iteration) needs at most SMALL_SUBSET_MAX eigenvalues held as well as d / 8; with
+    more, a partial spectrum comes only from every pair of one reduction's T, those held
+    mapped back."""
     monkeypatch.setattr(st, "SUBSET_MIN_FEATURES", 10**6)
     monkeypatch.setattr(st, "SMALL_SUBSET_MAX", 2)
     S = FAMILY["spiked, spread bulk"]
@@ -381,7 +401,11 @@ def test_below_the_subset_size_only_few_pairs_take_the_partial_route(small_route
         held = int(np.count_nonzero(tie_sign(lam, s, DEFAULT_RTOL, floor) >= 0))
         small_routes.clear()
         auto, complete = _maps(S, s, 3)
-        assert (not auto.spectrum.is_complete) == (held <= 2), (cut, held)
+        partial = not auto.spectrum.is_complete
+        assert partial or held > 2, (cut, held)
+        if partial:
+            assert auto.spectrum.eigenvalues.size == held
+            assert held <= 2 or small_routes == ["reduced_above"], (cut, held)
         seen.add(held <= 2)
         _assert_same_map(auto, complete)
     assert seen == {True, False}  # both sides of the rule ran

@@ -158,8 +158,10 @@ def test_top_pairs_by_the_count_above_a_cut_and_every_pair_from_one_reduction(n_
 
 @pytest.mark.parametrize("whole", [True, False])
 def test_reduced_above_returns_a_subset_or_every_pair_by_its_count(whole):
-    """At most `max_count` pairs above the cut: those alone, with `rest_max` the cut; more: every
-    pair, the whole spectrum or (`whole` False) cut where the subset would have been."""
+    """At most `max_count` pairs above the cut: those alone, with `rest_max` the cut. More, up
+    to all but a sixteenth: every pair of T, those above the cut alone mapped back (the same
+    either way). More still: every pair, the whole spectrum or (`whole` False) cut where the
+    subset would have been."""
     lam = np.r_[np.geomspace(50.0, 5.0, 6), np.full(20, 2.0), np.linspace(1.0, 0.1, 174)]
     S = _rotated(lam, seed=3)
     full = np.linalg.eigvalsh(S)[::-1]
@@ -168,12 +170,50 @@ def test_reduced_above_returns_a_subset_or_every_pair_by_its_count(whole):
     assert not top.is_complete and top.rest_max == dense_cut(3.0, DEFAULT_RTOL, d, trace)
     _check_pairs(S, top.eigenvalues, top.eigenvectors, full[:6])
     many = reduced_above(S, 1.5, max_count=10, rtol=DEFAULT_RTOL, whole=whole)
-    assert many.is_complete == whole
-    r = many.eigenvalues.size
-    assert r == (d if whole else 26)
-    _check_pairs(S, many.eigenvalues, many.eigenvectors, full[:r])
+    assert not many.is_complete and many.rest_max == dense_cut(1.5, DEFAULT_RTOL, d, trace)
+    assert many.trace == pytest.approx(trace, rel=1e-12)
+    _check_pairs(S, many.eigenvalues, many.eigenvectors, full[:26])
     # The repeated 2.0 is wholly inside: its invariant subspace, not one basis of it.
-    assert _projector_error(S, many.eigenvectors[:, :26], 26) < 1e-9
+    assert _projector_error(S, many.eigenvectors, 26) < 1e-9
+    # Sign-fixed: each column's entry of largest magnitude is positive.
+    U = many.eigenvectors
+    assert np.all(U[np.abs(U).argmax(axis=0), np.arange(26)] > 0)
+    nearly_all = reduced_above(S, 0.1025, max_count=10, rtol=DEFAULT_RTOL, whole=whole)
+    assert nearly_all.is_complete == whole
+    r = nearly_all.eigenvalues.size
+    assert r == (d if whole else 199)
+    _check_pairs(S, nearly_all.eigenvalues, nearly_all.eigenvectors, full[:r])
+
+
+def test_many_pairs_above_the_cut_are_checked_like_the_complete_spectrum():
+    """Mapping back only the pairs above the cut still reads every eigenvalue of T: a
+    covariance with a negative eigenvalue is refused as the complete route refuses it, and
+    eigenvalues within round-off of 0 are judged from their own eigenvectors (mapped back
+    from copies, leaving those above the cut intact)."""
+    bad = _rotated(np.r_[np.linspace(5.0, 1.0, 150), np.linspace(0.9, 0.1, 49), -0.5], seed=5)
+    with pytest.raises(ValueError, match="positive semi-definite; its smallest eigenvalue"):
+        reduced_above(bad, 2.0, max_count=10, rtol=DEFAULT_RTOL)
+    rank = np.random.default_rng(6).standard_normal((200, 150))
+    S = rank @ rank.T / 150  # rank 150: 50 eigenvalues at round-off
+    full = np.linalg.eigvalsh(S)[::-1]
+    cut = float(np.median(full[:150]))
+    many = reduced_above(S, cut, max_count=10, rtol=DEFAULT_RTOL)
+    n = int(np.count_nonzero(full > cut))
+    assert not many.is_complete and many.eigenvalues.size == n
+    _check_pairs(S, many.eigenvalues, many.eigenvectors, full[:n])
+
+
+def test_the_top_of_every_pair_of_t_maps_back_in_place():
+    S = _rotated(1.0 / np.arange(1.0, 101.0), seed=7)
+    full = np.linalg.eigvalsh(S)
+    reduction = Reduction(S)
+    values, V = reduction.tridiagonal_pairs()
+    np.testing.assert_allclose(values, full, rtol=0, atol=1e-13)
+    low = V[:, :60].copy()
+    U = reduction.top_of(V, 40)
+    assert np.shares_memory(U, V) and np.array_equal(V[:, :60], low)
+    _check_pairs(S, values[60:], U, full[60:])
+    assert reduction.top_of(V, 0).shape == (100, 0)
 
 
 def test_reduced_above_a_cut_in_the_round_off_band_or_of_one_feature_is_complete():
