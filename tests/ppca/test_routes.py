@@ -441,3 +441,44 @@ def test_issue_spectra_at_full_size_answer_through_the_route(monkeypatch):
     auto, complete = _maps(spiked, 0.5, 5)
     assert auto.n_above == 600 and auto.spectrum.is_complete
     _assert_same_map(auto, complete)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["Wishart", "four repeated values", "twelve decades"])
+def test_many_above_the_cut_at_full_size_come_from_every_pair_of_t(name):
+    """From SUBSET_MIN_FEATURES on, a cut with more than d / 8 eigenvalues above it (and below
+    some eigenvalue of the interlacing submatrix) is answered by the reduction: every pair of its
+    T, only those above the cut mapped back. The map and the pairs are the complete route's:
+    eigenvalues to round-off, eigenvectors through their projector (a repeated value is wholly
+    inside the subset), residuals and orthonormality directly."""
+    d = st.SUBSET_MIN_FEATURES + 76
+    rng = np.random.default_rng(11)
+    if name == "Wishart":
+        A = rng.standard_normal((d, d))
+        S = (A @ A.T / d + (A @ A.T / d).T) / 2
+    elif name == "four repeated values":
+        S = _rotated(np.sort(rng.choice([4.0, 2.0, 1.0, 0.5], d))[::-1], 12)
+    else:
+        S = _rotated(np.logspace(12.0, 0.0, d), 13)
+    full = _complete_spectrum(S)
+    lam = full.eigenvalues
+    cuts = [float(np.median(lam)), float(0.5 * (lam[d // 3 - 1] + lam[d // 3]))]
+    if name == "four repeated values":
+        cuts.append(2.0)  # at a value: the repeated 2.0 held (tied)
+    mapped_back = 0
+    for s in cuts:
+        auto, complete = _maps(S, s, 5)
+        _assert_same_map(auto, complete)
+        spec = auto.spectrum
+        r = spec.eigenvalues.size
+        if spec.is_complete:
+            continue
+        mapped_back += r > d // 8
+        np.testing.assert_allclose(spec.eigenvalues, lam[:r], rtol=0, atol=1e-12 * lam[0])
+        U = spec.eigenvectors
+        np.testing.assert_allclose(U.T @ U, np.eye(r), rtol=0, atol=1e-10)
+        assert np.abs(S @ U - U * spec.eigenvalues).max() <= 1e-11 * lam[0]
+        V = full.eigenvectors[:, :r]
+        assert np.abs(U @ U.T - V @ V.T).max() < 1e-8
+    # The graded spectrum's submatrix lies wholly above its median: one eigh there.
+    assert mapped_back >= (1 if name == "twelve decades" else 2)
