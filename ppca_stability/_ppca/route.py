@@ -44,19 +44,22 @@ __all__ = ["covariance_spectrum", "partial_limit", "uses_partial_spectrum"]
 # factorisation, in single precision where the cut lies above its round-off), cheapest first:
 #
 # * on the principal submatrix of every fourth row and column, a lower bound by Cauchy's
-#   interlacing theorem at 1/64 of the full count's cost. Every eigenvalue of the submatrix
-#   above the cut (sigma2 below the spectrum, or on a repeated bulk: then nearly every one of
-#   S is, in practice) sends the cut straight to one full eigh; more than
-#   d / PARTIAL_MAX_FRACTION (inside a bulk) to the reduction, whose count on T then maps back
-#   the pairs above the cut alone (`_spectrum.reduced_above`: at d = 2000, 400 above took
-#   0.63-0.81x one eigh and 1000 above 0.74-1.03x, against one full decomposition before), or
-#   finishes every pair when all but a sixteenth lie above. Below SUBSET_MIN_FEATURES many
-#   above still take one eigh: at d = 784 (MNIST-test's covariance, 100-342 above) the two
-#   were within the machine's noise of each other (0.6-1.9x, in runs where the same code
-#   alone varied twofold with the memory state). The submatrix of a graded spectrum
-#   (twelve or six decades) has all its eigenvalues above a median cut: one eigh there, as
-#   before (a rule on a fraction of its rows sent a Wishart spectrum's cut below every
-#   eigenvalue to the whole decomposition from T, 1.14-1.16x one eigh against 1.04-1.06x);
+#   interlacing theorem at 1/64 of the full count's cost. More than d / PARTIAL_MAX_FRACTION
+#   (inside a bulk) sends the cut to the reduction, whose count on T then maps back the pairs
+#   above the cut alone (`_spectrum.reduced_above`: at d = 2000, 400 above took 0.63-0.81x one
+#   eigh and 1000 above 0.74-1.03x, against one full decomposition before), or finishes every
+#   pair when all but a sixteenth lie above. Where that submatrix lies wholly above the cut
+#   (sigma2 below the spectrum, on a repeated bulk, or at the median of a graded spectrum,
+#   whose compression pulls its eigenvalues toward the mean), the submatrix of every other row
+#   and column is counted too (8-10 ms at d = 2000, about 1.5 % of one eigh, paid only there),
+#   and one eigh is taken only when it too lies wholly above: at d = 2000 the median of twelve
+#   and six decades leaves 861 and 786 of its 1000 above (to the reduction), a cut below the
+#   spectrum all of them. (A rule on a fraction of the quarter submatrix's rows instead sent a
+#   Wishart spectrum's cut below every eigenvalue to the whole decomposition from T, 1.14-1.16x
+#   one eigh against 1.04-1.06x, and kept graded medians on one eigh.) Below
+#   SUBSET_MIN_FEATURES many above still take one eigh: at d = 784 (MNIST-test's covariance,
+#   100-342 above) the two were within the machine's noise of each other (0.6-1.9x, in runs
+#   where the same code alone varied twofold with the memory state);
 # * the full count (0.05x one eigh at d = 2000 on two threads, 0.07x on one) only where ARPACK
 #   is likely to take the pairs and to converge in few products, as `GradedProbe` judges from
 #   two counts on principal submatrices at fractions of the cut (every fourth row at a quarter,
@@ -116,6 +119,7 @@ GRADED_TOP = LANCZOS_GRADED_MAX_COUNT
 # in a quarter of the time of every other one (d = 3072, one thread: 12-22 ms against 47-101 ms,
 # about 1 % of a full eigh).
 SUBMATRIX_STEP = 4
+HALF_STEP = 2
 
 
 def uses_partial_spectrum(n_features: int, latent_dim: int, sigma2: float | str) -> bool:
@@ -165,7 +169,7 @@ def partial_limit(d: int) -> int:
 
 def covariance_spectrum(S: np.ndarray, s: float | str, rtol: float) -> Spectrum:
     """The spectrum a map of the covariance `S` at `s` needs (the notes above the constants):
-    every eigenpair, or at a fixed `s` only those above its cut when they are few. The counts
+    every eigenpair, or at a fixed `s` only those above its cut (unless nearly all are). The counts
     only choose the route: the Krylov route certifies its own cut and the reduction counts and
     finds every eigenvalue above it on its own ``T``, so a count that round-off got wrong costs
     time, not the answer."""
@@ -191,12 +195,17 @@ def _partial(S: np.ndarray, s: float, cut: float, rtol: float) -> Spectrum | Non
     # Cauchy interlacing: a principal submatrix has at most as many eigenvalues above the cut.
     sub = S[::SUBMATRIX_STEP, ::SUBMATRIX_STEP]
     bound = count_above(sub, cut, single=True)
-    # Below every eigenvalue of the submatrix, or many above below SUBSET_MIN_FEATURES: one
-    # eigh; otherwise many above go to the reduction, which maps back only those.
     many = bound > limit
-    if bound == sub.shape[0] or (many and d < SUBSET_MIN_FEATURES):
+    if many and d < SUBSET_MIN_FEATURES:
         return None
-    if many:
+    if bound == sub.shape[0]:
+        # Below every eigenvalue of that submatrix: one eigh when the larger one on every
+        # other row and column agrees (nearly all of S above the cut); else, as the median
+        # of a graded spectrum, the reduction.
+        half = S[::HALF_STEP, ::HALF_STEP]
+        if count_above(half, cut, single=True) == half.shape[0]:
+            return None
+    if many:  # the reduction maps back only the pairs above the cut
         return reduced_above(S, s, max_count=limit, rtol=rtol)
     probe = GradedProbe(S, cut)
     if d < SUBSET_MIN_FEATURES:

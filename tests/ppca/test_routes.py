@@ -251,7 +251,8 @@ def counted(monkeypatch):
 def test_learned_sigma2_and_nearly_every_eigenvalue_above_take_one_eigh(small_routes, counted):
     """sigma2 learned needs every eigenvalue: no count. Below nearly every eigenvalue, the count
     on the principal submatrix of every fourth row and column (a lower bound by interlacing)
-    already finds every one of its eigenvalues above the cut, and the full count is skipped;
+    already finds every one of its eigenvalues above the cut, as does the one on every other
+    row and column, and the full count is skipped;
     inside a bulk (at the median) the reduction maps back the half above; above few eigenvalues
     both counts run, smallest first (the probe's own counts, `GradedProbe`, are not the
     route's)."""
@@ -263,7 +264,7 @@ def test_learned_sigma2_and_nearly_every_eigenvalue_above_take_one_eigh(small_ro
     lam = _complete_spectrum(S).eigenvalues
     quarter = len(range(0, D, 4))
     assert stability_map(S, _cuts(lam)["below all"], latent_dim=3).spectrum.is_complete
-    assert counted == [quarter] and small_routes[-1] == "eigh_descending"
+    assert counted == [quarter, len(range(0, D, 2))] and small_routes[-1] == "eigh_descending"
     counted.clear()
     median = stability_map(S, _cuts(lam)["median"], latent_dim=3).spectrum
     assert median.eigenvalues.size == D // 2 and not median.is_complete
@@ -271,6 +272,21 @@ def test_learned_sigma2_and_nearly_every_eigenvalue_above_take_one_eigh(small_ro
     counted.clear()
     top = stability_map(S, _cuts(lam)["lam_2"], latent_dim=3)
     assert top.spectrum.eigenvalues.size == 2 and counted == [quarter, D]
+
+
+def test_a_graded_median_whose_quarter_submatrix_lies_above_goes_to_the_reduction(
+    small_routes, counted
+):
+    """Compressed to every fourth row and column, a spectrum over twelve decades lies wholly
+    above its median (the compression pulls eigenvalues toward the mean); every other row and
+    column does not, so the cut goes to the reduction, which maps back the half above, not to
+    one eigh. The same map as the complete route's."""
+    S = FAMILY["wide range 1e12"]
+    lam = _complete_spectrum(S).eigenvalues
+    auto, complete = _maps(S, _cuts(lam)["median"], 3)
+    assert counted == [len(range(0, D, 4)), len(range(0, D, 2))]
+    assert small_routes == ["reduced_above"] and auto.spectrum.eigenvalues.size == D // 2
+    _assert_same_map(auto, complete)
 
 
 def test_a_high_bound_by_interlacing_goes_to_the_reduction_without_the_full_count(
@@ -480,5 +496,5 @@ def test_many_above_the_cut_at_full_size_come_from_every_pair_of_t(name):
         assert np.abs(S @ U - U * spec.eigenvalues).max() <= 1e-11 * lam[0]
         V = full.eigenvectors[:, :r]
         assert np.abs(U @ U.T - V @ V.T).max() < 1e-8
-    # The graded spectrum's submatrix lies wholly above its median: one eigh there.
-    assert mapped_back >= (1 if name == "twelve decades" else 2)
+    # Twelve decades: the quarter submatrix lies wholly above the median, the half does not.
+    assert mapped_back >= 2
