@@ -621,7 +621,7 @@ def stability_map(
     ``hessian_eigenvalues`` computes on demand). With more eigenvalues above ``sigma2``, from
     1024 features, one tridiagonal reduction is decomposed whole and only the eigenvectors above
     the cut are mapped back (0.7-1.0x a full ``eigh`` at d = 2000 for 400-1000 above, every
-    eigenvalue checked); with ``sigma2`` below every eigenvalue of the interlacing submatrix
+    eigenvalue checked); with ``sigma2`` below every eigenvalue of the interlacing submatrices
     (nearly all above), below 1024 features, and for ``sigma2="learned"``, the covariance is
     decomposed whole. The count chooses the route only: each route finds the eigenvalues above
     the cut itself. The routes for at most ``d / 8`` check the covariance's entries
