@@ -25,10 +25,10 @@ from .._spectra.lanczos import (
     GradedProbe,
 )
 from .._spectra.spectrum import (
-    WHOLE_DENOMINATOR,
     dense_cut,
     eigh_descending,
     lanczos_above,
+    nearly_all,
     reduced_above,
 )
 from .._spectra.sylvester import count_above
@@ -221,9 +221,7 @@ def _partial(S: np.ndarray, s: float, cut: float, rtol: float) -> Spectrum | Non
         )
     if counted:
         count = count_above(S, cut, single=True)
-        if count > limit and (
-            d < SUBSET_MIN_FEATURES or count * WHOLE_DENOMINATOR > (WHOLE_DENOMINATOR - 1) * d
-        ):
+        if count > limit and (d < SUBSET_MIN_FEATURES or nearly_all(count, d)):
             return None
         if count <= limit and (count <= top or (count <= graded and probe.looks_graded(count))):
             # A fixed seed: the same covariance gives the same map, bit for bit. A run that

@@ -99,6 +99,12 @@ def complete_spectrum(cov: np.ndarray, lam: np.ndarray, U: np.ndarray) -> Spectr
 WHOLE_DENOMINATOR = 16
 
 
+def nearly_all(count: int, d: int) -> bool:
+    """Whether `count` of `d` eigenvalues above a cut are more than all but 1 / WHOLE_DENOMINATOR:
+    then every pair is worth computing."""
+    return count * WHOLE_DENOMINATOR > (WHOLE_DENOMINATOR - 1) * d
+
+
 def reduced_above(
     S: np.ndarray, above: float, *, max_count: int, rtol: float, whole: bool = True
 ) -> Spectrum:
@@ -123,7 +129,7 @@ def reduced_above(
     count = reduction.count_above(cut)
     if count > max_count:
         values, V = reduction.tridiagonal_pairs()
-        if count * WHOLE_DENOMINATOR > (WHOLE_DENOMINATOR - 1) * d:
+        if nearly_all(count, d):
             full = complete_spectrum(S, values, reduction.top_of(V, d))
             return full if whole else _cut_at(full, trace, cut)
         return _mapped_back_above(S, reduction, values, V, cut, trace)
@@ -144,7 +150,7 @@ def _mapped_back_above(
     d = values.size
 
     def vectors(idx: np.ndarray) -> np.ndarray:  # descending indices; V's columns ascend
-        return reduction.back(np.asfortranarray(V[:, d - 1 - idx]))
+        return reduction.back(V[:, d - 1 - idx])
 
     lam = check_psd_eigenvalues(np.ascontiguousarray(values[::-1]), cov=S, vectors=vectors)
     keep = int(np.count_nonzero(lam > cut))

@@ -104,7 +104,7 @@ class Reduction:
         """Every eigenpair, eigenvalues ascending (divide and conquer on ``T``, ``dstevd``, as
         ``numpy.linalg.eigh``'s ``dsyevd`` does after its own reduction)."""
         values, V = self.tridiagonal_pairs()
-        return values, self._back_in_place(V)
+        return values, self.top_of(V, values.size)
 
     def tridiagonal_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """Every eigenpair of ``T`` (divide and conquer, ``dstevd``): eigenvalues ascending, the
