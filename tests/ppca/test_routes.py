@@ -17,7 +17,7 @@ from ppca_stability._base.tolerance import DEFAULT_RTOL, eigen_floor, n_above, t
 from ppca_stability._ppca import route as st
 from ppca_stability._spectra.container import from_eigenpairs
 from ppca_stability._spectra.spectrum import WHOLE_DENOMINATOR, dense_cut, eigh_descending
-from ppca_stability._spectra.sylvester import count_above
+from ppca_stability._spectra.sylvester import all_above, count_above
 from ppca_stability.exceptions import DegeneracyWarning
 from ppca_stability.strategies import sigma2_values, spectra
 
@@ -101,6 +101,48 @@ def test_sylvester_count_of_a_singular_shift_counts_the_zero_pivot_as_not_above(
     assert count_above(S, 2.0) == 1
     assert count_above(S, 0.0) == 4
     assert count_above(np.zeros((3, 3)), 0.0) == 0
+
+
+@given(data=hs.data())
+def test_all_above_is_whether_every_eigenvalue_lies_above_the_cut(data):
+    """all_above(S, cut) (a Cholesky factor of S - cut I) says whether count_above(S, cut) = d,
+    in double precision and with single=True, for every cut farther than the count's round-off
+    from each eigenvalue: below the spectrum, at the smallest eigenvalue's side, inside it."""
+    from ppca_stability._spectra.sylvester import EPS32
+
+    lam = data.draw(
+        spectra(min_dim=1, max_dim=40, min_value=1e-3, max_value=1e3, ties=True, zeros=True)
+    )
+    S = _rotated(lam, data.draw(hs.integers(0, 2**16)))
+    d = lam.size
+    low = float(lam[-1])
+    cut = data.draw(
+        hs.one_of(
+            hs.floats(-1.0, low),  # below every eigenvalue (zeros included)
+            hs.floats(low, float(lam[0]) * 2),  # at or above the smallest
+        )
+    )
+    threshold = d * EPS32 * float(np.linalg.norm(S))
+    assume(np.all(np.abs(lam - cut) > 100 * threshold))
+    expected = bool(np.all(lam > cut))
+    assert all_above(S, cut) is expected
+    assert all_above(S, cut, single=True) is expected
+    assert all_above(S, cut) == (count_above(S, cut) == d)
+
+
+def test_all_above_on_strided_submatrices_and_at_an_eigenvalue():
+    """The route asks it of every other row and column of a C-ordered covariance (a strided
+    view); an eigenvalue exactly at the cut is not above it (a zero pivot)."""
+    lam = np.r_[np.geomspace(50.0, 5.0, 10), np.ones(70)]
+    S = _rotated(lam, 11)
+    half = S[::2, ::2]
+    inner = np.linalg.eigvalsh(half)
+    assert all_above(half, 0.5, single=True)
+    assert all_above(half, float(inner[0]) * 0.99)
+    assert not all_above(half, float(inner[0]) * 1.01)
+    assert not all_above(half, float(inner[1] + inner[2]) / 2, single=True)
+    assert not all_above(np.diag([3.0, 2.0, 1.0]), 1.0)
+    assert all_above(np.zeros((0, 0)), 1.0)
 
 
 # ----------------------------------------------------------------------------- the route
@@ -238,12 +280,18 @@ def test_a_wrong_count_costs_time_not_the_answer(wrong, small_routes, monkeypatc
 
 @pytest.fixture
 def counted(monkeypatch):
-    """The sizes of the matrices the route counts eigenvalues of, in order."""
+    """The sizes of the matrices the route counts eigenvalues of (`count_above`), or asks whether
+    every eigenvalue lies above the cut (`all_above`, as a negative size), in order."""
     sizes: list[int] = []
     monkeypatch.setattr(
         st,
         "count_above",
         lambda S, cut, single: sizes.append(S.shape[0]) or count_above(S, cut, single=single),
+    )
+    monkeypatch.setattr(
+        st,
+        "all_above",
+        lambda S, cut, single: sizes.append(-S.shape[0]) or all_above(S, cut, single=single),
     )
     return sizes
 
@@ -251,8 +299,8 @@ def counted(monkeypatch):
 def test_learned_sigma2_and_nearly_every_eigenvalue_above_take_one_eigh(small_routes, counted):
     """sigma2 learned needs every eigenvalue: no count. Below nearly every eigenvalue, the count
     on the principal submatrix of every fourth row and column (a lower bound by interlacing)
-    already finds every one of its eigenvalues above the cut, as does the one on every other
-    row and column, and the full count is skipped;
+    already finds every one of its eigenvalues above the cut, as does the test on every other
+    row and column (a Cholesky factor, not a count), and the full count is skipped;
     inside a bulk (at the median) the reduction maps back the half above; above few eigenvalues
     both counts run, smallest first (the probe's own counts, `GradedProbe`, are not the
     route's)."""
@@ -264,7 +312,7 @@ def test_learned_sigma2_and_nearly_every_eigenvalue_above_take_one_eigh(small_ro
     lam = _complete_spectrum(S).eigenvalues
     quarter = len(range(0, D, 4))
     assert stability_map(S, _cuts(lam)["below all"], latent_dim=3).spectrum.is_complete
-    assert counted == [quarter, len(range(0, D, 2))] and small_routes[-1] == "eigh_descending"
+    assert counted == [quarter, -len(range(0, D, 2))] and small_routes[-1] == "eigh_descending"
     counted.clear()
     median = stability_map(S, _cuts(lam)["median"], latent_dim=3).spectrum
     assert median.eigenvalues.size == D // 2 and not median.is_complete
@@ -279,12 +327,12 @@ def test_a_graded_median_whose_quarter_submatrix_lies_above_goes_to_the_reductio
 ):
     """Compressed to every fourth row and column, a spectrum over twelve decades lies wholly
     above its median (the compression pulls eigenvalues toward the mean); every other row and
-    column does not, so the cut goes to the reduction, which maps back the half above, not to
-    one eigh. The same map as the complete route's."""
+    column does not (its Cholesky factor fails), so the cut goes to the reduction, which maps back
+    the half above, not to one eigh. The same map as the complete route's."""
     S = FAMILY["wide range 1e12"]
     lam = _complete_spectrum(S).eigenvalues
     auto, complete = _maps(S, _cuts(lam)["median"], 3)
-    assert counted == [len(range(0, D, 4)), len(range(0, D, 2))]
+    assert counted == [len(range(0, D, 4)), -len(range(0, D, 2))]
     assert small_routes == ["reduced_above"] and auto.spectrum.eigenvalues.size == D // 2
     _assert_same_map(auto, complete)
 
