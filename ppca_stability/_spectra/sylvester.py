@@ -74,7 +74,13 @@ def all_above(S: np.ndarray, cut: float, *, single: bool = False) -> bool:
         return True
     A = _shifted(S, cut, single)
     potrf = scipy.linalg.lapack.get_lapack_funcs("potrf", (A,))
-    info = int(potrf(A, lower=1, clean=0, overwrite_a=1)[1])
+    # One thread below ONE_THREAD_BELOW rows, as for the count, and for one more reason: SciPy's
+    # BLAS is not NumPy's, and its threads keep spinning for a while after a call on two of
+    # them, so a numpy.linalg.eigh right after ran against them (a map at d = 2000 that tests
+    # every other row and column this way before one eigh: 1.21-1.44x that eigh on two threads,
+    # 1.02-1.15x after the count on one).
+    with one_blas_thread() if d < ONE_THREAD_BELOW else nullcontext():
+        info = int(potrf(A, lower=1, clean=0, overwrite_a=1)[1])
     if info < 0:  # an argument LAPACK refused: a bug here, not a property of S
         raise RuntimeError(f"LAPACK {potrf.typecode}potrf rejected argument {-info}.")
     return info == 0
