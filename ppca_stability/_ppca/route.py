@@ -52,13 +52,14 @@ __all__ = ["covariance_spectrum", "partial_limit", "uses_partial_spectrum"]
 #   (sigma2 below the spectrum, on a repeated bulk, or at the median of a graded spectrum,
 #   whose compression pulls its eigenvalues toward the mean), the submatrix of every other row
 #   and column is tested too (`_sylvester.all_above`, a Cholesky factor of it minus the cut:
-#   5-6 ms at d = 2000 in single precision, 7-9 ms in double, about 1 % of one eigh, paid only
-#   there; its full count took 8-9 and 13-15 ms), and one eigh is taken only when it too lies
-#   wholly above: at d = 2000 the median of twelve
-#   and six decades leaves 861 and 786 of its 1000 above (to the reduction), a cut below the
-#   spectrum all of them. (A rule on a fraction of the quarter submatrix's rows instead sent a
-#   Wishart spectrum's cut below every eigenvalue to the whole decomposition from T, 1.14-1.16x
-#   one eigh against 1.04-1.06x, and kept graded medians on one eigh.) Below
+#   6 ms at d = 2000 on one thread in single precision, 7 ms for a cut inside its round-off
+#   that every eigenvalue clears, 12-15 ms in double: about 1-2 % of one eigh, paid only there;
+#   its full count took 8-9 and 13-15 ms), and one eigh is taken only when it too lies wholly
+#   above: at d = 2000 the median of twelve and six decades leaves 861 and 786 of its 1000
+#   above (to the reduction), a cut below the spectrum all of them. (A rule on a fraction of
+#   the quarter submatrix's rows instead sent a Wishart spectrum's cut below every eigenvalue
+#   to the whole decomposition from T, 1.14-1.16x one eigh against 1.04-1.06x, and kept graded
+#   medians on one eigh.) Below
 #   SUBSET_MIN_FEATURES many above still take one eigh: at d = 784 (MNIST-test's covariance,
 #   100-342 above) the two were within the machine's noise of each other (0.6-1.9x, in runs
 #   where the same code alone varied twofold with the memory state);

@@ -145,6 +145,36 @@ def test_all_above_on_strided_submatrices_and_at_an_eigenvalue():
     assert all_above(np.zeros((0, 0)), 1.0)
 
 
+def test_all_above_a_cut_inside_single_precisions_round_off():
+    """A cut below float32's round-off slack d eps_32 ||S||_F: a single-precision factor at the
+    cut raised by twice the slack answers yes where every eigenvalue clears it; where one lies
+    between the cut and the raised cut, or below the cut (rank-deficient data), double
+    precision decides."""
+    from ppca_stability._spectra.sylvester import EPS32
+
+    rng = np.random.default_rng(21)
+    d = 60
+    A = rng.standard_normal((d, 2 * d))
+    S = A @ A.T / (2 * d)
+    slack = d * EPS32 * float(np.linalg.norm(S))
+    lam = np.linalg.eigvalsh(S)
+    assert lam[0] > 10 * slack  # clears the raised cut
+    assert all_above(S, slack / 10, single=True) and all_above(S, -slack, single=True)
+    # The smallest eigenvalue between the cut and the raised cut: only double precision says so.
+    Q = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    values = np.r_[np.linspace(5.0, 1.0, d - 1), slack / 2]
+    T = (Q * values) @ Q.T
+    T = (T + T.T) / 2
+    assert slack / 2 > 4 * d * np.finfo(np.float64).eps * 5.0  # resolved in double precision
+    assert all_above(T, slack / 4, single=True)
+    assert not all_above(T, slack, single=True)
+    # Rank-deficient: zero eigenvalues below a tiny positive cut.
+    B = rng.standard_normal((d, d // 2))
+    low_rank = B @ B.T / d
+    assert not all_above(low_rank, slack / 10, single=True)
+    assert all_above(low_rank, -slack, single=True)
+
+
 # ----------------------------------------------------------------------------- the route
 def _family() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(3)
