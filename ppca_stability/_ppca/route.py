@@ -59,10 +59,9 @@ __all__ = ["covariance_spectrum", "partial_limit", "uses_partial_spectrum"]
 #   above (to the reduction), a cut below the spectrum all of them. (A rule on a fraction of
 #   the quarter submatrix's rows instead sent a Wishart spectrum's cut below every eigenvalue
 #   to the whole decomposition from T, 1.14-1.16x one eigh against 1.04-1.06x, and kept graded
-#   medians on one eigh.) Below
-#   SUBSET_MIN_FEATURES many above still take one eigh: at d = 784 (MNIST-test's covariance,
-#   100-342 above) the two were within the machine's noise of each other (0.6-1.9x, in runs
-#   where the same code alone varied twofold with the memory state);
+#   medians on one eigh.) Below SUBSET_MIN_FEATURES many above still take one eigh: at d = 784
+#   (MNIST-test's covariance, 100-342 above) the two were within the machine's noise of each
+#   other (0.6-1.9x, in runs where the same code alone varied twofold with the memory state);
 # * the full count (0.05x one eigh at d = 2000 on two threads, 0.07x on one) only where ARPACK
 #   is likely to take the pairs and to converge in few products, as `GradedProbe` judges from
 #   two counts on principal submatrices at fractions of the cut (every fourth row at a quarter,

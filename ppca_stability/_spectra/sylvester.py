@@ -25,7 +25,7 @@ them: 0.148x one full ``numpy.linalg.eigh`` at d = 2000 against 0.069x for ``dsy
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import scipy.linalg
@@ -46,7 +46,10 @@ def count_above(S: np.ndarray, cut: float, *, single: bool = False) -> int:
     d = S.shape[0]
     if d == 0:
         return 0
-    A = _shifted(S, cut, single)
+    A, slack = _single(S) if single else (None, 0.0)
+    if A is None or not cut > slack:
+        A = _double(S)
+    A.flat[:: d + 1] -= cut
     sytrf, sytrf_lwork = scipy.linalg.lapack.get_lapack_funcs(("sytrf", "sytrf_lwork"), (A,))
     lwork = int(sytrf_lwork(d, lower=1)[0])
     # One thread below ONE_THREAD_BELOW rows: Bunch-Kaufman's pivot search is a sequence of small
@@ -54,7 +57,7 @@ def count_above(S: np.ndarray, cut: float, *, single: bool = False) -> int:
     # one thread, up to 96 ms on two), and gain nothing from when idle. Above, the blocked
     # updates dominate: single precision, idle, best of 7, one thread against two: 12.3 / 11.1
     # ms at d = 1024, 48 / 36 ms at 2000, 151 / 104 ms at 3000.
-    with one_blas_thread() if d < ONE_THREAD_BELOW else nullcontext():
+    with _threads_for(d):
         ldu, ipiv, info = sytrf(A, lower=1, lwork=lwork, overwrite_a=True)
     if info < 0:  # an argument LAPACK refused: a bug here, not a property of S
         raise RuntimeError(f"LAPACK {sytrf.typecode}sytrf rejected argument {-info}.")
@@ -76,15 +79,13 @@ def all_above(S: np.ndarray, cut: float, *, single: bool = False) -> bool:
     d = S.shape[0]
     if d == 0:
         return True
-    source = _fortran_view(S)
     if single:
-        A = np.array(source, dtype=np.float32, order="F")
-        slack = roundoff_threshold(float(np.linalg.norm(A)), d, EPS32)
+        A, slack = _single(S)
         if cut > slack:
             return _has_cholesky_factor(A, cut)
         if _has_cholesky_factor(A, cut + 2.0 * slack):
             return True
-    return _has_cholesky_factor(np.array(source, dtype=np.float64, order="F"), cut)
+    return _has_cholesky_factor(_double(S), cut)
 
 
 def _has_cholesky_factor(A: np.ndarray, cut: float) -> bool:
@@ -92,16 +93,32 @@ def _has_cholesky_factor(A: np.ndarray, cut: float) -> bool:
     d = A.shape[0]
     A.flat[:: d + 1] -= cut
     potrf = scipy.linalg.lapack.get_lapack_funcs("potrf", (A,))
-    # One thread below ONE_THREAD_BELOW rows, as for the count, and for one more reason: SciPy's
-    # BLAS is not NumPy's, and its threads keep spinning for a while after a call on two of
-    # them, so a numpy.linalg.eigh right after ran against them (a map at d = 2000 that tests
-    # every other row and column this way before one eigh: 1.21-1.44x that eigh on two threads,
-    # 1.02-1.15x after the count on one).
-    with one_blas_thread() if d < ONE_THREAD_BELOW else nullcontext():
+    with _threads_for(d):
         info = int(potrf(A, lower=1, clean=0, overwrite_a=1)[1])
     if info < 0:  # an argument LAPACK refused: a bug here, not a property of S
         raise RuntimeError(f"LAPACK {potrf.typecode}potrf rejected argument {-info}.")
     return info == 0
+
+
+def _threads_for(d: int) -> AbstractContextManager[object]:
+    """One BLAS thread below ONE_THREAD_BELOW rows (`count_above`'s notes), and for one more
+    reason: SciPy's BLAS is not NumPy's, and its threads keep spinning for a while after a call
+    on two of them, so a numpy.linalg.eigh right after ran against them (a map at d = 2000 that
+    tested every other row and column by `all_above` on two threads before one eigh: 1.21-1.44x
+    that eigh, 1.02-1.15x with the count on one)."""
+    return one_blas_thread() if d < ONE_THREAD_BELOW else nullcontext()
+
+
+def _single(S: np.ndarray) -> tuple[np.ndarray, float]:
+    """A float32 Fortran-ordered copy of `S` for LAPACK to overwrite, and single precision's
+    round-off threshold for it, ``d eps_32 ||S||_F`` (module notes)."""
+    A = np.array(_fortran_view(S), dtype=np.float32, order="F")
+    return A, roundoff_threshold(float(np.linalg.norm(A)), A.shape[0], EPS32)
+
+
+def _double(S: np.ndarray) -> np.ndarray:
+    """A float64 Fortran-ordered copy of `S` for LAPACK to overwrite."""
+    return np.array(_fortran_view(S), dtype=np.float64, order="F")
 
 
 def _fortran_view(S: np.ndarray) -> np.ndarray:
@@ -110,18 +127,6 @@ def _fortran_view(S: np.ndarray) -> np.ndarray:
     6.8 ms at d = 2000). LAPACK then reads S's upper triangle, the same as its lower in a
     symmetric S (`check_cov` makes every covariance exactly symmetric)."""
     return S.T if S.flags.c_contiguous else S
-
-
-def _shifted(S: np.ndarray, cut: float, single: bool) -> np.ndarray:
-    """A Fortran-ordered copy of ``S - cut I`` for LAPACK to overwrite: float32 with `single`
-    where the cut lies above single precision's round-off (module notes), else float64."""
-    d = S.shape[0]
-    source = _fortran_view(S)
-    A = np.array(source, dtype=np.float32, order="F") if single else None
-    if A is None or not cut > roundoff_threshold(float(np.linalg.norm(A)), d, EPS32):
-        A = np.array(source, dtype=np.float64, order="F")
-    A.flat[:: d + 1] -= cut
-    return A
 
 
 def _positive_inertia(diag: np.ndarray, sub: np.ndarray, ipiv: np.ndarray) -> int:
