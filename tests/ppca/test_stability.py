@@ -218,3 +218,28 @@ def test_stability_counts_and_repr_need_no_census():
     assert counts == {Stability.MAXIMUM: 1, Stability.MINIMUM: 1, Stability.SADDLE: 2**1000 - 2}
     with pytest.raises(ValueError, match="polynomial coefficients"):
         smap.census()
+
+
+def test_a_points_loadings_are_formed_on_first_access_only(monkeypatch):
+    """A point's classification, log-likelihood and latent counts do not form its d x q
+    loadings; the first access does, once, and returns the closed-form W_I (live columns
+    sqrt(lam_i - sigma2) u_i, then zeros)."""
+    calls = []
+    original = enumeration.stationary_loadings
+
+    def recorded(*args):
+        calls.append(args[2])  # the active set
+        return original(*args)
+
+    monkeypatch.setattr(enumeration, "stationary_loadings", recorded)
+    smap = stability_map(np.diag([4.0, 3.0, 1.0]), 0.5, latent_dim=3)
+    points = list(smap.points)
+    g = smap.global_maximum
+    summary = [(p.stability, p.log_likelihood, p.n_active, p.latent_dim) for p in points]
+    assert calls == [] and len(summary) == smap.n_points
+    W = g.loadings
+    assert W is g.loadings and calls == [(0, 1, 2)]
+    np.testing.assert_allclose(W @ W.T, np.diag([3.5, 2.5, 0.5]), atol=1e-14)
+    saddle = next(p for p in points if p.active == (1,))
+    np.testing.assert_allclose(saddle.loadings, [[0.0, 0, 0], [2.5**0.5, 0, 0], [0, 0, 0]])
+    assert saddle.loadings.shape == (3, saddle.latent_dim) and len(calls) == 2
