@@ -44,17 +44,21 @@ __all__ = ["covariance_spectrum", "partial_limit", "uses_partial_spectrum"]
 # factorisation, in single precision where the cut lies above its round-off), cheapest first:
 #
 # * on the principal submatrix of every fourth row and column, a lower bound by Cauchy's
-#   interlacing theorem at 1/64 of the full count's cost. More than d / PARTIAL_MAX_FRACTION
+#   interlacing theorem at 1/64 of the full count's cost, counted in double precision (2.8
+#   against 1.8 ms at d = 2000: in single, round-off moved 222 of the 500 eigenvalues of a
+#   spiked identity's bulk tied with sigma2 below the cut, and sent it to the reduction, which
+#   then finished every pair from T, 1.05-1.1x one eigh). More than d / PARTIAL_MAX_FRACTION
 #   (inside a bulk) sends the cut to the reduction, whose count on T then maps back the pairs
 #   above the cut alone (`_spectrum.reduced_above`: at d = 2000, 400 above took 0.63-0.81x one
 #   eigh and 1000 above 0.74-1.03x, against one full decomposition before), or finishes every
 #   pair when all but a sixteenth lie above. Where that submatrix lies wholly above the cut
 #   (sigma2 below the spectrum, on a repeated bulk, or at the median of a graded spectrum,
 #   whose compression pulls its eigenvalues toward the mean), the submatrix of every other row
-#   and column is tested too (`_sylvester.all_above`, a Cholesky factor of it minus the cut:
-#   6 ms at d = 2000 on one thread in single precision, 7 ms for a cut inside its round-off
-#   that every eigenvalue clears, 12-15 ms in double: about 1-2 % of one eigh, paid only there;
-#   its full count took 8-9 and 13-15 ms), and one eigh is taken only when it too lies wholly
+#   and column is tested too (`_sylvester.all_above`, a Cholesky factor of it minus the cut,
+#   single precision's round-off going to the yes, so a bulk tied with the cut passes: 6 ms
+#   at d = 2000 on one thread, 7 ms for a cut inside that round-off that every eigenvalue
+#   clears, 12-15 ms in double: about 1-2 % of one eigh, paid only there; its full count took
+#   8-9 and 13-15 ms), and one eigh is taken only when it too lies wholly
 #   above: at d = 2000 the median of twelve and six decades leaves 861 and 786 of its 1000
 #   above (to the reduction), a cut below the spectrum all of them. (A rule on a fraction of
 #   the quarter submatrix's rows instead sent a Wishart spectrum's cut below every eigenvalue
@@ -196,7 +200,7 @@ def _partial(S: np.ndarray, s: float, cut: float, rtol: float) -> Spectrum | Non
     limit = partial_limit(d)
     # Cauchy interlacing: a principal submatrix has at most as many eigenvalues above the cut.
     sub = S[::SUBMATRIX_STEP, ::SUBMATRIX_STEP]
-    bound = count_above(sub, cut, single=True)
+    bound = count_above(sub, cut)
     many = bound > limit
     if many and d < SUBSET_MIN_FEATURES:
         return None

@@ -68,21 +68,28 @@ def all_above(S: np.ndarray, cut: float, *, single: bool = False) -> bool:
     """Whether every eigenvalue of the symmetric `S` lies above `cut`: ``count_above(S, cut) ==
     d``, asked as whether ``S - cut I`` has a Cholesky factor (``potrf``: no pivot search, and
     it stops at the first pivot that is not positive). For the same use as `count_above`:
-    choosing a route, never an answer. With `single`, in single precision where the cut lies
-    above its round-off ``slack`` (module notes); where it does not, a single-precision factor
-    of ``S - (cut + 2 slack) I`` answers yes (round-off cannot have moved an eigenvalue from
-    below the cut to above the raised one), and only where it fails does double precision
-    decide. At d = 1000 (every other row and column of a d = 2000 covariance, one thread, with
-    the copy and the shift): 6.0-6.3 ms in single precision, 12-15 ms in double (a Wishart
-    spectrum cut below its smallest eigenvalue, 2e-7 against a slack of 5e-3: 7.1-7.4 ms
-    through the raised cut), against 8-9 and 13-15 ms for the count."""
+    choosing a route, never an answer.
+
+    With `single`, in single precision, whose round-off ``slack`` (module notes) goes to the
+    yes: where the cut lies above three slacks, a factor of ``S - (cut - 2 slack) I`` answers,
+    so a yes says that no eigenvalue lies below ``cut - 3 slack`` (every one above the cut, or
+    within round-off of it, as a bulk tied with the cut) and a no that one lies below
+    ``cut - slack``. (A factor at the cut itself said no for a covariance whose 1940 of 2000
+    eigenvalues lay 1e-8 above it, and sent the route to a reduction that then finished every
+    pair from ``T``: 1.05-1.1x one eigh.) Where the cut lies lower, a factor at the cut raised
+    by two slacks answers yes (round-off cannot have moved an eigenvalue from below the cut to
+    above the raised one), and only where it fails does double precision decide. At d = 1000
+    (every other row and column of a d = 2000 covariance, one thread, with the copy and the
+    shift): 6.0-6.3 ms in single precision, 12-15 ms in double (a Wishart spectrum cut below
+    its smallest eigenvalue, 2e-7 against a slack of 5e-3: 7.1-7.4 ms through the raised cut),
+    against 8-9 and 13-15 ms for the count."""
     d = S.shape[0]
     if d == 0:
         return True
     if single:
         A, slack = _single(S)
-        if cut > slack:
-            return _has_cholesky_factor(A, cut)
+        if cut > 3.0 * slack:
+            return _has_cholesky_factor(A, cut - 2.0 * slack)
         if _has_cholesky_factor(A, cut + 2.0 * slack):
             return True
     return _has_cholesky_factor(_double(S), cut)

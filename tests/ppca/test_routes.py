@@ -140,7 +140,7 @@ def test_all_above_on_strided_submatrices_and_at_an_eigenvalue():
     assert all_above(half, 0.5, single=True)
     assert all_above(half, float(inner[0]) * 0.99)
     assert not all_above(half, float(inner[0]) * 1.01)
-    assert not all_above(half, float(inner[1] + inner[2]) / 2, single=True)
+    assert not all_above(half, 2.0, single=True)  # the bulk at 1 below it
     assert not all_above(np.diag([3.0, 2.0, 1.0]), 1.0)
     assert all_above(np.zeros((0, 0)), 1.0)
 
@@ -173,6 +173,30 @@ def test_all_above_a_cut_inside_single_precisions_round_off():
     low_rank = B @ B.T / d
     assert not all_above(low_rank, slack / 10, single=True)
     assert all_above(low_rank, -slack, single=True)
+
+
+def test_all_above_in_single_precision_gives_its_roundoff_to_the_yes():
+    """With single=True and the cut above three slacks (slack = d eps_32 ||S||_F), the question
+    is asked of S - (cut - 2 slack) I: a smallest eigenvalue below the cut by half a slack (as a
+    bulk tied with the cut) says yes where double precision says no; one below it by four
+    slacks says no."""
+    from ppca_stability._spectra.sylvester import EPS32
+
+    rng = np.random.default_rng(21)
+    d = 60
+    Q = np.linalg.qr(rng.standard_normal((d, d)))[0]
+
+    def with_smallest(value: float) -> np.ndarray:
+        T = (Q * np.r_[np.linspace(5.0, 2.0, d - 1), value]) @ Q.T
+        return (T + T.T) / 2
+
+    T = with_smallest(0.5)
+    slack_t = d * EPS32 * float(np.linalg.norm(T))
+    T = with_smallest(1.0 - slack_t / 2)
+    assert slack_t / 2 > 1e6 * d * np.finfo(np.float64).eps * 5.0  # resolved in double
+    assert all_above(T, 1.0, single=True) and not all_above(T, 1.0)
+    assert 1.0 > 3 * slack_t
+    assert not all_above(with_smallest(1.0 - 4 * slack_t), 1.0, single=True)
 
 
 # ----------------------------------------------------------------------------- the route
@@ -295,9 +319,9 @@ def test_a_wrong_count_costs_time_not_the_answer(wrong, small_routes, monkeypatc
     gives the complete route's map."""
     true_count = count_above
     fake = {
-        "zero": lambda S, cut, single: 0,
-        "one short": lambda S, cut, single: max(true_count(S, cut, single=single) - 1, 0),
-        "d / 8 for many": lambda S, cut, single: min(true_count(S, cut), S.shape[0] // 8),
+        "zero": lambda S, cut, single=False: 0,
+        "one short": lambda S, cut, single=False: max(true_count(S, cut, single=single) - 1, 0),
+        "d / 8 for many": lambda S, cut, single=False: min(true_count(S, cut), S.shape[0] // 8),
     }[wrong]
     monkeypatch.setattr(st, "count_above", fake)
     for name in ("spiked, spread bulk", "spiked, repeated bulk", "wide range 1e12"):
@@ -316,12 +340,12 @@ def counted(monkeypatch):
     monkeypatch.setattr(
         st,
         "count_above",
-        lambda S, cut, single: sizes.append(S.shape[0]) or count_above(S, cut, single=single),
+        lambda S, cut, single=False: sizes.append(S.shape[0]) or count_above(S, cut, single=single),
     )
     monkeypatch.setattr(
         st,
         "all_above",
-        lambda S, cut, single: sizes.append(-S.shape[0]) or all_above(S, cut, single=single),
+        lambda S, cut, single=False: sizes.append(-S.shape[0]) or all_above(S, cut, single=single),
     )
     return sizes
 
@@ -350,6 +374,25 @@ def test_learned_sigma2_and_nearly_every_eigenvalue_above_take_one_eigh(small_ro
     counted.clear()
     top = stability_map(S, _cuts(lam)["lam_2"], latent_dim=3)
     assert top.spectrum.eigenvalues.size == 2 and counted == [quarter, D]
+
+
+def test_a_repeated_bulk_tied_with_sigma2_takes_one_eigh(small_routes, counted, monkeypatch):
+    """sigma2 on a spiked identity's bulk (every eigenvalue above the cut or tied with it): the
+    bound by interlacing, counted in double precision, finds every eigenvalue of the quarter
+    submatrix above the cut (in single precision round-off moved 4 of its 16 below it, and the
+    cut went to a reduction that then finished every pair from T), and every other row and
+    column agrees up to single precision's round-off: one eigh, the complete route's map."""
+    calls: list[bool] = []
+    monkeypatch.setattr(
+        st,
+        "count_above",
+        lambda S, cut, single=False: calls.append(single) or count_above(S, cut, single=single),
+    )
+    S = _rotated(np.r_[np.geomspace(50.0, 5.0, 6), np.ones(D - 6)], 16)
+    auto, complete = _maps(S, 1.0, 3)
+    assert calls == [False] and counted == [-len(range(0, D, 2))]
+    assert small_routes == ["eigh_descending"] and auto.spectrum.is_complete
+    _assert_same_map(auto, complete)
 
 
 def test_a_graded_median_whose_quarter_submatrix_lies_above_goes_to_the_reduction(
@@ -393,7 +436,7 @@ def test_a_low_bound_with_nearly_all_above_finishes_the_whole_decomposition_from
     (the same map)."""
     monkeypatch.setattr(st, "PARTIAL_TOP", 1)
     monkeypatch.setattr(st, "GRADED_TOP", 1)
-    monkeypatch.setattr(st, "count_above", lambda S, cut, single: 2)  # bounds of 2, no more
+    monkeypatch.setattr(st, "count_above", lambda S, cut, single=False: 2)  # bounds of 2, no more
     S = FAMILY["Wishart"]
     lam = _complete_spectrum(S).eigenvalues
     auto, complete = _maps(S, _cuts(lam)["below all"], 3)
