@@ -56,17 +56,22 @@ from .covariance import (
     rows_for_budget,
 )
 from .lanczos import lanczos_chosen
-from .sylvester import count_above
+from .sylvester import count_above, fortran_view
 from .tridiagonal import Reduction
 
 __all__ = ["spectrum", "covariance"]
 
 
 def eigh_descending(cov: np.ndarray, *, vectors: bool) -> Spectrum:
+    """The complete `Spectrum` of the exactly symmetric `cov` (as `check_cov` and `covariance`
+    give it), descending."""
     # numpy's eigh/eigvalsh call LAPACK's divide-and-conquer driver (syevd), the fastest here.
+    # Given a C-ordered matrix they first copy it into Fortran order, a transposition; given its
+    # transpose (the same symmetric matrix, `fortran_view`) a straight copy, and the same result
+    # to the bit: at d = 2000 a median of 0.967x over 24 paired calls (spiked, repeated bulk).
     if vectors:
-        return complete_spectrum(cov, *np.linalg.eigh(cov))
-    lam = np.ascontiguousarray(np.linalg.eigvalsh(cov)[::-1])
+        return complete_spectrum(cov, *np.linalg.eigh(fortran_view(cov)))
+    lam = np.ascontiguousarray(np.linalg.eigvalsh(fortran_view(cov))[::-1])
     U = None
 
     def eigenvectors(idx: np.ndarray) -> np.ndarray:
@@ -76,7 +81,7 @@ def eigh_descending(cov: np.ndarray, *, vectors: bool) -> Spectrum:
             return U[:, idx]
         d = lam.size
         if idx.size > d // 10:  # many: one full decomposition is cheaper than syevr's subset
-            return np.linalg.eigh(cov)[1][:, ::-1][:, idx]
+            return np.linalg.eigh(fortran_view(cov))[1][:, ::-1][:, idx]
         lo, hi = d - 1 - int(idx.max()), d - 1 - int(idx.min())
         V = scipy.linalg.eigh(cov, subset_by_index=[lo, hi], driver="evr")[1][:, ::-1]
         return V[:, idx - idx.min()]

@@ -219,3 +219,20 @@ def test_sign_fix_makes_the_first_entry_of_largest_magnitude_positive():
     view = V[:, ::-1]
     sign_fix(view)
     assert np.all(np.abs(V).argmax(axis=0) == np.argmax(V, axis=0))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_the_complete_spectrum_is_numpys_eigh_to_the_bit_in_either_memory_order(order):
+    """LAPACK reads a C-ordered covariance through its transpose (the same symmetric matrix,
+    no transposing copy): eigenvalues and eigenvectors equal numpy.linalg.eigh's on the matrix
+    as given, bit for bit, up to the descending order and the sign convention."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300, 40)) * np.linspace(3.0, 0.2, 40)
+    S = np.asarray(covariance(X), order=order)
+    lam, U = np.linalg.eigh(np.ascontiguousarray(S))
+    spec = spectrum(S)
+    assert np.array_equal(spec.eigenvalues, lam[::-1])
+    signs = np.sign(spec.eigenvectors[0] / U[0, ::-1])
+    assert np.array_equal(spec.eigenvectors, U[:, ::-1] * signs)
+    values = spectrum(S, vectors=False).eigenvalues
+    assert np.array_equal(values, np.linalg.eigvalsh(np.ascontiguousarray(S))[::-1])
