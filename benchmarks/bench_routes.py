@@ -15,8 +15,9 @@
     best-of ratio. Beside it, the CPU ratio and the median over rounds of each round's own
     ratio (against the eigh of the same round, so one lucky reference call does not set it);
     every map is checked against the map of the complete spectrum (n_points, census where
-    closed-form, global maximum). Last in each round the same eigh runs again, timed as a
-    route: its row is the measurement's own spread (no goal).
+    closed-form, global maximum). The same eigh runs twice in each round, timed as reference and
+    as a route: the second one's row is the measurement's own spread (no goal). The calls of a
+    round run in a new (seeded) order each round.
 (b) The exact count that chooses the route (Sylvester's law of inertia): LAPACK ``ssytrf`` (single
     precision, what the route runs where the cut lies above float32's round-off) and ``dsytrf``
     alone, against ``scipy.linalg.ldl`` (the same factorisation, then unpacked), as fractions of
@@ -70,14 +71,19 @@ def _best_wall_and_cpu(
     """`best_times_interleaved`, with the best CPU time of this process beside the wall time:
     on a machine shared with other work the wall time of a call includes the time it waited for
     a core, its CPU time does not (with one BLAS thread it is the work done). Each call waits
-    `PAUSE` first, as `best_times_interleaved(pause=PAUSE)` does. Third, for each call after
-    the first, the median over rounds of its wall time over the first's in the same round: one
-    lucky call of the reference sets every best-of ratio against it, not this one."""
+    `PAUSE` first, as `best_times_interleaved(pause=PAUSE)` does, in a shuffled order each
+    round. Third, for each call after the first, the median over rounds of its wall time over
+    the first's in the same round: one lucky call of the reference sets every best-of ratio
+    against it, not this one."""
     wall = [float("inf")] * len(fns)
     cpu = [float("inf")] * len(fns)
     rounds = np.empty((repeat, len(fns)))
+    order = np.random.default_rng(0)
     for r in range(repeat):
-        for i, fn in enumerate(fns):
+        # In a new order each round (a fixed seed): one eigh timed twice per round, first and
+        # last, differed by up to 6-7 % in its best of 8 (and in its median) from its position.
+        for i in order.permutation(len(fns)):
+            fn = fns[i]
             time.sleep(PAUSE)
             t0, c0 = time.perf_counter(), time.process_time()
             fn()
@@ -202,7 +208,7 @@ def _case_a(name: str, S: np.ndarray, repeat: int) -> list[dict]:
         )
     rows.append(
         {
-            "case": f"(a) {name}: numpy.linalg.eigh again, last in each round (the spread)",
+            "case": f"(a) {name}: numpy.linalg.eigh again (the measurement's spread)",
             "route": "eigh",
             "ours s": round(times[-1], 3),
             "reference s": f"{times[0]:.3f} (eigh)",
