@@ -58,9 +58,9 @@ __all__ = ["covariance_spectrum", "partial_limit", "uses_partial_spectrum"]
 #   single precision's round-off going to the yes, so a bulk tied with the cut passes: 6 ms
 #   at d = 2000 on one thread, 7 ms for a cut inside that round-off that every eigenvalue
 #   clears, 12-15 ms in double: about 1-2 % of one eigh, paid only there; its full count took
-#   8-9 and 13-15 ms), and one eigh is taken only when it too lies wholly
-#   above: at d = 2000 the median of twelve and six decades leaves 861 and 786 of its 1000
-#   above (to the reduction), a cut below the spectrum all of them. (A rule on a fraction of
+#   8-9 and 13-15 ms), and one eigh is taken only when it too lies wholly above: at d = 2000
+#   the median of twelve and six decades leaves 861 and 786 of its 1000 above (to the
+#   reduction), a cut below the spectrum all of them. (A rule on a fraction of
 #   the quarter submatrix's rows instead sent a Wishart spectrum's cut below every eigenvalue
 #   to the whole decomposition from T, 1.14-1.16x one eigh against 1.04-1.06x, and kept graded
 #   medians on one eigh.) Below SUBSET_MIN_FEATURES many above still take one eigh: at d = 784

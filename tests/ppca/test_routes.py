@@ -190,8 +190,7 @@ def test_all_above_in_single_precision_gives_its_roundoff_to_the_yes():
         T = (Q * np.r_[np.linspace(5.0, 2.0, d - 1), value]) @ Q.T
         return (T + T.T) / 2
 
-    T = with_smallest(0.5)
-    slack_t = d * EPS32 * float(np.linalg.norm(T))
+    slack_t = d * EPS32 * float(np.linalg.norm(with_smallest(1.0)))
     T = with_smallest(1.0 - slack_t / 2)
     assert slack_t / 2 > 1e6 * d * np.finfo(np.float64).eps * 5.0  # resolved in double
     assert all_above(T, 1.0, single=True) and not all_above(T, 1.0)
